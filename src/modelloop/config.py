@@ -1,0 +1,142 @@
+"""Workspace configuration: where a workspace is, and which backends it uses.
+
+A workspace is a folder holding ``modelloop.toml``. Its ``[store]`` and ``[artifacts]`` URLs pick
+the backends: SQLite and a local folder by default, ``postgresql://`` and ``s3://`` to scale out.
+Environment variables override the file so that one config can move between machines.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelloop.errors import ConfigError, NotFound
+
+CONFIG_FILE = "modelloop.toml"
+STATE_DIR = ".modelloop"
+
+#: Environment variables, in the order a workspace is looked for / backends are overridden.
+ENV_HOME = "MODELLOOP_HOME"
+ENV_STORE_URL = "MODELLOOP_STORE_URL"
+ENV_ARTIFACTS_URL = "MODELLOOP_ARTIFACTS_URL"
+
+DEFAULT_CONFIG = """\
+# modelloop workspace configuration.
+# Relative paths are relative to this file's folder.
+
+[store]
+# Metadata store: SQLite by default; e.g. "postgresql://user:pass@host:5432/db" to scale out.
+url = "sqlite:///.modelloop/metadata.db"
+
+[artifacts]
+# Artifact store: a local folder by default; e.g. "s3://bucket/prefix" to scale out.
+url = ".modelloop/artifacts"
+
+# Options passed to the artifact filesystem (fsspec), e.g. for an S3-compatible server:
+# [artifacts.options]
+# endpoint_url = "http://127.0.0.1:9000"
+"""
+
+
+@dataclass
+class Config:
+    """The resolved configuration of one workspace."""
+
+    root: Path
+    store_url: str
+    artifacts_url: str
+    artifacts_options: dict = field(default_factory=dict)
+
+    @property
+    def state_dir(self) -> Path:
+        """Local folder for the embedded backends and scratch space (always on this machine)."""
+        return self.root / STATE_DIR
+
+    @classmethod
+    def load(cls, root: Path) -> Config:
+        path = root / CONFIG_FILE
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise NotFound(
+                f"no {CONFIG_FILE} in {root}", hint="run 'modelloop init' there first"
+            ) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        store = raw.get("store", {})
+        artifacts = raw.get("artifacts", {})
+        if not isinstance(store, dict) or not isinstance(artifacts, dict):
+            raise ConfigError(f"{path}: [store] and [artifacts] must be tables")
+        store_url = os.environ.get(ENV_STORE_URL) or store.get("url") or "sqlite:///.modelloop/metadata.db"
+        artifacts_url = os.environ.get(ENV_ARTIFACTS_URL) or artifacts.get("url") or ".modelloop/artifacts"
+        options = dict(artifacts.get("options", {}))
+        return cls(
+            root=root,
+            store_url=_resolve_store_url(store_url, root),
+            artifacts_url=_resolve_location(artifacts_url, root),
+            artifacts_options=options,
+        )
+
+
+def _resolve_store_url(url: str, root: Path) -> str:
+    """Make a relative SQLite path absolute, relative to the workspace root."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+        return prefix + str((root / url[len(prefix) :]).resolve())
+    if "://" not in url:
+        raise ConfigError(
+            f"store url {url!r} is not a URL",
+            hint="use sqlite:///path/to/metadata.db or postgresql://user:pass@host/db",
+        )
+    return url
+
+
+def _resolve_location(url: str, root: Path) -> str:
+    if "://" in url:
+        return url
+    return str((root / url).resolve())
+
+
+def find_root(start: str | os.PathLike | None = None) -> Path:
+    """Find the workspace root: an explicit folder, else $MODELLOOP_HOME, else walk up like git."""
+    if start is not None:
+        root = Path(start).expanduser().resolve()
+        if not (root / CONFIG_FILE).is_file():
+            raise NotFound(f"{root} is not a modelloop workspace (no {CONFIG_FILE})",
+                           hint=f"run 'modelloop init {start}'")
+        return root
+    home = os.environ.get(ENV_HOME)
+    if home:
+        return find_root(home)
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise NotFound(
+        f"no modelloop workspace in {here} or any parent folder",
+        hint="run 'modelloop init', set MODELLOOP_HOME, or pass --workspace",
+    )
+
+
+def write_default(root: Path, *, store_url: str | None = None, artifacts_url: str | None = None) -> Path:
+    """Write a fresh ``modelloop.toml`` (refusing to overwrite one)."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / CONFIG_FILE
+    text = DEFAULT_CONFIG
+    if store_url:
+        text = text.replace('url = "sqlite:///.modelloop/metadata.db"', f"url = {_toml_str(store_url)}")
+    if artifacts_url:
+        text = text.replace('url = ".modelloop/artifacts"', f"url = {_toml_str(artifacts_url)}")
+    try:
+        with open(path, "x") as fh:
+            fh.write(text)
+    except FileExistsError:
+        raise ConfigError(f"{root} is already a modelloop workspace",
+                          hint=f"use it as it is, or remove {path}") from None
+    return path
+
+
+def _toml_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,99 @@
+"""The metadata store's interface, and the function that picks an implementation by URL.
+
+Domain code talks to :class:`MetadataStore` only. Today one implementation, :class:`SqlStore`,
+serves both SQLite (embedded default) and PostgreSQL (scale-out) through SQLAlchemy; a REST store
+for remote workspaces would be a third, in the spirit of MLflow's ``store/``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from datetime import datetime
+
+from modelloop.errors import ConfigError
+
+
+class MetadataStore(ABC):
+    """Records of everything in a workspace. Every method is one transaction."""
+
+    url: str
+
+    # -- datasets -----------------------------------------------------------------------------
+    @abstractmethod
+    def get_dataset(self, name: str) -> dict | None: ...
+
+    @abstractmethod
+    def list_datasets(self) -> list[dict]:
+        """Each dataset with its latest version's summary (``latest_version``, ``row_count``…)."""
+
+    @abstractmethod
+    def list_dataset_versions(self, name: str) -> list[dict]: ...
+
+    @abstractmethod
+    def get_dataset_version(self, name: str, version: int | None = None) -> dict | None:
+        """One version (the latest when ``version`` is None), or None."""
+
+    @abstractmethod
+    def dataset_parts(self, name: str, up_to_version: int, *, kind: str = "data",
+                      since: datetime | None = None, until: datetime | None = None) -> list[dict]:
+        """Parts of versions <= ``up_to_version``, optionally only those added within a window."""
+
+    @abstractmethod
+    def dataset_sources(self, name: str, up_to_version: int) -> list[dict]: ...
+
+    @abstractmethod
+    def known_source_hashes(self, name: str) -> set[str]: ...
+
+    @abstractmethod
+    def commit_dataset_version(self, *, name: str, txn: str, schema_json: str,
+                               added_rows: int, quarantined_rows: int,
+                               parts: list[dict], sources: list[dict],
+                               event_time_column: str | None,
+                               event_time_min: datetime | None, event_time_max: datetime | None,
+                               schema_changes: str | None,
+                               expected_schema_json: str | None) -> dict:
+        """Record a new version atomically: allocate its number, write its parts and sources,
+        clear the writer's pending blobs and append a ``dataset.version_created`` event.
+
+        ``expected_schema_json`` is the schema the writer validated against; if the latest
+        version's schema differs (a concurrent ingest changed it) the commit is refused.
+        """
+
+    # -- crash safety -------------------------------------------------------------------------
+    @abstractmethod
+    def add_pending_blobs(self, txn: str, digests: Iterable[str]) -> None: ...
+
+    @abstractmethod
+    def pending_transactions(self) -> list[dict]:
+        """Unfinished writers: ``{"txn", "host", "pid", "created_at", "digests": [...]}``."""
+
+    @abstractmethod
+    def drop_pending(self, txn: str) -> None: ...
+
+    @abstractmethod
+    def referenced_digests(self, digests: Iterable[str], *, ignore_txn: str | None = None) -> set[str]:
+        """Those of ``digests`` that some record, or another writer's pending list, refers to."""
+
+    # -- events -------------------------------------------------------------------------------
+    @abstractmethod
+    def append_event(self, kind: str, subject: str, payload: dict) -> int: ...
+
+    @abstractmethod
+    def list_events(self, *, after_id: int = 0, kind: str | None = None, limit: int = 1000) -> list[dict]: ...
+
+    def close(self) -> None:  # pragma: no cover - optional
+        pass
+
+
+def open_store(url: str) -> MetadataStore:
+    """Open (and migrate) the metadata store a URL names."""
+    scheme = url.split(":", 1)[0].split("+", 1)[0]
+    if scheme in ("sqlite", "postgresql", "postgres"):
+        from modelloop.store.sql import SqlStore
+
+        return SqlStore(url)
+    raise ConfigError(
+        f"unsupported metadata store URL scheme {scheme!r} in {url!r}",
+        hint="use sqlite:///path/metadata.db or postgresql://user:pass@host:5432/db",
+    )

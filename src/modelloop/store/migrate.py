@@ -1,0 +1,90 @@
+"""Bring a metadata database to the schema this code expects, safely and automatically.
+
+Called on every open. The common case (already at head) costs one query. Upgrades run under a
+lock (a file lock for SQLite, an advisory lock for PostgreSQL) so that several processes opening a
+new workspace at once migrate it exactly once. A database stamped by a newer modelloop is refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from modelloop.errors import StoreVersionError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_PG_LOCK_KEY = 0x6D6C6F6F70  # "mloop"
+
+
+def _alembic_config(connection=None):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _script():
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config())
+
+
+def current_revision(connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str:
+    return _script().get_current_head()
+
+
+def upgrade(engine: sa.Engine) -> None:
+    """Upgrade the database to head if needed; refuse a database from a newer modelloop."""
+    script = _script()
+    head = script.get_current_head()
+    with engine.connect() as conn:
+        current = current_revision(conn)
+    if current == head:
+        return
+    _check_known(script, current)
+    if engine.dialect.name == "sqlite":
+        from filelock import FileLock
+
+        db_path = engine.url.database
+        lock = FileLock(f"{db_path}.migrate.lock") if db_path and db_path != ":memory:" else None
+        if lock:
+            with lock:
+                _run_upgrade(engine, script, head)
+        else:
+            _run_upgrade(engine, script, head)
+    else:
+        _run_upgrade(engine, script, head)
+
+
+def _run_upgrade(engine: sa.Engine, script, head: str) -> None:
+    from alembic import command
+
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        current = current_revision(conn)  # another process may have migrated meanwhile
+        if current == head:
+            return
+        _check_known(script, current)
+        command.upgrade(_alembic_config(conn), "head")
+
+
+def _check_known(script, current: str | None) -> None:
+    if current is None:
+        return
+    try:
+        script.get_revision(current)
+    except Exception:
+        raise StoreVersionError(
+            f"the metadata store is at schema revision {current!r}, which this modelloop does not know",
+            hint="it was written by a newer modelloop; upgrade modelloop (pip install -U modelloop)",
+        ) from None

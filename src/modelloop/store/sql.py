@@ -1,0 +1,333 @@
+"""SQLAlchemy implementation of the metadata store, for SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterable
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from modelloop.errors import ConfigError, SchemaMismatch
+from modelloop.store import migrate
+from modelloop.store.base import MetadataStore
+from modelloop.store.tables import (
+    BLOB_REFERENCES,
+    dataset_parts,
+    dataset_sources,
+    dataset_versions,
+    datasets,
+    events,
+    pending_blobs,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; every time we store is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _row(row) -> dict:
+    out = dict(row._mapping)
+    for key, value in out.items():
+        if isinstance(value, datetime):
+            out[key] = _aware(value)
+    return out
+
+
+def _engine(url: str) -> sa.Engine:
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    try:
+        if url.startswith("sqlite"):
+            engine = sa.create_engine(url, connect_args={"timeout": 60})
+            _configure_sqlite(engine)
+        else:
+            engine = sa.create_engine(url, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"the driver for {url.split(':', 1)[0]} is not installed ({exc.name})",
+            hint="pip install 'modelloop[postgres]'",
+        ) from None
+    except sa.exc.ArgumentError as exc:
+        raise ConfigError(f"invalid metadata store URL: {exc}") from None
+    return engine
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    """WAL so readers never block the writer, and writers that queue instead of failing.
+
+    pysqlite's own transaction handling is turned off so that we emit BEGIN ourselves: writes
+    use BEGIN IMMEDIATE, which takes the write lock up front and so cannot deadlock on upgrade.
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn):
+        mode = "IMMEDIATE" if conn.get_execution_options().get("write") else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class SqlStore(MetadataStore):
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = _engine(url)
+        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
+            os.makedirs(os.path.dirname(self.engine.url.database) or ".", exist_ok=True)
+        try:
+            migrate.upgrade(self.engine)
+        except sa.exc.OperationalError as exc:
+            raise ConfigError(f"cannot open the metadata store {self.safe_url}: {exc.orig}") from None
+
+    @property
+    def safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _read(self):
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self):
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(write=True)
+            with conn.begin():
+                yield conn
+
+    # -- datasets -----------------------------------------------------------------------------
+    def get_dataset(self, name: str) -> dict | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(datasets).where(datasets.c.name == name)).first()
+            return _row(row) if row else None
+
+    def list_datasets(self) -> list[dict]:
+        latest = (
+            sa.select(dataset_versions.c.dataset_id, sa.func.max(dataset_versions.c.version).label("v"))
+            .group_by(dataset_versions.c.dataset_id)
+            .subquery()
+        )
+        q = (
+            sa.select(
+                datasets.c.name,
+                datasets.c.created_at,
+                datasets.c.event_time_column,
+                dataset_versions.c.version.label("latest_version"),
+                dataset_versions.c.created_at.label("updated_at"),
+                dataset_versions.c.row_count,
+                dataset_versions.c.quarantined_rows,
+                dataset_versions.c.schema_json,
+            )
+            .join(latest, latest.c.dataset_id == datasets.c.id)
+            .join(
+                dataset_versions,
+                (dataset_versions.c.dataset_id == datasets.c.id) & (dataset_versions.c.version == latest.c.v),
+            )
+            .order_by(datasets.c.name)
+        )
+        with self._read() as conn:
+            return [_row(r) for r in conn.execute(q)]
+
+    def _versions_query(self):
+        return sa.select(dataset_versions, datasets.c.name).join(
+            datasets, datasets.c.id == dataset_versions.c.dataset_id
+        )
+
+    def list_dataset_versions(self, name: str) -> list[dict]:
+        q = self._versions_query().where(datasets.c.name == name).order_by(dataset_versions.c.version)
+        with self._read() as conn:
+            return [_row(r) for r in conn.execute(q)]
+
+    def get_dataset_version(self, name: str, version: int | None = None) -> dict | None:
+        q = self._versions_query().where(datasets.c.name == name)
+        if version is None:
+            q = q.order_by(dataset_versions.c.version.desc()).limit(1)
+        else:
+            q = q.where(dataset_versions.c.version == version)
+        with self._read() as conn:
+            row = conn.execute(q).first()
+            return _row(row) if row else None
+
+    def dataset_parts(self, name, up_to_version, *, kind="data", since=None, until=None):
+        q = (
+            sa.select(dataset_parts, dataset_versions.c.version, dataset_versions.c.created_at)
+            .join(dataset_versions, dataset_versions.c.id == dataset_parts.c.version_id)
+            .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+            .where(datasets.c.name == name, dataset_versions.c.version <= up_to_version, dataset_parts.c.kind == kind)
+            .order_by(dataset_versions.c.version, dataset_parts.c.ordinal)
+        )
+        if since is not None:
+            q = q.where(dataset_versions.c.created_at >= since)
+        if until is not None:
+            q = q.where(dataset_versions.c.created_at < until)
+        with self._read() as conn:
+            return [_row(r) for r in conn.execute(q)]
+
+    def dataset_sources(self, name, up_to_version):
+        q = (
+            sa.select(dataset_sources, dataset_versions.c.version)
+            .join(dataset_versions, dataset_versions.c.id == dataset_sources.c.version_id)
+            .join(datasets, datasets.c.id == dataset_sources.c.dataset_id)
+            .where(datasets.c.name == name, dataset_versions.c.version <= up_to_version)
+            .order_by(dataset_versions.c.version, dataset_sources.c.id)
+        )
+        with self._read() as conn:
+            return [_row(r) for r in conn.execute(q)]
+
+    def known_source_hashes(self, name: str) -> set[str]:
+        q = (
+            sa.select(dataset_sources.c.sha256)
+            .join(datasets, datasets.c.id == dataset_sources.c.dataset_id)
+            .where(datasets.c.name == name)
+        )
+        with self._read() as conn:
+            return set(conn.execute(q).scalars())
+
+    def commit_dataset_version(self, *, name, txn, schema_json, added_rows, quarantined_rows, parts,
+                               sources, event_time_column, event_time_min, event_time_max,
+                               schema_changes, expected_schema_json) -> dict:
+        now = utcnow()
+        with self._write() as conn:
+            ds = conn.execute(sa.select(datasets).where(datasets.c.name == name).with_for_update()).first()
+            if ds is None:
+                ds_id = conn.execute(
+                    datasets.insert().values(name=name, created_at=now, event_time_column=event_time_column)
+                ).inserted_primary_key[0]
+            else:
+                ds_id = ds.id
+                if event_time_column and ds.event_time_column != event_time_column:
+                    conn.execute(datasets.update().where(datasets.c.id == ds_id)
+                                 .values(event_time_column=event_time_column))
+            prev = conn.execute(
+                sa.select(dataset_versions).where(dataset_versions.c.dataset_id == ds_id)
+                .order_by(dataset_versions.c.version.desc()).limit(1)
+            ).first()
+            if prev is not None and expected_schema_json is not None and prev.schema_json != expected_schema_json:
+                raise SchemaMismatch(
+                    f"dataset {name!r} changed schema while this ingest ran (now version {prev.version})",
+                    hint="run the ingest again",
+                )
+            if prev is None and expected_schema_json is not None:
+                raise SchemaMismatch(f"dataset {name!r} was deleted while this ingest ran")
+            version = (prev.version if prev else 0) + 1
+            row_count = (prev.row_count if prev else 0) + added_rows
+            prev_tmin = _aware(prev.event_time_min) if prev else None
+            prev_tmax = _aware(prev.event_time_max) if prev else None
+            tmin = min([t for t in (prev_tmin, event_time_min) if t is not None], default=None)
+            tmax = max([t for t in (prev_tmax, event_time_max) if t is not None], default=None)
+            # Content of a version = the ordered digests of all its data parts.
+            import hashlib
+
+            prev_parts = [] if prev is None else list(conn.execute(
+                sa.select(dataset_parts.c.digest)
+                .join(dataset_versions, dataset_versions.c.id == dataset_parts.c.version_id)
+                .where(dataset_versions.c.dataset_id == ds_id, dataset_parts.c.kind == "data")
+                .order_by(dataset_versions.c.version, dataset_parts.c.ordinal)
+            ).scalars())
+            all_parts = prev_parts + [p["digest"] for p in parts if p["kind"] == "data"]
+            content_hash = hashlib.sha256("\n".join(all_parts).encode()).hexdigest()
+            version_id = conn.execute(
+                dataset_versions.insert().values(
+                    dataset_id=ds_id, version=version, created_at=now, schema_json=schema_json,
+                    row_count=row_count, added_rows=added_rows, quarantined_rows=quarantined_rows,
+                    content_hash=content_hash, event_time_min=tmin, event_time_max=tmax,
+                    schema_changes=schema_changes,
+                )
+            ).inserted_primary_key[0]
+            if parts:
+                conn.execute(dataset_parts.insert(), [
+                    {"version_id": version_id, "ordinal": i, "kind": p["kind"], "digest": p["digest"],
+                     "rows": p["rows"], "size": p["size"]} for i, p in enumerate(parts)
+                ])
+            if sources:
+                conn.execute(dataset_sources.insert(), [
+                    {"dataset_id": ds_id, "version_id": version_id, **s} for s in sources
+                ])
+            conn.execute(pending_blobs.delete().where(pending_blobs.c.txn == txn))
+            self._append_event(conn, "dataset.version_created", f"{name}@{version}", {
+                "dataset": name, "version": version, "added_rows": added_rows,
+                "quarantined_rows": quarantined_rows, "row_count": row_count,
+            })
+        return self.get_dataset_version(name, version)
+
+    # -- crash safety -------------------------------------------------------------------------
+    def add_pending_blobs(self, txn: str, digests: Iterable[str]) -> None:
+        rows = [{"txn": txn, "digest": d, "host": socket.gethostname(), "pid": os.getpid(),
+                 "created_at": utcnow()} for d in digests]
+        if rows:
+            with self._write() as conn:
+                conn.execute(pending_blobs.insert(), rows)
+
+    def pending_transactions(self) -> list[dict]:
+        with self._read() as conn:
+            rows = [_row(r) for r in conn.execute(sa.select(pending_blobs).order_by(pending_blobs.c.id))]
+        txns: dict[str, dict] = {}
+        for r in rows:
+            t = txns.setdefault(r["txn"], {"txn": r["txn"], "host": r["host"], "pid": r["pid"],
+                                           "created_at": r["created_at"], "digests": []})
+            t["digests"].append(r["digest"])
+        return list(txns.values())
+
+    def drop_pending(self, txn: str) -> None:
+        with self._write() as conn:
+            conn.execute(pending_blobs.delete().where(pending_blobs.c.txn == txn))
+
+    def referenced_digests(self, digests: Iterable[str], *, ignore_txn: str | None = None) -> set[str]:
+        wanted = list(set(digests))
+        found: set[str] = set()
+        with self._read() as conn:
+            for table, column in BLOB_REFERENCES:
+                col = table.c[column]
+                for i in range(0, len(wanted), 500):
+                    found |= set(conn.execute(sa.select(col).where(col.in_(wanted[i:i + 500]))).scalars())
+            # a digest another live writer is about to reference counts as referenced too
+            for i in range(0, len(wanted), 500):
+                found |= set(conn.execute(
+                    sa.select(pending_blobs.c.digest).where(
+                        pending_blobs.c.digest.in_(wanted[i:i + 500]), pending_blobs.c.txn != (ignore_txn or "")
+                    )
+                ).scalars())
+        return found
+
+    # -- events -------------------------------------------------------------------------------
+    def _append_event(self, conn, kind: str, subject: str, payload: dict) -> int:
+        return conn.execute(events.insert().values(
+            time=utcnow(), kind=kind, subject=subject, payload=json.dumps(payload, default=str)
+        )).inserted_primary_key[0]
+
+    def append_event(self, kind: str, subject: str, payload: dict) -> int:
+        with self._write() as conn:
+            return self._append_event(conn, kind, subject, payload)
+
+    def list_events(self, *, after_id: int = 0, kind: str | None = None, limit: int = 1000) -> list[dict]:
+        q = sa.select(events).where(events.c.id > after_id).order_by(events.c.id).limit(limit)
+        if kind:
+            q = q.where(events.c.kind == kind)
+        with self._read() as conn:
+            out = []
+            for r in conn.execute(q):
+                d = _row(r)
+                d["payload"] = json.loads(d["payload"])
+                out.append(d)
+            return out
