@@ -35,8 +35,15 @@ class MetadataStore(ABC):
         """One version (the latest when ``version`` is None), or None."""
 
     @abstractmethod
-    def dataset_parts(self, name: str, up_to_version: int, *, kind: str = "data",
-                      since: datetime | None = None, until: datetime | None = None) -> list[dict]:
+    def dataset_parts(
+        self,
+        name: str,
+        up_to_version: int,
+        *,
+        kind: str = "data",
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict]:
         """Parts of versions <= ``up_to_version``, optionally only those added within a window."""
 
     @abstractmethod
@@ -46,19 +53,74 @@ class MetadataStore(ABC):
     def known_source_hashes(self, name: str) -> set[str]: ...
 
     @abstractmethod
-    def commit_dataset_version(self, *, name: str, txn: str, schema_json: str,
-                               added_rows: int, quarantined_rows: int,
-                               parts: list[dict], sources: list[dict],
-                               event_time_column: str | None,
-                               event_time_min: datetime | None, event_time_max: datetime | None,
-                               schema_changes: str | None,
-                               expected_schema_json: str | None) -> dict:
+    def commit_dataset_version(
+        self,
+        *,
+        name: str,
+        txn: str,
+        schema_json: str,
+        added_rows: int,
+        quarantined_rows: int,
+        parts: list[dict],
+        sources: list[dict],
+        event_time_column: str | None,
+        event_time_min: datetime | None,
+        event_time_max: datetime | None,
+        schema_changes: str | None,
+        expected_schema_json: str | None,
+    ) -> dict:
         """Record a new version atomically: allocate its number, write its parts and sources,
         clear the writer's pending blobs and append a ``dataset.version_created`` event.
 
         ``expected_schema_json`` is the schema the writer validated against; if the latest
         version's schema differs (a concurrent ingest changed it) the commit is refused.
         """
+
+    # -- jobs (tracked work) -------------------------------------------------------------------
+    @abstractmethod
+    def create_job(
+        self,
+        *,
+        kind: str,
+        name: str | None,
+        spec: dict,
+        params: dict,
+        inputs: list | None = None,
+        parent_id: int | None = None,
+        status: str = "queued",
+    ) -> int: ...
+
+    @abstractmethod
+    def update_job(
+        self, job_id: int, *, only_if_status: tuple[str, ...] | None = None, **fields
+    ) -> bool:
+        """Set fields (dict/list values are stored as JSON); with ``only_if_status``, only when the
+        job is in one of those states. Returns whether the row changed."""
+
+    @abstractmethod
+    def get_job(self, job_id: int) -> dict | None: ...
+
+    @abstractmethod
+    def list_jobs(
+        self,
+        *,
+        kind: str | None = None,
+        status: str | None = None,
+        parent_id: int | None = None,
+        limit: int | None = None,
+    ) -> list[dict]: ...
+
+    @abstractmethod
+    def log_job_metrics(self, job_id: int, rows: list[tuple[str, float, int | None]]) -> None: ...
+
+    @abstractmethod
+    def job_metric_series(self, job_id: int) -> list[dict]: ...
+
+    @abstractmethod
+    def add_job_artifact(self, job_id: int, name: str, digest: str, size: int) -> None: ...
+
+    @abstractmethod
+    def job_artifacts(self, job_id: int) -> list[dict]: ...
 
     # -- crash safety -------------------------------------------------------------------------
     @abstractmethod
@@ -72,7 +134,9 @@ class MetadataStore(ABC):
     def drop_pending(self, txn: str) -> None: ...
 
     @abstractmethod
-    def referenced_digests(self, digests: Iterable[str], *, ignore_txn: str | None = None) -> set[str]:
+    def referenced_digests(
+        self, digests: Iterable[str], *, ignore_txn: str | None = None
+    ) -> set[str]:
         """Those of ``digests`` that some record, or another writer's pending list, refers to."""
 
     # -- events -------------------------------------------------------------------------------
@@ -80,10 +144,12 @@ class MetadataStore(ABC):
     def append_event(self, kind: str, subject: str, payload: dict) -> int: ...
 
     @abstractmethod
-    def list_events(self, *, after_id: int = 0, kind: str | None = None, limit: int = 1000) -> list[dict]: ...
+    def list_events(
+        self, *, after_id: int = 0, kind: str | None = None, limit: int = 1000
+    ) -> list[dict]: ...
 
-    def close(self) -> None:  # pragma: no cover - optional
-        pass
+    def close(self) -> None:  # noqa: B027 - optional for implementations holding no resources
+        """Release connections."""
 
 
 def open_store(url: str) -> MetadataStore:

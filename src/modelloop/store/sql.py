@@ -21,8 +21,20 @@ from modelloop.store.tables import (
     dataset_versions,
     datasets,
     events,
+    job_artifacts,
+    job_metrics,
+    jobs,
     pending_blobs,
 )
+
+_JOB_JSON = ("spec", "params", "metrics", "inputs", "outputs", "info")
+
+
+def _job(row) -> dict:
+    out = _row(row)
+    for key in _JOB_JSON:
+        out[key] = json.loads(out[key]) if out.get(key) else ({} if key != "inputs" else [])
+    return out
 
 
 def utcnow() -> datetime:
@@ -90,12 +102,18 @@ class SqlStore(MetadataStore):
     def __init__(self, url: str):
         self.url = url
         self.engine = _engine(url)
-        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
+        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (
+            None,
+            "",
+            ":memory:",
+        ):
             os.makedirs(os.path.dirname(self.engine.url.database) or ".", exist_ok=True)
         try:
             migrate.upgrade(self.engine)
         except sa.exc.OperationalError as exc:
-            raise ConfigError(f"cannot open the metadata store {self.safe_url}: {exc.orig}") from None
+            raise ConfigError(
+                f"cannot open the metadata store {self.safe_url}: {exc.orig}"
+            ) from None
 
     @property
     def safe_url(self) -> str:
@@ -124,7 +142,9 @@ class SqlStore(MetadataStore):
 
     def list_datasets(self) -> list[dict]:
         latest = (
-            sa.select(dataset_versions.c.dataset_id, sa.func.max(dataset_versions.c.version).label("v"))
+            sa.select(
+                dataset_versions.c.dataset_id, sa.func.max(dataset_versions.c.version).label("v")
+            )
             .group_by(dataset_versions.c.dataset_id)
             .subquery()
         )
@@ -142,7 +162,8 @@ class SqlStore(MetadataStore):
             .join(latest, latest.c.dataset_id == datasets.c.id)
             .join(
                 dataset_versions,
-                (dataset_versions.c.dataset_id == datasets.c.id) & (dataset_versions.c.version == latest.c.v),
+                (dataset_versions.c.dataset_id == datasets.c.id)
+                & (dataset_versions.c.version == latest.c.v),
             )
             .order_by(datasets.c.name)
         )
@@ -155,7 +176,11 @@ class SqlStore(MetadataStore):
         )
 
     def list_dataset_versions(self, name: str) -> list[dict]:
-        q = self._versions_query().where(datasets.c.name == name).order_by(dataset_versions.c.version)
+        q = (
+            self._versions_query()
+            .where(datasets.c.name == name)
+            .order_by(dataset_versions.c.version)
+        )
         with self._read() as conn:
             return [_row(r) for r in conn.execute(q)]
 
@@ -174,7 +199,11 @@ class SqlStore(MetadataStore):
             sa.select(dataset_parts, dataset_versions.c.version, dataset_versions.c.created_at)
             .join(dataset_versions, dataset_versions.c.id == dataset_parts.c.version_id)
             .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
-            .where(datasets.c.name == name, dataset_versions.c.version <= up_to_version, dataset_parts.c.kind == kind)
+            .where(
+                datasets.c.name == name,
+                dataset_versions.c.version <= up_to_version,
+                dataset_parts.c.kind == kind,
+            )
             .order_by(dataset_versions.c.version, dataset_parts.c.ordinal)
         )
         if since is not None:
@@ -204,26 +233,52 @@ class SqlStore(MetadataStore):
         with self._read() as conn:
             return set(conn.execute(q).scalars())
 
-    def commit_dataset_version(self, *, name, txn, schema_json, added_rows, quarantined_rows, parts,
-                               sources, event_time_column, event_time_min, event_time_max,
-                               schema_changes, expected_schema_json) -> dict:
+    def commit_dataset_version(
+        self,
+        *,
+        name,
+        txn,
+        schema_json,
+        added_rows,
+        quarantined_rows,
+        parts,
+        sources,
+        event_time_column,
+        event_time_min,
+        event_time_max,
+        schema_changes,
+        expected_schema_json,
+    ) -> dict:
         now = utcnow()
         with self._write() as conn:
-            ds = conn.execute(sa.select(datasets).where(datasets.c.name == name).with_for_update()).first()
+            ds = conn.execute(
+                sa.select(datasets).where(datasets.c.name == name).with_for_update()
+            ).first()
             if ds is None:
                 ds_id = conn.execute(
-                    datasets.insert().values(name=name, created_at=now, event_time_column=event_time_column)
+                    datasets.insert().values(
+                        name=name, created_at=now, event_time_column=event_time_column
+                    )
                 ).inserted_primary_key[0]
             else:
                 ds_id = ds.id
                 if event_time_column and ds.event_time_column != event_time_column:
-                    conn.execute(datasets.update().where(datasets.c.id == ds_id)
-                                 .values(event_time_column=event_time_column))
+                    conn.execute(
+                        datasets.update()
+                        .where(datasets.c.id == ds_id)
+                        .values(event_time_column=event_time_column)
+                    )
             prev = conn.execute(
-                sa.select(dataset_versions).where(dataset_versions.c.dataset_id == ds_id)
-                .order_by(dataset_versions.c.version.desc()).limit(1)
+                sa.select(dataset_versions)
+                .where(dataset_versions.c.dataset_id == ds_id)
+                .order_by(dataset_versions.c.version.desc())
+                .limit(1)
             ).first()
-            if prev is not None and expected_schema_json is not None and prev.schema_json != expected_schema_json:
+            if (
+                prev is not None
+                and expected_schema_json is not None
+                and prev.schema_json != expected_schema_json
+            ):
                 raise SchemaMismatch(
                     f"dataset {name!r} changed schema while this ingest ran (now version {prev.version})",
                     hint="run the ingest again",
@@ -239,53 +294,192 @@ class SqlStore(MetadataStore):
             # Content of a version = the ordered digests of all its data parts.
             import hashlib
 
-            prev_parts = [] if prev is None else list(conn.execute(
-                sa.select(dataset_parts.c.digest)
-                .join(dataset_versions, dataset_versions.c.id == dataset_parts.c.version_id)
-                .where(dataset_versions.c.dataset_id == ds_id, dataset_parts.c.kind == "data")
-                .order_by(dataset_versions.c.version, dataset_parts.c.ordinal)
-            ).scalars())
+            prev_parts = (
+                []
+                if prev is None
+                else list(
+                    conn.execute(
+                        sa.select(dataset_parts.c.digest)
+                        .join(dataset_versions, dataset_versions.c.id == dataset_parts.c.version_id)
+                        .where(
+                            dataset_versions.c.dataset_id == ds_id, dataset_parts.c.kind == "data"
+                        )
+                        .order_by(dataset_versions.c.version, dataset_parts.c.ordinal)
+                    ).scalars()
+                )
+            )
             all_parts = prev_parts + [p["digest"] for p in parts if p["kind"] == "data"]
             content_hash = hashlib.sha256("\n".join(all_parts).encode()).hexdigest()
             version_id = conn.execute(
                 dataset_versions.insert().values(
-                    dataset_id=ds_id, version=version, created_at=now, schema_json=schema_json,
-                    row_count=row_count, added_rows=added_rows, quarantined_rows=quarantined_rows,
-                    content_hash=content_hash, event_time_min=tmin, event_time_max=tmax,
+                    dataset_id=ds_id,
+                    version=version,
+                    created_at=now,
+                    schema_json=schema_json,
+                    row_count=row_count,
+                    added_rows=added_rows,
+                    quarantined_rows=quarantined_rows,
+                    content_hash=content_hash,
+                    event_time_min=tmin,
+                    event_time_max=tmax,
                     schema_changes=schema_changes,
                 )
             ).inserted_primary_key[0]
             if parts:
-                conn.execute(dataset_parts.insert(), [
-                    {"version_id": version_id, "ordinal": i, "kind": p["kind"], "digest": p["digest"],
-                     "rows": p["rows"], "size": p["size"]} for i, p in enumerate(parts)
-                ])
+                conn.execute(
+                    dataset_parts.insert(),
+                    [
+                        {
+                            "version_id": version_id,
+                            "ordinal": i,
+                            "kind": p["kind"],
+                            "digest": p["digest"],
+                            "rows": p["rows"],
+                            "size": p["size"],
+                        }
+                        for i, p in enumerate(parts)
+                    ],
+                )
             if sources:
-                conn.execute(dataset_sources.insert(), [
-                    {"dataset_id": ds_id, "version_id": version_id, **s} for s in sources
-                ])
+                conn.execute(
+                    dataset_sources.insert(),
+                    [{"dataset_id": ds_id, "version_id": version_id, **s} for s in sources],
+                )
             conn.execute(pending_blobs.delete().where(pending_blobs.c.txn == txn))
-            self._append_event(conn, "dataset.version_created", f"{name}@{version}", {
-                "dataset": name, "version": version, "added_rows": added_rows,
-                "quarantined_rows": quarantined_rows, "row_count": row_count,
-            })
+            self._append_event(
+                conn,
+                "dataset.version_created",
+                f"{name}@{version}",
+                {
+                    "dataset": name,
+                    "version": version,
+                    "added_rows": added_rows,
+                    "quarantined_rows": quarantined_rows,
+                    "row_count": row_count,
+                },
+            )
         return self.get_dataset_version(name, version)
+
+    # -- jobs -----------------------------------------------------------------------------------
+    def create_job(
+        self, *, kind, name, spec, params, inputs=None, parent_id=None, status="queued"
+    ) -> int:
+        with self._write() as conn:
+            return conn.execute(
+                jobs.insert().values(
+                    kind=kind,
+                    name=name,
+                    status=status,
+                    parent_id=parent_id,
+                    spec=json.dumps(spec, default=str),
+                    params=json.dumps(params, default=str),
+                    metrics="{}",
+                    inputs=json.dumps(inputs or [], default=str),
+                    outputs="{}",
+                    info="{}",
+                    created_at=utcnow(),
+                )
+            ).inserted_primary_key[0]
+
+    def update_job(self, job_id, *, only_if_status=None, **fields) -> bool:
+        values = {
+            k: (json.dumps(v, default=str) if k in _JOB_JSON else v) for k, v in fields.items()
+        }
+        q = jobs.update().where(jobs.c.id == job_id).values(**values)
+        if only_if_status:
+            q = q.where(jobs.c.status.in_(only_if_status))
+        with self._write() as conn:
+            return conn.execute(q).rowcount > 0
+
+    def get_job(self, job_id):
+        with self._read() as conn:
+            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+            return _job(row) if row else None
+
+    def list_jobs(self, *, kind=None, status=None, parent_id=None, limit=None):
+        q = sa.select(jobs).order_by(jobs.c.id.desc())
+        if kind:
+            q = q.where(jobs.c.kind == kind)
+        if status:
+            q = q.where(jobs.c.status == status)
+        if parent_id is not None:
+            q = q.where(jobs.c.parent_id == parent_id)
+        if limit:
+            q = q.limit(limit)
+        with self._read() as conn:
+            return [_job(r) for r in conn.execute(q)]
+
+    def log_job_metrics(self, job_id, rows):
+        if not rows:
+            return
+        now = utcnow()
+        with self._write() as conn:
+            conn.execute(
+                job_metrics.insert(),
+                [
+                    {"job_id": job_id, "key": k, "value": float(v), "step": step, "time": now}
+                    for k, v, step in rows
+                ],
+            )
+
+    def job_metric_series(self, job_id):
+        q = sa.select(job_metrics).where(job_metrics.c.job_id == job_id).order_by(job_metrics.c.id)
+        with self._read() as conn:
+            return [_row(r) for r in conn.execute(q)]
+
+    def add_job_artifact(self, job_id, name, digest, size):
+        with self._write() as conn:
+            conn.execute(
+                job_artifacts.delete().where(
+                    job_artifacts.c.job_id == job_id, job_artifacts.c.name == name
+                )
+            )
+            conn.execute(
+                job_artifacts.insert().values(job_id=job_id, name=name, digest=digest, size=size)
+            )
+
+    def job_artifacts(self, job_id):
+        q = (
+            sa.select(job_artifacts)
+            .where(job_artifacts.c.job_id == job_id)
+            .order_by(job_artifacts.c.name)
+        )
+        with self._read() as conn:
+            return [_row(r) for r in conn.execute(q)]
 
     # -- crash safety -------------------------------------------------------------------------
     def add_pending_blobs(self, txn: str, digests: Iterable[str]) -> None:
-        rows = [{"txn": txn, "digest": d, "host": socket.gethostname(), "pid": os.getpid(),
-                 "created_at": utcnow()} for d in digests]
+        rows = [
+            {
+                "txn": txn,
+                "digest": d,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "created_at": utcnow(),
+            }
+            for d in digests
+        ]
         if rows:
             with self._write() as conn:
                 conn.execute(pending_blobs.insert(), rows)
 
     def pending_transactions(self) -> list[dict]:
         with self._read() as conn:
-            rows = [_row(r) for r in conn.execute(sa.select(pending_blobs).order_by(pending_blobs.c.id))]
+            rows = [
+                _row(r) for r in conn.execute(sa.select(pending_blobs).order_by(pending_blobs.c.id))
+            ]
         txns: dict[str, dict] = {}
         for r in rows:
-            t = txns.setdefault(r["txn"], {"txn": r["txn"], "host": r["host"], "pid": r["pid"],
-                                           "created_at": r["created_at"], "digests": []})
+            t = txns.setdefault(
+                r["txn"],
+                {
+                    "txn": r["txn"],
+                    "host": r["host"],
+                    "pid": r["pid"],
+                    "created_at": r["created_at"],
+                    "digests": [],
+                },
+            )
             t["digests"].append(r["digest"])
         return list(txns.values())
 
@@ -293,34 +487,45 @@ class SqlStore(MetadataStore):
         with self._write() as conn:
             conn.execute(pending_blobs.delete().where(pending_blobs.c.txn == txn))
 
-    def referenced_digests(self, digests: Iterable[str], *, ignore_txn: str | None = None) -> set[str]:
+    def referenced_digests(
+        self, digests: Iterable[str], *, ignore_txn: str | None = None
+    ) -> set[str]:
         wanted = list(set(digests))
         found: set[str] = set()
         with self._read() as conn:
             for table, column in BLOB_REFERENCES:
                 col = table.c[column]
                 for i in range(0, len(wanted), 500):
-                    found |= set(conn.execute(sa.select(col).where(col.in_(wanted[i:i + 500]))).scalars())
+                    found |= set(
+                        conn.execute(sa.select(col).where(col.in_(wanted[i : i + 500]))).scalars()
+                    )
             # a digest another live writer is about to reference counts as referenced too
             for i in range(0, len(wanted), 500):
-                found |= set(conn.execute(
-                    sa.select(pending_blobs.c.digest).where(
-                        pending_blobs.c.digest.in_(wanted[i:i + 500]), pending_blobs.c.txn != (ignore_txn or "")
-                    )
-                ).scalars())
+                found |= set(
+                    conn.execute(
+                        sa.select(pending_blobs.c.digest).where(
+                            pending_blobs.c.digest.in_(wanted[i : i + 500]),
+                            pending_blobs.c.txn != (ignore_txn or ""),
+                        )
+                    ).scalars()
+                )
         return found
 
     # -- events -------------------------------------------------------------------------------
     def _append_event(self, conn, kind: str, subject: str, payload: dict) -> int:
-        return conn.execute(events.insert().values(
-            time=utcnow(), kind=kind, subject=subject, payload=json.dumps(payload, default=str)
-        )).inserted_primary_key[0]
+        return conn.execute(
+            events.insert().values(
+                time=utcnow(), kind=kind, subject=subject, payload=json.dumps(payload, default=str)
+            )
+        ).inserted_primary_key[0]
 
     def append_event(self, kind: str, subject: str, payload: dict) -> int:
         with self._write() as conn:
             return self._append_event(conn, kind, subject, payload)
 
-    def list_events(self, *, after_id: int = 0, kind: str | None = None, limit: int = 1000) -> list[dict]:
+    def list_events(
+        self, *, after_id: int = 0, kind: str | None = None, limit: int = 1000
+    ) -> list[dict]:
         q = sa.select(events).where(events.c.id > after_id).order_by(events.c.id).limit(limit)
         if kind:
             q = q.where(events.c.kind == kind)

@@ -46,7 +46,9 @@ dataset_parts = sa.Table(
     "dataset_parts",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("version_id", sa.Integer, sa.ForeignKey("dataset_versions.id"), nullable=False, index=True),
+    sa.Column(
+        "version_id", sa.Integer, sa.ForeignKey("dataset_versions.id"), nullable=False, index=True
+    ),
     sa.Column("ordinal", sa.Integer, nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),  # "data" | "quarantine"
     sa.Column("digest", sa.String(64), nullable=False, index=True),
@@ -59,7 +61,9 @@ dataset_sources = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id"), nullable=False),
-    sa.Column("version_id", sa.Integer, sa.ForeignKey("dataset_versions.id"), nullable=False, index=True),
+    sa.Column(
+        "version_id", sa.Integer, sa.ForeignKey("dataset_versions.id"), nullable=False, index=True
+    ),
     sa.Column("path", sa.Text, nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
@@ -96,3 +100,58 @@ events = sa.Table(
 
 #: (table, column) pairs that reference artifact blobs; garbage collection keeps these.
 BLOB_REFERENCES = [(dataset_parts, "digest")]
+
+# -- tracked work (jobs) ---------------------------------------------------------------------------
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "kind", sa.String(32), nullable=False, index=True
+    ),  # train | tune | trial | evaluate | …
+    sa.Column("name", sa.String(256)),
+    sa.Column(
+        "status", sa.String(32), nullable=False, index=True
+    ),  # queued|running|succeeded|failed|cancelled
+    sa.Column("parent_id", sa.Integer, sa.ForeignKey("jobs.id"), index=True),
+    sa.Column("spec", sa.Text, nullable=False),  # JSON: what to run (kind-specific)
+    sa.Column("params", sa.Text, nullable=False),  # JSON: hyper-parameters and settings
+    sa.Column("metrics", sa.Text, nullable=False),  # JSON: final scalar metrics
+    sa.Column("inputs", sa.Text, nullable=False),  # JSON: dataset versions, models … (lineage in)
+    sa.Column("outputs", sa.Text, nullable=False),  # JSON: artifacts produced (lineage out)
+    sa.Column("info", sa.Text, nullable=False),  # JSON: split, code fingerprint, packages, gate …
+    sa.Column("error", sa.Text),
+    sa.Column("log_digest", sa.String(64)),
+    sa.Column("host", sa.String(256)),
+    sa.Column("pid", sa.Integer),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+)
+
+job_metrics = sa.Table(
+    "job_metrics",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("jobs.id"), nullable=False, index=True),
+    sa.Column("key", sa.String(256), nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("step", sa.Integer),
+    sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+)
+
+BLOB_REFERENCES.append((jobs, "log_digest"))
+
+# Artifacts a job produced (model packages, reports, logs of trials …), by name.
+job_artifacts = sa.Table(
+    "job_artifacts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("jobs.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False, index=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("job_id", "name", name="uq_job_artifacts_job_name"),
+)
+
+BLOB_REFERENCES.append((job_artifacts, "digest"))

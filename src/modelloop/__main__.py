@@ -1,0 +1,3 @@
+from modelloop.cli.main import main
+
+main()

@@ -1,0 +1,152 @@
+"""The ``modelloop`` command. A face: it parses, calls :class:`modelloop.Workspace`, renders.
+
+User mistakes (:class:`modelloop.errors.ModelloopError`) end as one line on stderr and a non-zero
+exit; anything else is a bug and says how to get its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from modelloop import __version__
+from modelloop.errors import ModelloopError
+
+EXIT_INTERNAL = 70
+
+
+class Context:
+    """What every command gets: the workspace location, opened on first use."""
+
+    def __init__(self, workspace: str | None):
+        self.workspace_path = workspace
+        self._ws = None
+
+    @property
+    def ws(self):
+        if self._ws is None:
+            from modelloop.workspace import Workspace
+
+            self._ws = Workspace(self.workspace_path)
+        return self._ws
+
+
+pass_ctx = click.make_pass_decorator(Context)
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON for scripts instead of tables."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "-w",
+    "--workspace",
+    envvar="MODELLOOP_HOME",
+    metavar="DIR",
+    help="Workspace folder (default: $MODELLOOP_HOME, else found by walking up from here).",
+)
+@click.option(
+    "--debug", is_flag=True, envvar="MODELLOOP_DEBUG", help="Show tracebacks of internal errors."
+)
+@click.version_option(__version__, prog_name="modelloop")
+@click.pass_context
+def cli(ctx: click.Context, workspace: str | None, debug: bool) -> None:
+    """modelloop keeps machine-learning models fresh in production.
+
+    Ingest data, train and evaluate, register, deploy, monitor and retrain: one loop, one tool.
+    """
+    ctx.obj = Context(workspace)
+
+
+@cli.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--store-url", help="Metadata store URL (default: SQLite inside .modelloop/).")
+@click.option(
+    "--artifacts-url",
+    help="Artifact store location (default: .modelloop/artifacts; s3://… to scale out).",
+)
+@json_option
+def init(directory: str, store_url: str | None, artifacts_url: str | None, as_json: bool) -> None:
+    """Create a workspace in DIRECTORY (default: here)."""
+    from modelloop.cli import render
+    from modelloop.workspace import Workspace
+
+    ws = Workspace.init(directory, store_url=store_url, artifacts_url=artifacts_url)
+    if as_json:
+        render.print_json(
+            {"root": str(ws.root), "store": ws.store.safe_url, "artifacts": ws.config.artifacts_url}
+        )
+    else:
+        render.out.print(f"Created workspace [bold]{ws.root}[/bold]")
+        render.out.print(f"  metadata store: {ws.store.safe_url}")
+        render.out.print(f"  artifact store: {ws.config.artifacts_url}")
+
+
+@cli.command()
+@click.option("--kind", help="Only events of this kind, e.g. dataset.version_created.")
+@click.option("--after", "after_id", type=int, default=0, help="Only events after this id.")
+@click.option("-n", "--limit", type=int, default=100, show_default=True)
+@json_option
+@pass_ctx
+def events(c: Context, kind: str | None, after_id: int, limit: int, as_json: bool) -> None:
+    """Show the workspace event log."""
+    from modelloop.cli import render
+
+    rows = c.ws.events(after_id=after_id, kind=kind, limit=limit)
+    if as_json:
+        render.print_json(rows)
+        return
+    render.table(
+        "Events",
+        ["id", "time", "kind", "subject"],
+        [[e["id"], e["time"], e["kind"], e["subject"]] for e in rows],
+    )
+
+
+def _register_groups() -> None:
+    from modelloop.cli import data, jobs, quickstart
+
+    cli.add_command(data.data)
+    cli.add_command(jobs.jobs)
+    cli.add_command(quickstart.quickstart)
+
+
+_register_groups()
+
+
+def main(argv: list[str] | None = None) -> None:
+    debug = "--debug" in (argv if argv is not None else sys.argv) or os.environ.get(
+        "MODELLOOP_DEBUG"
+    )
+    try:
+        cli.main(args=argv, prog_name="modelloop", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("modelloop: aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ModelloopError as exc:
+        msg = exc.message + (f" — {exc.hint}" if exc.hint else "")
+        click.echo(f"modelloop: error: {' '.join(msg.split())}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("modelloop: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug in modelloop, not the user's mistake
+        if debug:
+            raise
+        click.echo(
+            f"modelloop: internal error: {type(exc).__name__}: {exc} "
+            "(run again with --debug for the traceback, and please report it)",
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

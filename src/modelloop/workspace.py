@@ -1,0 +1,88 @@
+"""The Python SDK: one :class:`Workspace` object gives access to everything in a workspace.
+
+    >>> import modelloop
+    >>> ws = modelloop.Workspace.init("/tmp/ws")              # doctest: +SKIP
+    >>> ws.datasets.ingest("loans", ["day1.csv"]).version.ref  # doctest: +SKIP
+    'loans@1'
+
+Every face (CLI, HTTP, UI) goes through this object; it owns no logic beyond wiring the stores
+to the domain services.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from modelloop import config as _config
+
+
+class Workspace:
+    """A workspace: its configuration, metadata store, artifact store and services."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.root = _config.find_root(path)
+        self.config = _config.Config.load(self.root)
+
+    @classmethod
+    def init(
+        cls,
+        path: str | os.PathLike = ".",
+        *,
+        store_url: str | None = None,
+        artifacts_url: str | None = None,
+    ) -> Workspace:
+        """Create a workspace in ``path`` (a config file and, by default, a ``.modelloop/`` folder)."""
+        root = Path(path).expanduser().resolve()
+        _config.write_default(root, store_url=store_url, artifacts_url=artifacts_url)
+        ws = cls(root)
+        ws.config.state_dir.mkdir(parents=True, exist_ok=True)
+        ws.store  # noqa: B018 - create and migrate the database now, not on first use
+        ws.artifacts  # noqa: B018
+        return ws
+
+    @cached_property
+    def store(self):
+        from modelloop.store import open_store
+
+        return open_store(self.config.store_url)
+
+    @cached_property
+    def artifacts(self):
+        from modelloop.artifacts import ArtifactStore
+
+        return ArtifactStore(self.config.artifacts_url, self.config.artifacts_options)
+
+    @cached_property
+    def datasets(self):
+        from modelloop.data.datasets import Datasets
+
+        ds = Datasets(self.store, self.artifacts, self.config.state_dir / "tmp")
+        ds.recover()
+        return ds
+
+    @cached_property
+    def jobs(self):
+        from modelloop.training.jobs import Jobs
+
+        return Jobs(self.store, self.artifacts, self.root, self.config.state_dir)
+
+    def events(
+        self, *, after_id: int = 0, kind: str | None = None, limit: int = 1000
+    ) -> list[dict]:
+        """The workspace event log (dataset versions created, models registered, …)."""
+        return self.store.list_events(after_id=after_id, kind=kind, limit=limit)
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"
