@@ -36,8 +36,9 @@ def postgres_url() -> str:
     import sqlalchemy as sa
 
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1),
-                             isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        base.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = base.rsplit("/", 1)[0] + "/" + name
@@ -57,8 +58,12 @@ def s3_bucket(s3_endpoint, monkeypatch) -> str:
     """A fresh bucket on the S3-compatible server; returns its ``s3://`` URL."""
     import boto3
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": s3_endpoint}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": s3_endpoint,
+    }.items():
         monkeypatch.setenv(key, value)
     name = f"t-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
@@ -111,13 +116,24 @@ class CliResult:
         return f"CliResult(code={self.code}, out={self.out[-2000:]!r}, err={self.err[-2000:]!r})"
 
 
-def run_cli(*args: str, cwd: str | Path | None = None, env: dict | None = None, check: bool = True,
-            timeout: float = 300) -> CliResult:
+def run_cli(
+    *args: str,
+    cwd: str | Path | None = None,
+    env: dict | None = None,
+    check: bool = True,
+    timeout: float = 300,
+) -> CliResult:
     """Run the real ``modelloop`` command as a user would."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("MODELLOOP_HOME", None) if env is None or "MODELLOOP_HOME" not in env else None
-    proc = subprocess.run([sys.executable, "-m", "modelloop", *map(str, args)], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelloop", *map(str, args)],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     result = CliResult(proc)
     if check and result.code != 0:
         raise AssertionError(f"modelloop {' '.join(map(str, args))} failed: {result!r}")

@@ -21,13 +21,30 @@ def store_url(request, tmp_path):
     return request.getfixturevalue("postgres_url")
 
 
-def _commit(store, name, rows, digests, schema='{"fields": [], "arrow": ""}', expected=None, txn="t1"):
+def _commit(
+    store, name, rows, digests, schema='{"fields": [], "arrow": ""}', expected=None, txn="t1"
+):
     return store.commit_dataset_version(
-        name=name, txn=txn, schema_json=schema, added_rows=rows, quarantined_rows=0,
+        name=name,
+        txn=txn,
+        schema_json=schema,
+        added_rows=rows,
+        quarantined_rows=0,
         parts=[{"kind": "data", "digest": d, "rows": rows, "size": 10} for d in digests],
-        sources=[{"path": "f.csv", "sha256": digests[0], "size": 10, "format": "csv", "rows": rows,
-                  "quarantined_rows": 0}],
-        event_time_column=None, event_time_min=None, event_time_max=None, schema_changes=None,
+        sources=[
+            {
+                "path": "f.csv",
+                "sha256": digests[0],
+                "size": 10,
+                "format": "csv",
+                "rows": rows,
+                "quarantined_rows": 0,
+            }
+        ],
+        event_time_column=None,
+        event_time_min=None,
+        event_time_max=None,
+        schema_changes=None,
         expected_schema_json=expected,
     )
 
@@ -35,7 +52,10 @@ def _commit(store, name, rows, digests, schema='{"fields": [], "arrow": ""}', ex
 def test_open_migrates_to_head_and_reopens(store_url):
     store = open_store(store_url)
     with store.engine.connect() as conn:
-        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == head_revision()
+        assert (
+            conn.execute(sa.text("select version_num from alembic_version")).scalar()
+            == head_revision()
+        )
     store.close()
     again = open_store(store_url)  # second open is a no-op, not an error
     assert again.list_datasets() == []
@@ -119,11 +139,18 @@ for i in range(5):
 def test_concurrent_processes_migrate_once_and_number_versions_uniquely(store_url):
     # Four processes open a brand-new store at once (all race to migrate it), then commit.
     procs = []
-    first = subprocess.run([sys.executable, "-c", _OPEN_AND_COMMIT, store_url, "p0"], capture_output=True, text=True)
+    first = subprocess.run(
+        [sys.executable, "-c", _OPEN_AND_COMMIT, store_url, "p0"], capture_output=True, text=True
+    )
     assert first.returncode == 0, first.stderr
     for k in range(1, 4):
-        procs.append(subprocess.Popen([sys.executable, "-c", _OPEN_AND_COMMIT, store_url, f"p{k}"],
-                                      stderr=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN_AND_COMMIT, store_url, f"p{k}"],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     for p in procs:
         assert p.wait(timeout=120) == 0, p.stderr.read()
     store = open_store(store_url)

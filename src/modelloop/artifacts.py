@@ -8,6 +8,7 @@ when its upload completes. Reads verify the hash and refuse content that no long
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -112,8 +113,10 @@ class ArtifactStore:
             else:
                 data = self._fs.cat_file(key)
         except FileNotFoundError:
-            raise NotFound(f"artifact {digest[:12]} is missing from {self.location(digest)}",
-                           hint="the artifact store was changed outside modelloop") from None
+            raise NotFound(
+                f"artifact {digest[:12]} is missing from {self.location(digest)}",
+                hint="the artifact store was changed outside modelloop",
+            ) from None
         actual = hashlib.sha256(data).hexdigest()
         if actual != digest:
             raise IntegrityError(
@@ -140,10 +143,8 @@ class ArtifactStore:
     def delete(self, digest: str) -> None:
         key = self._key(digest)
         if self.is_local:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(key)
-            except FileNotFoundError:
-                pass
         elif self._fs.exists(key):
             self._fs.rm_file(key)
 
@@ -201,7 +202,11 @@ def _remote_fs(url: str, options: dict):
                 "artifact store is on S3 but s3fs is not installed",
                 hint="pip install 'modelloop[s3]'",
             ) from None
-        endpoint = opts.pop("endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        endpoint = (
+            opts.pop("endpoint_url", None)
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL")
+        )
         if endpoint:
             opts.setdefault("client_kwargs", {})["endpoint_url"] = endpoint
     try:

@@ -69,8 +69,12 @@ class Config:
         artifacts = raw.get("artifacts", {})
         if not isinstance(store, dict) or not isinstance(artifacts, dict):
             raise ConfigError(f"{path}: [store] and [artifacts] must be tables")
-        store_url = os.environ.get(ENV_STORE_URL) or store.get("url") or "sqlite:///.modelloop/metadata.db"
-        artifacts_url = os.environ.get(ENV_ARTIFACTS_URL) or artifacts.get("url") or ".modelloop/artifacts"
+        store_url = (
+            os.environ.get(ENV_STORE_URL) or store.get("url") or "sqlite:///.modelloop/metadata.db"
+        )
+        artifacts_url = (
+            os.environ.get(ENV_ARTIFACTS_URL) or artifacts.get("url") or ".modelloop/artifacts"
+        )
         options = dict(artifacts.get("options", {}))
         return cls(
             root=root,
@@ -104,8 +108,10 @@ def find_root(start: str | os.PathLike | None = None) -> Path:
     if start is not None:
         root = Path(start).expanduser().resolve()
         if not (root / CONFIG_FILE).is_file():
-            raise NotFound(f"{root} is not a modelloop workspace (no {CONFIG_FILE})",
-                           hint=f"run 'modelloop init {start}'")
+            raise NotFound(
+                f"{root} is not a modelloop workspace (no {CONFIG_FILE})",
+                hint=f"run 'modelloop init {start}'",
+            )
         return root
     home = os.environ.get(ENV_HOME)
     if home:
@@ -120,21 +126,26 @@ def find_root(start: str | os.PathLike | None = None) -> Path:
     )
 
 
-def write_default(root: Path, *, store_url: str | None = None, artifacts_url: str | None = None) -> Path:
+def write_default(
+    root: Path, *, store_url: str | None = None, artifacts_url: str | None = None
+) -> Path:
     """Write a fresh ``modelloop.toml`` (refusing to overwrite one)."""
     root.mkdir(parents=True, exist_ok=True)
     path = root / CONFIG_FILE
     text = DEFAULT_CONFIG
     if store_url:
-        text = text.replace('url = "sqlite:///.modelloop/metadata.db"', f"url = {_toml_str(store_url)}")
+        text = text.replace(
+            'url = "sqlite:///.modelloop/metadata.db"', f"url = {_toml_str(store_url)}"
+        )
     if artifacts_url:
         text = text.replace('url = ".modelloop/artifacts"', f"url = {_toml_str(artifacts_url)}")
     try:
         with open(path, "x") as fh:
             fh.write(text)
     except FileExistsError:
-        raise ConfigError(f"{root} is already a modelloop workspace",
-                          hint=f"use it as it is, or remove {path}") from None
+        raise ConfigError(
+            f"{root} is already a modelloop workspace", hint=f"use it as it is, or remove {path}"
+        ) from None
     return path
 
 

@@ -14,7 +14,6 @@ What a kind of job does is a function ``run(ctx: JobContext, spec: dict) -> None
 from __future__ import annotations
 
 import contextlib
-import contextlib
 import json
 import os
 import re
