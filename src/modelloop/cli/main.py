@@ -106,10 +106,11 @@ def events(c: Context, kind: str | None, after_id: int, limit: int, as_json: boo
 
 
 def _register_groups() -> None:
-    from modelloop.cli import data, jobs, quickstart
+    from modelloop.cli import data, jobs, models, quickstart
 
     cli.add_command(data.data)
     cli.add_command(jobs.jobs)
+    cli.add_command(models.models)
     cli.add_command(quickstart.quickstart)
 
 

@@ -122,6 +122,48 @@ class MetadataStore(ABC):
     @abstractmethod
     def job_artifacts(self, job_id: int) -> list[dict]: ...
 
+    # -- model registry -------------------------------------------------------------------------
+    @abstractmethod
+    def register_model_version(self, *, name: str, files: list[dict], manifest: dict, package_hash: str,
+                               flavor: str, task: str | None, job_id: int | None, actor: str,
+                               description: str | None = None) -> dict:
+        """Create the model if new and add its next version (pending), with history and event."""
+
+    @abstractmethod
+    def get_model(self, name: str) -> dict | None: ...
+
+    @abstractmethod
+    def list_models(self) -> list[dict]: ...
+
+    @abstractmethod
+    def get_model_version(self, name: str, version: int | None = None) -> dict | None: ...
+
+    @abstractmethod
+    def list_model_versions(self, name: str) -> list[dict]: ...
+
+    @abstractmethod
+    def model_aliases(self, name: str) -> dict[str, int]: ...
+
+    @abstractmethod
+    def model_files(self, name: str, version: int) -> list[dict]: ...
+
+    @abstractmethod
+    def set_model_status(self, name: str, version: int, status: str, *, actor: str, reason: str | None,
+                         allowed_from: tuple[str, ...]) -> dict: ...
+
+    @abstractmethod
+    def move_alias(self, name: str, alias: str, version: int | None, *, actor: str, reason: str | None,
+                   action: str = "alias_set", expected: int | None = -1) -> int | None: ...
+
+    @abstractmethod
+    def model_history(self, name: str) -> list[dict]: ...
+
+    @abstractmethod
+    def mark_model_deployed(self, name: str, version: int, *, actor: str, where: str) -> None: ...
+
+    @abstractmethod
+    def delete_model_version(self, name: str, version: int, *, actor: str, reason: str | None) -> None: ...
+
     # -- crash safety -------------------------------------------------------------------------
     @abstractmethod
     def add_pending_blobs(self, txn: str, digests: Iterable[str]) -> None: ...

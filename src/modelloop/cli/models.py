@@ -1,0 +1,187 @@
+"""``modelloop models …``: the model registry."""
+
+from __future__ import annotations
+
+import click
+
+from modelloop.cli import render
+from modelloop.cli.main import Context, json_option, pass_ctx
+
+reason_option = click.option("--reason", help="Why (kept in the model's history).")
+
+
+@click.group()
+def models() -> None:
+    """Registered models: versions, approval, aliases, history, rollback."""
+
+
+@models.command()
+@click.argument("name")
+@click.option("--job", "job_id", help="Register the model a training or tuning job produced.")
+@click.option("--package", "package_dir", type=click.Path(file_okay=False), help="Register a model package folder.")
+@click.option("--description")
+@json_option
+@pass_ctx
+def register(c: Context, name: str, job_id: str | None, package_dir: str | None, description: str | None,
+             as_json: bool) -> None:
+    """Register a new version of model NAME (from --job or --package); it starts pending."""
+    if bool(job_id) == bool(package_dir):
+        raise click.UsageError("give exactly one of --job JOB or --package DIR")
+    if job_id:
+        record = c.ws.models.register_from_job(name, job_id, description=description)
+    else:
+        record = c.ws.models.register(name, package_dir, description=description)
+    if as_json:
+        render.print_json(record)
+    else:
+        render.out.print(f"Registered [bold]{record['ref']}[/bold] ({record['flavor']}, status {record['status']})")
+
+
+@models.command("list")
+@json_option
+@pass_ctx
+def list_(c: Context, as_json: bool) -> None:
+    """List registered models."""
+    rows = c.ws.models.list()
+    if as_json:
+        render.print_json(rows)
+    elif not rows:
+        render.note("No models yet. Register one with: modelloop models register NAME --job JOB")
+    else:
+        render.table("Models", ["name", "latest", "aliases", "created"],
+                     [[m["name"], m["latest_version"], ", ".join(f"{a}→{v}" for a, v in m["aliases"].items()),
+                       m["created_at"]] for m in rows])
+
+
+@models.command()
+@click.argument("ref")
+@json_option
+@pass_ctx
+def show(c: Context, ref: str, as_json: bool) -> None:
+    """Everything about a version (NAME, NAME@3, NAME@champion): status, metrics, signature, lineage."""
+    info = c.ws.models.describe(ref)
+    if as_json:
+        render.print_json(info)
+        return
+    v = info["version"]
+    render.out.print(f"[bold]{v['ref']}[/bold]  status [bold]{v['status']}[/bold]"
+                     + (f" by {v['status_by']} ({v['status_reason']})" if v.get("status_by") else "")
+                     + (f"  aliases: {', '.join(v['aliases'])}" if v["aliases"] else ""))
+    m = v["manifest"]
+    render.out.print(f"flavor {v['flavor']}, task {v.get('task') or '-'}, registered {render.fmt(v['created_at'])} "
+                     f"by {v.get('created_by') or '-'}; package {v['package_hash'][:12]}")
+    if m.get("metrics"):
+        render.table("Metrics", ["metric", "value"], [[k, val] for k, val in m["metrics"].items()
+                                                       if not isinstance(val, dict | list)])
+    sig = (m.get("signature") or {}).get("inputs") or m.get("signature", {}).get("columns") or []
+    if sig:
+        render.table("Input signature", ["column", "type", "required"],
+                     [[s.get("name"), s.get("type"), not s.get("optional", False)] for s in sig])
+    lin = info["lineage"]
+    if lin.get("job"):
+        render.out.print(f"trained by job {lin['job']['id']} ({lin['job']['kind']})"
+                         + (f", split {lin['split']}" if lin.get("split") else ""))
+    for d in lin.get("datasets", []):
+        render.out.print(f"data: {d['ref']} (content {d.get('content_hash', '')[:12]})")
+        for s in d["sources"]:
+            render.out.print(f"   ← {s['path']} ({s['rows']:,} rows, sha256 {s['sha256'][:12]})")
+    dep = info.get("deployments") or []
+    render.out.print("deployed: " + (", ".join(dep) if dep else ("yes (history)" if v.get("deployed_at") else "never")))
+
+
+@models.command()
+@click.argument("name")
+@json_option
+@pass_ctx
+def versions(c: Context, name: str, as_json: bool) -> None:
+    """List the versions of model NAME."""
+    rows = c.ws.models.versions(name)
+    if as_json:
+        render.print_json(rows)
+        return
+    render.table(f"Versions of {name}", ["version", "status", "aliases", "flavor", "job", "created"],
+                 [[v["version"], v["status"], ", ".join(v["aliases"]), v["flavor"], v["job_id"], v["created_at"]]
+                  for v in rows])
+
+
+@models.command()
+@click.argument("ref")
+@reason_option
+@click.option("--force", is_flag=True, help="Approve even a rejected version (needs --reason).")
+@json_option
+@pass_ctx
+def approve(c: Context, ref: str, reason: str | None, force: bool, as_json: bool) -> None:
+    """Approve a model version."""
+    v = c.ws.models.approve(ref, reason=reason, force=force)
+    render.print_json(v) if as_json else render.out.print(f"{v['ref']}: approved")
+
+
+@models.command()
+@click.argument("ref")
+@reason_option
+@json_option
+@pass_ctx
+def reject(c: Context, ref: str, reason: str | None, as_json: bool) -> None:
+    """Reject a model version."""
+    v = c.ws.models.reject(ref, reason=reason)
+    render.print_json(v) if as_json else render.out.print(f"{v['ref']}: rejected")
+
+
+@models.command()
+@click.argument("name")
+@click.argument("alias")
+@click.argument("version")
+@reason_option
+@click.option("--force", is_flag=True, help="Allow pointing at a rejected version.")
+@pass_ctx
+def alias(c: Context, name: str, alias: str, version: str, reason: str | None, force: bool) -> None:
+    """Point ALIAS (e.g. champion) of model NAME at VERSION (a number)."""
+    v = c.ws.models.set_alias(name, alias, version, reason=reason, force=force)
+    render.out.print(f"{name}@{alias} → {v['ref']}")
+
+
+@models.command()
+@click.argument("name")
+@click.argument("alias")
+@reason_option
+@pass_ctx
+def unalias(c: Context, name: str, alias: str, reason: str | None) -> None:
+    """Remove ALIAS from model NAME."""
+    c.ws.models.remove_alias(name, alias, reason=reason)
+    render.out.print(f"removed {name}@{alias}")
+
+
+@models.command()
+@click.argument("name")
+@click.option("--alias", default="champion", show_default=True)
+@reason_option
+@pass_ctx
+def rollback(c: Context, name: str, alias: str, reason: str | None) -> None:
+    """Move an alias (champion) back to the version it held before."""
+    v = c.ws.models.rollback(name, alias, reason=reason)
+    render.out.print(f"{name}@{alias} rolled back → {v['ref']}")
+
+
+@models.command()
+@click.argument("name")
+@json_option
+@pass_ctx
+def history(c: Context, name: str, as_json: bool) -> None:
+    """Every status change and alias move of model NAME."""
+    rows = c.ws.models.history(name)
+    if as_json:
+        render.print_json(rows)
+        return
+    render.table(f"History of {name}", ["time", "action", "version", "alias", "from", "by", "reason"],
+                 [[h["time"], h["action"], h["version"], h["alias"], h["from_version"], h["actor"], h["reason"]]
+                  for h in rows])
+
+
+@models.command()
+@click.argument("ref")
+@reason_option
+@pass_ctx
+def delete(c: Context, ref: str, reason: str | None) -> None:
+    """Delete a version that was never deployed and has no alias."""
+    c.ws.models.delete(ref, reason=reason)
+    render.out.print(f"deleted {ref}")
