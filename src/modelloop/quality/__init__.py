@@ -1,1 +1,33 @@
+"""Data quality: baselines, constraint checks and drift statistics.
 
+* :mod:`modelloop.quality.baseline` — :class:`Baseline`, per-column statistics of a dataset
+  version (mergeable, JSON, SageMaker ``statistics.json``/``constraints.json``).
+* :mod:`modelloop.quality.checks` — :func:`check` data against a baseline with a
+  :class:`CheckConfig`, giving violations, a drift table and a verdict.
+* :mod:`modelloop.quality.drift` — the drift statistics and the documented default methods.
+
+Names are imported lazily so that ``import modelloop`` stays fast (NumPy, pandas and pyarrow load
+on first use).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "Baseline": "modelloop.quality.baseline",
+    "check": "modelloop.quality.checks",
+    "CheckConfig": "modelloop.quality.checks",
+    "ColumnCheck": "modelloop.quality.checks",
+    "CheckReport": "modelloop.quality.checks",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'modelloop.quality' has no attribute {name!r}")

@@ -1,0 +1,441 @@
+"""Checks of data against a baseline: constraint violations, a per-column drift table, a verdict.
+
+``check(data, baseline, config)`` reads the data once (a frame, a Table, or batches of a larger
+dataset, e.g. captured endpoint traffic turned into a frame), counts every column on its
+baseline's precomputed cells, and reports:
+
+* ``violations`` in the shape of SageMaker's ``constraint_violations.json`` (``feature_name``,
+  ``constraint_check_type``, ``description``), with its check types ``missing_column_check``,
+  ``extra_column_check``, ``data_type_check``, ``completeness_check``,
+  ``categorical_values_check`` and ``baseline_drift_check``, plus ``range_check`` (ours: a value
+  below zero where the baseline was non-negative, or outside a configured min/max);
+* ``drift``: one row per column: method, value, threshold, p-value (raw and corrected), verdict,
+  and every cheap statistic (PSI, L-infinity, Jensen-Shannon, Wasserstein) for the table;
+* ``verdict``: the dataset drifts when at least ``drift_share`` (0.5, Evidently's default) of the
+  feature columns drift; prediction columns (model outputs) are reported as prediction drift.
+
+Configuration is plain data (:class:`CheckConfig`, pydantic), so monitors can store it as JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from modelloop.errors import InvalidInput, SchemaMismatch
+from modelloop.quality import drift as D
+
+Method = Literal[
+    "auto", "wasserstein", "jensenshannon", "psi", "linf", "linf_robust", "ks", "chisquare"
+]
+NUMERIC_ONLY = {"wasserstein", "ks"}
+
+
+class ColumnCheck(BaseModel):
+    """Settings for one column, overriding the type-wide ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Method = "auto"
+    threshold: float | None = Field(
+        None, description="distance at or above which it drifts, or p-value below which"
+    )
+    drift: bool = True
+    min_value: float | None = None
+    max_value: float | None = None
+
+
+class CheckConfig(BaseModel):
+    """What to check and the thresholds; every field has a documented default.
+
+    Defaults follow Evidently's DataDriftPreset (see :mod:`modelloop.quality.drift`), with p-values
+    corrected across columns (Benjamini-Hochberg). ``CheckConfig.evidently()`` drops the correction
+    to reproduce Evidently exactly; ``CheckConfig.from_sagemaker(constraints)`` reads SageMaker's
+    ``monitoring_config``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    numeric_method: Method = "auto"
+    categorical_method: Method = "auto"
+    numeric_threshold: float | None = None
+    categorical_threshold: float | None = None
+    correction: Literal["fdr_bh", "bonferroni", "holm", "none"] = "fdr_bh"
+    drift: bool = True
+    drift_share: float = Field(0.5, ge=0, le=1)
+    evaluate_constraints: bool = True
+    datatype_check_threshold: float = Field(0.1, ge=0, le=1)
+    domain_content_threshold: float = Field(0.1, ge=0, le=1)
+    completeness_tolerance: float = Field(0.0, ge=0, le=1)
+    prediction_columns: list[str] = Field(default_factory=list)
+    columns: dict[str, ColumnCheck] = Field(default_factory=dict)
+
+    @classmethod
+    def evidently(cls, **overrides: Any) -> CheckConfig:
+        """Evidently 0.7's DataDriftPreset defaults (no multiple-testing correction)."""
+        return cls(correction="none", **overrides)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CheckConfig:
+        try:
+            return cls.model_validate(d)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise InvalidInput(
+                f"check config field {where!r}: {first['msg']}",
+                hint=f"methods are {', '.join(D.METHODS)} or auto; thresholds are numbers",
+            ) from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(exclude_defaults=True)
+
+    @classmethod
+    def from_sagemaker(cls, constraints: dict[str, Any]) -> CheckConfig:
+        """From a SageMaker constraints.json dict, or just its ``monitoring_config``."""
+        mc = constraints.get("monitoring_config", constraints) or {}
+        dc = mc.get("distribution_constraints", {}) or {}
+        threshold = float(dc.get("comparison_threshold", 0.1))
+        return cls(
+            numeric_method="linf"
+            if dc.get("comparison_method", "Robust") == "Simple"
+            else "linf_robust",
+            numeric_threshold=threshold,
+            categorical_method="chisquare"
+            if dc.get("categorical_drift_method") == "ChiSquared"
+            else "linf",
+            categorical_threshold=float(dc.get("categorical_comparison_threshold", threshold)),
+            correction="none",
+            drift=dc.get("perform_comparison", "Enabled") == "Enabled",
+            evaluate_constraints=mc.get("evaluate_constraints", "Enabled") == "Enabled",
+            datatype_check_threshold=float(mc.get("datatype_check_threshold", 0.1)),
+            domain_content_threshold=float(mc.get("domain_content_threshold", 0.1)),
+        )
+
+    def to_sagemaker(self) -> dict[str, Any]:
+        """SageMaker's ``monitoring_config``; methods it cannot express fall back to its defaults."""
+        linf = self.numeric_method in ("linf", "linf_robust")
+        chi = self.categorical_method == "chisquare"
+        cat_linf = self.categorical_method == "linf"
+        return {
+            "evaluate_constraints": "Enabled" if self.evaluate_constraints else "Disabled",
+            "emit_metrics": "Enabled",
+            "datatype_check_threshold": self.datatype_check_threshold,
+            "domain_content_threshold": self.domain_content_threshold,
+            "distribution_constraints": {
+                "perform_comparison": "Enabled" if self.drift else "Disabled",
+                "comparison_threshold": (self.numeric_threshold or 0.1) if linf else 0.1,
+                "comparison_method": "Simple" if self.numeric_method == "linf" else "Robust",
+                "categorical_comparison_threshold": (self.categorical_threshold or 0.1)
+                if chi or cat_linf
+                else 0.1,
+                "categorical_drift_method": "ChiSquared" if chi else "LInfinity",
+            },
+        }
+
+    def column(self, name: str) -> ColumnCheck:
+        return self.columns.get(name) or ColumnCheck()
+
+    def method_for(
+        self, name: str, kind: str, n_reference: int, n_distinct: float
+    ) -> tuple[str, float]:
+        """The method and threshold used for one column."""
+        col = self.column(name)
+        method = col.method
+        if method == "auto":
+            method = self.numeric_method if kind == "numeric" else self.categorical_method
+        if method == "auto":
+            method = D.default_method(kind, n_reference, n_distinct)
+        if kind == "categorical" and method in NUMERIC_ONLY:
+            raise InvalidInput(
+                f"drift method {method!r} does not apply to categorical column {name!r}",
+                hint="use jensenshannon, psi, linf, linf_robust or chisquare for categories",
+            )
+        threshold = col.threshold
+        type_method = self.numeric_method if kind == "numeric" else self.categorical_method
+        if threshold is None and col.method == "auto" and type_method != "auto":
+            # a type-wide threshold goes with the type-wide method it was set for
+            threshold = self.numeric_threshold if kind == "numeric" else self.categorical_threshold
+        return method, D.DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
+
+
+@dataclass
+class Violation:
+    feature_name: str
+    constraint_check_type: str
+    description: str
+
+
+@dataclass
+class DriftRow:
+    """One column of the drift table."""
+
+    column: str
+    kind: str  #: numeric | categorical
+    role: str  #: feature | prediction
+    method: str
+    value: float
+    threshold: float
+    drifted: bool
+    p_value: float | None = None  #: raw p-value, for test methods
+    p_adjusted: float | None = None  #: after the multiple-testing correction
+    n_reference: int = 0
+    n_current: int = 0
+    statistics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Verdict:
+    dataset_drift: bool
+    drift_share: float  #: share of feature columns that drift
+    drifted_columns: list[str]
+    n_columns: int  #: feature columns compared
+    prediction_drift: bool | None  #: None when no prediction columns were named
+    n_violations: int
+
+    @property
+    def ok(self) -> bool:
+        return not (self.dataset_drift or self.prediction_drift or self.n_violations)
+
+
+@dataclass
+class CheckReport:
+    violations: list[Violation]
+    drift: list[DriftRow]
+    verdict: Verdict
+    n_rows: int
+    config: dict[str, Any]
+
+    def to_sagemaker_violations(self) -> dict[str, Any]:
+        """The ``constraint_violations.json`` document."""
+        return {"violations": [asdict(v) for v in self.violations]}
+
+    def to_dict(self) -> dict[str, Any]:
+        verdict = asdict(self.verdict) | {"ok": self.verdict.ok}
+        return {
+            "n_rows": self.n_rows,
+            "verdict": verdict,
+            "violations": [asdict(v) for v in self.violations],
+            "drift": [asdict(r) for r in self.drift],
+            "config": self.config,
+        }
+
+
+# -- the check ------------------------------------------------------------------------------------
+def check(
+    data: Any, baseline: Any, config: CheckConfig | dict[str, Any] | None = None
+) -> CheckReport:
+    """Check data (frame, Table, or batches) against a :class:`~modelloop.quality.baseline.Baseline`.
+
+    Without ``config``, a baseline read from SageMaker files is checked with its own
+    ``monitoring_config``, any other with :class:`CheckConfig`'s defaults.
+    """
+    from modelloop.quality._columns import iter_batches
+    from modelloop.quality.baseline import CategoricalProfile, NumericProfile
+
+    if config is None:
+        config = (
+            CheckConfig.from_sagemaker(baseline.monitoring_config)
+            if baseline.monitoring_config
+            else CheckConfig()
+        )
+    elif isinstance(config, dict):
+        config = CheckConfig.from_dict(config)
+
+    current: dict[str, Any] = {}
+    names: list[str] = []
+    n_rows = 0
+    for batch in iter_batches(data):
+        if not names:
+            names = batch.names
+            present = [c for c in baseline.columns if c in names]
+            if not present:
+                raise SchemaMismatch(
+                    f"the data shares no column with the baseline (data: {names[:8]}, baseline: {list(baseline.columns)[:8]})",
+                    hint="check against the baseline of the same dataset, or create a baseline for this one",
+                )
+            for name in present:
+                ref = baseline.columns[name]
+                if isinstance(ref, NumericProfile):
+                    current[name] = D.CurrentNumeric.on(ref) if ref.n else NumericProfile()
+                else:
+                    current[name] = CategoricalProfile()
+        n_rows += batch.n_rows
+        for name, acc in current.items():
+            ref = baseline.columns[name]
+            if isinstance(acc, CategoricalProfile):
+                keys, counts = batch.value_counts(name)
+                acc.update(keys, counts, batch.missing(name))
+                continue
+            x, unparsed = batch.numbers(name)
+            missing = batch.n_rows - x.size - unparsed
+            if isinstance(acc, NumericProfile):  # reference had no values: only count
+                acc.update(x, missing + unparsed)
+            else:
+                check_integral = ref.integral and not batch.is_integer_typed(name)
+                acc.update(x, missing, unparsed, check_integral)
+
+    violations = (
+        _violations(names, baseline, current, config) if config.evaluate_constraints else []
+    )
+    rows = _drift_rows(baseline, current, config) if config.drift else []
+    for r in rows:
+        if r.drifted:
+            violations.append(
+                Violation(
+                    r.column,
+                    "baseline_drift_check",
+                    f"{r.method} {'p-value' if r.method in D.TESTS else 'distance'} "
+                    f"{(r.p_adjusted if r.method in D.TESTS else r.value):.4g} "
+                    f"{'<' if r.method in D.TESTS else '>='} threshold {r.threshold:g}",
+                )
+            )
+    features = [r for r in rows if r.role == "feature"]
+    drifted = [r.column for r in features if r.drifted]
+    share = len(drifted) / len(features) if features else 0.0
+    preds = [r for r in rows if r.role == "prediction"]
+    verdict = Verdict(
+        dataset_drift=bool(features) and share >= config.drift_share,
+        drift_share=share,
+        drifted_columns=drifted,
+        n_columns=len(features),
+        prediction_drift=any(r.drifted for r in preds) if config.prediction_columns else None,
+        n_violations=len(violations),
+    )
+    return CheckReport(violations, rows, verdict, n_rows, config.to_dict())
+
+
+def _violations(
+    names: list[str], baseline: Any, current: dict[str, Any], config: CheckConfig
+) -> list[Violation]:
+    from modelloop.quality.baseline import CategoricalProfile, NumericProfile
+
+    out: list[Violation] = []
+    for name in baseline.columns:
+        if name not in current:
+            out.append(
+                Violation(
+                    name, "missing_column_check", f"baseline column {name!r} is not in the data"
+                )
+            )
+    for name in names:
+        if name not in baseline.columns and name not in baseline.skipped:
+            out.append(
+                Violation(name, "extra_column_check", f"column {name!r} is not in the baseline")
+            )
+    for name, cur in current.items():
+        con = baseline.constraint(name)
+        ref = baseline.columns[name]
+        unparsed = getattr(cur, "unparsed", 0)
+        total = cur.n + cur.missing + unparsed
+        if total == 0:
+            continue
+        completeness = (cur.n + unparsed) / total
+        if completeness < con["completeness"] - config.completeness_tolerance:
+            out.append(
+                Violation(
+                    name,
+                    "completeness_check",
+                    f"completeness {completeness:.4g} is below the baseline's {con['completeness']:.4g}",
+                )
+            )
+        if isinstance(cur, CategoricalProfile):
+            domain = con.get("domains")
+            if domain is not None and cur.n:
+                allowed = set(domain)
+                outside = sum(c for k, c in cur.counts.items() if k not in allowed)
+                if outside / cur.n > config.domain_content_threshold:
+                    examples = sorted(k for k in cur.counts if k not in allowed)[:5]
+                    out.append(
+                        Violation(
+                            name,
+                            "categorical_values_check",
+                            f"{outside / cur.n:.2%} of values are outside the baseline domain "
+                            f"(e.g. {examples}); threshold {config.domain_content_threshold:g}",
+                        )
+                    )
+            continue
+        if isinstance(cur, NumericProfile):
+            continue
+        bad = unparsed + (cur.non_integral if ref.integral else 0)
+        if cur.n + unparsed and bad / (cur.n + unparsed) > config.datatype_check_threshold:
+            expected = "Integral" if ref.integral else "Fractional"
+            out.append(
+                Violation(
+                    name,
+                    "data_type_check",
+                    f"{bad / (cur.n + unparsed):.2%} of values are not {expected} "
+                    f"({unparsed} not numbers); threshold {config.datatype_check_threshold:g}",
+                )
+            )
+        col = config.column(name)
+        if con.get("is_non_negative") and cur.negatives:
+            out.append(
+                Violation(
+                    name,
+                    "range_check",
+                    f"{cur.negatives} negative values; the baseline is non-negative",
+                )
+            )
+        if col.min_value is not None and cur.n and cur.min < col.min_value:
+            out.append(
+                Violation(name, "range_check", f"minimum {cur.min:g} is below {col.min_value:g}")
+            )
+        if col.max_value is not None and cur.n and cur.max > col.max_value:
+            out.append(
+                Violation(name, "range_check", f"maximum {cur.max:g} is above {col.max_value:g}")
+            )
+    return out
+
+
+def _drift_rows(baseline: Any, current: dict[str, Any], config: CheckConfig) -> list[DriftRow]:
+    from modelloop.quality.baseline import CategoricalProfile
+
+    rows: list[DriftRow] = []
+    for name, cur in current.items():
+        ref = baseline.columns[name]
+        if not config.column(name).drift or ref.n == 0 or cur.n == 0:
+            continue
+        if isinstance(cur, CategoricalProfile):
+            method, threshold = config.method_for(
+                name, "categorical", ref.n, len(set(ref.counts) | set(cur.counts))
+            )
+            value, p, stats = D.compare_categorical(ref, cur, method)
+            kind = "categorical"
+        else:
+            method, threshold = config.method_for(
+                name, "numeric", ref.n, D.distinct_values(ref, cur)
+            )
+            value, p, stats = D.compare_numeric(ref, cur, method)
+            kind = "numeric"
+        role = "prediction" if name in config.prediction_columns else "feature"
+        rows.append(
+            DriftRow(
+                name,
+                kind,
+                role,
+                method,
+                float(value),
+                threshold,
+                False,
+                p,
+                None,
+                ref.n,
+                cur.n,
+                stats,
+            )
+        )
+    tested = [r for r in rows if r.p_value is not None]
+    for r, adj in zip(
+        tested, D.adjust_pvalues([r.p_value for r in tested], config.correction), strict=True
+    ):
+        r.p_adjusted = float(adj)
+    for r in rows:
+        r.drifted = (
+            bool(r.p_adjusted < r.threshold)
+            if r.method in D.TESTS
+            else bool(r.value >= r.threshold)
+        )
+    return rows
