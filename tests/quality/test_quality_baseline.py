@@ -18,7 +18,12 @@ def assert_same(a: Baseline, b: Baseline) -> None:
         pb = b.columns[name]
         assert (pa_.n, pa_.missing) == (pb.n, pb.missing), name
         if isinstance(pa_, NumericProfile):
-            assert (pa_.min, pa_.max, pa_.exponent, pa_.offset) == (pb.min, pb.max, pb.exponent, pb.offset)
+            assert (pa_.min, pa_.max, pa_.exponent, pa_.offset) == (
+                pb.min,
+                pb.max,
+                pb.exponent,
+                pb.offset,
+            )
             np.testing.assert_array_equal(pa_.counts, pb.counts)
             assert pa_.domain == pb.domain and pa_.integral == pb.integral
             assert (pa_.values is None) == (pb.values is None)
@@ -37,7 +42,11 @@ def test_merged_partitions_equal_the_baseline_of_the_union(make_frame):
     df.loc[:9999, "num_0"] *= 0.001
     df.loc[20000:, "num_0"] += 1e4
     parts = [df.iloc[:10000], df.iloc[10000:20000], df.iloc[20000:]]
-    merged = Baseline.from_frame(parts[0]).merge(Baseline.from_frame(parts[1])).merge(Baseline.from_frame(parts[2]))
+    merged = (
+        Baseline.from_frame(parts[0])
+        .merge(Baseline.from_frame(parts[1]))
+        .merge(Baseline.from_frame(parts[2]))
+    )
     whole = Baseline.from_frame(df)
     assert_same(merged, whole)
     assert len(whole.columns["num_0"].counts) <= GRID_CELLS
@@ -66,7 +75,9 @@ def test_statistics_are_right(make_frame):
     assert p.mean == pytest.approx(x.mean()) and p.std == pytest.approx(x.std())
     assert (p.min, p.max) == (x.min(), x.max())
     assert p.counts.sum() == p.n
-    np.testing.assert_allclose(p.quantiles(np.array([0.1, 0.5, 0.9])), np.quantile(x, [0.1, 0.5, 0.9]), atol=2 * p.width)
+    np.testing.assert_allclose(
+        p.quantiles(np.array([0.1, 0.5, 0.9])), np.quantile(x, [0.1, 0.5, 0.9]), atol=2 * p.width
+    )
     assert b.columns["num_2"].integral and not b.columns["num_0"].integral
     assert b.columns["cat_0"].counts == df["cat_0"].value_counts().to_dict()
     assert b.constraint("cat_0")["domains"] == ["a", "b", "c"]
@@ -92,16 +103,27 @@ def test_sagemaker_layout_round_trip(make_frame):
     f = {x["name"]: x for x in stats["features"]}
     ns = f["num_1"]["numerical_statistics"]
     assert set(ns) >= {"common", "mean", "sum", "std_dev", "min", "max", "distribution"}
-    assert ns["common"] == {"num_present": b.columns["num_1"].n, "num_missing": b.columns["num_1"].missing}
+    assert ns["common"] == {
+        "num_present": b.columns["num_1"].n,
+        "num_missing": b.columns["num_1"].missing,
+    }
     kll = ns["distribution"]["kll"]
-    assert len(kll["buckets"]) == 10 and sum(x["count"] for x in kll["buckets"]) == b.columns["num_1"].n
+    assert (
+        len(kll["buckets"]) == 10
+        and sum(x["count"] for x in kll["buckets"]) == b.columns["num_1"].n
+    )
     assert set(kll["sketch"]["parameters"]) == {"c", "k"}
     assert f["num_2"]["inferred_type"] == "Integral" and f["cat_0"]["inferred_type"] == "String"
     buckets = f["cat_0"]["string_statistics"]["distribution"]["categorical"]["buckets"]
     assert {x["value"]: x["count"] for x in buckets} == b.columns["cat_0"].counts
     mc = cons["monitoring_config"]
     assert mc["distribution_constraints"]["comparison_threshold"] == 0.1
-    assert {"datatype_check_threshold", "domain_content_threshold", "evaluate_constraints", "emit_metrics"} <= set(mc)
+    assert {
+        "datatype_check_threshold",
+        "domain_content_threshold",
+        "evaluate_constraints",
+        "emit_metrics",
+    } <= set(mc)
     c = {x["name"]: x for x in cons["features"]}
     assert c["cat_0"]["string_constraints"]["domains"] == ["a", "b", "c"]
     assert c["num_1"]["num_constraints"]["is_non_negative"] is True
@@ -115,7 +137,9 @@ def test_sagemaker_layout_round_trip(make_frame):
             assert (q.min, q.max, q.integral) == (p.min, p.max, p.integral)
             assert q.mean == pytest.approx(p.mean) and q.std == pytest.approx(p.std)
             probs = np.linspace(0.05, 0.95, 19)
-            np.testing.assert_allclose(q.quantiles(probs), p.quantiles(probs), atol=(p.max - p.min) / 500)
+            np.testing.assert_allclose(
+                q.quantiles(probs), p.quantiles(probs), atol=(p.max - p.min) / 500
+            )
         else:
             assert q.counts == p.counts
         assert back.constraint(name) == b.constraint(name)
@@ -127,8 +151,14 @@ def test_sagemaker_layout_round_trip(make_frame):
             assert f1 == f2
         else:
             a, z = f1["numerical_statistics"], f2["numerical_statistics"]
-            assert {k: a[k] for k in ("common", "min", "max", "sum")} == {k: z[k] for k in ("common", "min", "max", "sum")}
-            np.testing.assert_allclose(a["distribution"]["kll"]["sketch"]["data"][0], z["distribution"]["kll"]["sketch"]["data"][0], atol=(a["max"] - a["min"]) / 500)
+            assert {k: a[k] for k in ("common", "min", "max", "sum")} == {
+                k: z[k] for k in ("common", "min", "max", "sum")
+            }
+            np.testing.assert_allclose(
+                a["distribution"]["kll"]["sketch"]["data"][0],
+                z["distribution"]["kll"]["sketch"]["data"][0],
+                atol=(a["max"] - a["min"]) / 500,
+            )
     # a brought baseline checks its own data as stable, under its own monitoring_config
     report = check(df, back)
     assert report.verdict.drifted_columns == [] and report.violations == []
@@ -152,6 +182,8 @@ def test_bad_input_gets_clear_errors(make_frame):
     with pytest.raises(InvalidInput, match="item_count"):
         Baseline.from_sagemaker({"version": 0, "features": []})
     with pytest.raises(InvalidInput, match="'x'"):
-        Baseline.from_sagemaker({"dataset": {"item_count": 1}, "features": [{"name": "x", "numerical_statistics": {}}]})
+        Baseline.from_sagemaker(
+            {"dataset": {"item_count": 1}, "features": [{"name": "x", "numerical_statistics": {}}]}
+        )
     with pytest.raises(InvalidInput, match="cannot read data"):
         Baseline.from_batches(42)

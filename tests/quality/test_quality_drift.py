@@ -28,7 +28,10 @@ def test_wasserstein_equals_scipy_on_the_binned_data_and_is_close_to_raw():
     lo, hi = ref.offset * w, (ref.offset + len(ref.counts)) * w
     tails = x[(x < lo) | (x >= hi)]
     binned = stats.wasserstein_distance(
-        mids, np.concatenate([mids, tails]), u_weights=ref.counts, v_weights=np.concatenate([cur.counts[1:-1], np.ones(len(tails))])
+        mids,
+        np.concatenate([mids, tails]),
+        u_weights=ref.counts,
+        v_weights=np.concatenate([cur.counts[1:-1], np.ones(len(tails))]),
     )
     got = D.numeric_statistics(ref, cur)["wasserstein"] * max(ref.std, 0.001)
     assert got == pytest.approx(binned, rel=1e-9)
@@ -45,7 +48,9 @@ def test_ks_on_integer_data_is_exact_and_its_p_value_is_scipys_asymptotic_one():
     assert p == pytest.approx(expected.pvalue, rel=1e-9)
     linf = D.compare_numeric(ref, current_on(ref, x), "linf")[0]
     assert linf == pytest.approx(expected.statistic, abs=1e-12)
-    assert D.linf_robust(linf, 30_000, 20_000) == pytest.approx(max(0, linf - 1.8 * np.sqrt(50_000 / 6e8)))
+    assert D.linf_robust(linf, 30_000, 20_000) == pytest.approx(
+        max(0, linf - 1.8 * np.sqrt(50_000 / 6e8))
+    )
 
 
 def test_ks_on_continuous_data_is_within_a_cell_of_scipy():
@@ -62,7 +67,10 @@ def test_small_samples_use_scipys_exact_functions():
     ref = Baseline.from_frame(pd.DataFrame({"v": r})).columns["v"]
     value, p, st = D.compare_numeric(ref, current_on(ref, x), "ks")
     expected = stats.ks_2samp(r, x)
-    assert (value, p) == (pytest.approx(expected.statistic, abs=1e-15), pytest.approx(expected.pvalue, rel=1e-12))
+    assert (value, p) == (
+        pytest.approx(expected.statistic, abs=1e-15),
+        pytest.approx(expected.pvalue, rel=1e-12),
+    )
     assert st["wasserstein"] == pytest.approx(stats.wasserstein_distance(r, x) / r.std(), rel=1e-12)
 
 

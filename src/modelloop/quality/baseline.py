@@ -573,9 +573,7 @@ def _numeric_from_sagemaker(f: dict[str, Any]) -> NumericProfile:
     n_cells = math.floor(math.ldexp(prof.max, -e)) - first + 1
     mass = np.bincount(idx - first, weights=weights, minlength=n_cells)
     mass = mass * (n / mass.sum()) if mass.sum() > 0 else mass
-    counts = np.floor(mass).astype(np.int64)  # largest-remainder rounding keeps the total at n
-    short = n - int(counts.sum())
-    if short > 0:
-        counts[np.argsort(counts - mass)[:short]] += 1
+    # rounding the running total keeps the sum at n without shifting mass to either end
+    counts = np.diff(np.round(np.cumsum(mass)), prepend=0.0).astype(np.int64)
     prof.exponent, prof.offset, prof.counts = e, first, counts
     return prof

@@ -7,7 +7,8 @@ baseline's precomputed cells, and reports:
 * ``violations`` in the shape of SageMaker's ``constraint_violations.json`` (``feature_name``,
   ``constraint_check_type``, ``description``), with its check types ``missing_column_check``,
   ``extra_column_check``, ``data_type_check``, ``completeness_check``,
-  ``categorical_values_check`` and ``baseline_drift_check``, plus ``range_check`` (ours: a value
+  ``categorical_values_check`` and ``baseline_drift_check`` (completeness allows for sampling
+  noise: three binomial standard errors below the baseline's), plus ``range_check`` (ours: a value
   below zero where the baseline was non-negative, or outside a configured min/max);
 * ``drift``: one row per column: method, value, threshold, p-value (raw and corrected), verdict,
   and every cheap statistic (PSI, L-infinity, Jensen-Shannon, Wasserstein) for the table;
@@ -19,6 +20,7 @@ Configuration is plain data (:class:`CheckConfig`, pydantic), so monitors can st
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -333,7 +335,11 @@ def _violations(
         if total == 0:
             continue
         completeness = (cur.n + unparsed) / total
-        if completeness < con["completeness"] - config.completeness_tolerance:
+        # SageMaker compares completeness literally, which alarms on sampling noise alone (a 2%
+        # missing rate is observed as 2.1% half the time); allow three binomial standard errors.
+        expected = con["completeness"]
+        noise = 3 * math.sqrt(expected * (1 - expected) / total)
+        if completeness < expected - max(config.completeness_tolerance, noise):
             out.append(
                 Violation(
                     name,
