@@ -1,0 +1,211 @@
+"""MLflow interop: export a package as an MLflow model, import an MLflow model folder as a package.
+
+Export writes an MLflow model whose ``python_function`` flavor names this module as its
+``loader_module`` and carries the modelloop package, unchanged, under ``data/``. MLflow then calls
+:func:`_load_pyfunc`, which loads the package through :func:`load_package` — so the exported model
+keeps the hash check (a tampered file is still refused), the safe formats (skops, native boosters,
+no pickle for scikit-learn) and predicts exactly what modelloop predicts. The cost is that the
+machine loading it needs modelloop installed; it is listed in the model's requirements. (The
+alternative, ``mlflow.sklearn``'s own flavor, would need no modelloop but stores a pickle, loses
+the hash check and covers neither River nor custom models.)
+
+Import reads the ``MLmodel`` file: a model exported by modelloop comes back as its original
+package; a ``sklearn`` flavor is re-saved as a safe modelloop flavor (skops / native booster);
+anything else is kept whole as an ``mlflow_pyfunc`` package, loaded by MLflow itself.
+
+MLflow is an optional extra (``pip install 'modelloop[mlflow]'``), imported only here, lazily.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+from modelloop.errors import AlreadyExists, InvalidInput, NotFound
+from modelloop.registry.package import (
+    Manifest,
+    PackagedModel,
+    load_package,
+    save_package,
+    verify_package,
+)
+from modelloop.registry.signature import Signature
+
+LOADER_MODULE = "modelloop.registry.mlflow_interop"
+PACKAGE_DIR = "modelloop_package"
+
+
+def _mlflow():
+    try:
+        import mlflow.pyfunc
+
+        return mlflow
+    except ImportError:
+        raise InvalidInput(
+            "MLflow is not installed",
+            hint="pip install 'modelloop[mlflow]' to export or import MLflow models",
+        ) from None
+
+
+# -- export --------------------------------------------------------------------------------------
+def export_mlflow(package_dir: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Write the (verified) package at ``package_dir`` as an MLflow model folder at ``dest``."""
+    mlflow = _mlflow()
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ParamSchema, ParamSpec
+
+    src = Path(package_dir)
+    manifest = verify_package(src)
+    dest = Path(dest)
+    if dest.exists() and any(dest.iterdir()):
+        raise AlreadyExists(
+            f"{dest} already exists and is not empty", hint="export to a new folder"
+        )
+    outputs = manifest.output_signature
+    signature = ModelSignature.from_dict(
+        {
+            "inputs": json.dumps(manifest.input_signature.to_mlflow_columns()),
+            "outputs": json.dumps(Signature.from_dict(outputs).to_mlflow_columns())
+            if outputs
+            else None,
+        }
+    )
+    # ``params={"method": "predict_proba"}`` asks a classifier for probabilities.
+    signature.params = ParamSchema([ParamSpec("method", "string", "predict")])
+
+    staging = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex}"
+    data = staging.parent / f".{dest.name}.data-{uuid.uuid4().hex}" / PACKAGE_DIR
+    try:
+        shutil.copytree(src, data)
+        with warnings.catch_warnings():  # the signature is given; no sample data to show
+            warnings.filterwarnings("ignore", message=".*input example was not provided")
+            mlflow.pyfunc.save_model(
+                str(staging),
+                loader_module=LOADER_MODULE,
+                data_path=str(data),
+                signature=signature,
+                pip_requirements=_requirements(manifest),
+                metadata={
+                    "modelloop_package_hash": manifest.package_hash,
+                    "modelloop_flavor": manifest.flavor,
+                    "task": manifest.task,
+                },
+            )
+        if dest.exists():
+            dest.rmdir()
+        os.rename(staging, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(data.parent, ignore_errors=True)
+    return dest
+
+
+def _requirements(manifest: Manifest) -> list[str]:
+    pins = dict(manifest.libraries)
+    pins.setdefault("modelloop", "")
+    return [f"{name}=={ver}" if ver else name for name, ver in sorted(pins.items())]
+
+
+class _PyfuncModel:
+    """What MLflow's pyfunc wrapper calls: ``predict(model_input, params)``."""
+
+    def __init__(self, packaged: PackagedModel):
+        self.packaged = packaged
+
+    def predict(self, model_input: Any, params: dict | None = None):
+        method = (params or {}).get("method", "predict")
+        if method == "predict":
+            return self.packaged.predict(model_input)
+        if method == "predict_proba":
+            return self.packaged.predict_proba(model_input)
+        raise InvalidInput(f"unknown method {method!r}", hint="use 'predict' or 'predict_proba'")
+
+    def unwrap_python_model(self) -> PackagedModel:
+        return self.packaged
+
+
+def _load_pyfunc(data_path: str) -> _PyfuncModel:
+    """MLflow's ``loader_module`` hook: load the package copied under the model's ``data/``."""
+    return _PyfuncModel(load_package(data_path, verify=True))
+
+
+# -- import --------------------------------------------------------------------------------------
+def read_mlmodel(folder: str | os.PathLike) -> dict:
+    import yaml
+
+    file = Path(folder) / "MLmodel"
+    if not file.is_file():
+        raise NotFound(
+            f"no MLflow model at {folder} (no MLmodel file)",
+            hint="point at the folder that holds the MLmodel file",
+        )
+    return yaml.safe_load(file.read_text()) or {}
+
+
+def import_mlflow(
+    folder: str | os.PathLike,
+    dest: str | os.PathLike,
+    *,
+    signature: Signature | None = None,
+    task: str | None = None,
+    metrics: dict | None = None,
+    params: dict | None = None,
+    lineage: dict | None = None,
+) -> Manifest:
+    """Turn the MLflow model folder at ``folder`` into a modelloop package at ``dest``."""
+    folder = Path(folder)
+    conf = read_mlmodel(folder)
+    flavors = conf.get("flavors") or {}
+    pyfunc = flavors.get("python_function") or {}
+    if pyfunc.get("loader_module") == LOADER_MODULE:  # one of ours: give back the package itself
+        return _copy_package(folder / pyfunc["data"], Path(dest))
+
+    if signature is None:
+        inputs = (conf.get("signature") or {}).get("inputs")
+        if not inputs:
+            raise InvalidInput(
+                f"the MLflow model at {folder} has no input signature",
+                hint="log it with a signature, or pass the signature explicitly",
+            )
+        signature = Signature.from_mlflow_columns(json.loads(inputs))
+    lineage = {
+        **(lineage or {}),
+        "imported_from": {
+            "mlflow_model": str(folder.resolve()),
+            "run_id": conf.get("run_id"),
+            "model_uuid": conf.get("model_uuid"),
+            "flavors": sorted(flavors),
+        },
+    }
+    common = dict(signature=signature, task=task, metrics=metrics, params=params, lineage=lineage)
+
+    if "sklearn" in flavors:
+        model = _mlflow().sklearn.load_model(str(folder))
+        return save_package(model, dest, **common)
+    if not pyfunc:
+        raise InvalidInput(
+            f"the MLflow model at {folder} has no python_function flavor",
+            hint="modelloop imports MLflow models that MLflow can load as pyfunc",
+        )
+    return save_package(folder, dest, flavor="mlflow_pyfunc", **common)
+
+
+def _copy_package(src: Path, dest: Path) -> Manifest:
+    manifest = verify_package(src)
+    if dest.exists():
+        raise AlreadyExists(
+            f"{dest} already exists", hint="packages are immutable: import into a new folder"
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex}"
+    try:
+        shutil.copytree(src, staging)
+        os.rename(staging, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest

@@ -1,0 +1,366 @@
+"""The model package: an immutable folder with a manifest, the model's files and their hashes.
+
+Layout::
+
+    model.json        the manifest: flavor, task, signatures, classes, metrics, params, lineage,
+                      Python and library versions, and the sha256 of every other file
+    model.skops …     the flavor's files (see flavors.py)
+    extra/…           files the caller asked to keep with the model
+
+``package_hash`` is the sha256 of the manifest's canonical JSON, which holds every file's sha256:
+two packages with the same hash have the same bytes, so it serves as a model version's content
+hash. A folder is verified against its manifest before anything in it is loaded; a changed,
+missing or unexpected file fails with an IntegrityError naming that file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import uuid
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelloop.errors import AlreadyExists, IntegrityError, InvalidInput, NotFound
+from modelloop.registry.signature import ColumnSpec, Signature
+
+MANIFEST = "model.json"
+FORMAT_VERSION = 1
+TASKS = ("binary", "multiclass", "regression")
+_CHUNK = 1 << 20
+
+
+@dataclass
+class Manifest:
+    """What a package holds and how to read it back; stored as ``model.json``."""
+
+    flavor: str
+    signature: dict
+    files: dict[str, str]
+    flavor_info: dict = field(default_factory=dict)
+    task: str | None = None
+    output_signature: dict | None = None
+    classes: list | None = None
+    metrics: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    lineage: dict = field(default_factory=dict)
+    python: str = ""
+    libraries: dict[str, str] = field(default_factory=dict)
+    created_at: str = ""
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def package_hash(self) -> str:
+        body = json.dumps(self._body(), sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(body.encode()).hexdigest()
+
+    def _body(self) -> dict:
+        return asdict(self)
+
+    def to_dict(self) -> dict:
+        return {**self._body(), "package_hash": self.package_hash}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Manifest:
+        data = dict(data)
+        data.pop("package_hash", None)
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise IntegrityError(
+                f"{MANIFEST} has unknown field {unknown[0]!r}",
+                hint="it was written by a newer modelloop, or edited by hand",
+            )
+        return cls(**data)
+
+    @property
+    def input_signature(self) -> Signature:
+        return Signature.from_dict(self.signature)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _listing(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def _library_versions(names) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("modelloop", *names):
+        with contextlib.suppress(PackageNotFoundError):
+            out[name] = version(name)
+    return out
+
+
+# -- writing -------------------------------------------------------------------------------------
+def save_package(
+    model: Any,
+    path: str | os.PathLike,
+    *,
+    signature: Signature | dict,
+    output_signature: Signature | dict | None = None,
+    task: str | None = None,
+    metrics: dict | None = None,
+    params: dict | None = None,
+    lineage: dict | None = None,
+    extra_files: dict | None = None,
+    flavor: str | None = None,
+) -> Manifest:
+    """Write ``model`` as a package folder at ``path`` (which must not exist yet).
+
+    The folder is written under a temporary sibling name and renamed into place, so ``path``
+    either holds a complete package or nothing. ``extra_files`` maps a name under ``extra/`` to
+    a source file path or to bytes.
+    """
+    from modelloop.registry.flavors import get_flavor, infer_flavor, infer_task
+
+    target = Path(path)
+    if target.exists():
+        raise AlreadyExists(
+            f"{target} already exists",
+            hint="packages are immutable: write the new one to another folder",
+        )
+    if task is not None and task not in TASKS:
+        raise InvalidInput(f"unknown task {task!r}", hint=f"use one of {', '.join(TASKS)}")
+    signature = signature if isinstance(signature, Signature) else Signature.from_dict(signature)
+    if isinstance(output_signature, dict):
+        output_signature = Signature.from_dict(output_signature)
+    kind = get_flavor(flavor) if flavor else infer_flavor(model)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
+    staging.mkdir()
+    try:
+        info = kind.save(model, staging)
+        for name, source in (extra_files or {}).items():
+            dest = staging / "extra" / name
+            if ".." in Path(name).parts or Path(name).is_absolute():
+                raise InvalidInput(
+                    f"extra file name {name!r} leaves the package folder",
+                    hint="use a relative name such as 'report.html'",
+                )
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(source, bytes | bytearray):
+                dest.write_bytes(source)
+            else:
+                shutil.copyfile(source, dest)
+        classes = info.get("classes") if "classes" in info else kind.classes(model)
+        if task is None:
+            task = infer_task(model, classes)
+        if output_signature is None:
+            output_signature = _default_output(task, classes)
+        manifest = Manifest(
+            flavor=kind.name,
+            signature=signature.to_dict(),
+            files={rel: sha256_file(staging / rel) for rel in _listing(staging)},
+            flavor_info=info,
+            task=task,
+            output_signature=None if output_signature is None else output_signature.to_dict(),
+            classes=classes,
+            metrics=_jsonable(metrics or {}),
+            params=_jsonable(params or {}),
+            lineage=_jsonable(lineage or {}),
+            python=platform.python_version(),
+            libraries=_library_versions(kind.libraries),
+            created_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        )
+        (staging / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=2, default=str))
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _default_output(task: str | None, classes: list | None) -> Signature | None:
+    from modelloop.registry.signature import dtype_to_type
+
+    if task == "regression":
+        return Signature((ColumnSpec("prediction", "double"),))
+    if classes:
+        import numpy as np
+
+        return Signature((ColumnSpec("prediction", dtype_to_type(np.asarray(classes).dtype)),))
+    return None
+
+
+def _jsonable(value: dict) -> dict:
+    """Round-trip through JSON so numpy numbers become plain and the manifest hash is stable."""
+
+    def default(o):
+        return o.item() if hasattr(o, "item") else str(o)
+
+    return json.loads(json.dumps(value, default=default))
+
+
+# -- verifying -----------------------------------------------------------------------------------
+def read_manifest(path: str | os.PathLike) -> Manifest:
+    """The manifest of a package folder, without checking the files."""
+    root = Path(path)
+    file = root / MANIFEST
+    if not file.is_file():
+        if not root.is_dir():
+            raise NotFound(f"no model package at {root}")
+        raise IntegrityError(
+            f"{root} has no {MANIFEST}: not a model package, or it lost its manifest",
+            hint="re-package the model",
+        )
+    try:
+        data = json.loads(file.read_text())
+        manifest = Manifest.from_dict(data)
+    except (ValueError, TypeError) as e:
+        raise IntegrityError(
+            f"{MANIFEST} in {root} is unreadable: {e}",
+            hint="the manifest was edited or truncated; re-package the model",
+        ) from None
+    if data.get("package_hash") and data["package_hash"] != manifest.package_hash:
+        raise IntegrityError(
+            f"{MANIFEST} in {root} was changed after packaging",
+            hint="its content no longer matches the package hash it records",
+        )
+    return manifest
+
+
+def verify_package(path: str | os.PathLike, expected_hash: str | None = None) -> Manifest:
+    """Check every file against the manifest; return the manifest or raise IntegrityError.
+
+    Fails on the first changed, missing or unexpected file, naming it. ``expected_hash`` (the
+    package hash recorded elsewhere, e.g. in the registry) also guards the manifest itself.
+    """
+    root = Path(path)
+    manifest = read_manifest(root)
+    if expected_hash is not None and manifest.package_hash != expected_hash:
+        raise IntegrityError(
+            f"package at {root} has hash {manifest.package_hash[:12]}…, expected "
+            f"{expected_hash[:12]}…",
+            hint="the package is not the one recorded",
+        )
+    on_disk = set(_listing(root)) - {MANIFEST}
+    for rel in sorted(manifest.files):
+        if rel not in on_disk:
+            raise IntegrityError(
+                f"model package file {rel!r} is missing from {root}",
+                hint="re-fetch or re-package the model",
+            )
+        if sha256_file(root / rel) != manifest.files[rel]:
+            raise IntegrityError(
+                f"model package file {rel!r} in {root} does not match its "
+                "recorded sha256 (tampered or corrupted)",
+                hint="refusing to load it; re-fetch or re-package the model",
+            )
+    extra = sorted(on_disk - set(manifest.files))
+    if extra:
+        raise IntegrityError(
+            f"model package at {root} has unexpected file {extra[0]!r}",
+            hint="packages are immutable; remove the file or re-package the model",
+        )
+    return manifest
+
+
+# -- loading -------------------------------------------------------------------------------------
+def load_package(path: str | os.PathLike, verify: bool = True) -> PackagedModel:
+    """Load a package folder, ready to ``predict``.
+
+    Pickle-based flavors (river, custom, mlflow_pyfunc) are always verified first, whatever
+    ``verify`` says: unpickling a changed file could run arbitrary code.
+    """
+    from modelloop.registry.flavors import get_flavor
+
+    root = Path(path)
+    manifest = read_manifest(root)
+    kind = get_flavor(manifest.flavor)
+    if verify or kind.pickled:
+        manifest = verify_package(root)
+    _warn_on_version_drift(manifest)
+    model = kind.load(root, manifest.flavor_info)
+    return PackagedModel(model, manifest, root)
+
+
+def _warn_on_version_drift(manifest: Manifest) -> None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name, saved in manifest.libraries.items():
+        if name == "modelloop":
+            continue
+        try:
+            now = version(name)
+        except PackageNotFoundError:
+            continue
+        if now.split(".")[:2] != saved.split(".")[:2]:
+            warnings.warn(
+                f"model was packaged with {name} {saved}, loading with {now}", stacklevel=3
+            )
+
+
+class PackagedModel:
+    """A loaded package: the model plus its manifest, validating inputs against the signature."""
+
+    def __init__(self, model: Any, manifest: Manifest, path: Path | None = None):
+        from modelloop.registry.flavors import get_flavor
+
+        self.model = model
+        self.manifest = manifest
+        self.path = path
+        self.signature = manifest.input_signature
+        self.output_signature = (
+            Signature.from_dict(manifest.output_signature) if manifest.output_signature else None
+        )
+        self._flavor = get_flavor(manifest.flavor)
+
+    @property
+    def flavor(self) -> str:
+        return self.manifest.flavor
+
+    @property
+    def task(self) -> str | None:
+        return self.manifest.task
+
+    @property
+    def classes_(self):
+        import numpy as np
+
+        classes = self._flavor.classes(self.model)
+        if classes is None:
+            classes = self.manifest.classes
+        return None if classes is None else np.asarray(classes)
+
+    @property
+    def has_proba(self) -> bool:
+        return self._flavor.has_proba(self.model)
+
+    def prepare(self, X, *, validate: bool = True):
+        """Validate ``X`` and shape it as the model wants it (a frame with the column names)."""
+        if validate:
+            X = self.signature.validate(X)
+        if self._flavor.wants_frame and not hasattr(X, "columns"):
+            import pandas as pd
+
+            X = pd.DataFrame(X, columns=self.signature.names, copy=False)
+        return X
+
+    def predict(self, X, *, validate: bool = True):
+        return self._flavor.predict(self.model, self.prepare(X, validate=validate))
+
+    def predict_proba(self, X, *, validate: bool = True):
+        return self._flavor.predict_proba(self.model, self.prepare(X, validate=validate))
+
+    def __repr__(self) -> str:
+        return (
+            f"PackagedModel(flavor={self.flavor!r}, task={self.task!r}, "
+            f"hash={self.manifest.package_hash[:12]})"
+        )
