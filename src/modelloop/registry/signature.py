@@ -317,7 +317,7 @@ def _integral(series, spec: ColumnSpec):
     if finite.size and not np.array_equal(finite, np.floor(finite)):
         raise InvalidInput(
             f"column {spec.name!r} must be {spec.type} (whole numbers), got "
-            f"{finite[finite != np.floor(finite)][0]!r}",
+            f"{finite[finite != np.floor(finite)][0].item()!r}",
             hint=f"send whole numbers in column {spec.name!r}",
         )
     # Missing values keep the column float (NaN): the model's imputer, if any, decides.
