@@ -368,3 +368,18 @@ def test_prediction_validates_input_against_the_signature(package):
         loaded.predict(df.drop(columns=["city"]))
     reordered = df[["plan", "city", "visits", "age"]]
     np.testing.assert_array_equal(loaded.predict(reordered), loaded.predict(df))
+
+
+def test_numeric_arrays_in_signature_order_predict_like_frames(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    df = make_frame()[["age", "visits"]]
+    model = LogisticRegression(max_iter=500).fit(df, make_target(make_frame(), "binary"))
+    save_package(model, tmp_path / "pkg", signature=Signature.from_frame(df))
+    loaded = load_package(tmp_path / "pkg")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "X does not have valid feature names"
+        from_array = loaded.predict(df.to_numpy())
+    np.testing.assert_array_equal(from_array, model.predict(df))
+    with pytest.raises(InvalidInput, match="the model takes 2 columns"):
+        loaded.predict(df.to_numpy()[:, :1])

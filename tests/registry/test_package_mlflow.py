@@ -150,22 +150,24 @@ def test_mlflow_sklearn_model_is_imported_as_a_safe_sklearn_package(tmp_path):
     np.testing.assert_array_equal(load_package(tmp_path / "pkg").predict(df), model.predict(df))
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")  # MLflow's hints on type hints and examples
 def test_other_mlflow_models_are_kept_whole_and_loaded_by_mlflow(tmp_path):
     import mlflow.pyfunc
     from mlflow.models import infer_signature
 
-    class Doubler(mlflow.pyfunc.PythonModel):
-        def predict(self, context, model_input, params=None):
-            return model_input["age"].to_numpy() * 2
+    with warnings.catch_warnings():  # MLflow's hints about type hints and input examples
+        warnings.simplefilter("ignore")
 
-    df = make_frame(20)
-    mlflow.pyfunc.save_model(
-        str(tmp_path / "mlflow"),
-        python_model=Doubler(),
-        signature=infer_signature(df, df["age"].to_numpy()),
-        pip_requirements=["pandas"],
-    )
+        class Doubler(mlflow.pyfunc.PythonModel):
+            def predict(self, context, model_input, params=None):
+                return model_input["age"].to_numpy() * 2
+
+        df = make_frame(20)
+        mlflow.pyfunc.save_model(
+            str(tmp_path / "mlflow"),
+            python_model=Doubler(),
+            signature=infer_signature(df, df["age"].to_numpy()),
+            pip_requirements=["pandas"],
+        )
     manifest = import_mlflow(tmp_path / "mlflow", tmp_path / "pkg")
     assert manifest.flavor == "mlflow_pyfunc"
     assert "mlflow_model/MLmodel" in manifest.files

@@ -24,7 +24,6 @@ import shutil
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any
 
 from modelloop.errors import AlreadyExists, InvalidInput, NotFound
 from modelloop.registry.package import (
@@ -117,7 +116,7 @@ class _PyfuncModel:
     def __init__(self, packaged: PackagedModel):
         self.packaged = packaged
 
-    def predict(self, model_input: Any, params: dict | None = None):
+    def predict(self, model_input, params=None):  # no hints: MLflow would read them as a schema
         method = (params or {}).get("method", "predict")
         if method == "predict":
             return self.packaged.predict(model_input)
