@@ -6,6 +6,8 @@ import importlib.util
 import inspect
 import json
 import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -177,3 +179,23 @@ def test_other_mlflow_models_are_kept_whole_and_loaded_by_mlflow(tmp_path):
         f.write("\n# edited\n")
     with pytest.raises(IntegrityError, match="mlflow_model/MLmodel"):
         load_package(tmp_path / "pkg", verify=False)
+
+
+def test_exported_model_predicts_the_same_in_a_fresh_mlflow_process(packages, tmp_path):
+    export_mlflow(packages["sklearn"], tmp_path / "mlflow")
+    fresh = make_frame(30, seed=5)
+    fresh.to_parquet(tmp_path / "frame.parquet")
+    script = (
+        "import sys, json, mlflow.pyfunc, pandas as pd\n"
+        "model = mlflow.pyfunc.load_model(sys.argv[1])\n"
+        "print(json.dumps(list(model.predict(pd.read_parquet(sys.argv[2])))))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "mlflow"), str(tmp_path / "frame.parquet")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got == load_package(packages["sklearn"]).predict(fresh).tolist()

@@ -173,8 +173,10 @@ class Signature:
     def _validate_frame(self, df, allow_extra: bool):
         import pandas as pd
 
-        present = set(map(str, df.columns))
-        if len(present) != len(df.columns):
+        # Plain lists once: iterating a pandas Index per column costs more than the checks.
+        names = [str(n) for n in df.columns.tolist()]
+        present = set(names)
+        if len(present) != len(names):
             raise InvalidInput("input has duplicate column names", hint="send each column once")
         missing = [c for c in self.columns if c.name not in present]
         for c in missing:
@@ -183,7 +185,7 @@ class Signature:
                     f"input is missing required column {c.name!r}",
                     hint=f"the model takes: {', '.join(self.names)}",
                 )
-        extra = [n for n in map(str, df.columns) if n not in self._index]
+        extra = [n for n in names if n not in self._index]
         if extra and not allow_extra:
             raise InvalidInput(
                 f"input has column {extra[0]!r}, which the model does not take",
@@ -202,7 +204,7 @@ class Signature:
             )
         casts: dict[str, Any] = {}
         replaced: dict[str, Any] = {}
-        dtypes = df.dtypes
+        dtypes = dict(zip([str(n) for n in df.columns.tolist()], df.dtypes.tolist(), strict=True))
         kinds: dict[Any, str] = {}  # dtype -> our type family, computed once per distinct dtype
         for c in self.columns:
             dtype = dtypes[c.name]
@@ -224,7 +226,7 @@ class Signature:
                     f"column {c.name!r} must be {c.type}, got {dtype}",
                     hint=f"send {c.type} values in column {c.name!r}",
                 )
-        out = df[self.names] if list(df.columns) != self.names else df
+        out = df[self.names] if list(dtypes) != self.names else df
         if replaced:
             out = out.assign(**replaced)
         if casts:
