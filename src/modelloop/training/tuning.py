@@ -1,0 +1,510 @@
+"""Hyperparameter tuning with Optuna: samplers, pruning, stopping rules, warm start, ``auto``.
+
+:func:`tune` splits the data once (the split is recorded, as in :func:`~modelloop.training.
+trainers.train`), then each Optuna trial cross-validates one set of params on the training part,
+reporting the running mean after each fold so a pruner (median or Hyperband) can stop a bad
+trial early. The best params are retrained on the whole training part and evaluated on the
+validation part: that model is the result. ``algorithm="auto"`` searches across the built-in
+algorithms (the algorithm is itself a searched parameter) and ranks them on a leaderboard.
+
+Each trial reports through its own tracker, started and ended by a ``trials`` object
+(:class:`~modelloop.training.tracking.TrialTrackers`): a tracked job makes each trial a child job.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelloop.errors import InvalidInput, ModelloopError
+from modelloop.training.algorithms import (
+    ALGORITHMS,
+    CLASSIFICATION,
+    installed,
+    is_custom_trainer,
+    resolve_algorithm,
+)
+from modelloop.training.space import Space, load_space
+from modelloop.training.tracking import Tracker, TrialTrackers, as_tracker
+
+SAMPLERS = ("tpe", "random", "grid")
+PRUNERS = ("median", "hyperband", None)
+#: Built-in algorithms ``auto`` searches, in this order (those installed and fit for the task).
+AUTO_ALGORITHMS = (
+    "logistic_regression", "ridge", "random_forest", "extra_trees",
+    "hist_gradient_boosting", "lightgbm", "xgboost", "knn",
+)  # fmt: skip
+KNN_MAX_ROWS = 20_000  # k-nearest-neighbours predicts too slowly to be worth trying above this
+
+
+@dataclass
+class TuneResult:
+    metric: str
+    direction: str  # "maximize" or "minimize"
+    best_value: float
+    best_params: dict
+    best_algorithm: str
+    trials: list[dict]  # every trial: number, algorithm, params, state, value, fold values, seconds
+    leaderboard: list[dict]  # complete trials best first (auto: the best trial of each algorithm)
+    final: Any  # TrainResult: the best params retrained on the whole training part
+    stopped_because: str
+    study: Any = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "metric": self.metric,
+            "direction": self.direction,
+            "best_value": self.best_value,
+            "best_params": self.best_params,
+            "best_algorithm": self.best_algorithm,
+            "stopped_because": self.stopped_because,
+            "leaderboard": self.leaderboard,
+            "trials": self.trials,
+            "final": self.final.to_dict(),
+        }
+
+
+def tune(
+    frame,
+    target: str,
+    algorithm: str = "hist_gradient_boosting",
+    space=None,
+    *,
+    metric: str | None = None,
+    direction: str | None = None,
+    task: str | None = None,
+    split=None,
+    cv: int = 3,
+    n_trials: int | None = 20,
+    timeout: float | None = None,
+    target_value: float | None = None,
+    patience: int | None = None,
+    sampler: str = "tpe",
+    pruner: str | None = "median",
+    n_jobs: int = 1,
+    seed: int = 0,
+    warm_start=None,
+    preprocessing: dict | None = None,
+    tracker: Tracker | None = None,
+    trials: TrialTrackers | None = None,
+) -> TuneResult:
+    """Search ``space`` (default: the algorithm's) for the params that best ``metric``.
+
+    Stops at ``n_trials`` new trials, after ``timeout`` seconds, when the best value reaches
+    ``target_value``, or when ``patience`` trials in a row brought no improvement, whichever
+    comes first. ``warm_start`` is a list of ``{"params": ..., "value": ...}`` (e.g. an
+    earlier result's ``trials``), or an earlier :class:`TuneResult`.
+    """
+    import optuna
+
+    from modelloop.training.evaluation import DEFAULT_METRIC, check_metric
+    from modelloop.training.evaluation import direction as metric_direction
+    from modelloop.training.splits import SplitSpec
+    from modelloop.training.splits import split as make_split
+    from modelloop.training.trainers import check_frame, check_task
+
+    tracker = as_tracker(tracker)
+    check_frame(frame, target)
+    task = check_task(frame[target], task)
+    metric = check_metric(metric or DEFAULT_METRIC[task], task)
+    direction = _check_direction(direction, metric_direction(metric))
+    if sampler not in SAMPLERS:
+        raise InvalidInput(f"unknown sampler {sampler!r}", hint=f"use one of {', '.join(SAMPLERS)}")
+    if pruner not in PRUNERS:
+        raise InvalidInput(f"unknown pruner {pruner!r}", hint="use median, hyperband or none")
+    if not isinstance(cv, int) or cv < 1:
+        raise InvalidInput(
+            f"cv is {cv!r}", hint="give a number of folds >= 2, or 1 for one holdout"
+        )
+    rules = (n_trials, timeout, target_value, patience)
+    if sampler != "grid" and all(rule is None for rule in rules):
+        raise InvalidInput(
+            "tuning has no stopping rule", hint="give n_trials, timeout, target_value or patience"
+        )
+
+    spec = SplitSpec.of(split)
+    exclude = (spec.time_column,) if spec.time_column else ()
+    spaces = _spaces(algorithm, space, task, frame, target)
+    if sampler == "grid" and len(spaces) > 1:
+        raise InvalidInput(
+            "grid search cannot search across algorithms", hint="use sampler 'tpe' or 'random'"
+        )
+    train_part, valid_part, record = make_split(frame, target, spec, task=task, seed=seed)
+    folds = _folds(train_part, target, task, cv, spec, seed)
+
+    tracker.log_params(
+        {
+            "algorithm": algorithm, "metric": metric, "direction": direction, "task": task,
+            "sampler": sampler, "pruner": str(pruner), "cv": cv, "n_trials": n_trials,
+            "timeout": timeout, "seed": seed, "n_jobs": n_jobs,
+        }
+    )  # fmt: skip
+    tracker.set_info("split", record.to_dict())
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction=direction,
+        sampler=_sampler(sampler, spaces, seed),
+        pruner=_pruner(pruner, len(folds)),
+    )
+    warmed = _warm_start(study, warm_start, spaces, tracker)
+    if sampler == "grid" and n_trials is None:
+        n_trials = math.prod(len(v) for v in next(iter(spaces.values())).grid().values())
+
+    records: dict[int, dict] = {}
+    stop = {"reason": None}
+    errors: list[BaseException] = []
+
+    def objective(trial):
+        started = time.perf_counter()
+        algo, params = _suggest(trial, spaces)
+        entry = {"number": trial.number, "algorithm": algo, "params": params, "state": "running"}
+        records[trial.number] = entry
+        child = trials.start(trial.number, {"algorithm": algo, **params}) if trials else None
+        values: list[float] = []
+        try:
+            for step, (fit_part, score_part) in enumerate(folds):
+                values.append(_score(fit_part, score_part, target, algo, params, task, seed,
+                                     preprocessing, exclude, metric))  # fmt: skip
+                running = sum(values) / len(values)
+                if child is not None:
+                    child.log_metric(metric, values[-1], step=step)
+                trial.report(running, step)
+                if step < len(folds) - 1 and trial.should_prune():
+                    entry.update(state="pruned", value=running, folds=values)
+                    raise optuna.TrialPruned()
+        except optuna.TrialPruned:
+            if child is not None:
+                child.set_info("state", "pruned")
+                trials.end(child, "pruned")
+            entry["seconds"] = time.perf_counter() - started
+            raise
+        except ModelloopError:
+            if child is not None:
+                trials.end(child, "failed", "invalid input")
+            raise  # a user mistake (bad param name or value): stop the whole search
+        except Exception as e:  # one bad corner of the space fails its trial, not the search
+            errors.append(e)
+            entry.update(state="failed", error=f"{type(e).__name__}: {e}")
+            if child is not None:
+                child.log_text(f"trial failed: {type(e).__name__}: {e}")
+                trials.end(child, "failed", f"{type(e).__name__}: {e}")
+            entry["seconds"] = time.perf_counter() - started
+            return float("nan")
+        value = sum(values) / len(values)
+        entry.update(
+            state="complete", value=value, folds=values, seconds=time.perf_counter() - started
+        )
+        if child is not None:
+            child.log_metric(metric, value)
+            child.log_metric("seconds", entry["seconds"])
+            trials.end(child, "complete")
+        return value
+
+    def watch(study, frozen):
+        complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+        if not complete:
+            return
+        best = study.best_trial
+        tracker.log_metric(f"best_{metric}", best.value, step=frozen.number)
+        if target_value is not None and _reached(best.value, target_value, direction):
+            stop["reason"] = f"reached the target value {target_value:g}"
+            study.stop()
+        if patience is not None:
+            since = sum(1 for t in complete if t.number > best.number)
+            if since >= patience:
+                stop["reason"] = f"no improvement in {patience} trials"
+                study.stop()
+
+    if len(spaces) > 1:  # auto: every algorithm gets a first trial before the sampler chooses
+        for name in spaces:
+            study.enqueue_trial({"algorithm": name})
+    started = time.perf_counter()
+    study.optimize(
+        objective,
+        n_trials=n_trials,
+        timeout=timeout,
+        n_jobs=n_jobs,
+        callbacks=[watch],
+        gc_after_trial=False,
+    )
+    elapsed = time.perf_counter() - started
+    reason = stop["reason"] or _default_reason(study, n_trials, timeout, elapsed, warmed)
+
+    complete = [t for t in study.trials if t.state.name == "COMPLETE" and t.number >= warmed]
+    if not complete and not any(t.state.name == "COMPLETE" for t in study.trials):
+        first = errors[0] if errors else None
+        raise InvalidInput(
+            "no tuning trial completed"
+            + (f"; the first failed with {type(first).__name__}: {first}" if first else ""),
+            hint="check the search space and data, or give more time",
+        ) from first
+    best = study.best_trial
+    best_algo, best_params = _params_of(best.params, spaces)
+    rows = [records[n] for n in sorted(records)]
+    leaderboard = _leaderboard(rows, direction, by_algorithm=len(spaces) > 1)
+
+    final = _final(train_part, valid_part, record, target, best_algo, best_params, task, seed,
+                   preprocessing, exclude)  # fmt: skip
+    final.extra["leaderboard"] = leaderboard
+    tracker.log_metrics(final.metrics)
+    tracker.log_metric(f"best_cv_{metric}", best.value)
+    tracker.set_info("best_params", {"algorithm": best_algo, **best_params})
+    tracker.set_info("leaderboard", leaderboard)
+    tracker.set_info("stopped_because", reason)
+    tracker.log_text(
+        f"tuning stopped ({reason}) after {len(rows)} trials; best {metric} {best.value:.6g} "
+        f"with {best_algo} {best_params}"
+    )
+    return TuneResult(
+        metric=metric,
+        direction=direction,
+        best_value=float(best.value),
+        best_params=best_params,
+        best_algorithm=best_algo,
+        trials=rows,
+        leaderboard=leaderboard,
+        final=final,
+        stopped_because=reason,
+        study=study,
+    )
+
+
+# -- spaces and suggestions -------------------------------------------------------------------------
+def _spaces(algorithm: str, space, task: str, frame, target: str) -> dict[str, Space]:
+    """Algorithm name -> its Space (one entry, or several for ``auto``)."""
+    if algorithm == "auto":
+        if space is not None:
+            raise InvalidInput(
+                "algorithm 'auto' uses each algorithm's own search space",
+                hint="leave the space out, or name one algorithm to search your space",
+            )
+        out = {}
+        for name in AUTO_ALGORITHMS:
+            a = ALGORITHMS[name]
+            if not (a.supports(task) and a.space and installed(a)):
+                continue
+            if name == "knn" and len(frame) > KNN_MAX_ROWS:
+                continue
+            if name == "xgboost" and task in CLASSIFICATION and not _zero_based(frame[target]):
+                continue
+            out[name] = load_space(a.space)
+        return out
+    if is_custom_trainer(algorithm):
+        if space is None:
+            raise InvalidInput(
+                f"custom trainer {algorithm} has no default search space", hint="give a space"
+            )
+        return {algorithm: load_space(space)}
+    spec = resolve_algorithm(algorithm)
+    est = spec.estimator(task, {}, None)
+    chosen = load_space(space if space is not None else spec.space)
+    if not chosen.params and chosen.function is None:
+        raise InvalidInput(
+            f"there is nothing to search for {algorithm}",
+            hint="give a search space, e.g. {max_depth: {type: int, low: 2, high: 10}}",
+        )
+    from modelloop.training.algorithms import configure
+
+    if chosen.function is None:  # check every name now, not in the first trial
+        configure(est, {k: _example(s) for k, s in chosen.params.items()} | chosen.fixed, None,
+                  what=algorithm)  # fmt: skip
+    return {algorithm: chosen}
+
+
+def _example(spec: dict):
+    return spec["choices"][0] if spec["type"] == "categorical" else spec["low"]
+
+
+def _zero_based(y) -> bool:
+    import pandas as pd
+
+    values = sorted(y.unique().tolist())
+    return pd.api.types.is_integer_dtype(y.dtype) and values == list(range(len(values)))
+
+
+def _suggest(trial, spaces: dict[str, Space]) -> tuple[str, dict]:
+    if len(spaces) == 1:
+        name, space = next(iter(spaces.items()))
+        return name, space.suggest(trial)
+    name = trial.suggest_categorical("algorithm", list(spaces))
+    return name, spaces[name].suggest(trial, prefix=f"{name}.")
+
+
+def _params_of(flat: dict, spaces: dict[str, Space]) -> tuple[str, dict]:
+    """(algorithm, params) from an Optuna trial's flat params (``auto`` prefixes them)."""
+    if len(spaces) == 1:
+        name, space = next(iter(spaces.items()))
+        return name, {**space.fixed, **flat}
+    name = flat["algorithm"]
+    prefix = f"{name}."
+    params = {k[len(prefix) :]: v for k, v in flat.items() if k.startswith(prefix)}
+    return name, {**spaces[name].fixed, **params}
+
+
+def _check_direction(given: str | None, default: str) -> str:
+    words = {"maximize": "maximize", "greater": "maximize", "max": "maximize",
+             "minimize": "minimize", "lower": "minimize", "min": "minimize"}  # fmt: skip
+    if given is None:
+        return default
+    if given not in words:
+        raise InvalidInput(f"unknown direction {given!r}", hint="use maximize or minimize")
+    return words[given]
+
+
+def _sampler(name: str, spaces: dict[str, Space], seed: int):
+    import optuna
+
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        return optuna.samplers.GridSampler(next(iter(spaces.values())).grid(), seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _pruner(name: str | None, steps: int):
+    import optuna
+
+    if name is None or steps < 2:
+        return optuna.pruners.NopPruner()
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=steps, reduction_factor=3
+        )
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+
+
+def _warm_start(study, warm_start, spaces: dict[str, Space], tracker) -> int:
+    """Add earlier trials (params + value) to the study; return how many were added."""
+    import optuna
+
+    if warm_start is None:
+        return 0
+    earlier = warm_start.trials if isinstance(warm_start, TuneResult) else list(warm_start)
+    added = 0
+    for old in earlier:
+        value = old.get("value")
+        if old.get("state", "complete") != "complete" or value is None or math.isnan(value):
+            continue
+        name = old.get("algorithm") or next(iter(spaces))
+        space = spaces.get(name)
+        if space is None or space.function is not None:
+            continue
+        prefix = f"{name}." if len(spaces) > 1 else ""
+        distributions = space.distributions(prefix)
+        params = {prefix + k: v for k, v in old["params"].items() if k in space.params}
+        if len(spaces) > 1:
+            params["algorithm"] = name
+            distributions["algorithm"] = optuna.distributions.CategoricalDistribution(list(spaces))
+        try:
+            study.add_trial(
+                optuna.trial.create_trial(params=params, distributions=distributions, value=value)
+            )
+            added += 1
+        except ValueError as e:  # outside the current space: it cannot inform this search
+            tracker.log_text(f"warm start: skipped an earlier trial ({e})")
+    tracker.log_param("warm_start_trials", added)
+    return added
+
+
+# -- scoring ----------------------------------------------------------------------------------------
+def _folds(train_part, target: str, task: str, cv: int, spec, seed: int) -> list[tuple]:
+    """The (fit, score) frame pairs every trial is scored on: the same for all trials."""
+    from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit, train_test_split
+
+    if cv == 1:
+        stratify = train_part[target] if task in CLASSIFICATION else None
+        fit, score = train_test_split(
+            train_part, test_size=0.2, random_state=seed, stratify=stratify
+        )
+        return [(fit, score)]
+    if spec.time_column:
+        ordered = train_part.sort_values(spec.time_column, kind="stable")
+        splitter = TimeSeriesSplit(n_splits=cv)
+        return [(ordered.iloc[a], ordered.iloc[b]) for a, b in splitter.split(ordered)]
+    if task in CLASSIFICATION:
+        if train_part[target].value_counts().min() < cv:
+            raise InvalidInput(
+                f"some class of {target!r} has fewer than {cv} rows, too few for {cv}-fold cross-validation",
+                hint="use fewer folds (cv), or gather more rows of the rare class",
+            )
+        splitter = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
+        pairs = splitter.split(train_part, train_part[target])
+    else:
+        pairs = KFold(n_splits=cv, shuffle=True, random_state=seed).split(train_part)
+    return [(train_part.iloc[a], train_part.iloc[b]) for a, b in pairs]
+
+
+def _score(fit_part, score_part, target, algo, params, task, seed, preprocessing, exclude, metric):
+    from modelloop.training.evaluation import evaluate
+    from modelloop.training.trainers import fit_model
+
+    model, _ = fit_model(fit_part, target, algo, params, task=task, seed=seed,
+                         preprocessing=preprocessing, exclude=exclude)  # fmt: skip
+    metrics = evaluate(model, score_part, target, task).metrics
+    if metric not in metrics:
+        raise InvalidInput(
+            f"{algo} gives no {metric} (it has no predict_proba)",
+            hint="choose a metric from its predictions, e.g. accuracy or f1",
+        )
+    return metrics[metric]
+
+
+def _final(
+    train_part, valid_part, record, target, algo, params, task, seed, preprocessing, exclude
+):
+    """Retrain the best params on the whole training part; evaluate on the validation part."""
+    from modelloop.training.evaluation import evaluate
+    from modelloop.training.trainers import TrainResult, _model_features, _plain, fit_model
+
+    started = time.perf_counter()
+    model, columns = fit_model(train_part, target, algo, params, task=task, seed=seed,
+                               preprocessing=preprocessing, exclude=exclude)  # fmt: skip
+    fit_seconds = time.perf_counter() - started
+    names = _model_features(model) or [c for c, k in columns.items() if k != "drop"]
+    classes = getattr(model, "classes_", None)
+    return TrainResult(
+        model=model,
+        task=task,
+        target=target,
+        algorithm=algo,
+        params=params,
+        features=[{"name": str(c), "dtype": str(train_part[c].dtype)} for c in names],
+        columns=columns,
+        classes=None if classes is None else [_plain(c) for c in classes],
+        split=record,
+        evaluation=evaluate(model, valid_part, target, task),
+        seed=seed,
+        fit_seconds=fit_seconds,
+    )
+
+
+# -- results ----------------------------------------------------------------------------------------
+def _reached(value: float, target: float, direction: str) -> bool:
+    return value >= target if direction == "maximize" else value <= target
+
+
+def _default_reason(study, n_trials, timeout, elapsed, warmed) -> str:
+    new = len(study.trials) - warmed
+    if n_trials is not None and new >= n_trials:
+        return f"ran {n_trials} trials"
+    if timeout is not None and elapsed >= timeout:
+        return f"time budget of {timeout:g} s used"
+    return "search space exhausted"
+
+
+def _leaderboard(rows: list[dict], direction: str, *, by_algorithm: bool) -> list[dict]:
+    done = [r for r in rows if r["state"] == "complete"]
+    done.sort(key=lambda r: r["value"], reverse=direction == "maximize")
+    if not by_algorithm:
+        return done
+    best: dict[str, dict] = {}
+    for r in done:
+        if r["algorithm"] not in best:
+            best[r["algorithm"]] = {
+                **r,
+                "trials": sum(x["algorithm"] == r["algorithm"] for x in rows),
+            }
+    return list(best.values())
