@@ -1,0 +1,858 @@
+"""The ingest engine: input files (CSV, Parquet, JSON Lines) -> validated Parquet parts in a folder.
+
+This module is pure: it reads files and writes into a staging folder; recording a dataset version
+(metadata, artifacts, crash safety) is :mod:`modelloop.data.datasets`' job.
+
+How a file flows:
+
+1. Paths are expanded (files, folders, globs), each file is hashed (sha256); files whose hash is in
+   ``skip_hashes``, or seen earlier in the same call, are skipped and reported.
+2. The file is cut into blocks of ``block_size`` bytes at line ends, and each block is parsed with
+   pyarrow's multithreaded reader (``pyarrow.csv.read_csv`` / ``pyarrow.json.read_json``) with the
+   column types fixed from the dataset's schema. Blocks keep memory bounded whatever the file's
+   size, and give the speed of pyarrow's whole-file reader (its streaming reader converts on one
+   thread and is about half as fast). Like pyarrow's own defaults, quoted values may not contain
+   line breaks.
+3. A block that does not convert (a value that is not a number, say) is parsed again as text and
+   conformed column by column (:mod:`modelloop.data.schema`): failing values put their row in
+   quarantine with a reason naming the column and the value; only that block pays. For a new
+   dataset, types are instead widened over the whole file (int -> float -> string), so a first
+   version never quarantines values because of block-wise type inference.
+4. Conformed blocks are appended to Parquet parts (``part_rows`` rows each, written on a second
+   thread while the next block is parsed); parts written before the schema widened are rewritten
+   at the end so that all parts share exactly the resulting schema, in the dataset's column order.
+
+Schema rules (see :mod:`modelloop.data.schema` for types): a missing or extra column, a typed
+column that does not fit, or a text column where more than ``max_bad_fraction`` of the values fail
+to convert is a :class:`~modelloop.errors.SchemaMismatch` naming the column, unless schema
+evolution is allowed: then extra columns are added, missing ones filled with nulls, and clashing
+columns widened, each change listed in ``schema_changes``.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from modelloop.data.schema import (
+    align_table,
+    cast_typed,
+    conform_text,
+    fits,
+    infer_text,
+    is_text,
+    is_time,
+    normalize_type,
+    unify,
+)
+from modelloop.errors import InvalidInput, ModelloopError, NotFound, SchemaMismatch
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+#: File suffix -> format. ``.gz`` may follow the text formats.
+SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+}
+FORMATS = ("csv", "tsv", "parquet", "jsonl", "json")
+_HASH_CHUNK = 8 << 20
+
+QUARANTINE_COLUMNS = ("source", "row", "record", "reason")
+
+
+@dataclass
+class IngestOptions:
+    """How to ingest.
+
+    ``max_bad_fraction``: in one file, if more than this share of a column's non-null values fail
+    to convert to the dataset's type, the column is a type clash (an error), not a few bad rows
+    (quarantined). 0.5: when most of a column fails, the file means something else by it.
+    The same share of rows with the wrong number of fields makes the file unreadable.
+    """
+
+    allow_schema_evolution: bool = False
+    event_time_column: str | None = None
+    format: str | None = None
+    max_bad_fraction: float = 0.5
+    part_rows: int = 1_000_000
+    skip_hashes: Collection[str] = frozenset()
+    block_size: int = 64 << 20
+    compression: str = "zstd"
+
+
+@dataclass
+class Part:
+    """One Parquet file written into the staging folder."""
+
+    path: str
+    rows: int
+
+
+@dataclass
+class SourceFile:
+    """One input file: where it came from, its content hash and what became of its rows."""
+
+    path: str
+    resolved: str
+    size: int
+    sha256: str
+    format: str
+    rows: int = 0
+    quarantined_rows: int = 0
+
+
+@dataclass
+class IngestResult:
+    schema: pa.Schema | None
+    parts: list[Part]
+    quarantine: str | None
+    rows: int
+    quarantined_rows: int
+    sources: list[SourceFile]
+    skipped: list[str]
+    event_time_min: datetime | None = None
+    event_time_max: datetime | None = None
+    schema_changes: list[str] = field(default_factory=list)
+
+
+def ingest_files(
+    paths: list[str],
+    staging_dir: Path,
+    schema: pa.Schema | None,
+    options: IngestOptions | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> IngestResult:
+    """Turn input files into Parquet parts conforming to ``schema`` (None: a new dataset)."""
+    options = options or IngestOptions()
+    if options.format is not None and options.format not in FORMATS:
+        raise InvalidInput(
+            f"unknown format '{options.format}'", hint=f"use one of: {', '.join(FORMATS)}"
+        )
+    files = resolve_paths(paths, options.format)
+    run = _Run(
+        Path(staging_dir), schema, options, progress, sum(f[1].stat().st_size for f in files)
+    )
+    for shown, path, fmt in files:
+        run.ingest(shown, path, fmt)
+    return run.finish()
+
+
+# -- paths --------------------------------------------------------------------------------------
+
+
+def format_of(path: Path, override: str | None = None) -> str | None:
+    if override:
+        return override
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+        fmt = SUFFIXES.get(suffixes[-1]) if suffixes else None
+        return fmt if fmt != "parquet" else None
+    return SUFFIXES.get(suffixes[-1]) if suffixes else None
+
+
+def resolve_paths(paths: list[str], override: str | None = None) -> list[tuple[str, Path, str]]:
+    """Expand files, folders and globs to ``(path as shown, absolute path, format)``, in order."""
+    out = []
+    for given in paths:
+        given = str(given)
+        if glob.has_magic(given):
+            found = [Path(p) for p in sorted(glob.glob(given, recursive=True))]
+            found = [p for p in found if p.is_file()]
+            if not found:
+                raise NotFound(f"no files match '{given}'", hint="check the pattern")
+        elif os.path.isdir(given):
+            found = sorted(
+                p
+                for p in Path(given).rglob("*")
+                if p.is_file() and not p.name.startswith((".", "_")) and format_of(p, override)
+            )
+            if not found:
+                raise NotFound(
+                    f"no CSV, Parquet or JSON Lines files in folder '{given}'",
+                    hint="ingest files ending in " + ", ".join(SUFFIXES),
+                )
+        elif os.path.exists(given):
+            found = [Path(given)]
+        else:
+            raise NotFound(f"no such file: '{given}'", hint="check the path")
+        for p in found:
+            fmt = format_of(p, override)
+            if fmt is None:
+                raise InvalidInput(
+                    f"unknown format of '{p}'",
+                    hint=f"supported: {', '.join(SUFFIXES)} (and .gz of the text ones), "
+                    "or name the format",
+                )
+            out.append((str(p), p.resolve(), fmt))
+    return out
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            h.update(chunk)  # releases the GIL on large buffers
+    return h.hexdigest()
+
+
+def _blocks(stream, size: int) -> Iterator[bytes]:
+    """Bytes of a stream cut at line ends, about ``size`` each (the last may lack its newline)."""
+    rest = b""
+    while True:
+        data = stream.read(size)
+        if not data:
+            if rest:
+                yield rest
+            return
+        data = rest + data if rest else data
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            rest = data
+            continue
+        rest = data[cut:]
+        yield data[:cut]
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+# -- writers ------------------------------------------------------------------------------------
+
+
+class _Parts:
+    """Parquet parts of at most ``part_rows`` rows; writes run on a second thread."""
+
+    def __init__(self, folder: Path, part_rows: int, compression: str):
+        self.folder, self.part_rows, self.compression = folder, part_rows, compression
+        self.parts: list[Part] = []
+        self.schemas: list[pa.Schema] = []
+        self._writer = None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="ingest-write")
+        self._pending: Future | None = None
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        self._wait()
+        if (
+            self._writer is None
+            or table.schema != self.schemas[-1]
+            or self.parts[-1].rows >= self.part_rows
+        ):
+            self._open(table.schema)
+        room = self.part_rows - self.parts[-1].rows
+        if table.num_rows > room:
+            head, table = table.slice(0, room), table.slice(room)
+            self._writer.write_table(head)
+            self.parts[-1].rows += head.num_rows
+            return self.write(table)
+        self.parts[-1].rows += table.num_rows
+        self._pending = self._pool.submit(self._writer.write_table, table)
+
+    def _open(self, schema: pa.Schema) -> None:
+        import pyarrow.parquet as pq
+
+        self._close_writer()
+        path = self.folder / f"part-{len(self.parts):05d}.parquet"
+        self._writer = pq.ParquetWriter(path, schema, compression=self.compression)
+        self.parts.append(Part(str(path), 0))
+        self.schemas.append(schema)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def _close_writer(self) -> None:
+        self._wait()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def close(self) -> None:
+        try:
+            self._close_writer()
+        finally:
+            self._pool.shutdown()
+
+    def conform_to(self, schema: pa.Schema) -> None:
+        """Rewrite the parts written before the schema widened (cast, missing columns null)."""
+        import pyarrow.parquet as pq
+
+        for part, had in zip(self.parts, self.schemas, strict=True):
+            if had == schema:
+                continue
+            table = align_table(pq.read_table(part.path), schema)
+            tmp = part.path + ".tmp"
+            pq.write_table(table, tmp, compression=self.compression)
+            os.replace(tmp, part.path)
+        self.schemas = [schema] * len(self.parts)
+
+
+class _Quarantine:
+    """Rejected rows with their source, row (line) number, raw record and reason."""
+
+    def __init__(self, path: Path, compression: str):
+        self.path, self.compression = path, compression
+        self.rows = 0
+        self._buf: dict[str, list] = {c: [] for c in QUARANTINE_COLUMNS}
+        self._writer = None
+
+    def add(self, source: str, row: int | None, record: str, reason: str) -> None:
+        for c, v in zip(QUARANTINE_COLUMNS, (source, row, record, reason), strict=True):
+            self._buf[c].append(v)
+        self.rows += 1
+        if len(self._buf["source"]) >= 100_000:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self._buf["source"]:
+            return
+        schema = pa.schema(
+            [("source", pa.string()), ("row", pa.int64()), ("record", pa.string())]
+            + [("reason", pa.string())]
+        )
+        table = pa.table(self._buf, schema=schema)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, schema, compression=self.compression)
+        self._writer.write_table(table)
+        self._buf = {c: [] for c in QUARANTINE_COLUMNS}
+
+    def close(self) -> str | None:
+        self._flush()
+        if self._writer is None:
+            return None
+        self._writer.close()
+        return str(self.path)
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _ColumnStats:
+    """Per file and column: how many values were given and how many failed to convert."""
+
+    given: int = 0
+    bad: int = 0
+    examples: list[str] = field(default_factory=list)
+
+
+class _Run:
+    def __init__(self, staging, schema, options: IngestOptions, progress, total_bytes: int):
+        self.options = options
+        self.new = schema is None
+        self.target: pa.Schema | None = schema
+        self.changes: list[str] = []
+        self.parts = _Parts(staging, options.part_rows, options.compression)
+        self.quarantine = _Quarantine(staging / "quarantine.parquet", options.compression)
+        self.sources: list[SourceFile] = []
+        self.skipped: list[str] = []
+        self.seen: set[str] = set(options.skip_hashes)
+        self.time_min = self.time_max = None
+        self.progress, self.total, self.done = progress, total_bytes, 0
+        self.evolve = options.allow_schema_evolution
+        self.event = options.event_time_column
+        if self.target is not None and self.event is not None:
+            if self.event not in self.target.names:
+                raise InvalidInput(
+                    f"event-time column '{self.event}' is not in the dataset",
+                    hint=f"columns: {', '.join(self.target.names)}",
+                )
+            self._check_event_type(self.target.field(self.event).type)
+
+    # one file -----------------------------------------------------------------------------------
+    def ingest(self, shown: str, path: Path, fmt: str) -> None:
+        try:
+            size = path.stat().st_size
+            digest = sha256_of(path)
+        except OSError as e:
+            raise InvalidInput(
+                f"cannot read '{shown}': {e.strerror or _one_line(e)}", hint="check the file"
+            ) from e
+        if digest in self.seen:
+            self.skipped.append(shown)
+            self._tick(size)
+            return
+        self.seen.add(digest)
+        src = SourceFile(shown, str(path), size, digest, fmt)
+        self.stats: dict[str, _ColumnStats] = {}
+        self.src = src
+        import pyarrow as pa
+
+        try:
+            if size == 0:
+                raise InvalidInput(f"'{shown}' is empty", hint="ingest a file with data")
+            if fmt == "parquet":
+                self._read_parquet(path)
+            elif fmt == "json" and _starts_with_bracket(path):
+                self._read_json_array(path)
+            elif fmt in ("jsonl", "json"):
+                self._read_jsonl(path)
+            else:
+                self._read_csv(path, "\t" if fmt == "tsv" else ",")
+        except ModelloopError:
+            raise
+        except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError) as e:
+            raise InvalidInput(
+                f"cannot read '{shown}' as {fmt}: {_one_line(e)}",
+                hint="check the file's format and content",
+            ) from e
+        self._check_clashes()
+        self.sources.append(src)
+        self.done += size
+        self._tick(0)
+
+    def _tick(self, extra: int) -> None:
+        self.done += extra
+        if self.progress:
+            self.progress(min(self.done, self.total), self.total)
+
+    # readers -----------------------------------------------------------------------------------
+    def _read_csv(self, path: Path, delimiter: str) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as csv
+
+        compression = "gzip" if path.suffix.lower() == ".gz" else None
+        raw = pa.OSFile(str(path))
+        stream = pa.CompressedInputStream(raw, compression) if compression else raw
+        parse = csv.ParseOptions(delimiter=delimiter)
+        header, names, line, blocks = None, None, 2, 0
+        try:
+            for body in _blocks(stream, self.options.block_size):
+                if header is None:
+                    if body.startswith(b"\xef\xbb\xbf"):
+                        body = body[3:]
+                    cut = body.find(b"\n") + 1 or len(body)
+                    header, body = body[:cut], body[cut:]
+                    names = self._csv_names(header, parse)
+                    if not body:
+                        continue
+                lines = body.count(b"\n") + (not body.endswith(b"\n"))
+                self._csv_block(header + body, names, parse, line)
+                line, blocks = line + lines, blocks + 1
+                self._report(raw.tell())
+            if header is None:
+                raise InvalidInput(f"'{self.src.path}' is empty", hint="ingest a file with data")
+            if not blocks:
+                # a header without rows still declares the columns
+                empty = pa.table({n: pa.nulls(0, pa.string()) for n in names})
+                self._write(self._conform(empty, lambda i: 0))
+        finally:
+            stream.close()
+
+    def _csv_names(self, header: bytes, parse) -> list[str]:
+        import pyarrow as pa
+        import pyarrow.csv as csv
+
+        if b"\x00" in header:
+            raise InvalidInput(f"'{self.src.path}' is not a text file", hint="is it a CSV?")
+        header.decode("utf-8")  # a UnicodeDecodeError is reported as unreadable
+        names = csv.read_csv(pa.py_buffer(header + b"\n"), parse_options=parse).column_names
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes or any(n == "" for n in names):
+            raise InvalidInput(
+                f"'{self.src.path}' has "
+                + (
+                    f"duplicate column names: {', '.join(dupes)}"
+                    if dupes
+                    else "an empty column name"
+                ),
+                hint="give every column a distinct name in the header",
+            )
+        return names
+
+    def _csv_block(self, data: bytes, names: list[str], parse, first_line: int) -> None:
+        """Parse one block fast with the target's types; on a conversion error, as text."""
+        import pyarrow as pa
+        import pyarrow.csv as csv
+
+        invalid: list = []
+
+        def keep(row) -> str:
+            invalid.append(row)
+            return "skip"
+
+        def read(types, threads=True):
+            invalid.clear()
+            return csv.read_csv(
+                pa.BufferReader(data),
+                read_options=csv.ReadOptions(use_threads=threads, block_size=1 << 24),
+                parse_options=csv.ParseOptions(delimiter=parse.delimiter, invalid_row_handler=keep),
+                convert_options=csv.ConvertOptions(column_types=types),
+            )
+
+        types = {}
+        if self.target is not None:
+            types = {
+                f.name: f.type
+                for f in self.target
+                if f.name in names and not pa.types.is_null(f.type)
+            }
+        try:
+            table = read(types)
+        except pa.ArrowInvalid as e:
+            if "conversion error" not in str(e):
+                raise
+            table = read(dict.fromkeys(names, pa.string()))
+        if invalid and any(r.number is None for r in invalid):
+            # the multithreaded parser does not number rows: parse again on one thread
+            table = read({f.name: f.type for f in table.schema}, threads=False)
+        bad_lines = sorted(first_line - 2 + r.number for r in invalid)
+        for r in invalid:
+            self._reject(
+                first_line - 2 + r.number,
+                r.text,
+                f"expected {r.expected_columns} fields, got {r.actual_columns}",
+            )
+        self.src.quarantined_rows += len(invalid)
+        total = table.num_rows + len(invalid)
+
+        def line_of(i: int) -> int:
+            line = first_line + i
+            for b in bad_lines:
+                if b <= line:
+                    line += 1
+            return line
+
+        if len(invalid) > self.options.max_bad_fraction * total and total >= 2:
+            example = invalid[0]
+            raise InvalidInput(
+                f"'{self.src.path}': {len(invalid)} of {total} rows have the wrong number of "
+                f"fields (expected {example.expected_columns}; line "
+                f"{first_line - 2 + example.number}: {example.text[:60]!r})",
+                hint="check the delimiter and format of the file",
+            )
+        self._write(self._conform(table, line_of))
+
+    def _read_parquet(self, path: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(str(path))
+        total, seen = max(pf.metadata.num_rows, 1), 0
+        for batch in pf.iter_batches(batch_size=262_144):
+            table = pa.Table.from_batches([batch])
+            start = seen + 1
+            self._write(self._conform(table, lambda i, s=start: s + i))
+            seen += batch.num_rows
+            self._report(self.src.size * seen // total)
+        if pf.metadata.num_rows == 0:
+            self._write(self._conform(pf.schema_arrow.empty_table(), lambda i: 0))
+
+    def _read_jsonl(self, path: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.json as pj
+
+        compression = "gzip" if path.suffix.lower() == ".gz" else None
+        raw = pa.OSFile(str(path))
+        stream = pa.CompressedInputStream(raw, compression) if compression else raw
+        line = 1
+        try:
+            for body in _blocks(stream, self.options.block_size):
+                lines = body.count(b"\n") + (not body.endswith(b"\n"))
+                try:
+                    if body.strip() and b"\n\n" not in body:
+                        table = pj.read_json(pa.BufferReader(body))
+                        self._write(self._conform(table, lambda i, s=line: s + i))
+                    else:
+                        raise pa.ArrowInvalid("blank lines")
+                except pa.ArrowInvalid:
+                    # a line that is not JSON, or a field whose type changes between lines
+                    self._json_lines_slowly(body, line)
+                line += lines
+                self._report(raw.tell())
+        finally:
+            stream.close()
+
+    def _json_lines_slowly(self, body: bytes, first_line: int) -> None:
+        records, numbers = [], []
+        for k, text in enumerate(body.split(b"\n")):
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text)
+            except ValueError as e:
+                self._reject(first_line + k, text.decode("utf-8", "replace"), f"not JSON: {e}")
+                self.src.quarantined_rows += 1
+                continue
+            if not isinstance(value, dict):
+                self._reject(first_line + k, text.decode("utf-8", "replace"), "not a JSON object")
+                self.src.quarantined_rows += 1
+                continue
+            records.append(value)
+            numbers.append(first_line + k)
+        if records:
+            self._write(self._conform(_records_table(records), lambda i: numbers[i]))
+
+    def _read_json_array(self, path: Path) -> None:
+        with open(path, "rb") as fh:
+            records = json.load(fh)
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise InvalidInput(
+                f"'{self.src.path}' is not a list of JSON objects",
+                hint="use JSON Lines (one object per line) or a list of objects",
+            )
+        if records:
+            self._write(self._conform(_records_table(records), lambda i: i + 1))
+
+    def _report(self, position: int) -> None:
+        if self.progress:
+            self.progress(min(self.done + position, self.total), self.total)
+
+    # schema ------------------------------------------------------------------------------------
+    def _conform(self, table: pa.Table, row_of: Callable[[int], int]) -> pa.Table:
+        """``table`` with the target's columns and types; rows whose values fail go to quarantine."""
+        import numpy as np
+        import pyarrow as pa
+
+        names = table.column_names
+        if self.target is None:
+            self.target = self._first_schema(table)
+        self._check_columns(table)
+        cols, failures = [], []
+        for f in self.target:
+            if f.name not in names:
+                cols.append(pa.nulls(table.num_rows, f.type))
+                continue
+            col = table[f.name]
+            if col.type == f.type:
+                pass
+            elif is_text(col.type) and not is_text(f.type):
+                if self.new and f.name != self.event:
+                    self._widen(f, infer_text(col), quiet=True)
+                    f = self.target.field(f.name)
+                col, bad = self._text(f, col)
+                if bad is not None:
+                    failures.append((f.name, bad))
+            elif fits(col.type, f.type):
+                col = cast_typed(col, f.type)
+            elif self.new or self.evolve:
+                self._widen(f, col.type)
+                col = cast_typed(col, self.target.field(f.name).type)
+            else:
+                raise SchemaMismatch(
+                    f"column '{f.name}' of '{self.src.path}' is {col.type}, but the dataset's is "
+                    f"{f.type}",
+                    hint="convert the column, or allow schema evolution to widen the dataset's type",
+                )
+            cols.append(col)
+        out = pa.Table.from_arrays(cols, schema=self.target)
+        if failures:
+            bad_any = np.zeros(table.num_rows, dtype=bool)
+            for _, bad in failures:
+                bad_any |= bad
+            for i in np.flatnonzero(bad_any):
+                reason = "; ".join(
+                    f"column '{name}': {table[name][int(i)].as_py()!r} is not a valid "
+                    f"{self.target.field(name).type}"
+                    for name, bad in failures
+                    if bad[i]
+                )
+                record = json.dumps(table.slice(int(i), 1).to_pylist()[0], default=str)
+                self._reject(row_of(int(i)), record, reason)
+            self.src.quarantined_rows += int(bad_any.sum())
+            out = out.filter(pa.array(~bad_any))
+        return out
+
+    def _text(self, f: pa.Field, col) -> tuple[pa.Array, np.ndarray | None]:
+        """Conform a text column; under evolution, a column that mostly fails is widened instead."""
+        values, bad = conform_text(col, f.type)
+        given = len(col) - col.null_count
+        if bad is not None and self.evolve and bad.sum() > self.options.max_bad_fraction * given:
+            self._widen(f, infer_text(col))
+            values, bad = conform_text(col, self.target.field(f.name).type)
+        stats = self.stats.setdefault(f.name, _ColumnStats())
+        stats.given += given
+        if bad is not None:
+            stats.bad += int(bad.sum())
+            if len(stats.examples) < 3:
+                import numpy as np
+
+                for i in np.flatnonzero(bad)[: 3 - len(stats.examples)]:
+                    stats.examples.append(repr(col[int(i)].as_py()))
+        return values, bad
+
+    def _first_schema(self, table: pa.Table) -> pa.Schema:
+        """A new dataset's schema from its first block: normalized types, text values inferred."""
+        import pyarrow as pa
+
+        fields = []
+        for name, col in zip(table.column_names, table.columns, strict=True):
+            t = normalize_type(col.type)
+            if is_text(t):
+                t = infer_text(col)
+                if name == self.event and not is_time(t):
+                    t = pa.timestamp("us")
+            fields.append(pa.field(name, t))
+        if self.event is not None:
+            if self.event not in table.column_names:
+                raise InvalidInput(
+                    f"event-time column '{self.event}' is not in '{self.src.path}'",
+                    hint=f"columns: {', '.join(table.column_names)}",
+                )
+            self._check_event_type(next(f.type for f in fields if f.name == self.event))
+        return pa.schema(fields)
+
+    def _check_event_type(self, t: pa.DataType) -> None:
+        import pyarrow as pa
+
+        if not (is_time(t) or pa.types.is_null(t)):
+            raise SchemaMismatch(
+                f"event-time column '{self.event}' holds {t}, not times",
+                hint="name a column of timestamps or dates (ISO 8601 text in CSV or JSON)",
+            )
+
+    def _check_columns(self, table: pa.Table) -> None:
+        import pyarrow as pa
+
+        names = table.column_names
+        extra = [n for n in names if n not in self.target.names]
+        missing = [n for n in self.target.names if n not in names]
+        if not self.evolve and (extra or missing):
+            what = []
+            if missing:
+                what.append("lacks column " + ", ".join(f"'{n}'" for n in missing))
+            if extra:
+                what.append(
+                    "has column " + ", ".join(f"'{n}'" for n in extra) + " not in the dataset"
+                )
+            raise SchemaMismatch(
+                f"'{self.src.path}' " + " and ".join(what),
+                hint="make the columns match, or allow schema evolution",
+            )
+        for n in extra:
+            col = table[n]
+            t = infer_text(col) if is_text(col.type) else normalize_type(col.type)
+            t = pa.string() if pa.types.is_null(t) else t
+            self.target = self.target.append(pa.field(n, t))
+            self._change(f"added column '{n}' ({t}) from '{self.src.path}'")
+        for n in missing:
+            self._change(f"column '{n}' missing from '{self.src.path}': filled with nulls")
+
+    def _widen(self, f: pa.Field, incoming: pa.DataType, quiet: bool = False) -> None:
+        import pyarrow as pa
+
+        wider = unify(f.type, incoming)
+        if f.name == self.event and not is_time(wider):
+            raise SchemaMismatch(
+                f"event-time column '{f.name}' of '{self.src.path}' is not parseable as time",
+                hint="use ISO 8601 timestamps",
+            )
+        if wider == f.type:
+            return
+        self.target = self.target.set(self.target.get_field_index(f.name), pa.field(f.name, wider))
+        if not (quiet or self.new):
+            self._change(f"column '{f.name}' widened from {f.type} to {wider} by '{self.src.path}'")
+
+    def _change(self, text: str) -> None:
+        if not self.new:
+            self.changes.append(text)
+
+    def _check_clashes(self) -> None:
+        """At the end of a file: a column where most values failed is a type clash, not bad rows."""
+        for name, s in self.stats.items():
+            if s.bad and s.bad > self.options.max_bad_fraction * s.given:
+                t = self.target.field(name).type
+                if name == self.event:
+                    message = (
+                        f"event-time column '{name}' of '{self.src.path}' is not parseable as time"
+                    )
+                else:
+                    message = (
+                        f"column '{name}' of '{self.src.path}' does not fit the dataset's type {t}"
+                    )
+                raise SchemaMismatch(
+                    f"{message}: {s.bad} of {s.given} values failed, e.g. {', '.join(s.examples)}",
+                    hint="fix the file, or allow schema evolution to change the column's type",
+                )
+
+    # output ------------------------------------------------------------------------------------
+    def _write(self, table: pa.Table) -> None:
+        import pyarrow.compute as pc
+
+        self.src.rows += table.num_rows
+        if self.event is not None and table.num_rows:
+            lo, hi = pc.min_max(table[self.event]).values()
+            lo, hi = lo.as_py(), hi.as_py()
+            if lo is not None:
+                self.time_min = lo if self.time_min is None else min(self.time_min, lo)
+                self.time_max = hi if self.time_max is None else max(self.time_max, hi)
+        self.parts.write(table)
+
+    def _reject(self, row: int | None, record: str, reason: str) -> None:
+        self.quarantine.add(self.src.path, row, record, reason)
+
+    def finish(self) -> IngestResult:
+        import pyarrow as pa
+
+        self.parts.close()
+        quarantine = self.quarantine.close()
+        schema = self.target
+        if schema is not None and self.new:
+            schema = pa.schema(
+                [
+                    pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type)
+                    for f in schema
+                ]
+            )
+        if schema is not None:
+            self.parts.conform_to(schema)
+        return IngestResult(
+            schema=schema,
+            parts=self.parts.parts,
+            quarantine=quarantine,
+            rows=sum(s.rows for s in self.sources),
+            quarantined_rows=sum(s.quarantined_rows for s in self.sources),
+            sources=self.sources,
+            skipped=self.skipped,
+            event_time_min=self.time_min,
+            event_time_max=self.time_max,
+            schema_changes=self.changes,
+        )
+
+
+def _starts_with_bracket(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(4096).lstrip().startswith(b"[")
+
+
+def _records_table(records: list[dict]) -> pa.Table:
+    """Records parsed by ``json`` as a table; a field of mixed types is kept as JSON text."""
+    import pyarrow as pa
+
+    names: dict[str, None] = {}
+    for r in records:
+        names.update(dict.fromkeys(r))
+    cols = {}
+    for n in names:
+        values = [r.get(n) for r in records]
+        try:
+            cols[n] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            cols[n] = pa.array(
+                [v if v is None or isinstance(v, str) else json.dumps(v) for v in values],
+                type=pa.string(),
+            )
+    return pa.table(cols)
