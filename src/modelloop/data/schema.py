@@ -205,10 +205,11 @@ def conform_text(
     elif t.is_timestamp(dst) or t.is_date(dst):
         parsed = pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
         ok = parsed.notna().to_numpy()
-        values = pa.array(parsed.astype(f"datetime64[{TIME_UNIT}, UTC]"))
-        if t.is_date(dst) or dst.tz is None:
-            # naive targets keep the UTC wall time of zoned values
-            values = values.cast(pa.timestamp(TIME_UNIT))
+        # UTC wall times; naive targets keep them, zoned targets read them as UTC
+        utc = parsed.dt.tz_convert(None).to_numpy(dtype=f"datetime64[{TIME_UNIT}]")
+        values = pa.array(utc, type=pa.timestamp(TIME_UNIT), from_pandas=True)
+        if t.is_timestamp(dst) and dst.tz is not None:
+            values = values.cast(pa.timestamp(TIME_UNIT, "UTC"))
         values = values.cast(dst)
     elif t.is_boolean(dst):
         low = s.astype(str).str.strip().str.lower()
