@@ -44,7 +44,9 @@ class ColumnCaster(*_base()):
         self.categorical = categorical
 
     def fit(self, X, y=None):
-        self.feature_names_in_ = [*self.numeric, *self.categorical]
+        wanted = {*self.numeric, *self.categorical}
+        columns = list(getattr(X, "columns", [*self.numeric, *self.categorical]))
+        self.feature_names_in_ = [c for c in columns if c in wanted]  # the data's order
         self.n_features_in_ = len(self.feature_names_in_)
         return self
 
@@ -61,7 +63,8 @@ class ColumnCaster(*_base()):
                 hint=f"send every feature the model was trained on: {', '.join(self.feature_names_in_)}",
             )
         out = {}
-        for name in self.numeric:
+        numeric = set(self.numeric)
+        for name in (c for c in self.feature_names_in_ if c in numeric):
             col = X[name]
             if pd.api.types.is_datetime64_any_dtype(col):
                 values = col.to_numpy(dtype="datetime64[ns]").astype("int64") / 1e9  # a new array
@@ -71,7 +74,7 @@ class ColumnCaster(*_base()):
                 out[name] = pd.to_numeric(col, errors="raise").to_numpy(
                     dtype="float64", na_value=np.nan
                 )
-        for name in self.categorical:
+        for name in (c for c in self.feature_names_in_ if c not in numeric):
             col = X[name]
             values = col.astype("string").astype(object).to_numpy(copy=True)
             values[col.isna().to_numpy()] = np.nan

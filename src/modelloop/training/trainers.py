@@ -133,7 +133,9 @@ def check_frame(frame, target: str) -> None:
     if len(frame) == 0:
         raise InvalidInput("the training data has no rows", hint="ingest data before training")
     if target not in frame.columns:
-        close = difflib.get_close_matches(str(target), list(map(str, frame.columns)), n=1)
+        names = {str(c).lower(): str(c) for c in frame.columns}
+        close = difflib.get_close_matches(str(target).lower(), list(names), n=1)
+        close = [names[c] for c in close]
         raise InvalidInput(
             f"target column {target!r} is not in the data"
             + (f"; did you mean {close[0]!r}?" if close else ""),
