@@ -83,6 +83,11 @@ class IngestOptions:
     to convert to the dataset's type, the column is a type clash (an error), not a few bad rows
     (quarantined). 0.5: when most of a column fails, the file means something else by it.
     The same share of rows with the wrong number of fields makes the file unreadable.
+
+    ``block_size``: bytes of the file parsed at once (memory is a few blocks, whatever the file's
+    size; 16 MiB measured as fast as 64 MiB on 2 cores at less than half the peak memory);
+    ``parse_block``: pyarrow's own block within it (its unit of parallelism). ``compression``
+    of the parts: zstd measured as fast as snappy and lz4 here, with smaller parts.
     """
 
     allow_schema_evolution: bool = False
@@ -91,7 +96,8 @@ class IngestOptions:
     max_bad_fraction: float = 0.5
     part_rows: int = 1_000_000
     skip_hashes: Collection[str] = frozenset()
-    block_size: int = 64 << 20
+    block_size: int = 16 << 20
+    parse_block: int = 1 << 20
     compression: str = "zstd"
 
 
@@ -211,22 +217,74 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def _blocks(stream, size: int) -> Iterator[bytes]:
-    """Bytes of a stream cut at line ends, about ``size`` each (the last may lack its newline)."""
-    rest = b""
+def _first_line(path: Path) -> bytes:
+    """The first line of a (possibly gzipped) text file, with its line end."""
+    import pyarrow as pa
+
+    with pa.input_stream(str(path), compression="detect") as stream:
+        data = b""
+        while b"\n" not in data and (more := stream.read(1 << 16)):
+            data += more
+    cut = data.find(b"\n") + 1
+    return data[:cut] if cut else data
+
+
+def _last_newline(buf) -> int:
+    """Index of the last newline in a buffer, or -1; looks at the tail first (lines are short)."""
+    import numpy as np
+
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    window = 1 << 16
     while True:
-        data = stream.read(size)
-        if not data:
+        tail = arr[-window:]
+        hits = np.flatnonzero(tail == 10)
+        if len(hits):
+            return len(arr) - len(tail) + int(hits[-1])
+        if window >= len(arr):
+            return -1
+        window *= 16
+
+
+def _blocks(path: Path, size: int, start: int = 0) -> Iterator[tuple[object, int]]:
+    """A text file from byte ``start`` in blocks of about ``size`` bytes cut at line ends.
+
+    Yields ``(block, bytes of the file read so far)``. Plain files are read at offsets into
+    pyarrow buffers, so no block is copied in Python and memory stays one block; gzip streams
+    are read in order, carrying a partial line over to the next block.
+    """
+    import pyarrow as pa
+
+    if path.suffix.lower() == ".gz":
+        raw = pa.OSFile(str(path))
+        stream = pa.CompressedInputStream(raw, "gzip")
+        try:
+            skip, rest = start, b""
+            while data := stream.read(size):
+                if skip:
+                    data, skip = data[skip:], max(0, skip - len(data))
+                data = rest + data if rest else data
+                cut = data.rfind(b"\n") + 1
+                rest = data[cut:]
+                if cut:
+                    yield data[:cut], raw.tell()
             if rest:
-                yield rest
-            return
-        data = rest + data if rest else data
-        cut = data.rfind(b"\n") + 1
-        if cut == 0:
-            rest = data
-            continue
-        rest = data[cut:]
-        yield data[:cut]
+                yield rest, raw.tell()
+        finally:
+            stream.close()
+        return
+    with pa.OSFile(str(path)) as fh:
+        end, offset = fh.size(), start
+        while offset < end:
+            fh.seek(offset)
+            buf = fh.read_buffer(min(size, end - offset))
+            if offset + len(buf) < end:
+                cut = _last_newline(buf) + 1
+                if cut == 0:  # one line longer than a block: read a bigger block
+                    size *= 2
+                    continue
+                buf = buf.slice(0, cut)
+            offset += len(buf)
+            yield buf, offset
 
 
 def _one_line(e: BaseException) -> str:
@@ -434,33 +492,20 @@ class _Run:
         import pyarrow as pa
         import pyarrow.csv as csv
 
-        compression = "gzip" if path.suffix.lower() == ".gz" else None
-        raw = pa.OSFile(str(path))
-        stream = pa.CompressedInputStream(raw, compression) if compression else raw
         parse = csv.ParseOptions(delimiter=delimiter)
-        header, names, line, blocks = None, None, 2, 0
-        try:
-            for body in _blocks(stream, self.options.block_size):
-                if header is None:
-                    if body.startswith(b"\xef\xbb\xbf"):
-                        body = body[3:]
-                    cut = body.find(b"\n") + 1 or len(body)
-                    header, body = body[:cut], body[cut:]
-                    names = self._csv_names(header, parse)
-                    if not body:
-                        continue
-                lines = body.count(b"\n") + (not body.endswith(b"\n"))
-                self._csv_block(header + body, names, parse, line)
-                line, blocks = line + lines, blocks + 1
-                self._report(raw.tell())
-            if header is None:
-                raise InvalidInput(f"'{self.src.path}' is empty", hint="ingest a file with data")
-            if not blocks:
-                # a header without rows still declares the columns
-                empty = pa.table({n: pa.nulls(0, pa.string()) for n in names})
-                self._write(self._conform(empty, lambda i: 0))
-        finally:
-            stream.close()
+        header = _first_line(path)
+        if not header.strip():
+            raise InvalidInput(f"'{self.src.path}' has no header line", hint="ingest a CSV file")
+        names = self._csv_names(header.removeprefix(b"\xef\xbb\xbf"), parse)
+        line, blocks = 2, 0
+        for body, position in _blocks(path, self.options.block_size, start=len(header)):
+            line += self._csv_block(body, names, parse, line)
+            blocks += 1
+            self._report(position)
+        if not blocks:
+            # a header without rows still declares the columns
+            empty = pa.table({n: pa.nulls(0, pa.string()) for n in names})
+            self._write(self._conform(empty, lambda i: 0))
 
     def _csv_names(self, header: bytes, parse) -> list[str]:
         import pyarrow as pa
@@ -483,8 +528,12 @@ class _Run:
             )
         return names
 
-    def _csv_block(self, data: bytes, names: list[str], parse, first_line: int) -> None:
-        """Parse one block fast with the target's types; on a conversion error, as text."""
+    def _csv_block(self, data, names: list[str], parse, first_line: int) -> int:
+        """Parse one block fast with the target's types (on a conversion error, as text).
+
+        Returns the number of lines the block held (a blank line is not counted: line numbers
+        in the quarantine assume none, and no line breaks inside quoted values).
+        """
         import pyarrow as pa
         import pyarrow.csv as csv
 
@@ -498,7 +547,9 @@ class _Run:
             invalid.clear()
             return csv.read_csv(
                 pa.BufferReader(data),
-                read_options=csv.ReadOptions(use_threads=threads, block_size=1 << 24),
+                read_options=csv.ReadOptions(
+                    use_threads=threads, block_size=self.options.parse_block, column_names=names
+                ),
                 parse_options=csv.ParseOptions(delimiter=parse.delimiter, invalid_row_handler=keep),
                 convert_options=csv.ConvertOptions(column_types=types),
             )
@@ -519,10 +570,10 @@ class _Run:
         if invalid and any(r.number is None for r in invalid):
             # the multithreaded parser does not number rows: parse again on one thread
             table = read({f.name: f.type for f in table.schema}, threads=False)
-        bad_lines = sorted(first_line - 2 + r.number for r in invalid)
+        bad_lines = sorted(first_line - 1 + r.number for r in invalid)
         for r in invalid:
             self._reject(
-                first_line - 2 + r.number,
+                first_line - 1 + r.number,
                 r.text,
                 f"expected {r.expected_columns} fields, got {r.actual_columns}",
             )
@@ -541,10 +592,11 @@ class _Run:
             raise InvalidInput(
                 f"'{self.src.path}': {len(invalid)} of {total} rows have the wrong number of "
                 f"fields (expected {example.expected_columns}; line "
-                f"{first_line - 2 + example.number}: {example.text[:60]!r})",
+                f"{first_line - 1 + example.number}: {example.text[:60]!r})",
                 hint="check the delimiter and format of the file",
             )
         self._write(self._conform(table, line_of))
+        return total
 
     def _read_parquet(self, path: Path) -> None:
         import pyarrow as pa
@@ -565,26 +617,19 @@ class _Run:
         import pyarrow as pa
         import pyarrow.json as pj
 
-        compression = "gzip" if path.suffix.lower() == ".gz" else None
-        raw = pa.OSFile(str(path))
-        stream = pa.CompressedInputStream(raw, compression) if compression else raw
         line = 1
-        try:
-            for body in _blocks(stream, self.options.block_size):
-                lines = body.count(b"\n") + (not body.endswith(b"\n"))
-                try:
-                    if body.strip() and b"\n\n" not in body:
-                        table = pj.read_json(pa.BufferReader(body))
-                        self._write(self._conform(table, lambda i, s=line: s + i))
-                    else:
-                        raise pa.ArrowInvalid("blank lines")
-                except pa.ArrowInvalid:
-                    # a line that is not JSON, or a field whose type changes between lines
-                    self._json_lines_slowly(body, line)
-                line += lines
-                self._report(raw.tell())
-        finally:
-            stream.close()
+        for block, position in _blocks(path, self.options.block_size):
+            body = block if isinstance(block, bytes) else block.to_pybytes()
+            try:
+                if not body.strip() or b"\n\n" in body or b"\n\r\n" in body:
+                    raise pa.ArrowInvalid("blank lines")  # numbering needs the slow path
+                table = pj.read_json(pa.BufferReader(body))
+                self._write(self._conform(table, lambda i, s=line: s + i))
+            except pa.ArrowInvalid:
+                # a line that is not JSON, or a field whose type changes between lines
+                self._json_lines_slowly(body, line)
+            line += body.count(b"\n") + (not body.endswith(b"\n"))
+            self._report(position)
 
     def _json_lines_slowly(self, body: bytes, first_line: int) -> None:
         records, numbers = [], []

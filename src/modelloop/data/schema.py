@@ -150,9 +150,12 @@ def align_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
 def infer_text(arr: pa.Array | pa.ChunkedArray) -> pa.DataType:
     """The narrowest type all non-null values convert to (int64, float64, timestamp, bool, string)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     if arr.null_count == len(arr):
         return pa.null()
+    # a failed cast costs a pass over the column: rule candidates out on a sample first
+    sample = pc.drop_null(arr.slice(0, 4096))
     for candidate in (
         pa.int64(),
         pa.float64(),
@@ -161,6 +164,7 @@ def infer_text(arr: pa.Array | pa.ChunkedArray) -> pa.DataType:
         pa.bool_(),
     ):
         try:
+            sample.cast(candidate)
             arr.cast(candidate)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
