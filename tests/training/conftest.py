@@ -74,3 +74,13 @@ def regression():
 @pytest.fixture
 def nonlinear():
     return make_nonlinear()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread_per_fit():
+    """OpenMP (HistGradientBoosting, LightGBM) spins when other jobs share the 2 cores; one
+    thread per fit keeps these small tests fast and their timing steady."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield

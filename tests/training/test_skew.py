@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -30,7 +31,10 @@ def test_reloaded_model_in_a_new_process_predicts_identically(binary, tmp_path):
         print(json.dumps(model.predict_proba(rows)[:, 1].tolist()))
         """
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env
+    )
     served = np.asarray(json.loads(out.stdout))
     assert np.array_equal(served, in_job)  # bit for bit, not approximately
     # the only type beyond scikit-learn's is modelloop's own column caster

@@ -288,6 +288,8 @@ def _spaces(algorithm: str, space, task: str, frame, target: str) -> dict[str, S
                 continue
             if name == "knn" and len(frame) > KNN_MAX_ROWS:
                 continue
+            if task in CLASSIFICATION and not _has_proba(a):  # ranking metrics need probabilities
+                continue
             if name == "xgboost" and task in CLASSIFICATION and not _zero_based(frame[target]):
                 continue
             out[name] = load_space(a.space)
@@ -316,6 +318,12 @@ def _spaces(algorithm: str, space, task: str, frame, target: str) -> dict[str, S
 
 def _example(spec: dict):
     return spec["choices"][0] if spec["type"] == "categorical" else spec["low"]
+
+
+def _has_proba(algorithm) -> bool:
+    from modelloop.training.algorithms import _import_class
+
+    return hasattr(_import_class(algorithm.classifier, extra=algorithm.extra), "predict_proba")
 
 
 def _zero_based(y) -> bool:
