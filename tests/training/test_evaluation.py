@@ -131,3 +131,14 @@ def test_report_for_regression_has_residuals(regression, tmp_path):
     report(result.evaluation, tmp_path)
     assert (tmp_path / "residuals.png").read_bytes()[:4] == b"\x89PNG"
     assert np.isfinite(result.evaluation.metrics["r2"])
+
+
+@pytest.mark.parametrize("metric", ["roc_auc", "pr_auc", "log_loss", "f1", "ece"])
+def test_score_of_one_metric_equals_the_full_evaluation(binary, metric):
+    from modelloop.training.evaluation import score
+
+    result = train(binary, "y", "logistic_regression")
+    valid = binary.loc[_valid_index(binary, result)]
+    assert score(result.model, valid, "y", "binary", metric) == pytest.approx(
+        result.metrics[metric], rel=1e-12
+    )

@@ -87,6 +87,38 @@ def evaluate(model, frame, target: str, task: str | None = None) -> Evaluation:
     return classification_metrics(y.to_numpy(), y_pred, proba, classes, task)
 
 
+#: Classification metrics computed from probabilities (the others from predicted labels).
+PROBA_METRICS = frozenset({"roc_auc", "pr_auc", "log_loss", "brier", "ece"})
+
+
+def score(model, frame, target: str, task: str, metric: str) -> float | None:
+    """One metric of ``model`` on ``frame``, predicting only what it needs (for tuning trials).
+
+    Gives the same number as ``evaluate(...).metrics[metric]``, or None when the model cannot
+    give it (a ranking metric from a model without ``predict_proba``).
+    """
+    import numpy as np
+
+    X, y = frame.drop(columns=[target]), frame[target]
+    if task == "regression":
+        return _regression(y.to_numpy(dtype="float64"), model.predict(X)).metrics[metric]
+    if metric in PROBA_METRICS:
+        classes = getattr(model, "classes_", None)
+        if not hasattr(model, "predict_proba") or classes is None:
+            return None
+        proba = model.predict_proba(X)
+        if task == "binary" and metric in ("roc_auc", "pr_auc") and y.nunique() == 2:
+            from sklearn import metrics as m
+
+            how = m.roc_auc_score if metric == "roc_auc" else m.average_precision_score
+            return float(how(y.to_numpy() == classes[1], proba[:, 1]))
+        y_pred = np.asarray(classes)[np.argmax(proba, axis=1)]  # unused by ranking metrics
+        return classification_metrics(y.to_numpy(), y_pred, proba, classes, task).metrics.get(
+            metric
+        )
+    return classification_metrics(y.to_numpy(), model.predict(X), None, None, task).metrics[metric]
+
+
 def _regression(y, y_pred) -> Evaluation:
     import numpy as np
     from sklearn import metrics as m

@@ -446,18 +446,18 @@ def _folds(train_part, target: str, task: str, cv: int, spec, seed: int) -> list
 
 
 def _score(fit_part, score_part, target, algo, params, task, seed, preprocessing, exclude, metric):
-    from modelloop.training.evaluation import evaluate
+    from modelloop.training.evaluation import score
     from modelloop.training.trainers import fit_model
 
     model, _ = fit_model(fit_part, target, algo, params, task=task, seed=seed,
                          preprocessing=preprocessing, exclude=exclude)  # fmt: skip
-    metrics = evaluate(model, score_part, target, task).metrics
-    if metric not in metrics:
+    value = score(model, score_part, target, task, metric)
+    if value is None:
         raise InvalidInput(
             f"{algo} gives no {metric} (it has no predict_proba)",
             hint="choose a metric from its predictions, e.g. accuracy or f1",
         )
-    return metrics[metric]
+    return value
 
 
 def _final(
