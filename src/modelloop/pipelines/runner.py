@@ -119,10 +119,27 @@ def load_pipeline(source: dict | None) -> Pipeline:
             name = "_modelloop_pipeline_" + hashlib.sha256(path.encode()).hexdigest()[:12]
             mod = sys.modules.get(name)
             if mod is None:
+                # as when the file ran as a script: its folder is importable
+                folder = os.path.dirname(os.path.abspath(path))
+                if folder not in sys.path:
+                    sys.path.insert(0, folder)
                 spec = importlib.util.spec_from_file_location(name, path)
                 mod = importlib.util.module_from_spec(spec)
                 sys.modules[name] = mod
-                spec.loader.exec_module(mod)
+                try:
+                    spec.loader.exec_module(mod)
+                except Exception as exc:
+                    del sys.modules[name]
+                    raise InvalidInput(
+                        f"cannot load the pipeline's code from {path}: {type(exc).__name__}: {exc}",
+                        hint="make the file importable where you resume the run",
+                    ) from None
+        if "<locals>" in source["qualname"]:
+            raise InvalidInput(
+                f"pipeline {source['qualname']} was defined inside a function, so another "
+                "process cannot load it",
+                hint="define it at module level, or resume it from Python: pipeline.resume(ws, RUN)",
+            )
         obj = mod
         for part in source["qualname"].split("."):
             obj = getattr(obj, part)
@@ -147,6 +164,7 @@ class _State:
     deadlines: dict[cf.Future, float] = field(default_factory=dict)
     retry_at: dict[str, float] = field(default_factory=dict)
     keys: dict[str, tuple[str, dict]] = field(default_factory=dict)
+    queue: list[str] = field(default_factory=list)  # ready, waiting for room to run
     started: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 
@@ -162,7 +180,9 @@ class Runner:
     @classmethod
     def for_workspace(cls, workspace, *, executor="local", concurrency=None) -> Runner:
         ex = make_executor(executor, concurrency)
-        return cls(workspace.store, workspace.artifacts, ex, concurrency)
+        from modelloop.pipelines.runs import pipeline_store
+
+        return cls(pipeline_store(workspace.store), workspace.artifacts, ex, concurrency)
 
     # -- entry points -------------------------------------------------------------------------
     def start(self, pipe: Pipeline, params: dict, *, wait=True, wait_timeout=None) -> RunResult:
@@ -262,6 +282,10 @@ class Runner:
                     elif when <= now:
                         del st.retry_at[name]
                         launch.append(name)
+                if st.error and st.queue:
+                    for name in st.queue:
+                        st.status[name] = "pending"
+                    st.queue = []
                 if writes:
                     self.store.update_step_runs(writes)
                 self._launch(st, launch)
@@ -338,7 +362,6 @@ class Runner:
         ups = node.upstream()
         if any(st.status[u] not in FINISHED for u in ups):
             return
-        step_id = st.ids[node.name]
         if any(st.status[u] == "skipped" for u in ups):
             return self._set(
                 st, node.name, "skipped", writes, info={"why": "an upstream step was skipped"}
@@ -385,7 +408,6 @@ class Runner:
         st.info[node.name] = {"cache": verdict}
         st.status[node.name] = "ready"
         launch.append(node.name)
-        _ = step_id
 
     def _set(self, st: _State, name: str, status: str, writes: list, **fields) -> None:
         st.status[name] = status
@@ -506,21 +528,22 @@ class Runner:
 
     # -- executing steps ----------------------------------------------------------------------
     def _launch(self, st: _State, names: list[str]) -> None:
-        room = self.concurrency - len(st.running)
-        if not names:
+        """Start what fits under the concurrency limit; the rest waits in ``st.queue``.
+
+        The rows say "running" before the work starts, so a crash never hides a started step.
+        """
+        names = [n for n in st.queue + names if n not in st.running.values()]
+        names = list(dict.fromkeys(names))
+        room = max(self.concurrency - len(st.running), 0)
+        start, st.queue = names[:room], names[room:]
+        if not start:
             return
-        queued = [n for n in names if n not in st.running.values()]
         now_db = self.store.now()
-        writes = []
-        for name in queued[: max(room, 0)]:
+        tasks, writes = [], []
+        for name in start:
             node = st.pipe.nodes[name]
             st.attempts[name] = st.attempts.get(name, 0) + 1
-            task = self._task(st, node)
-            fut = self.executor.submit(task)
-            st.running[fut] = name
-            st.started[name] = time.perf_counter() if name not in st.started else st.started[name]
-            if node.step.options.timeout:
-                st.deadlines[fut] = time.monotonic() + node.step.options.timeout + 1.0
+            tasks.append((name, self._task(st, node)))
             st.status[name] = "running"
             key, recipe = st.keys[name]
             writes.append(
@@ -535,11 +558,14 @@ class Runner:
                     **({"started_at": now_db} if st.attempts[name] == 1 else {}),
                 }
             )
-        for name in queued[max(room, 0) :]:
-            st.retry_at[name] = time.monotonic()  # no room yet: try again on the next turn
-            st.status[name] = "pending" if st.status[name] == "ready" else st.status[name]
-        if writes:
-            self.store.update_step_runs(writes)
+        self.store.update_step_runs(writes)
+        for name, task in tasks:
+            fut = self.executor.submit(task)
+            st.running[fut] = name
+            st.started.setdefault(name, time.perf_counter())
+            timeout = st.pipe.nodes[name].step.options.timeout
+            if timeout:
+                st.deadlines[fut] = time.monotonic() + timeout + 1.0
 
     def _task(self, st: _State, node: Node) -> StepTask:
         args, loads = {}, {}

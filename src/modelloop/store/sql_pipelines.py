@@ -43,6 +43,8 @@ def _step_values(fields: dict) -> dict:
 class PipelineStoreMixin:
     """Pipeline runs, step runs and step outputs. Needs ``_read``/``_write`` of SqlStore."""
 
+    __slots__ = ()
+
     # -- runs ---------------------------------------------------------------------------------
     def create_pipeline_run(
         self,
