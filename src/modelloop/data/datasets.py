@@ -326,9 +326,12 @@ class Datasets:
 
         v, parts = self._parts(ref, since, until)
         columns = self._check_columns(v, columns)
+        schema = _target_schema(v.schema, columns)
         for part in parts:
             pf = pq.ParquetFile(self.artifacts.open(part["digest"]))
-            yield from pf.iter_batches(batch_size=batch_size, columns=columns)
+            present = [f.name for f in schema if f.name in pf.schema_arrow.names]
+            for batch in pf.iter_batches(batch_size=batch_size, columns=present):
+                yield _conform(batch, schema)
 
     def to_arrow(
         self,
@@ -343,8 +346,12 @@ class Datasets:
 
         v, parts = self._parts(ref, since, until)
         columns = self._check_columns(v, columns)
-        schema = v.schema if columns is None else pa.schema([v.schema.field(c) for c in columns])
-        tables = [pq.read_table(self.artifacts.open(p["digest"]), columns=columns) for p in parts]
+        schema = _target_schema(v.schema, columns)
+        tables = []
+        for p in parts:
+            pf = pq.ParquetFile(self.artifacts.open(p["digest"]))
+            present = [f.name for f in schema if f.name in pf.schema_arrow.names]
+            tables.append(_conform(pf.read(columns=present), schema))
         if not tables:
             return schema.empty_table()
         return pa.concat_tables(tables)
@@ -453,3 +460,31 @@ def _utc(value):
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
+
+
+def _target_schema(schema: pa.Schema, columns: list[str] | None) -> pa.Schema:
+    import pyarrow as pa
+
+    return schema if columns is None else pa.schema([schema.field(c) for c in columns])
+
+
+def _conform(data, schema: pa.Schema):
+    """A part written before a schema evolution, shaped as the version's schema.
+
+    Columns added later read as nulls; a widened type is cast. Parts already in shape pass
+    through untouched (the common case costs one schema comparison).
+    """
+    import pyarrow as pa
+
+    if data.schema.equals(schema, check_metadata=False):
+        return data
+    arrays = []
+    for field in schema:
+        if field.name in data.schema.names:
+            column = data.column(field.name)
+            arrays.append(column if column.type == field.type else column.cast(field.type))
+        else:
+            arrays.append(pa.nulls(data.num_rows, type=field.type))
+    if isinstance(data, pa.RecordBatch):
+        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+    return pa.Table.from_arrays(arrays, schema=schema)

@@ -1,0 +1,154 @@
+"""Datasets through the SDK, on SQLite + local folder and on PostgreSQL + S3."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelloop.data.samples import loan_applications
+from modelloop.errors import InvalidInput, NotFound, SchemaMismatch
+
+
+def _csv(tmp_path, name, frame):
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_ingest_versions_are_cumulative_and_read_back(workspace, tmp_path):
+    day1 = loan_applications(500, seed=1)
+    day2 = loan_applications(300, seed=2, start=datetime(2026, 1, 2, tzinfo=UTC))
+    r1 = workspace.datasets.ingest(
+        "loans", [_csv(tmp_path, "d1.csv", day1)], event_time_column="applied_at"
+    )
+    r2 = workspace.datasets.ingest("loans", [_csv(tmp_path, "d2.csv", day2)])
+    assert (r1.version.ref, r2.version.ref) == ("loans@1", "loans@2")
+    assert (r2.version.row_count, r2.version.added_rows) == (800, 300)
+
+    back = workspace.datasets.to_pandas("loans@1")
+    assert len(back) == 500
+    assert back["salary"].tolist() == day1["salary"].tolist()
+    assert back["car"].tolist() == day1["car"].tolist()
+    assert len(workspace.datasets.to_pandas("loans")) == 800  # latest
+    assert len(workspace.datasets.to_pandas("loans@latest")) == 800
+
+    # the event-time range spans both days, and the column was remembered from the first ingest
+    v = workspace.datasets.get("loans@2")
+    assert v.event_time_min.date().isoformat() == "2026-01-01"
+    assert v.event_time_max.date().isoformat() == "2026-01-02"
+
+    # streaming reads see the same rows, in bounded batches
+    batches = list(workspace.datasets.iter_batches("loans@2", batch_size=128, columns=["age"]))
+    assert max(b.num_rows for b in batches) <= 128
+    assert sum(b.num_rows for b in batches) == 800
+    assert workspace.datasets.head("loans", 5).num_rows == 5
+
+    # lineage of files
+    sources = workspace.datasets.sources("loans@2")
+    assert [s["version"] for s in sources] == [1, 2]
+    assert sources[0]["path"].endswith("d1.csv") and sources[0]["rows"] == 500
+
+    stats = {s["column"]: s for s in workspace.datasets.stats("loans@1")}
+    assert stats["age"]["min"] == day1["age"].min() and stats["age"]["max"] == day1["age"].max()
+    assert stats["salary"]["mean"] == pytest.approx(day1["salary"].mean())
+    assert stats["car"]["distinct"] == day1["car"].nunique()
+
+    events = workspace.events(kind="dataset.version_created")
+    assert [e["subject"] for e in events] == ["loans@1", "loans@2"]
+
+
+def test_same_file_twice_is_skipped(workspace, tmp_path):
+    path = _csv(tmp_path, "d1.csv", loan_applications(100, seed=3))
+    workspace.datasets.ingest("loans", [path])
+    copy = tmp_path / "renamed.csv"
+    copy.write_bytes(path.read_bytes())
+    report = workspace.datasets.ingest("loans", [copy])
+    assert report.version is None and len(report.skipped) == 1
+    assert workspace.datasets.get("loans").version == 1
+
+
+def test_formats_folders_and_globs(workspace, tmp_path):
+    frame = loan_applications(200, seed=4)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    frame.iloc[:50].to_csv(folder / "a.csv", index=False)
+    frame.iloc[50:120].to_parquet(folder / "b.parquet", index=False)
+    frame.iloc[120:].to_json(folder / "c.jsonl", orient="records", lines=True, date_format="iso")
+    r = workspace.datasets.ingest("mixed", [folder / "a.csv"])
+    r = workspace.datasets.ingest("mixed", [str(folder / "*.parquet"), folder / "c.jsonl"])
+    assert r.version.row_count == 200
+    back = workspace.datasets.to_pandas("mixed")
+    assert sorted(back["application_id"]) == sorted(frame["application_id"])
+
+
+def test_schema_clash_names_the_column_and_evolution_is_explicit(workspace, tmp_path):
+    frame = loan_applications(100, seed=5)
+    workspace.datasets.ingest("loans", [_csv(tmp_path, "a.csv", frame)])
+    clash = frame.copy()
+    clash["age"] = "young"
+    with pytest.raises(SchemaMismatch, match="age"):
+        workspace.datasets.ingest("loans", [_csv(tmp_path, "clash.csv", clash)])
+    missing = frame.drop(columns=["loan"])
+    with pytest.raises(SchemaMismatch, match="loan"):
+        workspace.datasets.ingest("loans", [_csv(tmp_path, "missing.csv", missing)])
+    extra = frame.assign(region="north")
+    with pytest.raises(SchemaMismatch, match="region"):
+        workspace.datasets.ingest("loans", [_csv(tmp_path, "extra.csv", extra)])
+    assert workspace.datasets.get("loans").version == 1  # nothing was half-written
+    r = workspace.datasets.ingest("loans", [tmp_path / "extra.csv"], allow_schema_evolution=True)
+    assert "region" in r.version.schema.names and r.version.schema_changes
+    assert len(workspace.datasets.to_pandas("loans@2")) == 200
+
+
+def test_unparseable_rows_are_quarantined_and_counted(workspace, tmp_path):
+    frame = loan_applications(300, seed=6)
+    workspace.datasets.ingest("loans", [_csv(tmp_path, "a.csv", frame)])
+    text = _csv(tmp_path, "b.csv", loan_applications(300, seed=7)).read_text().splitlines()
+    text[10] = text[10].replace(text[10].split(",")[4], "not-a-number", 1)
+    text[20] = "only,three,fields"
+    (tmp_path / "b.csv").write_text("\n".join(text) + "\n")
+    v = workspace.datasets.ingest("loans", [tmp_path / "b.csv"]).version
+    assert v.quarantined_rows == 2 and v.added_rows == 298
+    bad = workspace.datasets.quarantined("loans").to_pandas()
+    assert len(bad) == 2
+    assert (
+        bad.astype(str)
+        .apply(lambda r: " ".join(r), axis=1)
+        .str.contains("age|field", case=False)
+        .all()
+    )
+
+
+def test_windows_select_parts_by_ingest_time(workspace, tmp_path):
+    workspace.datasets.ingest("loans", [_csv(tmp_path, "a.csv", loan_applications(50, seed=8))])
+    assert len(workspace.datasets.to_pandas("loans", since="7d")) == 50
+    future = datetime.now(UTC) + timedelta(hours=1)
+    assert len(workspace.datasets.to_pandas("loans", since=future)) == 0
+
+
+def test_bad_references(workspace):
+    with pytest.raises(NotFound, match="no dataset named 'nope'"):
+        workspace.datasets.get("nope")
+    with pytest.raises(InvalidInput, match="invalid dataset name"):
+        workspace.datasets.get("../x")
+    with pytest.raises(InvalidInput, match="invalid version"):
+        workspace.datasets.get("loans@two")
+
+
+def test_unknown_version_names_the_range(local_workspace, tmp_path):
+    local_workspace.datasets.ingest("loans", [_csv(tmp_path, "a.csv", loan_applications(10))])
+    with pytest.raises(NotFound, match="no version 7.*1 to 1"):
+        local_workspace.datasets.get("loans@7")
+
+
+def test_large_ingest_streams_in_parts(local_workspace, tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(200_000, 10)), columns=[f"f{i}" for i in range(10)])
+    path = _csv(tmp_path, "big.csv", frame)
+    v = local_workspace.datasets.ingest("big", [path]).version
+    assert v.row_count == 200_000
+    total = sum(b.num_rows for b in local_workspace.datasets.iter_batches("big", batch_size=50_000))
+    assert total == 200_000

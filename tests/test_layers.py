@@ -1,0 +1,42 @@
+"""Architecture holds: layer contract (import-linter) and a light ``import modelloop``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_layers_hold():
+    exe = shutil.which("lint-imports")
+    assert exe, "import-linter is part of the dev extra"
+    proc = subprocess.run(
+        [exe, "--config", str(ROOT / "pyproject.toml")], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_import_modelloop_loads_nothing_heavy():
+    code = (
+        "import sys, modelloop; heavy = [m for m in ('pandas', 'pyarrow', 'sqlalchemy', 'sklearn', "
+        "'numpy', 'scipy', 'optuna', 'alembic') if m in sys.modules]; print(','.join(heavy))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == ""
+
+
+def test_cli_help_loads_nothing_heavy():
+    code = (
+        "import sys; from modelloop.cli.main import cli; "
+        "heavy = [m for m in ('pandas', 'pyarrow', 'sqlalchemy', 'sklearn') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == ""
