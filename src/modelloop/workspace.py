@@ -68,6 +68,32 @@ class Workspace:
 
         return Jobs(self.store, self.artifacts, self.root, self.config.state_dir)
 
+    @cached_property
+    def models(self):
+        """The model registry (:class:`modelloop.registry.registry.Registry`)."""
+        from modelloop.registry.registry import Registry
+
+        return Registry(
+            self.store,
+            self.artifacts,
+            self.config.state_dir / "cache" / "models",
+            datasets=self.datasets,
+        )
+
+    @cached_property
+    def training(self):
+        """Train, tune and evaluate as tracked jobs (:class:`modelloop.training.service.Training`)."""
+        from modelloop.training.service import Training
+
+        return Training(self.jobs, self.datasets, self.models)
+
+    @cached_property
+    def runs(self):
+        """Pipeline run records (:class:`modelloop.pipelines.runs.Runs`)."""
+        from modelloop.pipelines.runs import Runs
+
+        return Runs.for_workspace(self)
+
     def events(
         self, *, after_id: int = 0, kind: str | None = None, limit: int = 1000
     ) -> list[dict]:

@@ -105,13 +105,24 @@ def events(c: Context, kind: str | None, after_id: int, limit: int, as_json: boo
     )
 
 
-def _register_groups() -> None:
-    from modelloop.cli import data, jobs, models, quickstart
+#: (module under modelloop.cli, command objects in it): every command of the tool.
+COMMANDS = [
+    ("data", ["data"]),
+    ("jobs", ["jobs"]),
+    ("training", ["train", "tune", "evaluate"]),
+    ("models", ["models"]),
+    ("runs", ["runs", "approve", "reject"]),
+    ("quickstart", ["quickstart"]),
+]
 
-    cli.add_command(data.data)
-    cli.add_command(jobs.jobs)
-    cli.add_command(models.models)
-    cli.add_command(quickstart.quickstart)
+
+def _register_groups() -> None:
+    from importlib import import_module
+
+    for module, names in COMMANDS:
+        mod = import_module(f"modelloop.cli.{module}")
+        for name in names:
+            cli.add_command(getattr(mod, name))
 
 
 _register_groups()

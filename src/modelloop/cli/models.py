@@ -185,3 +185,33 @@ def delete(c: Context, ref: str, reason: str | None) -> None:
     """Delete a version that was never deployed and has no alias."""
     c.ws.models.delete(ref, reason=reason)
     render.out.print(f"deleted {ref}")
+
+
+@models.command("export")
+@click.argument("ref")
+@click.argument("dest", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["mlflow", "package"]), default="mlflow",
+              show_default=True, help="mlflow: an MLflow model folder; package: modelloop's own.")
+@pass_ctx
+def export(c: Context, ref: str, dest: str, fmt: str) -> None:
+    """Write version REF to folder DEST (e.g. as an MLflow model for mlflow.pyfunc.load_model)."""
+    path = c.ws.models.export(ref, dest, format=fmt)
+    render.out.print(f"exported {c.ws.models.get(ref)['ref']} as {fmt} to {path}")
+
+
+@models.command("import")
+@click.argument("name")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--task", type=click.Choice(["binary", "multiclass", "regression"]))
+@click.option("--description")
+@json_option
+@pass_ctx
+def import_(c: Context, name: str, folder: str, task: str | None, description: str | None,
+            as_json: bool) -> None:
+    """Register the MLflow model in FOLDER as a new version of model NAME."""
+    record = c.ws.models.import_mlflow(name, folder, task=task, description=description)
+    if as_json:
+        render.print_json(record)
+    else:
+        render.out.print(f"Registered [bold]{record['ref']}[/bold] ({record['flavor']}, status "
+                         f"{record['status']})")

@@ -277,6 +277,37 @@ class Registry:
 
         return load_package(self.package_dir(ref), verify=True)
 
+    def export(self, ref: str | ModelRef, dest: str | os.PathLike, *, format: str = "mlflow") -> Path:
+        """Write a version elsewhere: ``mlflow`` (an MLflow model folder) or ``package`` (ours)."""
+        if format == "mlflow":
+            from modelloop.registry.mlflow_interop import export_mlflow
+
+            return export_mlflow(self.package_dir(ref), dest)
+        if format == "package":
+            dest = Path(dest)
+            if dest.exists():
+                raise InvalidInput(f"{dest} already exists", hint="export to a new folder")
+            shutil.copytree(self.package_dir(ref), dest)
+            return dest
+        raise InvalidInput(f"unknown export format {format!r}", hint="use mlflow or package")
+
+    def import_mlflow(self, name: str, folder: str | os.PathLike, *, task: str | None = None,
+                      actor: str | None = None, description: str | None = None) -> dict:
+        """Register an MLflow model folder as the next version of ``name``."""
+        from modelloop.registry.mlflow_interop import import_mlflow
+
+        check_name(name, "model")
+        folder = Path(folder)
+        if not (folder / "MLmodel").is_file():
+            raise NotFound(f"no MLflow model at {folder} (it has no MLmodel file)",
+                           hint="give the folder that holds MLmodel")
+        staging = self.cache_dir.parent / f"import-{os.getpid()}-{uuid.uuid4().hex}"
+        try:
+            import_mlflow(folder, staging, task=task)
+            return self.register(name, staging, actor=actor, description=description)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
     def mark_deployed(self, ref: str, where: str, *, actor: str | None = None) -> None:
         name, version = self.resolve(ref)
         self.store.mark_model_deployed(name, version, actor=actor or current_actor(), where=where)

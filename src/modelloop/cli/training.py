@@ -1,0 +1,207 @@
+"""``modelloop train | tune | evaluate``: tracked training work on dataset versions."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from modelloop.cli import render
+from modelloop.cli.main import Context, json_option, pass_ctx
+
+
+def _kv(values: tuple[str, ...], what: str) -> dict:
+    """``--param max_depth=5`` → ``{"max_depth": 5}`` (values read as JSON when they parse)."""
+    out = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=what)
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def _gate(values: tuple[str, ...]) -> list[dict]:
+    """``--gate roc_auc>=0.8`` (threshold), ``--gate roc_auc+=0.01`` (absolute change),
+    ``--gate rmse%=0.02`` (relative change)."""
+    out = []
+    for item in values:
+        for op, key in ((">=", "threshold"), ("<=", "threshold"), ("+=", "min_absolute_change"),
+                        ("%=", "min_relative_change")):
+            metric, sep, raw = item.partition(op)
+            if sep:
+                try:
+                    cond = {"metric": metric.strip(), key: float(raw)}
+                except ValueError:
+                    raise click.BadParameter(f"{raw!r} in {item!r} is not a number",
+                                             param_hint="--gate") from None
+                if op == "<=":
+                    cond["direction"] = "lower"
+                out.append(cond)
+                break
+        else:
+            raise click.BadParameter(
+                f"cannot read {item!r}; write METRIC>=VALUE, METRIC<=VALUE, METRIC+=CHANGE or "
+                "METRIC%=RELATIVE_CHANGE", param_hint="--gate")
+    return out
+
+
+def _watch(what: str):
+    def started(job_id: int) -> None:
+        render.note(f"{what}: job {job_id} started (follow it: modelloop jobs logs {job_id})")
+    return started
+
+
+def _print_job(job: dict, ws, as_json: bool, *, extra: list[str] = ()) -> None:
+    if as_json:
+        render.print_json({**job, "artifacts": ws.jobs.artifacts_of(job["id"])})
+        return
+    duration = ""
+    if job.get("started_at") and job.get("ended_at"):
+        duration = f" in {(job['ended_at'] - job['started_at']).total_seconds():.1f}s"
+    render.out.print(f"[bold]job {job['id']}[/bold] {job['kind']} {job['status']}{duration}")
+    if job["metrics"]:
+        render.table("Validation metrics", ["metric", "value"],
+                     [[k, v] for k, v in job["metrics"].items()])
+    for line in extra:
+        render.out.print(line)
+
+
+data_options = [
+    click.option("--target", "-t", required=True, help="The column to predict."),
+    click.option("--task", type=click.Choice(["binary", "multiclass", "regression"]),
+                 help="Default: inferred from the target."),
+    click.option("--split", help="random[:0.2], stratified[:0.2], time[:COLUMN] (default: "
+                                 "stratified for classes, random for regression)."),
+    click.option("--holdout", metavar="DATASET@V", help="Validate on this dataset version instead."),
+    click.option("--since", help="Only the parts ingested in this window, e.g. 30d."),
+    click.option("--seed", type=int, default=0, show_default=True),
+    click.option("--name", help="A name for the job."),
+]
+
+
+def _with(options):
+    def wrap(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return wrap
+
+
+@click.command()
+@click.argument("dataset")
+@click.option("--algorithm", "-a", default="hist_gradient_boosting", show_default=True,
+              help="A built-in name (logistic_regression, random_forest, lightgbm, xgboost…), an "
+                   "estimator's import path, 'module:function' for a custom trainer, or auto.")
+@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
+              help="An algorithm parameter (repeat).")
+@click.option("--time-budget", type=float, default=60.0, show_default=True,
+              help="Seconds for --algorithm auto.")
+@click.option("--register", metavar="MODEL", help="Register the trained model as MODEL.")
+@_with(data_options)
+@json_option
+@pass_ctx
+def train(c: Context, dataset, algorithm, params, time_budget, register, target, task, split,
+          holdout, since, seed, name, as_json) -> None:
+    """Train a model on DATASET (NAME or NAME@V) as a tracked job."""
+    job = c.ws.training.train(dataset, target, algorithm, _kv(params, "--param"), task=task,
+                              split=split, holdout=holdout, seed=seed, time_budget=time_budget,
+                              since=since, name=name, on_start=_watch("train"))
+    extra = []
+    if register:
+        record = c.ws.models.register_from_job(register, job["id"])
+        job["registered"] = record["ref"]
+        extra.append(f"registered [bold]{record['ref']}[/bold] (status {record['status']})")
+    else:
+        extra.append(f"register it with: modelloop models register MODEL --job {job['id']}")
+    _print_job(job, c.ws, as_json, extra=extra)
+
+
+@click.command()
+@click.argument("dataset")
+@click.option("--algorithm", "-a", default="hist_gradient_boosting", show_default=True,
+              help="The algorithm to tune, or auto to search across the built-in ones.")
+@click.option("--space", type=click.Path(dir_okay=False), help="A YAML search space file.")
+@click.option("--metric", help="The objective (default: roc_auc, log_loss or rmse by task).")
+@click.option("--direction", type=click.Choice(["maximize", "minimize"]))
+@click.option("--trials", "n_trials", type=int, default=20, show_default=True)
+@click.option("--time-budget", type=float, help="Stop after this many seconds.")
+@click.option("--target-value", type=float, help="Stop when the best value reaches this.")
+@click.option("--patience", type=int, help="Stop after N trials without improvement.")
+@click.option("--sampler", type=click.Choice(["tpe", "random", "grid"]), default="tpe",
+              show_default=True)
+@click.option("--pruner", type=click.Choice(["median", "hyperband", "none"]), default="median",
+              show_default=True)
+@click.option("--cv", type=int, default=3, show_default=True, help="Folds (1: one holdout).")
+@click.option("--jobs", "n_jobs", type=int, default=1, show_default=True,
+              help="Trials run in parallel.")
+@click.option("--warm-start", metavar="JOB", help="Start from an earlier tune job's trials.")
+@click.option("--register", metavar="MODEL", help="Register the best model as MODEL.")
+@_with(data_options)
+@json_option
+@pass_ctx
+def tune(c: Context, dataset, algorithm, space, metric, direction, n_trials, time_budget,
+         target_value, patience, sampler, pruner, cv, n_jobs, warm_start, register, target, task,
+         split, holdout, since, seed, name, as_json) -> None:
+    """Tune an algorithm's hyperparameters on DATASET; every trial is a job."""
+    job = c.ws.training.tune(
+        dataset, target, algorithm, space, metric=metric, direction=direction, task=task,
+        split=split, holdout=holdout, cv=cv, n_trials=n_trials, time_budget=time_budget,
+        target_value=target_value, patience=patience, sampler=sampler,
+        pruner=None if pruner == "none" else pruner, n_jobs=n_jobs, seed=seed,
+        warm_start=warm_start, since=since, name=name, on_start=_watch("tune"))
+    extra = []
+    board = job["outputs"].get("leaderboard") or []
+    if board and not as_json:
+        keys = ["algorithm", "value"] if algorithm == "auto" else ["number", "value"]
+        render.table("Leaderboard", [*keys, "params"],
+                     [[row.get(k) for k in keys] + [json.dumps(row.get("params"))]
+                      for row in board[:10]])
+    best = job["outputs"].get("best") or {}
+    if best:
+        extra.append(f"best {best.get('metric')} {best.get('value'):.6g} with "
+                     f"{best.get('algorithm')} {json.dumps(best.get('params'))}; "
+                     f"stopped because {job['info'].get('stopped_because')}")
+    if register:
+        record = c.ws.models.register_from_job(register, job["id"])
+        job["registered"] = record["ref"]
+        extra.append(f"registered [bold]{record['ref']}[/bold] (status {record['status']})")
+    _print_job(job, c.ws, as_json, extra=extra)
+
+
+@click.command()
+@click.argument("model")
+@click.argument("dataset")
+@click.option("--target", "-t", help="Default: the target the model was trained on.")
+@click.option("--baseline", metavar="MODEL@V", help="Compare with this model on the same rows, "
+                                                    "e.g. NAME@champion.")
+@click.option("--gate", "gates", multiple=True, metavar="CONDITION",
+              help="METRIC>=V (threshold), METRIC<=V (lower is better), METRIC+=D (absolute "
+                   "improvement on the baseline), METRIC%=R (relative). Repeat.")
+@click.option("--no-report", is_flag=True, help="Skip the plots and HTML report.")
+@click.option("--since", help="Only the parts ingested in this window, e.g. 7d.")
+@json_option
+@pass_ctx
+def evaluate(c: Context, model, dataset, target, baseline, gates, no_report, since,
+             as_json) -> None:
+    """Evaluate MODEL (NAME@V or NAME@alias) on DATASET, optionally against a baseline."""
+    job = c.ws.training.evaluate(model, dataset, target=target, baseline=baseline,
+                                 gate=_gate(gates), report=not no_report, since=since)
+    verdict = job["outputs"].get("gate")
+    extra = []
+    base = job["outputs"].get("baseline")
+    if base and not as_json:
+        names = sorted(set(job["metrics"]) & set(base["metrics"]))
+        render.table(f"{model} vs {base['ref']}", ["metric", "candidate", "baseline"],
+                     [[k, job["metrics"][k], base["metrics"][k]] for k in names])
+    if verdict:
+        extra.append("gate: [green]passed[/green]" if verdict["passed"] else
+                     "gate: [red]failed[/red]\n  " + "\n  ".join(verdict["reasons"]))
+    if any(a["name"] == "report/report.html" for a in c.ws.jobs.artifacts_of(job["id"])):
+        extra.append(f"report: modelloop jobs show {job['id']} (artifact report/report.html)")
+    _print_job(job, c.ws, as_json, extra=extra)
+    if verdict and not verdict["passed"]:
+        raise SystemExit(3)

@@ -1,0 +1,456 @@
+"""Training as tracked work: ``train``, ``tune`` and ``evaluate`` jobs on dataset versions.
+
+:class:`Training` is what the SDK and the CLI call: it checks the request in the caller's process
+(so a typo fails at once, not inside a worker), creates the job with its lineage inputs, and runs
+it in a worker process. The ``run_*_job`` functions are what the worker executes (see
+:data:`modelloop.training.jobs.JOB_KINDS`): they read the dataset version, call the plain
+training functions with the job's recorder as tracker, and store the outputs:
+
+* a train or tune job stores its model package under the job artifacts ``model/…`` (what
+  ``modelloop models register NAME --job JOB`` registers), and its evaluation report under
+  ``report/…``;
+* an evaluate job scores a registered model (and optionally a baseline, such as the champion)
+  on the same rows, and records the gate's verdict with every failed condition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from modelloop.errors import InvalidInput
+
+#: Libraries whose versions every job records (those installed).
+RECORDED_LIBRARIES = ("modelloop", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy",
+                      "optuna", "lightgbm", "xgboost", "river", "skops")
+
+
+class Training:
+    """Train, tune and evaluate models on dataset versions, each as a tracked job."""
+
+    def __init__(self, jobs, datasets, models):
+        self.jobs = jobs
+        self.datasets = datasets
+        self.models = models
+
+    # -- requests -------------------------------------------------------------------------------
+    def train(
+        self,
+        dataset: str,
+        target: str,
+        algorithm: str = "hist_gradient_boosting",
+        params: dict | None = None,
+        *,
+        task: str | None = None,
+        split: dict | str | None = None,
+        holdout: str | None = None,
+        seed: int = 0,
+        preprocessing: dict | None = None,
+        time_budget: float = 60.0,
+        since: str | None = None,
+        name: str | None = None,
+        timeout: float | None = None,
+        on_start=None,
+    ) -> dict:
+        """Train ``algorithm`` on dataset version ``dataset``; return the finished job."""
+        spec = self._data_spec(dataset, target, split, holdout, since)
+        algorithm = self._check_algorithm(algorithm)
+        spec.update(algorithm=algorithm, params=dict(params or {}), task=task, seed=int(seed),
+                    preprocessing=preprocessing, time_budget=float(time_budget))
+        return self._run("train", spec, name or f"train {algorithm} on {spec['dataset']}",
+                         timeout, on_start)
+
+    def tune(
+        self,
+        dataset: str,
+        target: str,
+        algorithm: str = "hist_gradient_boosting",
+        space: Any = None,
+        *,
+        metric: str | None = None,
+        direction: str | None = None,
+        task: str | None = None,
+        split: dict | str | None = None,
+        holdout: str | None = None,
+        cv: int = 3,
+        n_trials: int | None = 20,
+        time_budget: float | None = None,
+        target_value: float | None = None,
+        patience: int | None = None,
+        sampler: str = "tpe",
+        pruner: str | None = "median",
+        n_jobs: int = 1,
+        seed: int = 0,
+        warm_start: int | str | None = None,
+        preprocessing: dict | None = None,
+        since: str | None = None,
+        name: str | None = None,
+        timeout: float | None = None,
+        on_start=None,
+    ) -> dict:
+        """Tune ``algorithm`` (or ``"auto"``: all built-ins) on ``dataset``; each trial is a job."""
+        from modelloop.training.space import load_space
+
+        spec = self._data_spec(dataset, target, split, holdout, since)
+        algorithm = self._check_algorithm(algorithm)
+        if space is not None and not callable(space):
+            load_space(space)  # fail fast on an invalid space, in the caller's process
+            if isinstance(space, str | Path) and Path(space).is_file():
+                space = Path(space).read_text()
+        elif callable(space):
+            raise InvalidInput("a search space given as a function cannot be sent to a job",
+                               hint="write it as YAML or a dict, or call modelloop.training.tune "
+                                    "directly in this process")
+        warm = None
+        if warm_start is not None:
+            earlier = self.jobs.get(warm_start)
+            if earlier["kind"] != "tune":
+                raise InvalidInput(f"job {earlier['id']} is a {earlier['kind']} job, not a tune job",
+                                   hint="warm-start from an earlier 'modelloop tune' job")
+            warm = earlier["id"]
+        spec.update(algorithm=algorithm, space=space, metric=metric, direction=direction, task=task,
+                    cv=int(cv), n_trials=n_trials, time_budget=time_budget,
+                    target_value=target_value, patience=patience, sampler=sampler, pruner=pruner,
+                    n_jobs=int(n_jobs), seed=int(seed), warm_start=warm,
+                    preprocessing=preprocessing)
+        return self._run("tune", spec, name or f"tune {algorithm} on {spec['dataset']}", timeout,
+                         on_start)
+
+    def evaluate(
+        self,
+        model: str,
+        dataset: str,
+        *,
+        target: str | None = None,
+        baseline: str | None = None,
+        gate: list | dict | None = None,
+        report: bool = True,
+        since: str | None = None,
+        name: str | None = None,
+        timeout: float | None = None,
+    ) -> dict:
+        """Score registered ``model`` on ``dataset`` (and ``baseline`` on the same rows); gate it.
+
+        The job succeeds whatever the gate says; its verdict is ``job["outputs"]["gate"]``.
+        """
+        from modelloop.training.gate import check_conditions
+
+        record = self.models.get(model)
+        target = target or (record["manifest"].get("lineage") or {}).get("target")
+        if not target:
+            raise InvalidInput(f"{record['ref']} does not record its target column",
+                               hint="pass --target COLUMN")
+        version = self.datasets.get(dataset)
+        spec = {"model": record["ref"], "dataset": version.ref, "target": target,
+                "since": since, "report": bool(report), "gate": check_conditions(gate)}
+        inputs = [_dataset_input(version), {"kind": "model", "ref": record["ref"],
+                                            "content_hash": record["package_hash"]}]
+        if baseline:
+            base = self.models.get(baseline)
+            spec["baseline"] = base["ref"]
+            inputs.append({"kind": "model", "ref": base["ref"], "content_hash": base["package_hash"],
+                           "role": "baseline"})
+        self._check_columns(version, [target])
+        return self.jobs.run("evaluate", spec, name=name or f"evaluate {record['ref']} on "
+                             f"{version.ref}", inputs=inputs, timeout=timeout)
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _data_spec(self, dataset, target, split, holdout, since) -> dict:
+        version = self.datasets.get(dataset)
+        self._check_columns(version, [target])
+        spec = {"dataset": version.ref, "target": target, "since": since,
+                "split": _split_dict(split), "holdout": None}
+        if holdout:
+            hv = self.datasets.get(holdout)
+            self._check_columns(hv, [target])
+            spec["holdout"] = hv.ref
+            spec["split"] = {**spec["split"], "method": "holdout"}
+        if spec["split"].get("method") == "time" and not spec["split"].get("time_column"):
+            column = (self.datasets.store.get_dataset(version.name) or {}).get("event_time_column")
+            if not column:
+                raise InvalidInput(f"dataset {version.name!r} has no event-time column for a "
+                                   "time split", hint="pass the column: --split time:COLUMN")
+            spec["split"]["time_column"] = column
+        spec["_inputs"] = [_dataset_input(version)] + (
+            [{**_dataset_input(self.datasets.get(holdout)), "role": "holdout"}] if holdout else [])
+        return spec
+
+    @staticmethod
+    def _check_columns(version, columns) -> None:
+        import difflib
+
+        names = version.schema.names
+        for column in columns:
+            if column not in names:
+                close = difflib.get_close_matches(column, names, n=1)
+                raise InvalidInput(
+                    f"dataset {version.ref} has no column {column!r}",
+                    hint=f"did you mean {close[0]!r}?" if close else
+                    f"its columns: {', '.join(names)}")
+
+    @staticmethod
+    def _check_algorithm(algorithm: str) -> str:
+        """Fail fast on a bad name; a custom trainer's file path is made absolute for the worker."""
+        from modelloop.training.algorithms import (
+            is_custom_trainer,
+            resolve_algorithm,
+            resolve_trainer,
+        )
+
+        if algorithm == "auto":
+            return algorithm
+        if not is_custom_trainer(algorithm):
+            resolve_algorithm(algorithm)
+            return algorithm
+        resolve_trainer(algorithm)
+        target, _, func = algorithm.rpartition(":")
+        if target.endswith(".py") or "/" in target:
+            return f"{Path(target).resolve()}:{func}"
+        return algorithm
+
+    def _run(self, kind, spec, name, timeout, on_start) -> dict:
+        inputs = spec.pop("_inputs")
+        return self.jobs.run(kind, spec, name=name, inputs=inputs, timeout=timeout,
+                             on_start=on_start)
+
+
+def _dataset_input(version) -> dict:
+    return {"kind": "dataset", "ref": version.ref, "content_hash": version.content_hash,
+            "rows": version.row_count}
+
+
+def _split_dict(split) -> dict:
+    """``"time:applied_at"``, ``"stratified"``, ``{"method": …}`` or None → a split dict."""
+    if split is None:
+        return {}
+    if isinstance(split, dict):
+        return dict(split)
+    method, _, arg = str(split).partition(":")
+    out: dict = {"method": method}
+    if arg:
+        if method == "time":
+            out["time_column"] = arg
+        else:
+            try:
+                out["fraction"] = float(arg)
+            except ValueError:
+                raise InvalidInput(f"cannot read the split {split!r}",
+                                   hint="write e.g. random:0.2, stratified, time:COLUMN") from None
+    return out
+
+
+# -- inside the worker ----------------------------------------------------------------------------
+def _load_frames(ctx, spec: dict):
+    """The training frame and the split spec (with the holdout frame when there is one)."""
+    from modelloop.training.splits import SplitSpec
+
+    frame = ctx.datasets.to_pandas(spec["dataset"], since=spec.get("since"))
+    ctx.recorder.log_text(f"read {len(frame):,} rows of {spec['dataset']}"
+                          + (f" ingested since {spec['since']}" if spec.get("since") else ""))
+    split = dict(spec.get("split") or {})
+    if spec.get("holdout"):
+        split.update(method="holdout", holdout=ctx.datasets.to_pandas(spec["holdout"]),
+                     holdout_ref=spec["holdout"])
+    return frame, SplitSpec.of(split or None)
+
+
+def code_fingerprint(algorithm: str | None) -> dict:
+    """What code made the model: git commit of the working folder, trainer source hash, versions."""
+    from importlib import metadata
+
+    out: dict = {"python": platform.python_version(), "packages": {}}
+    for lib in RECORDED_LIBRARIES:
+        try:
+            out["packages"][lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5)
+        if commit.returncode == 0:
+            out["git_commit"] = commit.stdout.strip()
+            dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True,
+                                   text=True, timeout=5)
+            out["git_dirty"] = bool(dirty.stdout.strip())
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    source = _trainer_source(algorithm)
+    if source is not None:
+        out["trainer_sha256"] = hashlib.sha256(source.encode()).hexdigest()
+    return out
+
+
+def _trainer_source(algorithm: str | None) -> str | None:
+    """The source of a custom trainer (``module:function`` or ``file.py:function``), if any."""
+    import inspect
+
+    from modelloop.training.algorithms import is_custom_trainer, resolve_trainer
+
+    if not algorithm or not is_custom_trainer(algorithm):
+        return None
+    try:
+        return inspect.getsource(resolve_trainer(algorithm))
+    except (OSError, TypeError):
+        return None
+
+
+def _store_model(ctx, result, frame, spec: dict, kind: str) -> None:
+    """Write the package (and its report) and attach them to the job as artifacts."""
+    from modelloop.registry.package import save_package
+    from modelloop.registry.signature import Signature
+    from modelloop.training.report import report
+
+    features = [f["name"] for f in result.features]
+    signature = Signature.from_frame(frame[features])
+    lineage = {
+        "job": ctx.job_id,
+        "kind": kind,
+        "target": result.target,
+        "inputs": ctx.store.get_job(ctx.job_id)["inputs"],
+        "split": result.split.to_dict(),
+        "algorithm": result.algorithm,
+        "code": ctx.recorder.info.get("code"),
+    }
+    report_dir = ctx.scratch / "report"
+    extra = {}
+    try:
+        html = report(result.evaluation, report_dir, title=f"{result.algorithm} on {spec['dataset']}",
+                      extra={"job": ctx.job_id, "dataset": spec["dataset"],
+                             "target": result.target, "split": result.split.method})
+        extra["report.html"] = html
+    except InvalidInput:
+        html = None
+    package = ctx.scratch / "model"
+    save_package(result.model, package, signature=signature, task=result.task,
+                 metrics=result.metrics, params={"algorithm": result.algorithm, **result.params},
+                 lineage=lineage, extra_files=extra)
+    for path in sorted(p for p in package.rglob("*") if p.is_file()):
+        ctx.recorder.log_artifact(f"model/{path.relative_to(package).as_posix()}", path)
+    if html is not None:
+        for path in sorted(report_dir.iterdir()):
+            ctx.recorder.log_artifact(f"report/{path.name}", path)
+    ctx.recorder.set_output("model", {"package": "model/", "signature": signature.to_dict(),
+                                      "task": result.task, "classes": result.classes})
+    ctx.recorder.log_text(f"stored the model package ({len(list(package.rglob('*')))} files)")
+
+
+def run_train_job(ctx, spec: dict) -> None:
+    from modelloop.training.trainers import train
+
+    ctx.recorder.set_info("code", code_fingerprint(spec.get("algorithm")))
+    frame, split = _load_frames(ctx, spec)
+    result = train(frame, spec["target"], spec["algorithm"], spec.get("params") or {},
+                   task=spec.get("task"), split=split, seed=spec.get("seed", 0),
+                   preprocessing=spec.get("preprocessing"), tracker=ctx.recorder,
+                   time_budget=spec.get("time_budget", 60.0))
+    ctx.recorder.set_info("evaluation", result.evaluation.to_dict())
+    if result.extra.get("leaderboard"):
+        ctx.recorder.set_output("leaderboard", result.extra["leaderboard"])
+    _store_model(ctx, result, frame, spec, "train")
+
+
+class _ChildTrials:
+    """Each tuning trial as a child job of the tune job (TrialTrackers protocol)."""
+
+    STATES = {"complete": "succeeded", "pruned": "cancelled", "failed": "failed"}
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def start(self, number, params):
+        recorder = self.ctx.child_job("trial", f"trial {number}", {"trial": number}, params)
+        recorder.log_params(params)
+        recorder.set_info("trial", number)
+        return recorder
+
+    def end(self, tracker, state, error=None):
+        if state == "pruned":
+            tracker.set_info("pruned", True)
+        self.ctx.end_child(tracker, self.STATES.get(state, "failed"),
+                           error if state == "failed" else ("pruned" if state == "pruned" else None))
+
+
+def run_tune_job(ctx, spec: dict) -> None:
+    from modelloop.training.tuning import tune
+
+    ctx.recorder.set_info("code", code_fingerprint(spec.get("algorithm")))
+    frame, split = _load_frames(ctx, spec)
+    warm = None
+    if spec.get("warm_start"):
+        earlier = ctx.store.get_job(int(spec["warm_start"]))
+        warm = (earlier.get("outputs") or {}).get("trials") or []
+        ctx.recorder.log_text(f"warm start from job {earlier['id']} ({len(warm)} trials)")
+    result = tune(
+        frame, spec["target"], spec["algorithm"], spec.get("space"), metric=spec.get("metric"),
+        direction=spec.get("direction"), task=spec.get("task"), split=split, cv=spec.get("cv", 3),
+        n_trials=spec.get("n_trials"), timeout=spec.get("time_budget"),
+        target_value=spec.get("target_value"), patience=spec.get("patience"),
+        sampler=spec.get("sampler", "tpe"), pruner=spec.get("pruner"),
+        n_jobs=spec.get("n_jobs", 1), seed=spec.get("seed", 0), warm_start=warm,
+        preprocessing=spec.get("preprocessing"), tracker=ctx.recorder,
+        trials=_ChildTrials(ctx),
+    )
+    ctx.recorder.log_metric("best_value", result.best_value)
+    ctx.recorder.set_output("best", {"algorithm": result.best_algorithm, "params": result.best_params,
+                                     "value": result.best_value, "metric": result.metric})
+    ctx.recorder.set_output("leaderboard", result.leaderboard)
+    ctx.recorder.set_output("trials", [{"params": t.get("params"), "value": t.get("value"),
+                                        "algorithm": t.get("algorithm"), "state": t.get("state")}
+                                       for t in result.trials])
+    ctx.recorder.set_info("stopped_because", result.stopped_because)
+    ctx.recorder.set_info("evaluation", result.final.evaluation.to_dict())
+    ctx.recorder.log_metrics(result.final.metrics)
+    ctx.recorder.log_text(f"best {result.metric} {result.best_value:.6g} "
+                          f"({result.best_algorithm}); stopped because {result.stopped_because}")
+    _store_model(ctx, result.final, frame, spec, "tune")
+
+
+def _model_columns(frame, model, target: str):
+    """The columns the model reads (its input signature) and the target; extra columns dropped."""
+    names = model.manifest.input_signature.names
+    return frame[[c for c in names if c in frame.columns] + [target]]
+
+
+def run_evaluate_job(ctx, spec: dict) -> None:
+    """Score the model (and the baseline) on the same rows; record metrics and the gate."""
+    from modelloop.registry.registry import Registry
+    from modelloop.training.evaluation import evaluate
+    from modelloop.training.gate import gate
+    from modelloop.training.report import report
+
+    registry = Registry(ctx.store, ctx.artifacts, ctx.scratch / "models", datasets=ctx.datasets)
+    frame = ctx.datasets.to_pandas(spec["dataset"], since=spec.get("since"))
+    target = spec["target"]
+    frame = frame[frame[target].notna()]
+    model = registry.load(spec["model"])
+    frame = _model_columns(frame, model, target)
+    ctx.recorder.log_text(f"evaluating {spec['model']} on {len(frame):,} rows of {spec['dataset']}")
+    ev = evaluate(model, frame, target, model.task)
+    ctx.recorder.log_metrics(ev.metrics)
+    ctx.recorder.set_info("evaluation", ev.to_dict())
+    baseline_metrics = None
+    if spec.get("baseline"):
+        base = registry.load(spec["baseline"])
+        full = ctx.datasets.to_pandas(spec["dataset"], since=spec.get("since"))
+        bev = evaluate(base, _model_columns(full[full[target].notna()], base, target), target,
+                       ev.task)
+        baseline_metrics = bev.metrics
+        ctx.recorder.set_output("baseline", {"ref": spec["baseline"], "metrics": bev.metrics})
+        ctx.recorder.log_text(f"baseline {spec['baseline']}: " + ", ".join(
+            f"{k}={v:.4g}" for k, v in bev.metrics.items()))
+    if spec.get("gate"):
+        verdict = gate(ev.metrics, baseline_metrics, spec["gate"])
+        ctx.recorder.set_output("gate", verdict.to_dict())
+        ctx.recorder.log_text("gate: " + ("passed" if verdict.passed else
+                                          "failed: " + "; ".join(verdict.reasons)))
+    if spec.get("report", True):
+        folder = ctx.scratch / "report"
+        report(ev, folder, title=f"{spec['model']} on {spec['dataset']}",
+               extra={"model": spec["model"], "dataset": spec["dataset"],
+                      "baseline": spec.get("baseline") or "-"})
+        for path in sorted(folder.iterdir()):
+            ctx.recorder.log_artifact(f"report/{path.name}", path)
+
