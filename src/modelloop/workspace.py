@@ -94,6 +94,35 @@ class Workspace:
 
         return Runs.for_workspace(self)
 
+    @cached_property
+    def loops(self):
+        """Declarative retraining loops (:class:`modelloop.pipelines.loop.Loops`)."""
+        from modelloop.pipelines.loop import Loops
+
+        return Loops(self)
+
+    @cached_property
+    def endpoints(self):
+        """Real-time endpoints (:class:`modelloop.serving.endpoints.Endpoints`)."""
+        from modelloop.serving.endpoints import Endpoints
+
+        return Endpoints(self)
+
+    @cached_property
+    def transforms(self):
+        """Batch transforms (:class:`modelloop.batch.transform.Transforms`)."""
+        from modelloop.batch.transform import Transforms
+
+        return Transforms(self)
+
+    @cached_property
+    def monitoring(self):
+        """Baselines, monitors, labels, metrics and alarms
+        (:class:`modelloop.monitoring.service.Monitoring`)."""
+        from modelloop.monitoring.service import Monitoring
+
+        return Monitoring(self)
+
     def events(
         self, *, after_id: int = 0, kind: str | None = None, limit: int = 1000
     ) -> list[dict]:

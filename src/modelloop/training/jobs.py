@@ -42,6 +42,8 @@ JOB_KINDS: dict[str, str] = {
     "train": "modelloop.training.service:run_train_job",
     "tune": "modelloop.training.service:run_tune_job",
     "evaluate": "modelloop.training.service:run_evaluate_job",
+    "transform": "modelloop.batch.transform:run_transform_job",
+    "monitor": "modelloop.monitoring.service:run_monitor_job",
     "sleep": "modelloop.training.jobs:run_sleep_job",  # for tests and demos of cancel/kill
     "fail": "modelloop.training.jobs:run_fail_job",
 }
