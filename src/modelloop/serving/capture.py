@@ -1,0 +1,231 @@
+"""Data capture: sampled request/response pairs as SageMaker data-capture JSON Lines records.
+
+The contract shared with monitoring (which reads captures only through this module):
+
+- a record is SageMaker's (``captureData.endpointInput/endpointOutput``, ``eventMetadata`` with
+  ``eventId``, ``inferenceId``, ``inferenceTime``, ``eventVersion``) plus a top-level
+  ``"modelloop": {"endpoint", "variant", "model", "shadow"}``; the input ``data`` is always the JSON
+  text ``{"columns": [...], "data": [[...]]}`` and the output ``{"predictions": [...]}`` (plus
+  ``"probabilities"``), whatever the request's content type, so readers never parse CSV or npy;
+- files are blobs in the artifact store (local folder or S3), one per endpoint, variant, hour and
+  flush, indexed in the metadata store (``capture_files``) — the index row is written after the
+  blob, so a reader never sees a half-written file;
+- :class:`CaptureWriter` never blocks the request path: ``write`` appends to a bounded buffer and
+  returns False (counted in ``dropped``) when it is full; a background thread flushes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from datetime import UTC, datetime, timedelta
+
+from modelloop.serving._store import serving_store
+
+log = logging.getLogger(__name__)
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def inference_time(ts: float | None = None) -> str:
+    """SageMaker's inferenceTime spelling (UTC, seconds)."""
+    return time.strftime(TIME_FORMAT, time.gmtime(time.time() if ts is None else ts))
+
+
+def make_record(*, endpoint: str, variant: str, model: str, shadow: bool, event_id: str,
+                inference_id: str, ts: float, columns: list[str] | None, rows: list | None,
+                predictions: list | None, probabilities: list | None = None) -> dict:
+    """One capture record; ``rows``/``predictions`` None leave out the input/output half."""
+    data: dict = {}
+    if rows is not None:
+        data["endpointInput"] = {
+            "observedContentType": "application/json", "mode": "INPUT",
+            "data": json.dumps({"columns": columns, "data": rows}, default=str),
+            "encoding": "JSON",
+        }
+    if predictions is not None:
+        out: dict = {"predictions": predictions}
+        if probabilities is not None:
+            out["probabilities"] = probabilities
+        data["endpointOutput"] = {
+            "observedContentType": "application/json", "mode": "OUTPUT",
+            "data": json.dumps(out, default=str), "encoding": "JSON",
+        }
+    return {
+        "captureData": data,
+        "eventMetadata": {"eventId": event_id, "inferenceId": inference_id,
+                          "inferenceTime": inference_time(ts)},
+        "eventVersion": "0",
+        "modelloop": {"endpoint": endpoint, "variant": variant, "model": model,
+                      "shadow": bool(shadow)},
+    }
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
+
+
+def _hour(dt: datetime) -> datetime:
+    return dt.replace(minute=0, second=0, microsecond=0)
+
+
+class CaptureWriter:
+    """Buffers capture records and writes them as JSON Lines blobs off the request path."""
+
+    def __init__(self, store, artifacts, *, max_buffer: int = 10_000, flush_seconds: float = 1.0):
+        self.store = serving_store(store)
+        self.artifacts = artifacts
+        self.max_buffer = max_buffer
+        self.flush_seconds = flush_seconds
+        self.written = 0  # records in indexed files
+        self.dropped = 0  # refused because the buffer was full
+        self.failed = 0  # could not be written (after the retries of later flushes)
+        self._buffer: deque = deque()
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="capture-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, record: dict) -> bool:
+        """Queue one record; False (and counted in ``dropped``) when the buffer is full."""
+        # deque.append is atomic under the GIL; the length check may overshoot by a few records
+        # under races, which is harmless for a bound meant to cap memory.
+        if len(self._buffer) >= self.max_buffer or self._closed.is_set():
+            self.dropped += 1
+            return False
+        self._buffer.append(record)
+        return True
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def flush(self) -> int:
+        """Write everything buffered now; returns how many records were written."""
+        with self._flush_lock:
+            batch = []
+            while self._buffer:
+                batch.append(self._buffer.popleft())
+            if not batch:
+                return 0
+            groups: dict[tuple, list[dict]] = {}
+            for rec in batch:
+                meta = rec.get("modelloop") or {}
+                when = _parse_time(rec["eventMetadata"]["inferenceTime"])
+                key = (meta.get("endpoint", "-"), meta.get("variant", "-"), _hour(when))
+                groups.setdefault(key, []).append((when, rec))
+            files, count = [], 0
+            for (endpoint, variant, hour), items in groups.items():
+                body = "".join(json.dumps(r, separators=(",", ":")) + "\n" for _, r in items)
+                try:
+                    blob = self.artifacts.put_bytes(body.encode())
+                except Exception as exc:
+                    self._failed(len(items), exc)
+                    continue
+                times = [w for w, _ in items]
+                files.append({"endpoint": endpoint, "variant": variant, "hour": hour,
+                              "digest": blob.digest, "records": len(items),
+                              "first_time": min(times), "last_time": max(times)})
+                count += len(items)
+            try:
+                self.store.add_capture_files(files)
+            except Exception as exc:
+                self._failed(count, exc)
+                return 0
+            self.written += count
+            return count
+
+    def _failed(self, n: int, exc: Exception) -> None:
+        self.failed += n
+        log.warning("could not write %d capture records: %s", n, exc)
+
+    def _run(self) -> None:
+        while not self._closed.wait(self.flush_seconds):
+            try:
+                self.flush()
+            except Exception as exc:  # never let the writer thread die
+                log.warning("capture flush failed: %s", exc)
+
+    def close(self) -> None:
+        """Stop the background thread and write what is left."""
+        self._closed.set()
+        self._thread.join(timeout=30)
+        self.flush()
+
+    def stats(self) -> dict:
+        return {"written": self.written, "dropped": self.dropped, "failed": self.failed,
+                "pending": self.pending}
+
+
+def read_capture(store, artifacts, endpoint: str, *, variant: str | None = None,
+                 since: datetime | None = None, until: datetime | None = None) -> list[dict]:
+    """Capture records of an endpoint (optionally one variant, a time window), oldest first."""
+    store = serving_store(store)
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    if until is not None and until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    # inferenceTime has whole seconds: widen the index query by one second on each side.
+    files = store.list_capture_files(
+        endpoint, variant=variant,
+        since=None if since is None else since - timedelta(seconds=1),
+        until=None if until is None else until + timedelta(seconds=1),
+    )
+    out = []
+    for f in files:
+        for line in artifacts.read_bytes(f["digest"]).decode().splitlines():
+            if not line:
+                continue
+            rec = json.loads(line)
+            when = _parse_time(rec["eventMetadata"]["inferenceTime"])
+            if (since is not None and when < since.replace(microsecond=0)) or (
+                until is not None and when > until
+            ):
+                continue
+            out.append((when, rec))
+    out.sort(key=lambda item: item[0])  # stable: equal times keep file order
+    return [rec for _, rec in out]
+
+
+def capture_frame(records: list[dict]):
+    """Records as a DataFrame: ids, time, endpoint, variant, one column per feature, prediction,
+    and ``proba_<class>`` columns when the model gave probabilities. One row per input row."""
+    import pandas as pd
+
+    rows = []
+    for rec in records:
+        cd = rec.get("captureData", {})
+        meta = rec.get("eventMetadata", {})
+        ml = rec.get("modelloop", {})
+        inp = json.loads(cd["endpointInput"]["data"]) if "endpointInput" in cd else None
+        outp = json.loads(cd["endpointOutput"]["data"]) if "endpointOutput" in cd else None
+        n = len(inp["data"]) if inp else len((outp or {}).get("predictions") or [])
+        preds = (outp or {}).get("predictions")
+        probas = (outp or {}).get("probabilities")
+        classes = (outp or {}).get("classes")
+        for i in range(n):
+            row = {
+                "inference_id": meta.get("inferenceId") if n == 1 else
+                f"{meta.get('inferenceId')}:{i}",
+                "event_id": meta.get("eventId"),
+                "inference_time": meta.get("inferenceTime"),
+                "endpoint": ml.get("endpoint"),
+                "variant": ml.get("variant"),
+            }
+            if inp:
+                row.update(zip(inp["columns"], inp["data"][i], strict=False))
+            if preds is not None:
+                row["prediction"] = preds[i]
+            if probas is not None:
+                names = classes or list(range(len(probas[i])))
+                for c, p in zip(names, probas[i], strict=False):
+                    row[f"proba_{c}"] = p
+            rows.append(row)
+    frame = pd.DataFrame(rows)
+    if "inference_time" in frame:
+        frame["inference_time"] = pd.to_datetime(frame["inference_time"], utc=True)
+    return frame

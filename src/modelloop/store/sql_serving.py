@@ -1,0 +1,276 @@
+"""SQL of real-time serving, mixed into :class:`~modelloop.store.sql.SqlStore`.
+
+A server's hot path touches none of this: it polls :meth:`endpoint_revisions` (one small query)
+about twice a second, writes its statistics once a second and indexes one capture file per
+endpoint, variant and flush.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from modelloop.errors import AlreadyExists, InvalidInput, NotFound
+from modelloop.store.serving_tables import (
+    capture_files,
+    endpoint_rollouts,
+    endpoint_stats,
+    endpoints,
+)
+from modelloop.store.sql import _row, utcnow
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def _endpoint(row) -> dict:
+    out = _row(row)
+    out["spec"] = json.loads(out["spec"])
+    return out
+
+
+def _rollout(row) -> dict:
+    out = _row(row)
+    out["state"] = json.loads(out["state"])
+    return out
+
+
+class ServingStoreMixin:
+    """Endpoints, rollouts, capture files and statistics. Needs ``_read``/``_write``."""
+
+    __slots__ = ()
+
+    # -- endpoints ----------------------------------------------------------------------------
+    def create_endpoint(self, name: str, spec: dict, *, actor: str | None = None) -> dict:
+        now = utcnow()
+        with self._write() as conn:
+            if conn.execute(sa.select(endpoints.c.id).where(endpoints.c.name == name)).first():
+                raise AlreadyExists(
+                    f"endpoint {name!r} already exists",
+                    hint=f"change it with 'modelloop endpoint update {name}' or deploy to it",
+                )
+            conn.execute(
+                endpoints.insert().values(
+                    name=name, spec=_dumps(spec), revision=1, status="in_service",
+                    created_at=now, updated_at=now, updated_by=actor,
+                )
+            )
+        return self.get_endpoint(name)
+
+    def get_endpoint(self, name: str) -> dict | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(endpoints).where(endpoints.c.name == name)).first()
+            return _endpoint(row) if row else None
+
+    def list_endpoints(self) -> list[dict]:
+        with self._read() as conn:
+            return [_endpoint(r) for r in conn.execute(sa.select(endpoints).order_by("name"))]
+
+    def endpoint_revisions(self) -> dict[str, int]:
+        """name -> revision of every endpoint: what a server polls to notice changes."""
+        with self._read() as conn:
+            return dict(conn.execute(sa.select(endpoints.c.name, endpoints.c.revision)).all())
+
+    def update_endpoint(
+        self,
+        name: str,
+        spec: dict,
+        *,
+        actor: str | None = None,
+        status: str | None = None,
+        expected_revision: int | None = None,
+    ) -> dict:
+        """Replace the spec (revision + 1); with ``expected_revision``, only if nobody else did."""
+        values = {"spec": _dumps(spec), "revision": endpoints.c.revision + 1,
+                  "updated_at": utcnow(), "updated_by": actor}
+        if status:
+            values["status"] = status
+        q = endpoints.update().where(endpoints.c.name == name).values(**values)
+        if expected_revision is not None:
+            q = q.where(endpoints.c.revision == expected_revision)
+        with self._write() as conn:
+            if conn.execute(q).rowcount == 0:
+                if self._endpoint_exists(conn, name):
+                    raise InvalidInput(
+                        f"endpoint {name!r} changed while this update was prepared",
+                        hint="run the command again",
+                    )
+                raise NotFound(f"no endpoint named {name!r}",
+                               hint="list endpoints with 'modelloop endpoint list'")
+        return self.get_endpoint(name)
+
+    def set_endpoint_status(self, name: str, status: str) -> None:
+        with self._write() as conn:
+            conn.execute(endpoints.update().where(endpoints.c.name == name).values(status=status))
+
+    def _endpoint_exists(self, conn, name: str) -> bool:
+        return conn.execute(sa.select(endpoints.c.id).where(endpoints.c.name == name)).first() \
+            is not None
+
+    def delete_endpoint(self, name: str) -> None:
+        with self._write() as conn:
+            if conn.execute(endpoints.delete().where(endpoints.c.name == name)).rowcount == 0:
+                raise NotFound(f"no endpoint named {name!r}",
+                               hint="list endpoints with 'modelloop endpoint list'")
+            conn.execute(endpoint_stats.delete().where(endpoint_stats.c.endpoint == name))
+            conn.execute(
+                endpoint_rollouts.update()
+                .where(endpoint_rollouts.c.endpoint == name,
+                       endpoint_rollouts.c.status == "running")
+                .values(status="failed", reason="endpoint deleted", ended_at=utcnow())
+            )
+
+    # -- rollouts -----------------------------------------------------------------------------
+    def create_rollout(self, *, endpoint: str, strategy: str, model: str, state: dict,
+                       actor: str | None = None) -> dict:
+        """A running rollout; refused while another one runs on the same endpoint."""
+        now = utcnow()
+        with self._write() as conn:
+            busy = conn.execute(
+                sa.select(endpoint_rollouts.c.id).where(
+                    endpoint_rollouts.c.endpoint == endpoint,
+                    endpoint_rollouts.c.status == "running",
+                )
+            ).first()
+            if busy:
+                raise InvalidInput(
+                    f"endpoint {endpoint!r} is already rolling out (rollout {busy[0]})",
+                    hint=f"wait for it, or stop it with 'modelloop endpoint rollback {endpoint}'",
+                )
+            rid = conn.execute(
+                endpoint_rollouts.insert().values(
+                    endpoint=endpoint, status="running", strategy=strategy, model=model,
+                    state=_dumps(state), created_by=actor, created_at=now, updated_at=now,
+                )
+            ).inserted_primary_key[0]
+        return self.get_rollout(rid)
+
+    def get_rollout(self, rollout_id: int) -> dict | None:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(endpoint_rollouts).where(endpoint_rollouts.c.id == rollout_id)
+            ).first()
+            return _rollout(row) if row else None
+
+    def list_rollouts(self, *, endpoint: str | None = None, status: str | None = None,
+                      limit: int | None = None) -> list[dict]:
+        q = sa.select(endpoint_rollouts).order_by(endpoint_rollouts.c.id.desc())
+        if endpoint:
+            q = q.where(endpoint_rollouts.c.endpoint == endpoint)
+        if status:
+            q = q.where(endpoint_rollouts.c.status == status)
+        if limit:
+            q = q.limit(limit)
+        with self._read() as conn:
+            return [_rollout(r) for r in conn.execute(q)]
+
+    def claim_rollout(self, rollout_id: int, owner: str, until: datetime) -> bool:
+        """Take (or extend) the lease to drive a running rollout; False if another holds it."""
+        now = utcnow()
+        with self._write() as conn:
+            return conn.execute(
+                endpoint_rollouts.update()
+                .where(
+                    endpoint_rollouts.c.id == rollout_id,
+                    endpoint_rollouts.c.status == "running",
+                    sa.or_(
+                        endpoint_rollouts.c.lease_owner.is_(None),
+                        endpoint_rollouts.c.lease_owner == owner,
+                        endpoint_rollouts.c.lease_until < now,
+                    ),
+                )
+                .values(lease_owner=owner, lease_until=until)
+            ).rowcount > 0
+
+    def advance_rollout(self, rollout_id: int, *, state: dict, status: str = "running",
+                        reason: str | None = None, spec: dict | None = None,
+                        endpoint_status: str | None = None, actor: str | None = None) -> bool:
+        """Record a rollout's next state and, in the same transaction, the endpoint's new spec.
+
+        Only a running rollout moves, so two drivers (or a driver and a manual rollback) racing
+        on one rollout cannot both apply a step.
+        """
+        now = utcnow()
+        with self._write() as conn:
+            row = conn.execute(
+                sa.select(endpoint_rollouts.c.endpoint).where(
+                    endpoint_rollouts.c.id == rollout_id,
+                    endpoint_rollouts.c.status == "running",
+                )
+            ).first()
+            if row is None:
+                return False
+            values = {"state": _dumps(state), "status": status, "updated_at": now}
+            if reason is not None:
+                values["reason"] = reason
+            if status != "running":
+                values.update(ended_at=now, lease_owner=None, lease_until=None)
+            conn.execute(
+                endpoint_rollouts.update().where(endpoint_rollouts.c.id == rollout_id)
+                .values(**values)
+            )
+            if spec is not None or endpoint_status is not None:
+                ep_values = {"updated_at": now}
+                if spec is not None:
+                    ep_values.update(spec=_dumps(spec), revision=endpoints.c.revision + 1,
+                                     updated_by=actor)
+                if endpoint_status is not None:
+                    ep_values["status"] = endpoint_status
+                conn.execute(
+                    endpoints.update().where(endpoints.c.name == row[0]).values(**ep_values)
+                )
+        return True
+
+    # -- capture files ------------------------------------------------------------------------
+    def add_capture_files(self, files: list[dict]) -> None:
+        """Index capture files (endpoint, variant, hour, digest, records, first/last time)."""
+        if not files:
+            return
+        now = utcnow()
+        with self._write() as conn:
+            conn.execute(capture_files.insert(), [{**f, "created_at": now} for f in files])
+
+    def list_capture_files(self, endpoint: str, *, variant: str | None = None,
+                           since: datetime | None = None,
+                           until: datetime | None = None) -> list[dict]:
+        q = sa.select(capture_files).where(capture_files.c.endpoint == endpoint)
+        if variant:
+            q = q.where(capture_files.c.variant == variant)
+        if since is not None:
+            q = q.where(capture_files.c.last_time >= since)
+        if until is not None:
+            q = q.where(capture_files.c.first_time <= until)
+        with self._read() as conn:
+            return [_row(r) for r in conn.execute(q.order_by(capture_files.c.first_time))]
+
+    # -- statistics ---------------------------------------------------------------------------
+    def put_endpoint_stats(self, server: str, rows: list[tuple[str, str, dict]]) -> None:
+        """Upsert a server's cumulative counters per (endpoint, variant)."""
+        now = utcnow()
+        t = endpoint_stats
+        with self._write() as conn:
+            for endpoint, variant, data in rows:
+                changed = conn.execute(
+                    t.update()
+                    .where(t.c.server == server, t.c.endpoint == endpoint, t.c.variant == variant)
+                    .values(data=_dumps(data), updated_at=now)
+                ).rowcount
+                if not changed:
+                    conn.execute(t.insert().values(server=server, endpoint=endpoint,
+                                                   variant=variant, data=_dumps(data),
+                                                   updated_at=now))
+
+    def read_endpoint_stats(self, endpoint: str | None = None) -> list[dict]:
+        q = sa.select(endpoint_stats)
+        if endpoint:
+            q = q.where(endpoint_stats.c.endpoint == endpoint)
+        with self._read() as conn:
+            out = []
+            for r in conn.execute(q):
+                row = _row(r)
+                row["data"] = json.loads(row["data"])
+                out.append(row)
+            return out
