@@ -113,6 +113,8 @@ COMMANDS = [
     ("models", ["models"]),
     ("runs", ["runs", "approve", "reject"]),
     ("quickstart", ["quickstart"]),
+    ("endpoint", ["endpoint", "serve"]),
+    ("transform", ["transform"]),
 ]
 
 

@@ -1,0 +1,97 @@
+"""Where chunks are scored: this process, a pool of worker processes, or Ray tasks.
+
+Every executor calls :func:`modelloop.batch.scoring.score_chunk` and hands each result to
+``finished`` in *this* process, which alone writes blobs and chunk records. At most two chunks
+per worker are in flight, so memory stays bounded whatever the number of chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from modelloop.batch.scoring import score_chunk
+from modelloop.errors import InvalidInput
+
+Finished = Callable[[object], None]
+
+
+def get(name: str):
+    if name == "ray":
+        return run_ray
+    if name == "processes":
+        return run_processes
+    raise InvalidInput(f"unknown executor {name!r}", hint="use processes or ray")
+
+
+def run_processes(package_dir: str, todo: list, layout: dict, finished: Finished, *,
+                  workers: int, address: str | None = None) -> None:
+    """Score in this process (one worker) or in a pool of ``workers`` spawned processes."""
+    workers = max(1, min(workers, len(todo)))
+    if workers == 1:
+        for index, chunk in todo:
+            finished(score_chunk(package_dir, index, chunk, layout))
+        return
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    # spawn, not fork: this process runs pyarrow's and the store's threads, which fork breaks
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        pending = iter(todo)
+        running = set()
+        try:
+            while True:
+                while len(running) < 2 * workers:
+                    item = next(pending, None)
+                    if item is None:
+                        break
+                    running.add(pool.submit(score_chunk, package_dir, item[0], item[1], layout))
+                if not running:
+                    return
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    finished(fut.result())
+        except BaseException:
+            for fut in running:
+                fut.cancel()
+            raise
+
+
+def run_ray(package_dir: str, todo: list, layout: dict, finished: Finished, *,
+            workers: int, address: str | None = None) -> None:
+    """Score as Ray tasks: on the cluster at ``address`` ($RAY_ADDRESS), else a local Ray."""
+    import os
+
+    try:
+        import ray
+    except ImportError:
+        raise InvalidInput("the ray executor needs Ray",
+                           hint="pip install 'modelloop[ray]'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        address = address or os.environ.get("RAY_ADDRESS")
+        if address:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    try:
+        task = ray.remote(num_cpus=1, max_retries=2)(score_chunk)
+        layout_ref = ray.put(layout)
+        pending = iter(todo)
+        running: list = []
+        while True:
+            while len(running) < 2 * workers:
+                item = next(pending, None)
+                if item is None:
+                    break
+                running.append(task.remote(package_dir, item[0], item[1], layout_ref))
+            if not running:
+                return
+            done, running = ray.wait(running, num_returns=1)
+            for ref in done:
+                try:
+                    finished(ray.get(ref))
+                except ray.exceptions.RayTaskError as exc:
+                    raise exc.as_instanceof_cause() from None
+    finally:
+        if started_here:
+            ray.shutdown()
