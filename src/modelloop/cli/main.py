@@ -114,6 +114,7 @@ COMMANDS = [
     ("runs", ["runs", "approve", "reject"]),
     ("quickstart", ["quickstart"]),
     ("endpoint", ["endpoint", "serve"]),
+    ("endpoint", ["endpoint", "serve"]),
     ("transform", ["transform"]),
 ]
 

@@ -37,7 +37,8 @@ def inference_time(ts: float | None = None) -> str:
 
 def make_record(*, endpoint: str, variant: str, model: str, shadow: bool, event_id: str,
                 inference_id: str, ts: float, columns: list[str] | None, rows: list | None,
-                predictions: list | None, probabilities: list | None = None) -> dict:
+                predictions: list | None, probabilities: list | None = None,
+                classes: list | None = None) -> dict:
     """One capture record; ``rows``/``predictions`` None leave out the input/output half."""
     data: dict = {}
     if rows is not None:
@@ -50,6 +51,8 @@ def make_record(*, endpoint: str, variant: str, model: str, shadow: bool, event_
         out: dict = {"predictions": predictions}
         if probabilities is not None:
             out["probabilities"] = probabilities
+            if classes is not None:
+                out["classes"] = classes  # names the proba_<class> columns of capture_frame
         data["endpointOutput"] = {
             "observedContentType": "application/json", "mode": "OUTPUT",
             "data": json.dumps(out, default=str), "encoding": "JSON",

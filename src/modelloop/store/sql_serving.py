@@ -224,6 +224,12 @@ class ServingStoreMixin:
                 )
         return True
 
+    def mark_rollout(self, rollout_id: int, *, status: str, reason: str | None) -> None:
+        """Set a finished rollout's status (e.g. a completed one undone by a rollback)."""
+        with self._write() as conn:
+            conn.execute(endpoint_rollouts.update().where(endpoint_rollouts.c.id == rollout_id)
+                         .values(status=status, reason=reason, updated_at=utcnow()))
+
     # -- capture files ------------------------------------------------------------------------
     def add_capture_files(self, files: list[dict]) -> None:
         """Index capture files (endpoint, variant, hour, digest, records, first/last time)."""

@@ -1,0 +1,301 @@
+"""``modelloop endpoint …`` and ``modelloop serve``: real-time endpoints."""
+
+from __future__ import annotations
+
+import click
+
+from modelloop.cli import render
+from modelloop.cli.main import Context, json_option, pass_ctx
+
+
+def _variants(items: tuple[str, ...]) -> list[dict]:
+    """``NAME=MODEL[:WEIGHT][:shadow]`` options as variant dicts."""
+    out = []
+    for item in items:
+        name, sep, rest = item.partition("=")
+        if not sep or not rest:
+            raise click.BadParameter(f"{item!r}: use NAME=MODEL[:WEIGHT][:shadow]",
+                                     param_hint="--variant")
+        parts = rest.split(":")
+        v = {"name": name, "model": parts[0]}
+        for p in parts[1:]:
+            if p in ("shadow", "primary"):
+                v["role"] = p
+            else:
+                try:
+                    v["weight"] = float(p)
+                except ValueError:
+                    raise click.BadParameter(f"{item!r}: {p!r} is not a weight",
+                                             param_hint="--variant") from None
+        out.append(v)
+    return out
+
+
+def _capture(capture: str | None, sampling: float | None) -> dict | None:
+    if capture is None and sampling is None:
+        return None
+    out: dict = {}
+    if capture is not None:
+        out["enabled"] = capture != "off"
+        if capture != "off":
+            out["mode"] = capture
+    if sampling is not None:
+        out["sampling"] = sampling
+    return out
+
+
+capture_options = [
+    click.option("--capture", type=click.Choice(["off", "input", "output", "both"]),
+                 help="Data capture of requests/responses."),
+    click.option("--capture-sampling", "sampling", type=float, metavar="PCT",
+                 help="Share of requests captured, in percent."),
+    click.option("--timeout", type=float, help="Per-request timeout in seconds (default 60)."),
+    click.option("--max-payload-mb", type=float, help="Largest request body (default 6 MB)."),
+    click.option("--max-batch-rows", type=int, help="Micro-batching: rows per predict call."),
+    click.option("--max-wait-ms", type=float, help="Micro-batching: extra wait to gather."),
+]
+
+
+def _with(options):
+    def deco(f):
+        for opt in reversed(options):
+            f = opt(f)
+        return f
+    return deco
+
+
+def _options(timeout, max_payload_mb, max_batch_rows, max_wait_ms) -> dict | None:
+    out = {k: v for k, v in {"timeout_seconds": timeout, "max_payload_mb": max_payload_mb,
+                             "max_batch_rows": max_batch_rows,
+                             "max_wait_ms": max_wait_ms}.items() if v is not None}
+    return out or None
+
+
+def _show_endpoint(e: dict) -> None:
+    spec = e["spec"]
+    render.out.print(f"[bold]{e['name']}[/bold]  revision {e['revision']}, {e['status']}"
+                     + (f", follows {spec['follow']}" if spec.get("follow") else ""))
+    render.table("Variants", ["variant", "model", "role", "weight", "sample %"],
+                 [[v["name"], v["model"], v["role"], v["weight"], v["sample"]]
+                  for v in spec["variants"]])
+    cap = spec["capture"]
+    render.out.print(f"capture: {'off' if not cap['enabled'] else cap['mode']}"
+                     + (f", {cap['sampling']:g}% sampled" if cap["enabled"] else ""))
+
+
+@click.group()
+def endpoint() -> None:
+    """Real-time endpoints: variants, rollouts, capture, statistics."""
+
+
+@endpoint.command()
+@click.argument("name")
+@click.option("--model", help="Model version to serve (NAME@3, NAME@champion).")
+@click.option("--variant", "variants", multiple=True, metavar="NAME=MODEL[:WEIGHT][:shadow]",
+              help="A variant (repeatable), instead of --model.")
+@click.option("--follow", metavar="MODEL@ALIAS",
+              help="Deploy every version this alias moves to (deploy-on-approval).")
+@click.option("--follow-strategy", type=click.Choice(["all-at-once", "blue-green", "canary",
+                                                      "linear"]), default="all-at-once")
+@_with(capture_options)
+@json_option
+@pass_ctx
+def create(c: Context, name, model, variants, follow, follow_strategy, capture, sampling,
+           timeout, max_payload_mb, max_batch_rows, max_wait_ms, as_json) -> None:
+    """Create endpoint NAME serving --model (or --variant …)."""
+    record = c.ws.endpoints.create(
+        name, model, variants=_variants(variants) or None, capture=_capture(capture, sampling),
+        options=_options(timeout, max_payload_mb, max_batch_rows, max_wait_ms), follow=follow,
+        deploy={"strategy": follow_strategy} if follow else None)
+    if as_json:
+        render.print_json(record)
+    else:
+        render.out.print(f"Created endpoint [bold]{name}[/bold]; servers pick it up within a "
+                         "second ('modelloop serve' to start one).")
+
+
+@endpoint.command()
+@click.argument("name")
+@click.option("--variant", "variants", multiple=True, metavar="NAME=MODEL[:WEIGHT][:shadow]",
+              help="Replace the variants with these (repeatable).")
+@click.option("--weight", "weights", multiple=True, metavar="VARIANT=WEIGHT",
+              help="Change one variant's weight (repeatable).")
+@click.option("--follow", metavar="MODEL@ALIAS", help="Follow this alias ('' to stop).")
+@_with(capture_options)
+@json_option
+@pass_ctx
+def update(c: Context, name, variants, weights, follow, capture, sampling, timeout,
+           max_payload_mb, max_batch_rows, max_wait_ms, as_json) -> None:
+    """Change endpoint NAME: variants, weights, capture or options."""
+    w = {}
+    for item in weights:
+        vname, _, value = item.partition("=")
+        try:
+            w[vname] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: use VARIANT=WEIGHT",
+                                     param_hint="--weight") from None
+    record = c.ws.endpoints.update(
+        name, variants=_variants(variants) or None, weights=w or None,
+        capture=_capture(capture, sampling),
+        options=_options(timeout, max_payload_mb, max_batch_rows, max_wait_ms),
+        follow=False if follow is None else follow)
+    if as_json:
+        render.print_json(record)
+    else:
+        _show_endpoint(record)
+
+
+@endpoint.command()
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+@pass_ctx
+def delete(c: Context, name: str, yes: bool) -> None:
+    """Delete endpoint NAME (its captures stay)."""
+    if not yes:
+        click.confirm(f"Delete endpoint {name}?", abort=True)
+    c.ws.endpoints.delete(name)
+    render.out.print(f"Deleted endpoint [bold]{name}[/bold]")
+
+
+@endpoint.command("list")
+@json_option
+@pass_ctx
+def list_(c: Context, as_json: bool) -> None:
+    """List endpoints."""
+    rows = c.ws.endpoints.list()
+    if as_json:
+        render.print_json(rows)
+    elif not rows:
+        render.note("No endpoints yet. Create one with: modelloop endpoint create NAME --model M@V")
+    else:
+        render.table("Endpoints", ["name", "status", "revision", "variants", "updated"],
+                     [[e["name"], e["status"], e["revision"],
+                       ", ".join(f"{v['name']}={v['model']} ({v['role']} {v['weight']:g})"
+                                 for v in e["spec"]["variants"]), e["updated_at"]]
+                      for e in rows])
+
+
+@endpoint.command()
+@click.argument("name")
+@json_option
+@pass_ctx
+def show(c: Context, name: str, as_json: bool) -> None:
+    """Everything about endpoint NAME: variants, capture, rollouts."""
+    info = c.ws.endpoints.describe(name)
+    if as_json:
+        render.print_json(info)
+        return
+    _show_endpoint(info)
+    if info["rollouts"]:
+        render.table("Rollouts", ["id", "model", "strategy", "status", "reason", "started"],
+                     [[r["id"], r["model"], r["strategy"], r["status"], r.get("reason") or "",
+                       r["created_at"]] for r in info["rollouts"]])
+
+
+def _describe_rollout(r: dict) -> str:
+    st = r["state"]
+    step = st.get("steps", [[100, 0]])[min(st.get("step", 0), len(st.get("steps", [1])) - 1)]
+    text = f"rollout {r['id']} of {r['model']} ({r['strategy']}): {r['status']}"
+    if r["status"] == "running":
+        text += f", {step[0]:g}% of traffic, baking {step[1]:g} s"
+    if r.get("reason"):
+        text += f" — {r['reason']}"
+    return text
+
+
+@endpoint.command()
+@click.argument("name")
+@click.option("--model", required=True, help="Model version to roll out (NAME@3, NAME@champion).")
+@click.option("--strategy", type=click.Choice(["all-at-once", "blue-green", "canary", "linear"]),
+              default="all-at-once", show_default=True)
+@click.option("--bake", "bake_seconds", type=float, default=60.0, show_default=True,
+              help="Seconds to watch each step before moving on.")
+@click.option("--canary-percent", type=float, default=10.0, show_default=True)
+@click.option("--step-percent", type=float, default=25.0, show_default=True,
+              help="Linear: traffic moved per step.")
+@click.option("--max-error-rate", type=float, default=0.05, show_default=True,
+              help="Roll back when the new version's error rate exceeds this.")
+@click.option("--max-p99-ms", type=float, help="Roll back when its p99 model latency exceeds this.")
+@click.option("--min-requests", type=int, default=5, show_default=True,
+              help="Requests needed before the checks judge.")
+@click.option("--no-wait", is_flag=True, help="Start the rollout and return (servers drive it).")
+@json_option
+@pass_ctx
+def deploy(c: Context, name, model, strategy, bake_seconds, canary_percent, step_percent,
+           max_error_rate, max_p99_ms, min_requests, no_wait, as_json) -> None:
+    """Roll --model out on endpoint NAME (created if missing) with a strategy.
+
+    Waits (driving the rollout) until it completes or rolls back automatically; exits 1 when it
+    was rolled back.
+    """
+    def progress(r):
+        if not as_json:
+            render.out.print(_describe_rollout(r))
+
+    r = c.ws.endpoints.deploy(name, model, strategy=strategy, bake_seconds=bake_seconds,
+                              canary_percent=canary_percent, step_percent=step_percent,
+                              max_error_rate=max_error_rate, max_p99_ms=max_p99_ms,
+                              min_requests=min_requests, wait=not no_wait, progress=progress)
+    if as_json:
+        render.print_json(r)
+    else:
+        render.out.print(_describe_rollout(r))
+    if r["status"] == "rolled_back":
+        raise SystemExit(1)
+
+
+@endpoint.command()
+@click.argument("name")
+@click.option("--reason", help="Why (kept with the rollout).")
+@json_option
+@pass_ctx
+def rollback(c: Context, name: str, reason: str | None, as_json: bool) -> None:
+    """Stop the running rollout of NAME, or undo its last one."""
+    r = c.ws.endpoints.rollback(name, reason=reason)
+    if as_json:
+        render.print_json(r)
+    else:
+        render.out.print(f"Rolled back rollout {r['id']} ({r['model']}) on [bold]{name}[/bold]")
+
+
+@endpoint.command()
+@click.argument("name", required=False)
+@json_option
+@pass_ctx
+def stats(c: Context, name: str | None, as_json: bool) -> None:
+    """Invocations, errors and latency per endpoint and variant (all servers)."""
+    rows = c.ws.endpoints.stats(name)
+    if as_json:
+        render.print_json(rows)
+        return
+    if not rows:
+        render.note("No traffic recorded yet.")
+        return
+
+    def ms(v):
+        return "-" if v is None else f"≤{v:g}"
+
+    render.table("Endpoint statistics",
+                 ["endpoint", "variant", "invocations", "4xx", "5xx", "model p50 ms",
+                  "model p99 ms", "overhead p50 ms", "overhead p99 ms"],
+                 [[r["endpoint"], r["variant"], r["invocations"], r["errors_4xx"],
+                   r["errors_5xx"], ms(r["model_p50_ms"]), ms(r["model_p99_ms"]),
+                   ms(r["overhead_p50_ms"]), ms(r["overhead_p99_ms"])] for r in rows])
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--endpoint", "default_endpoint",
+              help="The endpoint POST /invocations serves (default: the only one).")
+@click.option("--log-level", default="warning", show_default=True)
+@pass_ctx
+def serve(c: Context, host: str, port: int, default_endpoint: str | None, log_level: str) -> None:
+    """Serve every endpoint of the workspace over HTTP (SageMaker, MLflow, OIP v2 protocols)."""
+    from modelloop.serving.app import run
+
+    ws = c.ws
+    ws.store  # noqa: B018 - open (and migrate) before announcing
+    click.echo(f"modelloop: serving on http://{host}:{port} (Ctrl-C to stop)", err=True)
+    run(ws, host=host, port=port, endpoint=default_endpoint, log_level=log_level)

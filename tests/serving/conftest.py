@@ -1,0 +1,125 @@
+"""Serving fixtures: small registered models and a real ``modelloop serve`` process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+FEATURES = [f"f{i}" for i in range(5)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class BrokenModel:
+    """A classifier whose predict raises: what a bad new version looks like in a canary."""
+
+    classes_ = [0, 1]
+
+    def predict(self, X):
+        raise ValueError("broken model: weights are corrupt")
+
+    def predict_proba(self, X):
+        raise ValueError("broken model: weights are corrupt")
+
+
+def register_model(ws, name: str = "clf", *, kind: str = "logreg", seed: int = 0) -> str:
+    """Train a tiny model on generated data, package and register it; returns ``name@v``."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    from modelloop.registry.package import save_package
+    from modelloop.registry.signature import Signature
+
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(200, len(FEATURES))), columns=FEATURES)
+    y = (X["f0"] + X["f1"] > 0).astype(int)
+    flavor = None
+    if kind == "logreg":
+        model = LogisticRegression().fit(X, y)
+    elif kind == "constant":  # predicts class 1 only: tells variants apart in traffic
+        model = LogisticRegression().fit(X, np.r_[np.ones(199, dtype=int), 0])
+        model.coef_[:] = 0
+        model.intercept_[:] = 50.0
+    elif kind == "regression":
+        model = LinearRegression().fit(X, X["f0"] * 2.0)
+    elif kind == "broken":
+        model, flavor = BrokenModel(), "pickle"
+    else:
+        raise ValueError(kind)
+    path = Path(ws.root) / "packages" / f"{name}-{kind}-{seed}-{time.time_ns()}"
+    save_package(model, path, signature=Signature.from_frame(X), flavor=flavor,
+                 task="binary" if kind != "regression" else "regression")
+    return ws.models.register(name, path)["ref"]
+
+
+class Server:
+    """A real ``modelloop serve`` subprocess on a free loopback port."""
+
+    def __init__(self, root: Path, *extra: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "MODELLOOP_HOME": str(root)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "modelloop", "serve", "--port", str(self.port), *extra],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()}")
+            try:
+                if httpx.get(self.url + "/v2/health/live", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def wait_for(self, endpoint: str, predicate=lambda info: True, timeout: float = 20) -> dict:
+        """Wait until the server serves ``endpoint`` in a state matching ``predicate``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = httpx.get(self.url + "/endpoints", timeout=5).json().get(endpoint)
+            if info and predicate(info):
+                return info
+            time.sleep(0.1)
+        raise AssertionError(f"server never served {endpoint} as expected")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def serve():
+    servers: list[Server] = []
+
+    def start(ws, *extra: str) -> Server:
+        server = Server(ws.root, *extra)
+        servers.append(server)
+        return server
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+def row(seed: int = 0, n: int = 1) -> list[list[float]]:
+    import numpy as np
+
+    return np.random.default_rng(seed).normal(size=(n, len(FEATURES))).round(4).tolist()
