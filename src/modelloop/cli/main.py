@@ -113,7 +113,8 @@ COMMANDS = [
     ("models", ["models"]),
     ("runs", ["runs", "approve", "reject"]),
     ("quickstart", ["quickstart"]),
-    ("endpoint", ["endpoint", "serve"]),
+    ("monitor", ["baseline", "check", "monitor", "alarms", "metrics"]),
+    ("loop", ["loop", "demo"]),
     ("endpoint", ["endpoint", "serve"]),
     ("transform", ["transform"]),
 ]

@@ -229,3 +229,4 @@ BLOB_REFERENCES.append((model_files, "digest"))
 # Tables of other concerns live beside this file and register on the same ``metadata``.
 from modelloop.store import pipeline_tables  # noqa: E402, F401  (pipelines: runs and steps)
 from modelloop.store import serving_tables  # noqa: E402, F401  (serving: endpoints, captures)
+from modelloop.store import monitoring_tables  # noqa: E402, F401  (monitoring: baselines, alarms)

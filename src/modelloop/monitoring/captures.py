@@ -1,0 +1,35 @@
+"""Captured endpoint traffic, read through serving's capture module (the capture contract).
+
+This module is monitoring's only door to serving: the layer contract keeps services independent,
+with this one import allowed explicitly (``ignore_imports`` in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+#: Columns of a capture frame that describe the request, not the model's input or output.
+META_COLUMNS = ("inference_id", "event_id", "inference_time", "endpoint", "variant")
+
+
+def capture_frame(
+    store,
+    artifacts,
+    endpoint: str,
+    *,
+    variant: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+):
+    """Captured records of an endpoint in a window as one frame (see serving.capture), possibly
+    empty."""
+    from modelloop.serving.capture import capture_frame as frame_of
+    from modelloop.serving.capture import read_capture
+
+    records = read_capture(store, artifacts, endpoint, variant=variant, since=since, until=until)
+    return frame_of(records)
+
+
+def model_columns(frame) -> list[str]:
+    """The model's input features and its prediction, without request metadata or probabilities."""
+    return [c for c in frame.columns if c not in META_COLUMNS and not str(c).startswith("proba_")]

@@ -1,0 +1,208 @@
+"""One monitor run: read the data (a dataset version, or an endpoint's captured traffic in a time
+window), check it against the baseline, join late labels for model quality, and turn the results
+into metric points and a report.
+
+This is the body of the ``monitor`` job kind; it needs only the ground and domain objects a job
+gets (store, artifacts, datasets), so it runs the same in a worker process or in-process.
+A window without data is a run whose status is ``insufficient_data``, not an error; its only
+metric point is ``rows = 0``, so alarms see the other series as missing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from modelloop.monitoring import captures
+from modelloop.monitoring.baselines import Baselines
+
+HIST_BINS = 20
+TOP_CATEGORIES = 15
+
+
+def parse_window(text: str) -> timedelta:
+    from modelloop.data.refs import _DURATION, _UNITS
+    from modelloop.errors import InvalidInput
+
+    m = _DURATION.match(str(text))
+    if not m:
+        raise InvalidInput(f"cannot read window {text!r}", hint="use a duration such as 1h, 30m, 1d")
+    return timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
+
+
+def execute(store, artifacts, datasets, monitor: dict, spec: dict, log=print) -> dict:
+    """Run a monitor once; returns the report (summary, check, quality, histograms, points)."""
+    from modelloop.quality.baseline import Baseline
+    from modelloop.quality.checks import CheckConfig, check
+
+    cfg = monitor.get("config") or {}
+    baselines = Baselines(store, artifacts, datasets)
+    baseline = baselines.load(monitor["baseline"])
+    exclude = set(cfg.get("exclude", []))
+    end = _time(spec.get("window_end")) or datetime.now(UTC)
+    start = _time(spec.get("window_start"))
+    report: dict = {"monitor": monitor["name"], "baseline": monitor["baseline"],
+                    "window_start": start.isoformat() if start else None,
+                    "window_end": end.isoformat()}  # fmt: skip
+    labelled = None
+    if monitor.get("dataset"):
+        v = datasets.get(spec.get("dataset_ref") or f"{monitor['dataset']}@latest")
+        report["data"] = v.ref
+        n_rows = v.row_count
+
+        def data():
+            return datasets.iter_batches(v.ref)
+    else:
+        start = start or end - parse_window(monitor.get("window") or "1h")
+        report["window_start"] = start.isoformat()
+        frame = captures.capture_frame(
+            store, artifacts, monitor["endpoint"], variant=monitor.get("variant"),
+            since=start, until=end,
+        )  # fmt: skip
+        report["data"] = f"{monitor['endpoint']}/{monitor.get('variant') or '*'}"
+        n_rows = len(frame)
+        cols = [c for c in captures.model_columns(frame) if c not in exclude]
+        if "prediction" in cols and "prediction" not in baseline.columns:
+            cols.remove("prediction")  # a training baseline knows no predictions
+        model_frame = frame[cols] if n_rows else frame
+
+        def data():
+            return model_frame
+
+        labels = store.get_labels(monitor["endpoint"]) if n_rows else {}
+        if labels and "prediction" in frame.columns:
+            from modelloop.monitoring.model_quality import join_labels
+
+            labelled = join_labels(frame, labels)
+    report["n_rows"] = n_rows
+    if n_rows == 0:
+        log(f"no data in {report['data']} for this window: INSUFFICIENT_DATA")
+        report["status"] = "insufficient_data"
+        report["summary"] = {"status": "insufficient_data", "n_rows": 0}
+        report["points"] = [("rows", {"monitor": monitor["name"]}, end, 0.0)]
+        return report
+
+    if exclude:
+        baseline = Baseline(
+            baseline.n_rows,
+            {k: p for k, p in baseline.columns.items() if k not in exclude},
+            baseline.skipped, baseline.constraints, baseline.monitoring_config,
+        )  # fmt: skip
+    config = CheckConfig.from_dict(cfg["check"]) if cfg.get("check") else None
+    result = check(data(), baseline, config)
+    current = Baseline.from_batches(data(), categorical=[
+        k for k, p in baseline.columns.items() if p.kind == "categorical"
+    ])  # fmt: skip
+    report["status"] = "completed"
+    report["check"] = result.to_dict()
+    report["histograms"] = histograms(baseline, current)
+    log(f"checked {n_rows} rows of {report['data']}: {len(result.violations)} violation(s), "
+        f"drifted: {', '.join(result.verdict.drifted_columns) or 'none'}")  # fmt: skip
+
+    dims = {"monitor": monitor["name"]}
+    points = [
+        ("rows", dims, end, float(n_rows)),
+        ("violations", dims, end, float(len(result.violations))),
+        ("drift_share", dims, end, float(result.verdict.drift_share)),
+    ]
+    for row in result.drift:
+        points.append(("drift", {**dims, "feature": row.column}, end, float(row.value)))
+    summary = {
+        "status": "completed",
+        "n_rows": n_rows,
+        "n_violations": len(result.violations),
+        "dataset_drift": result.verdict.dataset_drift,
+        "drifted_columns": result.verdict.drifted_columns,
+        "ok": result.verdict.ok,
+    }
+    if labelled is not None:
+        from modelloop.monitoring.model_quality import quality_report
+
+        model = _model_facts(store, monitor.get("model"))
+        q = quality_report(
+            labelled,
+            task=model.get("task"),
+            period=int(cfg.get("quality_period", 3600)),
+            reference=model.get("metrics"),
+            detectors=cfg.get("detectors", []),
+        )
+        report["quality"] = q
+        summary["n_labelled"] = q["n_labelled"]
+        for key, value in q["metrics"].items():
+            points.append((f"quality.{key}", dims, end, float(value)))
+        points.append(("labelled_rows", dims, end, float(q["n_labelled"])))
+        log(f"model quality on {q['n_labelled']} labelled rows: "
+            + ", ".join(f"{k}={v:.4g}" for k, v in q["metrics"].items()))  # fmt: skip
+    report["summary"] = summary
+    report["points"] = points
+    return report
+
+
+def _model_facts(store, ref: str | None) -> dict:
+    """Task and training metrics of the monitored model version (from its manifest)."""
+    if not ref:
+        return {}
+    from modelloop.registry.registry import Registry
+
+    reg = Registry(store, None, ".")  # resolving reads the store only
+    name, version = reg.resolve(ref)
+    manifest = store.get_model_version(name, version)["manifest"]
+    metrics = {k: float(v) for k, v in (manifest.get("metrics") or {}).items()
+               if isinstance(v, int | float)}  # fmt: skip
+    return {"task": manifest.get("task"), "metrics": metrics, "ref": f"{name}@{version}"}
+
+
+def _time(value) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    t = datetime.fromisoformat(value)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def histograms(baseline, current) -> dict:
+    """Per column, the baseline's and the current data's distributions on shared bins (for the
+    report's overlaid histograms): numeric on equal-width bins, categories by share."""
+    import numpy as np
+
+    out = {}
+    for name, ref in baseline.columns.items():
+        cur = current.columns.get(name)
+        if cur is None or ref.n == 0 or cur.n == 0 or cur.kind != ref.kind:
+            continue
+        if ref.kind == "numeric":
+            lo, hi = min(ref.min, cur.min), max(ref.max, cur.max)
+            if hi <= lo:
+                hi = lo + 1.0
+            edges = np.linspace(lo, hi, HIST_BINS + 1)
+            out[name] = {"kind": "numeric", "edges": edges.tolist(),
+                         "reference": _numeric_shares(ref, edges),
+                         "current": _numeric_shares(cur, edges)}  # fmt: skip
+        else:
+            keys = sorted(ref.counts, key=lambda k: -ref.counts[k])[:TOP_CATEGORIES]
+            keys += [k for k in sorted(cur.counts, key=lambda k: -cur.counts[k])
+                     if k not in keys][: max(0, TOP_CATEGORIES - len(keys)) or 3]  # fmt: skip
+            out[name] = {"kind": "categorical", "categories": keys,
+                         "reference": [ref.counts.get(k, 0) / ref.n for k in keys],
+                         "current": [cur.counts.get(k, 0) / cur.n for k in keys]}  # fmt: skip
+    return out
+
+
+def _numeric_shares(prof, edges) -> list[float]:
+    import numpy as np
+
+    if prof.values is not None:
+        counts = np.histogram(prof.values, bins=edges)[0]
+    else:
+        mids = (prof.offset + np.arange(len(prof.counts)) + 0.5) * prof.width
+        mids = np.clip(mids, edges[0], edges[-1])
+        counts = np.histogram(mids, bins=edges, weights=prof.counts)[0]
+    return (counts / max(counts.sum(), 1)).tolist()
+
+
+def points_json(points) -> list[dict]:
+    return [{"name": n, "dimensions": d, "time": t.isoformat(), "value": v}
+            for n, d, t, v in points]  # fmt: skip
+
+
+def dumps(report: dict) -> bytes:
+    return json.dumps(report, default=str).encode()

@@ -1,0 +1,339 @@
+"""The monitoring service behind ``ws.monitoring``: baselines, checks, monitors and their runs,
+late labels, metric series, alarms, and the scheduler that runs due monitors.
+
+Every monitor run is a tracked Job (kind ``monitor``, body :func:`run_monitor_job`) whose report
+is a job artifact and a ``monitor_runs`` row. Alarms are evaluated by the caller after a run (and
+on every scheduler tick), not inside the job: their rollback action needs ``ws.endpoints``, which
+only the façade has.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from functools import cached_property
+
+from modelloop.data.refs import check_name
+from modelloop.errors import InvalidInput, NotFound
+from modelloop.monitoring import monitors as M
+from modelloop.monitoring.alarms import Alarms
+from modelloop.monitoring.baselines import Baselines
+
+
+class Monitoring:
+    """What faces call; constructed with the Workspace (``ws.monitoring``)."""
+
+    def __init__(self, ws):
+        from modelloop.store.sql_monitoring import monitoring_store
+
+        self.ws = ws
+        self.store = monitoring_store(ws.store)
+
+    # -- baselines and checks -----------------------------------------------------------------
+    @cached_property
+    def baselines(self) -> Baselines:
+        return Baselines(self.store, self.ws.artifacts, self.ws.datasets)
+
+    def ensure_baseline(self, dataset_ref: str) -> dict:
+        """The baseline of a dataset version, created on first call (for the training service)."""
+        return self.baselines.ensure(dataset_ref)
+
+    def check(self, data: str, baseline: str, config: dict | None = None, *, since=None,
+              until=None, endpoint: str | None = None, variant: str | None = None):  # fmt: skip
+        """Check a dataset version, a data file, or an endpoint's captured traffic in a window
+        against a baseline; returns a :class:`~modelloop.quality.checks.CheckReport`."""
+        from modelloop.quality.checks import check
+
+        b = self.baselines.load(baseline)
+        if endpoint:
+            from modelloop.data.refs import parse_time
+            from modelloop.monitoring import captures
+
+            frame = captures.capture_frame(
+                self.store, self.ws.artifacts, endpoint, variant=variant,
+                since=parse_time(since) if since else None,
+                until=parse_time(until) if until else None,
+            )  # fmt: skip
+            cols = [c for c in captures.model_columns(frame) if c in b.columns]
+            return check(frame[cols] if len(frame) else frame, b, config)
+        return check(_read_data(self.ws.datasets, data), b, config)
+
+    # -- metric series and alarms -------------------------------------------------------------
+    @cached_property
+    def alarms(self) -> Alarms:
+        return Alarms(self.store, lambda: self.ws.endpoints)
+
+    def put_metric(self, name: str, value: float, dimensions: dict | None = None,
+                   time: datetime | None = None) -> None:  # fmt: skip
+        self.store.put_metric_points([(name, dimensions or {}, time or datetime.now(UTC), value)])
+
+    def metric(self, name: str, dimensions: dict | None = None, *, since=None, until=None):
+        from modelloop.data.refs import parse_time
+
+        since = parse_time(since) if isinstance(since, str) else since
+        until = parse_time(until) if isinstance(until, str) else until
+        return self.store.metric_points(name, dimensions, since=since, until=until)
+
+    def metric_series(self, prefix: str = "") -> list[dict]:
+        return self.store.list_metric_series(prefix)
+
+    # -- monitors -----------------------------------------------------------------------------
+    def create_monitor(
+        self,
+        name: str,
+        *,
+        baseline: str,
+        dataset: str | None = None,
+        endpoint: str | None = None,
+        variant: str | None = None,
+        schedule: str | None = None,
+        after_ingest: bool = False,
+        window: str | None = None,
+        model: str | None = None,
+        config: dict | None = None,
+    ) -> dict:
+        check_name(name, "monitor")
+        if bool(dataset) == bool(endpoint):
+            raise InvalidInput(
+                "a monitor watches either a dataset or an endpoint",
+                hint="pass exactly one of --dataset DS or --endpoint EP",
+            )
+        if after_ingest and not dataset:
+            raise InvalidInput("--after-ingest applies to dataset monitors",
+                               hint="schedule endpoint monitors with --schedule CRON")
+        if schedule:
+            from croniter import croniter
+
+            if not croniter.is_valid(schedule):
+                raise InvalidInput(f"invalid cron schedule {schedule!r}",
+                                   hint="use five fields, e.g. '0 * * * *' for every hour")
+        if window:
+            M.parse_window(window)
+        if dataset:
+            self.ws.datasets.get(dataset)  # it must exist
+        self.baselines.get(baseline) if "@" not in baseline else self.baselines.get(baseline)
+        config = dict(config or {})
+        if "check" in config:
+            from modelloop.quality.checks import CheckConfig
+
+            CheckConfig.from_dict(config["check"])
+        if model:
+            M._model_facts(self.store, model)
+        last_event = self.store.list_events(kind="dataset.version_created", limit=1_000_000)
+        self.store.add_monitor(
+            name=name, dataset=dataset, endpoint=endpoint, variant=variant, baseline=baseline,
+            model=model, schedule=schedule, after_ingest=after_ingest,
+            window=window or (None if dataset else "1h"), config=config,
+            last_event_id=last_event[-1]["id"] if last_event else 0,
+            last_scheduled_at=datetime.now(UTC) if schedule else None,
+        )  # fmt: skip
+        return self.monitor(name)
+
+    def monitor(self, name: str) -> dict:
+        found = self.store.get_monitor(name)
+        if found is None:
+            known = [m["name"] for m in self.store.list_monitors()]
+            raise NotFound(f"no monitor named {name!r}",
+                           hint=f"known monitors: {', '.join(known)}" if known else
+                           "create one with 'modelloop monitor create NAME ...'")  # fmt: skip
+        return found
+
+    def monitors(self) -> list[dict]:
+        return self.store.list_monitors()
+
+    def delete_monitor(self, name: str) -> None:
+        self.monitor(name)
+        self.store.delete_monitor(name)
+
+    def run(self, name: str, *, dataset_ref: str | None = None, window_start=None,
+            window_end=None, evaluate_alarms: bool = True) -> dict:  # fmt: skip
+        """Run a monitor now as a tracked job; returns the run record (with its alarms)."""
+        from modelloop.data.refs import parse_time
+
+        mon = self.monitor(name)
+        spec = {
+            "monitor": name,
+            "dataset_ref": dataset_ref,
+            "window_start": parse_time(window_start).isoformat() if window_start else None,
+            "window_end": parse_time(window_end).isoformat() if window_end else None,
+        }
+        inputs = [{"dataset": dataset_ref or f"{mon['dataset']}@latest"}] if mon["dataset"] else \
+            [{"endpoint": mon["endpoint"], "variant": mon.get("variant")}]  # fmt: skip
+        job = self.ws.jobs.run("monitor", spec, name=name, inputs=inputs)
+        run = self.run_record(job["outputs"]["monitor_run"])
+        if evaluate_alarms:
+            run["alarms"] = self.alarms.evaluate()
+        return run
+
+    def runs(self, monitor: str | None = None, limit: int | None = 50) -> list[dict]:
+        if monitor:
+            self.monitor(monitor)
+        return self.store.list_monitor_runs(monitor, limit)
+
+    def run_record(self, run_id: int | str) -> dict:
+        try:
+            rid = int(str(run_id).lstrip("#"))
+        except ValueError:
+            raise InvalidInput(f"invalid run id {run_id!r}", hint="runs are numbered: 12") from None
+        found = self.store.get_monitor_run(rid)
+        if found is None:
+            raise NotFound(f"no monitor run {rid}", hint="see 'modelloop monitor show NAME'")
+        return found
+
+    def run_report(self, run_id: int | str) -> dict:
+        run = self.run_record(run_id)
+        report = json.loads(self.ws.artifacts.read_bytes(run["report_digest"]))
+        history = self.store.list_monitor_runs(run["monitor"], 200)
+        report["history"] = [
+            {"id": r["id"], "time": r["window_end"] or r["created_at"], "n_rows": r["n_rows"],
+             "n_violations": r["n_violations"], "status": r["status"],
+             "quality": (r["summary"] or {}).get("quality", {})}
+            for r in reversed(history) if r["id"] <= run["id"]
+        ]  # fmt: skip
+        report["run"] = run
+        return report
+
+    def write_report(self, run_id: int | str, path) -> str:
+        from pathlib import Path
+
+        from modelloop.monitoring.report import render_html
+
+        report = self.run_report(run_id)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(render_html(report))
+        tmp.replace(path)
+        return str(path)
+
+    # -- labels -------------------------------------------------------------------------------
+    def add_labels(self, endpoint: str, path, *, id_column: str = "inference_id",
+                   label_column: str = "label") -> dict:  # fmt: skip
+        """Store ground truth for an endpoint's predictions; counts labels whose inference id
+        matches no captured prediction (they are kept: the capture may still be flushing)."""
+        from modelloop.monitoring import captures
+        from modelloop.monitoring.model_quality import read_labels
+
+        check_name(endpoint, "endpoint")
+        rows = read_labels(path, id_column=id_column, label_column=label_column)
+        stored = self.store.put_labels(endpoint, rows)
+        frame = captures.capture_frame(self.store, self.ws.artifacts, endpoint)
+        known = set(frame["inference_id"].astype(str)) if len(frame) else set()
+        unknown = [i for i, _ in rows if i not in known]
+        return {"endpoint": endpoint, "labels": stored, "matched": stored - len(unknown),
+                "unknown": len(unknown), "unknown_examples": unknown[:5]}  # fmt: skip
+
+    # -- the scheduler ------------------------------------------------------------------------
+    def due(self, now: datetime | None = None) -> list[tuple[str, dict]]:
+        """(monitor, run arguments) for every run due now: cron slots passed since the last one
+        (one run per monitor for however many were missed), and new versions of watched
+        datasets found in the event log. Each is claimed with a conditional update, so two
+        schedulers never start the same run."""
+        from croniter import croniter
+
+        now = now or datetime.now(UTC)
+        out = []
+        for mon in self.store.list_monitors():
+            if not mon["enabled"]:
+                continue
+            if mon["schedule"]:
+                last = mon["last_scheduled_at"] or mon["created_at"]
+                slot = None
+                it = croniter(mon["schedule"], last)
+                while (nxt := it.get_next(datetime)) <= now:
+                    slot = nxt
+                if slot is not None and self.store.update_monitor(
+                    mon["name"], only_if={"last_scheduled_at": mon["last_scheduled_at"]},
+                    last_scheduled_at=slot,
+                ):  # fmt: skip
+                    out.append((mon["name"], {"window_end": slot.isoformat()}))
+            if mon["after_ingest"]:
+                new = [e for e in self.store.list_events(
+                    after_id=mon["last_event_id"], kind="dataset.version_created")
+                    if e["payload"].get("dataset") == mon["dataset"]]  # fmt: skip
+                events = self.store.list_events(
+                    after_id=mon["last_event_id"], kind="dataset.version_created"
+                )
+                if events and self.store.update_monitor(
+                    mon["name"], only_if={"last_event_id": mon["last_event_id"]},
+                    last_event_id=events[-1]["id"],
+                ):  # fmt: skip
+                    for e in new:
+                        out.append((mon["name"], {"dataset_ref": e["subject"]}))
+        return out
+
+    def tick(self, now: datetime | None = None, on_run=None) -> dict:
+        """One scheduler pass: run what is due, then evaluate every alarm."""
+        runs, failures = [], []
+        for name, kwargs in self.due(now):
+            try:
+                runs.append(self.run(name, evaluate_alarms=False, **kwargs))
+            except Exception as exc:  # one broken monitor must not stop the others
+                failures.append({"monitor": name, "error": str(exc)})
+            if on_run:
+                on_run(runs[-1] if runs else None, failures)
+        return {"runs": runs, "failures": failures, "alarms": self.alarms.evaluate(at=now)}
+
+    def scheduler(self, *, interval: float = 30.0, max_ticks: int | None = None, on_tick=None):
+        """Tick every ``interval`` seconds (forever, or ``max_ticks`` times)."""
+        ticks = 0
+        while max_ticks is None or ticks < max_ticks:
+            result = self.tick()
+            ticks += 1
+            if on_tick:
+                on_tick(result)
+            if max_ticks is None or ticks < max_ticks:
+                time.sleep(interval)
+
+
+def _read_data(datasets, data: str):
+    """A dataset version's batches, or a data file (CSV, Parquet, JSON Lines) as a frame."""
+    import os
+
+    if os.path.exists(data):
+        import pandas as pd
+
+        lower = data.lower()
+        try:
+            if lower.endswith((".parquet", ".pq")):
+                return pd.read_parquet(data)
+            if lower.endswith((".jsonl", ".ndjson")):
+                return pd.read_json(data, lines=True)
+            return pd.read_csv(data)
+        except (ValueError, OSError) as exc:
+            raise InvalidInput(f"cannot read {data}: {exc}") from None
+    return datasets.iter_batches(datasets.get(data).ref)
+
+
+def run_monitor_job(ctx, spec: dict) -> None:
+    """The ``monitor`` job kind: one run, its report stored as an artifact and a run row."""
+    from modelloop.store.sql_monitoring import monitoring_store
+
+    store = monitoring_store(ctx.store)
+    mon = store.get_monitor(spec["monitor"])
+    if mon is None:
+        raise NotFound(f"no monitor named {spec['monitor']!r}")
+    report = M.execute(store, ctx.artifacts, ctx.datasets, mon, spec,
+                       log=lambda s: ctx.recorder.log_text(s))  # fmt: skip
+    points = report.pop("points")
+    report["metric_points"] = M.points_json(points)
+    report["job_id"] = ctx.job_id
+    blob = ctx.artifacts.put_bytes(M.dumps(report))
+    store.put_metric_points(points)
+    summary = dict(report["summary"])
+    if "quality" in report:
+        summary["quality"] = report["quality"]["metrics"]
+    run_id = store.add_monitor_run(
+        monitor=mon["name"], job_id=ctx.job_id, status=report["status"], data=report["data"],
+        window_start=M._time(report["window_start"]), window_end=M._time(report["window_end"]),
+        n_rows=report["n_rows"], n_violations=summary.get("n_violations", 0), summary=summary,
+        report_digest=blob.digest,
+    )  # fmt: skip
+    ctx.store.add_job_artifact(ctx.job_id, "report.json", blob.digest, blob.size)
+    ctx.recorder.set_output("monitor_run", run_id)
+    ctx.recorder.set_output("report", "report.json")
+    ctx.recorder.log_metrics({
+        k: float(v) for k, v in summary.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    })  # fmt: skip
