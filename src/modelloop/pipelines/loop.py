@@ -1,0 +1,257 @@
+"""Loops: a ``loop.yaml`` compiled to the standard retraining pipeline and run on the engine.
+
+    ingest ─► champion ─► validate ─► train|tune ─► evaluate ─► when promote:
+                                                                  register ─► [approve] ─► promote ─► [deploy]
+
+``evaluate`` scores the candidate and the champion on the same holdout rows and applies the gate;
+the register/approve/promote/deploy branch runs only when the candidate passed it (and is not
+already the champion), so a worse model leaves the champion untouched. With ``register.approval:
+manual`` the run stops ``waiting`` at the ``approve`` step until ``modelloop approve RUN approve``.
+
+A compiled pipeline records how to compile it again (``source["loader"]``), so a waiting or
+failed run can be continued from another process (``modelloop approve``, ``runs resume``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelloop.pipelines.dsl import Pipeline
+
+#: Steps of the promote branch, in order (those in the pipeline).
+BRANCH = ("register", "approve", "promote", "deploy")
+
+
+def compile_loop(spec: dict, root: str, base_dir: str, opener: str) -> Pipeline:
+    """The pipeline for a validated spec (a :class:`~.loop_spec.LoopSpec` dumped to a dict)."""
+    from modelloop.pipelines import loop_steps as S
+    from modelloop.pipelines.dsl import Ref
+
+    pipe = Pipeline(
+        f"loop-{spec['name']}",
+        {},
+        source={
+            "loader": "modelloop.pipelines.loop:compile_loop",
+            "args": {"spec": spec, "root": root, "base_dir": base_dir, "opener": opener},
+        },
+    )
+    ws = {"opener": opener, "root": root}
+    model = spec["register"]["model"] or spec["name"]
+    alias = spec["register"]["alias"]
+    data = pipe.add(S.ingest, args={**ws, "data": spec["data"], "base_dir": base_dir})
+    champ = pipe.add(S.champion, args={**ws, "model": model, "alias": alias})
+    checked = pipe.add(
+        S.validate, args={**ws, "data": data, "champion": champ, "quality": spec["quality"]}
+    )
+    trainer, section = (S.train, "train") if spec.get("train") else (S.tune, "tune")
+    candidate = pipe.add(
+        trainer,
+        args={**ws, "data": data, "target": spec["target"], "split": spec["split"],
+              section: spec[section]},
+        after=[checked],
+    )
+    gate = [{k: v for k, v in c.items() if v is not None} for c in spec["evaluate"]["gate"]]
+    verdict = pipe.add(
+        S.evaluate,
+        args={**ws, "data": data, "candidate": candidate, "champion": champ,
+              "target": spec["target"], "metric": spec["evaluate"]["metric"], "gate": gate},
+    )
+    promote_if = Ref(verdict.node, ("promote",))
+    version = pipe.add(
+        S.register,
+        args={**ws, "model": model, "candidate": candidate, "data": data, "run": pipe.name},
+        when=promote_if,
+    )
+    after = [version]
+    if spec["register"]["approval"] == "manual":
+        ok = pipe.add(
+            kind="approval",
+            name="approve",
+            after=[version],
+            when=promote_if,
+            message=f"promote the new {model} version to {alias}?",
+        )
+        after = [ok]
+    promoted = pipe.add(
+        S.promote,
+        args={**ws, "version": version, "alias": alias, "evaluation": verdict},
+        after=after,
+        when=promote_if,
+    )
+    if spec.get("deploy"):
+        pipe.add(S.deploy, args={**ws, "promoted": promoted, "deploy": spec["deploy"]},
+                 when=promote_if)
+    pipe.order()
+    return pipe
+
+
+@dataclass
+class LoopResult:
+    """How one run of a loop ended, with what a person asks first."""
+
+    run_id: int
+    status: str  # succeeded | failed | waiting
+    steps: dict[str, str]
+    error: str | None
+    data: dict | None = None
+    evaluation: dict | None = None
+    promoted: dict | None = None
+    deployed: dict | None = None
+    champion: str | None = None  # the champion after the run
+    duration: float = 0.0
+    waiting_for: str | None = None  # the approval step, when the run waits
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool | None:
+        return None if self.evaluation is None else bool(self.evaluation.get("passed"))
+
+    def to_dict(self) -> dict:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "steps": self.steps,
+            "error": self.error,
+            "data": self.data,
+            "evaluation": self.evaluation,
+            "promoted": self.promoted,
+            "deployed": self.deployed,
+            "champion": self.champion,
+            "duration": round(self.duration, 3),
+            "waiting_for": self.waiting_for,
+        }
+
+
+class Loops:
+    """Declarative retraining loops of one workspace (``ws.loops``)."""
+
+    def __init__(self, workspace):
+        self.ws = workspace
+
+    def validate(self, spec: str | os.PathLike | dict):
+        """The checked :class:`~.loop_spec.LoopSpec`; errors name the field and the YAML line."""
+        return self._load(spec)[0]
+
+    def _load(self, spec):
+        from modelloop.pipelines import loop_spec
+
+        raw, source = loop_spec.read(spec)
+        parsed = loop_spec.parse(raw, source)
+        loop_spec.check_against(parsed, source, self.ws.datasets)
+        return parsed, source
+
+    def compile(self, spec: str | os.PathLike | dict) -> Pipeline:
+        parsed, source = self._load(spec)
+        return self._compile(parsed, source)
+
+    def _compile(self, parsed, source) -> Pipeline:
+        opener = f"{type(self.ws).__module__}:{type(self.ws).__qualname__}"
+        return compile_loop(
+            parsed.model_dump(mode="json", by_alias=True), str(self.ws.root), str(source.base_dir), opener
+        )
+
+    def run(
+        self,
+        spec: str | os.PathLike | dict,
+        *,
+        executor: str = "local",
+        wait: bool = False,
+        wait_timeout: float | None = None,
+        on_progress=None,
+    ) -> LoopResult:
+        """Compile and run the loop once; returns a :class:`LoopResult`.
+
+        A manual approval leaves the run ``waiting`` unless ``wait`` (then it blocks until a
+        decision, up to ``wait_timeout`` seconds). ``on_progress(steps)`` is called from a
+        watcher thread with the run's step rows whenever a step changes state.
+        """
+        pipe = self.compile(spec)
+        started = time.perf_counter()
+        watcher = _Watcher(self.ws, pipe.name, on_progress) if on_progress else None
+        if watcher:
+            watcher.start()
+        try:
+            run = pipe.run(self.ws, executor=executor, wait=wait, wait_timeout=wait_timeout)
+        finally:
+            if watcher:
+                watcher.stop()
+        return self.result(run.run_id, duration=time.perf_counter() - started)
+
+    def result(self, run_id: int, *, duration: float | None = None) -> LoopResult:
+        """A :class:`LoopResult` for a (possibly earlier) run of a loop."""
+        runs = self.ws.runs
+        run = runs.get(run_id)
+        rows = {s["name"]: s for s in runs.steps(run_id)}
+
+        def out(name):
+            s = rows.get(name)
+            return runs.output(run_id, name) if s and s["outputs"] else None
+
+        evaluation = out("evaluate")
+        model = None
+        spec = (run["spec"].get("source") or {}).get("args", {}).get("spec") or {}
+        if spec:
+            model = spec["register"]["model"] or spec["name"]
+        champion = None
+        if model and self.ws.store.get_model(model) is not None:
+            alias = spec["register"]["alias"]
+            version = self.ws.store.model_aliases(model).get(alias)
+            champion = f"{model}@{version}" if version else None
+        waiting = [n for n, s in rows.items() if s["status"] == "waiting"]
+        if duration is None and run.get("ended_at") and run.get("started_at"):
+            duration = (run["ended_at"] - run["started_at"]).total_seconds()
+        return LoopResult(
+            run_id=run["id"],
+            status=run["status"],
+            steps={n: s["status"] for n, s in rows.items()},
+            error=run.get("error"),
+            data=out("ingest"),
+            evaluation=evaluation,
+            promoted=out("promote"),
+            deployed=out("deploy"),
+            champion=champion,
+            duration=duration or 0.0,
+            waiting_for=waiting[0] if waiting else None,
+        )
+
+
+class _Watcher:
+    """Polls the run's step rows (the store is the one truth, whichever executor runs steps)."""
+
+    def __init__(self, ws, pipeline: str, callback, interval: float = 0.2):
+        self.ws, self.pipeline, self.callback, self.interval = ws, pipeline, callback, interval
+        self._stop = threading.Event()
+        latest = ws.runs.list(pipeline=pipeline, limit=1)
+        self._after = latest[0]["id"] if latest else 0
+        self._thread = threading.Thread(target=self._loop, name="modelloop-loop-watch", daemon=True)
+        self._seen: Any = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._poll()  # the final state
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._poll()
+
+    def _poll(self) -> None:
+        try:
+            runs = [r for r in self.ws.runs.store.list_pipeline_runs(
+                pipeline=self.pipeline, limit=1) if r["id"] > self._after]
+            if not runs:
+                return
+            steps = self.ws.runs.store.pipeline_step_runs(runs[0]["id"])
+        except Exception:  # a progress display must never break the run
+            return
+        state = [(s["name"], s["status"]) for s in steps]
+        if state != self._seen:
+            self._seen = state
+            self.callback(steps)

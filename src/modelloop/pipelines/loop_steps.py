@@ -1,0 +1,325 @@
+"""The steps of the standard retraining loop (what ``loop.yaml`` compiles to).
+
+Each step may run in another process (process pool, Ray), so it gets the workspace's root path
+and opens the workspace itself with ``opener`` — the import path of the façade class, handed in
+by the caller: the services layer never imports the façade. Steps return plain JSON, so their
+outputs hash the same for the same content and unchanged re-runs hit the cache.
+
+Steps with side effects (ingest, champion lookup, register, promote, deploy) are never cached;
+the expensive ones (quality check, training, evaluation) are, keyed on the data version's
+content hash, the champion and the spec section they read.
+"""
+
+from __future__ import annotations
+
+import pkgutil
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from modelloop.errors import InvalidInput, ModelloopError
+from modelloop.pipelines.dsl import step
+
+_OPEN: dict[tuple[str, str], object] = {}
+_LOCK = threading.Lock()
+
+
+def open_workspace(opener: str, root: str):
+    """The workspace at ``root``, opened once per process with the class named by ``opener``."""
+    with _LOCK:
+        ws = _OPEN.get((opener, root))
+        if ws is None:
+            ws = _OPEN[(opener, root)] = pkgutil.resolve_name(opener)(root)
+        return ws
+
+
+class QualityFailed(ModelloopError):
+    """The new data broke a constraint the loop stops on (``quality.fail_on``)."""
+
+    status = 422
+
+
+# -- data ------------------------------------------------------------------------------------------
+@step(cache=False)
+def ingest(opener: str, root: str, data: dict, base_dir: str) -> dict:
+    """Ingest new files (if the spec lists any) and pin the dataset version this run uses."""
+    import glob
+
+    ws = open_workspace(opener, root)
+    if data.get("ingest"):
+        paths = []
+        for pattern in data["ingest"]:
+            path = Path(pattern) if Path(pattern).is_absolute() else Path(base_dir) / pattern
+            matches = sorted(glob.glob(str(path))) if glob.has_magic(str(path)) else [str(path)]
+            paths += matches
+        if paths:
+            ws.datasets.ingest(
+                data["dataset"], paths, event_time_column=data.get("event_time_column")
+            )
+    version = ws.datasets.get(data["dataset"])
+    since = None
+    if data.get("window") and version.version > data["window"]:
+        first = ws.datasets.get(f"{version.name}@{version.version - data['window'] + 1}")
+        since = first.created_at.isoformat()
+    return {
+        "ref": version.ref,
+        "dataset": version.name,
+        "version": version.version,
+        "content_hash": version.content_hash,
+        "rows": version.row_count,
+        "new_rows": version.added_rows,
+        "since": since,
+    }
+
+
+@step(cache=False)
+def champion(opener: str, root: str, model: str, alias: str) -> dict:
+    """The model version the alias points at now (``{"ref": None}`` before the first one)."""
+    ws = open_workspace(opener, root)
+    if ws.store.get_model(model) is None or alias not in ws.store.model_aliases(model):
+        return {"ref": None}
+    record = ws.models.get(f"{model}@{alias}")
+    lineage = record["manifest"].get("lineage") or {}
+    data = [i for i in lineage.get("inputs") or [] if i.get("kind") == "dataset"]
+    return {
+        "ref": record["ref"],
+        "version": record["version"],
+        "package_hash": record["package_hash"],
+        "job": record.get("job_id") or lineage.get("job"),
+        "trained_on": data[0]["ref"] if data else None,
+    }
+
+
+@step
+def validate(opener: str, root: str, data: dict, champion: dict, quality: dict) -> dict:
+    """Check the newest batch against a baseline of the champion's training data.
+
+    Violations of the kinds in ``quality.fail_on`` stop the loop; drift is reported, not fatal
+    (drift is a reason to retrain, not to stop).
+    """
+    from modelloop.quality import Baseline, check
+
+    if not quality.get("enabled", True):
+        return {"checked": False, "why": "quality checks are off (quality.enabled: false)"}
+    if not champion.get("trained_on"):
+        return {"checked": False, "why": "no champion yet: nothing to compare with"}
+    ws = open_workspace(opener, root)
+    ignore = set(quality.get("ignore") or [])
+    reference = ws.datasets.to_arrow(champion["trained_on"])
+    reference = reference.drop_columns([c for c in reference.column_names if c in ignore])
+    version = ws.datasets.get(data["ref"])
+    new = ws.datasets.to_arrow(data["ref"], since=version.created_at)
+    new = new.drop_columns([c for c in new.column_names if c in ignore])
+    baseline = Baseline.from_batches(reference)
+    report = check(new, baseline, quality.get("config") or None)
+    stop = [v for v in report.violations if v.constraint_check_type in quality["fail_on"]]
+    summary = {
+        "checked": True,
+        "baseline": champion["trained_on"],
+        "rows": report.n_rows,
+        "violations": [
+            {"column": v.feature_name, "check": v.constraint_check_type, "what": v.description}
+            for v in report.violations
+        ],
+        "drift_share": report.verdict.drift_share,
+        "drifted_columns": report.verdict.drifted_columns,
+        "dataset_drift": report.verdict.dataset_drift,
+    }
+    if stop:
+        first = stop[0]
+        raise QualityFailed(
+            f"the new data of {data['ref']} failed {len(stop)} quality check(s), first "
+            f"{first.constraint_check_type} on {first.feature_name!r}: {first.description}",
+            hint="fix the data (or list the check out of quality.fail_on) and run the loop again",
+        )
+    return summary
+
+
+# -- training ------------------------------------------------------------------------------------
+@step
+def train(opener: str, root: str, data: dict, target: str, split: dict, train: dict) -> dict:
+    """Train a candidate as a tracked job; returns the job id and its validation metrics."""
+    ws = open_workspace(opener, root)
+    job = ws.training.train(
+        data["ref"],
+        target,
+        train["algorithm"],
+        train.get("params") or {},
+        task=train.get("task"),
+        split=_split(split),
+        seed=split.get("seed", 0),
+        time_budget=train.get("time_budget", 60.0),
+        since=data.get("since"),
+        name=f"loop train {train['algorithm']} on {data['ref']}",
+    )
+    return _candidate(job)
+
+
+@step
+def tune(opener: str, root: str, data: dict, target: str, split: dict, tune: dict) -> dict:
+    """Tune a candidate as a tracked job (each trial a child job); returns the best model's job."""
+    ws = open_workspace(opener, root)
+    job = ws.training.tune(
+        data["ref"],
+        target,
+        tune["algorithm"],
+        tune.get("space"),
+        metric=tune.get("metric"),
+        task=tune.get("task"),
+        split=_split(split),
+        cv=tune.get("cv", 3),
+        n_trials=tune.get("n_trials", 20),
+        time_budget=tune.get("time_budget"),
+        seed=split.get("seed", 0),
+        since=data.get("since"),
+        name=f"loop tune {tune['algorithm']} on {data['ref']}",
+    )
+    return _candidate(job)
+
+
+def _split(split: dict) -> dict:
+    return {k: v for k, v in split.items() if k != "seed" and v is not None}
+
+
+def _candidate(job: dict) -> dict:
+    return {"job": job["id"], "kind": job["kind"], "metrics": job.get("metrics") or {}}
+
+
+# -- evaluation ------------------------------------------------------------------------------------
+@step
+def evaluate(
+    opener: str,
+    root: str,
+    data: dict,
+    candidate: dict,
+    champion: dict,
+    target: str,
+    metric: str | None,
+    gate: list,
+) -> dict:
+    """Score candidate and champion on the same holdout rows and apply the gate.
+
+    The holdout is the candidate's own validation split, made again from the same rows with the
+    same spec and seed; its index hash is checked against the one the training job recorded, so
+    both models are provably scored on the rows the candidate never saw.
+    """
+    from modelloop.registry.package import load_package
+    from modelloop.training.evaluation import DEFAULT_METRIC
+    from modelloop.training.evaluation import evaluate as score
+    from modelloop.training.gate import gate as apply_gate
+    from modelloop.training.splits import SplitSpec
+    from modelloop.training.splits import split as make_split
+
+    ws = open_workspace(opener, root)
+    job = ws.jobs.get(candidate["job"])
+    folder = Path(tempfile.mkdtemp(prefix="modelloop-candidate-"))
+    try:
+        for a in ws.jobs.artifacts_of(job["id"]):
+            if a["name"].startswith("model/"):
+                ws.artifacts.fetch(a["digest"], folder / a["name"].removeprefix("model/"))
+        model = load_package(folder, verify=True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    lineage = model.manifest.lineage or {}
+    recorded = lineage.get("split") or {}
+    frame = ws.datasets.to_pandas(data["ref"], since=data.get("since"))
+    spec = dict(job["spec"].get("split") or {})
+    spec["method"] = recorded.get("method", spec.get("method", "auto"))
+    _, holdout, record = make_split(
+        frame, target, SplitSpec.of(spec), task=model.task, seed=recorded.get("seed", 0)
+    )
+    if recorded.get("valid_index_sha256") not in (None, record.valid_index_sha256):
+        raise InvalidInput(
+            f"cannot rebuild the holdout of job {job['id']}: its rows differ from the ones it "
+            "was validated on",
+            hint="the dataset version changed under the job; run the loop again",
+        )
+    metric = metric or DEFAULT_METRIC.get(model.task, "roc_auc")
+    cand = score(model, _columns(holdout, model, target), target, model.task).metrics
+    base = None
+    if champion.get("ref"):
+        current = ws.models.load(champion["ref"])
+        base = score(current, _columns(holdout, current, target), target, model.task).metrics
+    conditions = [{**c, "metric": c.get("metric") or metric} for c in gate]
+    verdict = apply_gate(cand, base, conditions)
+    same = bool(champion.get("ref")) and champion.get("job") == job["id"]
+    reasons = list(verdict.reasons)
+    if same:
+        reasons = [f"the candidate (job {job['id']}) is already {champion['ref']}"]
+    return {
+        "metric": metric,
+        "candidate": cand.get(metric),
+        "champion": None if base is None else base.get(metric),
+        "candidate_metrics": cand,
+        "champion_metrics": base,
+        "holdout_rows": record.n_valid,
+        "holdout_sha256": record.valid_index_sha256,
+        "passed": verdict.passed,
+        "promote": verdict.passed and not same,
+        "reasons": reasons,
+        "checks": verdict.checks,
+        "job": job["id"],
+    }
+
+
+def _columns(frame, model, target: str):
+    names = model.manifest.input_signature.names
+    return frame[[c for c in names if c in frame.columns] + [target]]
+
+
+# -- registry and deployment ---------------------------------------------------------------------
+@step(cache=False)
+def register(opener: str, root: str, model: str, candidate: dict, data: dict, run: str) -> dict:
+    """Register the candidate's package as the next version of the model (status pending)."""
+    ws = open_workspace(opener, root)
+    record = ws.models.register_from_job(
+        model, candidate["job"], description=f"trained by the loop on {data['ref']} ({run})"
+    )
+    return {"ref": record["ref"], "version": record["version"], "job": candidate["job"]}
+
+
+@step(cache=False)
+def promote(opener: str, root: str, version: dict, alias: str, evaluation: dict) -> dict:
+    """Approve the version and point the alias (``champion``) at it."""
+    ws = open_workspace(opener, root)
+    name = version["ref"].partition("@")[0]
+    why = (
+        f"{evaluation['metric']} {evaluation['candidate']:.4f}"
+        + (f" vs {evaluation['champion']:.4f}" if evaluation.get("champion") is not None else "")
+        + " on the same holdout"
+    )
+    record = ws.models.get(version["ref"])
+    if record["status"] == "pending":
+        ws.models.approve(version["ref"], reason=f"passed the loop's gate: {why}")
+    previous = ws.store.model_aliases(name).get(alias)
+    ws.models.set_alias(name, alias, version["version"], reason=f"promoted by the loop: {why}")
+    return {"ref": version["ref"], "alias": alias, "previous": previous}
+
+
+@step(cache=False)
+def deploy(opener: str, root: str, promoted: dict, deploy: dict) -> dict:
+    """Roll the new champion out to the endpoint, if endpoints exist in this installation."""
+    ws = open_workspace(opener, root)
+    try:
+        endpoints = ws.endpoints
+        deploy_fn = endpoints.deploy
+    except (ImportError, AttributeError):
+        return {"deployed": False, "why": "deployment skipped: endpoints not available"}
+    result = deploy_fn(
+        deploy["endpoint"],
+        promoted["ref"],
+        strategy=deploy.get("strategy", "all-at-once"),
+        **{k: v for k, v in (deploy.get("options") or {}).items() if v is not None},
+    )
+    return {"deployed": True, "endpoint": deploy["endpoint"], "result": _plain(result)}
+
+
+def _plain(value):
+    import json
+
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return str(value)
