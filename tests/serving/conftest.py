@@ -21,18 +21,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class BrokenModel:
-    """A classifier whose predict raises: what a bad new version looks like in a canary."""
-
-    classes_ = [0, 1]
-
-    def predict(self, X):
-        raise ValueError("broken model: weights are corrupt")
-
-    def predict_proba(self, X):
-        raise ValueError("broken model: weights are corrupt")
-
-
 def register_model(ws, name: str = "clf", *, kind: str = "logreg", seed: int = 0) -> str:
     """Train a tiny model on generated data, package and register it; returns ``name@v``."""
     import numpy as np
@@ -45,7 +33,6 @@ def register_model(ws, name: str = "clf", *, kind: str = "logreg", seed: int = 0
     rng = np.random.default_rng(seed)
     X = pd.DataFrame(rng.normal(size=(200, len(FEATURES))), columns=FEATURES)
     y = (X["f0"] + X["f1"] > 0).astype(int)
-    flavor = None
     if kind == "logreg":
         model = LogisticRegression().fit(X, y)
     elif kind == "constant":  # predicts class 1 only: tells variants apart in traffic
@@ -54,12 +41,12 @@ def register_model(ws, name: str = "clf", *, kind: str = "logreg", seed: int = 0
         model.intercept_[:] = 50.0
     elif kind == "regression":
         model = LinearRegression().fit(X, X["f0"] * 2.0)
-    elif kind == "broken":
-        model, flavor = BrokenModel(), "pickle"
+    elif kind == "broken":  # its weights do not fit the signature: every predict raises
+        model = LogisticRegression().fit(X[["f0", "f1", "f2"]], y)
     else:
         raise ValueError(kind)
     path = Path(ws.root) / "packages" / f"{name}-{kind}-{seed}-{time.time_ns()}"
-    save_package(model, path, signature=Signature.from_frame(X), flavor=flavor,
+    save_package(model, path, signature=Signature.from_frame(X),
                  task="binary" if kind != "regression" else "regression")
     return ws.models.register(name, path)["ref"]
 
