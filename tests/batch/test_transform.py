@@ -1,0 +1,180 @@
+"""Batch transform through the SDK: output equals an in-memory predict, options, errors, lineage."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelloop.errors import InvalidInput, NotFound
+
+from transform_helpers import FEATURES, make_frame, read, write
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_output_equals_predict_on_the_whole_frame(workspace, classifier, tmp_path, fmt):
+    source = write(make_frame(3000), tmp_path / f"in.{fmt}", fmt)
+    out = tmp_path / "out" / f"scores.{fmt}"
+    out.parent.mkdir()
+    # small chunks: the input is cut in several pieces scored by two worker processes
+    result = workspace.transforms.run(
+        "clf@1", str(source), str(out), proba=True, workers=2, chunk_mb=0.05, chunk_rows=1000
+    )
+    assert result.status == "completed" and result.rows == 3000 and result.error_rows == 0
+    assert result.chunks > 2
+    whole = read(source, fmt)  # the whole frame in memory, the way a user would score it
+    expected = classifier.predict(whole[FEATURES])
+    probs = classifier.predict_proba(whole[FEATURES])
+    got = read(out, fmt)
+    assert list(got.columns) == ["prediction", "proba_no", "proba_yes"]
+    assert got["prediction"].tolist() == expected.tolist()
+    # BLAS picks its kernel by matrix size, so a row's probability may differ in the last bit
+    # between a batch of 477 rows and one of 3000: equal to rounding, not bit for bit
+    np.testing.assert_allclose(got[["proba_no", "proba_yes"]].to_numpy(), probs, rtol=1e-13)
+
+
+def test_default_output_format_is_the_inputs(workspace, classifier, tmp_path):
+    source = write(make_frame(200), tmp_path / "in.jsonl", "jsonl")
+    result = workspace.transforms.run("clf", str(source), str(tmp_path) + "/", workers=1)
+    assert result.output == str(tmp_path / "predictions.jsonl")
+    assert len(read(result.output, "jsonl")) == 200
+    other = workspace.transforms.run(
+        "clf", str(source), str(tmp_path / "x.bin"), output_format="parquet", workers=1
+    )
+    assert pd.read_parquet(other.output)["prediction"].tolist() == read(
+        result.output, "jsonl"
+    )["prediction"].tolist()
+
+
+def test_join_source_id_column_and_filters(workspace, classifier, tmp_path):
+    frame = make_frame(500)
+    source = write(frame, tmp_path / "in.csv", "csv")
+    joined = workspace.transforms.run(
+        "clf@1", str(source), str(tmp_path / "joined.csv"), join_source="input", workers=1
+    )
+    got = read(joined.output, "csv")
+    assert list(got.columns) == [*frame.columns, "prediction"]
+    pd.testing.assert_frame_equal(got[frame.columns], read(source, "csv"))
+
+    with_id = workspace.transforms.run(
+        "clf@1", str(source), str(tmp_path / "ids.csv"), id_column="id", proba=True,
+        output_filter=["id", "proba_yes"], workers=1,
+    )
+    got = read(with_id.output, "csv")
+    assert list(got.columns) == ["id", "proba_yes"]
+    assert got["id"].tolist() == frame["id"].tolist()
+    np.testing.assert_allclose(
+        got["proba_yes"].to_numpy(),
+        classifier.predict_proba(read(source, "csv")[FEATURES])[:, 1],
+        rtol=1e-13,
+    )
+
+    # input filter: name the fed columns, or leave some out with '-'
+    fed = workspace.transforms.run(
+        "clf@1", str(source), str(tmp_path / "fed.csv"),
+        input_filter=["-id", "-note"], workers=1,
+    )
+    assert read(fed.output, "csv")["prediction"].tolist() == read(joined.output, "csv")[
+        "prediction"
+    ].tolist()
+    with pytest.raises(InvalidInput, match="'note', which the model does not take"):
+        workspace.transforms.run(
+            "clf@1", str(source), str(tmp_path / "bad.csv"), input_filter=[*FEATURES, "note"]
+        )
+    with pytest.raises(InvalidInput, match="output filter names column 'f0'"):
+        workspace.transforms.run(
+            "clf@1", str(source), str(tmp_path / "bad.csv"), output_filter=["f0"]
+        )
+
+
+def test_rows_that_fail_scoring_go_to_the_error_file(workspace, classifier, tmp_path):
+    frame = make_frame(400).astype({"f1": object})
+    frame.loc[17, "f1"] = "not a number"
+    frame.loc[250, "f3"] = np.nan  # a logistic regression cannot score a missing value
+    source = write(frame, tmp_path / "in.csv", "csv")
+    result = workspace.transforms.run(
+        "clf@1", str(source), str(tmp_path / "out.csv"), id_column="id", workers=1, chunk_mb=0.01
+    )
+    assert result.status == "completed_with_errors"
+    assert (result.rows, result.error_rows) == (398, 2)
+    assert result.job["status"] == "succeeded"
+    assert result.job["outputs"]["status"] == "completed_with_errors"
+    assert result.job["outputs"]["error_rows"] == 2
+    errors = [json.loads(line) for line in open(result.errors_file)]
+    assert [e["record"]["id"] for e in errors] == [1017, 1250]
+    assert "f1" in errors[0]["reason"] and "not a number" in errors[0]["reason"]
+    assert "NaN" in errors[1]["reason"]
+    got = read(result.output, "csv")
+    good = frame.drop(index=[17, 250])
+    assert got["id"].tolist() == good["id"].tolist()
+    assert got["prediction"].tolist() == classifier.predict(
+        good[FEATURES].astype(float)
+    ).tolist()
+
+
+def test_too_many_failing_rows_fail_the_transform(workspace, classifier, tmp_path):
+    from modelloop.training.jobs import JobFailed
+
+    frame = make_frame(300)
+    frame["f2"] = np.nan
+    source = write(frame, tmp_path / "in.csv", "csv")
+    with pytest.raises(JobFailed, match="more than 10 rows that fail scoring"):
+        workspace.transforms.run(
+            "clf@1", str(source), str(tmp_path / "out.csv"), workers=1, max_errors_per_chunk=10
+        )
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_dataset_version_input_and_lineage(workspace, classifier, tmp_path):
+    frame = make_frame(900)
+    version = workspace.datasets.ingest("scoring", [write(frame, tmp_path / "d.csv", "csv")]).version
+    result = workspace.transforms.run(
+        "clf@1", f"dataset:{version.ref}",
+        str(tmp_path / "out.parquet"), id_column="id", workers=1,
+    )
+    got = pd.read_parquet(result.output)
+    whole = workspace.datasets.to_pandas(version.ref)
+    assert got["id"].tolist() == whole["id"].tolist()
+    assert got["prediction"].tolist() == classifier.predict(whole[FEATURES]).tolist()
+    job = workspace.jobs.get(result.job_id)
+    assert job["kind"] == "transform"
+    kinds = {i["kind"]: i for i in job["inputs"]}
+    assert kinds["model"]["ref"] == "clf@1"
+    assert kinds["dataset"]["ref"] == version.ref
+    assert job["outputs"]["output"] == result.output
+
+
+def test_s3_input_and_output(workspace, classifier, tmp_path):
+    if not workspace.config.artifacts_url.startswith("s3://"):
+        pytest.skip("needs the S3-compatible backend")
+    from modelloop.batch.sources import filesystem
+
+    bucket = workspace.config.artifacts_url.rsplit("/", 1)[0]
+    fs = filesystem(bucket)
+    frame = make_frame(600)
+    for i, part in enumerate([frame.iloc[:300], frame.iloc[300:]]):
+        local = write(part, tmp_path / f"p{i}.csv", "csv")
+        fs.put_file(str(local), f"{bucket.split('://')[1]}/input/p{i}.csv")
+    result = workspace.transforms.run(
+        "clf@1", f"{bucket}/input/", f"{bucket}/output/scores.csv", id_column="id", workers=1
+    )
+    with fs.open(f"{bucket.split('://')[1]}/output/scores.csv", "rb") as fh:
+        got = pd.read_csv(fh)
+    assert got["id"].tolist() == frame["id"].tolist()
+    assert got["prediction"].tolist() == classifier.predict(frame[FEATURES]).tolist()
+    assert result.rows == 600
+
+
+def test_bad_input_through_the_sdk(workspace, classifier, tmp_path):
+    source = write(make_frame(50).drop(columns=["f2", "f4"]), tmp_path / "in.csv", "csv")
+    with pytest.raises(InvalidInput, match="the model requires: f2, f4"):
+        workspace.transforms.run("clf@1", str(source), str(tmp_path / "o.csv"))
+    with pytest.raises(NotFound, match="no model named 'nope'"):
+        workspace.transforms.run("nope@1", str(source), str(tmp_path / "o.csv"))
+    with pytest.raises(NotFound, match="has no version 7"):
+        workspace.transforms.run("clf@7", str(source), str(tmp_path / "o.csv"))
+    whole = write(make_frame(50), tmp_path / "whole.csv", "csv")
+    with pytest.raises(InvalidInput, match="would overwrite the input"):
+        workspace.transforms.run("clf@1", str(whole), str(whole))
