@@ -112,7 +112,7 @@ class Monitoring:
             M.parse_window(window)
         if dataset:
             self.ws.datasets.get(dataset)  # it must exist
-        self.baselines.get(baseline) if "@" not in baseline else self.baselines.get(baseline)
+        self.baselines.get(baseline)  # it must exist
         config = dict(config or {})
         if "check" in config:
             from modelloop.quality.checks import CheckConfig
@@ -249,12 +249,10 @@ class Monitoring:
                 ):  # fmt: skip
                     out.append((mon["name"], {"window_end": slot.isoformat()}))
             if mon["after_ingest"]:
-                new = [e for e in self.store.list_events(
-                    after_id=mon["last_event_id"], kind="dataset.version_created")
-                    if e["payload"].get("dataset") == mon["dataset"]]  # fmt: skip
                 events = self.store.list_events(
                     after_id=mon["last_event_id"], kind="dataset.version_created"
                 )
+                new = [e for e in events if e["payload"].get("dataset") == mon["dataset"]]
                 if events and self.store.update_monitor(
                     mon["name"], only_if={"last_event_id": mon["last_event_id"]},
                     last_event_id=events[-1]["id"],
