@@ -7,7 +7,6 @@ import json
 import botocore.exceptions
 import httpx
 import pytest
-
 from tests.serving.conftest import FEATURES, register_model, row
 from tests.serving.test_protocols import sagemaker
 

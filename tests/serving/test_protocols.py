@@ -10,7 +10,6 @@ import httpx
 import numpy as np
 import pytest
 from botocore.config import Config
-
 from tests.serving.conftest import FEATURES, register_model, row
 
 
