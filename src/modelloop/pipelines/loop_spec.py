@@ -45,7 +45,13 @@ CHECK_TYPES = (
     "range_check",
     "baseline_drift_check",
 )
-SCHEMA_CHECKS = ["missing_column_check", "extra_column_check", "data_type_check"]
+#: What stops a loop by default: the data's shape changed, or values went missing.
+DEFAULT_FAIL_ON = [
+    "missing_column_check",
+    "extra_column_check",
+    "data_type_check",
+    "completeness_check",
+]
 #: Rollout strategies of ``ws.endpoints.deploy`` and the options it takes.
 STRATEGIES = ("all-at-once", "blue-green", "canary", "linear")
 
@@ -81,7 +87,7 @@ class SplitSection(_Section):
 
 class QualitySection(_Section):
     enabled: bool = True
-    fail_on: list[Literal[CHECK_TYPES]] = Field(default_factory=lambda: list(SCHEMA_CHECKS))
+    fail_on: list[Literal[CHECK_TYPES]] = Field(default_factory=lambda: list(DEFAULT_FAIL_ON))
     ignore: list[str] = Field(default_factory=list, description="columns not checked (ids…)")
     config: dict[str, Any] = Field(
         default_factory=dict, description="modelloop.quality.CheckConfig fields"
@@ -157,6 +163,14 @@ class TriggerSection(_Section):
     schedule: str | None = None  # for on: cron
     alarm: str | None = None  # for on: alarm
     min_new_rows: int | None = Field(None, ge=1)  # for on: new_data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, value):
+        # YAML 1.1 (PyYAML) reads a bare ``on:`` key as the boolean True
+        if isinstance(value, dict) and True in value and "on" not in value:
+            value = {("on" if k is True else k): v for k, v in value.items()}
+        return value
 
     @model_validator(mode="after")
     def _needs(self):
