@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from transform_helpers import FEATURES, make_frame, read, write
 
 from modelloop.errors import InvalidInput, NotFound
-
-from transform_helpers import FEATURES, make_frame, read, write
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
@@ -102,7 +102,7 @@ def test_rows_that_fail_scoring_go_to_the_error_file(workspace, classifier, tmp_
     assert result.job["status"] == "succeeded"
     assert result.job["outputs"]["status"] == "completed_with_errors"
     assert result.job["outputs"]["error_rows"] == 2
-    errors = [json.loads(line) for line in open(result.errors_file)]
+    errors = [json.loads(line) for line in Path(result.errors_file).read_text().splitlines()]
     assert [e["record"]["id"] for e in errors] == [1017, 1250]
     assert "f1" in errors[0]["reason"] and "not a number" in errors[0]["reason"]
     assert "NaN" in errors[1]["reason"]
