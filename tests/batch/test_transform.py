@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from transform_helpers import FEATURES, make_frame, read, write
+from transform_helpers import FEATURES, make_frame, read, register_classifier, write
 
 from modelloop.errors import InvalidInput, NotFound
 
@@ -178,3 +178,24 @@ def test_bad_input_through_the_sdk(workspace, classifier, tmp_path):
     whole = write(make_frame(50), tmp_path / "whole.csv", "csv")
     with pytest.raises(InvalidInput, match="would overwrite the input"):
         workspace.transforms.run("clf@1", str(whole), str(whole))
+
+
+def test_a_transform_is_a_pipeline_step(local_workspace, tmp_path):
+    from modelloop.batch.step import transform_step
+    from modelloop.pipelines import pipeline, step
+
+    ws = local_workspace
+    register_classifier(ws)
+    source = write(make_frame(100), tmp_path / "in.csv", "csv")
+
+    @step
+    def score(model: str, path: str) -> dict:
+        return transform_step(ws, model, path, str(tmp_path / "scores.csv"), workers=1)
+
+    @pipeline
+    def nightly(model: str = "clf@1"):
+        score(model, str(source))
+
+    run = nightly.run(ws, {})
+    assert run.status == "succeeded", run
+    assert read(tmp_path / "scores.csv", "csv").shape == (100, 1)
