@@ -582,6 +582,8 @@ class SqlStore(MetadataStore):
             if expected != -1 and previous != expected:
                 raise AlreadyExists(f"alias {alias!r} of {name} moved meanwhile (now {previous})",
                                     hint="run the command again")
+            if version is not None and previous == version:
+                return previous  # no change: no history line, no event
             if version is None:
                 if current is None:
                     raise NotFound(f"model {name!r} has no alias {alias!r}")

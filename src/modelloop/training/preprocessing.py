@@ -10,7 +10,9 @@ Column kinds, decided from the dtype and overridable per column:
 - ``numeric`` — numbers and booleans: median imputation, then scaling when the algorithm needs it
 - ``onehot`` — text/categories with at most ``max_onehot`` distinct values
 - ``ordinal`` — text/categories with more distinct values (unknown values become -1)
-- ``drop`` — datetimes (use them for a time split, or override them to ``numeric``: epoch seconds)
+- ``drop`` — datetimes (use them for a time split, or override them to ``numeric``: epoch seconds),
+  and identifier-like text (every value distinct, e.g. an application id): such a column only
+  lets a model memorise rows, never generalise
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from modelloop.errors import InvalidInput
 KINDS = ("numeric", "onehot", "ordinal", "drop")
 OPTIONS = ("columns", "scale", "impute", "max_onehot")
 DEFAULT_MAX_ONEHOT = 16
+#: A text column whose values are all distinct over at least this many rows is an identifier.
+MIN_ROWS_FOR_ID = 50
 
 
 def _base():
@@ -96,7 +100,10 @@ def column_kind(series, max_onehot: int = DEFAULT_MAX_ONEHOT) -> str:
         return "numeric"
     if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
         return "drop"
-    return "onehot" if series.nunique(dropna=True) <= max_onehot else "ordinal"
+    distinct = series.nunique(dropna=True)
+    if distinct >= MIN_ROWS_FOR_ID and distinct == series.notna().sum():
+        return "drop"  # an identifier
+    return "onehot" if distinct <= max_onehot else "ordinal"
 
 
 def plan_columns(frame, exclude=(), options: dict | None = None) -> dict[str, str]:
