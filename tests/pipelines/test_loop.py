@@ -55,7 +55,8 @@ def test_first_run_makes_a_champion_a_worse_candidate_is_not_promoted(workspace,
     assert first["steps"]["validate"] == "succeeded"
     record = workspace.models.get("loans@champion")
     assert record["status"] == "approved" and record["version"] == 1
-    assert first["deployed"] is not None  # deployed, or why not (endpoints not available)
+    assert first["deployed"]["deployed"] is True, first["deployed"]
+    assert workspace.endpoints.get("loans") is not None
 
     worse = run_loop(cli, workspace, write_spec(folder, WORSE, name="worse.yaml"))
     assert worse["status"] == "succeeded", worse
