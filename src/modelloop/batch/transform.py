@@ -38,7 +38,7 @@ from modelloop.batch import sources
 from modelloop.errors import InvalidInput
 
 PLAN_VERSION = 1
-EXECUTORS = ("processes", "ray")
+EXECUTORS = ("processes", "threads", "ray")
 JOIN_SOURCES = ("none", "input")
 
 

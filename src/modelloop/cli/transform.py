@@ -21,7 +21,7 @@ def _columns(value: str | None) -> list[str] | None:
 
 run_options = [
     click.option("--workers", "-j", type=int, help="Worker processes (default: the cores)."),
-    click.option("--executor", type=click.Choice(["processes", "ray"]), default="processes",
+    click.option("--executor", type=click.Choice(["processes", "threads", "ray"]), default="processes",
                  show_default=True, help="Where chunks are scored (ray: $RAY_ADDRESS or local)."),
     click.option("--ray-address", metavar="ADDR", help="A Ray cluster to run on (with ray)."),
 ]
