@@ -184,3 +184,19 @@ def test_quality_check_stops_the_loop_on_a_schema_violation(local_workspace, cli
     assert "completeness_check on 'salary'" in out["error"]
     assert out["steps"]["validate"] == "failed" and out["steps"]["train"] == "pending"
     assert out["champion"] == "loans@1"
+
+
+def test_before_any_champion_a_batch_is_checked_against_the_data_before_it(local_workspace, cli):
+    import pandas as pd
+
+    ws, folder = local_workspace, local_workspace.root
+    day1, day2 = write_days(folder / "staging", 2, 300)
+    ws.datasets.ingest("loans", [day1], event_time_column="applied_at")
+    frame = pd.read_csv(day2)
+    frame.loc[: len(frame) // 2, "salary"] = None
+    (folder / "incoming").mkdir()
+    frame.to_csv(folder / "incoming" / day2.name, index=False)
+    out = run_loop(cli, ws, write_spec(folder), check=False)
+    assert out["status"] == "failed" and out["steps"]["validate"] == "failed"
+    assert "completeness_check on 'salary'" in out["error"]
+    assert ws.jobs.list(kind="train") == []  # stopped before training

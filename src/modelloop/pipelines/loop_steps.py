@@ -93,7 +93,8 @@ def champion(opener: str, root: str, model: str, alias: str) -> dict:
 
 @step
 def validate(opener: str, root: str, data: dict, champion: dict, quality: dict) -> dict:
-    """Check the newest batch against a baseline of the champion's training data.
+    """Check the newest batch against a baseline of the champion's training data (before the
+    first champion: of the dataset's previous version).
 
     Violations of the kinds in ``quality.fail_on`` stop the loop; drift is reported, not fatal
     (drift is a reason to retrain, not to stop).
@@ -102,11 +103,15 @@ def validate(opener: str, root: str, data: dict, champion: dict, quality: dict) 
 
     if not quality.get("enabled", True):
         return {"checked": False, "why": "quality checks are off (quality.enabled: false)"}
-    if not champion.get("trained_on"):
-        return {"checked": False, "why": "no champion yet: nothing to compare with"}
+    # the reference: the champion's training data, else (first model) the data before this batch
+    reference_ref = champion.get("trained_on")
+    if not reference_ref and data["version"] > 1:
+        reference_ref = f"{data['dataset']}@{data['version'] - 1}"
+    if not reference_ref:
+        return {"checked": False, "why": "the first batch: nothing to compare it with"}
     ws = open_workspace(opener, root)
     ignore = set(quality.get("ignore") or [])
-    reference = ws.datasets.to_arrow(champion["trained_on"])
+    reference = ws.datasets.to_arrow(reference_ref)
     reference = reference.drop_columns([c for c in reference.column_names if c in ignore])
     version = ws.datasets.get(data["ref"])
     new = ws.datasets.to_arrow(data["ref"], since=version.created_at)
@@ -116,7 +121,7 @@ def validate(opener: str, root: str, data: dict, champion: dict, quality: dict) 
     stop = [v for v in report.violations if v.constraint_check_type in quality["fail_on"]]
     summary = {
         "checked": True,
-        "baseline": champion["trained_on"],
+        "baseline": reference_ref,
         "rows": report.n_rows,
         "violations": [
             {"column": v.feature_name, "check": v.constraint_check_type, "what": v.description}
