@@ -161,6 +161,7 @@ class Training:
     def _data_spec(self, dataset, target, split, holdout, since) -> dict:
         version = self.datasets.get(dataset)
         self._check_columns(version, [target])
+        self._check_target(version, target, since)
         spec = {"dataset": version.ref, "target": target, "since": since,
                 "split": _split_dict(split), "holdout": None}
         if holdout:
@@ -190,6 +191,18 @@ class Training:
                     f"dataset {version.ref} has no column {column!r}",
                     hint=f"did you mean {close[0]!r}?" if close else
                     f"its columns: {', '.join(names)}")
+
+    def _check_target(self, version, target: str, since) -> None:
+        """A target with fewer than two values cannot be learned: say so before starting a job."""
+        import pyarrow.compute as pc
+
+        column = self.datasets.to_arrow(version.ref, columns=[target], since=since).column(0)
+        distinct = len(pc.unique(column.drop_null()))
+        if distinct < 2:
+            raise InvalidInput(
+                f"target {target!r} of {version.ref} has {distinct} distinct value(s) "
+                f"(one class); nothing to learn",
+                hint="train on data where the target takes at least two values")
 
     @staticmethod
     def _check_algorithm(algorithm: str) -> str:
