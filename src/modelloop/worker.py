@@ -52,6 +52,8 @@ def main(argv: list[str]) -> int:
         datasets=ws.datasets,
         recorder=recorder,
         scratch=ws.config.state_dir / "tmp" / f"job-{job_id}",
+        # services a job may use without importing the layers above it
+        services={"ensure_baseline": lambda ref: ws.monitoring.ensure_baseline(ref)},
     )
     status, error = "succeeded", None
     print(

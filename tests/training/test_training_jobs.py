@@ -53,6 +53,9 @@ def test_train_job_records_lineage_split_code_and_a_registrable_package(workspac
     assert "report/report.html" in names and "report/roc.png" in names
     record = ws.models.register_from_job("credit", job["id"])
     assert record["manifest"]["lineage"]["inputs"][0]["ref"] == ref
+    # the training dataset version got its baseline (the reference for monitors)
+    assert job["outputs"]["baseline"]
+    assert ws.monitoring.ensure_baseline(ref) is not None
 
 
 def test_same_seed_same_data_same_metrics_and_time_split(local_workspace, tmp_path):

@@ -350,10 +350,21 @@ def _store_model(ctx, result, frame, spec: dict, kind: str) -> None:
     ctx.recorder.log_text(f"stored the model package ({len(list(package.rglob('*')))} files)")
 
 
+def _baseline(ctx, spec: dict) -> None:
+    """Every training dataset version gets a baseline (the reference for its monitors)."""
+    ensure = ctx.services.get("ensure_baseline")
+    if ensure is None or spec.get("since"):
+        return
+    record = ensure(spec["dataset"])
+    ctx.recorder.set_output("baseline", record.get("name") or record.get("id"))
+    ctx.recorder.log_text(f"baseline of {spec['dataset']}: {record.get('name') or record}")
+
+
 def run_train_job(ctx, spec: dict) -> None:
     from modelloop.training.trainers import train
 
     ctx.recorder.set_info("code", code_fingerprint(spec.get("algorithm")))
+    _baseline(ctx, spec)
     frame, split = _load_frames(ctx, spec)
     result = train(frame, spec["target"], spec["algorithm"], spec.get("params") or {},
                    task=spec.get("task"), split=split, seed=spec.get("seed", 0),
@@ -390,6 +401,7 @@ def run_tune_job(ctx, spec: dict) -> None:
     from modelloop.training.tuning import tune
 
     ctx.recorder.set_info("code", code_fingerprint(spec.get("algorithm")))
+    _baseline(ctx, spec)
     frame, split = _load_frames(ctx, spec)
     warm = None
     if spec.get("warm_start"):
