@@ -58,13 +58,16 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "MODELLOOP_HOME": str(root)}
+        # a file, not a pipe: an undrained pipe would block the server once it fills
+        self.log = Path(root) / f"serve-{self.port}.log"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "modelloop", "serve", "--port", str(self.port), *extra],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+            env=env, stdout=subprocess.DEVNULL, stderr=self.log.open("wb"),
+            start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()}")
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
             try:
                 if httpx.get(self.url + "/v2/health/live", timeout=1).status_code == 200:
                     return

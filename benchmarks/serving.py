@@ -1,0 +1,196 @@
+"""Real-time serving: modelloop vs `mlflow models serve` vs a bare Starlette floor.
+
+The same scikit-learn LogisticRegression (20 features) is served three ways on loopback and driven
+by the same closed-loop keep-alive load generator at concurrency 1, 8 and 32, with 1-row and 100-row
+`dataframe_split` JSON bodies. Prints req/s, p50 and p99 per point and modelloop's ratios.
+
+    python benchmarks/serving.py            # ~2 min: 2 s per point
+    python benchmarks/serving.py --full     # 10 s per point
+    python benchmarks/serving.py --no-mlflow
+
+The load generator is a small asyncio HTTP/1.1 client (written here because wrk is not installed
+and httpx's own per-request cost would be larger than the servers' on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+FEATURES = [f"x{i}" for i in range(20)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _client(host, port, path, body, stop_at, lat, errors):
+    reader, writer = await asyncio.open_connection(host, port)
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    msg = head + body
+    while time.perf_counter() < stop_at:
+        t0 = time.perf_counter()
+        writer.write(msg)
+        status_line = await reader.readline()
+        length = 0
+        while True:
+            line = await reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        await reader.readexactly(length)
+        lat.append(time.perf_counter() - t0)
+        if b" 200 " not in status_line:
+            errors.append(status_line)
+    writer.close()
+
+
+def load(port: int, path: str, body: bytes, concurrency: int, seconds: float) -> dict:
+    async def main():
+        lat, errors = [], []
+        warm = time.perf_counter() + min(1.0, seconds / 2)
+        await asyncio.gather(*[_client("127.0.0.1", port, path, body, warm, [], [])
+                               for _ in range(concurrency)])
+        t0 = time.perf_counter()
+        await asyncio.gather(*[_client("127.0.0.1", port, path, body, t0 + seconds, lat, errors)
+                               for _ in range(concurrency)])
+        wall = time.perf_counter() - t0
+        lat.sort()
+        return {"rps": len(lat) / wall, "p50": lat[len(lat) // 2] * 1000,
+                "p99": lat[int(len(lat) * 0.99)] * 1000, "errors": len(errors)}
+
+    return asyncio.run(main())
+
+
+FLOOR_APP = textwrap.dedent("""
+    import json, numpy as np, skops.io
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+    model = skops.io.load({path!r}, trusted={trusted!r})
+    async def inv(request):
+        doc = json.loads(await request.body())
+        X = np.asarray(doc["dataframe_split"]["data"], dtype=np.float64)
+        return Response(json.dumps({{"predictions": model.predict(X).tolist()}}),
+                        media_type="application/json")
+    app = Starlette(routes=[Route("/invocations", inv, methods=["POST"])])
+""")
+
+
+def wait_up(port: int, path: str, proc, timeout: float = 90) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited (log: {proc.stderr.name})")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+def start(cmd, env=None, cwd=None):
+    log = tempfile.NamedTemporaryFile(prefix="bench-serving-", suffix=".log", delete=False)  # noqa: SIM115 - the server writes it after we return
+    return subprocess.Popen(cmd, env={**os.environ, **(env or {})}, cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+
+
+def stop(proc) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--full", action="store_true", help="10 s per point instead of 2 s")
+    ap.add_argument("--no-mlflow", action="store_true", help="skip mlflow models serve")
+    args = ap.parse_args()
+    seconds = 10.0 if args.full else float(os.environ.get("BENCH_SECONDS", 2.0))
+
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    from modelloop import Workspace
+    from modelloop.registry.package import save_package
+    from modelloop.registry.signature import Signature
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    X, y = make_classification(n_samples=5000, n_features=20, random_state=0)
+    frame = pd.DataFrame(X, columns=FEATURES)
+    model = LogisticRegression(max_iter=500).fit(frame, y)
+    ws = Workspace.init(tmp / "ws")
+    save_package(model, tmp / "pkg", signature=Signature.from_frame(frame))
+    ref = ws.models.register("lr", tmp / "pkg")["ref"]
+    ws.endpoints.create("lr", ref)
+    pkg = ws.models.package_dir(ref)
+    from modelloop.registry.package import read_manifest
+
+    info = read_manifest(pkg).flavor_info
+    (tmp / "floor.py").write_text(FLOOR_APP.format(path=str(pkg / info["file"]),
+                                                   trusted=info["trusted_types"]))
+
+    servers = {}
+    p = free_port()
+    servers["modelloop"] = (p, "/invocations", start(
+        [sys.executable, "-m", "modelloop", "serve", "--port", str(p)],
+        env={"MODELLOOP_HOME": str(ws.root)}))
+    p = free_port()
+    servers["floor"] = (p, "/invocations", start(
+        [sys.executable, "-m", "uvicorn", "floor:app", "--port", str(p), "--loop", "uvloop",
+         "--http", "httptools", "--no-access-log", "--log-level", "warning"], cwd=tmp))
+    if not args.no_mlflow:
+        mlflow_dir = ws.models.export(ref, tmp / "mlflow_model", format="mlflow")
+        p = free_port()
+        servers["mlflow"] = (p, "/invocations", start(
+            [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(mlflow_dir), "-p",
+             str(p), "--env-manager", "local", "-h", "127.0.0.1"]))
+    try:
+        for name, (port, _path, proc) in servers.items():
+            wait_up(port, "/ping" if name != "floor" else "/", proc)
+        rng = np.random.default_rng(0)
+        print(f"LogisticRegression, 20 features; {seconds:g} s per point; loopback, 1 worker each")
+        print(f"{'rows':>4} {'c':>3} | " + " | ".join(f"{n:>26}" for n in servers)
+              + " | modelloop vs floor / vs mlflow")
+        for rows in (1, 100):
+            body = json.dumps({"dataframe_split": {
+                "columns": FEATURES, "data": rng.normal(size=(rows, 20)).round(5).tolist()}})
+            for c in (1, 8, 32):
+                res = {n: load(port, path, body.encode(), c, seconds)
+                       for n, (port, path, _) in servers.items()}
+                cells = " | ".join(f"{r['rps']:7.0f} r/s {r['p50']:6.2f}/{r['p99']:6.1f} ms"
+                                   for r in res.values())
+                ratio = f"{res['modelloop']['rps'] / res['floor']['rps']:.2f}x"
+                if "mlflow" in res:
+                    ratio += f" / {res['modelloop']['rps'] / res['mlflow']['rps']:.1f}x"
+                errs = sum(r["errors"] for r in res.values())
+                print(f"{rows:>4} {c:>3} | {cells} | {ratio}" + (f"  ERRORS {errs}" if errs
+                                                                   else ""))
+    finally:
+        for _port, _path, proc in servers.values():
+            stop(proc)
+
+
+if __name__ == "__main__":
+    main()
