@@ -74,7 +74,7 @@ def test_join_source_id_column_and_filters(workspace, classifier, tmp_path):
     # input filter: name the fed columns, or leave some out with '-'
     fed = workspace.transforms.run(
         "clf@1", str(source), str(tmp_path / "fed.csv"),
-        input_filter=["-id", "-note"], workers=1,
+        input_filter=["-id", "-note"], workers=2, executor="threads", chunk_mb=0.01,
     )
     assert read(fed.output, "csv")["prediction"].tolist() == read(joined.output, "csv")[
         "prediction"
