@@ -78,6 +78,7 @@ class Workspace:
             self.artifacts,
             self.config.state_dir / "cache" / "models",
             datasets=self.datasets,
+            deployments=lambda ref: self.endpoints.serving(ref),
         )
 
     @cached_property

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from modelloop.errors import IntegrityError, InvalidInput, ModelloopError, NotFound
 from modelloop.data.samples import loan_applications
+from modelloop.errors import IntegrityError, InvalidInput, ModelloopError, NotFound
 
 
 def _train(ws, tmp_path):

@@ -479,12 +479,12 @@ def _conform(data, schema: pa.Schema):
     if data.schema.equals(schema, check_metadata=False):
         return data
     arrays = []
-    for field in schema:
-        if field.name in data.schema.names:
-            column = data.column(field.name)
-            arrays.append(column if column.type == field.type else column.cast(field.type))
+    for column_field in schema:
+        if column_field.name in data.schema.names:
+            column = data.column(column_field.name)
+            arrays.append(column if column.type == column_field.type else column.cast(column_field.type))
         else:
-            arrays.append(pa.nulls(data.num_rows, type=field.type))
+            arrays.append(pa.nulls(data.num_rows, type=column_field.type))
     if isinstance(data, pa.RecordBatch):
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
     return pa.Table.from_arrays(arrays, schema=schema)

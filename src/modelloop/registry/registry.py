@@ -76,11 +76,14 @@ def check_alias(alias: str) -> str:
 class Registry:
     """The registered models of a workspace."""
 
-    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, cache_dir: Path, datasets=None):
+    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, cache_dir: Path, datasets=None,
+                 deployments=None):
         self.store = store
         self.artifacts = artifacts
         self.cache_dir = Path(cache_dir)
         self.datasets = datasets
+        # ref -> where it is served now; given by the workspace (serving lives a layer above)
+        self.deployments = deployments
 
     # -- resolving ----------------------------------------------------------------------------
     def resolve(self, ref: str | ModelRef) -> tuple[str, int]:
@@ -179,8 +182,9 @@ class Registry:
     def describe(self, ref: str) -> dict:
         """Everything a person asks about a version: record, lineage, where it is deployed."""
         version = self.get(ref)
+        deployed = self.deployments(version["ref"]) if self.deployments else []
         return {"version": version, "lineage": self.lineage(version["ref"]),
-                "deployments": [], "history": self.store.model_history(version["name"])}
+                "deployments": deployed, "history": self.store.model_history(version["name"])}
 
     # -- approval -----------------------------------------------------------------------------
     def approve(self, ref: str, *, reason: str | None = None, actor: str | None = None,

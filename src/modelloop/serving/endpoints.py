@@ -85,6 +85,16 @@ class Endpoints:
     def list(self) -> list[dict]:
         return self.store.list_endpoints()
 
+    def serving(self, model_ref: str) -> list[str]:
+        """Where a model version is deployed now: ``endpoint/variant (weight w)`` for each."""
+        out = []
+        for e in self.store.list_endpoints():
+            for v in e["spec"]["variants"]:
+                if v["model"] == model_ref:
+                    role = "shadow" if v["role"] == "shadow" else f"weight {v['weight']:g}"
+                    out.append(f"{e['name']}/{v['name']} ({role})")
+        return out
+
     def update(self, name: str, *, variants: list[dict] | None = None,
                capture: dict | None = None, options: dict | None = None,
                follow: str | None | bool = False, weights: dict[str, float] | None = None) -> dict:

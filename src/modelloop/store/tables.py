@@ -227,6 +227,9 @@ model_history = sa.Table(
 BLOB_REFERENCES.append((model_files, "digest"))
 
 # Tables of other concerns live beside this file and register on the same ``metadata``.
-from modelloop.store import pipeline_tables  # noqa: E402, F401  (pipelines: runs and steps)
-from modelloop.store import serving_tables  # noqa: E402, F401  (serving: endpoints, captures)
-from modelloop.store import monitoring_tables  # noqa: E402, F401  (monitoring: baselines, alarms)
+from modelloop.store import (
+    batch_tables,  # noqa: E402, F401  (batch: transform chunk records)
+    monitoring_tables,  # noqa: E402, F401  (monitoring: baselines, alarms)
+    pipeline_tables,  # noqa: E402, F401  (pipelines: runs and steps)
+    serving_tables,  # noqa: E402, F401  (serving: endpoints, captures)
+)

@@ -15,6 +15,7 @@ training functions with the job's recorder as tracker, and store the outputs:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import platform
 import subprocess
@@ -276,10 +277,8 @@ def code_fingerprint(algorithm: str | None) -> dict:
 
     out: dict = {"python": platform.python_version(), "packages": {}}
     for lib in RECORDED_LIBRARIES:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             out["packages"][lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            pass
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=5)
