@@ -41,6 +41,11 @@ def register_model(ws, name: str = "clf", *, kind: str = "logreg", seed: int = 0
         model.intercept_[:] = 50.0
     elif kind == "regression":
         model = LinearRegression().fit(X, X["f0"] * 2.0)
+    elif kind == "forest":  # ~5 ms per predict: requests pile up under concurrent load
+        from sklearn.ensemble import RandomForestClassifier
+
+        model = RandomForestClassifier(n_estimators=100, max_depth=8, n_jobs=1,
+                                       random_state=seed).fit(X, y)
     elif kind == "broken":  # its weights do not fit the signature: every predict raises
         model = LogisticRegression().fit(X[["f0", "f1", "f2"]], y)
     else:

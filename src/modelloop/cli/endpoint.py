@@ -289,13 +289,65 @@ def stats(c: Context, name: str | None, as_json: bool) -> None:
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option("--endpoint", "default_endpoint",
               help="The endpoint POST /invocations serves (default: the only one).")
+@click.option("--workers", type=int, help="Run this many worker processes (fixed).")
+@click.option("--max-workers", type=int,
+              help="Autoscale: up to this many worker processes, on --target-inflight.")
+@click.option("--min-workers", type=int, default=1, show_default=True,
+              help="Autoscale: never fewer worker processes than this.")
+@click.option("--target-inflight", type=float, metavar="K",
+              help="Autoscale: requests in flight per worker to aim at (default 4).")
+@click.option("--scale-out-cooldown", type=float, metavar="SECONDS",
+              help="Autoscale: wait after a change before adding workers (default 10).")
+@click.option("--scale-in-cooldown", type=float, metavar="SECONDS",
+              help="Autoscale: wait after a change before removing a worker (default 60).")
 @click.option("--log-level", default="warning", show_default=True)
 @pass_ctx
-def serve(c: Context, host: str, port: int, default_endpoint: str | None, log_level: str) -> None:
-    """Serve every endpoint of the workspace over HTTP (SageMaker, MLflow, OIP v2 protocols)."""
+def serve(c: Context, host: str, port: int, default_endpoint: str | None, workers, max_workers,
+          min_workers, target_inflight, scale_out_cooldown, scale_in_cooldown,
+          log_level: str) -> None:
+    """Serve every endpoint of the workspace over HTTP (SageMaker, MLflow, OIP v2 protocols).
+
+    One process by default. --workers N runs N processes on one socket; --max-workers N runs
+    --min-workers..N, adding workers when requests in flight per worker exceed
+    --target-inflight and removing them (drained, no request failed) when load falls.
+    GET /workers shows them.
+    """
     from modelloop.serving.app import run
 
+    lo, hi = _worker_range(workers, min_workers, max_workers, target_inflight,
+                           scale_out_cooldown, scale_in_cooldown)
     ws = c.ws
     ws.store  # noqa: B018 - open (and migrate) before announcing
-    click.echo(f"modelloop: serving on http://{host}:{port} (Ctrl-C to stop)", err=True)
-    run(ws, host=host, port=port, endpoint=default_endpoint, log_level=log_level)
+    how = "" if hi == 1 else f" with {lo} workers" if lo == hi else f" with {lo}-{hi} workers"
+    click.echo(f"modelloop: serving on http://{host}:{port}{how} (Ctrl-C to stop)", err=True)
+    run(ws, host=host, port=port, endpoint=default_endpoint, log_level=log_level,
+        min_workers=lo, max_workers=hi, target_inflight=target_inflight,
+        scale_out_cooldown=scale_out_cooldown, scale_in_cooldown=scale_in_cooldown)
+
+
+def _worker_range(workers, min_workers, max_workers, target, out_cooldown, in_cooldown):
+    """(min, max) worker processes from the flags; usage errors name the flag to fix."""
+    if workers is not None and max_workers is not None:
+        raise click.UsageError("give --workers N (fixed) or --max-workers N (autoscaled), "
+                               "not both")
+    if workers is not None:
+        if workers < 1:
+            raise click.BadParameter("must be 1 or more", param_hint="--workers")
+        return workers, workers
+    if max_workers is None:
+        if target is not None or out_cooldown is not None or in_cooldown is not None:
+            raise click.UsageError("--target-inflight and the cooldowns need --max-workers N")
+        return 1, 1
+    if min_workers < 1:
+        raise click.BadParameter("must be 1 or more", param_hint="--min-workers")
+    if max_workers < min_workers:
+        raise click.BadParameter(f"must be at least --min-workers ({min_workers})",
+                                 param_hint="--max-workers")
+    if target is not None and target <= 0:
+        raise click.BadParameter("must be above 0 (requests in flight per worker)",
+                                 param_hint="--target-inflight")
+    for value, flag in ((out_cooldown, "--scale-out-cooldown"),
+                        (in_cooldown, "--scale-in-cooldown")):
+        if value is not None and value < 0:
+            raise click.BadParameter("must be 0 or more seconds", param_hint=flag)
+    return min_workers, max_workers

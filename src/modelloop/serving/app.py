@@ -73,7 +73,9 @@ def _plain_error(exc: Exception, style: str = "mlflow") -> Response:
     return JSONResponse({"error_code": code, "message": message, "hint": hint}, status)
 
 
-def create_app(ws, *, default_endpoint: str | None = None, poll_seconds: float = 0.5) -> Starlette:
+def create_app(ws, *, default_endpoint: str | None = None, poll_seconds: float = 0.5,
+               board=None) -> Starlette:
+    """The app of one server process; ``board`` is the worker board when several run."""
     plane = DataPlane(ws, poll_seconds=poll_seconds)
 
     def single_endpoint() -> str:
@@ -216,8 +218,14 @@ def create_app(ws, *, default_endpoint: str | None = None, poll_seconds: float =
                                                  for v in rt.variants.values()}}
                              for name, rt in sorted(plane.runtimes.items())})
 
+    async def workers(request: Request) -> Response:
+        from modelloop.serving.workers import single_report
+
+        return JSONResponse(board.report() if board is not None else single_report())
+
     routes = [
         Route("/ping", ping, methods=["GET"]),
+        Route("/workers", workers, methods=["GET"]),
         Route("/invocations", container_invocations, methods=["POST"]),
         Route("/endpoints", list_endpoints, methods=["GET"]),
         Route("/endpoints/{name}/invocations", sagemaker_invocations, methods=["POST"]),
@@ -297,9 +305,21 @@ def _flat(data) -> list:
 
 
 def run(ws, *, host: str = "127.0.0.1", port: int = 8080, endpoint: str | None = None,
-        log_level: str = "warning") -> None:
-    """Serve until interrupted (uvicorn with uvloop and httptools, no access log)."""
+        log_level: str = "warning", min_workers: int = 1, max_workers: int = 1,
+        **scaling) -> None:
+    """Serve until interrupted (uvicorn with uvloop and httptools, no access log).
+
+    One process by default; with ``max_workers`` > 1, worker processes on one shared socket,
+    a fixed number (``min_workers == max_workers``) or autoscaled (see ``serving.workers``).
+    """
     import uvicorn
+
+    if max_workers > 1:
+        from modelloop.serving.workers import run_workers
+
+        run_workers(ws, host=host, port=port, endpoint=endpoint, log_level=log_level,
+                    min_workers=min_workers, max_workers=max_workers, **scaling)
+        return
 
     app = create_app(ws, default_endpoint=endpoint)
     config = uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools",
