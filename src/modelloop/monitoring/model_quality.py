@@ -47,6 +47,39 @@ def read_labels(
     ]
 
 
+def labels_from_records(
+    records, *, id_column: str = "inference_id", label_column: str = "label"
+) -> list[tuple[str, str]]:
+    """(inference id, label as JSON) pairs from parsed JSON objects (the feedback route's body),
+    normalised as :func:`read_labels` does for a file; records with a null label are skipped."""
+    if not isinstance(records, list) or not records:
+        raise InvalidInput(
+            "the labels must be a JSON object or a non-empty list of them",
+            hint=f'send {{"{id_column}": "...", "{label_column}": ...}}, a list of those, '
+            "or JSON Lines",
+        )
+    out = []
+    for n, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise InvalidInput(f"label {n} is not a JSON object",
+                               hint=f'send {{"{id_column}": "...", "{label_column}": ...}}')
+        missing = [c for c in (id_column, label_column) if c not in rec]
+        if missing:
+            raise InvalidInput(
+                f"label {n} lacks {', '.join(repr(m) for m in missing)}",
+                hint=f"each label needs {id_column!r} and {label_column!r} "
+                f"(found: {', '.join(map(str, rec)) or 'nothing'})",
+            )
+        ident, value = rec[id_column], rec[label_column]
+        if isinstance(value, dict | list) or isinstance(ident, dict | list | bool):
+            raise InvalidInput(f"label {n}: {id_column} and {label_column} must be plain values",
+                               hint="a string or number each")
+        if value is None or ident is None:
+            continue
+        out.append((str(ident), json.dumps(value)))
+    return out
+
+
 def _plain(value):
     return value.item() if hasattr(value, "item") else value
 

@@ -212,11 +212,25 @@ class Monitoring:
                    label_column: str = "label") -> dict:  # fmt: skip
         """Store ground truth for an endpoint's predictions; counts labels whose inference id
         matches no captured prediction (they are kept: the capture may still be flushing)."""
-        from modelloop.monitoring import captures
         from modelloop.monitoring.model_quality import read_labels
 
         check_name(endpoint, "endpoint")
-        rows = read_labels(path, id_column=id_column, label_column=label_column)
+        return self._store_labels(
+            endpoint, read_labels(path, id_column=id_column, label_column=label_column))
+
+    def add_label_records(self, endpoint: str, records: list[dict], *,
+                          id_column: str = "inference_id", label_column: str = "label") -> dict:
+        """The same as :meth:`add_labels`, for labels already parsed (the endpoint server's
+        ``POST /endpoints/NAME/feedback``)."""
+        from modelloop.monitoring.model_quality import labels_from_records
+
+        check_name(endpoint, "endpoint")
+        return self._store_labels(
+            endpoint, labels_from_records(records, id_column=id_column, label_column=label_column))
+
+    def _store_labels(self, endpoint: str, rows: list[tuple[str, str]]) -> dict:
+        from modelloop.monitoring import captures
+
         stored = self.store.put_labels(endpoint, rows)
         frame = captures.capture_frame(self.store, self.ws.artifacts, endpoint)
         known = set(frame["inference_id"].astype(str)) if len(frame) else set()

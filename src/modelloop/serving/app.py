@@ -7,7 +7,10 @@ Routes (see the README's serving section):
 - MLflow scoring JSON: ``POST /mlflow/{name}/invocations`` (and ``/invocations`` accepts it too);
 - Open Inference Protocol v2: ``/v2/health/live|ready``, ``/v2/models/{name}[/ready]``,
   ``/v2/models/{name}[/versions/{v}]/infer``;
-- ``GET /metrics`` (Prometheus text) and ``GET /endpoints`` (what this server serves).
+- ``GET /metrics`` (Prometheus text), ``GET /endpoints`` (what this server serves) and
+  ``GET /workers`` (its worker processes);
+- ``POST /endpoints/{name}/feedback``: ground truth ``{"inference_id", "label"}`` (one, a list,
+  or JSON Lines) for model-quality monitoring.
 
 Each adapter turns its request into a :class:`~modelloop.serving.codecs.Payload`, calls
 ``DataPlane.infer`` and shapes the answer and the errors the way its clients expect them.
@@ -211,6 +214,25 @@ def create_app(ws, *, default_endpoint: str | None = None, poll_seconds: float =
             text += f'modelloop_capture_records_total{{outcome="{key}"}} {cap[key]}\n'
         return Response(text, media_type="text/plain; version=0.0.4")
 
+    async def feedback(request: Request) -> Response:
+        """Ground truth for earlier predictions, stored as ``modelloop monitor labels`` does
+        (through ``ws.monitoring``, the workspace this server already holds)."""
+        from starlette.concurrency import run_in_threadpool
+
+        name = request.path_params["name"]
+        try:
+            plane.runtime(name)  # 404 for an endpoint this server does not know
+            body = await _body(request, 64 * 1024 * 1024)
+            records = codecs.decode_feedback(body, request.headers.get("content-type", ""))
+            q = request.query_params
+            out = await run_in_threadpool(
+                ws.monitoring.add_label_records, name, records,
+                id_column=q.get("id_column", "inference_id"),
+                label_column=q.get("label_column", "label"))
+        except Exception as exc:
+            return _plain_error(exc)
+        return JSONResponse(out)
+
     async def list_endpoints(request: Request) -> Response:
         return JSONResponse({name: {"revision": rt.revision,
                                     "variants": {v.name: {"model": v.model_ref, "role": v.role,
@@ -229,6 +251,7 @@ def create_app(ws, *, default_endpoint: str | None = None, poll_seconds: float =
         Route("/invocations", container_invocations, methods=["POST"]),
         Route("/endpoints", list_endpoints, methods=["GET"]),
         Route("/endpoints/{name}/invocations", sagemaker_invocations, methods=["POST"]),
+        Route("/endpoints/{name}/feedback", feedback, methods=["POST"]),
         Route("/mlflow/{name}/invocations", mlflow_invocations, methods=["POST"]),
         Route("/v2/health/live", live, methods=["GET"]),
         Route("/v2/health/ready", ready, methods=["GET"]),

@@ -48,6 +48,36 @@ def _loads(body: bytes):
                            hint="send a JSON document, e.g. {\"instances\": [[...]]}") from None
 
 
+JSON_LINES = ("application/jsonlines", "application/x-jsonlines", "application/jsonl",
+              "application/x-ndjson")
+
+
+def decode_feedback(body: bytes, content_type: str) -> list:
+    """The body of ``POST /endpoints/NAME/feedback``: one JSON object, a list of them, or JSON
+    Lines; the records are checked by the labels store."""
+    ctype = content_type.split(";")[0].strip().lower()
+    if ctype in JSON_LINES:
+        out = []
+        for n, line in enumerate(body.splitlines()):
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except ValueError as exc:
+                    raise InvalidInput(f"line {n + 1} is not valid JSON: {exc}",
+                                       hint="send one JSON object per line") from None
+        return out
+    if ctype not in ("", "application/json"):
+        raise InvalidInput(f"feedback cannot be {ctype}",
+                           hint="send application/json or application/jsonlines")
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:
+        raise InvalidInput(f"request body is not valid JSON: {exc}",
+                           hint='send {"inference_id": "...", "label": ...} or a list of '
+                                "them") from None
+    return [doc] if isinstance(doc, dict) else doc
+
+
 def decode_json(obj) -> Payload:
     """MLflow's scoring formats, SageMaker-style lists and plain records."""
     if isinstance(obj, dict):
