@@ -7,9 +7,10 @@ per worker are in flight, so memory stays bounded whatever the number of chunks.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
-from modelloop.batch.scoring import score_chunk
+from modelloop.batch.scoring import PACKAGE_ENV, score_chunk
 from modelloop.errors import InvalidInput
 
 Finished = Callable[[object], None]
@@ -53,9 +54,27 @@ def run_threads(package_dir: str, todo: list, layout: dict, finished: Finished, 
                 finished(fut.result())
 
 
+def warm_up(package_dir: str) -> None:
+    """Start the fork server of the process pool now, so it loads the model while we plan.
+
+    The server is a fresh interpreter that imports the model's libraries and loads the model
+    once (:mod:`modelloop.batch.warm`); workers forked from it start ready, sharing those pages.
+    Calling it again is a no-op; a server started for another model still works (its workers
+    load their model themselves).
+    """
+    import multiprocessing as mp
+
+    os.environ[PACKAGE_ENV] = package_dir
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["modelloop.batch.warm"])
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+
+
 def run_processes(package_dir: str, todo: list, layout: dict, finished: Finished, *,
                   workers: int, address: str | None = None) -> None:
-    """Score in this process (one worker) or in a pool of ``workers`` spawned processes."""
+    """Score in this process (one worker) or in a pool of ``workers`` forked processes."""
     workers = max(1, min(workers, len(todo)))
     if workers == 1:
         for index, chunk in todo:
@@ -64,8 +83,14 @@ def run_processes(package_dir: str, todo: list, layout: dict, finished: Finished
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    # spawn, not fork: this process runs pyarrow's and the store's threads, which fork breaks
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+    # forkserver, not fork: this process runs the store's connections and pyarrow's threads,
+    # which a fork would copy mid-use; not spawn: each spawned worker would import the model's
+    # libraries and load it again (seconds each), where a fork of the warm server costs nothing
+    warm_up(package_dir)
+    layout = {**layout, "reader_threads": workers < (os.cpu_count() or 1)}
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver"),
+                               initializer=_watch_parent, initargs=(os.getpid(),))
+    with pool:
         pending = iter(todo)
         running = set()
         try:
@@ -86,11 +111,35 @@ def run_processes(package_dir: str, todo: list, layout: dict, finished: Finished
             raise
 
 
+def _watch_parent(job_pid: int) -> None:
+    """End this worker when the job's process is gone (e.g. SIGKILLed), not leave it orphaned.
+
+    A pool worker waits on its task queue forever when its job dies without closing the pool;
+    the standard library has no parent-death option for pools, so a daemon thread polls.
+    """
+    import threading
+    import time
+
+    server = os.getppid()  # the fork server, which exits when the job does
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(job_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+            if os.getppid() != server:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="watch-job").start()
+
+
 def run_ray(package_dir: str, todo: list, layout: dict, finished: Finished, *,
             workers: int, address: str | None = None) -> None:
     """Score as Ray tasks: on the cluster at ``address`` ($RAY_ADDRESS), else a local Ray."""
-    import os
-
     try:
         import ray
     except ImportError:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from modelloop.errors import InvalidInput
 
 _MODELS: dict[str, object] = {}  # package folder -> loaded model, once per process
+PACKAGE_ENV = "MODELLOOP_TRANSFORM_PACKAGE"  # the model a fork server preloads (batch/warm.py)
 
 
 @dataclass

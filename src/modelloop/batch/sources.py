@@ -281,7 +281,8 @@ def read_chunk(chunk: dict, layout: dict, artifacts=None):
 
         table = csv.read_csv(
             pa.py_buffer(data),
-            read_options=csv.ReadOptions(column_names=f["columns"], block_size=1 << 22),
+            read_options=csv.ReadOptions(column_names=f["columns"], block_size=1 << 22,
+                                         use_threads=layout.get("reader_threads", True)),
             convert_options=csv.ConvertOptions(include_columns=columns),
         )
     else:

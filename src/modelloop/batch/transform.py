@@ -441,6 +441,8 @@ def run_transform_job(ctx, spec: dict) -> None:
               "storage_options": spec["storage_options"], "artifacts_url": ctx.artifacts.url,
               "artifacts_options": ctx.artifacts.options}
     key, chunks = spec["key"], spec["chunks"]
+    if spec["executor"] == "processes" and spec["workers"] > 1 and len(chunks) > 1:
+        executors.warm_up(package_dir)  # the pool's server loads the model while we go on
     done = store.transform_chunks(key)
     todo = [i for i in range(len(chunks)) if i not in done]
     rec.set_info("transform_key", key)
