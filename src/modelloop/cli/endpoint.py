@@ -219,11 +219,13 @@ def _describe_rollout(r: dict) -> str:
 @click.option("--max-p99-ms", type=float, help="Roll back when its p99 model latency exceeds this.")
 @click.option("--min-requests", type=int, default=5, show_default=True,
               help="Requests needed before the checks judge.")
+@click.option("--alarm", "alarms", multiple=True, metavar="NAME",
+              help="Roll back when this alarm is in ALARM during a bake (repeatable).")
 @click.option("--no-wait", is_flag=True, help="Start the rollout and return (servers drive it).")
 @json_option
 @pass_ctx
 def deploy(c: Context, name, model, strategy, bake_seconds, canary_percent, step_percent,
-           max_error_rate, max_p99_ms, min_requests, no_wait, as_json) -> None:
+           max_error_rate, max_p99_ms, min_requests, alarms, no_wait, as_json) -> None:
     """Roll --model out on endpoint NAME (created if missing) with a strategy.
 
     Waits (driving the rollout) until it completes or rolls back automatically; exits 1 when it
@@ -236,7 +238,8 @@ def deploy(c: Context, name, model, strategy, bake_seconds, canary_percent, step
     r = c.ws.endpoints.deploy(name, model, strategy=strategy, bake_seconds=bake_seconds,
                               canary_percent=canary_percent, step_percent=step_percent,
                               max_error_rate=max_error_rate, max_p99_ms=max_p99_ms,
-                              min_requests=min_requests, wait=not no_wait, progress=progress)
+                              min_requests=min_requests, alarms=list(alarms),
+                              wait=not no_wait, progress=progress)
     if as_json:
         render.print_json(r)
     else:
@@ -300,11 +303,15 @@ def stats(c: Context, name: str | None, as_json: bool) -> None:
               help="Autoscale: wait after a change before adding workers (default 10).")
 @click.option("--scale-in-cooldown", type=float, metavar="SECONDS",
               help="Autoscale: wait after a change before removing a worker (default 60).")
+@click.option("--metrics-interval", type=click.FloatRange(min=0.1), default=10.0,
+              show_default=True, metavar="SECONDS",
+              help="How often each endpoint/variant's invocations, 4xx/5xx rates and latency "
+                   "percentiles are written as metric series (for alarms).")
 @click.option("--log-level", default="warning", show_default=True)
 @pass_ctx
 def serve(c: Context, host: str, port: int, default_endpoint: str | None, workers, max_workers,
           min_workers, target_inflight, scale_out_cooldown, scale_in_cooldown,
-          log_level: str) -> None:
+          metrics_interval: float, log_level: str) -> None:
     """Serve every endpoint of the workspace over HTTP (SageMaker, MLflow, OIP v2 protocols).
 
     One process by default. --workers N runs N processes on one socket; --max-workers N runs
@@ -321,7 +328,8 @@ def serve(c: Context, host: str, port: int, default_endpoint: str | None, worker
     how = "" if hi == 1 else f" with {lo} workers" if lo == hi else f" with {lo}-{hi} workers"
     click.echo(f"modelloop: serving on http://{host}:{port}{how} (Ctrl-C to stop)", err=True)
     run(ws, host=host, port=port, endpoint=default_endpoint, log_level=log_level,
-        min_workers=lo, max_workers=hi, target_inflight=target_inflight,
+        min_workers=lo, max_workers=hi, metrics_seconds=metrics_interval,
+        target_inflight=target_inflight,
         scale_out_cooldown=scale_out_cooldown, scale_in_cooldown=scale_in_cooldown)
 
 

@@ -68,6 +68,10 @@ class Monitoring:
                    time: datetime | None = None) -> None:  # fmt: skip
         self.store.put_metric_points([(name, dimensions or {}, time or datetime.now(UTC), value)])
 
+    def put_metrics(self, points: list[tuple[str, dict, datetime, float]]) -> None:
+        """Several points (name, dimensions, time, value) in one write."""
+        self.store.put_metric_points(points)
+
     def metric(self, name: str, dimensions: dict | None = None, *, since=None, until=None):
         from modelloop.data.refs import parse_time
 

@@ -77,9 +77,10 @@ def _plain_error(exc: Exception, style: str = "mlflow") -> Response:
 
 
 def create_app(ws, *, default_endpoint: str | None = None, poll_seconds: float = 0.5,
-               board=None) -> Starlette:
-    """The app of one server process; ``board`` is the worker board when several run."""
-    plane = DataPlane(ws, poll_seconds=poll_seconds)
+               board=None, metrics_seconds: float = 10.0) -> Starlette:
+    """The app of one server process; ``board`` is the worker board when several run;
+    ``metrics_seconds`` how often endpoint metric series are written."""
+    plane = DataPlane(ws, poll_seconds=poll_seconds, metrics_seconds=metrics_seconds)
 
     def single_endpoint() -> str:
         if default_endpoint:
@@ -329,7 +330,7 @@ def _flat(data) -> list:
 
 def run(ws, *, host: str = "127.0.0.1", port: int = 8080, endpoint: str | None = None,
         log_level: str = "warning", min_workers: int = 1, max_workers: int = 1,
-        **scaling) -> None:
+        metrics_seconds: float = 10.0, **scaling) -> None:
     """Serve until interrupted (uvicorn with uvloop and httptools, no access log).
 
     One process by default; with ``max_workers`` > 1, worker processes on one shared socket,
@@ -341,10 +342,11 @@ def run(ws, *, host: str = "127.0.0.1", port: int = 8080, endpoint: str | None =
         from modelloop.serving.workers import run_workers
 
         run_workers(ws, host=host, port=port, endpoint=endpoint, log_level=log_level,
-                    min_workers=min_workers, max_workers=max_workers, **scaling)
+                    min_workers=min_workers, max_workers=max_workers,
+                    metrics_seconds=metrics_seconds, **scaling)
         return
 
-    app = create_app(ws, default_endpoint=endpoint)
+    app = create_app(ws, default_endpoint=endpoint, metrics_seconds=metrics_seconds)
     config = uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools",
                             access_log=False, log_level=log_level, lifespan="on")
     uvicorn.Server(config).run()

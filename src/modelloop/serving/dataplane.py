@@ -404,13 +404,16 @@ def _rendezvous(variants: list[VariantRuntime], key: str) -> VariantRuntime:
 class DataPlane:
     """All endpoints this server process serves, kept in step with the metadata store."""
 
-    def __init__(self, ws, *, poll_seconds: float = 0.5, drive_rollouts: bool = True):
+    def __init__(self, ws, *, poll_seconds: float = 0.5, drive_rollouts: bool = True,
+                 metrics_seconds: float = 10.0):
         from modelloop.serving._store import serving_store
 
         self.ws = ws
         self.store = serving_store(ws.store)
         self.poll_seconds = poll_seconds
         self.drive_rollouts = drive_rollouts
+        self.metrics_seconds = metrics_seconds
+        self._series_sent: dict[tuple[str, str], dict] = {}  # snapshot at the last series write
         self.server_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.runtimes: dict[str, EndpointRuntime] = {}
         self.stats: dict[tuple[str, str], VariantStats] = {}
@@ -435,6 +438,10 @@ class DataPlane:
         if self._thread:
             self._thread.join(timeout=10)
         self.flush_stats()
+        try:
+            self.write_series()
+        except Exception as exc:  # the store may be gone at shutdown; say so, stop anyway
+            log.warning("could not write endpoint metric series: %s", exc)
         self.capture.close()
         for ex in self._executors.values():
             ex.shutdown(wait=False)
@@ -444,6 +451,7 @@ class DataPlane:
 
         endpoints = Endpoints(self.ws)
         last_stats = 0.0
+        last_series = time.monotonic()
         while not self._stop.wait(self.poll_seconds):
             try:
                 self.refresh()
@@ -452,6 +460,9 @@ class DataPlane:
                 if time.monotonic() - last_stats >= 1.0:
                     self.flush_stats()
                     last_stats = time.monotonic()
+                if time.monotonic() - last_series >= self.metrics_seconds:
+                    last_series = time.monotonic()
+                    self.write_series()
             except Exception as exc:  # keep serving what we have; say why
                 log.warning("endpoint refresh failed: %s", exc)
 
@@ -514,6 +525,24 @@ class DataPlane:
                 rows.append((ep, var, s.snapshot()))
         if rows:
             self.store.put_endpoint_stats(self.server_id, rows)
+
+    def write_series(self) -> None:
+        """Write each variant's interval figures as metric series (through ``ws.monitoring``,
+        so alarms can watch error rates and latency)."""
+        from datetime import UTC, datetime
+
+        from modelloop.serving.metrics import interval_series
+
+        now = datetime.now(UTC)
+        points = []
+        for key, s in list(self.stats.items()):
+            snap = s.snapshot()
+            values = interval_series(self._series_sent.get(key), snap)
+            self._series_sent[key] = snap
+            dims = {"endpoint": key[0], "variant": key[1]}
+            points += [(name, dims, now, value) for name, value in values.items()]
+        if points:
+            self.ws.monitoring.put_metrics(points)
 
     # -- requests
     def runtime(self, name: str) -> EndpointRuntime:

@@ -135,8 +135,12 @@ class Endpoints:
                bake_seconds: float = 60.0, canary_percent: float = 10.0,
                step_percent: float = 25.0, max_error_rate: float | None = 0.05,
                max_p99_ms: float | None = None, min_requests: int = 5, wait: bool = True,
-               timeout: float | None = None, progress=None, create: bool = True) -> dict:
+               timeout: float | None = None, progress=None, create: bool = True,
+               alarms: list[str] | None = None) -> dict:
         """Roll ``model`` out on endpoint ``name`` (created if missing) with a strategy.
+
+        During each bake the new variant's error rate and p99 are checked, and each alarm named
+        in ``alarms`` is evaluated: one in ALARM rolls the deployment back.
 
         Returns the rollout's record. With ``wait`` the call drives the rollout itself until it
         completes or rolls back (a server hosting the endpoint may drive it too; a lease keeps
@@ -148,6 +152,9 @@ class Endpoints:
         steps = _rollouts.plan_steps(strategy, bake_seconds=float(bake_seconds),
                                      canary_percent=float(canary_percent),
                                      step_percent=float(step_percent))
+        alarms = list(dict.fromkeys(alarms or []))
+        for alarm in alarms:
+            self.ws.monitoring.alarms.get(alarm)  # NotFound names the known ones
         mname, version = self.ws.models.resolve(model)
         ref = f"{mname}@{version}"
         record = self.store.get_endpoint(name)
@@ -167,7 +174,7 @@ class Endpoints:
             self.ws.models.mark_deployed(ref, f"endpoint {name} variant {new['name']}")
             return self._record_instant(name, before, after, ref, strategy, None)
         checks = {"max_error_rate": max_error_rate, "max_p99_ms": max_p99_ms,
-                  "min_requests": int(min_requests)}
+                  "min_requests": int(min_requests), "alarms": alarms}
         state = {"before": before, "new_variant": new, "steps": steps, "step": 0,
                  "step_started": time.time(), "checks": checks, "observed": None}
         rollout = self.store.create_rollout(endpoint=name, strategy=strategy, model=ref,
@@ -203,7 +210,8 @@ class Endpoints:
             rollout = self.store.get_rollout(rollout_id)
             if rollout["status"] != "running":
                 return rollout
-            changed = _rollouts.drive(self.store, rollout, owner=owner)
+            changed = _rollouts.drive(self.store, rollout, owner=owner,
+                                      alarm_states=self._alarm_states)
             if changed and progress:
                 progress(changed)
             if deadline is not None and time.monotonic() > deadline:
@@ -215,13 +223,25 @@ class Endpoints:
         changed = []
         for rollout in self.store.list_rollouts(status="running"):
             try:
-                out = _rollouts.drive(self.store, rollout, owner=owner)
+                out = _rollouts.drive(self.store, rollout, owner=owner,
+                                      alarm_states=self._alarm_states)
             except Exception:  # one broken rollout must not stop the others
                 continue
             if out:
                 changed.append(out)
         self._follow_aliases()
         return changed
+
+    def _alarm_states(self, names: list[str]) -> dict[str, tuple[str, str]]:
+        """Evaluate the named alarms now (through ``ws.monitoring``); a deleted one is skipped."""
+        out = {}
+        for name in names:
+            try:
+                result = self.ws.monitoring.alarms.evaluate(name)[0]
+            except NotFound:
+                continue
+            out[name] = (result["state"], result["reason"])
+        return out
 
     def _follow_aliases(self) -> None:
         """Deploy-on-approval: endpoints following ``model@alias`` deploy what it points at."""

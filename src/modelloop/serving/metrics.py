@@ -2,7 +2,8 @@
 
 Each server process counts in memory (a few integer additions per request) and writes its
 cumulative counters to the metadata store once a second; ``endpoint stats`` and rollout checks sum
-them over processes. Written by hand rather than with prometheus_client because the numbers must be
+them over processes. Every ``metrics_seconds`` (and on shutdown) it also writes what happened in
+the interval as metric series (:data:`SERIES`) through ``ws.monitoring``, for alarms to watch. Written by hand rather than with prometheus_client because the numbers must be
 merged across processes through the store, which its per-process registry does not do; the
 exposition format itself is a few lines.
 """
@@ -82,6 +83,40 @@ def percentile(counts: list[int] | None, buckets: list[float] | None, q: float) 
         if seen >= target:
             return buckets[i] if i < len(buckets) else float("inf")
     return float("inf")
+
+
+#: Metric series the server writes per endpoint/variant (dimensions ``endpoint``, ``variant``).
+SERIES = ("endpoint.invocations", "endpoint.4xx_rate", "endpoint.5xx_rate",
+          "endpoint.model_latency_p50_ms", "endpoint.model_latency_p99_ms",
+          "endpoint.overhead_latency_p99_ms")
+
+
+def interval_series(before: dict | None, after: dict) -> dict[str, float]:
+    """The metric-series values of one interval, from two cumulative snapshots of a variant:
+    invocations, 4xx and 5xx shares, and latency percentiles of the requests in between.
+    Empty when nothing was served (a missing datapoint, which alarms treat as configured)."""
+    before = before or {}
+
+    def delta(key):
+        a, b = after.get(key, 0), before.get(key, 0)
+        if isinstance(a, list):
+            return [x - y for x, y in zip(a, b or [0] * len(a), strict=False)]
+        return a - b
+
+    n = delta("invocations")
+    if n <= 0:
+        return {}
+    buckets = after.get("buckets")
+    out = {"endpoint.invocations": float(n),
+           "endpoint.4xx_rate": delta("errors_4xx") / n,
+           "endpoint.5xx_rate": delta("errors_5xx") / n}
+    for key, name, q in (("model_ms", "endpoint.model_latency_p50_ms", 0.5),
+                         ("model_ms", "endpoint.model_latency_p99_ms", 0.99),
+                         ("overhead_ms", "endpoint.overhead_latency_p99_ms", 0.99)):
+        value = percentile(delta(key), buckets, q)
+        if value is not None and value != float("inf"):
+            out[name] = value
+    return out
 
 
 def prometheus_text(rows: list[tuple[str, str, dict]]) -> str:

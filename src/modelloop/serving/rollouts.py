@@ -7,7 +7,9 @@ lease before moving a rollout, and every move is one transaction with the endpoi
 crash or a restart continues where the last driver stopped — or completes its rollback.
 
 During each bake the new variant's error rate and p99 latency (summed over all server processes
-from the statistics they write) are checked; a breach rolls back, recording why.
+from the statistics they write) are checked, and so are the named alarms the deploy asked for
+(evaluated on each look, e.g. an alarm on the new variant's ``endpoint.5xx_rate`` series or on a
+business metric); a breach, or one of those alarms in ALARM, rolls back, recording why.
 """
 
 from __future__ import annotations
@@ -100,10 +102,20 @@ def breach(checks: dict, observed: dict) -> str | None:
     return None
 
 
-def drive(store, rollout: dict, *, owner: str, now: float | None = None) -> dict | None:
+def alarm_breach(states: dict[str, tuple[str, str]]) -> str | None:
+    """Why the rollout must stop given its named alarms' (state, reason), or None."""
+    for name, (state, why) in states.items():
+        if state == "ALARM":
+            return f"alarm {name} is in ALARM ({why})"
+    return None
+
+
+def drive(store, rollout: dict, *, owner: str, now: float | None = None,
+          alarm_states=None) -> dict | None:
     """Move one running rollout forward if its bake is over, or roll it back on a breach.
 
-    Returns the rollout's new row when something changed, else None.
+    ``alarm_states(names)`` gives the named alarms' current (state, reason). Returns the
+    rollout's new row when something changed, else None.
     """
     from datetime import UTC, datetime, timedelta
 
@@ -117,6 +129,9 @@ def drive(store, rollout: dict, *, owner: str, now: float | None = None) -> dict
                           if r["variant"] == new["name"]])
     state = {**state, "observed": observed}
     reason = breach(state["checks"], observed)
+    names = state["checks"].get("alarms") or []
+    if not reason and names and alarm_states is not None:
+        reason = alarm_breach(alarm_states(names))
     if reason:
         store.advance_rollout(rollout["id"], state=state, status="rolled_back",
                               reason=f"automatic rollback: {reason}", spec=state["before"],

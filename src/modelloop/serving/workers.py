@@ -165,7 +165,8 @@ def worker_app():
 
     board, slot = _LAUNCH["board"], _LAUNCH["slot"]
     ws = _LAUNCH["workspace_class"](_LAUNCH["root"])  # the parent's Workspace class, by reference
-    app = create_app(ws, default_endpoint=_LAUNCH["endpoint"], board=board)
+    app = create_app(ws, default_endpoint=_LAUNCH["endpoint"], board=board,
+                     metrics_seconds=_LAUNCH["metrics_seconds"])
     return SlotCounter(app, board, slot)
 
 
@@ -339,7 +340,8 @@ class Autoscaler(Multiprocess):
 
 
 def run_workers(ws, *, host: str, port: int, endpoint: str | None, log_level: str,
-                min_workers: int, max_workers: int, target_inflight: float | None = None,
+                min_workers: int, max_workers: int, metrics_seconds: float = 10.0,
+                target_inflight: float | None = None,
                 scale_out_cooldown: float | None = None, scale_in_cooldown: float | None = None,
                 drain_seconds: float | None = None) -> None:
     """Serve with ``min_workers``..``max_workers`` processes until interrupted."""
@@ -349,7 +351,8 @@ def run_workers(ws, *, host: str, port: int, endpoint: str | None, log_level: st
     sock = config.bind_socket()
     # each worker opens the workspace itself; the class travels by reference (pickled), which
     # keeps this service free of an import of the façade above it
-    launch = {"workspace_class": type(ws), "root": str(ws.root), "endpoint": endpoint}
+    launch = {"workspace_class": type(ws), "root": str(ws.root), "endpoint": endpoint,
+              "metrics_seconds": metrics_seconds}
 
     def pick(value, key):
         return DEFAULTS[key] if value is None else float(value)
