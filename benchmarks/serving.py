@@ -4,6 +4,13 @@ The same scikit-learn LogisticRegression (20 features) is served three ways on l
 by the same closed-loop keep-alive load generator at concurrency 1, 8 and 32, with 1-row and 100-row
 `dataframe_split` JSON bodies. Prints req/s, p50 and p99 per point and modelloop's ratios.
 
+Then two figures of modelloop alone:
+- the cost of data capture at 100% (both input and output): req/s of an endpoint capturing every
+  request over the same model without capture, single row at concurrency 8 (goal: <= 10% cost);
+- micro-batching: a 100-tree random forest (~5 ms per single-row predict) at concurrency 32,
+  single row, modelloop (which gathers concurrent requests into one predict) over the bare floor
+  serving the same forest unbatched (goal: >= 3x).
+
     python benchmarks/serving.py            # ~2 min: 2 s per point
     python benchmarks/serving.py --full     # 10 s per point
     python benchmarks/serving.py --no-mlflow
@@ -120,6 +127,29 @@ def stop(proc) -> None:
             os.killpg(proc.pid, 9)
 
 
+def alternate(runs: dict, rounds: int) -> dict:
+    """Median req/s of each named load run, run in turns so drift on a shared machine hits all."""
+    import statistics
+
+    seen: dict[str, list[float]] = {n: [] for n in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            res = run()
+            if res["errors"]:
+                raise RuntimeError(f"{name}: {res['errors']} failed requests")
+            seen[name].append(res["rps"])
+    return {n: statistics.median(v) for n, v in seen.items()}
+
+
+def save_floor(ws, ref: str, path: Path) -> None:
+    from modelloop.registry.package import read_manifest
+
+    pkg = ws.models.package_dir(ref)
+    info = read_manifest(pkg).flavor_info
+    path.write_text(FLOOR_APP.format(path=str(pkg / info["file"]),
+                                     trusted=info["trusted_types"]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true", help="10 s per point instead of 2 s")
@@ -144,21 +174,30 @@ def main() -> None:
     save_package(model, tmp / "pkg", signature=Signature.from_frame(frame))
     ref = ws.models.register("lr", tmp / "pkg")["ref"]
     ws.endpoints.create("lr", ref)
-    pkg = ws.models.package_dir(ref)
-    from modelloop.registry.package import read_manifest
+    ws.endpoints.create("lr-capture", ref,
+                        capture={"enabled": True, "sampling": 100, "mode": "both"})
+    from sklearn.ensemble import RandomForestClassifier
 
-    info = read_manifest(pkg).flavor_info
-    (tmp / "floor.py").write_text(FLOOR_APP.format(path=str(pkg / info["file"]),
-                                                   trusted=info["trusted_types"]))
+    forest = RandomForestClassifier(n_estimators=100, max_depth=8, n_jobs=1,
+                                    random_state=0).fit(frame, y)
+    save_package(forest, tmp / "rf-pkg", signature=Signature.from_frame(frame))
+    rf_ref = ws.models.register("rf", tmp / "rf-pkg")["ref"]
+    ws.endpoints.create("rf", rf_ref)
+    save_floor(ws, ref, tmp / "floor.py")
+    save_floor(ws, rf_ref, tmp / "floor_rf.py")
 
     servers = {}
     p = free_port()
     servers["modelloop"] = (p, "/invocations", start(
-        [sys.executable, "-m", "modelloop", "serve", "--port", str(p)],
+        [sys.executable, "-m", "modelloop", "serve", "--port", str(p), "--endpoint", "lr"],
         env={"MODELLOOP_HOME": str(ws.root)}))
     p = free_port()
     servers["floor"] = (p, "/invocations", start(
         [sys.executable, "-m", "uvicorn", "floor:app", "--port", str(p), "--loop", "uvloop",
+         "--http", "httptools", "--no-access-log", "--log-level", "warning"], cwd=tmp))
+    p = free_port()
+    rf_floor = (p, start(
+        [sys.executable, "-m", "uvicorn", "floor_rf:app", "--port", str(p), "--loop", "uvloop",
          "--http", "httptools", "--no-access-log", "--log-level", "warning"], cwd=tmp))
     if not args.no_mlflow:
         mlflow_dir = ws.models.export(ref, tmp / "mlflow_model", format="mlflow")
@@ -187,9 +226,28 @@ def main() -> None:
                 errs = sum(r["errors"] for r in res.values())
                 print(f"{rows:>4} {c:>3} | {cells} | {ratio}" + (f"  ERRORS {errs}" if errs
                                                                    else ""))
+        one = json.dumps({"dataframe_split": {
+            "columns": FEATURES, "data": rng.normal(size=(1, 20)).round(5).tolist()}}).encode()
+        mport = servers["modelloop"][0]
+
+        def run(port, path, c):
+            return lambda: load(port, path, one, c, seconds)
+
+        cap = alternate({"off": run(mport, "/mlflow/lr/invocations", 8),
+                         "on": run(mport, "/mlflow/lr-capture/invocations", 8)}, rounds=3)
+        kept = cap["on"] / cap["off"]
+        print(f"capture at 100% (input+output), 1 row, c=8: {cap['on']:.0f} vs {cap['off']:.0f} "
+              f"req/s without = {kept:.2f}x, cost {(1 - kept) * 100:.1f}% (goal <= 10%)")
+        wait_up(rf_floor[0], "/", rf_floor[1])
+        rf = alternate({"modelloop": run(mport, "/mlflow/rf/invocations", 32),
+                        "floor": run(rf_floor[0], "/invocations", 32)}, rounds=2)
+        print(f"micro-batching, random forest (100 trees), 1 row, c=32: modelloop "
+              f"{rf['modelloop']:.0f} vs unbatched floor {rf['floor']:.0f} req/s = "
+              f"{rf['modelloop'] / rf['floor']:.1f}x (goal >= 3x)")
     finally:
         for _port, _path, proc in servers.values():
             stop(proc)
+        stop(rf_floor[1])
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import threading
 import time
 from multiprocessing.sharedctypes import RawArray
 
-from uvicorn.config import Config
+from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 # board layout: a header, then one record per worker slot (int64 each)
@@ -247,7 +247,7 @@ class Autoscaler(Multiprocess):
             self.processes.remove(worker)
             self.board.clear(worker.slot)
             self._log(f"worker {worker.pid} died (exit code {worker.exitcode}); replacing it")
-            if worker.exitcode == 3:  # uvicorn's STARTUP_FAILURE: would fail again
+            if worker.exitcode == STARTUP_FAILURE:  # it would fail the same way again
                 self._log("a worker failed to start; stopping")
                 self.should_exit.set()
                 return
