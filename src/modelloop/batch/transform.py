@@ -53,7 +53,7 @@ class TransformOptions:
     proba: bool = False  # also write class probabilities (proba_<class>)
     input_format: str | None = None
     output_format: str | None = None  # default: from the output's suffix, else the input's
-    chunk_mb: float = 32.0  # text input: bytes per chunk
+    chunk_mb: float = 16.0  # text input: bytes per chunk (larger: more memory per worker)
     chunk_rows: int = 250_000  # Parquet input: rows per chunk (whole row groups)
     batch_rows: int = 100_000  # rows predicted at once inside a chunk (bounds memory)
     max_errors_per_chunk: int = 1000

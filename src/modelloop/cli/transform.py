@@ -54,7 +54,7 @@ def _with(options):
 @click.option("--proba", is_flag=True, help="Also write class probabilities (proba_<class>).")
 @click.option("--errors-file", metavar="WHERE", help="Where failed rows go (default: "
               "<output>.errors.jsonl).")
-@click.option("--chunk-mb", type=float, default=32.0, show_default=True,
+@click.option("--chunk-mb", type=float, default=16.0, show_default=True,
               help="Text input is scored in chunks of this size.")
 @click.option("--chunk-rows", type=int, default=250_000, show_default=True,
               help="Parquet input is scored in chunks of whole row groups of about this many rows.")
