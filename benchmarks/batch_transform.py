@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -142,6 +143,7 @@ def main() -> None:
             print(f"  modelloop / mlflow peak memory: RSS {rss / m_rss:.2f}, PSS {pss / m_pss:.2f}"
                   "  (goal <= 0.25)")
     ws.close()
+    shutil.rmtree(tmp, ignore_errors=True)  # the CSV and outputs are hundreds of MB
 
 
 if __name__ == "__main__":
