@@ -26,10 +26,9 @@ def _transform(ws, *args):
 
 def _kill_mid_run(ws, cmd) -> int:
     """Start ``cmd``; SIGKILL the transform's worker once it recorded a few chunks. Returns its job."""
-    from modelloop.store.sql_batch import batch_store
 
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    store = batch_store(Workspace(ws.root).store)
+    store = Workspace(ws.root).store
     job = None
     while proc.poll() is None:
         jobs = store.list_jobs(kind="transform", status="running", limit=1)

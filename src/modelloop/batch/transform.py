@@ -143,15 +143,13 @@ class Transforms:
 
     def status(self, job_id: int | str) -> dict:
         """A transform job with its chunk progress."""
-        from modelloop.store.sql_batch import batch_store
 
         job = self.ws.jobs.get(job_id)
         spec = job["spec"]
-        done = batch_store(self.ws.store).transform_progress(spec["key"])
+        done = self.ws.store.transform_progress(spec["key"])
         return {"job": job, "total_chunks": len(spec["chunks"]), **done}
 
     def _execute(self, spec, workers, executor, ray_address, progress) -> TransformResult:
-        from modelloop.store.sql_batch import batch_store
         from modelloop.training.jobs import JobFailed
 
         if executor not in EXECUTORS:
@@ -160,7 +158,7 @@ class Transforms:
             raise InvalidInput("--workers must be at least 1", hint="e.g. --workers 4")
         spec = {**spec, "workers": workers or os.cpu_count() or 1, "executor": executor,
                 "ray_address": ray_address}
-        store = batch_store(self.ws.store)
+        store = self.ws.store
         watcher = _Watcher(store, spec, progress) if progress else None
         started = time.monotonic()
         try:
@@ -430,9 +428,8 @@ def run_transform_job(ctx, spec: dict) -> None:
     """The ``transform`` job kind: score the chunks not yet recorded, then assemble the output."""
     from modelloop.batch import executors
     from modelloop.registry.registry import Registry
-    from modelloop.store.sql_batch import batch_store
 
-    store = batch_store(ctx.store)
+    store = ctx.store
     rec = ctx.recorder
     registry = Registry(ctx.store, ctx.artifacts, ctx.scratch.parent.parent / "cache" / "models",
                         datasets=ctx.datasets)

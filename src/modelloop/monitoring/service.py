@@ -25,10 +25,9 @@ class Monitoring:
     """What faces call; constructed with the Workspace (``ws.monitoring``)."""
 
     def __init__(self, ws):
-        from modelloop.store.sql_monitoring import monitoring_store
 
         self.ws = ws
-        self.store = monitoring_store(ws.store)
+        self.store = ws.store
 
     # -- baselines and checks -----------------------------------------------------------------
     @cached_property
@@ -324,9 +323,8 @@ def _read_data(datasets, data: str):
 
 def run_monitor_job(ctx, spec: dict) -> None:
     """The ``monitor`` job kind: one run, its report stored as an artifact and a run row."""
-    from modelloop.store.sql_monitoring import monitoring_store
 
-    store = monitoring_store(ctx.store)
+    store = ctx.store
     mon = store.get_monitor(spec["monitor"])
     if mon is None:
         raise NotFound(f"no monitor named {spec['monitor']!r}")

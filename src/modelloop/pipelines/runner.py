@@ -180,9 +180,7 @@ class Runner:
     @classmethod
     def for_workspace(cls, workspace, *, executor="local", concurrency=None) -> Runner:
         ex = make_executor(executor, concurrency)
-        from modelloop.pipelines.runs import pipeline_store
-
-        return cls(pipeline_store(workspace.store), workspace.artifacts, ex, concurrency)
+        return cls(workspace.store, workspace.artifacts, ex, concurrency)
 
     # -- entry points -------------------------------------------------------------------------
     def start(self, pipe: Pipeline, params: dict, *, wait=True, wait_timeout=None) -> RunResult:

@@ -17,29 +17,6 @@ from modelloop.pipelines import values
 ACTIVE = ("pending", "running")
 
 
-def pipeline_store(store):
-    """The workspace's store, with the pipeline SQL mixed in if its class lacks it.
-
-    Transitional: once ``SqlStore`` lists ``PipelineStoreMixin`` among its bases this returns
-    ``store`` unchanged.
-    """
-    if hasattr(store, "create_pipeline_run"):
-        return store
-    from modelloop.store.sql_pipelines import PipelineStoreMixin
-
-    cls = _MIXED.get(type(store))
-    if cls is None:
-        cls = _MIXED[type(store)] = type(
-            type(store).__name__, (PipelineStoreMixin, type(store)), {}
-        )
-    mixed = cls.__new__(cls)
-    mixed.__dict__.update(store.__dict__)  # the same engine and URL, no new connections
-    return mixed
-
-
-_MIXED: dict[type, type] = {}
-
-
 def diff_recipes(old: dict, new: dict, step: str) -> list[str]:
     """Why two cache recipes differ, one sentence per difference."""
     reasons = []
@@ -93,7 +70,7 @@ class Runs:
 
     @classmethod
     def for_workspace(cls, workspace) -> Runs:
-        return cls(pipeline_store(workspace.store), workspace.artifacts)
+        return cls(workspace.store, workspace.artifacts)
 
     # -- reading ------------------------------------------------------------------------------
     def _reap(self, run: dict) -> dict:

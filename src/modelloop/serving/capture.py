@@ -23,8 +23,6 @@ import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
 
-from modelloop.serving._store import serving_store
-
 log = logging.getLogger(__name__)
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -79,7 +77,7 @@ class CaptureWriter:
     """Buffers capture records and writes them as JSON Lines blobs off the request path."""
 
     def __init__(self, store, artifacts, *, max_buffer: int = 10_000, flush_seconds: float = 1.0):
-        self.store = serving_store(store)
+        self.store = store
         self.artifacts = artifacts
         self.max_buffer = max_buffer
         self.flush_seconds = flush_seconds
@@ -167,7 +165,6 @@ class CaptureWriter:
 def read_capture(store, artifacts, endpoint: str, *, variant: str | None = None,
                  since: datetime | None = None, until: datetime | None = None) -> list[dict]:
     """Capture records of an endpoint (optionally one variant, a time window), oldest first."""
-    store = serving_store(store)
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     if until is not None and until.tzinfo is None:

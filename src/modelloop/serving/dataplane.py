@@ -406,10 +406,8 @@ class DataPlane:
 
     def __init__(self, ws, *, poll_seconds: float = 0.5, drive_rollouts: bool = True,
                  metrics_seconds: float = 10.0):
-        from modelloop.serving._store import serving_store
-
         self.ws = ws
-        self.store = serving_store(ws.store)
+        self.store = ws.store
         self.poll_seconds = poll_seconds
         self.drive_rollouts = drive_rollouts
         self.metrics_seconds = metrics_seconds

@@ -15,7 +15,6 @@ import time
 from modelloop.data.refs import check_name
 from modelloop.errors import InvalidInput, NotFound
 from modelloop.serving import rollouts as _rollouts
-from modelloop.serving._store import serving_store
 from modelloop.serving.spec import check_spec, check_variant
 
 
@@ -30,7 +29,7 @@ class Endpoints:
 
     def __init__(self, ws):
         self.ws = ws
-        self.store = serving_store(ws.store)
+        self.store = ws.store
 
     # -- records ------------------------------------------------------------------------------
     def _pin(self, spec: dict) -> dict:

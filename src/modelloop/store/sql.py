@@ -103,7 +103,9 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-class SqlStore(MetadataStore):
+class CoreSqlStore(MetadataStore):
+    """Datasets, jobs, models and events; :class:`SqlStore` adds each other concern's SQL."""
+
     def __init__(self, url: str):
         self.url = url
         self.engine = _engine(url)
@@ -720,3 +722,18 @@ class SqlStore(MetadataStore):
                 d["payload"] = json.loads(d["payload"])
                 out.append(d)
             return out
+
+
+# Each later concern keeps its tables and SQL in its own pair of modules (``*_tables.py``,
+# ``sql_*.py``) so that this file stays about the core records. They import helpers defined above,
+# hence the imports down here.
+from modelloop.store.sql_batch import BatchStoreMixin  # noqa: E402
+from modelloop.store.sql_monitoring import MonitoringStoreMixin  # noqa: E402
+from modelloop.store.sql_pipelines import PipelineStoreMixin  # noqa: E402
+from modelloop.store.sql_serving import ServingStoreMixin  # noqa: E402
+
+
+class SqlStore(
+    PipelineStoreMixin, ServingStoreMixin, MonitoringStoreMixin, BatchStoreMixin, CoreSqlStore
+):
+    """The metadata store on SQLAlchemy: SQLite by default, PostgreSQL to scale out."""

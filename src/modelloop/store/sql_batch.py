@@ -69,22 +69,3 @@ class BatchStoreMixin:
         with self._read() as conn:
             n, rows, errors, size = conn.execute(q).one()
         return {"chunks": n, "rows": int(rows), "error_rows": int(errors), "input_bytes": int(size)}
-
-
-def batch_store(store):
-    """The workspace's store with the batch SQL mixed in if its class lacks it.
-
-    Transitional, like :func:`modelloop.pipelines.runs.pipeline_store`: once ``SqlStore`` lists
-    ``BatchStoreMixin`` among its bases this returns ``store`` unchanged.
-    """
-    if hasattr(store, "record_transform_chunk"):
-        return store
-    cls = _MIXED.get(type(store))
-    if cls is None:
-        cls = _MIXED[type(store)] = type(type(store).__name__, (BatchStoreMixin, type(store)), {})
-    mixed = cls.__new__(cls)
-    mixed.__dict__.update(store.__dict__)  # the same engine and URL, no new connections
-    return mixed
-
-
-_MIXED: dict[type, type] = {}

@@ -292,24 +292,3 @@ class MonitoringStoreMixin:
             .limit(limit)
         )
         return self._list(q)
-
-
-def monitoring_store(store):
-    """The workspace's store with the monitoring SQL mixed in, if its class lacks it.
-
-    Transitional, like :func:`modelloop.pipelines.runs.pipeline_store`: once ``SqlStore`` lists
-    :class:`MonitoringStoreMixin` among its bases this returns ``store`` unchanged.
-    """
-    if hasattr(store, "add_baseline"):
-        return store
-    cls = _MIXED.get(type(store))
-    if cls is None:
-        cls = _MIXED[type(store)] = type(
-            type(store).__name__, (MonitoringStoreMixin, type(store)), {}
-        )
-    mixed = cls.__new__(cls)
-    mixed.__dict__.update(store.__dict__)  # the same engine and URL, no new connections
-    return mixed
-
-
-_MIXED: dict[type, type] = {}

@@ -227,7 +227,7 @@ model_history = sa.Table(
 BLOB_REFERENCES.append((model_files, "digest"))
 
 # Tables of other concerns live beside this file and register on the same ``metadata``.
-from modelloop.store import (
+from modelloop.store import (  # noqa: E402
     batch_tables,  # noqa: E402, F401  (batch: transform chunk records)
     monitoring_tables,  # noqa: E402, F401  (monitoring: baselines, alarms)
     pipeline_tables,  # noqa: E402, F401  (pipelines: runs and steps)
