@@ -91,8 +91,12 @@ class CaptureWriter:
         self._thread = threading.Thread(target=self._run, name="capture-writer", daemon=True)
         self._thread.start()
 
-    def write(self, record: dict) -> bool:
-        """Queue one record; False (and counted in ``dropped``) when the buffer is full."""
+    def write(self, record) -> bool:
+        """Queue one record; False (and counted in ``dropped``) when the buffer is full.
+
+        ``record`` is a dict, or a function of no arguments returning one: the server passes a
+        function so that turning arrays into JSON happens in the writer thread, off the request.
+        """
         # deque.append is atomic under the GIL; the length check may overshoot by a few records
         # under races, which is harmless for a bound meant to cap memory.
         if len(self._buffer) >= self.max_buffer or self._closed.is_set():
@@ -114,7 +118,12 @@ class CaptureWriter:
             if not batch:
                 return 0
             groups: dict[tuple, list[dict]] = {}
-            for rec in batch:
+            for item in batch:
+                try:
+                    rec = item() if callable(item) else item
+                except Exception as exc:  # a record that cannot be built is counted, not lost
+                    self._failed(1, exc)
+                    continue
                 meta = rec.get("modelloop") or {}
                 when = _parse_time(rec["eventMetadata"]["inferenceTime"])
                 key = (meta.get("endpoint", "-"), meta.get("variant", "-"), _hour(when))

@@ -599,18 +599,24 @@ class DataPlane:
                           len(X) if status == 200 else 0)
 
     def _capture(self, rt, variant, X, preds, probs, inference_id, *, shadow: bool) -> None:
-        mode = rt.capture["mode"]
-        rows = None
-        if mode != "output":
-            rows = X.values.tolist() if hasattr(X, "values") else X.tolist()
-        self.capture.write(_capture.make_record(
-            endpoint=rt.name, variant=variant.name, model=variant.model_ref, shadow=shadow,
-            event_id=str(uuid.uuid4()), inference_id=inference_id, ts=time.time(),
-            columns=variant.columns, rows=rows,
-            predictions=None if mode == "input" else preds.tolist(),
-            probabilities=None if mode == "input" or probs is None else probs.tolist(),
-            classes=variant.classes,
-        ))
+        """Queue the record as a function: the writer thread builds and encodes it later (the
+        arrays are not touched after the response), so capture costs the request little."""
+        mode, ts, event_id = rt.capture["mode"], time.time(), str(uuid.uuid4())
+
+        def build() -> dict:
+            rows = None
+            if mode != "output":
+                rows = X.values.tolist() if hasattr(X, "values") else X.tolist()
+            return _capture.make_record(
+                endpoint=rt.name, variant=variant.name, model=variant.model_ref, shadow=shadow,
+                event_id=event_id, inference_id=inference_id, ts=ts,
+                columns=variant.columns, rows=rows,
+                predictions=None if mode == "input" else preds.tolist(),
+                probabilities=None if mode == "input" or probs is None else probs.tolist(),
+                classes=variant.classes,
+            )
+
+        self.capture.write(build)
 
     def _mirror(self, rt: EndpointRuntime, X, inference_id: str) -> None:
         """Send a copy to each shadow variant (sampled); never awaited by the request."""
