@@ -28,6 +28,23 @@ log = logging.getLogger(__name__)
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
+def _dumps(value) -> str:
+    """JSON text of a record part; numpy arrays are encoded as they are (orjson, ~5x faster than
+    ``json`` with ``tolist()``). Object arrays (strings) fall back to plain lists; NaN is null."""
+    import orjson
+
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    except TypeError:
+        return orjson.dumps(_plain(value), default=str).decode()
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
 def inference_time(ts: float | None = None) -> str:
     """SageMaker's inferenceTime spelling (UTC, seconds)."""
     return time.strftime(TIME_FORMAT, time.gmtime(time.time() if ts is None else ts))
@@ -42,7 +59,7 @@ def make_record(*, endpoint: str, variant: str, model: str, shadow: bool, event_
     if rows is not None:
         data["endpointInput"] = {
             "observedContentType": "application/json", "mode": "INPUT",
-            "data": json.dumps({"columns": columns, "data": rows}, default=str),
+            "data": _dumps({"columns": columns, "data": rows}),
             "encoding": "JSON",
         }
     if predictions is not None:
@@ -53,7 +70,7 @@ def make_record(*, endpoint: str, variant: str, model: str, shadow: bool, event_
                 out["classes"] = classes  # names the proba_<class> columns of capture_frame
         data["endpointOutput"] = {
             "observedContentType": "application/json", "mode": "OUTPUT",
-            "data": json.dumps(out, default=str), "encoding": "JSON",
+            "data": _dumps(out), "encoding": "JSON",
         }
     return {
         "captureData": data,
@@ -130,7 +147,7 @@ class CaptureWriter:
                 groups.setdefault(key, []).append((when, rec))
             files, count = [], 0
             for (endpoint, variant, hour), items in groups.items():
-                body = "".join(json.dumps(r, separators=(",", ":")) + "\n" for _, r in items)
+                body = "".join(_dumps(r) + "\n" for _, r in items)
                 try:
                     blob = self.artifacts.put_bytes(body.encode())
                 except Exception as exc:

@@ -606,13 +606,13 @@ class DataPlane:
         def build() -> dict:
             rows = None
             if mode != "output":
-                rows = X.values.tolist() if hasattr(X, "values") else X.tolist()
+                rows = X.to_numpy() if hasattr(X, "to_numpy") else X
             return _capture.make_record(
                 endpoint=rt.name, variant=variant.name, model=variant.model_ref, shadow=shadow,
                 event_id=event_id, inference_id=inference_id, ts=ts,
                 columns=variant.columns, rows=rows,
-                predictions=None if mode == "input" else preds.tolist(),
-                probabilities=None if mode == "input" or probs is None else probs.tolist(),
+                predictions=None if mode == "input" else preds,
+                probabilities=None if mode == "input" or probs is None else probs,
                 classes=variant.classes,
             )
 
