@@ -97,6 +97,7 @@ class VariantRuntime:
         classes = packaged.classes_ if self.has_proba else None
         self.classes = None if classes is None else classes.tolist()
         self.direct = self.numeric and _accepts_arrays(packaged)
+        self._labels = classes if self.direct and _labels_are_argmax(packaged) else None
         self.batcher = Batcher(self, options, executor)
 
     # validation: once per request, on the whole array
@@ -200,7 +201,10 @@ class VariantRuntime:
     def predict_batch(self, X, want_proba: bool):
         import numpy as np
 
-        if self.direct:
+        if self.direct and want_proba and self._labels is not None:
+            proba = self.packaged.model.predict_proba(X)  # one model call gives both
+            preds = self._labels[np.argmax(proba, axis=1)]
+        elif self.direct:
             preds = self.packaged.model.predict(X)
             proba = self.packaged.model.predict_proba(X) if want_proba else None
         else:
@@ -229,6 +233,34 @@ def _accepts_arrays(packaged) -> bool:
             b = packaged.predict(pd.DataFrame(X, columns=packaged.signature.names),
                                  validate=False)
         return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    except Exception:
+        return False
+
+
+#: Classifiers whose ``predict`` is by definition the class of highest probability, so that one
+#: ``predict_proba`` call answers both (capture and probability requests then cost one call).
+ARGMAX_CLASSIFIERS = frozenset({
+    "LogisticRegression", "RandomForestClassifier", "ExtraTreesClassifier",
+    "DecisionTreeClassifier", "HistGradientBoostingClassifier", "GradientBoostingClassifier",
+    "KNeighborsClassifier",
+})
+
+
+def _labels_are_argmax(packaged) -> bool:
+    """A known argmax classifier whose labels from probabilities match ``predict`` on a probe."""
+    import numpy as np
+
+    model = packaged.model
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    if type(final).__name__ not in ARGMAX_CLASSIFIERS or packaged.classes_ is None:
+        return False
+    n = len(packaged.signature.names)
+    X = np.random.default_rng(0).normal(size=(64, n))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            derived = np.asarray(packaged.classes_)[np.argmax(model.predict_proba(X), axis=1)]
+            return bool(np.array_equal(derived, np.asarray(model.predict(X))))
     except Exception:
         return False
 
