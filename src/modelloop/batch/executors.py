@@ -33,25 +33,13 @@ def run_threads(package_dir: str, todo: list, layout: dict, finished: Finished, 
     pyarrow's parser, numpy's BLAS and most scikit-learn predictors release the GIL, so threads
     use the cores for the bulk of the work; models that hold the GIL are better on processes.
     """
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+    from concurrent.futures import ThreadPoolExecutor
 
     from modelloop.batch.scoring import load_model
 
     load_model(package_dir)  # once, before the threads race to load it
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        pending = iter(todo)
-        running = set()
-        while True:
-            while len(running) < 2 * workers:
-                item = next(pending, None)
-                if item is None:
-                    break
-                running.add(pool.submit(score_chunk, package_dir, item[0], item[1], layout))
-            if not running:
-                return
-            done, running = wait(running, return_when=FIRST_COMPLETED)
-            for fut in done:
-                finished(fut.result())
+        _drain(pool, package_dir, todo, layout, finished, workers)
 
 
 def warm_up(package_dir: str) -> None:
@@ -81,7 +69,7 @@ def run_processes(package_dir: str, todo: list, layout: dict, finished: Finished
             finished(score_chunk(package_dir, index, chunk, layout))
         return
     import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import ProcessPoolExecutor
 
     # forkserver, not fork: this process runs the store's connections and pyarrow's threads,
     # which a fork would copy mid-use; not spawn: each spawned worker would import the model's
@@ -91,24 +79,33 @@ def run_processes(package_dir: str, todo: list, layout: dict, finished: Finished
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver"),
                                initializer=_watch_parent, initargs=(os.getpid(),))
     with pool:
-        pending = iter(todo)
-        running = set()
-        try:
-            while True:
-                while len(running) < 2 * workers:
-                    item = next(pending, None)
-                    if item is None:
-                        break
-                    running.add(pool.submit(score_chunk, package_dir, item[0], item[1], layout))
-                if not running:
-                    return
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    finished(fut.result())
-        except BaseException:
-            for fut in running:
-                fut.cancel()
-            raise
+        _drain(pool, package_dir, todo, layout, finished, workers)
+
+
+def _drain(pool, package_dir: str, todo: list, layout: dict, finished: Finished,
+           workers: int) -> None:
+    """Keep at most two chunks per worker in flight on ``pool``; hand each result to
+    ``finished`` as it comes; on any error cancel what has not started."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    pending = iter(todo)
+    running: set = set()
+    try:
+        while True:
+            while len(running) < 2 * workers:
+                item = next(pending, None)
+                if item is None:
+                    break
+                running.add(pool.submit(score_chunk, package_dir, item[0], item[1], layout))
+            if not running:
+                return
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                finished(fut.result())
+    except BaseException:
+        for fut in running:
+            fut.cancel()
+        raise
 
 
 def _watch_parent(job_pid: int) -> None:
