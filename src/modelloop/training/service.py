@@ -446,11 +446,11 @@ def run_evaluate_job(ctx, spec: dict) -> None:
     from modelloop.training.report import report
 
     registry = Registry(ctx.store, ctx.artifacts, ctx.scratch / "models", datasets=ctx.datasets)
-    frame = ctx.datasets.to_pandas(spec["dataset"], since=spec.get("since"))
+    data = ctx.datasets.to_pandas(spec["dataset"], since=spec.get("since"))
     target = spec["target"]
-    frame = frame[frame[target].notna()]
+    labelled = data[data[target].notna()]  # read once: the model and the baseline score these
     model = registry.load(spec["model"])
-    frame = _model_columns(frame, model, target)
+    frame = _model_columns(labelled, model, target)
     ctx.recorder.log_text(f"evaluating {spec['model']} on {len(frame):,} rows of {spec['dataset']}")
     ev = evaluate(model, frame, target, model.task)
     ctx.recorder.log_metrics(ev.metrics)
@@ -458,9 +458,7 @@ def run_evaluate_job(ctx, spec: dict) -> None:
     baseline_metrics = None
     if spec.get("baseline"):
         base = registry.load(spec["baseline"])
-        full = ctx.datasets.to_pandas(spec["dataset"], since=spec.get("since"))
-        bev = evaluate(base, _model_columns(full[full[target].notna()], base, target), target,
-                       ev.task)
+        bev = evaluate(base, _model_columns(labelled, base, target), target, ev.task)
         baseline_metrics = bev.metrics
         ctx.recorder.set_output("baseline", {"ref": spec["baseline"], "metrics": bev.metrics})
         ctx.recorder.log_text(f"baseline {spec['baseline']}: " + ", ".join(
