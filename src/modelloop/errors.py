@@ -62,3 +62,9 @@ class StoreVersionError(ModelloopError):
 
 class ConfigError(ModelloopError):
     """The workspace configuration is missing or wrong."""
+
+
+class NotApproved(InvalidInput):
+    """A model version that is not approved was asked to serve or batch-score (409)."""
+
+    status = 409
