@@ -152,3 +152,73 @@ def test_large_ingest_streams_in_parts(local_workspace, tmp_path):
     assert v.row_count == 200_000
     total = sum(b.num_rows for b in local_workspace.datasets.iter_batches("big", batch_size=50_000))
     assert total == 200_000
+
+
+@pytest.mark.parametrize(
+    ("ref", "needle"),
+    [
+        ("loans@²", "invalid version"),
+        ("loans@٣", "invalid version"),
+        ("loans@99999999999999999999999", "too large"),
+        ("loans@0", "does not exist"),
+        ("loans@-1", "negative"),
+        ("@3", "invalid dataset name"),
+        ("", "invalid dataset name"),
+        ("loans@", "invalid version"),
+        ("loans@2..2", "names no rows"),
+        ("loans@3..1", "names no rows"),
+        ("loans@..2", "must start with a version"),
+        ("loans@1..²", "invalid range"),
+        ("loans@1..99999999999", "too large"),
+        ("x" * 5000, "characters long"),
+    ],
+)
+def test_malformed_references_are_typed_errors(local_workspace, ref, needle):
+    with pytest.raises(InvalidInput, match=needle):
+        local_workspace.datasets.get(ref)
+
+
+@pytest.mark.parametrize("value", [5, None, 3.5, ["loans"]])
+def test_a_reference_that_is_not_text_is_a_typed_error(local_workspace, value):
+    with pytest.raises(InvalidInput, match="reference must be text"):
+        local_workspace.datasets.get(value)
+
+
+def test_huge_durations_are_typed_errors(local_workspace, tmp_path):
+    local_workspace.datasets.ingest("loans", [_csv(tmp_path, "a.csv", loan_applications(10))])
+    with pytest.raises(InvalidInput, match="before the year 1"):
+        local_workspace.datasets.to_pandas("loans", since="99999999999d")
+
+
+def test_a_range_names_only_the_rows_its_versions_added(workspace, tmp_path):
+    days = [loan_applications(n, seed=s) for n, s in ((100, 1), (60, 2), (40, 3))]
+    for i, day in enumerate(days):
+        workspace.datasets.ingest("loans", [_csv(tmp_path, f"d{i}.csv", day)])
+    ds = workspace.datasets
+    new = ds.get("loans@1..3")
+    assert (new.ref, new.row_count, new.version) == ("loans@1..3", 100, 3)
+    assert new.content_hash != ds.get("loans@3").content_hash
+    assert ds.to_pandas("loans@1..3")["salary"].tolist() == (
+        days[1]["salary"].tolist() + days[2]["salary"].tolist())
+    assert len(ds.to_pandas("loans@2..3")) == len(ds.to_pandas("loans@2..latest")) == 40
+    assert len(ds.to_pandas("loans@2..")) == 40
+    assert sum(b.num_rows for b in ds.iter_batches("loans@1..2", batch_size=7)) == 60
+    assert ds.head("loans@2..3", 5).column("salary").to_pylist() == days[2]["salary"][:5].tolist()
+    assert [s["version"] for s in ds.sources("loans@1..3")] == [2, 3]
+    assert {p["version"] for p in ds.parts("loans@1..3")} == {2, 3}
+    with pytest.raises(InvalidInput, match="names no rows"):
+        ds.get("loans@3..")
+    with pytest.raises(NotFound, match="no version 9"):
+        ds.get("loans@1..9")
+
+
+def test_cli_reads_ranges_and_refuses_bad_refs_in_one_line(local_workspace, tmp_path, cli):
+    root = local_workspace.root
+    for i, n in enumerate((30, 20)):
+        cli("-w", root, "data", "ingest", "loans", _csv(tmp_path, f"d{i}.csv", loan_applications(n, seed=i)))
+    head = cli("-w", root, "data", "head", "loans@1..2", "-n", "100", "--json").json()
+    assert len(head) == 20
+    for bad in ("loans@²", "loans@99999999999999999999999", "loans@0", "@1", "loans@2..1"):
+        r = cli("-w", root, "data", "head", bad, check=False)
+        assert r.code != 0 and "Traceback" not in r.err and "internal error" not in r.err, r
+        assert len(r.err.strip().splitlines()) == 1, r.err

@@ -3,7 +3,8 @@
 An ingest turns files into Parquet parts (see :mod:`modelloop.data.ingest`), stores the parts as
 blobs in the artifact store and records the new version in the metadata store — blobs first, the
 metadata row last, in one transaction. A version's data is every part added by it and by the
-versions before it, so ``loans@3`` is the whole dataset as it stood after the third ingest.
+versions before it, so ``loans@3`` is the whole dataset as it stood after the third ingest, and
+``loans@3..5`` only the parts versions 4 and 5 added (see :class:`modelloop.data.refs.Ref`).
 
 Crash safety: before uploading, the writer lists its blobs as *pending*; the commit transaction
 removes that list. A writer killed in between leaves a pending list naming exactly what to undo,
@@ -54,7 +55,8 @@ def schema_from_json(text: str) -> pa.Schema:
 
 @dataclass(frozen=True)
 class DatasetVersion:
-    """One immutable version of a dataset."""
+    """One immutable version of a dataset, or the rows a range of versions added (``after`` set:
+    the versions after ``after`` up to ``version``; counts and content hash are the range's)."""
 
     name: str
     version: int
@@ -67,10 +69,12 @@ class DatasetVersion:
     event_time_min: datetime | None = None
     event_time_max: datetime | None = None
     schema_changes: list[str] = field(default_factory=list)
+    after: int | None = None
 
     @property
     def ref(self) -> str:
-        return f"{self.name}@{self.version}"
+        head = f"{self.after}.." if self.after is not None else ""
+        return f"{self.name}@{head}{self.version}"
 
     @classmethod
     def from_record(cls, r: dict) -> DatasetVersion:
@@ -93,6 +97,7 @@ class DatasetVersion:
             "name": self.name,
             "version": self.version,
             "ref": self.ref,
+            "after": self.after,
             "created_at": self.created_at.isoformat(),
             "schema": [{"name": f.name, "type": str(f.type)} for f in self.schema],
             "row_count": self.row_count,
@@ -141,8 +146,8 @@ class Datasets:
         return out
 
     def get(self, ref: str | Ref) -> DatasetVersion:
-        """Resolve ``name``, ``name@3`` or ``name@latest`` to a version."""
-        ref = parse_ref(ref) if isinstance(ref, str) else ref
+        """Resolve ``name``, ``name@3``, ``name@latest`` or a range ``name@3..5`` to a version."""
+        ref = parse_ref(ref)
         record = self.store.get_dataset_version(ref.name, ref.version)
         if record is None:
             if self.store.get_dataset(ref.name) is None:
@@ -158,7 +163,33 @@ class Datasets:
                 f"dataset {ref.name!r} has no version {ref.version}",
                 hint=f"its versions are 1 to {latest['version']}",
             )
-        return DatasetVersion.from_record(record)
+        version = DatasetVersion.from_record(record)
+        return version if ref.after is None else self._range(version, ref.after)
+
+    def _range(self, end: DatasetVersion, after: int) -> DatasetVersion:
+        """The rows the versions after ``after`` up to ``end`` added, as a version-like record."""
+        import dataclasses
+        import hashlib
+
+        if after >= end.version:
+            raise InvalidInput(
+                f"{end.name}@{after}.. names no rows: {end.ref} is the latest version",
+                hint=f"the newest rows are {end.name}@{end.version - 1}..{end.version}"
+                if end.version > 1 else f"use {end.ref}")
+        versions = [v for v in self.store.list_dataset_versions(end.name)
+                    if after < v["version"] <= end.version]
+        parts = [p for p in self.store.dataset_parts(end.name, end.version) if p["version"] > after]
+        return dataclasses.replace(
+            end,
+            after=after,
+            row_count=sum(v["added_rows"] for v in versions),
+            added_rows=sum(v["added_rows"] for v in versions),
+            quarantined_rows=sum(v["quarantined_rows"] for v in versions),
+            # the formula of a version's hash (the store's), over the range's parts only
+            content_hash=hashlib.sha256("\n".join(p["digest"] for p in parts).encode()).hexdigest(),
+            event_time_min=None,  # recorded per version as cumulative bounds only
+            event_time_max=None,
+        )
 
     def versions(self, name: str) -> list[DatasetVersion]:
         self.get(check_name(name))  # clear error for an unknown dataset
@@ -167,13 +198,14 @@ class Datasets:
     def sources(self, ref: str | Ref) -> list[dict]:
         """The files each version was ingested from (lineage of the data)."""
         v = self.get(ref)
-        return self.store.dataset_sources(v.name, v.version)
+        return [s for s in self.store.dataset_sources(v.name, v.version)
+                if v.after is None or s["version"] > v.after]
 
     # -- ingest -------------------------------------------------------------------------------
     def ingest(
         self,
         name: str,
-        paths: Sequence[str | os.PathLike],
+        paths: str | os.PathLike | Sequence[str | os.PathLike],
         *,
         allow_schema_evolution: bool = False,
         event_time_column: str | None = None,
@@ -307,7 +339,23 @@ class Datasets:
         v = self.get(ref)
         since = parse_time(since) if isinstance(since, str) else since
         until = parse_time(until) if isinstance(until, str) else until
-        return v, self.store.dataset_parts(v.name, v.version, kind=kind, since=since, until=until)
+        parts = self.store.dataset_parts(v.name, v.version, kind=kind, since=since, until=until)
+        return v, [p for p in parts if v.after is None or p["version"] > v.after]
+
+    def parts(
+        self,
+        ref: str | Ref,
+        *,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+    ) -> list[dict]:
+        """The data parts a read of ``ref`` (and the window) returns, in reading order: each with
+        its ``digest`` (the sha256 of its Parquet bytes), ``rows`` and ``version``. What a job
+        records to say exactly which rows it read."""
+        return [
+            {"digest": p["digest"], "rows": p["rows"], "version": p["version"]}
+            for p in self._parts(ref, since, until)[1]
+        ]
 
     def iter_batches(
         self,
