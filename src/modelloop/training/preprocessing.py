@@ -11,7 +11,8 @@ Column kinds, decided from the dtype and overridable per column:
 - ``onehot`` — text/categories with at most ``max_onehot`` distinct values
 - ``ordinal`` — text/categories with more distinct values (unknown values become -1)
 - ``drop`` — datetimes (use them for a time split, or override them to ``numeric``: epoch seconds),
-  and identifier-like text (every value distinct, e.g. an application id): such a column only
+  and identifier-like text (every value distinct, e.g. an application id; the rule is
+  :func:`modelloop.quality.roles.is_identifier`, which monitoring uses too): such a column only
   lets a model memorise rows, never generalise
 """
 
@@ -20,12 +21,11 @@ from __future__ import annotations
 from typing import Any
 
 from modelloop.errors import InvalidInput
+from modelloop.quality.roles import is_identifier  # shared with monitoring
 
 KINDS = ("numeric", "onehot", "ordinal", "drop")
 OPTIONS = ("columns", "scale", "impute", "max_onehot")
 DEFAULT_MAX_ONEHOT = 16
-#: A text column whose values are all distinct over at least this many rows is an identifier.
-MIN_ROWS_FOR_ID = 50
 
 
 def _base():
@@ -101,8 +101,8 @@ def column_kind(series, max_onehot: int = DEFAULT_MAX_ONEHOT) -> str:
     if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
         return "drop"
     distinct = series.nunique(dropna=True)
-    if distinct >= MIN_ROWS_FOR_ID and distinct == series.notna().sum():
-        return "drop"  # an identifier
+    if is_identifier(distinct, int(series.notna().sum())):
+        return "drop"  # an identifier (monitoring does not drift-check it either)
     return "onehot" if distinct <= max_onehot else "ordinal"
 
 
