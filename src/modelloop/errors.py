@@ -68,3 +68,12 @@ class NotApproved(InvalidInput):
     """A model version that is not approved was asked to serve or batch-score (409)."""
 
     status = 409
+
+
+class UntrustedCode(ModelloopError):
+    """A model holds code (a pickle, a function reference, an MLflow loader) that nobody trusted.
+
+    Loading such a model runs whatever its author wrote; it needs the user's explicit trust
+    (``--trust-pickle`` with ``--reason``), recorded in the model's history (403)."""
+
+    status = 403
