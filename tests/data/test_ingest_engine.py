@@ -267,10 +267,15 @@ def test_unreadable_files_are_invalid_input_naming_the_file(tmp_path):
         run(tmp_path, [tmp_path / "mess.csv"])
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_permission_denied_is_invalid_input(tmp_path):
-    path = tmp_path / "secret.csv"
-    frame(5).to_csv(path, index=False)
-    path.chmod(0)
-    with pytest.raises(InvalidInput, match="cannot read '.*secret.csv'"):
+def test_a_file_that_cannot_be_read_is_invalid_input_naming_it(tmp_path):
+    """Runs as root too (CI does): an I/O error is made with a link to memory no one can read."""
+    path = tmp_path / "broken.csv"
+    path.symlink_to("/proc/self/mem")  # reading it fails with EIO, whoever you are
+    with pytest.raises(InvalidInput, match=r"cannot read '.*broken.csv'.*Input/output error"):
         run(tmp_path, [path])
+    secret = tmp_path / "secret.csv"
+    frame(5).to_csv(secret, index=False)
+    secret.chmod(0)
+    if os.geteuid() != 0:  # root reads files whatever their mode
+        with pytest.raises(InvalidInput, match="cannot read '.*secret.csv'.*Permission denied"):
+            run(tmp_path, [secret])
