@@ -49,11 +49,21 @@ class ArtifactStore:
         self.is_local = "://" not in url or url.startswith("file://")
         if self.is_local:
             self.root = url.removeprefix("file://")
-            Path(self.root, "blobs").mkdir(parents=True, exist_ok=True)
-            Path(self.root, "tmp").mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self.root, "blobs").mkdir(parents=True, exist_ok=True)
+                Path(self.root, "tmp").mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot use {self.root} as the artifact store: {exc.strerror or exc}"
+                ) from None
             self._fs = None
         else:
-            self.root = self.url.split("://", 1)[1]
+            self.root = url.split("://", 1)[1].strip("/")
+            if not self.root:
+                raise ConfigError(
+                    f"artifact store url {url!r} names no bucket",
+                    hint=f"use {url.split('://', 1)[0]}://bucket/prefix",
+                )
             self._fs = _remote_fs(self.url, self.options)
 
     # -- naming -------------------------------------------------------------------------------

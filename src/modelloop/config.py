@@ -58,17 +58,32 @@ class Config:
     def load(cls, root: Path) -> Config:
         path = root / CONFIG_FILE
         try:
-            raw = tomllib.loads(path.read_text())
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise NotFound(
                 f"no {CONFIG_FILE} in {root}", hint="run 'modelloop init' there first"
             ) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{path} is not UTF-8 text (byte {exc.start})", hint="save it as UTF-8"
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
         store = raw.get("store", {})
         artifacts = raw.get("artifacts", {})
         if not isinstance(store, dict) or not isinstance(artifacts, dict):
             raise ConfigError(f"{path}: [store] and [artifacts] must be tables")
+        for table, key, want in (("store", "url", str), ("artifacts", "url", str),
+                                 ("artifacts", "options", dict)):
+            value = raw.get(table, {}).get(key)
+            if value is not None and not isinstance(value, want):
+                raise ConfigError(
+                    f"{path}: [{table}] {key} = {value!r} must be a "
+                    + ("string" if want is str else "table"),
+                    hint='e.g. url = "s3://bucket/prefix"' if key == "url" else None,
+                )
         store_url = (
             os.environ.get(ENV_STORE_URL) or store.get("url") or "sqlite:///.modelloop/metadata.db"
         )
@@ -99,6 +114,12 @@ def _resolve_store_url(url: str, root: Path) -> str:
 
 def _resolve_location(url: str, root: Path) -> str:
     if "://" in url:
+        scheme, _, rest = url.partition("://")
+        if scheme != "file" and not rest.strip("/"):
+            raise ConfigError(
+                f"artifacts url {url!r} names no bucket or host",
+                hint=f"use {scheme}://bucket/prefix (set in {CONFIG_FILE} or {ENV_ARTIFACTS_URL})",
+            )
         return url
     return str((root / url).resolve())
 
@@ -130,8 +151,16 @@ def write_default(
     root: Path, *, store_url: str | None = None, artifacts_url: str | None = None
 ) -> Path:
     """Write a fresh ``modelloop.toml`` (refusing to overwrite one)."""
-    root.mkdir(parents=True, exist_ok=True)
     path = root / CONFIG_FILE
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not os.access(root, os.W_OK):
+            raise PermissionError(13, "Permission denied", str(root))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create a workspace in {root}: {exc.strerror or exc}",
+            hint="choose a folder you can write to",
+        ) from None
     text = DEFAULT_CONFIG
     if store_url:
         text = text.replace(
@@ -146,6 +175,8 @@ def write_default(
         raise ConfigError(
             f"{root} is already a modelloop workspace", hint=f"use it as it is, or remove {path}"
         ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot create a workspace in {root}: {exc.strerror or exc}") from None
     return path
 
 

@@ -77,3 +77,103 @@ class UntrustedCode(ModelloopError):
     (``--trust-pickle`` with ``--reason``), recorded in the model's history (403)."""
 
     status = 403
+
+
+#: Integers are stored in 64-bit columns; anything larger is a mistake, not a count or an id.
+_INT_LIMIT = 2**63
+
+
+def check_arguments(fn, where: str):
+    """``fn`` with its arguments checked against its annotations before it runs.
+
+    A wrong type, a missing or unknown argument, a NaN or infinite float, or an integer beyond 64
+    bits raises :class:`InvalidInput` naming ``where`` and the parameter — instead of an
+    ``AttributeError`` or ``TypeError`` from deep inside. Values pass through unchanged, except a
+    scalar read from text (``"4"`` for an ``int``) which is given to ``fn`` converted. pydantic does
+    the type checking; an annotation it cannot read is not checked.
+    """
+    import functools
+    import inspect
+
+    sig = inspect.signature(fn)
+    checkers: dict | None = None
+
+    def build() -> dict:
+        from pydantic import ConfigDict, TypeAdapter
+
+        namespace = getattr(getattr(fn, "__func__", fn), "__globals__", {})
+        config = ConfigDict(arbitrary_types_allowed=True, allow_inf_nan=False)
+        out = {}
+        for p in sig.parameters.values():
+            if p.annotation is p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            try:
+                hint = eval(p.annotation, namespace) if isinstance(p.annotation, str) else p.annotation  # noqa: S307 - our own annotations
+                out[p.name] = TypeAdapter(hint, config=config)
+            except Exception:  # noqa: BLE001 - an annotation pydantic cannot read stays unchecked
+                continue
+        return out
+
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        nonlocal checkers
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InvalidInput(f"{where}(): {exc}", hint=f"its parameters: {sig}") from None
+        if checkers is None:
+            checkers = build()
+        for name, value in list(bound.arguments.items()):
+            adapter = checkers.get(name)
+            if adapter is not None:
+                bound.arguments[name] = _checked_value(where, name, value, adapter, sig)
+        return fn(*bound.args, **bound.kwargs)
+
+    return checked
+
+
+def _checked_value(where: str, name: str, value, adapter, sig):
+    import os
+
+    from pydantic import ValidationError
+
+    try:
+        result = adapter.validate_python(value)
+    except ValidationError as exc:
+        if isinstance(value, os.PathLike):  # a Path where a str is expected is fine
+            try:
+                adapter.validate_python(os.fspath(value))
+                return value
+            except ValidationError:
+                pass
+        kinds = {e["type"] for e in exc.errors()}
+        wanted = sig.parameters[name].annotation
+        what = "a finite number" if "finite_number" in kinds else (
+            wanted if isinstance(wanted, str) else getattr(wanted, "__name__", str(wanted)))
+        raise InvalidInput(
+            f"{where}(): {name} must be {what}, not {type(value).__name__} {_short(value)}"
+        ) from None
+    for v in (result, *(result if isinstance(result, list | tuple) else ())):
+        if isinstance(v, int) and not isinstance(v, bool) and not -_INT_LIMIT <= v < _INT_LIMIT:
+            raise InvalidInput(f"{where}(): {name} = {_short(v)} is out of range",
+                               hint="integers must fit in 64 bits")
+    if isinstance(value, str | int | float) and type(result) is not type(value):
+        return result
+    return value
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def parse_id(value, what: str, prefix: str = "") -> int:
+    """A record id from ``12``, ``"12"`` or ``"{prefix}12"``: ASCII digits only (``int`` also reads
+    '٣' and '³'-like digits of other scripts), and small enough for a 64-bit column."""
+    text = str(value).strip().removeprefix(prefix)
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidInput(f"{value!r} is not a {what} id", hint=f"{what} ids are numbers, e.g. 12")
+    number = int(text)
+    if number >= _INT_LIMIT:
+        raise NotFound(f"no {what} {text[:20]}{'…' if len(text) > 20 else ''}")
+    return number

@@ -11,11 +11,50 @@ to the domain services.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+import sys
 from functools import cached_property
 from pathlib import Path
 
 from modelloop import config as _config
+from modelloop.errors import check_arguments
+
+#: Modules that are faces: their calls into the façade carry user input and are checked.
+_FACES = ("modelloop.cli", "modelloop.api", "modelloop.ui")
+
+
+def _service(build):
+    """A cached service property whose public methods check their arguments (see :func:`_checked`)."""
+
+    @functools.wraps(build)
+    def get(self):
+        return _checked(build.__name__, build(self))
+
+    return cached_property(get)
+
+
+def _checked(name: str, service):
+    """``service`` with each public method checking its arguments when called from user code or a
+    face, so a wrong type is an :class:`~modelloop.errors.InvalidInput` naming it, not an
+    AttributeError deep inside. Services calling each other through the workspace are trusted
+    (their arguments were checked where they came in), which keeps the check off hot paths."""
+    for attr in dir(type(service)):
+        if attr.startswith("_") or not inspect.isfunction(inspect.getattr_static(service, attr)):
+            continue
+        method = getattr(service, attr)
+        strict = check_arguments(method, f"ws.{name}.{attr}")
+
+        def call(*args, _method=method, _strict=strict, **kwargs):
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if caller.startswith("modelloop.") and not caller.startswith(_FACES):
+                return _method(*args, **kwargs)
+            return _strict(*args, **kwargs)
+
+        functools.update_wrapper(call, method)
+        setattr(service, attr, call)
+    return service
 
 
 class Workspace:
@@ -54,7 +93,7 @@ class Workspace:
 
         return ArtifactStore(self.config.artifacts_url, self.config.artifacts_options)
 
-    @cached_property
+    @_service
     def datasets(self):
         from modelloop.data.datasets import Datasets
 
@@ -62,13 +101,13 @@ class Workspace:
         ds.recover()
         return ds
 
-    @cached_property
+    @_service
     def jobs(self):
         from modelloop.training.jobs import Jobs
 
         return Jobs(self.store, self.artifacts, self.root, self.config.state_dir)
 
-    @cached_property
+    @_service
     def models(self):
         """The model registry (:class:`modelloop.registry.registry.Registry`)."""
         from modelloop.registry.registry import Registry
@@ -81,42 +120,42 @@ class Workspace:
             deployments=lambda ref: self.endpoints.serving(ref),
         )
 
-    @cached_property
+    @_service
     def training(self):
         """Train, tune and evaluate as tracked jobs (:class:`modelloop.training.service.Training`)."""
         from modelloop.training.service import Training
 
         return Training(self.jobs, self.datasets, self.models)
 
-    @cached_property
+    @_service
     def runs(self):
         """Pipeline run records (:class:`modelloop.pipelines.runs.Runs`)."""
         from modelloop.pipelines.runs import Runs
 
         return Runs.for_workspace(self)
 
-    @cached_property
+    @_service
     def loops(self):
         """Declarative retraining loops (:class:`modelloop.pipelines.loop.Loops`)."""
         from modelloop.pipelines.loop import Loops
 
         return Loops(self)
 
-    @cached_property
+    @_service
     def endpoints(self):
         """Real-time endpoints (:class:`modelloop.serving.endpoints.Endpoints`)."""
         from modelloop.serving.endpoints import Endpoints
 
         return Endpoints(self)
 
-    @cached_property
+    @_service
     def transforms(self):
         """Batch transforms (:class:`modelloop.batch.transform.Transforms`)."""
         from modelloop.batch.transform import Transforms
 
         return Transforms(self)
 
-    @cached_property
+    @_service
     def monitoring(self):
         """Baselines, monitors, labels, metrics and alarms
         (:class:`modelloop.monitoring.service.Monitoring`)."""

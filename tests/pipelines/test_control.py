@@ -79,9 +79,10 @@ def test_approval_waits_then_continues_from_the_cli(local_workspace, runs_cli):
     assert result.status == "waiting"
     assert result.steps == {"square": "succeeded", "ship-it": "waiting", "deploy": "pending"}
     shown = runs_cli("runs", "show", result.run_id, ws=local_workspace)
-    assert "modelloop approve" in shown.out and "ship-it" in shown.out
+    assert "modelloop runs approve" in shown.out and "ship-it" in shown.out
     out = runs_cli(
-        "approve", result.run_id, "ship-it", "--reason", "looks good", "--json", ws=local_workspace
+        "runs", "approve", result.run_id, "ship-it", "--reason", "looks good", "--json",
+        ws=local_workspace,
     )
     assert out.json()["status"] == "succeeded"
     runs = Runs.for_workspace(local_workspace)
@@ -94,6 +95,7 @@ def test_approval_waits_then_continues_from_the_cli(local_workspace, runs_cli):
 def test_rejection_fails_the_run(local_workspace, runs_cli):
     result = gated.run(local_workspace, wait=False)
     out = runs_cli(
+        "runs",
         "reject",
         result.run_id,
         "ship-it",
@@ -146,11 +148,11 @@ def test_callback_waits_for_a_report_by_token(local_workspace, runs_cli):
     token, kwargs = tokens[0]
     assert kwargs == {"x": 2}
     out = runs_cli(
-        "runs", "report", token, "--success", "--output", '{"labelled": 40}', ws=local_workspace
+        "runs", "callback", token, "--success", "--output", '{"labelled": 40}', ws=local_workspace
     )
     assert "succeeded" in out.out
     runs = Runs.for_workspace(local_workspace)
     assert runs.output(result.run_id, "labelling") == {"labelled": 40}
     assert runs.output(result.run_id, "square") == 4
-    bad = runs_cli("runs", "report", "not-a-token", "--failure", ws=local_workspace, check=False)
+    bad = runs_cli("runs", "callback", "not-a-token", "--failure", ws=local_workspace, check=False)
     assert bad.code == 1 and "no callback step has this token" in bad.err

@@ -122,7 +122,7 @@ def test_manual_approval_waits_then_continues(local_workspace, cli):
     text = cli("-w", ws.root, "runs", "show", waiting["run_id"]).out
     assert "waiting" in text
 
-    cli("-w", ws.root, "approve", waiting["run_id"], "approve", "--reason", "looks good")
+    cli("-w", ws.root, "runs", "approve", waiting["run_id"], "--reason", "looks good")
     run = ws.runs.get(waiting["run_id"])
     assert run["status"] == "succeeded"
     assert ws.models.get("loans@champion")["version"] == 1
@@ -135,7 +135,7 @@ def test_manual_approval_rejected_keeps_the_champion_unset(local_workspace, cli)
     ws, folder = local_workspace, local_workspace.root
     write_days(folder / "incoming", 1, 300)
     waiting = run_loop(cli, ws, write_spec(folder, approval="manual"))
-    result = cli("-w", ws.root, "reject", waiting["run_id"], "approve", "--reason", "not today",
+    result = cli("-w", ws.root, "runs", "reject", waiting["run_id"], "--reason", "not today",
                  check=False)
     assert "rejected" in result.out + result.err
     assert ws.runs.get(waiting["run_id"])["status"] == "failed"

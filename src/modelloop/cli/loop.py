@@ -123,9 +123,8 @@ def print_summary(result) -> None:
         )
     if result.waiting_for:
         render.out.print(
-            f"  [yellow]waiting[/yellow] for approval: modelloop approve {result.run_id} "
-            f"{result.waiting_for}  (or: modelloop reject {result.run_id} {result.waiting_for} "
-            "--reason …)"
+            f"  [yellow]waiting[/yellow] for approval: modelloop runs approve {result.run_id}  "
+            f"(or: modelloop runs reject {result.run_id} --reason …)"
         )
     render.out.print(f"  champion  {result.champion or 'none yet'}")
 

@@ -6,6 +6,8 @@ exit; anything else is a bug and says how to get its traceback.
 
 from __future__ import annotations
 
+import errno
+import math
 import os
 import sys
 
@@ -111,7 +113,7 @@ COMMANDS = [
     ("jobs", ["jobs"]),
     ("training", ["train", "tune", "evaluate"]),
     ("models", ["models"]),
-    ("runs", ["runs", "approve", "reject"]),
+    ("runs", ["runs", "approve_alias", "reject_alias"]),
     ("quickstart", ["quickstart"]),
     ("monitor", ["baseline", "check", "monitor", "alarms", "metrics"]),
     ("loop", ["loop", "demo"]),
@@ -130,6 +132,85 @@ def _register_groups() -> None:
 
 
 _register_groups()
+
+
+class _Int64(click.types.IntParamType):
+    """An integer that fits the 64-bit columns it ends up in (counts, ids, offsets)."""
+
+    name = "integer"
+
+    def __init__(self, inner: click.types.IntParamType):
+        self.inner = inner
+
+    def convert(self, value, param, ctx):
+        number = self.inner.convert(value, param, ctx)
+        if number is not None and not -(2**63) <= number < 2**63:
+            self.fail(f"{value} is out of range (integers must fit in 64 bits)", param, ctx)
+        return number
+
+    def to_info_dict(self):
+        return self.inner.to_info_dict()
+
+    def _describe_range(self) -> str:  # click shows IntRange bounds in --help
+        return self.inner._describe_range() if hasattr(self.inner, "_describe_range") else ""
+
+
+class _Finite(click.types.FloatParamType):
+    """A float that is a number: 'nan' and 'inf' parse as floats but mean nothing as options."""
+
+    name = "float"
+
+    def __init__(self, inner: click.types.FloatParamType):
+        self.inner = inner
+
+    def convert(self, value, param, ctx):
+        number = self.inner.convert(value, param, ctx)
+        if number is not None and not math.isfinite(number):
+            self.fail(f"{value} is not a finite number", param, ctx)
+        return number
+
+    def to_info_dict(self):
+        return self.inner.to_info_dict()
+
+
+def _bound_numbers(command: click.Command) -> None:
+    """Give every integer and float option of every command the checks above, so no command can
+    pass a 20-digit count or a NaN to the services (they would fail deep inside, as internal
+    errors). One walk here instead of a bounded type at each of the options."""
+    for param in command.params:
+        if isinstance(param.type, click.types.IntParamType) and not isinstance(param.type, _Int64):
+            param.type = _Int64(param.type)
+        elif isinstance(param.type, click.types.FloatParamType) and not isinstance(
+            param.type, _Finite
+        ):
+            param.type = _Finite(param.type)
+    for sub in getattr(command, "commands", {}).values():
+        _bound_numbers(sub)
+
+
+_bound_numbers(cli)
+
+
+#: OS errors that, carrying a file name, are about a path the user gave, not a bug.
+_PATH_ERRORS = (
+    PermissionError, IsADirectoryError, NotADirectoryError, FileNotFoundError, FileExistsError
+)
+
+
+def _user_path_error(exc: BaseException) -> str | None:
+    """One line for an OS error about a path the user gave (a folder where a file was expected,
+    a path inside /proc, no permission, a file that is not UTF-8 text), else None."""
+    if isinstance(exc, UnicodeDecodeError):
+        return (
+            f"a file is not {exc.encoding} text (byte {exc.object[exc.start:exc.start + 1]!r} at "
+            f"offset {exc.start}) — save it as UTF-8"
+        )
+    about_a_path = isinstance(exc, _PATH_ERRORS) or (
+        isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.ENOSPC, errno.EINVAL)
+    )
+    if about_a_path and exc.filename is not None:
+        return f"cannot use {exc.filename}: {exc.strerror or exc}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -153,7 +234,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("modelloop: interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # a bug in modelloop, not the user's mistake
+    except Exception as exc:  # a bug in modelloop, not the user's mistake …
+        message = _user_path_error(exc)  # … unless the OS refused a path the user gave
+        if message and not debug:
+            click.echo(f"modelloop: error: {' '.join(message.split())}", err=True)
+            sys.exit(1)
         if debug:
             raise
         click.echo(

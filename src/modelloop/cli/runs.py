@@ -1,4 +1,5 @@
-"""``modelloop runs …``: pipeline runs; and ``modelloop approve`` / ``reject`` for approval steps."""
+"""``modelloop runs …``: pipeline runs, their approval steps (``runs approve|reject``) and callback
+steps (``runs callback``)."""
 
 from __future__ import annotations
 
@@ -67,7 +68,8 @@ def draw_dag(spec: dict, steps: dict[str, dict]):
 
 @click.group()
 def runs() -> None:
-    """Pipeline runs: list, show, explain, resume, approve, report."""
+    """Pipeline runs: list, show, explain, logs, resume; approve or reject a waiting step;
+    deliver a callback."""
 
 
 @runs.command("list")
@@ -147,13 +149,13 @@ def show(c: Context, run_id: str, as_json: bool) -> None:
         if s["status"] == "waiting":
             if s["kind"] == "approval":
                 render.out.print(
-                    f"[yellow]waiting:[/yellow] approve with 'modelloop approve {run['id']} "
-                    f"{s['name']}' (or reject)"
+                    f"[yellow]waiting:[/yellow] approve with 'modelloop runs approve {run['id']} "
+                    f"{s['name']}' (or 'runs reject … --reason …')"
                 )
             else:
                 render.out.print(
-                    f"[yellow]waiting:[/yellow] step {s['name']} waits for a report on token "
-                    f"{s['token']}"
+                    f"[yellow]waiting:[/yellow] step {s['name']} waits for 'modelloop runs "
+                    f"callback {s['token']} --success|--failure'"
                 )
 
 
@@ -220,6 +222,7 @@ def resume(c: Context, run_id: str, executor: str, no_wait: bool, as_json: bool)
 def _decide(c: Context, run_id, step, approved, by, reason, no_resume, as_json) -> None:
     svc = _runs(c)
     decision = svc.approve(run_id, step, by=by, reason=reason, approved=approved)
+    step = decision["step"]
     verb = "approved" if approved else "rejected"
     if not no_resume and svc.needs_runner(run_id):
         result = svc.resume(run_id, wait=False)
@@ -228,14 +231,14 @@ def _decide(c: Context, run_id, step, approved, by, reason, no_resume, as_json) 
         _print_result(result, as_json)
         return
     if as_json:
-        render.print_json({"run_id": int(run_id), "step": step, **decision})
+        render.print_json({"run_id": int(run_id), **decision})
     else:
         render.out.print(f"step {step} of run {run_id} {verb}; its runner continues the run")
 
 
 _decision_options = [
     click.argument("run_id"),
-    click.argument("step"),
+    click.argument("step", required=False),
     click.option("--by", help="Who decides (default: the current user)."),
     click.option("--no-resume", is_flag=True, help="Only record the decision."),
     json_option,
@@ -251,26 +254,28 @@ def _with(options):
     return wrap
 
 
-@click.command()
+@runs.command()
 @_with(_decision_options)
 @click.option("--reason", help="Why (kept with the run).")
 @pass_ctx
 def approve(c: Context, run_id, step, by, no_resume, as_json, reason) -> None:
-    """Approve a waiting approval STEP of a run; the run then continues."""
+    """Approve the waiting approval STEP of run RUN_ID; the run then continues.
+
+    STEP may be left out when the run waits on one approval step (a loop's is named 'approve').
+    """
     _decide(c, run_id, step, True, by, reason, no_resume, as_json)
 
 
-@click.command()
+@runs.command()
 @_with(_decision_options)
 @click.option("--reason", required=True, help="Why (kept with the run).")
 @pass_ctx
 def reject(c: Context, run_id, step, by, no_resume, as_json, reason) -> None:
-    """Reject a waiting approval STEP of a run; the run then fails."""
+    """Reject the waiting approval STEP of run RUN_ID; the run then fails.
+
+    STEP may be left out when the run waits on one approval step.
+    """
     _decide(c, run_id, step, False, by, reason, no_resume, as_json)
-
-
-runs.add_command(approve)
-runs.add_command(reject)
 
 
 @runs.command()
@@ -278,11 +283,11 @@ runs.add_command(reject)
 @click.option("--success/--failure", required=True, help="How the external work ended.")
 @click.option("--output", help="JSON the callback step outputs (on success).")
 @click.option("--error", help="What went wrong (on failure).")
-@click.option("--no-resume", is_flag=True, help="Only record the report.")
+@click.option("--no-resume", is_flag=True, help="Only record the outcome.")
 @json_option
 @pass_ctx
-def report(c: Context, token, success, output, error, no_resume, as_json) -> None:
-    """Report the outcome of a callback step by its TOKEN."""
+def callback(c: Context, token, success, output, error, no_resume, as_json) -> None:
+    """Deliver the outcome of the external work a callback step waits on, by its TOKEN."""
     from modelloop.errors import InvalidInput
 
     try:
@@ -299,3 +304,22 @@ def report(c: Context, token, success, output, error, no_resume, as_json) -> Non
         render.print_json(result)
     else:
         render.out.print(f"reported to step {result['step']} of run {result['run_id']}")
+
+
+def deprecated_alias(command: click.Command, old: str, new: str) -> click.Command:
+    """``command`` under the name it used to have: hidden from --help, it still works and says
+    (one line on stderr) what it is called now."""
+
+    def callback(*args, **kwargs):
+        render.note(f"note: 'modelloop {old}' is deprecated; use 'modelloop {new}'")
+        return command.callback(*args, **kwargs)
+
+    return click.Command(
+        old.split()[-1], callback=callback, params=command.params, help=command.help, hidden=True
+    )
+
+
+runs.add_command(deprecated_alias(callback, "runs report", "runs callback"))
+#: The top-level spellings of before (``modelloop approve RUN approve`` read as a typo).
+approve_alias = deprecated_alias(approve, "approve", "runs approve")
+reject_alias = deprecated_alias(reject, "reject", "runs reject")

@@ -27,7 +27,10 @@ def parse_window(text: str) -> timedelta:
     m = _DURATION.match(str(text))
     if not m:
         raise InvalidInput(f"cannot read window {text!r}", hint="use a duration such as 1h, 30m, 1d")
-    return timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
+    try:
+        return timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
+    except OverflowError:
+        raise InvalidInput(f"window {text!r} is too long", hint="use a duration such as 7d") from None
 
 
 def execute(store, artifacts, datasets, monitor: dict, spec: dict, log=print) -> dict:

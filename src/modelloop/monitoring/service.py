@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 
 from modelloop.data.refs import check_name
-from modelloop.errors import InvalidInput, NotFound
+from modelloop.errors import InvalidInput, NotFound, parse_id
 from modelloop.monitoring import monitors as M
 from modelloop.monitoring.alarms import Alarms
 from modelloop.monitoring.baselines import Baselines
@@ -175,10 +175,7 @@ class Monitoring:
         return self.store.list_monitor_runs(monitor, limit)
 
     def run_record(self, run_id: int | str) -> dict:
-        try:
-            rid = int(str(run_id).lstrip("#"))
-        except ValueError:
-            raise InvalidInput(f"invalid run id {run_id!r}", hint="runs are numbered: 12") from None
+        rid = parse_id(str(run_id).lstrip("#"), "monitor run")
         found = self.store.get_monitor_run(rid)
         if found is None:
             raise NotFound(f"no monitor run {rid}", hint="see 'modelloop monitor show NAME'")

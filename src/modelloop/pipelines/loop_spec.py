@@ -271,7 +271,13 @@ def read(spec: str | os.PathLike | dict) -> tuple[dict, SpecSource]:
         raise InvalidInput(
             f"no loop spec at {path}", hint="write a loop.yaml (see 'modelloop loop --help')"
         )
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path.name} is not UTF-8 text (byte {exc.start})",
+                           hint="save it as UTF-8") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

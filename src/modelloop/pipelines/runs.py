@@ -11,7 +11,7 @@ import socket
 from typing import Any
 
 from modelloop._faults import pid_alive
-from modelloop.errors import InvalidInput, NotFound
+from modelloop.errors import InvalidInput, NotFound, parse_id
 from modelloop.pipelines import values
 
 ACTIVE = ("pending", "running")
@@ -88,16 +88,15 @@ class Runs:
         return run
 
     def get(self, run_id: int | str) -> dict:
-        try:
-            run_id = int(str(run_id).removeprefix("run-"))
-        except ValueError:
-            raise InvalidInput(f"{run_id!r} is not a run id", hint="run ids are numbers") from None
+        run_id = parse_id(run_id, "run", prefix="run-")
         run = self.store.get_pipeline_run(run_id)
         if run is None:
             raise NotFound(f"no pipeline run {run_id}", hint="list runs with 'modelloop runs list'")
         return self._reap(run)
 
-    def list(self, *, pipeline=None, status=None, limit: int | None = 50) -> list[dict]:
+    def list(
+        self, *, pipeline: str | None = None, status: str | None = None, limit: int | None = 50
+    ) -> list[dict]:
         runs = self.store.list_pipeline_runs(pipeline=pipeline, status=status, limit=limit)
         return [self._reap(r) for r in runs]
 
@@ -200,7 +199,17 @@ class Runs:
         }
 
     # -- deciding waiting steps ----------------------------------------------------------------
-    def _waiting(self, run_id, name: str, kind: str) -> dict:
+    def _waiting(self, run_id: int | str, name: str | None, kind: str) -> dict:
+        if name is None:  # the run's one waiting step of this kind
+            waiting = [s["name"] for s in self.steps(run_id)
+                       if s["kind"] == kind and s["status"] == "waiting"]
+            if len(waiting) != 1:
+                raise InvalidInput(
+                    f"run {run_id} has {len(waiting) or 'no'} waiting {kind} steps"
+                    + (f" ({', '.join(waiting)})" if waiting else ""),
+                    hint="name the step" if waiting else f"see 'modelloop runs show {run_id}'",
+                )
+            name = waiting[0]
         s = self.step(run_id, name)
         if s["kind"] != kind:
             raise InvalidInput(f"step {name!r} of run {run_id} is a {s['kind']} step, not {kind}")
@@ -213,14 +222,16 @@ class Runs:
 
     def approve(
         self,
-        run_id,
-        name: str,
+        run_id: int | str,
+        name: str | None = None,
         *,
         by: str | None = None,
         reason: str | None = None,
         approved: bool = True,
     ) -> dict:
-        """Record a decision on a waiting approval step (the runner, or a resume, acts on it)."""
+        """Record a decision on a waiting approval step (the runner, or a resume, acts on it).
+        ``name`` may be left out when the run waits on one approval step; the decision says which
+        step it went to (``"step"``)."""
         s = self._waiting(run_id, name, "approval")
         decision = {"approved": approved, "by": by or _user(), "reason": reason}
         self.store.update_step_runs(
@@ -232,10 +243,11 @@ class Runs:
                 }
             ]
         )
-        return decision
+        return {"step": s["name"], **decision}
 
     def reject(
-        self, run_id, name: str, *, by: str | None = None, reason: str | None = None
+        self, run_id: int | str, name: str | None = None, *, by: str | None = None,
+        reason: str | None = None,
     ) -> dict:
         return self.approve(run_id, name, by=by, reason=reason, approved=False)
 
@@ -260,7 +272,7 @@ class Runs:
         )
         return {"run_id": s["run_id"], "step": s["name"], **report}
 
-    def needs_runner(self, run_id) -> bool:
+    def needs_runner(self, run_id: int | str) -> bool:
         """Whether nobody is driving this run any more (so whoever decides should resume it)."""
         run = self.get(run_id)
         return run["status"] in ("waiting", "interrupted", "failed")
@@ -268,9 +280,9 @@ class Runs:
     # -- resuming -----------------------------------------------------------------------------
     def resume(
         self,
-        run_id,
+        run_id: int | str,
         *,
-        executor="local",
+        executor: str = "local",
         pipeline=None,
         wait: bool = True,
         wait_timeout: float | None = None,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from modelloop.artifacts import ArtifactStore
 from modelloop.data.refs import check_name
-from modelloop.errors import InvalidInput, NotFound
+from modelloop.errors import InvalidInput, NotFound, parse_id
 from modelloop.store import MetadataStore
 
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -160,10 +160,7 @@ class Registry:
     def register_from_job(self, name: str, job_id: int | str, *, actor: str | None = None,
                           description: str | None = None) -> dict:
         """Register the model package a (succeeded) training or tuning job produced."""
-        try:
-            job_id = int(str(job_id).removeprefix("job-"))
-        except ValueError:
-            raise InvalidInput(f"{job_id!r} is not a job id") from None
+        job_id = parse_id(job_id, "job", prefix="job-")
         job = self.store.get_job(job_id)
         if job is None:
             raise NotFound(f"no job {job_id}", hint="list jobs with 'modelloop jobs list'")

@@ -31,7 +31,7 @@ from typing import Any
 
 from modelloop._faults import pid_alive
 from modelloop.artifacts import ArtifactStore
-from modelloop.errors import InvalidInput, ModelloopError, NotFound
+from modelloop.errors import InvalidInput, ModelloopError, NotFound, parse_id
 from modelloop.store import MetadataStore
 
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -256,12 +256,7 @@ class Jobs:
         return self.logs_dir / f"job-{job_id}.log"
 
     def get(self, job_id: int | str) -> dict:
-        try:
-            job_id = int(str(job_id).removeprefix("job-"))
-        except ValueError:
-            raise InvalidInput(
-                f"{job_id!r} is not a job id", hint="job ids are numbers, e.g. 12"
-            ) from None
+        job_id = parse_id(job_id, "job", prefix="job-")
         job = self.store.get_job(job_id)
         if job is None:
             raise NotFound(f"no job {job_id}", hint="list jobs with 'modelloop jobs list'")
