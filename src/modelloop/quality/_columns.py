@@ -73,6 +73,16 @@ class Batch:
             return CATEGORICAL
         return None
 
+    def is_temporal(self, name: str) -> bool:
+        """Dates, times, timestamps and durations (columns whose role is ``time``)."""
+        if self._pandas:
+            dtype = self._data[name].dtype
+            return pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(
+                dtype
+            )
+        t = self._data.schema.field(name).type
+        return pa.types.is_temporal(t.value_type if pa.types.is_dictionary(t) else t)
+
     def is_integer_typed(self, name: str) -> bool:
         if self._pandas:
             return pd.api.types.is_integer_dtype(self._data[name].dtype)

@@ -16,11 +16,17 @@ does not exist in the libraries we depend on (KLL sketches in datasketches are a
 order-dependent), hence this small hand-written histogram. Small columns (at most
 :data:`EXACT_LIMIT` values) also keep their exact sorted values, so tests on small references are
 SciPy's exact ones.
+
+Every column has a *role* (:mod:`modelloop.quality.roles`): feature, target, identifier, time or
+ignored. Identifiers keep only their counts (their values are not a distribution), and checks
+compare only features and the target. Baselines written before roles existed get the default
+roles when read.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import math
 import zlib
 from collections.abc import Iterable
@@ -30,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from modelloop.errors import InvalidInput, SchemaMismatch
+from modelloop.quality import roles as R
 from modelloop.quality._columns import CATEGORICAL, NUMERIC, iter_batches
 
 #: Maximum number of histogram cells per numeric column (128 KiB of counts at most).
@@ -43,7 +50,13 @@ DOMAIN_LIMIT = 8
 DOMAIN_SUGGEST_LIMIT = 1000
 #: Number of quantile points written as the KLL sketch in SageMaker's statistics.json.
 SKETCH_POINTS = 1024
+#: Fewer values than this say nothing about a distribution: no domain is suggested from them, and
+#: checks report such columns (and smaller current data) as "not enough data", not as drift.
+MIN_ROWS = 30
 FORMAT = "modelloop.baseline/1"
+#: Key of modelloop's additions to SageMaker's files (roles, exact profiles, the original
+#: monitoring config), so that an exported baseline imports back exactly; SageMaker ignores it.
+EXTENSION = "modelloop"
 
 
 def grid_exponent(lo: float, hi: float) -> int:
@@ -244,8 +257,18 @@ class CategoricalProfile:
     n: int = 0
     missing: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    #: number of distinct values, kept alone when the counts are dropped (identifiers)
+    distinct: int | None = None
 
     kind = CATEGORICAL
+
+    @property
+    def n_distinct(self) -> int:
+        return self.distinct if self.distinct is not None else len(self.counts)
+
+    def drop_counts(self) -> None:
+        """Keep only how many distinct values there were (an identifier's values are noise)."""
+        self.distinct, self.counts = self.n_distinct, {}
 
     def update(self, keys: list[str], counts: np.ndarray, missing: int = 0) -> None:
         self.missing += missing
@@ -257,15 +280,24 @@ class CategoricalProfile:
         counts = dict(self.counts)
         for k, c in other.counts.items():
             counts[k] = counts.get(k, 0) + c
-        return CategoricalProfile(self.n + other.n, self.missing + other.missing, counts)
+        out = CategoricalProfile(self.n + other.n, self.missing + other.missing, counts)
+        if self.distinct is not None or other.distinct is not None:
+            out.distinct = self.n_distinct + other.n_distinct  # identifiers: disjoint values
+            out.counts = {}
+        return out
 
     def to_dict(self) -> dict[str, Any]:
-        ordered = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        return {"kind": CATEGORICAL, "n": self.n, "missing": self.missing, "counts": ordered}
+        ordered = [[k, c] for k, c in sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+        out = {"kind": CATEGORICAL, "n": self.n, "missing": self.missing, "counts": ordered}
+        if self.distinct is not None:
+            out["distinct"] = self.distinct
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CategoricalProfile:
-        return cls(int(d["n"]), int(d["missing"]), {str(k): int(c) for k, c in d["counts"]})
+        distinct = d.get("distinct")
+        return cls(int(d["n"]), int(d["missing"]), {str(k): int(c) for k, c in d["counts"]},
+                   None if distinct is None else int(distinct))  # fmt: skip
 
 
 Profile = NumericProfile | CategoricalProfile
@@ -275,9 +307,11 @@ Profile = NumericProfile | CategoricalProfile
 class Baseline:
     """Per-column profiles of a dataset, plus the constraints suggested from them.
 
-    ``constraints`` holds constraints that override the suggested ones (e.g. read from a
-    SageMaker constraints.json); ``monitoring_config`` keeps a SageMaker ``monitoring_config`` read
-    with the baseline, which :func:`modelloop.quality.checks.check` then uses by default.
+    ``roles`` maps every column (profiled or skipped) to its role; columns it leaves out get the
+    default role (:meth:`role`). ``constraints`` holds constraints that override the suggested
+    ones (e.g. read from a SageMaker constraints.json); ``monitoring_config`` keeps a SageMaker
+    ``monitoring_config`` read with the baseline, which :func:`modelloop.quality.checks.check`
+    then uses by default.
     """
 
     n_rows: int
@@ -285,20 +319,41 @@ class Baseline:
     skipped: list[str] = field(default_factory=list)  #: columns of types we do not profile
     constraints: dict[str, dict[str, Any]] = field(default_factory=dict)
     monitoring_config: dict[str, Any] | None = None
+    roles: dict[str, str] = field(default_factory=dict)
 
     # -- building ---------------------------------------------------------------------------------
     @classmethod
-    def from_batches(cls, data: Any, *, categorical: Iterable[str] = ()) -> Baseline:
+    def from_batches(
+        cls,
+        data: Any,
+        *,
+        categorical: Iterable[str] = (),
+        target: str | None = None,
+        roles: dict[str, str] | None = None,
+    ) -> Baseline:
         """Profile data in one pass: a DataFrame, a pyarrow Table, or an iterable of batches.
 
-        ``categorical`` names numeric columns to treat as categories (codes, ids, small ints).
+        ``categorical`` names numeric columns to treat as categories (codes, ids, small ints);
+        ``target`` names the label column; ``roles`` sets other roles explicitly (e.g. a time
+        column kept as text, or a column to ignore). Other roles are inferred: datetimes are
+        ``time``, identifier-like text is ``identifier``, the rest are features.
         """
         forced = set(categorical)
+        given = check_roles(dict(roles or {}))
+        if target is not None:
+            given[target] = "target"
         columns: dict[str, Profile] = {}
         skipped: list[str] = []
+        temporal: set[str] = set()
         n_rows = 0
         for batch in iter_batches(data):
             if not columns and not skipped:
+                unknown = sorted(set(given) - set(batch.names))
+                if unknown:
+                    raise InvalidInput(
+                        f"roles name columns not in the data: {', '.join(unknown)}",
+                        hint=f"the columns are: {', '.join(batch.names)}",
+                    )
                 for name in batch.names:
                     kind = CATEGORICAL if name in forced else batch.kind(name)
                     if kind == NUMERIC:
@@ -307,6 +362,8 @@ class Baseline:
                         columns[name] = CategoricalProfile()
                     else:
                         skipped.append(name)
+                        if batch.is_temporal(name):
+                            temporal.add(name)
             n_rows += batch.n_rows
             for name, prof in columns.items():
                 if isinstance(prof, NumericProfile):
@@ -316,7 +373,18 @@ class Baseline:
                 else:
                     keys, counts = batch.value_counts(name)
                     prof.update(keys, counts, batch.missing(name))
-        return cls(n_rows=n_rows, columns=columns, skipped=skipped)
+        out = cls(n_rows=n_rows, columns=columns, skipped=skipped)
+        for name in [*columns, *skipped]:
+            if name in given:
+                out.roles[name] = given[name]
+            elif name in temporal:
+                out.roles[name] = "time"
+            else:
+                out.roles[name] = out.role(name) if name not in forced else "feature"
+        for name, prof in columns.items():
+            if out.roles[name] == "identifier" and isinstance(prof, CategoricalProfile):
+                prof.drop_counts()
+        return out
 
     from_frame = from_batches
 
@@ -328,7 +396,8 @@ class Baseline:
                 hint="merge only baselines of partitions of the same dataset",
             )
         columns = {name: prof.merge(other.columns[name]) for name, prof in self.columns.items()}
-        return Baseline(self.n_rows + other.n_rows, columns, list(self.skipped))
+        return Baseline(self.n_rows + other.n_rows, columns, list(self.skipped),
+                        roles=dict(self.roles))  # fmt: skip
 
     # -- reading ----------------------------------------------------------------------------------
     @property
@@ -336,14 +405,43 @@ class Baseline:
         """Column name -> ``numeric`` | ``categorical``."""
         return {name: prof.kind for name, prof in self.columns.items()}
 
+    def role(self, name: str) -> str:
+        """The column's role: recorded, or else the default (for baselines older than roles and
+        baselines from SageMaker files): identifier-like text is an identifier, columns of types
+        we do not profile are ignored, everything else is a feature."""
+        if name in self.roles:
+            return self.roles[name]
+        prof = self.columns.get(name)
+        if prof is None:
+            return "ignored"
+        if isinstance(prof, CategoricalProfile) and R.is_identifier(prof.n_distinct, prof.n):
+            return "identifier"
+        return "feature"
+
+    def with_roles(self, roles: dict[str, str]) -> Baseline:
+        """A copy with some roles changed (e.g. excluded columns set to ``ignored``)."""
+        check_roles(roles)
+        merged = {name: self.role(name) for name in [*self.columns, *self.skipped]} | roles
+        return Baseline(self.n_rows, self.columns, self.skipped, self.constraints,
+                        self.monitoring_config, merged)  # fmt: skip
+
     def constraint(self, name: str) -> dict[str, Any]:
-        """The constraints for one column: completeness, is_non_negative or domains."""
+        """The constraints for one column: completeness, is_non_negative or domains.
+
+        A domain is suggested only from enough values (:data:`MIN_ROWS`) that repeat: from a
+        handful of rows, or from an identifier, any new value would look like a violation.
+        """
         prof = self.columns[name]
         total = prof.n + prof.missing
         suggested: dict[str, Any] = {"completeness": prof.n / total if total else 1.0}
         if isinstance(prof, NumericProfile):
             suggested["is_non_negative"] = bool(prof.n == 0 or prof.min >= 0)
-        elif len(prof.counts) <= DOMAIN_SUGGEST_LIMIT and len(prof.counts) <= max(prof.n // 2, 1):
+        elif (
+            prof.n >= MIN_ROWS
+            and prof.distinct is None
+            and len(prof.counts) <= DOMAIN_SUGGEST_LIMIT
+            and len(prof.counts) <= max(prof.n // 2, 1)
+        ):
             suggested["domains"] = sorted(prof.counts)
         return {**suggested, **self.constraints.get(name, {})}
 
@@ -354,6 +452,7 @@ class Baseline:
             "n_rows": self.n_rows,
             "columns": {name: prof.to_dict() for name, prof in self.columns.items()},
             "skipped": list(self.skipped),
+            "roles": {name: self.role(name) for name in [*self.columns, *self.skipped]},
             "constraints": self.constraints,
             "monitoring_config": self.monitoring_config,
         }
@@ -369,14 +468,14 @@ class Baseline:
         try:
             columns: dict[str, Profile] = {}
             for name, p in d["columns"].items():
-                cls_ = NumericProfile if p["kind"] == NUMERIC else CategoricalProfile
-                columns[name] = cls_.from_dict(p)
+                columns[name] = _profile_from_dict(p)
             return cls(
                 int(d["n_rows"]),
                 columns,
                 list(d.get("skipped", [])),
                 dict(d.get("constraints") or {}),
                 d.get("monitoring_config"),
+                check_roles(dict(d.get("roles") or {})),  # absent before roles: defaults
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(
@@ -390,6 +489,11 @@ class Baseline:
         The numeric distribution is written as SageMaker does: 10 equal-width buckets and a KLL
         sketch, whose data here is the exact values (small columns) or 1,024 quantile points.
         ``config`` (a CheckConfig) fills ``monitoring_config``; SageMaker's defaults otherwise.
+
+        Each feature also carries a ``modelloop`` key with its role and exact profile, columns of
+        types we do not profile are listed with ``inferred_type`` ``Unknown``, and
+        constraints.json's ``modelloop`` key keeps the baseline's own monitoring config: read
+        back with :meth:`from_sagemaker`, the baseline checks exactly as the original did.
         """
         from modelloop.quality.checks import CheckConfig
 
@@ -397,6 +501,7 @@ class Baseline:
         for name, prof in self.columns.items():
             con = self.constraint(name)
             common = {"num_present": prof.n, "num_missing": prof.missing}
+            ext = {EXTENSION: {"role": self.role(name), "profile": prof.to_dict()}}
             if isinstance(prof, NumericProfile):
                 itype = "Integral" if prof.integral else "Fractional"
                 features.append(
@@ -412,6 +517,7 @@ class Baseline:
                             "max": prof.max if prof.n else 0.0,
                             "distribution": {"kll": _kll(prof)},
                         },
+                        **ext,
                     }
                 )
                 cfeatures.append(
@@ -430,9 +536,10 @@ class Baseline:
                         "inferred_type": "String",
                         "string_statistics": {
                             "common": common,
-                            "distinct_count": float(len(prof.counts)),
+                            "distinct_count": float(prof.n_distinct),
                             "distribution": {"categorical": {"buckets": buckets}},
                         },
+                        **ext,
                     }
                 )
                 cf: dict[str, Any] = {
@@ -443,24 +550,40 @@ class Baseline:
                 if "domains" in con:
                     cf["string_constraints"] = {"domains": list(con["domains"])}
                 cfeatures.append(cf)
+        for name in self.skipped:
+            features.append(
+                {"name": name, "inferred_type": "Unknown", EXTENSION: {"role": self.role(name)}}
+            )
         statistics = {"version": 0.0, "dataset": {"item_count": self.n_rows}, "features": features}
         cfg = (
             config
             if config is not None
             else CheckConfig.from_sagemaker(self.monitoring_config or {})
         )
+        monitoring_config = cfg.to_sagemaker()
         constraints = {
             "version": 0.0,
             "features": cfeatures,
-            "monitoring_config": cfg.to_sagemaker(),
+            "monitoring_config": monitoring_config,
         }
+        if config is None:
+            # the config this baseline really checks with (None: modelloop's defaults), used on
+            # import unless someone edited monitoring_config since
+            constraints[EXTENSION] = {
+                "monitoring_config": self.monitoring_config,
+                "exported_monitoring_config": copy.deepcopy(monitoring_config),
+            }
         return statistics, constraints
 
     @classmethod
     def from_sagemaker(
         cls, statistics: dict[str, Any], constraints: dict[str, Any] | None = None
     ) -> Baseline:
-        """Read SageMaker ``statistics.json`` (and optionally ``constraints.json``) dicts."""
+        """Read SageMaker ``statistics.json`` (and optionally ``constraints.json``) dicts.
+
+        Files written by :meth:`to_sagemaker` come back exactly (their ``modelloop`` keys);
+        files from SageMaker get the default roles and profiles rebuilt from the KLL sketches.
+        """
         try:
             n_rows = int(statistics["dataset"]["item_count"])
             feats = statistics["features"]
@@ -470,10 +593,17 @@ class Baseline:
                 hint="pass the parsed statistics.json: {'version', 'dataset': {'item_count'}, 'features': [...]}",
             ) from exc
         columns: dict[str, Profile] = {}
+        skipped: list[str] = []
+        roles: dict[str, str] = {}
         for f in feats:
-            name = f.get("name")
+            name = f.get("name") if isinstance(f, dict) else None
             try:
-                if "numerical_statistics" in f:
+                ext = f.get(EXTENSION) or {}
+                if "role" in ext:
+                    roles[name] = str(ext["role"])
+                if "profile" in ext:
+                    columns[name] = _profile_from_dict(ext["profile"])
+                elif "numerical_statistics" in f:
                     columns[name] = _numeric_from_sagemaker(f)
                 elif "string_statistics" in f:
                     s = f["string_statistics"]
@@ -482,9 +612,14 @@ class Baseline:
                     columns[name] = CategoricalProfile(
                         int(s["common"]["num_present"]), int(s["common"]["num_missing"]), counts
                     )
+                    distinct = s.get("distinct_count")
+                    if distinct is not None and not counts:
+                        columns[name].distinct = int(distinct)  # an identifier's buckets dropped
+                elif f.get("inferred_type") == "Unknown":
+                    skipped.append(name)
                 else:
                     raise KeyError("numerical_statistics or string_statistics")
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise InvalidInput(
                     f"statistics.json feature {name!r} lacks or mangles {exc}",
                     hint="each feature needs numerical_statistics or string_statistics with common counts",
@@ -503,7 +638,24 @@ class Baseline:
                 if f.get("name") in columns:
                     overrides[f["name"]] = o
             config = constraints.get("monitoring_config")
-        return cls(n_rows, columns, [], overrides, config)
+            ext = constraints.get(EXTENSION) or {}
+            if "exported_monitoring_config" in ext and ext["exported_monitoring_config"] == config:
+                config = ext.get("monitoring_config")
+        return cls(n_rows, columns, skipped, overrides, config, check_roles(roles))
+
+
+def check_roles(roles: dict[str, str]) -> dict[str, str]:
+    """``roles`` itself, once every role is one of :data:`modelloop.quality.roles.ROLES`."""
+    for name, role in roles.items():
+        if role not in R.ROLES:
+            raise InvalidInput(
+                f"column {name!r} has unknown role {role!r}", hint=f"use one of {', '.join(R.ROLES)}"
+            )
+    return roles
+
+
+def _profile_from_dict(p: dict[str, Any]) -> Profile:
+    return (NumericProfile if p["kind"] == NUMERIC else CategoricalProfile).from_dict(p)
 
 
 def _kll(prof: NumericProfile) -> dict[str, Any]:

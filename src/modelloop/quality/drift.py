@@ -74,6 +74,8 @@ CURRENT_EXACT_LIMIT = 100_000
 #: c(alpha) of SageMaker's robust L-infinity distance (alpha about 0.003).
 LINF_ROBUST_C = 1.8
 PSI_BINS = 10
+#: Chi-square pools categories expected fewer times than this (Cochran's rule of thumb).
+MIN_EXPECTED = 5
 PSI_EPS = 1e-4
 CORRECTIONS = ("fdr_bh", "bonferroni", "holm", "none")
 
@@ -109,11 +111,21 @@ def ks_pvalue(d: float, n: int, m: int) -> float:
 
 
 def chisquare(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, float]:
-    """Chi-square test of homogeneity on a 2 x k table (no continuity correction): (stat, p)."""
+    """Chi-square test of homogeneity on a 2 x k table (no continuity correction): (stat, p).
+
+    Categories expected fewer than :data:`MIN_EXPECTED` times in either sample are pooled into one
+    (Cochran's rule): the test's chi-square approximation fails on them, and a new category seen
+    twice would otherwise make any sample "drift".
+    """
     from scipy.stats import chi2_contingency
 
     table = np.vstack([ref_counts, cur_counts]).astype(float)
     table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] > 2 and (table.sum(axis=1) > 0).all():
+        expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+        rare = (expected < MIN_EXPECTED).any(axis=0)
+        if rare.any():
+            table = np.column_stack([table[:, ~rare], table[:, rare].sum(axis=1)])
     if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
         return 0.0, 1.0
     res = chi2_contingency(table, correction=False)
