@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import threading
+
 import click
 
 from modelloop.cli import render
@@ -40,13 +43,14 @@ def _jobs_table(title: str, jobs: list[dict]) -> None:
 
 @click.group()
 def jobs() -> None:
-    """Tracked work: list, show, logs, compare, search, cancel."""
+    """Tracked work: list, show, logs, artifacts, download, report, compare, search, cancel."""
 
 
 @jobs.command("list")
 @click.option("--kind", help="Only jobs of this kind (train, tune, trial, evaluate…).")
 @click.option(
-    "--status", type=click.Choice(["queued", "running", "succeeded", "failed", "cancelled"])
+    "--status",
+    type=click.Choice(["queued", "running", "succeeded", "failed", "cancelled", "pruned"]),
 )
 @click.option(
     "--parent",
@@ -116,13 +120,100 @@ def show(c: Context, job_id: str, as_json: bool) -> None:
 @jobs.command()
 @click.argument("job_id")
 @click.option("--tail", type=int, help="Only the last N lines.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the job ends.")
 @pass_ctx
-def logs(c: Context, job_id: str, tail: int | None) -> None:
+def logs(c: Context, job_id: str, tail: int | None, follow: bool) -> None:
     """Print a job's log."""
+    if follow:
+        if tail:
+            for line in c.ws.jobs.logs(job_id).splitlines()[-tail:]:
+                click.echo(line)
+            c.ws.jobs.get(job_id)  # an unknown job fails before the loop
+        for line in c.ws.jobs.follow(job_id, skip=bool(tail)):
+            click.echo(line)
+        return
     text = c.ws.jobs.logs(job_id)
     if tail:
         text = "\n".join(text.splitlines()[-tail:])
     click.echo(text.rstrip("\n"))
+
+
+@jobs.command()
+@click.argument("job_id")
+@json_option
+@pass_ctx
+def artifacts(c: Context, job_id: str, as_json: bool) -> None:
+    """List a job's artifacts: name, size, sha256."""
+    rows = c.ws.jobs.select_artifacts(job_id)
+    if as_json:
+        render.print_json(rows)
+    elif not rows:
+        render.note(f"job {job_id} stored no artifacts")
+    else:
+        render.table(
+            f"Artifacts of job {job_id}",
+            ["name", "size", "sha256"],
+            [[a["name"], a["size"], a["digest"][:12]] for a in rows],
+        )
+
+
+@jobs.command()
+@click.argument("job_id")
+@click.argument("name", required=False)
+@click.option(
+    "-o",
+    "--output",
+    "dest",
+    default=".",
+    show_default=True,
+    metavar="DIR",
+    type=click.Path(),
+    help="The folder to write into (names keep their folders).",
+)
+@json_option
+@pass_ctx
+def download(c: Context, job_id: str, name: str | None, dest: str, as_json: bool) -> None:
+    """Download a job's artifacts: all, the one called NAME, or a folder such as model."""
+    paths = c.ws.jobs.download(job_id, dest, name)
+    if as_json:
+        render.print_json([str(p) for p in paths])
+        return
+    for path in paths:
+        render.out.print(str(path))
+    render.note(f"downloaded {len(paths)} artifact(s) of job {job_id} into {dest}")
+
+
+@jobs.command()
+@click.argument("job_id")
+@click.option(
+    "-o",
+    "--output",
+    "dest",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Write the HTML report to FILE.",
+)
+@click.option("--open", "open_it", is_flag=True, help="Open the report in a web browser.")
+@pass_ctx
+def report(c: Context, job_id: str, dest: str | None, open_it: bool) -> None:
+    """Write (-o FILE) or open (--open) a job's HTML report."""
+    import tempfile
+    from pathlib import Path
+
+    html = c.ws.jobs.report(job_id)
+    if dest is None and not open_it:
+        raise click.UsageError("say where the report goes: -o FILE, or --open")
+    if dest is None:
+        folder = Path(tempfile.mkdtemp(prefix="modelloop-report-"))
+        dest = str(folder / f"job-{job_id}.html")
+    Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    Path(dest).write_bytes(html)
+    render.out.print(dest)
+    if open_it:
+        import webbrowser  # honours $BROWSER
+
+        if not webbrowser.open(Path(dest).resolve().as_uri()):
+            render.note(f"no web browser found; open {dest} yourself")
 
 
 @jobs.command()
@@ -167,3 +258,49 @@ def cancel(c: Context, job_id: str, as_json: bool) -> None:
         render.print_json(job)
     else:
         render.out.print(f"job {job['id']}: {job['status']}")
+
+
+#: A tuning trial's progress line in a job log (see modelloop.training.tuning._progress_line).
+_TRIAL_LINE = re.compile(r"^trial \d+ (complete|pruned|failed)")
+
+
+class TrialProgress:
+    """Shows a tune job's trials on stderr as they finish, while the command waits for the job.
+
+    A thread reads the job's log file (the worker writes it on this machine) and prints the
+    trial lines; :meth:`close` prints what is left once the job has ended.
+    """
+
+    def __init__(self, ws, what: str):
+        self.ws = ws
+        self.what = what
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._tail = None
+
+    def started(self, job_id: int) -> None:
+        from modelloop.training.jobs import LogTail
+
+        render.note(
+            f"{self.what}: job {job_id} started (follow it: modelloop jobs logs {job_id} -f)"
+        )
+        self._tail = LogTail(self.ws.jobs.log_path(job_id))
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self._show(self._tail.lines())
+
+    def _show(self, lines: list[str]) -> None:
+        for line in lines:
+            if _TRIAL_LINE.match(line):
+                render.err.print(line, markup=False, style="dim")
+
+    def close(self) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._show(self._tail.lines(final=True))
+        self._thread = None

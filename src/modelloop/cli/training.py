@@ -7,6 +7,7 @@ import json
 import click
 
 from modelloop.cli import render
+from modelloop.cli.jobs import TrialProgress
 from modelloop.cli.main import Context, json_option, pass_ctx
 
 
@@ -47,12 +48,6 @@ def _gate(values: tuple[str, ...]) -> list[dict]:
                 f"cannot read {item!r}; write METRIC>=VALUE, METRIC<=VALUE, METRIC+=CHANGE or "
                 "METRIC%=RELATIVE_CHANGE", param_hint="--gate")
     return out
-
-
-def _watch(what: str):
-    def started(job_id: int) -> None:
-        render.note(f"{what}: job {job_id} started (follow it: modelloop jobs logs {job_id})")
-    return started
 
 
 def _print_job(job: dict, ws, as_json: bool, *, extra: list[str] = ()) -> None:
@@ -107,9 +102,14 @@ def _with(options):
 def train(c: Context, dataset, algorithm, params, time_budget, register, target, task, split,
           holdout, since, seed, name, as_json) -> None:
     """Train a model on DATASET (NAME or NAME@V) as a tracked job."""
-    job = c.ws.training.train(dataset, target, algorithm, _kv(params, "--param"), task=task,
-                              split=split, holdout=holdout, seed=seed, time_budget=time_budget,
-                              since=since, name=name, on_start=_watch("train"))
+    progress = TrialProgress(c.ws, "train")  # -a auto runs trials: show them as they finish
+    try:
+        job = c.ws.training.train(dataset, target, algorithm, _kv(params, "--param"), task=task,
+                                  split=split, holdout=holdout, seed=seed,
+                                  time_budget=time_budget, since=since, name=name,
+                                  on_start=progress.started)
+    finally:
+        progress.close()
     extra = []
     if register:
         record = c.ws.models.register_from_job(register, job["id"])
@@ -127,8 +127,11 @@ def train(c: Context, dataset, algorithm, params, time_budget, register, target,
 @click.option("--space", type=click.Path(dir_okay=False), help="A YAML search space file.")
 @click.option("--metric", help="The objective (default: roc_auc, log_loss or rmse by task).")
 @click.option("--direction", type=click.Choice(["maximize", "minimize"]))
-@click.option("--trials", "n_trials", type=int, default=20, show_default=True)
-@click.option("--time-budget", type=float, help="Stop after this many seconds.")
+@click.option("--trials", "n_trials", type=int,
+              help="Stop after N trials (default: 20, or none with --time-budget).")
+@click.option("--time-budget", type=float,
+              help="Seconds for the search and retraining the best; with no --trials, trials "
+                   "run until it is used.")
 @click.option("--target-value", type=float, help="Stop when the best value reaches this.")
 @click.option("--patience", type=int, help="Stop after N trials without improvement.")
 @click.option("--sampler", type=click.Choice(["tpe", "random", "grid"]), default="tpe",
@@ -147,12 +150,17 @@ def tune(c: Context, dataset, algorithm, space, metric, direction, n_trials, tim
          target_value, patience, sampler, pruner, cv, n_jobs, warm_start, register, target, task,
          split, holdout, since, seed, name, as_json) -> None:
     """Tune an algorithm's hyperparameters on DATASET; every trial is a job."""
-    job = c.ws.training.tune(
-        dataset, target, algorithm, space, metric=metric, direction=direction, task=task,
-        split=split, holdout=holdout, cv=cv, n_trials=n_trials, time_budget=time_budget,
-        target_value=target_value, patience=patience, sampler=sampler,
-        pruner=None if pruner == "none" else pruner, n_jobs=n_jobs, seed=seed,
-        warm_start=warm_start, since=since, name=name, on_start=_watch("tune"))
+    progress = TrialProgress(c.ws, "tune")
+    try:
+        job = c.ws.training.tune(
+            dataset, target, algorithm, space, metric=metric, direction=direction, task=task,
+            split=split, holdout=holdout, cv=cv, time_budget=time_budget,
+            **({} if n_trials is None else {"n_trials": n_trials}),
+            target_value=target_value, patience=patience, sampler=sampler,
+            pruner=None if pruner == "none" else pruner, n_jobs=n_jobs, seed=seed,
+            warm_start=warm_start, since=since, name=name, on_start=progress.started)
+    finally:
+        progress.close()
     extra = []
     board = job["outputs"].get("leaderboard") or []
     if board and not as_json:

@@ -2,7 +2,7 @@
 
 A job is a row first (``queued``), then a worker process marks it ``running``, reports params,
 metrics and artifacts through a :class:`JobRecorder`, and ends it ``succeeded``, ``failed`` or
-``cancelled``. The caller watches the worker: if it dies (a crash, ``kill -9``) or overruns its
+``cancelled`` (a tuning trial stopped early by the pruner ends ``pruned``). The caller watches the worker: if it dies (a crash, ``kill -9``) or overruns its
 time limit, the caller marks the job failed and keeps its log — a job never stays "running"
 forever and never hangs the caller. A job whose caller died too is reaped the next time jobs are
 listed on the same machine.
@@ -14,6 +14,7 @@ What a kind of job does is a function ``run(ctx: JobContext, spec: dict) -> None
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import os
 import re
@@ -22,7 +23,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import import_module
@@ -34,8 +35,11 @@ from modelloop.artifacts import ArtifactStore
 from modelloop.errors import InvalidInput, ModelloopError, NotFound, parse_id
 from modelloop.store import MetadataStore
 
-TERMINAL = ("succeeded", "failed", "cancelled")
+#: ``pruned`` ends a tuning trial that the pruner stopped early: a normal outcome, not a cancel.
+TERMINAL = ("succeeded", "failed", "cancelled", "pruned")
 ACTIVE = ("queued", "running")
+#: Where a job keeps its HTML report (the first found is the report).
+REPORT_ARTIFACTS = ("report/report.html", "model/extra/report.html")
 
 #: kind -> "module:function" run inside the worker process.
 JOB_KINDS: dict[str, str] = {
@@ -295,6 +299,25 @@ class Jobs:
             return self.artifacts.read_bytes(job["log_digest"]).decode(errors="replace")
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def follow(self, job_id: int | str, *, poll: float = 0.2, skip: bool = False) -> Iterator[str]:
+        """The job's log lines as they are written, until the job ends (``jobs logs --follow``).
+
+        Reads this machine's log file from where it left off (with ``skip``, from its current
+        end); a job running elsewhere is followed through its stored log once it ends.
+        """
+        job = self.get(job_id)
+        tail = LogTail(self.log_path(job["id"]))
+        if skip:
+            tail.skip_to_end()
+        while job["status"] in ACTIVE:
+            yield from tail.lines()
+            time.sleep(poll)
+            job = self.get(job["id"])
+        if not skip and tail.offset == 0 and not self.log_path(job["id"]).exists():
+            yield from self.logs(job["id"]).splitlines()
+            return
+        yield from tail.lines(final=True)
+
     def log_tail(self, job_id: int, lines: int = 20) -> str:
         try:
             return "\n".join(self.logs(job_id).splitlines()[-lines:])
@@ -306,6 +329,63 @@ class Jobs:
 
     def artifacts_of(self, job_id: int | str) -> list[dict]:
         return self.store.job_artifacts(self.get(job_id)["id"])
+
+    def select_artifacts(self, job_id: int | str, name: str | None = None) -> list[dict]:
+        """The job's artifacts: all, the one called ``name``, or those in folder ``name``."""
+        job = self.get(job_id)
+        found = self.store.job_artifacts(job["id"])
+        if name is None:
+            return found
+        exact = [a for a in found if a["name"] == name]
+        folder = name.rstrip("/") + "/"
+        chosen = exact or [a for a in found if a["name"].startswith(folder)]
+        if not chosen:
+            names = [a["name"] for a in found]
+            folders = {n.rsplit("/", 1)[0] for n in names if "/" in n}
+            close = difflib.get_close_matches(name, [*sorted(folders), *names], n=1)
+            raise NotFound(
+                f"job {job['id']} has no artifact {name!r}"
+                + (f"; did you mean {close[0]!r}?" if close else ""),
+                hint=f"list them with 'modelloop jobs artifacts {job['id']}'"
+                if names
+                else f"job {job['id']} stored no artifacts",
+            )
+        return chosen
+
+    def download(
+        self, job_id: int | str, dest: str | os.PathLike, name: str | None = None
+    ) -> list[Path]:
+        """Copy the job's artifacts (all, one, or a folder such as ``model``) under ``dest``.
+
+        Each keeps its name as a path below ``dest`` (``model/model.json``); each is checked
+        against its hash on the way out.
+        """
+        dest = Path(dest)
+        if dest.exists() and not dest.is_dir():
+            raise InvalidInput(f"{dest} is a file", hint="download into a folder (-o DIR)")
+        root = dest.resolve()
+        written = []
+        for artifact in self.select_artifacts(job_id, name):
+            target = (root / artifact["name"]).resolve()
+            if not target.is_relative_to(root):  # names come from jobs; never write outside dest
+                raise InvalidInput(
+                    f"artifact name {artifact['name']!r} leaves the folder",
+                    hint="this artifact cannot be downloaded by name",
+                )
+            written.append(self.artifacts.fetch(artifact["digest"], target))
+        return written
+
+    def report(self, job_id: int | str) -> bytes:
+        """The job's self-contained HTML report (train, tune and evaluate jobs write one)."""
+        job = self.get(job_id)
+        for artifact in self.store.job_artifacts(job["id"]):
+            if artifact["name"] in REPORT_ARTIFACTS:
+                return self.artifacts.read_bytes(artifact["digest"])
+        raise NotFound(
+            f"job {job['id']} ({job['kind']}) has no HTML report",
+            hint="train, tune and evaluate jobs write one when they succeed; see what it stored "
+            f"with 'modelloop jobs artifacts {job['id']}'",
+        )
 
     def search(
         self, expression: str, *, kind: str | None = None, limit: int | None = None
@@ -353,6 +433,35 @@ class Jobs:
             ended_at=_now(),
         )
         return self.store.get_job(job["id"])
+
+
+class LogTail:
+    """Reads the complete lines added to a growing log file since the last read."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.offset = 0
+        self._partial = b""
+
+    def skip_to_end(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.offset = self.path.stat().st_size
+
+    def lines(self, *, final: bool = False) -> list[str]:
+        """New complete lines (with ``final``, also an unterminated last line)."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(chunk)
+        data = self._partial + chunk
+        *done, self._partial = data.split(b"\n")
+        if final and self._partial:
+            done.append(self._partial)
+            self._partial = b""
+        return [line.decode(errors="replace") for line in done]
 
 
 # -- search expressions ----------------------------------------------------------------------------

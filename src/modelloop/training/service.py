@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from modelloop.errors import InvalidInput
+from modelloop.training.tuning import UNSET, trial_count
 
 #: Libraries whose versions every job records (those installed).
 RECORDED_LIBRARIES = ("modelloop", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy",
@@ -77,7 +78,7 @@ class Training:
         split: dict | str | None = None,
         holdout: str | None = None,
         cv: int = 3,
-        n_trials: int | None = 20,
+        n_trials: int | None = UNSET,
         time_budget: float | None = None,
         target_value: float | None = None,
         patience: int | None = None,
@@ -113,7 +114,8 @@ class Training:
                                    hint="warm-start from an earlier 'modelloop tune' job")
             warm = earlier["id"]
         spec.update(algorithm=algorithm, space=space, metric=metric, direction=direction, task=task,
-                    cv=int(cv), n_trials=n_trials, time_budget=time_budget,
+                    cv=int(cv), n_trials=trial_count(n_trials, time_budget),
+                    time_budget=time_budget,
                     target_value=target_value, patience=patience, sampler=sampler, pruner=pruner,
                     n_jobs=int(n_jobs), seed=int(seed), warm_start=warm,
                     preprocessing=preprocessing)
@@ -378,7 +380,7 @@ def run_train_job(ctx, spec: dict) -> None:
 class _ChildTrials:
     """Each tuning trial as a child job of the tune job (TrialTrackers protocol)."""
 
-    STATES = {"complete": "succeeded", "pruned": "cancelled", "failed": "failed"}
+    STATES = {"complete": "succeeded", "pruned": "pruned", "failed": "failed"}
 
     def __init__(self, ctx):
         self.ctx = ctx

@@ -37,6 +37,21 @@ AUTO_ALGORITHMS = (
     "hist_gradient_boosting", "lightgbm", "xgboost", "knn",
 )  # fmt: skip
 KNN_MAX_ROWS = 20_000  # k-nearest-neighbours predicts too slowly to be worth trying above this
+#: Trials run when no trial count is given, unless a time budget is: then the budget is the limit.
+DEFAULT_TRIALS = 20
+#: The default of ``n_trials``: "not given" (``None`` means "no trial count").
+UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET"})()
+
+
+def trial_count(n_trials, timeout: float | None) -> int | None:
+    """The trial count to stop at: as given, else none under a time budget, else the default.
+
+    A time budget with no trial count means "use the budget": stopping at a default count
+    would end the search long before the time the user gave it.
+    """
+    if n_trials is not UNSET:
+        return n_trials
+    return None if timeout is not None else DEFAULT_TRIALS
 
 
 @dataclass
@@ -77,7 +92,7 @@ def tune(
     task: str | None = None,
     split=None,
     cv: int = 3,
-    n_trials: int | None = 20,
+    n_trials: int | None = UNSET,
     timeout: float | None = None,
     target_value: float | None = None,
     patience: int | None = None,
@@ -92,9 +107,11 @@ def tune(
 ) -> TuneResult:
     """Search ``space`` (default: the algorithm's) for the params that best ``metric``.
 
-    Stops at ``n_trials`` new trials, after ``timeout`` seconds, when the best value reaches
-    ``target_value``, or when ``patience`` trials in a row brought no improvement, whichever
-    comes first. ``warm_start`` is a list of ``{"params": ..., "value": ...}`` (e.g. an
+    Stops at ``n_trials`` new trials (default: 20, or no count when a ``timeout`` is given),
+    when the next trial and the final retraining would overrun ``timeout`` seconds, when the best
+    value reaches ``target_value``, or when ``patience`` trials in a row brought no improvement,
+    whichever comes first. Each finished trial is reported as one line of text to the tracker
+    (number, state, value, best so far): the job log, which the CLI shows live. ``warm_start`` is a list of ``{"params": ..., "value": ...}`` (e.g. an
     earlier result's ``trials``), or an earlier :class:`TuneResult`.
     """
     import optuna
@@ -106,6 +123,7 @@ def tune(
     from modelloop.training.trainers import check_frame, check_task
 
     tracker = as_tracker(tracker)
+    n_trials = trial_count(n_trials, timeout)
     check_frame(frame, target)
     task = check_task(frame[target], task)
     metric = check_metric(metric or DEFAULT_METRIC[task], task)
@@ -205,9 +223,11 @@ def tune(
 
     def watch(study, frozen):
         complete = [t for t in study.trials if t.state.name == "COMPLETE"]
-        if not complete:
+        best = study.best_trial if complete else None
+        entry = records.get(frozen.number, {})
+        tracker.log_text(_progress_line(entry, metric, best, len(folds)))
+        if best is None:
             return
-        best = study.best_trial
         tracker.log_metric(f"best_{metric}", best.value, step=frozen.number)
         if target_value is not None and _reached(best.value, target_value, direction):
             stop["reason"] = f"reached the target value {target_value:g}"
@@ -217,11 +237,18 @@ def tune(
             if since >= patience:
                 stop["reason"] = f"no improvement in {patience} trials"
                 study.stop()
+        if timeout is not None and not stop["reason"]:
+            spent = [r["seconds"] for r in records.values() if "seconds" in r]
+            best_seconds = records.get(best.number, {}).get("seconds")
+            if _no_time_left(time.perf_counter() - search_started, timeout, spent, best_seconds,
+                             len(folds)):  # fmt: skip
+                stop["reason"] = f"time budget of {timeout:g} s used"
+                study.stop()
 
     if len(spaces) > 1:  # auto: every algorithm gets a first trial before the sampler chooses
         for name in spaces:
             study.enqueue_trial({"algorithm": name})
-    started = time.perf_counter()
+    search_started = time.perf_counter()
     study.optimize(
         objective,
         n_trials=n_trials,
@@ -230,7 +257,7 @@ def tune(
         callbacks=[watch],
         gc_after_trial=False,
     )
-    elapsed = time.perf_counter() - started
+    elapsed = time.perf_counter() - search_started
     reason = stop["reason"] or _default_reason(study, n_trials, timeout, elapsed, warmed)
 
     complete = [t for t in study.trials if t.state.name == "COMPLETE" and t.number >= warmed]
@@ -487,6 +514,35 @@ def _final(
         seed=seed,
         fit_seconds=fit_seconds,
     )
+
+
+# -- progress and stopping -------------------------------------------------------------------------
+def _progress_line(entry: dict, metric: str, best, n_folds: int) -> str:
+    """One line per finished trial: its number, state and value, the best so far, its cost."""
+    state = entry.get("state", "failed")
+    head = f"trial {entry.get('number', '?')} {state}"
+    if state == "failed":
+        head += f" ({entry.get('error', 'no error recorded')})"
+    elif entry.get("value") is not None:
+        head += f": {metric} {entry['value']:.6g}"
+        if state == "pruned":
+            head += f" after {len(entry.get('folds', []))} of {n_folds} folds"
+    tail = f"best {best.value:.6g} (trial {best.number})" if best is not None else "no best yet"
+    return f"{head}; {tail}; {entry.get('algorithm', '?')} in {entry.get('seconds', 0):.1f}s"
+
+
+def _no_time_left(elapsed, timeout, spent: list[float], best_seconds, n_folds: int) -> bool:
+    """Whether another trial plus retraining the best would overrun the time budget.
+
+    The next trial is guessed to cost the median trial; retraining fits once on the whole
+    training part, about a fold's fit scaled up (counted twice, for margin).
+    """
+    if not spent:
+        return False
+    spent = sorted(spent)
+    next_trial = spent[len(spent) // 2]
+    retrain = 2 * (best_seconds if best_seconds is not None else next_trial) / max(n_folds, 1)
+    return elapsed + next_trial + retrain > timeout
 
 
 # -- results ----------------------------------------------------------------------------------------
