@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from pathlib import Path
 
 import click
 import pytest
@@ -121,7 +122,7 @@ def test_the_handler_names_the_path_of_os_errors(tmp_path, monkeypatch):
     @cli.command("p8-open", hidden=True)
     @click.argument("path")
     def p8_open(path):
-        open(path).read()
+        Path(path).read_text()
 
     try:
         folder = tmp_path / "folder"

@@ -15,17 +15,23 @@ class ModelloopError(Exception):
     status = 400
     #: Process exit code a CLI should use.
     exit_code = 1
+    #: Further problems found at the same time (e.g. every mistake in a loop spec), one a line.
+    details: list[str] | tuple = ()
 
-    def __init__(self, message: str, *, hint: str | None = None):
+    def __init__(self, message: str, *, hint: str | None = None, details: list[str] | None = None):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = list(details or [])
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
     def to_dict(self) -> dict:
-        return {"error": type(self).__name__, "message": self.message, "hint": self.hint}
+        out = {"error": type(self).__name__, "message": self.message, "hint": self.hint}
+        if self.details:
+            out["details"] = self.details
+        return out
 
 
 class InvalidInput(ModelloopError):
@@ -114,13 +120,16 @@ def check_arguments(fn, where: str):
                 continue
         return out
 
+    def bind(*args, **kwargs):
+        try:
+            return sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InvalidInput(f"{where}(): {exc}", hint=f"its parameters: {sig}") from None
+
     @functools.wraps(fn)
     def checked(*args, **kwargs):
         nonlocal checkers
-        try:
-            bound = sig.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise InvalidInput(f"{where}(): {exc}", hint=f"its parameters: {sig}") from None
+        bound = bind(*args, **kwargs)
         if checkers is None:
             checkers = build()
         for name, value in list(bound.arguments.items()):
@@ -129,6 +138,7 @@ def check_arguments(fn, where: str):
                 bound.arguments[name] = _checked_value(where, name, value, adapter, sig)
         return fn(*bound.args, **bound.kwargs)
 
+    checked.bind = bind  # only the argument list: unknown or missing arguments
     return checked
 
 

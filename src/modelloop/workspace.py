@@ -49,6 +49,7 @@ def _checked(name: str, service):
         def call(*args, _method=method, _strict=strict, **kwargs):
             caller = sys._getframe(1).f_globals.get("__name__", "")
             if caller.startswith("modelloop.") and not caller.startswith(_FACES):
+                _strict.bind(*args, **kwargs)  # keyword arguments a method passed on (**kwargs)
                 return _method(*args, **kwargs)
             return _strict(*args, **kwargs)
 

@@ -153,3 +153,27 @@ def test_not_yaml_and_missing_file(ws, tmp_path, cli):
     assert "not valid YAML" in error_of(ws, path)
     result = cli("-w", ws.root, "loop", "validate", tmp_path / "nope.yaml", check=False)
     assert result.code != 0 and "no loop spec at" in result.err
+
+
+def test_every_error_is_reported_at_once_with_its_line_and_path(ws, tmp_path, cli):
+    shape = GOOD.replace("fraction: 0.25", "fraction: lots").replace("kind: data_drift",
+                                                                     "kind: vibes")
+    shape = shape.replace("  params: {max_iter: 20}", "  parms: {max_iter: 20}")
+    with pytest.raises(InvalidInput) as info:
+        ws.loops.validate(spec_file(tmp_path, shape))
+    found = [info.value.message, *info.value.details]
+    assert found[0].startswith("loop.yaml:6 split.fraction:"), found
+    assert any(d.startswith("loop.yaml:11 train.parms: unknown key") for d in found), found
+    assert any(d.startswith("loop.yaml:23 monitors.0.kind:") for d in found), found
+    # checks against the workspace too: dataset column, algorithm, metric and cron, all at once
+    names = GOOD.replace("target: approved", "target: aproved").replace(
+        "hist_gradient_boosting", "hist_gradient_bosting").replace(
+        "metric: roc_auc", "metric: auc").replace('"0 * * * *"', '"every hour"')
+    result = cli("-w", ws.root, "loop", "validate", spec_file(tmp_path, names), check=False)
+    lines = result.err.strip().splitlines()
+    assert result.code == 1 and "Traceback" not in result.err, result
+    assert len(lines) == 4, lines
+    for where in ("loop.yaml:5 target:", "loop.yaml:10 train.algorithm:",
+                  "loop.yaml:13 evaluate.metric:", "loop.yaml:23 monitors.0.schedule:"):
+        assert sum(where in line for line in lines) == 1, (where, lines)
+    assert all(line.startswith("modelloop: error: ") for line in lines)

@@ -206,10 +206,11 @@ def _user_path_error(exc: BaseException) -> str | None:
             f"offset {exc.start}) — save it as UTF-8"
         )
     about_a_path = isinstance(exc, _PATH_ERRORS) or (
-        isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.ENOSPC, errno.EINVAL)
+        isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.ENOSPC, errno.EINVAL, errno.ENAMETOOLONG)
     )
     if about_a_path and exc.filename is not None:
-        return f"cannot use {exc.filename}: {exc.strerror or exc}"
+        where = str(exc.filename)
+        return f"cannot use {where if len(where) < 200 else where[:200] + '…'}: {exc.strerror or exc}"
     return None
 
 
@@ -230,6 +231,8 @@ def main(argv: list[str] | None = None) -> None:
     except ModelloopError as exc:
         msg = exc.message + (f" — {exc.hint}" if exc.hint else "")
         click.echo(f"modelloop: error: {' '.join(msg.split())}", err=True)
+        for detail in exc.details:  # other problems found at once: one line each
+            click.echo(f"modelloop: error: {' '.join(detail.split())}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("modelloop: interrupted", err=True)

@@ -267,7 +267,11 @@ def read(spec: str | os.PathLike | dict) -> tuple[dict, SpecSource]:
     if isinstance(spec, dict):
         return dict(spec), SpecSource("loop spec")
     path = Path(spec)
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as exc:  # a name too long for the file system, say
+        raise InvalidInput(f"cannot read loop spec {str(path)[:80]!r}: {exc.strerror}") from None
+    if not found:
         raise InvalidInput(
             f"no loop spec at {path}", hint="write a loop.yaml (see 'modelloop loop --help')"
         )
@@ -294,27 +298,43 @@ def read(spec: str | os.PathLike | dict) -> tuple[dict, SpecSource]:
 
 
 def parse(raw: dict, source: SpecSource) -> LoopSpec:
-    """The validated :class:`LoopSpec`; the first error names its field and line."""
+    """The validated :class:`LoopSpec`; every error names its field and line (all of them at once:
+    the first is the error's message, the others its ``details``)."""
     try:
         return LoopSpec.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        path = tuple(p for p in err["loc"] if p not in ("function-after[_needs()]",))
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            known = _fields_at(path[:-1])
-            close = difflib.get_close_matches(str(path[-1]), known, n=1)
-            raise source.error(
-                path,
-                "unknown key" + (f"; did you mean {close[0]!r}?" if close else ""),
-                hint=f"the keys here are: {', '.join(known)}" if known else None,
-            ) from None
-        message = str(err["msg"]).removeprefix("Value error, ")
-        if kind == "missing":
-            message = "is required"
-        elif "input" in err and kind not in ("value_error",):
-            message += f" (got {err['input']!r})"
-        raise source.error(path, message) from None
+        problems = [_shape_error(err, source) for err in exc.errors()]
+    raise_all(problems)
+    raise AssertionError("a ValidationError without errors")  # pragma: no cover
+
+
+def _shape_error(err: dict, source: SpecSource) -> InvalidInput:
+    path = tuple(p for p in err["loc"] if p not in ("function-after[_needs()]",))
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        known = _fields_at(path[:-1])
+        close = difflib.get_close_matches(str(path[-1]), known, n=1)
+        return source.error(
+            path,
+            "unknown key" + (f"; did you mean {close[0]!r}?" if close else ""),
+            hint=f"the keys here are: {', '.join(known)}" if known else None,
+        )
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if kind == "missing":
+        message = "is required"
+    elif "input" in err and kind not in ("value_error",):
+        message += f" (got {err['input']!r})"
+    return source.error(path, message)
+
+
+def raise_all(problems: list[InvalidInput]) -> None:
+    """Raise the first problem with the others as its ``details`` (nothing when there are none),
+    so a user fixes a spec in one pass, not one error per run."""
+    unique = list({str(p): p for p in problems}.values())
+    if unique:
+        first = unique[0]
+        first.details = [str(p) for p in unique[1:]]
+        raise first
 
 
 def _fields_at(path: tuple) -> list[str]:
@@ -353,23 +373,24 @@ def check_against(spec: LoopSpec, source: SpecSource, datasets) -> dict:
     from modelloop.training.gate import check_conditions
 
     facts: dict = {"columns": None}
+    problems: list[InvalidInput] = []
     known = {d["name"] for d in datasets.store.list_datasets()}
     if spec.data.dataset not in known and not spec.data.ingest:
         close = difflib.get_close_matches(spec.data.dataset, sorted(known), n=1)
-        raise source.error(
+        problems.append(source.error(
             ("data", "dataset"),
             f"unknown dataset {spec.data.dataset!r}" + (f"; did you mean {close[0]!r}?"
                                                         if close else ""),
             hint=f"known datasets: {', '.join(sorted(known))}" if known else
             "ingest it first, or list files under data.ingest",
-        )
+        ))
     for i, pattern in enumerate(spec.data.ingest):
         import glob
 
         path = Path(pattern) if Path(pattern).is_absolute() else source.base_dir / pattern
         if not (path.exists() or glob.glob(str(path))):
-            raise source.error(("data", "ingest", i), f"no file, folder or glob match for "
-                               f"{pattern!r} (looked in {source.base_dir})")
+            problems.append(source.error(("data", "ingest", i), f"no file, folder or glob match "
+                                         f"for {pattern!r} (looked in {source.base_dir})"))
     if spec.data.dataset in known:
         columns = datasets.get(spec.data.dataset).schema.names
         facts["columns"] = columns
@@ -378,17 +399,17 @@ def check_against(spec: LoopSpec, source: SpecSource, datasets) -> dict:
                              (("data", "event_time_column"), spec.data.event_time_column)]:
             if column is not None and column not in columns:
                 close = difflib.get_close_matches(column, columns, n=1)
-                raise source.error(
+                problems.append(source.error(
                     path, f"dataset {spec.data.dataset!r} has no column {column!r}"
                     + (f"; did you mean {close[0]!r}?" if close else ""),
-                    hint=f"its columns: {', '.join(columns)}")
+                    hint=f"its columns: {', '.join(columns)}"))
     section = "train" if spec.train is not None else "tune"
     algorithm = (spec.train or spec.tune).algorithm
     if not (algorithm == "auto" and section == "tune") and not is_custom_trainer(algorithm):
         try:
             resolve_algorithm(algorithm)
         except InvalidInput as exc:
-            raise source.error((section, "algorithm"), exc.message, hint=exc.hint) from None
+            problems.append(source.error((section, "algorithm"), exc.message, hint=exc.hint))
     metrics = set(CLASSIFICATION_METRICS) | set(REGRESSION_METRICS)
     named = [(("evaluate", "metric"), spec.evaluate.metric)]
     named += [(("evaluate", "gate", i, "metric"), c.metric) for i, c in
@@ -398,34 +419,37 @@ def check_against(spec: LoopSpec, source: SpecSource, datasets) -> dict:
     for path, metric in named:
         if metric is not None and metric not in metrics:
             close = difflib.get_close_matches(metric, sorted(metrics), n=1)
-            raise source.error(path, f"unknown metric {metric!r}" + (
+            problems.append(source.error(path, f"unknown metric {metric!r}" + (
                 f"; did you mean {close[0]!r}?" if close else ""),
-                hint=f"metrics: {', '.join(sorted(metrics))}")
+                hint=f"metrics: {', '.join(sorted(metrics))}"))
     for i, cond in enumerate(spec.evaluate.gate):
         try:
             check_conditions([gate_condition(cond, "roc_auc")])
         except InvalidInput as exc:
-            raise source.error(("evaluate", "gate", i), exc.message, hint=exc.hint) from None
+            problems.append(source.error(("evaluate", "gate", i), exc.message, hint=exc.hint))
     if spec.quality.config:
         from modelloop.quality.checks import CheckConfig
 
         try:
             CheckConfig.from_dict(spec.quality.config)
         except InvalidInput as exc:
-            raise source.error(("quality", "config"), exc.message, hint=exc.hint) from None
+            problems.append(source.error(("quality", "config"), exc.message, hint=exc.hint))
     for i, m in enumerate(spec.monitors):
         if m.schedule:
-            _check_cron(m.schedule, source, ("monitors", i, "schedule"))
+            problems += _check_cron(m.schedule, source, ("monitors", i, "schedule"))
     for i, t in enumerate(spec.triggers):
         if t.schedule:
-            _check_cron(t.schedule, source, ("triggers", i, "schedule"))
+            problems += _check_cron(t.schedule, source, ("triggers", i, "schedule"))
     from modelloop.data.refs import check_name
 
-    for path, name in [(("name",), spec.name), (("register", "model"), spec.model_name)]:
+    for path, name in [(("name",), spec.name), (("register", "model"), spec.registration.model)]:
+        if name is None:
+            continue
         try:
             check_name(name, "model")
         except InvalidInput as exc:
-            raise source.error(path, exc.message, hint=exc.hint) from None
+            problems.append(source.error(path, exc.message, hint=exc.hint))
+    raise_all(problems)
     return facts
 
 
@@ -436,9 +460,10 @@ def gate_condition(cond: GateCondition, metric: str) -> dict:
     return out
 
 
-def _check_cron(expr: str, source: SpecSource, path: tuple) -> None:
+def _check_cron(expr: str, source: SpecSource, path: tuple) -> list[InvalidInput]:
     from croniter import croniter
 
-    if not croniter.is_valid(expr):
-        raise source.error(path, f"{expr!r} is not a cron schedule",
-                           hint="five fields: minute hour day month weekday, e.g. '0 6 * * *'")
+    if croniter.is_valid(expr):
+        return []
+    return [source.error(path, f"{expr!r} is not a cron schedule",
+                         hint="five fields: minute hour day month weekday, e.g. '0 6 * * *'")]
