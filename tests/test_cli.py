@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -106,3 +110,64 @@ def test_quickstart(tmp_path, cli):
     assert cli("data", "list", "--json", cwd=tmp_path / "qs").json()[0]["latest_version"] == 3
     # running it again is harmless
     assert "already ingested" in cli("quickstart", tmp_path / "qs").out
+
+
+SLOW_TRAINER = """\
+import time
+
+
+def fit(frame, target, params):
+    print("trainer started", flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_killing_train_stops_its_worker_and_says_why(ws_dir, tmp_path, sig):
+    """The worker follows the command that started it: no orphan keeps training, the job is
+    recorded cancelled with the reason, and nothing gets registered."""
+    from modelloop import Workspace
+
+    csv = tmp_path / "day1.csv"
+    loan_applications(300, seed=1).to_csv(csv, index=False)
+    (tmp_path / "slow.py").write_text(SLOW_TRAINER)
+    with Workspace(ws_dir) as ws:
+        ws.datasets.ingest("loans", [csv])
+        train = subprocess.Popen(
+            [sys.executable, "-m", "modelloop", "train", "loans", "-t", "approved",
+             "-a", f"{tmp_path / 'slow.py'}:fit", "--register", "loans"],
+            cwd=ws_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            job = _wait_for(lambda: next(
+                (j for j in ws.jobs.list() if j["status"] == "running"
+                 and "trainer started" in ws.jobs.log_tail(j["id"])), None))
+            os.kill(train.pid, sig)
+            train.wait(60)
+            _wait_for(lambda: not _alive(job["pid"]))
+            ended = _wait_for(lambda: (j := ws.jobs.get(job["id"]))["status"] != "running" and j)
+        finally:
+            train.kill()
+        assert ended["status"] in ("cancelled", "failed"), ended
+        assert "started it" in ended["error"] or "interrupted" in ended["error"], ended["error"]
+        assert ws.models.list() == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as fh:  # a zombie has ended too
+        return fh.read().split(")")[-1].split()[0] != "Z"
+
+
+def _wait_for(condition, limit: float = 120):
+    """Poll until ``condition()`` is truthy (bounded, so a broken build fails instead of hanging)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"still not true after {limit:g} s: {condition}")

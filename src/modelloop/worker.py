@@ -3,6 +3,11 @@
 An entry point (like the CLI), so it may open the :class:`~modelloop.workspace.Workspace`. It runs
 one job: marks it running, calls the job kind's function, and records how it ended. SIGTERM ends
 the job ``cancelled``. Output goes to the job log (the caller points stdout there).
+
+A worker follows the process that started it (``$MODELLOOP_JOB_PARENT``, else its parent): the
+starter waits for the job and acts on its result (``train --register``), so when the starter ends
+— Ctrl-C, SIGTERM, even SIGKILL of ``modelloop train`` or ``loop run`` — nobody would act on it
+any more, and the worker stops and records the job ``cancelled`` with that reason.
 """
 
 from __future__ import annotations
@@ -14,13 +19,43 @@ import sys
 import traceback
 from datetime import UTC, datetime
 
+#: Set by :meth:`modelloop.training.jobs.Jobs.start`: the pid of the process the worker follows.
+ENV_PARENT = "MODELLOOP_JOB_PARENT"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
 
 class _Cancelled(BaseException):
-    pass
+    def __init__(self, reason: str = "cancelled by user"):
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _on_sigterm(_signum, _frame):
     raise _Cancelled()
+
+
+def _follow_parent(parent: int) -> None:
+    """Get SIGHUP when ``parent`` ends: the kernel sends it on Linux (``PR_SET_PDEATHSIG``, which
+    also fires on SIGKILL of the parent); elsewhere a daemon thread watches the parent pid."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGHUP, 0, 0, 0) == 0:
+            if os.getppid() != parent:  # it ended before we asked to be told
+                os.kill(os.getpid(), signal.SIGHUP)
+            return
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGHUP)
+
+    import threading
+
+    threading.Thread(target=watch, name="follow-parent", daemon=True).start()
 
 
 def main(argv: list[str]) -> int:
@@ -29,6 +64,16 @@ def main(argv: list[str]) -> int:
     from modelloop.workspace import Workspace
 
     root, job_id = argv[0], int(argv[1])
+    parent = int(os.environ.get(ENV_PARENT) or os.getppid())
+    gone = f"the process that started it (pid {parent}) ended before it finished"
+
+    def _on_sighup(_signum, _frame):
+        raise _Cancelled(gone)
+
+    signal.signal(signal.SIGHUP, _on_sighup)
+    # held back until the job runs, so that an early SIGHUP still ends it as 'cancelled'
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    _follow_parent(parent)
     ws = Workspace(root)
     store = ws.store
     if not store.update_job(
@@ -61,10 +106,11 @@ def main(argv: list[str]) -> int:
         flush=True,
     )
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
         ctx.scratch.mkdir(parents=True, exist_ok=True)
         resolve_kind(job["kind"])(ctx, job["spec"])
-    except _Cancelled:
-        status, error = "cancelled", "cancelled by user"
+    except _Cancelled as exc:
+        status, error = "cancelled", exc.reason
     except ModelloopError as exc:
         status, error = "failed", str(exc)
         print(f"error: {exc}", flush=True)
@@ -73,6 +119,7 @@ def main(argv: list[str]) -> int:
         traceback.print_exc(file=sys.stdout)
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # record how it ended, whatever happens now
         import shutil
 
         shutil.rmtree(ctx.scratch, ignore_errors=True)

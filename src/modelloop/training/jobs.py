@@ -210,7 +210,9 @@ class Jobs:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                # the worker follows this process: see modelloop.worker
+                env={**os.environ, "PYTHONUNBUFFERED": "1",
+                     "MODELLOOP_JOB_PARENT": str(os.getpid())},
             )
         finally:
             log.close()
