@@ -67,6 +67,19 @@ def test_tune_shows_each_trial_as_it_finishes_and_the_log_keeps_them(
     assert followed.rstrip("\n") == log.rstrip("\n")
 
 
+def test_tune_with_a_time_budget_and_no_trial_count_uses_the_budget(local_workspace, tmp_path, cli):
+    ws = local_workspace
+    _ingest(ws, tmp_path, "wiggle", make_nonlinear(300))
+    budget = 6
+    job = cli("-w", ws.root, "tune", "wiggle", "-t", "y", "-a", "logistic_regression",
+              "--time-budget", budget, "--cv", "2", "--json").json()  # fmt: skip
+    assert job["params"]["n_trials"] is None  # not the default 20
+    assert job["info"]["stopped_because"] == f"time budget of {budget} s used"
+    trials = ws.jobs.list(parent_id=job["id"], limit=None)
+    searched = max(t["ended_at"] for t in trials) - min(t["started_at"] for t in trials)
+    assert searched.total_seconds() >= 0.7 * budget
+
+
 def test_logs_follow_prints_lines_until_the_job_ends(local_workspace, tmp_path, cli):
     ws = local_workspace
     job_id = ws.store.create_job(

@@ -90,6 +90,25 @@ def test_stopping_rules(nonlinear):
     assert timed.stopped_because == "time budget of 0.5 s used"
 
 
+def test_a_time_budget_without_a_trial_count_is_used(nonlinear):
+    """Under a time budget and no trial count, trials run until the budget is (nearly) used,
+    not until a default count: the trials' own durations add up to most of the budget."""
+    budget = 5.0
+    tracker = MemoryTracker()
+    result = tune(nonlinear.head(300), "y", "logistic_regression", timeout=budget, cv=2,
+                  tracker=tracker)  # fmt: skip
+    assert tracker.params["n_trials"] is None  # no default count cut the search short
+    assert result.stopped_because == f"time budget of {budget:g} s used"
+    assert sum(t["seconds"] for t in result.trials) >= 0.7 * budget
+    # one progress line per trial, with the best so far
+    lines = [t for t in tracker.texts if t.startswith("trial ")]
+    assert len(lines) == len(result.trials)
+    assert lines[-1].endswith("s") and f"best {result.best_value:.6g}" in lines[-1]
+    # a trial count still stops first when given
+    counted = tune(nonlinear.head(300), "y", "logistic_regression", timeout=budget, n_trials=3)
+    assert counted.stopped_because == "ran 3 trials"
+
+
 def test_warm_start_from_an_earlier_tuning(nonlinear):
     first = tune(nonlinear, "y", "decision_tree", TREE_SPACE, n_trials=5, seed=0)
     tracker = MemoryTracker()
@@ -123,7 +142,9 @@ def test_auto_searches_every_builtin_and_ranks_them(binary):
 
 
 def test_train_auto_returns_the_winner_with_its_leaderboard(binary):
-    result = train(binary, "y", "auto", time_budget=3)
+    tracker = MemoryTracker()
+    result = train(binary, "y", "auto", time_budget=3, tracker=tracker)
+    assert tracker.params["n_trials"] is None  # the budget, not a default count, stops it
     assert result.extra["leaderboard"][0]["algorithm"] == result.algorithm
     assert result.metrics["roc_auc"] > 0.8
 
