@@ -71,7 +71,8 @@ data_options = [
                  help="Default: inferred from the target."),
     click.option("--split", help="random[:0.2], stratified[:0.2], time[:COLUMN] (default: "
                                  "stratified for classes, random for regression)."),
-    click.option("--holdout", metavar="DATASET@V", help="Validate on this dataset version instead."),
+    click.option("--holdout", metavar="DATASET@V", help="Validate on these rows instead; they must "
+                 "not be in the training data (e.g. train on NAME@4, hold out NAME@4..5)."),
     click.option("--since", help="Only the parts ingested in this window, e.g. 30d."),
     click.option("--seed", type=int, default=0, show_default=True),
     click.option("--name", help="A name for the job."),
@@ -191,13 +192,34 @@ def tune(c: Context, dataset, algorithm, space, metric, direction, n_trials, tim
                    "improvement on the baseline), METRIC%=R (relative). Repeat.")
 @click.option("--no-report", is_flag=True, help="Skip the plots and HTML report.")
 @click.option("--since", help="Only the parts ingested in this window, e.g. 7d.")
+@click.option("--exclude-overlap", is_flag=True,
+              help="Score on the rows of DATASET neither model trained on (default: refuse "
+                   "when DATASET holds training rows).")
+@click.option("--allow-overlap", is_flag=True,
+              help="Score on every row even if a model trained on some (warned and recorded).")
 @json_option
 @pass_ctx
 def evaluate(c: Context, model, dataset, target, baseline, gates, no_report, since,
-             as_json) -> None:
-    """Evaluate MODEL (NAME@V or NAME@alias) on DATASET, optionally against a baseline."""
+             exclude_overlap, allow_overlap, as_json) -> None:
+    """Evaluate MODEL (NAME@V or NAME@alias) on DATASET, optionally against a baseline.
+
+    DATASET must hold no row either model trained on: versions are cumulative, so name the rows
+    added after the training data with a range, e.g. NAME@4..5."""
+    if exclude_overlap and allow_overlap:
+        raise click.UsageError("give --exclude-overlap or --allow-overlap, not both")
+    policy = "exclude" if exclude_overlap else "allow" if allow_overlap else "refuse"
     job = c.ws.training.evaluate(model, dataset, target=target, baseline=baseline,
-                                 gate=_gate(gates), report=not no_report, since=since)
+                                 gate=_gate(gates), report=not no_report, since=since,
+                                 overlap=policy)
+    found = job["info"].get("overlap") or {}
+    if found.get("excluded"):
+        render.note(f"excluded {found['excluded']:,} of {found['rows']:,} rows a model trained "
+                    f"on; evaluated on the other {found['evaluated_rows']:,}")
+    elif policy == "allow" and (found.get("model") or found.get("baseline")):
+        render.note(f"[red]WARNING[/red]: scored on rows the models trained on "
+                    f"({found.get('model', 0):,} of {model}"
+                    + (f", {found['baseline']:,} of the baseline" if "baseline" in found else "")
+                    + f", of {found['rows']:,} rows): these metrics are optimistic")
     verdict = job["outputs"].get("gate")
     extra = []
     base = job["outputs"].get("baseline")

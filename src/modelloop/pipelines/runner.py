@@ -18,6 +18,7 @@ import importlib.util
 import json
 import os
 import pickle
+import re
 import secrets
 import socket
 import sys
@@ -31,6 +32,7 @@ from modelloop.pipelines import values
 from modelloop.pipelines.dsl import ENGINE_VERSION, DatasetInput, Node, Param, Pipeline, Ref
 from modelloop.pipelines.executors import Executor, StepResult, StepTask, fn_blob, make_executor
 
+_NUMBER = re.compile(r"[0-9]{1,9}", re.ASCII)  # a version number ('²' passes str.isdigit)
 FINISHED = ("succeeded", "cached", "skipped")
 RESUMABLE = ("failed", "interrupted", "waiting")
 _POLL = 0.25  # seconds between looks at the store while only approvals/callbacks are pending
@@ -417,7 +419,8 @@ class Runner:
     def _dataset(self, st: _State, node: Node, writes: list) -> None:
         text = self._resolve(st, node.dataset) if isinstance(node.dataset, Ref) else node.dataset
         name, _, version = str(text).partition("@")
-        number = None if version in ("", "latest") else int(version) if version.isdigit() else -1
+        number = (None if version in ("", "latest")
+                  else int(version) if _NUMBER.fullmatch(version) else -1)
         found = self.store.get_dataset_version(name, number) if number != -1 else None
         if found is None:
             st.error = f"step {node.name!r}: no dataset version {text!r}"

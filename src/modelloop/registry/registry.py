@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelloop.artifacts import ArtifactStore
-from modelloop.data.refs import check_name
+from modelloop.data.refs import check_name, version_number
 from modelloop.errors import InvalidInput, NotFound, parse_id
 from modelloop.store import MetadataStore
 
@@ -57,8 +57,9 @@ def parse_model_ref(text: str) -> ModelRef:
     check_name(name, "model")
     if not tail or tail == "latest":
         return ModelRef(name)
-    if tail.isdigit() and int(tail) > 0:
-        return ModelRef(name, int(tail))
+    number = version_number(tail, ref=text)  # ASCII digits in range ('²' is not a version)
+    if number is not None:
+        return ModelRef(name, number)
     check_alias(tail)
     return ModelRef(name, tail)
 

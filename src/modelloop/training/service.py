@@ -11,6 +11,12 @@ training functions with the job's recorder as tracker, and store the outputs:
   ``report/…``;
 * an evaluate job scores a registered model (and optionally a baseline, such as the champion)
   on the same rows, and records the gate's verdict with every failed condition.
+
+No model is scored on rows it trained on (see :mod:`modelloop.training.rows`): a train or tune
+job records the parts it read and its validation rows; a holdout sharing rows with the training
+data is refused, and an evaluation that would score either model on its training rows is refused
+(``overlap="refuse"``), done on the rows neither trained on (``"exclude"``), or done anyway with
+the overlap recorded and a warning (``"allow"``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from modelloop.training.tuning import UNSET, trial_count
 #: Libraries whose versions every job records (those installed).
 RECORDED_LIBRARIES = ("modelloop", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy",
                       "optuna", "lightgbm", "xgboost", "river", "skops")
+#: What an evaluation does with rows a model trained on.
+OVERLAP_POLICIES = ("refuse", "exclude", "allow")
 
 
 class Training:
@@ -134,13 +142,21 @@ class Training:
         since: str | None = None,
         name: str | None = None,
         timeout: float | None = None,
+        overlap: str = "refuse",
     ) -> dict:
         """Score registered ``model`` on ``dataset`` (and ``baseline`` on the same rows); gate it.
 
+        Rows either model trained on are never scored silently: ``overlap="refuse"`` (the
+        default) raises :class:`InvalidInput` saying how many rows overlap and which range to use
+        instead, ``"exclude"`` scores both on the rows neither trained on, ``"allow"`` scores
+        every row and records the overlap (``job["info"]["overlap"]``) with a warning.
         The job succeeds whatever the gate says; its verdict is ``job["outputs"]["gate"]``.
         """
         from modelloop.training.gate import check_conditions
 
+        if overlap not in OVERLAP_POLICIES:
+            raise InvalidInput(f"unknown overlap policy {overlap!r}",
+                               hint=f"use one of {', '.join(OVERLAP_POLICIES)}")
         record = self.models.get(model)
         target = target or (record["manifest"].get("lineage") or {}).get("target")
         if not target:
@@ -151,14 +167,54 @@ class Training:
                 "since": since, "report": bool(report), "gate": check_conditions(gate)}
         inputs = [_dataset_input(version), {"kind": "model", "ref": record["ref"],
                                             "content_hash": record["package_hash"]}]
+        base = None
         if baseline:
             base = self.models.get(baseline)
             spec["baseline"] = base["ref"]
             inputs.append({"kind": "model", "ref": base["ref"], "content_hash": base["package_hash"],
                            "role": "baseline"})
         self._check_columns(version, [target])
+        spec["overlap"] = self._check_overlap(record, base, version, since, overlap)
         return self.jobs.run("evaluate", spec, name=name or f"evaluate {record['ref']} on "
                              f"{version.ref}", inputs=inputs, timeout=timeout)
+
+    def training_rows(self, model: str | dict):
+        """The rows a registered model trained on (:class:`modelloop.training.rows.TrainingRows`)."""
+        from modelloop.training.rows import training_rows
+
+        record = self.models.get(model) if not isinstance(model, dict) else model
+        return training_rows(self.jobs.store, self.jobs.artifacts, self.datasets, record)
+
+    def _check_overlap(self, record, base, version, since, policy: str) -> dict:
+        """Count the rows of the evaluation data each model trained on; refuse per ``policy``."""
+        from modelloop.training.rows import fresh_rows_hint, unseen_mask
+
+        parts = self.datasets.parts(version.ref, since=since)
+        total = sum(p["rows"] for p in parts)
+        models = [self.training_rows(record)] + ([self.training_rows(base)] if base else [])
+        counts = [m.overlap(parts) for m in models]
+        either = total - int(unseen_mask(parts, models).sum())
+        found = {"rows": total, "model": counts[0], "policy": policy,
+                 "unknown": [m.model for m in models if not m.known]}
+        if base:
+            found["baseline"] = counts[1]
+        if either == 0:
+            return found
+        what = f"{version.ref}" + (f" (since {since})" if since else "")
+        says = [f"{n:,} of the {total:,} rows of {what} are rows {m.model} trained on "
+                f"(it read {', '.join(m.read)})" for m, n in zip(models, counts, strict=True) if n]
+        if policy == "refuse":
+            raise InvalidInput(
+                "; ".join(says),
+                hint=fresh_rows_hint(version, models) + "; or pass --exclude-overlap to score on "
+                "the rows neither model trained on (--allow-overlap scores them anyway)")
+        if policy == "exclude":
+            if either == total:
+                raise InvalidInput(
+                    f"no rows left to evaluate on: {'; '.join(says)}",
+                    hint=fresh_rows_hint(version, models))
+            found["excluded"] = either
+        return found
 
     # -- helpers --------------------------------------------------------------------------------
     def _data_spec(self, dataset, target, split, holdout, since) -> dict:
@@ -167,9 +223,19 @@ class Training:
         self._check_target(version, target, since)
         spec = {"dataset": version.ref, "target": target, "since": since,
                 "split": _split_dict(split), "holdout": None}
+        parts = self.datasets.parts(version.ref, since=since)
+        read = version
+        if since and parts:  # name exactly the versions the window read, for lineage
+            first = min(p["version"] for p in parts)
+            read = self.datasets.get(f"{version.name}@{first - 1}..{version.version}"
+                                     if first > 1 else version.ref)
+        inputs = [_dataset_input(read, parts)]
         if holdout:
             hv = self.datasets.get(holdout)
             self._check_columns(hv, [target])
+            held = self.datasets.parts(hv.ref)
+            self._check_holdout(read, parts, hv, held)
+            inputs.append({**_dataset_input(hv, held), "role": "holdout"})
             spec["holdout"] = hv.ref
             spec["split"] = {**spec["split"], "method": "holdout"}
         if spec["split"].get("method") == "time" and not spec["split"].get("time_column"):
@@ -178,9 +244,30 @@ class Training:
                 raise InvalidInput(f"dataset {version.name!r} has no event-time column for a "
                                    "time split", hint="pass the column: --split time:COLUMN")
             spec["split"]["time_column"] = column
-        spec["_inputs"] = [_dataset_input(version)] + (
-            [{**_dataset_input(self.datasets.get(holdout)), "role": "holdout"}] if holdout else [])
+        spec["_inputs"] = inputs
         return spec
+
+    @staticmethod
+    def _check_holdout(read, parts, holdout, held) -> None:
+        """A holdout must hold no row the model will train on (every row read, with a holdout)."""
+        from modelloop.training.rows import TrainingRows
+
+        newest = max((p["version"] for p in parts), default=0)
+        trained = TrainingRows(model="the model", read=[read.ref],
+                               parts={p["digest"]: None for p in parts})
+        shared = trained.overlap(held)
+        if not shared:
+            return
+        total = sum(p["rows"] for p in held)
+        if holdout.name == read.name and holdout.version > newest:
+            fix = f"hold out {holdout.name}@{newest}..{holdout.version}: only the rows added " \
+                  f"after the training data"
+        else:
+            fix = "hold out rows added after the training data (train on NAME@A, hold out " \
+                  "NAME@A..B), or rows of another dataset"
+        raise InvalidInput(
+            f"{shared:,} of the {total:,} rows of the holdout {holdout.ref} are in the training "
+            f"data {read.ref}: the model would be validated on rows it trained on", hint=fix)
 
     @staticmethod
     def _check_columns(version, columns) -> None:
@@ -233,9 +320,13 @@ class Training:
                              on_start=on_start)
 
 
-def _dataset_input(version) -> dict:
-    return {"kind": "dataset", "ref": version.ref, "content_hash": version.content_hash,
-            "rows": version.row_count}
+def _dataset_input(version, parts: list[dict] | None = None) -> dict:
+    """A lineage input: the version (or range) and, when given, exactly the parts read."""
+    out = {"kind": "dataset", "ref": version.ref, "content_hash": version.content_hash,
+           "rows": version.row_count}
+    if parts is not None:
+        out.update(rows=sum(p["rows"] for p in parts), parts=parts)
+    return out
 
 
 def _split_dict(split) -> dict:
@@ -343,6 +434,7 @@ def _store_model(ctx, result, frame, spec: dict, kind: str) -> None:
                  lineage=lineage, extra_files=extra)
     for path in sorted(p for p in package.rglob("*") if p.is_file()):
         ctx.recorder.log_artifact(f"model/{path.relative_to(package).as_posix()}", path)
+    _store_validation_rows(ctx, result.split)
     if html is not None:
         for path in sorted(report_dir.iterdir()):
             ctx.recorder.log_artifact(f"report/{path.name}", path)
@@ -351,10 +443,29 @@ def _store_model(ctx, result, frame, spec: dict, kind: str) -> None:
     ctx.recorder.log_text(f"stored the model package ({len(list(package.rglob('*')))} files)")
 
 
+def _store_validation_rows(ctx, split) -> None:
+    """Which rows of the parts read were the validation split: the rows the model never trained
+    on, so later evaluations may use them (:mod:`modelloop.training.rows`)."""
+    import json
+
+    from modelloop.training.rows import VALIDATION_ARTIFACT, validation_record
+
+    inputs = ctx.store.get_job(ctx.job_id)["inputs"]
+    read = [i for i in inputs if i.get("kind") == "dataset" and i.get("role") != "holdout"]
+    if len(read) != 1 or read[0].get("parts") is None:
+        return
+    path = ctx.scratch / "validation.json"
+    path.write_text(json.dumps(validation_record(read[0]["parts"], split.valid_index)))
+    ctx.recorder.log_artifact(VALIDATION_ARTIFACT, path)
+
+
 def _baseline(ctx, spec: dict) -> None:
-    """Every training dataset version gets a baseline (the reference for its monitors)."""
+    """Every training dataset version gets a baseline (the reference for its monitors); a window
+    or a range of versions is not a version, so it gets none."""
+    from modelloop.data.refs import parse_ref
+
     ensure = ctx.services.get("ensure_baseline")
-    if ensure is None or spec.get("since"):
+    if ensure is None or spec.get("since") or parse_ref(spec["dataset"]).after is not None:
         return
     record = ensure(spec["dataset"])
     ctx.recorder.set_output("baseline", record.get("name") or record.get("id"))
@@ -440,6 +551,37 @@ def _model_columns(frame, model, target: str):
     return frame[[c for c in names if c in frame.columns] + [target]]
 
 
+def _without_training_rows(ctx, registry, spec: dict, data):
+    """Apply the overlap policy the caller checked: drop (``exclude``) or flag (``allow``) the
+    rows either model trained on; record the counts on the job either way."""
+    from modelloop.training.rows import training_rows, unseen_mask
+
+    found = dict(spec.get("overlap") or {})
+    if not found:
+        return data
+    if found.get("policy") == "exclude" and found.get("excluded"):
+        models = [training_rows(ctx.store, ctx.artifacts, ctx.datasets, registry.get(ref))
+                  for ref in (spec["model"], spec.get("baseline")) if ref]
+        parts = ctx.datasets.parts(spec["dataset"], since=spec.get("since"))
+        keep = unseen_mask(parts, models)
+        data = data[keep]
+        found["excluded"] = int((~keep).sum())
+        ctx.recorder.log_text(f"excluded {found['excluded']:,} of {found['rows']:,} rows that "
+                              f"{' or '.join(m.model for m in models)} trained on; evaluating "
+                              f"on the {len(data):,} rows neither trained on")
+    elif found.get("policy") == "allow" and (found.get("model") or found.get("baseline")):
+        ctx.recorder.log_text(
+            f"WARNING: scoring on rows the models trained on ({found.get('model', 0):,} rows of "
+            f"{spec['model']}, {found.get('baseline', 0):,} of the baseline, of "
+            f"{found['rows']:,}): these metrics overstate how well they generalise")
+    for ref in found.get("unknown") or []:
+        ctx.recorder.log_text(f"note: {ref} records no training data; its overlap with "
+                              f"{spec['dataset']} could not be checked")
+    found["evaluated_rows"] = len(data)
+    ctx.recorder.set_info("overlap", found)
+    return data
+
+
 def run_evaluate_job(ctx, spec: dict) -> None:
     """Score the model (and the baseline) on the same rows; record metrics and the gate."""
     from modelloop.registry.registry import Registry
@@ -450,6 +592,7 @@ def run_evaluate_job(ctx, spec: dict) -> None:
     registry = Registry(ctx.store, ctx.artifacts, ctx.scratch / "models", datasets=ctx.datasets)
     data = ctx.datasets.to_pandas(spec["dataset"], since=spec.get("since"))
     target = spec["target"]
+    data = _without_training_rows(ctx, registry, spec, data)
     labelled = data[data[target].notna()]  # read once: the model and the baseline score these
     model = registry.load(spec["model"])
     frame = _model_columns(labelled, model, target)

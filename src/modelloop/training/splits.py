@@ -8,7 +8,7 @@ the validation rows' index — so the job can record it and the same split can b
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from modelloop.errors import InvalidInput
@@ -61,9 +61,12 @@ class SplitRecord:
     cutoff: str | None = None  # first event time in the validation part (method="time")
     holdout_ref: str | None = None
     valid_index_sha256: str = ""
+    #: the frame's index labels of the validation rows (None for a holdout: they came from
+    #: another frame); what a job records as the rows its model never trained on. Not in to_dict.
+    valid_index: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "valid_index"}
 
 
 def split(frame, target: str, spec: SplitSpec | dict | str | None, *, task: str, seed: int = 0):
@@ -120,6 +123,7 @@ def split(frame, target: str, spec: SplitSpec | dict | str | None, *, task: str,
         cutoff=_cutoff(valid, spec) if method == "time" else None,
         holdout_ref=spec.holdout_ref,
         valid_index_sha256=hashlib.sha256("\n".join(map(str, valid.index)).encode()).hexdigest(),
+        valid_index=None if method == "holdout" else valid.index,
     )
     return train, valid, record
 
