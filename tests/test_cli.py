@@ -171,3 +171,25 @@ def _wait_for(condition, limit: float = 120):
             return value
         time.sleep(0.1)
     raise AssertionError(f"still not true after {limit:g} s: {condition}")
+
+
+def test_tables_piped_to_a_file_are_not_folded_at_80_columns(ws_dir, tmp_path, cli):
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "applications-of-the-first-day.csv"
+    deep.parent.mkdir()
+    loan_applications(20, seed=1).to_csv(deep, index=False)
+    cli("data", "ingest", "loans", deep, cwd=ws_dir)
+    out = cli("data", "show", "loans", cwd=ws_dir).out  # stdout is a pipe here
+    assert any(str(deep) in line for line in out.splitlines()), out
+    widest = max(len(line) for line in out.splitlines())
+    assert widest > len(str(deep)) > 80
+
+
+def test_demo_prints_its_progress_line_by_line_when_piped(tmp_path, cli):
+    result = cli("demo", tmp_path / "demo", "--days", "2", "--rows", "200")
+    lines = result.err.splitlines()
+    for day in (1, 2):
+        assert f"day {day}: new applications" in lines, result.err
+        assert f"day {day}: train" in lines, result.err
+        assert any(line.startswith(f"day {day}: succeeded; candidate AUC") for line in lines)
+    assert lines.index("day 1: train") < lines.index("day 2: new applications")
+    assert "Loop 'loans' over 2 days" in result.out

@@ -201,22 +201,39 @@ def demo(directory, days, rows_per_day, drift_day, executor, as_json) -> None:
     started = time.perf_counter()
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    # a live bar in a terminal; piped (to a file, tee, a CI log) one line per step as it starts
+    live = render.err.is_terminal and not as_json
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                         TextColumn("{task.completed}/{task.total} days"), TimeElapsedColumn(),
-                        console=render.err, transient=True, disable=as_json)
+                        console=render.err, transient=True, disable=not live)
+
+    def say(line: str) -> None:
+        if live:
+            progress.update(task, description=line)
+        elif not as_json:
+            render.err.print(line)
+
     with progress:
         task = progress.add_task("day 1", total=days)
         for day in range(1, days + 1):
-            progress.update(task, description=f"day {day}: new applications")
+            say(f"day {day}: new applications")
             write_days(root / "incoming", day, rows_per_day, drift_day=drift - 1)
+            started_steps: set[str] = set()
 
-            def show(steps, day=day):
-                running = [s["name"] for s in steps if s["status"] == "running"]
-                if running:
-                    progress.update(task, description=f"day {day}: {running[0]}")
+            def show(steps, day=day, started_steps=started_steps):
+                for s in steps:
+                    if s["status"] == "running" and s["name"] not in started_steps:
+                        started_steps.add(s["name"])
+                        say(f"day {day}: {s['name']}")
 
             result = ws.loops.run(spec_path, executor=executor, on_progress=show)
             ev = result.evaluation or {}
+            if not as_json:
+                (progress.console if live else render.err).print(
+                    f"day {day}: {result.status}; candidate AUC {_auc(ev.get('candidate'))}, "
+                    f"champion AUC {_auc(ev.get('champion'))}"
+                    + (f"; promoted {result.promoted['ref']}" if result.promoted else "")
+                )
             rows.append({
                 "day": day,
                 "rows": (result.data or {}).get("new_rows"),

@@ -41,12 +41,18 @@ def fmt(value: Any) -> str:
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    """A table on stdout: as wide as the terminal, or — piped to a file or ``less`` — as wide as
+    its longest row, so no cell is folded at an assumed 80 columns (``--json`` is for scripts)."""
     t = Table(title=title, title_justify="left", header_style="bold")
     for c in columns:
         t.add_column(c, overflow="fold")
     for r in rows:
         t.add_row(*[fmt(v) for v in r])
-    out.print(t)
+    if out.is_terminal:
+        out.print(t)
+        return
+    natural = out.measure(t, options=out.options.update_width(1_000_000)).maximum
+    Console(file=out.file, width=max(natural, 20), highlight=False, soft_wrap=True).print(t)
 
 
 def note(message: str) -> None:
