@@ -164,7 +164,10 @@ def test_custom_trainer_from_a_file(binary, tmp_path):
     )
     result = train(binary, "y", f"{path}:fit", {"C": 0.5})
     assert result.metrics["roc_auc"] > 0.7
-    assert result.columns == {c: "custom" for c in binary.columns if c != "y"}
+    # the datetime column is left out, as for the built-ins; the pipeline was fit on the rest
+    assert result.columns == {c: "drop" if c == "when" else "custom" for c in binary.columns
+                              if c != "y"}  # fmt: skip
+    assert result.feature_names == ["x1", "x2", "count", "colour", "flag"]
 
     with pytest.raises(
         TrainerFailed, match="raised ValueError: the data has no column 'price'"
@@ -175,6 +178,89 @@ def test_custom_trainer_from_a_file(binary, tmp_path):
         train(binary, "y", f"{path}:lazy")
     with pytest.raises(InvalidInput, match="has no function 'nothing'"):
         train(binary, "y", f"{path}:nothing")
+
+
+NUMERIC_TRAINER = """
+from sklearn.linear_model import LogisticRegression
+
+
+class Numeric:
+    \"\"\"Reads the numeric columns of what it was given; records no column names itself.\"\"\"
+
+    def fit(self, frame, target, columns):
+        self.columns, self.seen = columns, list(frame.columns)
+        self.model = LogisticRegression().fit(self._x(frame), frame[target])
+        self.classes_ = self.model.classes_
+        return self
+
+    def _x(self, frame):
+        return frame[self.columns].astype("float64").fillna(0).to_numpy()
+
+    def predict(self, frame):
+        return self.model.predict(self._x(frame))
+
+    def predict_proba(self, frame):
+        return self.model.predict_proba(self._x(frame))
+
+
+def fit(frame, target, params):
+    numeric = frame.drop(columns=[target]).select_dtypes("number").columns
+    return Numeric().fit(frame, target, list(numeric))
+
+
+def fit_declared(frame, target, params):
+    model = Numeric().fit(frame, target, ["x1", "x2"])
+    model.features = ["x1", "x2"]  # the columns it reads: its input signature
+    return model
+
+
+def fit_on_time(frame, target, params):
+    model = Numeric().fit(frame, target, ["x1"])
+    model.features = ["x1", "when"]
+    return model
+"""
+
+
+def test_custom_trainer_gets_the_builtin_features_and_declares_what_it_reads(binary, tmp_path):
+    path = tmp_path / "numeric_trainer.py"
+    path.write_text(NUMERIC_TRAINER)
+    frame = binary.assign(application=[f"app-{i:05d}" for i in range(len(binary))])
+
+    given = train(frame, "y", f"{path}:fit")
+    # no identifier and no timestamp reach the trainer; the signature is what it was given
+    assert given.model.seen == ["x1", "x2", "count", "colour", "flag", "y"]
+    assert given.feature_names == ["x1", "x2", "count", "colour", "flag"]
+    assert given.columns["application"] == given.columns["when"] == "drop"
+    assert given.metrics["roc_auc"] > 0.7
+
+    declared = train(frame, "y", f"{path}:fit_declared")
+    assert declared.feature_names == ["x1", "x2"]
+    assert [c for c, kind in declared.columns.items() if kind == "custom"] == ["x1", "x2"]
+
+    with pytest.raises(TrainerFailed, match="reads column 'when', which is not among"):
+        train(frame, "y", f"{path}:fit_on_time")
+    # a column the selection leaves out is kept by saying so
+    kept = train(frame, "y", f"{path}:fit_on_time",
+                 preprocessing={"columns": {"when": "numeric"}})  # fmt: skip
+    assert kept.feature_names == ["x1", "when"]
+
+
+def test_custom_trainer_job_signature_lists_only_its_features(
+    binary, local_workspace, tmp_path, cli
+):
+    """The served signature demands neither the identifier nor the time column."""
+    ws = local_workspace
+    path = tmp_path / "numeric_trainer.py"
+    path.write_text(NUMERIC_TRAINER)
+    csv = tmp_path / "apps.csv"
+    binary.assign(application=[f"app-{i:05d}" for i in range(len(binary))]).to_csv(csv, index=False)
+    ws.datasets.ingest("apps", [csv], event_time_column="when")
+    for trainer, features in (("fit", ["x1", "x2", "count", "colour", "flag"]),
+                              ("fit_declared", ["x1", "x2"])):  # fmt: skip
+        job = cli("-w", ws.root, "train", "apps", "-t", "y", "-a", f"{path}:{trainer}",
+                  "--json").json()  # fmt: skip
+        signature = job["outputs"]["model"]["signature"]["columns"]
+        assert [c["name"] for c in signature] == features, signature
 
 
 # -- bad input --------------------------------------------------------------------------------------

@@ -4,7 +4,11 @@
 ``model`` is one scikit-learn ``Pipeline`` (column casting + encoding + estimator), so whatever
 serves it runs the transform it was trained with. A custom trainer (``module:function`` or
 ``path/to/file.py:function``) is called as ``function(frame, target, params)`` and returns any
-fitted object with ``predict`` (and ``predict_proba`` when it has one).
+fitted object with ``predict`` (and ``predict_proba`` when it has one). Its frame holds the
+target and the same feature columns the built-ins get (identifier-like and datetime columns
+left out, as :func:`~modelloop.training.preprocessing.plan_columns` decides); the model's input
+signature is the columns it declares (a ``features`` list, else scikit-learn's
+``feature_names_in_``), else every column it was given.
 
 Nothing here writes to the store: params, metrics and text are reported to a ``tracker``
 (:mod:`modelloop.training.tracking`), which a tracked job supplies.
@@ -162,14 +166,19 @@ def fit_model(
     exclude: tuple = (),
 ):
     """Fit ``algorithm`` on ``frame``; return ``(model, columns)`` (columns: feature -> kind)."""
+    from modelloop.training.preprocessing import build_preprocessor, plan_columns
+
     params = dict(params or {})
     if is_custom_trainer(algorithm):
-        model = fit_custom(resolve_trainer(algorithm), algorithm, frame, target, params)
-        return model, {c: "custom" for c in frame.columns if c != target and c not in exclude}
+        # the same feature selection as the built-ins: a trainer never sees ids or timestamps
+        plan = plan_columns(frame, exclude=(target, *exclude), options=preprocessing)
+        given = [c for c, kind in plan.items() if kind != "drop"]
+        model = fit_custom(resolve_trainer(algorithm), algorithm, frame[[*given, target]],
+                           target, params)  # fmt: skip
+        used = _declared_features(model, algorithm, given)
+        return model, {c: "custom" if c in used else "drop" for c in plan}
 
     from sklearn.pipeline import Pipeline
-
-    from modelloop.training.preprocessing import build_preprocessor, plan_columns
 
     spec = resolve_algorithm(algorithm)
     estimator = spec.estimator(task, params, seed)
@@ -201,6 +210,23 @@ def fit_custom(function, ref: str, frame, target: str, params: dict):
             hint="return the fitted estimator (an object with predict, and predict_proba for classifiers)",
         )
     return model
+
+
+def _declared_features(model, ref: str, given: list) -> list:
+    """The columns a custom model reads: its ``features``, else ``feature_names_in_``, else all
+    it was given; each must be one it was given."""
+    declared = _model_features(model)
+    if declared is None:
+        return list(given)
+    unknown = [c for c in declared if c not in given]
+    if unknown:
+        raise TrainerFailed(
+            f"custom trainer {ref} returned a model that reads column {unknown[0]!r}, which is "
+            "not among the features it was given",
+            hint=f"its features are: {', '.join(map(str, given))} (keep a dropped column with "
+            "the preprocessing option columns: {NAME: numeric})",
+        )
+    return declared
 
 
 def _check_xgboost_labels(y) -> None:
@@ -264,11 +290,9 @@ def train(
         preprocessing=preprocessing, exclude=exclude,
     )  # fmt: skip
     fit_seconds = time.perf_counter() - started
-    evaluation = evaluate(model, valid_part, target, task)
-    features = [
-        {"name": str(c), "dtype": str(frame[c].dtype)}
-        for c in (_model_features(model) or [c for c, k in columns.items() if k != "drop"])
-    ]
+    names = model_inputs(model, columns)
+    evaluation = evaluate(model, valid_part[[*names, target]], target, task)
+    features = [{"name": str(c), "dtype": str(frame[c].dtype)} for c in names]
     tracker.log_metrics(evaluation.metrics)
     tracker.log_metric("fit_seconds", fit_seconds)
     tracker.set_info("features", features)
@@ -293,14 +317,23 @@ def train(
     )
 
 
+def model_inputs(model, columns: dict) -> list:
+    """The columns ``model`` reads, in order: what it records, else the planned features."""
+    return _model_features(model) or [c for c, k in columns.items() if k != "drop"]
+
+
 def _model_features(model) -> list | None:
-    """The columns a fitted model reads, in order (the caster's, else sklearn's record)."""
+    """The columns a fitted model reads, in order: the caster's, else the model's declared
+    ``features``, else scikit-learn's ``feature_names_in_``."""
     from sklearn.pipeline import Pipeline
 
     if isinstance(model, Pipeline) and "cast" in model.named_steps:
         return list(model.named_steps["cast"].feature_names_in_)
-    names = getattr(model, "feature_names_in_", None)
-    return None if names is None else list(names)
+    for attribute in ("features", "feature_names_in_"):
+        names = getattr(model, attribute, None)
+        if names is not None and not isinstance(names, str) and not callable(names):
+            return [str(n) for n in names]
+    return None
 
 
 def _plain(value):

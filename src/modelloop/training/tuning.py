@@ -474,11 +474,11 @@ def _folds(train_part, target: str, task: str, cv: int, spec, seed: int) -> list
 
 def _score(fit_part, score_part, target, algo, params, task, seed, preprocessing, exclude, metric):
     from modelloop.training.evaluation import score
-    from modelloop.training.trainers import fit_model
+    from modelloop.training.trainers import fit_model, model_inputs
 
-    model, _ = fit_model(fit_part, target, algo, params, task=task, seed=seed,
-                         preprocessing=preprocessing, exclude=exclude)  # fmt: skip
-    value = score(model, score_part, target, task, metric)
+    model, columns = fit_model(fit_part, target, algo, params, task=task, seed=seed,
+                               preprocessing=preprocessing, exclude=exclude)  # fmt: skip
+    value = score(model, score_part[[*model_inputs(model, columns), target]], target, task, metric)
     if value is None:
         raise InvalidInput(
             f"{algo} gives no {metric} (it has no predict_proba)",
@@ -492,13 +492,13 @@ def _final(
 ):
     """Retrain the best params on the whole training part; evaluate on the validation part."""
     from modelloop.training.evaluation import evaluate
-    from modelloop.training.trainers import TrainResult, _model_features, _plain, fit_model
+    from modelloop.training.trainers import TrainResult, _plain, fit_model, model_inputs
 
     started = time.perf_counter()
     model, columns = fit_model(train_part, target, algo, params, task=task, seed=seed,
                                preprocessing=preprocessing, exclude=exclude)  # fmt: skip
     fit_seconds = time.perf_counter() - started
-    names = _model_features(model) or [c for c, k in columns.items() if k != "drop"]
+    names = model_inputs(model, columns)
     classes = getattr(model, "classes_", None)
     return TrainResult(
         model=model,
@@ -510,7 +510,7 @@ def _final(
         columns=columns,
         classes=None if classes is None else [_plain(c) for c in classes],
         split=record,
-        evaluation=evaluate(model, valid_part, target, task),
+        evaluation=evaluate(model, valid_part[[*names, target]], target, task),
         seed=seed,
         fit_seconds=fit_seconds,
     )
