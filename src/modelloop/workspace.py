@@ -100,7 +100,27 @@ class Workspace:
 
         ds = Datasets(self.store, self.artifacts, self.config.state_dir / "tmp")
         ds.recover()
+        ds.ingest = self._then_monitor(ds.ingest)
         return ds
+
+    def _then_monitor(self, ingest):
+        """``ingest``, then the dataset's after-ingest monitors on the rows it added. The data
+        layer knows nothing of monitoring; the façade joins them. The runs (or their failures)
+        are in ``report.monitor_runs``; a failing monitor never fails the committed ingest."""
+
+        @functools.wraps(ingest)
+        def ingest_then_monitor(name, *args, **kwargs):
+            report = ingest(name, *args, **kwargs)
+            report.monitor_runs = []
+            if report.version is not None:
+                try:
+                    tick = self.monitoring.after_ingest(report.dataset)
+                    report.monitor_runs = tick["runs"] + tick["failures"]
+                except Exception as exc:  # noqa: BLE001 - reported, the version stays committed
+                    report.monitor_runs = [{"status": "failed", "error": str(exc)}]
+            return report
+
+        return ingest_then_monitor
 
     @_service
     def jobs(self):

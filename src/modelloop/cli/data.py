@@ -56,8 +56,9 @@ def ingest(
             format=fmt,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
+    runs = getattr(report, "monitor_runs", [])  # after-ingest monitors, run by the workspace
     if as_json:
-        render.print_json(report.to_dict())
+        render.print_json(report.to_dict() | {"monitor_runs": runs})
         return
     for s in report.skipped:
         render.note(f"skipped {s}: already ingested into {name} (same content)")
@@ -76,6 +77,12 @@ def ingest(
     )
     for change in v.schema_changes:
         render.out.print(f"  schema: {change}")
+    for r in runs:
+        if r.get("status") == "failed":
+            render.err.print(f"monitor {r.get('monitor', '?')} failed: {r['error']}")
+        else:
+            render.out.print(f"  monitor {r['monitor']} → run #{r['id']} on {r['data']}: "
+                             f"{r['n_rows']:,} rows, {r['n_violations']} violation(s)")
     if v.quarantined_rows:
         render.note(f"see them with: modelloop data quarantine {v.ref}")
 

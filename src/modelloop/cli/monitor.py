@@ -37,21 +37,43 @@ def baseline() -> None:
     """Baselines: statistics and constraints of a dataset version, the reference for checks."""
 
 
+def _roles(items: tuple[str, ...]) -> dict:
+    out = {}
+    for item in items:
+        column, sep, role = item.partition("=")
+        if not sep or not column or not role:
+            raise click.BadParameter(f"{item!r}: use COLUMN=ROLE", param_hint="--role")
+        out[column] = role
+    return out
+
+
 @baseline.command("create")
 @click.argument("dataset_ref", metavar="DATASET@VERSION")
 @click.option("--name", help="Baseline name (default: DATASET-vVERSION).")
 @click.option("--categorical", multiple=True, help="Treat this numeric column as categories.")
+@click.option("--target", help="The label column (checked where data has it; traffic has none).")
+@click.option("--role", "roles", multiple=True, metavar="COLUMN=ROLE",
+              help="A column's role: feature, target, identifier, time or ignored "
+                   "(default: inferred; identifiers and time columns are not compared).")
+@click.option("--force", is_flag=True, help="Recompute the baseline if it exists already.")
 @json_option
 @pass_ctx
-def baseline_create(c: Context, dataset_ref: str, name, categorical, as_json: bool) -> None:
-    """Profile DATASET@VERSION in one pass and store its baseline."""
+def baseline_create(c: Context, dataset_ref: str, name, categorical, target, roles, force,
+                    as_json: bool) -> None:  # fmt: skip
+    """Profile DATASET@VERSION in one pass and store its baseline (training makes one for every
+    version it trains on: then this shows it)."""
     rec = c.ws.monitoring.baselines.create(
-        dataset_ref, name=name, categorical=list(categorical),
-        progress=_rows_progress(f"profiling {dataset_ref}"),
+        dataset_ref, name=name, categorical=list(categorical), target=target,
+        roles=_roles(roles), force=force, progress=_rows_progress(f"profiling {dataset_ref}"),
     )  # fmt: skip
     if as_json:
         return render.print_json(rec)
-    render.out.print(f"Created baseline [bold]{rec['name']}[/bold] of {rec['ref']}: "
+    if rec.get("existed"):
+        render.note(f"baseline {rec['name']} of {rec['ref']} exists already (created "
+                    f"{rec['created_at']}); --force recomputes it")  # fmt: skip
+        return _show_baseline(c, rec["name"])
+    verb = "Recomputed" if force else "Created"
+    render.out.print(f"{verb} baseline [bold]{rec['name']}[/bold] of {rec['ref']}: "
                      f"{rec['n_rows']} rows, {rec['n_columns']} columns")  # fmt: skip
 
 
@@ -74,6 +96,13 @@ def baseline_list(c: Context, as_json: bool) -> None:
 @pass_ctx
 def baseline_show(c: Context, ref: str, as_json: bool) -> None:
     """Show a baseline's per-column statistics and constraints (REF: name or DATASET@VERSION)."""
+    if as_json:
+        b = c.ws.monitoring.baselines.load(ref)
+        return render.print_json(b.to_sagemaker()[0] | {"constraints": b.to_sagemaker()[1]})
+    _show_baseline(c, ref)
+
+
+def _show_baseline(c: Context, ref: str) -> None:
     b = c.ws.monitoring.baselines.load(ref)
     rows = []
     for name, p in b.columns.items():
@@ -82,14 +111,17 @@ def baseline_show(c: Context, ref: str, as_json: bool) -> None:
             q = p.quantiles([0.5]) if p.n else [None]
             stats = (f"mean {p.mean:.4g}, std {p.std:.4g}, min {p.min:.4g}, median {q[0]:.4g}, "
                      f"max {p.max:.4g}") if p.n else "no values"  # fmt: skip
+        elif not p.counts:
+            stats = f"{p.n_distinct} distinct values"
         else:
             top = sorted(p.counts.items(), key=lambda kv: -kv[1])[:3]
             stats = f"{len(p.counts)} categories; top: " + ", ".join(f"{k} ({v})" for k, v in top)
-        rows.append([name, p.kind, p.n, p.missing, f"{con['completeness']:.4g}", stats])
-    if as_json:
-        return render.print_json(b.to_sagemaker()[0] | {"constraints": b.to_sagemaker()[1]})
+        rows.append([name, b.role(name), p.kind, p.n, p.missing, f"{con['completeness']:.4g}",
+                     stats])  # fmt: skip
+    rows += [[name, b.role(name), "-", "-", "-", "-", "not profiled"] for name in b.skipped]
     render.table(f"Baseline {ref} ({b.n_rows} rows)",
-                 ["column", "kind", "present", "missing", "completeness", "statistics"], rows)
+                 ["column", "role", "kind", "present", "missing", "completeness", "statistics"],
+                 rows)  # fmt: skip
 
 
 @baseline.command("export")
@@ -135,22 +167,25 @@ def _load_config(path: str | None) -> dict | None:
 @click.option("--since", help="Captured traffic from (1h, 7d, ISO time).")
 @click.option("--until", help="Captured traffic until (ISO time; default now).")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
-              help="Check configuration (YAML/JSON: methods, thresholds, per-column settings).")
+              help="Check configuration (YAML/JSON: methods, thresholds, per-column settings; "
+                   "see the README).")
+@click.option("--exclude", multiple=True, help="Baseline column not to check (repeatable).")
 @click.option("--violations-out", type=click.Path(dir_okay=False),
               help="Also write SageMaker's constraint_violations.json here.")
 @json_option
 @pass_ctx
-def check(c: Context, data, baseline_ref, endpoint, variant, since, until, config_path,
+def check(c: Context, data, baseline_ref, endpoint, variant, since, until, config_path, exclude,
           violations_out, as_json: bool) -> None:  # fmt: skip
     """Check data against a baseline: violations, drift table and verdict.
 
-    Exits 3 when there are violations, 0 when the data is fine.
+    Captured traffic (--endpoint) is compared on the served model's input columns. Exits 3 when
+    there are violations, 0 when the data is fine (or too small to judge: "not enough data").
     """
     if bool(data) == bool(endpoint):
         raise click.UsageError("give DATA (a dataset version or file) or --endpoint EP")
     report = c.ws.monitoring.check(data, baseline_ref, _load_config(config_path),
                                    since=since, until=until, endpoint=endpoint,
-                                   variant=variant)  # fmt: skip
+                                   variant=variant, exclude=list(exclude))  # fmt: skip
     if violations_out:
         with open(violations_out, "w") as fh:
             json.dump(report.to_sagemaker_violations(), fh, indent=2)
@@ -174,10 +209,16 @@ def _print_check(d: dict) -> None:
                        r["p_adjusted"], "[red]yes[/red]" if r["drifted"] else "no"]
                       for r in d["drift"]])  # fmt: skip
     verdict = "[green]OK[/green]" if v["ok"] else "[red]ISSUES[/red]"
+    if not v.get("enough_data", True):
+        render.note(f"not enough data: {d['n_rows']} rows are too few to compare distributions "
+                    "(min_rows); only the columns were checked")  # fmt: skip
+    elif v.get("not_enough_data"):
+        render.note("not enough data to compare: " + ", ".join(v["not_enough_data"]))
     render.out.print(
         f"Verdict: {verdict} — {d['n_rows']} rows, {v['n_violations']} violation(s), "
         f"{len(v['drifted_columns'])} of {v['n_columns']} columns drift"
         f"{' (dataset drift)' if v['dataset_drift'] else ''}"
+        f"{' (target drift)' if v.get('target_drift') else ''}"
     )
 
 

@@ -17,8 +17,9 @@ from modelloop.data.refs import check_name, parse_ref
 from modelloop.errors import AlreadyExists, InvalidInput, NotFound
 
 
-def default_name(dataset: str, version: int) -> str:
-    return f"{dataset}-v{version}"
+def default_name(dataset: str, version: int, after: int | None = None) -> str:
+    """``loans-v3`` for ``loans@3``; ``loans-v4-5`` for the rows of ``loans@3..5``."""
+    return f"{dataset}-v{version}" if after is None else f"{dataset}-v{after + 1}-{version}"
 
 
 class Baselines:
@@ -36,41 +37,69 @@ class Baselines:
         *,
         name: str | None = None,
         categorical: list[str] | tuple = (),
+        target: str | None = None,
+        roles: dict[str, str] | None = None,
+        force: bool = False,
         progress=None,
     ) -> dict:
-        """Profile a dataset version in one streaming pass and store its baseline."""
+        """Profile a dataset version in one streaming pass and store its baseline.
+
+        A baseline of that name describing the same data already (training makes one for every
+        version it trains on) is returned as it is, with ``existed`` set; ``force`` recomputes
+        it. A name taken by a baseline of other data is an error. Roles: the dataset's event-time
+        column is ``time``, ``target`` the label; ``roles`` sets others (see quality.roles).
+        """
         from modelloop.quality.baseline import Baseline
 
         v = self.datasets.get(dataset_ref)
-        name = check_name(name or default_name(v.name, v.version), "baseline")
-        if self.store.get_baseline(name) is not None:
-            raise AlreadyExists(
-                f"a baseline named {name!r} already exists",
-                hint="pass --name for another one, or use the existing baseline",
-            )
-        unknown = sorted(set(categorical) - {f.name for f in v.schema})
+        name = check_name(name or default_name(v.name, v.version, v.after), "baseline")
+        version = v.version if v.after is None else None  # a range is found by its name only
+        existing = self.store.get_baseline(name)
+        if existing is not None:
+            same = existing["dataset"] == v.name and existing["dataset_version"] == version
+            if not same:
+                raise AlreadyExists(
+                    f"a baseline named {name!r} already exists "
+                    f"(of {self._public(existing)['ref'] or existing['source']})",
+                    hint="pass --name for another one, or use the existing baseline",
+                )
+            if not force:
+                return self._public(existing) | {"existed": True}
+        columns = [f.name for f in v.schema]
+        unknown = sorted(set(categorical) - set(columns))
         if unknown:
             raise InvalidInput(
                 f"--categorical names columns not in {v.ref}: {', '.join(unknown)}",
-                hint=f"its columns are: {', '.join(f.name for f in v.schema)}",
+                hint=f"its columns are: {', '.join(columns)}",
             )
+        given = dict(roles or {})
+        event_time = (self.store.get_dataset(v.name) or {}).get("event_time_column")
+        if event_time in columns:
+            given.setdefault(event_time, "time")
         batches = self.datasets.iter_batches(v.ref)
         if progress is not None:
             batches = progress(batches, v.row_count)
-        baseline = Baseline.from_batches(batches, categorical=categorical)
-        return self._save(name, baseline, source="dataset", dataset=v.name, version=v.version)
+        baseline = Baseline.from_batches(batches, categorical=categorical, target=target,
+                                         roles=given)  # fmt: skip
+        if existing is not None:  # --force: the new one replaces it
+            self.store.delete_baseline(name)
+        return self._save(name, baseline, source="dataset", dataset=v.name, version=version)
 
     def ensure(self, dataset_ref: str) -> dict:
         """The baseline of a dataset version, created if it has none yet (idempotent; what the
         training service calls for every training dataset version)."""
         v = self.datasets.get(dataset_ref)
-        found = self.store.find_baseline(v.name, v.version)
+        found = (
+            self.store.find_baseline(v.name, v.version)
+            if v.after is None
+            else self.store.get_baseline(default_name(v.name, v.version, v.after))
+        )
         if found is not None:
             return self._public(found)
         try:
             return self.create(v.ref)
         except AlreadyExists:  # another process made it meanwhile
-            found = self.store.find_baseline(v.name, v.version)
+            found = self.store.find_baseline(v.name, v.version) if v.after is None else None
             if found is None:
                 raise
             return self._public(found)
@@ -152,7 +181,9 @@ class Baselines:
     def _public(record: dict) -> dict:
         out = dict(record)
         out["ref"] = (
-            f"{out['dataset']}@{out['dataset_version']}" if out.get("dataset") else None
+            f"{out['dataset']}@{out['dataset_version']}"
+            if out.get("dataset") and out.get("dataset_version") is not None
+            else out.get("dataset")
         )
         out["n_columns"] = len(out.get("schema") or {})
         return out

@@ -22,12 +22,16 @@ def capture_frame(
     until: datetime | None = None,
 ):
     """Captured records of an endpoint in a window as one frame (see serving.capture), possibly
-    empty."""
+    empty; ``frame.attrs["models"]`` lists the model versions that answered them."""
     from modelloop.serving.capture import capture_frame as frame_of
     from modelloop.serving.capture import read_capture
 
     records = read_capture(store, artifacts, endpoint, variant=variant, since=since, until=until)
-    return frame_of(records)
+    frame = frame_of(records)
+    frame.attrs["models"] = sorted(
+        {(r.get("modelloop") or {}).get("model") for r in records} - {None}
+    )
+    return frame
 
 
 def model_columns(frame) -> list[str]:

@@ -5,7 +5,11 @@ into metric points and a report.
 This is the body of the ``monitor`` job kind; it needs only the ground and domain objects a job
 gets (store, artifacts, datasets), so it runs the same in a worker process or in-process.
 A window without data is a run whose status is ``insufficient_data``, not an error; its only
-metric point is ``rows = 0``, so alarms see the other series as missing.
+metric point is ``rows = 0``, so alarms see the other series as missing. Data smaller than the
+check's ``min_rows`` is checked for its columns only and writes no drift points either.
+
+Captured traffic is compared on the served model's input signature (the columns the model reads),
+not on the training table: traffic has no target and no identifier, and those are not missing.
 """
 
 from __future__ import annotations
@@ -33,15 +37,65 @@ def parse_window(text: str) -> timedelta:
         raise InvalidInput(f"window {text!r} is too long", hint="use a duration such as 7d") from None
 
 
+def exclude_columns(baseline, exclude):
+    """The baseline with the ``exclude``d columns ignored; an unknown name is an error."""
+    from modelloop.errors import InvalidInput
+
+    exclude = list(exclude or ())
+    known = [*baseline.columns, *baseline.skipped]
+    unknown = [c for c in exclude if c not in known]
+    if unknown:
+        raise InvalidInput(
+            f"--exclude names column(s) not in the baseline: {', '.join(unknown)}",
+            hint=f"its columns are: {', '.join(known)}",
+        )
+    return baseline.with_roles(dict.fromkeys(exclude, "ignored")) if exclude else baseline
+
+
+def served_columns(store, models: list[str]) -> tuple[list[str] | None, str | None]:
+    """The input columns of the served model versions (their signatures together) and their
+    target, or (None, None) when no version's signature is known (e.g. a deleted model)."""
+    columns: list[str] = []
+    target = None
+    found = False
+    for ref in models:
+        name, _, version = str(ref).rpartition("@")
+        record = store.get_model_version(name, int(version)) if version.isdigit() else None
+        manifest = (record or {}).get("manifest") or {}
+        signature = manifest.get("signature") or {}
+        cols = signature.get("columns") if isinstance(signature, dict) else signature
+        if not cols:
+            continue
+        found = True
+        columns += [c["name"] for c in cols if c["name"] not in columns]
+        target = target or (manifest.get("lineage") or {}).get("target")
+    return (columns, target) if found else (None, None)
+
+
+def traffic(store, baseline, frame):
+    """(data, baseline) to check captured traffic: the served model's input columns (and the
+    prediction, if the baseline has one); baseline columns the model does not read are ignored,
+    so the target and identifiers of the training table are not reported missing."""
+    names = [c for c in captures.model_columns(frame)]
+    inputs, target = served_columns(store, frame.attrs.get("models", []))
+    if inputs is None:  # no signature known: the baseline's features that traffic can carry
+        inputs = [c for c in baseline.columns if baseline.role(c) == "feature"]
+    keep = set(inputs) | ({"prediction"} & set(baseline.columns))
+    roles = {c: "ignored" for c in [*baseline.columns, *baseline.skipped] if c not in keep}
+    if target and target in baseline.columns and target not in keep:
+        roles[target] = "ignored"  # a label is never in traffic
+    cols = [c for c in names if c in keep]
+    return (frame[cols] if len(frame) else frame), baseline.with_roles(roles)
+
+
 def execute(store, artifacts, datasets, monitor: dict, spec: dict, log=print) -> dict:
     """Run a monitor once; returns the report (summary, check, quality, histograms, points)."""
-    from modelloop.quality.baseline import Baseline
+    from modelloop.quality.baseline import MIN_ROWS, Baseline
     from modelloop.quality.checks import CheckConfig, check
 
     cfg = monitor.get("config") or {}
     baselines = Baselines(store, artifacts, datasets)
-    baseline = baselines.load(monitor["baseline"])
-    exclude = set(cfg.get("exclude", []))
+    baseline = exclude_columns(baselines.load(monitor["baseline"]), cfg.get("exclude", []))
     end = _time(spec.get("window_end")) or datetime.now(UTC)
     start = _time(spec.get("window_start"))
     report: dict = {"monitor": monitor["name"], "baseline": monitor["baseline"],
@@ -64,10 +118,7 @@ def execute(store, artifacts, datasets, monitor: dict, spec: dict, log=print) ->
         )  # fmt: skip
         report["data"] = f"{monitor['endpoint']}/{monitor.get('variant') or '*'}"
         n_rows = len(frame)
-        cols = [c for c in captures.model_columns(frame) if c not in exclude]
-        if "prediction" in cols and "prediction" not in baseline.columns:
-            cols.remove("prediction")  # a training baseline knows no predictions
-        model_frame = frame[cols] if n_rows else frame
+        model_frame, baseline = traffic(store, baseline, frame)
 
         def data():
             return model_frame
@@ -85,12 +136,6 @@ def execute(store, artifacts, datasets, monitor: dict, spec: dict, log=print) ->
         report["points"] = [("rows", {"monitor": monitor["name"]}, end, 0.0)]
         return report
 
-    if exclude:
-        baseline = Baseline(
-            baseline.n_rows,
-            {k: p for k, p in baseline.columns.items() if k not in exclude},
-            baseline.skipped, baseline.constraints, baseline.monitoring_config,
-        )  # fmt: skip
     config = CheckConfig.from_dict(cfg["check"]) if cfg.get("check") else None
     result = check(data(), baseline, config)
     current = Baseline.from_batches(data(), categorical=[
@@ -98,16 +143,20 @@ def execute(store, artifacts, datasets, monitor: dict, spec: dict, log=print) ->
     ])  # fmt: skip
     report["status"] = "completed"
     report["check"] = result.to_dict()
-    report["histograms"] = histograms(baseline, current)
+    report["histograms"] = histograms(baseline, current) if result.verdict.enough_data else {}
     log(f"checked {n_rows} rows of {report['data']}: {len(result.violations)} violation(s), "
         f"drifted: {', '.join(result.verdict.drifted_columns) or 'none'}")  # fmt: skip
 
+    if not result.verdict.enough_data:
+        log(f"only {n_rows} rows (fewer than {result.config.get('min_rows', MIN_ROWS)}): "
+            "not enough data for distributions; columns checked only")  # fmt: skip
     dims = {"monitor": monitor["name"]}
     points = [
         ("rows", dims, end, float(n_rows)),
         ("violations", dims, end, float(len(result.violations))),
-        ("drift_share", dims, end, float(result.verdict.drift_share)),
     ]
+    if result.verdict.enough_data:
+        points.append(("drift_share", dims, end, float(result.verdict.drift_share)))
     for row in result.drift:
         points.append(("drift", {**dims, "feature": row.column}, end, float(row.value)))
     summary = {
@@ -117,6 +166,7 @@ def execute(store, artifacts, datasets, monitor: dict, spec: dict, log=print) ->
         "dataset_drift": result.verdict.dataset_drift,
         "drifted_columns": result.verdict.drifted_columns,
         "ok": result.verdict.ok,
+        "enough_data": result.verdict.enough_data,
     }
     if labelled is not None:
         from modelloop.monitoring.model_quality import quality_report
@@ -169,6 +219,8 @@ def histograms(baseline, current) -> dict:
 
     out = {}
     for name, ref in baseline.columns.items():
+        if baseline.role(name) not in ("feature", "target"):
+            continue
         cur = current.columns.get(name)
         if cur is None or ref.n == 0 or cur.n == 0 or cur.kind != ref.kind:
             continue

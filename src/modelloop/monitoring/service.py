@@ -5,6 +5,11 @@ Every monitor run is a tracked Job (kind ``monitor``, body :func:`run_monitor_jo
 is a job artifact and a ``monitor_runs`` row. Alarms are evaluated by the caller after a run (and
 on every scheduler tick), not inside the job: their rollback action needs ``ws.endpoints``, which
 only the façade has.
+
+After-ingest monitors run after each ingest made through the workspace (which calls
+:meth:`Monitoring.after_ingest`), on only the rows that ingest added (``loans@4..5``); ingests the
+workspace did not see (another process, an older client) are found in the event log by the
+scheduler. A claim on the monitor's last seen event makes each version run once either way.
 """
 
 from __future__ import annotations
@@ -38,13 +43,17 @@ class Monitoring:
         """The baseline of a dataset version, created on first call (for the training service)."""
         return self.baselines.ensure(dataset_ref)
 
-    def check(self, data: str, baseline: str, config: dict | None = None, *, since=None,
-              until=None, endpoint: str | None = None, variant: str | None = None):  # fmt: skip
+    def check(self, data: str | None, baseline: str, config: dict | None = None, *, since=None,
+              until=None, endpoint: str | None = None, variant: str | None = None,
+              exclude=()):  # fmt: skip
         """Check a dataset version, a data file, or an endpoint's captured traffic in a window
-        against a baseline; returns a :class:`~modelloop.quality.checks.CheckReport`."""
+        against a baseline; returns a :class:`~modelloop.quality.checks.CheckReport`.
+
+        Traffic is compared on the served model's input signature; ``exclude`` names baseline
+        columns not to check."""
         from modelloop.quality.checks import check
 
-        b = self.baselines.load(baseline)
+        b = M.exclude_columns(self.baselines.load(baseline), exclude)
         if endpoint:
             from modelloop.data.refs import parse_time
             from modelloop.monitoring import captures
@@ -54,8 +63,11 @@ class Monitoring:
                 since=parse_time(since) if since else None,
                 until=parse_time(until) if until else None,
             )  # fmt: skip
-            cols = [c for c in captures.model_columns(frame) if c in b.columns]
-            return check(frame[cols] if len(frame) else frame, b, config)
+            data_frame, b = M.traffic(self.store, b, frame)
+            return check(data_frame, b, config)
+        if not isinstance(data, str) or not data:
+            raise InvalidInput(f"cannot check {data!r}",
+                               hint="give a dataset version (loans@3), a data file, or an endpoint")
         return check(_read_data(self.ws.datasets, data), b, config)
 
     # -- metric series and alarms -------------------------------------------------------------
@@ -115,8 +127,8 @@ class Monitoring:
             M.parse_window(window)
         if dataset:
             self.ws.datasets.get(dataset)  # it must exist
-        self.baselines.get(baseline)  # it must exist
         config = dict(config or {})
+        M.exclude_columns(self.baselines.load(baseline), config.get("exclude"))  # they must exist
         if "check" in config:
             from modelloop.quality.checks import CheckConfig
 
@@ -239,19 +251,21 @@ class Monitoring:
                 "unknown": len(unknown), "unknown_examples": unknown[:5]}  # fmt: skip
 
     # -- the scheduler ------------------------------------------------------------------------
-    def due(self, now: datetime | None = None) -> list[tuple[str, dict]]:
+    def due(self, now: datetime | None = None, *, ingested: str | None = None
+            ) -> list[tuple[str, dict]]:  # fmt: skip
         """(monitor, run arguments) for every run due now: cron slots passed since the last one
         (one run per monitor for however many were missed), and new versions of watched
-        datasets found in the event log. Each is claimed with a conditional update, so two
-        schedulers never start the same run."""
+        datasets found in the event log (each run on the rows its version added). Each is claimed
+        with a conditional update, so two schedulers (or a scheduler and an ingest) never start
+        the same run. ``ingested``: only the after-ingest monitors of this dataset."""
         from croniter import croniter
 
         now = now or datetime.now(UTC)
         out = []
         for mon in self.store.list_monitors():
-            if not mon["enabled"]:
+            if not mon["enabled"] or (ingested and mon["dataset"] != ingested):
                 continue
-            if mon["schedule"]:
+            if mon["schedule"] and not ingested:
                 last = mon["last_scheduled_at"] or mon["created_at"]
                 slot = None
                 it = croniter(mon["schedule"], last)
@@ -272,20 +286,33 @@ class Monitoring:
                     last_event_id=events[-1]["id"],
                 ):  # fmt: skip
                     for e in new:
-                        out.append((mon["name"], {"dataset_ref": e["subject"]}))
+                        out.append((mon["name"], {"dataset_ref": added_rows_ref(e)}))
         return out
 
-    def tick(self, now: datetime | None = None, on_run=None) -> dict:
-        """One scheduler pass: run what is due, then evaluate every alarm."""
+    def tick(self, now: datetime | None = None, on_run=None, *, ingested: str | None = None
+             ) -> dict:  # fmt: skip
+        """One scheduler pass: run what is due, then evaluate every alarm. ``on_run`` is called
+        with each run's outcome: its run record, or ``{"monitor", "status": "failed", "error",
+        "job_id"}`` for a run that failed (never an earlier run in its place)."""
         runs, failures = [], []
-        for name, kwargs in self.due(now):
+        for name, kwargs in self.due(now, ingested=ingested):
             try:
-                runs.append(self.run(name, evaluate_alarms=False, **kwargs))
+                outcome = self.run(name, evaluate_alarms=False, **kwargs)
+                runs.append(outcome)
             except Exception as exc:  # one broken monitor must not stop the others
-                failures.append({"monitor": name, "error": str(exc)})
+                job = getattr(exc, "job", None) or {}
+                outcome = {"monitor": name, "status": "failed", "error": str(exc),
+                           "job_id": job.get("id"), **kwargs}  # fmt: skip
+                failures.append(outcome)
             if on_run:
-                on_run(runs[-1] if runs else None, failures)
-        return {"runs": runs, "failures": failures, "alarms": self.alarms.evaluate(at=now)}
+                on_run(outcome)
+        alarms = self.alarms.evaluate(at=now) if runs or failures or not ingested else []
+        return {"runs": runs, "failures": failures, "alarms": alarms}
+
+    def after_ingest(self, dataset: str) -> dict:
+        """Run the after-ingest monitors of ``dataset`` on the versions not yet checked (the
+        one just ingested), then evaluate alarms; what the workspace calls after each ingest."""
+        return self.tick(ingested=dataset)
 
     def scheduler(self, *, interval: float = 30.0, max_ticks: int | None = None, on_tick=None):
         """Tick every ``interval`` seconds (forever, or ``max_ticks`` times)."""
@@ -297,6 +324,15 @@ class Monitoring:
                 on_tick(result)
             if max_ticks is None or ticks < max_ticks:
                 time.sleep(interval)
+
+
+def added_rows_ref(event: dict) -> str:
+    """``NAME@A..B`` for the rows the version of a ``dataset.version_created`` event added."""
+    payload = event.get("payload") or {}
+    name, version = payload.get("dataset"), payload.get("version")
+    if not name or not isinstance(version, int):
+        return event["subject"]
+    return f"{name}@{version}" if version <= 1 else f"{name}@{version - 1}..{version}"
 
 
 def _read_data(datasets, data: str):
