@@ -114,7 +114,7 @@ COMMANDS = [
     ("training", ["train", "tune", "evaluate"]),
     ("models", ["models"]),
     ("runs", ["runs", "approve_alias", "reject_alias"]),
-    ("quickstart", ["quickstart"]),
+    ("quickstart", ["quickstart", "samples"]),
     ("monitor", ["baseline", "check", "monitor", "alarms", "metrics"]),
     ("loop", ["loop", "demo"]),
     ("endpoint", ["endpoint", "serve"]),

@@ -77,24 +77,44 @@ def write_daily_batches(
 ) -> list[Path]:
     """Write one CSV per day; the last day carries a few malformed rows to show quarantine."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    files = []
-    for day in range(days):
-        frame = loan_applications(rows_per_day, seed=seed + day, start=start + timedelta(days=day))
-        path = folder / f"loans-{start + timedelta(days=day):%Y-%m-%d}.csv"
-        if not path.exists():
-            text = frame.to_csv(index=False)
-            if day == days - 1 and bad_rows_on_last_day:
-                lines = text.splitlines()
-                for k in range(bad_rows_on_last_day):
-                    i = 1 + (k + 1) * len(lines) // (bad_rows_on_last_day + 2)
-                    fields = lines[i].split(",")
-                    fields[4] = "unknown"  # age: not a number
-                    lines[i] = ",".join(fields)
-                text = "\n".join(lines) + "\n"
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(text)
-            tmp.replace(path)
-        files.append(path)
+    return [
+        _write_day(folder / f"loans-{start + timedelta(days=day):%Y-%m-%d}.csv", day,
+                   rows_per_day=rows_per_day, seed=seed,
+                   bad_rows=bad_rows_on_last_day if day == days - 1 else 0)
+        for day in range(days)
+    ]
+
+
+def write_quickstart_files(folder: str | Path, *, rows_per_day: int = 5_000) -> list[Path]:
+    """The files the README's quickstart ingests: ``day1.csv``, and ``incoming/`` holding the next
+    two days (the last with a few malformed rows). Files already there are kept as they are."""
+    folder = Path(folder)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    files = [_write_day(folder / "day1.csv", 0, rows_per_day=rows_per_day)]
+    for day in (1, 2):
+        path = folder / "incoming" / f"loans-{start + timedelta(days=day):%Y-%m-%d}.csv"
+        files.append(_write_day(path, day, rows_per_day=rows_per_day, bad_rows=3 * (day == 2)))
     return files
+
+
+def _write_day(path: Path, day: int, *, rows_per_day: int, seed: int = 7, bad_rows: int = 0) -> Path:
+    """Day ``day`` (0-based from 2026-01-01) of applications as a CSV at ``path``, unless present;
+    ``bad_rows`` of them get an age that is not a number."""
+    if path.exists():
+        return path
+    start = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=day)
+    text = loan_applications(rows_per_day, seed=seed + day, start=start).to_csv(index=False)
+    if bad_rows:
+        lines = text.splitlines()
+        for k in range(bad_rows):
+            i = 1 + (k + 1) * len(lines) // (bad_rows + 2)
+            fields = lines[i].split(",")
+            fields[4] = "unknown"  # age: not a number
+            lines[i] = ",".join(fields)
+        text = "\n".join(lines) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
