@@ -16,9 +16,11 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 export PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv"
 echo "installing modelloop with its test extras into $venv…" >&2
-python -m pip install -q --disable-pip-version-check --upgrade pip
-python -m pip install -q --disable-pip-version-check -e '.[dev]'
-python -m pip check >&2 || echo "warning: pip check found inconsistencies (see above)" >&2
+# uv resolves the dev extra in seconds; pip's resolver can backtrack for a long time between
+# moto's unbounded boto3 and aiobotocore's exact botocore pin (a new boto3 appears almost daily).
+python -m pip install -q --disable-pip-version-check --upgrade pip uv
+uv pip install -q --python "$venv/bin/python" -e '.[dev]'
+uv pip check --python "$venv/bin/python" >&2
 source scripts/services.sh
 start_postgres
 start_s3
