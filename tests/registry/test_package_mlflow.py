@@ -90,10 +90,11 @@ def test_exported_model_loads_in_mlflow_and_predicts_the_same(packages, tmp_path
     )
     inputs = json.loads(conf["signature"]["inputs"])
     assert [(c["name"], c["type"]) for c in inputs] == [
-        ("age", "double"),
-        ("visits", "long"),
+        ("age", "any"),  # numbers: checked by the model itself (see the CSV test below)
+        ("visits", "any"),
         ("city", "string"),
     ]
+    assert conf["metadata"]["modelloop_signature"]["columns"][1]["type"] == "long"
     requirements = (tmp_path / "mlflow" / "requirements.txt").read_text()
     assert "scikit-learn==" in requirements and "modelloop" in requirements
 
@@ -199,3 +200,56 @@ def test_exported_model_predicts_the_same_in_a_fresh_mlflow_process(packages, tm
     assert run.returncode == 0, run.stderr
     got = json.loads(run.stdout.strip().splitlines()[-1])
     assert got == load_package(packages["sklearn"]).predict(fresh).tolist()
+
+
+def test_exported_model_takes_the_numbers_a_csv_gives_in_a_fresh_mlflow_process(tmp_path):
+    """An integer column with gaps in training (float64, as a dataset read gives it) and a real
+    column: MLflow must take them as pd.read_csv gives them, whole numbers or gaps."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    df = make_frame(300)
+    df["visits"] = df["visits"].astype("float64")
+    df.loc[df.index[::7], "visits"] = np.nan  # gaps: the signature says double
+    prep = ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["age", "visits"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["city"]),
+        ]
+    )
+    model = Pipeline([("prep", prep), ("model", LogisticRegression())]).fit(df, churn(df))
+    save_package(model, tmp_path / "pkg", signature=Signature.from_frame(df))
+    export_mlflow(tmp_path / "pkg", tmp_path / "mlflow")
+
+    rows = make_frame(20, seed=9)
+    files = {
+        "whole": rows.assign(age=rows["age"].round().astype(int)),  # both read back as int64
+        "gaps": rows.assign(visits=rows["visits"].where(rows.index % 3 > 0)),  # float64, NaN
+    }
+    for name, frame in files.items():
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    (tmp_path / "bad.csv").write_text("age,visits,city\n41,many,lyon\n")
+    assert pd.read_csv(tmp_path / "whole.csv")["visits"].dtype == "int64"
+    assert pd.read_csv(tmp_path / "whole.csv")["age"].dtype == "int64"
+    assert pd.read_csv(tmp_path / "gaps.csv")["visits"].dtype == "float64"
+
+    script = (
+        "import sys, json, mlflow.pyfunc, pandas as pd\n"
+        "model = mlflow.pyfunc.load_model(sys.argv[1])\n"
+        "print(json.dumps({f: list(model.predict(pd.read_csv(f))) for f in sys.argv[2:]}))\n"
+    )
+    csvs = [str(tmp_path / f"{name}.csv") for name in files]
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "mlflow"), *csvs],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    theirs = json.loads(run.stdout.strip().splitlines()[-1])
+    ours = load_package(tmp_path / "pkg")
+    for csv in csvs:
+        assert theirs[csv] == list(ours.predict(pd.read_csv(csv))), csv
+    # a value that is no number is still refused, naming its column
+    bad = subprocess.run([sys.executable, "-c", script, str(tmp_path / "mlflow"),
+                          str(tmp_path / "bad.csv")], capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode != 0 and "column 'visits' must be double" in bad.stderr

@@ -33,7 +33,7 @@ from modelloop.registry.package import (
     save_package,
     verify_package,
 )
-from modelloop.registry.signature import Signature
+from modelloop.registry.signature import NUMERIC_TYPES, Signature
 
 LOADER_MODULE = "modelloop.registry.mlflow_interop"
 PACKAGE_DIR = "modelloop_package"
@@ -68,7 +68,7 @@ def export_mlflow(package_dir: str | os.PathLike, dest: str | os.PathLike) -> Pa
     outputs = manifest.output_signature
     signature = ModelSignature.from_dict(
         {
-            "inputs": json.dumps(manifest.input_signature.to_mlflow_columns()),
+            "inputs": json.dumps(_mlflow_inputs(manifest.input_signature)),
             "outputs": json.dumps(Signature.from_dict(outputs).to_mlflow_columns())
             if outputs
             else None,
@@ -90,6 +90,7 @@ def export_mlflow(package_dir: str | os.PathLike, dest: str | os.PathLike) -> Pa
                 signature=signature,
                 pip_requirements=_requirements(manifest),
                 metadata={
+                    "modelloop_signature": manifest.input_signature.to_dict(),
                     "modelloop_package_hash": manifest.package_hash,
                     "modelloop_flavor": manifest.flavor,
                     "task": manifest.task,
@@ -102,6 +103,24 @@ def export_mlflow(package_dir: str | os.PathLike, dest: str | os.PathLike) -> Pa
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(data.parent, ignore_errors=True)
     return dest
+
+
+def _mlflow_inputs(signature: Signature) -> list[dict]:
+    """The input columns of the exported MLflow signature: numbers as ``any``, the rest typed.
+
+    MLflow refuses, before the model sees them, numbers a user's file legitimately holds: a
+    ``double`` column refuses int64 (``pd.read_csv`` of whole numbers, or of an integer column
+    that had gaps in training) and a ``long`` column refuses float64 (a gap read as NaN). The
+    exported model checks every column against its own signature (kept in the MLmodel metadata
+    as ``modelloop_signature``), which takes both and names the column of a value that is no
+    number. MLflow older than ``any`` (2.19) gets the typed columns.
+    """
+    columns = signature.to_mlflow_columns()
+    try:
+        from mlflow.types.schema import AnyType  # noqa: F401 - only its presence matters
+    except ImportError:
+        return columns
+    return [{**c, "type": "any"} if c["type"] in NUMERIC_TYPES else c for c in columns]
 
 
 def _requirements(manifest: Manifest) -> list[str]:
