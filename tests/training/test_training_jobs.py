@@ -155,9 +155,11 @@ def test_killed_train_job_is_failed_with_its_log(local_workspace, tmp_path):
 def test_evaluate_against_a_baseline_with_a_gate(local_workspace, tmp_path):
     ws = local_workspace
     _ingest(ws, tmp_path, "credit", make_binary(500, seed=1))
-    hold = _ingest(ws, tmp_path, "credit", make_binary(300, seed=9))
+    _ingest(ws, tmp_path, "credit", make_binary(300, seed=9))
     weak = ws.training.train("credit", "y", "decision_tree", {"max_depth": 1})
     strong = ws.training.train("credit", "y", "hist_gradient_boosting", {"max_iter": 40})
+    _ingest(ws, tmp_path, "credit", make_binary(300, seed=11))
+    hold = "credit@2..3"  # only rows neither model read (versions are cumulative)
     ws.models.register_from_job("credit", weak["id"])
     ws.models.register_from_job("credit", strong["id"])
     ws.models.approve("credit@1")
@@ -190,11 +192,13 @@ def test_cli_train_tune_evaluate(local_workspace, tmp_path, cli):
                 "--trials", "4", "--cv", "2", "--json").json()
     assert tuned["outputs"]["best"]["metric"] == "roc_auc"
     cli("-w", root, "models", "register", "credit", "--job", tuned["id"])
-    ev = cli("-w", root, "evaluate", "credit@2", "credit", "--baseline", "credit@1",
+    make_binary(200, seed=5).to_csv(tmp_path / "later.csv", index=False)
+    cli("-w", root, "data", "ingest", "credit", tmp_path / "later.csv")
+    ev = cli("-w", root, "evaluate", "credit@2", "credit@1..2", "--baseline", "credit@1",
              "--gate", "roc_auc>=0.5", check=False)
     assert ev.code == 0 and "gate: passed" in ev.out, ev
-    bad_gate = cli("-w", root, "evaluate", "credit@2", "credit", "--gate", "roc_auc>=0.999999",
-                   check=False)
+    bad_gate = cli("-w", root, "evaluate", "credit@2", "credit@1..2", "--gate",
+                   "roc_auc>=0.999999", check=False)
     assert bad_gate.code == 3 and "gate: failed" in bad_gate.out
     assert "below the threshold" in bad_gate.out
     searched = cli("-w", root, "jobs", "search", "metrics.roc_auc > 0.5", "--kind", "train",
