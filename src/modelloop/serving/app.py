@@ -32,17 +32,44 @@ from modelloop.serving.dataplane import DataPlane, PayloadTooLarge
 
 
 async def _body(request: Request, limit: int) -> bytes:
+    """The body, counted as it streams in: a chunked body (no Content-Length) stops at the limit
+    instead of being buffered whole first."""
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
+    if length is not None and not length.isdigit():
+        raise InvalidInput(f"Content-Length {length!r} is not a number of bytes")
+    if length and int(length) > limit:
         raise PayloadTooLarge(
             f"request body of {int(length)} bytes is over the {limit} byte limit",
             hint="send fewer rows per request, or raise the endpoint's max_payload_mb option",
         )
-    body = await request.body()
-    if len(body) > limit:
-        raise PayloadTooLarge(f"request body of {len(body)} bytes is over the {limit} byte limit",
-                              hint="send fewer rows per request")
-    return body
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is over the {limit} byte limit",
+                                  hint="send fewer rows per request, or raise the endpoint's "
+                                       "max_payload_mb option")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _custom_attributes(value: str | None) -> dict:
+    """SageMaker's CustomAttributes as ``key=value`` pairs separated by ``;`` or ``,`` (a bare
+    key counts as ``true``): ``probabilities=true; header=present``."""
+    out = {}
+    for part in (value or "").replace(",", ";").split(";"):
+        key, sep, val = part.partition("=")
+        if key.strip():
+            out[key.strip().lower()] = val.strip().lower() if sep else "true"
+    return out
+
+
+def _flag(value, what: str) -> bool:
+    if value in (True, "true", "1", "yes"):
+        return True
+    if value in (None, False, "false", "0", "no"):
+        return False
+    raise InvalidInput(f"{what} must be true or false, got {value!r}")
 
 
 def _sagemaker_error(exc: Exception) -> Response:
@@ -98,14 +125,17 @@ def create_app(ws, *, default_endpoint: str | None = None, poll_seconds: float =
         try:
             rt = plane.runtime(name)
             body = await _body(request, rt.max_payload)
-            payload = codecs.decode(body, request.headers.get("content-type", ""))
             h = request.headers
             attrs = h.get("x-amzn-sagemaker-custom-attributes")
+            options = _custom_attributes(attrs)
+            payload = codecs.decode(body, h.get("content-type", ""),
+                                    csv_header=options.get("header"), max_rows=rt.max_rows)
             result = await plane.infer(
                 rt, payload, target=h.get("x-amzn-sagemaker-target-variant"),
                 routing_key=h.get("x-modelloop-routing-key"),
                 inference_id=h.get("x-amzn-sagemaker-inference-id"),
-                want_proba="probabilities" in (attrs or ""), t_start=t0)
+                want_proba=_flag(options.get("probabilities"), "custom attribute probabilities"),
+                t_start=t0)
         except Exception as exc:
             return _sagemaker_error(exc)
         content, ctype = codecs.encode(result.body(), request.headers.get("accept", ""))
@@ -133,12 +163,21 @@ def create_app(ws, *, default_endpoint: str | None = None, poll_seconds: float =
         try:
             rt = plane.runtime(request.path_params["name"])
             body = await _body(request, rt.max_payload)
-            payload = codecs.decode(body, request.headers.get("content-type", ""))
-            result = await plane.infer(rt, payload, t_start=t0)
+            payload = codecs.decode(body, request.headers.get("content-type", ""),
+                                    csv_header="present",  # MLflow's CSV has a header line
+                                    max_rows=rt.max_rows)
+            method = payload.params.get("predict_method", "predict")
+            if method not in ("predict", "predict_proba"):
+                raise InvalidInput(f"predict_method {method!r} is not available",
+                                   hint="use predict or predict_proba")
+            result = await plane.infer(rt, payload, want_proba=method == "predict_proba",
+                                       t_start=t0)
         except Exception as exc:
             return _plain_error(exc)
-        return Response(json.dumps({"predictions": result.predictions}),
-                        media_type="application/json",
+        body = {"predictions": result.predictions}
+        if method == "predict_proba":  # as MLflow answers predict_method=predict_proba
+            body = {"predictions": result.probabilities, "classes": result.classes}
+        return Response(json.dumps(body), media_type="application/json",
                         headers={"x-Amzn-Invoked-Production-Variant": result.variant})
 
     # -- Open Inference Protocol v2
@@ -159,12 +198,20 @@ def create_app(ws, *, default_endpoint: str | None = None, poll_seconds: float =
                            hint="versions: " + ", ".join(
                                v.model_ref.rsplit("@", 1)[1] for v in rt.variants.values()))
 
+    async def server_metadata(request: Request) -> Response:
+        from modelloop import __version__
+
+        return JSONResponse({"name": "modelloop", "version": __version__,
+                             "extensions": ["binary_tensor_data"]})
+
     async def model_metadata(request: Request) -> Response:
         try:
             rt = plane.runtime(request.path_params["name"])
+            target = _oip_variant(rt, request.path_params.get("version"))
         except Exception as exc:
             return _plain_error(exc, "oip")
-        v = rt.primaries[0] if rt.primaries else next(iter(rt.variants.values()))
+        v = rt.variants[target] if target else (
+            rt.primaries[0] if rt.primaries else next(iter(rt.variants.values())))
         sig = v.packaged.signature
         return JSONResponse({
             "name": rt.name,
@@ -172,36 +219,49 @@ def create_app(ws, *, default_endpoint: str | None = None, poll_seconds: float =
             "platform": f"modelloop-{v.packaged.flavor}",
             "inputs": [{"name": c.name, "datatype": _OIP_TYPES.get(c.type, "BYTES"),
                         "shape": [-1, 1]} for c in sig.columns],
-            "outputs": [{"name": "predict", "datatype": "FP64" if v.packaged.task ==
-                         "regression" else "BYTES", "shape": [-1]}],
+            "outputs": v.outputs,
         })
 
     async def model_ready(request: Request) -> Response:
-        ok = request.path_params["name"] in plane.runtimes
-        return JSONResponse({"name": request.path_params["name"], "ready": ok},
-                            status_code=200 if ok else 404)
+        name = request.path_params["name"]
+        ok = name in plane.runtimes
+        if ok and request.path_params.get("version") is not None:
+            try:
+                _oip_variant(plane.runtimes[name], request.path_params["version"])
+            except InvalidInput:
+                ok = False
+        return JSONResponse({"name": name, "ready": ok}, status_code=200 if ok else 404)
 
     async def oip_infer(request: Request) -> Response:
         t0 = time.perf_counter()
         try:
             rt = plane.runtime(request.path_params["name"])
             body = await _body(request, rt.max_payload)
-            doc = codecs._loads(body)
-            payload = oip_payload(doc, rt)
+            req = codecs.decode_oip(body, request.headers.get("inference-header-content-length"),
+                                    max_rows=rt.max_rows)
             target = _oip_variant(rt, request.path_params.get("version"))
-            wanted = [o.get("name") for o in doc.get("outputs") or []]
-            result = await plane.infer(rt, payload, target=target,
-                                       want_proba="predict_proba" in wanted,
-                                       inference_id=doc.get("id"), t_start=t0)
+            wanted = req.outputs or ["predict"]
+            want_proba = any(codecs.OIP_OUTPUTS[o] == "predict_proba" for o in wanted)
+            inference_id = req.id if isinstance(req.id, str) and req.id else None
+            result = await plane.infer(rt, req.payload, target=target, want_proba=want_proba,
+                                       inference_id=inference_id, t_start=t0)
         except Exception as exc:
             return _plain_error(exc, "oip")
-        outputs = [_tensor("predict", result.predictions)]
-        if result.probabilities is not None:
-            outputs.append(_tensor("predict_proba", result.probabilities))
-        return JSONResponse({"model_name": rt.name,
-                             "model_version": result.model.rsplit("@", 1)[1],
-                             "id": result.inference_id, "outputs": outputs},
-                            headers={"x-Amzn-Invoked-Production-Variant": result.variant})
+        variant = rt.variants[result.variant]
+        outputs = []
+        for name in wanted:
+            if codecs.OIP_OUTPUTS[name] == "predict":
+                values = _labels(result.predictions, variant.label_type)
+                outputs.append((name, variant.label_type, [len(result.predictions)], values))
+            else:
+                probs = result.probabilities
+                outputs.append((name, "FP64", [len(probs), len(probs[0]) if probs else 0],
+                                probs))
+        content, headers = codecs.encode_oip(
+            {"model_name": rt.name, "model_version": result.model.rsplit("@", 1)[1],
+             "id": result.inference_id}, outputs, req)
+        headers["x-Amzn-Invoked-Production-Variant"] = result.variant
+        return Response(content, headers=headers)
 
     async def metrics(request: Request) -> Response:
         from modelloop.serving.metrics import prometheus_text
@@ -254,10 +314,13 @@ def create_app(ws, *, default_endpoint: str | None = None, poll_seconds: float =
         Route("/endpoints/{name}/invocations", sagemaker_invocations, methods=["POST"]),
         Route("/endpoints/{name}/feedback", feedback, methods=["POST"]),
         Route("/mlflow/{name}/invocations", mlflow_invocations, methods=["POST"]),
+        Route("/v2", server_metadata, methods=["GET"]),
         Route("/v2/health/live", live, methods=["GET"]),
         Route("/v2/health/ready", ready, methods=["GET"]),
         Route("/v2/models/{name}", model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/ready", model_ready, methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}", model_metadata, methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}/ready", model_ready, methods=["GET"]),
         Route("/v2/models/{name}/infer", oip_infer, methods=["POST"]),
         Route("/v2/models/{name}/versions/{version}/infer", oip_infer, methods=["POST"]),
         Route("/metrics", metrics, methods=["GET"]),
@@ -282,50 +345,16 @@ _OIP_TYPES = {"boolean": "BOOL", "integer": "INT32", "long": "INT64", "float": "
               "double": "FP64", "string": "BYTES", "binary": "BYTES", "datetime": "BYTES"}
 
 
-def _tensor(name: str, data: list) -> dict:
-    import numpy as np
-
-    arr = np.asarray(data)
-    kind = arr.dtype.kind
-    dtype = {"f": "FP64", "i": "INT64", "u": "INT64", "b": "BOOL"}.get(kind, "BYTES")
-    return {"name": name, "shape": list(arr.shape), "datatype": dtype,
-            "data": arr.reshape(-1).tolist()}
-
-
-def oip_payload(doc: dict, rt) -> codecs.Payload:
-    """OIP v2 inputs: one [N, F] tensor in signature order, or one [N] tensor per column."""
-    inputs = doc.get("inputs") if isinstance(doc, dict) else None
-    if not inputs or not isinstance(inputs, list):
-        raise InvalidInput("the infer request has no 'inputs'",
-                           hint='{"inputs": [{"name": "input-0", "shape": [1, F], '
-                                '"datatype": "FP64", "data": [...]}]}')
-    for t in inputs:
-        if not isinstance(t, dict) or "data" not in t or "shape" not in t:
-            raise InvalidInput("each input tensor needs name, shape, datatype and data")
-    if len(inputs) == 1 and len(inputs[0]["shape"]) == 2:
-        t = inputs[0]
-        n, f = t["shape"]
-        data = _flat(t["data"])
-        if n * f != len(data):
-            raise InvalidInput(f"tensor {t.get('name')!r} has shape {t['shape']} but "
-                               f"{len(data)} values", hint="data must hold rows × columns values")
-        return codecs.Payload(None, [data[i * f:(i + 1) * f] for i in range(n)])
-    cols = [str(t.get("name")) for t in inputs]
-    values = [_flat(t["data"]) for t in inputs]
-    n = len(values[0])
-    if any(len(v) != n for v in values):
-        raise InvalidInput("input tensors have different lengths",
-                           hint="send one value per row in every column tensor")
-    return codecs.Payload(cols, [list(r) for r in zip(*values, strict=True)])
-
-
-def _flat(data) -> list:
-    if data and isinstance(data[0], list):
-        out = []
-        for row in data:
-            out.extend(_flat(row))
-        return out
-    return list(data)
+def _labels(predictions: list, datatype: str) -> list:
+    """Predictions as values of the announced datatype (labels of any type become text for
+    BYTES)."""
+    if datatype == "BYTES":
+        return [str(p) for p in predictions]
+    if datatype == "INT64":
+        return [int(p) for p in predictions]
+    if datatype == "BOOL":
+        return [bool(p) for p in predictions]
+    return [float(p) for p in predictions]
 
 
 def run(ws, *, host: str = "127.0.0.1", port: int = 8080, endpoint: str | None = None,
@@ -338,6 +367,8 @@ def run(ws, *, host: str = "127.0.0.1", port: int = 8080, endpoint: str | None =
     """
     import uvicorn
 
+    from modelloop.serving.connections import PROTOCOL
+
     if max_workers > 1:
         from modelloop.serving.workers import run_workers
 
@@ -347,6 +378,6 @@ def run(ws, *, host: str = "127.0.0.1", port: int = 8080, endpoint: str | None =
         return
 
     app = create_app(ws, default_endpoint=endpoint, metrics_seconds=metrics_seconds)
-    config = uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools",
+    config = uvicorn.Config(app, host=host, port=port, loop="uvloop", http=PROTOCOL,
                             access_log=False, log_level=log_level, lifespan="on")
     uvicorn.Server(config).run()

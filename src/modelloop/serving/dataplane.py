@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from modelloop.errors import InvalidInput, ModelloopError, NotFound
 from modelloop.serving import capture as _capture
-from modelloop.serving.codecs import Payload
+from modelloop.serving.codecs import MAX_REQUEST_ROWS, Payload, RowLimit
 from modelloop.serving.metrics import VariantStats
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class Result:
         out = {"predictions": self.predictions}
         if self.probabilities is not None:
             out["probabilities"] = self.probabilities
+            out["classes"] = self.classes
         return out
 
 
@@ -98,6 +99,12 @@ class VariantRuntime:
         self.classes = None if classes is None else classes.tolist()
         self.direct = self.numeric and _accepts_arrays(packaged)
         self._labels = classes if self.direct and _labels_are_argmax(packaged) else None
+        self.max_rows = int(options.get("max_request_rows", MAX_REQUEST_ROWS))
+        self.label_type = _label_type(packaged, classes)
+        self.outputs = [{"name": "predict", "datatype": self.label_type, "shape": [-1]}]
+        if self.has_proba:
+            self.outputs.append({"name": "predict_proba", "datatype": "FP64",
+                                 "shape": [-1, len(self.classes or ()) or -1]})
         self.batcher = Batcher(self, options, executor)
 
     # validation: once per request, on the whole array
@@ -106,10 +113,18 @@ class VariantRuntime:
 
         rows = payload.rows
         cols = payload.columns
+        if payload.header is None and cols is None and self._is_header(rows):
+            cols, rows = rows[0], rows[1:]  # a CSV header: the first row names the columns
+            if not rows:
+                raise InvalidInput("the CSV body has a header but no rows")
+        if len(rows) > self.max_rows:
+            raise RowLimit(len(rows), self.max_rows)
         if cols is not None:
             cols = [str(c) for c in cols]
             if cols != self.columns:
                 self._check_columns(cols)
+        if isinstance(rows, list):
+            self._check_rows(rows, cols)
         if not self.numeric:
             return self._prepare_frame(cols, rows)
         try:
@@ -142,8 +157,36 @@ class VariantRuntime:
                 )
         return arr
 
+    def _is_header(self, rows) -> bool:
+        """Whether the first CSV row is the model's column names (each once, any order)."""
+        if not isinstance(rows, list) or not rows or not isinstance(rows[0], list):
+            return False
+        first = rows[0]
+        return (len(set(first)) == len(first)
+                and all(isinstance(c, str) and c in self.index for c in first))
+
+    def _check_rows(self, rows: list, cols: list | None) -> None:
+        """Every row a list of one value per column: a short row is never padded, a long one
+        never cut. One fast pass; the slow one only on the error path, to name the row."""
+        width = len(cols) if cols is not None else len(self.columns)
+        if all(type(r) is list and len(r) == width for r in rows):
+            return
+        takes = f"the model takes {width} values" if cols is None else \
+            f"{width} columns were named"
+        names = ", ".join(self.columns[:20]) + (" …" if len(self.columns) > 20 else "")
+        for i, r in enumerate(rows):
+            if not isinstance(r, list | tuple):
+                raise InvalidInput(f"row {i} is not a list of values",
+                                   hint="send each row as a list, or use dataframe_records")
+            if len(r) != width:
+                raise InvalidInput(f"row {i} has {len(r)} values; {takes}",
+                                   hint=f"columns in order: {names}")
+
     def _check_columns(self, cols: list[str]) -> None:
         present = set(cols)
+        if len(present) != len(cols):
+            dupe = next(c for c in cols if cols.count(c) > 1)
+            raise InvalidInput(f"input names column {dupe!r} twice", hint="send each column once")
         for c in self.packaged.signature.columns:
             if c.name not in present and c.required:
                 raise InvalidInput(f"input is missing required column {c.name!r}",
@@ -214,6 +257,29 @@ class VariantRuntime:
         if proba is not None:
             proba = np.asarray(proba, dtype=float)
         return preds, proba
+
+
+#: OIP datatypes of a variant's labels, by numpy kind of its classes.
+_LABEL_TYPES = {"i": "INT64", "u": "INT64", "b": "BOOL", "f": "FP64"}
+_SIGNATURE_TYPES = {"boolean": "BOOL", "integer": "INT64", "long": "INT64", "float": "FP64",
+                    "double": "FP64"}
+
+
+def _label_type(packaged, classes) -> str:
+    """The v2 datatype of what ``predict`` answers: the model metadata announces it and every
+    response is encoded in it, so the two cannot disagree."""
+    import numpy as np
+
+    if packaged.task == "regression":
+        return "FP64"
+    if classes is None:
+        classes = packaged.classes_
+    if classes is not None:
+        return _LABEL_TYPES.get(np.asarray(classes).dtype.kind, "BYTES")
+    out = packaged.output_signature
+    if out is not None and len(out.columns) == 1:
+        return _SIGNATURE_TYPES.get(out.columns[0].type, "BYTES")
+    return "BYTES"
 
 
 def _accepts_arrays(packaged) -> bool:
@@ -395,6 +461,7 @@ class EndpointRuntime:
             acc += v.weight / total
             self.cumulative.append(acc)
         self.max_payload = int(self.options["max_payload_mb"] * 1024 * 1024)
+        self.max_rows = int(self.options.get("max_request_rows", MAX_REQUEST_ROWS))
         self.timeout = float(self.options["timeout_seconds"])
 
     def choose(self, target: str | None = None, routing_key: str | None = None) -> VariantRuntime:
@@ -521,6 +588,9 @@ class DataPlane:
             self.runtimes[name] = runtime  # one assignment: the atomic swap
 
     def _build(self, record: dict) -> EndpointRuntime:
+        from modelloop.serving.spec import check_spec
+
+        check_spec(record["spec"])  # a record stored before its values were checked (NaN weight)
         variants = {}
         options = record["spec"]["options"]
         for spec in record["spec"]["variants"]:
@@ -603,6 +673,11 @@ class DataPlane:
         model_ms = 0.0
         status = 200
         try:
+            if want_proba and not variant.has_proba:
+                raise InvalidInput(f"variant {variant.name!r} ({variant.model_ref}) gives no "
+                                   "class probabilities",
+                                   hint="ask a classifier for probabilities; this model answers "
+                                        "with predictions only")
             X = variant.prepare(payload)
             cap = rt.capture
             capturing = cap["enabled"] and (cap["sampling"] >= 100

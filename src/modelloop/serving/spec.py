@@ -21,6 +21,7 @@ DEFAULT_OPTIONS = {
     "timeout_seconds": 60.0,  # per request, as SageMaker's container contract
     "max_payload_mb": 6.0,  # SageMaker's runtime limit
     "max_batch_rows": 256,  # micro-batching: rows gathered into one predict call
+    "max_request_rows": 100_000,  # rows one request may carry, checked before rows are built
     "max_wait_ms": 0.0,  # extra wait to gather a batch (0: only what queued during a predict)
 }
 DEFAULT_CAPTURE = {"enabled": False, "sampling": 100.0, "mode": "both"}
@@ -96,10 +97,12 @@ def check_spec(spec: dict) -> dict:
                            hint=f"options: {', '.join(DEFAULT_OPTIONS)}")
     for key, value in options.items():
         try:
-            options[key] = float(value) if key != "max_batch_rows" else int(value)
+            options[key] = int(value) if key in ("max_batch_rows", "max_request_rows") \
+                else float(value)
         except (TypeError, ValueError):
             raise InvalidInput(f"endpoint option {key} must be a number") from None
-        if options[key] < 0 or (key in ("timeout_seconds", "max_payload_mb", "max_batch_rows")
+        if options[key] < 0 or (key in ("timeout_seconds", "max_payload_mb", "max_batch_rows",
+                                       "max_request_rows")
                                 and options[key] <= 0):
             raise InvalidInput(f"endpoint option {key} must be positive")
     return {"variants": variants, "capture": capture, "options": options,

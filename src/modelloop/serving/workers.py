@@ -37,6 +37,8 @@ from multiprocessing.sharedctypes import RawArray
 from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
+from modelloop.serving.connections import PROTOCOL  # header size and time limits
+
 # board layout: a header, then one record per worker slot (int64 each)
 _H_MIN, _H_MAX, _H_TARGET_MILLI, _H_SCALE_OUTS, _H_SCALE_INS, _H_PARENT = range(6)
 _HEADER = 8
@@ -346,7 +348,7 @@ def run_workers(ws, *, host: str, port: int, endpoint: str | None, log_level: st
                 drain_seconds: float | None = None) -> None:
     """Serve with ``min_workers``..``max_workers`` processes until interrupted."""
     config = Config("modelloop.serving.workers:worker_app", factory=True, host=host, port=port,
-                    loop="uvloop", http="httptools", access_log=False, log_level=log_level,
+                    loop="uvloop", http=PROTOCOL, access_log=False, log_level=log_level,
                     lifespan="on", workers=min_workers)
     sock = config.bind_socket()
     # each worker opens the workspace itself; the class travels by reference (pickled), which
