@@ -48,6 +48,12 @@ class AlreadyExists(ModelloopError):
     status = 409
 
 
+class Conflict(ModelloopError):
+    """A write lost a race: what it was based on changed while it ran; running it again resolves it."""
+
+    status = 409
+
+
 class SchemaMismatch(ModelloopError):
     """Incoming data does not fit the schema already recorded for a dataset."""
 
