@@ -37,6 +37,10 @@ url = ".modelloop/artifacts"
 # Options passed to the artifact filesystem (fsspec), e.g. for an S3-compatible server:
 # [artifacts.options]
 # endpoint_url = "http://127.0.0.1:9000"
+
+# Aliases that may point only at approved model versions (unless forced with a reason):
+# [registry]
+# approval_gated_aliases = ["champion"]
 """
 
 
@@ -48,6 +52,8 @@ class Config:
     store_url: str
     artifacts_url: str
     artifacts_options: dict = field(default_factory=dict)
+    #: Aliases that point only at approved versions unless forced ([registry] in the file).
+    gated_aliases: tuple[str, ...] = ("champion",)
 
     @property
     def state_dir(self) -> Path:
@@ -96,7 +102,18 @@ class Config:
             store_url=_resolve_store_url(store_url, root),
             artifacts_url=_resolve_location(artifacts_url, root),
             artifacts_options=options,
+            gated_aliases=_gated_aliases(raw.get("registry", {}), path),
         )
+
+
+def _gated_aliases(registry, path: Path) -> tuple[str, ...]:
+    gated = registry.get("approval_gated_aliases", ["champion"]) if isinstance(registry, dict) else None
+    if not isinstance(gated, list) or not all(isinstance(a, str) for a in gated):
+        raise ConfigError(
+            f"{path}: [registry] approval_gated_aliases must be a list of alias names",
+            hint='e.g. approval_gated_aliases = ["champion", "prod"] (or [] for none)',
+        )
+    return tuple(gated)
 
 
 def _resolve_store_url(url: str, root: Path) -> str:

@@ -139,6 +139,7 @@ class Workspace:
             self.config.state_dir / "cache" / "models",
             datasets=self.datasets,
             deployments=lambda ref: self.endpoints.serving(ref),
+            gated_aliases=self.config.gated_aliases,
         )
 
     @_service

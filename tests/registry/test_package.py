@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelloop.errors import AlreadyExists, IntegrityError, InvalidInput
+from modelloop.errors import AlreadyExists, IntegrityError, InvalidInput, UntrustedCode
 from modelloop.registry.package import (
     MANIFEST,
     load_package,
@@ -296,11 +296,14 @@ def test_pickled_flavors_are_hash_checked_even_when_verify_is_off(tmp_path):
     df = make_frame(30)
     save_package(_MeanModel(2.5), tmp_path / "pkg", signature=Signature.from_frame(df))
     assert read_manifest(tmp_path / "pkg").flavor == "custom"
-    np.testing.assert_array_equal(load_package(tmp_path / "pkg").predict(df), np.full(30, 2.5))
+    with pytest.raises(UntrustedCode, match="trust_pickle"):  # a pickle is code
+        load_package(tmp_path / "pkg")
+    loaded = load_package(tmp_path / "pkg", trust_pickle=True)
+    np.testing.assert_array_equal(loaded.predict(df), np.full(30, 2.5))
     with open(tmp_path / "pkg" / "model.pkl", "ab") as f:
         f.write(b"\x00")
     with pytest.raises(IntegrityError, match="'model.pkl'"):
-        load_package(tmp_path / "pkg", verify=False)
+        load_package(tmp_path / "pkg", verify=False, trust_pickle=True)
 
 
 class _MeanModel:
@@ -321,7 +324,10 @@ def test_custom_reference_to_a_predict_function(tmp_path, monkeypatch):
     assert manifest.flavor == "custom" and manifest.flavor_info == {
         "reference": "mypredict:predict"
     }
-    np.testing.assert_array_equal(load_package(tmp_path / "pkg").predict(df), df["age"] * 2)
+    with pytest.raises(UntrustedCode):  # a reference imports a module: code, too
+        load_package(tmp_path / "pkg")
+    loaded = load_package(tmp_path / "pkg", trust_pickle=True)
+    np.testing.assert_array_equal(loaded.predict(df), df["age"] * 2)
     with pytest.raises(InvalidInput, match="no 'nope'"):
         save_package("mypredict:nope", tmp_path / "bad", signature=Signature.from_frame(df))
     assert not (tmp_path / "bad").exists()
@@ -339,7 +345,7 @@ def test_river_model_round_trip(tmp_path):
         model.learn_one(x, bool(label))
     manifest = save_package(model, tmp_path / "pkg", signature=Signature.from_frame(df))
     assert manifest.flavor == "river" and "river" in manifest.libraries
-    loaded = load_package(tmp_path / "pkg")
+    loaded = load_package(tmp_path / "pkg", trust_pickle=True)
     expected = [model.predict_one(x) for x in df.to_dict("records")]
     assert list(loaded.predict(df)) == expected
     proba = loaded.predict_proba(df)

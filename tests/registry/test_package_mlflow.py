@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from modelloop.errors import IntegrityError
+from modelloop.errors import IntegrityError, UntrustedCode
 from modelloop.registry.mlflow_interop import export_mlflow, import_mlflow
 from modelloop.registry.package import load_package, save_package
 from modelloop.registry.signature import Signature
@@ -171,15 +171,18 @@ def test_other_mlflow_models_are_kept_whole_and_loaded_by_mlflow(tmp_path):
             signature=infer_signature(df, df["age"].to_numpy()),
             pip_requirements=["pandas"],
         )
-    manifest = import_mlflow(tmp_path / "mlflow", tmp_path / "pkg")
+    with pytest.raises(UntrustedCode, match="--trust-pickle"):  # its loader is code
+        import_mlflow(tmp_path / "mlflow", tmp_path / "pkg")
+    assert not (tmp_path / "pkg").exists()
+    manifest = import_mlflow(tmp_path / "mlflow", tmp_path / "pkg", trust_pickle=True)
     assert manifest.flavor == "mlflow_pyfunc"
     assert "mlflow_model/MLmodel" in manifest.files
-    loaded = load_package(tmp_path / "pkg")
+    loaded = load_package(tmp_path / "pkg", trust_pickle=True)
     np.testing.assert_array_equal(loaded.predict(df), df["age"].to_numpy() * 2)
     with open(tmp_path / "pkg" / "mlflow_model" / "MLmodel", "a") as f:
         f.write("\n# edited\n")
     with pytest.raises(IntegrityError, match="mlflow_model/MLmodel"):
-        load_package(tmp_path / "pkg", verify=False)
+        load_package(tmp_path / "pkg", verify=False, trust_pickle=True)
 
 
 def test_exported_model_predicts_the_same_in_a_fresh_mlflow_process(packages, tmp_path):

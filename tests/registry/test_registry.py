@@ -161,6 +161,8 @@ def test_concurrent_alias_moves_from_two_processes_end_consistent(trained):
     ws, (a, b) = trained
     ws.models.register_from_job("loans", a["id"])
     ws.models.register_from_job("loans", b["id"])
+    for v in (1, 2):
+        ws.models.approve(f"loans@{v}")  # champion is approval-gated
     procs = [subprocess.Popen([sys.executable, "-c", _MOVER, str(ws.root), str(v), "15"],
                               stderr=subprocess.PIPE, text=True) for v in (1, 2)]
     for p in procs:

@@ -8,6 +8,10 @@ from modelloop.cli import render
 from modelloop.cli.main import Context, json_option, pass_ctx
 
 reason_option = click.option("--reason", help="Why (kept in the model's history).")
+trust_option = click.option(
+    "--trust-pickle", is_flag=True,
+    help="Trust the code the model files hold (a pickle, an MLflow loader): loading them runs "
+         "whatever their author wrote. Needs --reason; recorded with your OS user.")
 
 
 @click.group()
@@ -20,17 +24,24 @@ def models() -> None:
 @click.option("--job", "job_id", help="Register the model a training or tuning job produced.")
 @click.option("--package", "package_dir", type=click.Path(file_okay=False), help="Register a model package folder.")
 @click.option("--description")
+@trust_option
+@reason_option
 @json_option
 @pass_ctx
 def register(c: Context, name: str, job_id: str | None, package_dir: str | None, description: str | None,
-             as_json: bool) -> None:
-    """Register a new version of model NAME (from --job or --package); it starts pending."""
+             trust_pickle: bool, reason: str | None, as_json: bool) -> None:
+    """Register a new version of model NAME (from --job or --package); it starts pending.
+
+    A package holding code (a pickle) registers only with --trust-pickle --reason '…'."""
     if bool(job_id) == bool(package_dir):
         raise click.UsageError("give exactly one of --job JOB or --package DIR")
     if job_id:
+        if trust_pickle:
+            raise click.UsageError("--trust-pickle is for --package: a job's own model is trusted")
         record = c.ws.models.register_from_job(name, job_id, description=description)
     else:
-        record = c.ws.models.register(name, package_dir, description=description)
+        record = c.ws.models.register(name, package_dir, description=description,
+                                      trust_pickle=trust_pickle, reason=reason)
     if as_json:
         render.print_json(record)
     else:
@@ -70,6 +81,13 @@ def show(c: Context, ref: str, as_json: bool) -> None:
     m = v["manifest"]
     render.out.print(f"flavor {v['flavor']}, task {v.get('task') or '-'}, registered {render.fmt(v['created_at'])} "
                      f"by {v.get('created_by') or '-'}; package {v['package_hash'][:12]}")
+    if not v.get("holds_code"):
+        render.out.print("code: none (its files load without running code)")
+    elif v.get("trusted_by"):
+        render.out.print(f"code: yes, trusted by {v['trusted_by']} ({v.get('trusted_reason') or '-'})")
+    else:
+        render.out.print(f"code: yes, NOT trusted: it will not load until "
+                         f"'modelloop models trust {v['ref']} --reason …'")
     if m.get("metrics"):
         render.table("Metrics", ["metric", "value"], [[k, val] for k, val in m["metrics"].items()
                                                        if not isinstance(val, dict | list)])
@@ -132,12 +150,25 @@ def reject(c: Context, ref: str, reason: str | None, as_json: bool) -> None:
 @click.argument("alias")
 @click.argument("version")
 @reason_option
-@click.option("--force", is_flag=True, help="Allow pointing at a rejected version.")
+@click.option("--force", is_flag=True, help="Point a gated alias (champion) at a version that is not "
+              "approved, or any alias at a rejected one; needs --reason.")
 @pass_ctx
 def alias(c: Context, name: str, alias: str, version: str, reason: str | None, force: bool) -> None:
-    """Point ALIAS (e.g. champion) of model NAME at VERSION (a number)."""
+    """Point ALIAS (e.g. champion) of model NAME at VERSION (a number).
+
+    Gated aliases ([registry] approval_gated_aliases, default champion) take approved versions only."""
     v = c.ws.models.set_alias(name, alias, version, reason=reason, force=force)
     render.out.print(f"{name}@{alias} → {v['ref']}")
+
+
+@models.command()
+@click.argument("ref")
+@click.option("--reason", required=True, help="Why you trust it (kept in the model's history).")
+@pass_ctx
+def trust(c: Context, ref: str, reason: str) -> None:
+    """Trust the code version REF's files hold, so it can load (recorded with your OS user)."""
+    v = c.ws.models.trust(ref, reason=reason)
+    render.out.print(f"{v['ref']}: trusted by {v['trusted_by']}")
 
 
 @models.command()
@@ -204,12 +235,18 @@ def export(c: Context, ref: str, dest: str, fmt: str) -> None:
 @click.argument("folder", type=click.Path(file_okay=False))
 @click.option("--task", type=click.Choice(["binary", "multiclass", "regression"]))
 @click.option("--description")
+@trust_option
+@reason_option
 @json_option
 @pass_ctx
 def import_(c: Context, name: str, folder: str, task: str | None, description: str | None,
-            as_json: bool) -> None:
-    """Register the MLflow model in FOLDER as a new version of model NAME."""
-    record = c.ws.models.import_mlflow(name, folder, task=task, description=description)
+            trust_pickle: bool, reason: str | None, as_json: bool) -> None:
+    """Register the MLflow model in FOLDER as a new version of model NAME.
+
+    MLflow sklearn pickles and pyfunc models are code: they import only with --trust-pickle
+    --reason '…'; nothing is unpickled before. A modelloop export imports as it was."""
+    record = c.ws.models.import_mlflow(name, folder, task=task, description=description,
+                                       trust_pickle=trust_pickle, reason=reason)
     if as_json:
         render.print_json(record)
     else:

@@ -9,10 +9,16 @@ needs to read them back (file names, trusted types, classes), which go into the 
 - ``lightgbm`` / ``xgboost`` — a pipeline (or bare estimator) ending in a LightGBM or XGBoost
   model: preprocessing with skops, the booster in its library's own format (LightGBM text,
   XGBoost JSON), rebuilt on load so predictions are identical.
-- ``river`` — online models have no safe format: cloudpickle, read only after the hash check.
-- ``custom`` — any object with ``predict`` (cloudpickle, hash-checked first), or a
-  ``module:function`` reference to a predict function, stored as text.
+- ``river`` — online models have no safe format: cloudpickle.
+- ``custom`` — any object with ``predict`` (cloudpickle), or a ``module:function`` reference to a
+  predict function, stored as text.
 - ``mlflow_pyfunc`` — an imported MLflow model folder, loaded with ``mlflow.pyfunc.load_model``.
+
+Model files are code when loading them can run what their author wrote: the last three flavors
+always, and a skops file whose manifest trusts types beyond :data:`SAFE_SKOPS_TYPES` (skops
+builds a trusted type from the file's arguments, so the trusted list is only as safe as its
+types). A hash check protects nothing here — whoever wrote the file wrote its hash too — so
+:meth:`Flavor.code_in` names such code, and the registry loads it only when a person trusted it.
 
 A flavor object also adapts ``predict`` / ``predict_proba`` of what it loaded, so callers need
 not know how a River model predicts a batch.
@@ -36,8 +42,10 @@ class Flavor:
     name = "base"
     #: Distributions whose installed versions are recorded in the manifest.
     libraries: tuple[str, ...] = ()
-    #: Loading runs pickle: the package must pass its hash check first, always.
-    pickled = False
+    #: Loading always runs code the package's author wrote (a pickle, an import, a loader).
+    runs_code = False
+    #: Keys of the flavor's manifest info that name a file (or folder) of the package.
+    path_fields: tuple[str, ...] = ("file",)
     #: The model was fitted on named columns and wants a DataFrame, not a bare array.
     wants_frame = True
 
@@ -46,6 +54,15 @@ class Flavor:
 
     def load(self, folder: Path, info: dict) -> Any:
         raise NotImplementedError
+
+    def code_in(self, info: dict) -> str | None:
+        """What code loading these files would run, in words; None when they hold none."""
+        if self.runs_code:
+            return f"{self.name} model: {info.get('file') or info.get('folder') or info.get('reference')}"
+        untrusted = sorted(set(info.get("trusted_types") or ()) - SAFE_SKOPS_TYPES)
+        if untrusted:
+            return f"skops file trusting {', '.join(untrusted)}"
+        return None
 
     def classes(self, model: Any) -> list | None:
         classes = getattr(model, "classes_", None)
@@ -67,6 +84,22 @@ class Flavor:
 
 
 # -- scikit-learn via skops ----------------------------------------------------------------------
+#: Types beyond skops' defaults that the built-in algorithms need and that are inert when skops
+#: builds them from a file's arguments (data structures, no file or process access). Curated
+#: by hand: skops trusts per file, and no library keeps such a list for scikit-learn's internals.
+SAFE_SKOPS_TYPES = frozenset({
+    "numpy.dtype",
+    "modelloop.training.preprocessing.ColumnCaster",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+    *(f"sklearn.metrics._dist_metrics.{k}{b}" for b in ("", "64", "32") for k in (
+        "EuclideanDistance", "ManhattanDistance", "ChebyshevDistance", "MinkowskiDistance",
+        "SEuclideanDistance")),
+})
+
+
 def skops_dump(obj: Any, path: Path) -> list[str]:
     """Write ``obj`` with skops; return the types skops does not trust by default."""
     import skops.io
@@ -120,6 +153,7 @@ def _is_classifier(est) -> bool:
 
 class _BoosterFlavor(Flavor):
     booster_file = "booster"
+    path_fields = ("booster_file", "preprocess_file")
 
     def save(self, model, folder):
         preprocess, step, est = _split_pipeline(model)
@@ -234,15 +268,15 @@ def _pickle_load(path: Path):
     import pickle
 
     with open(path, "rb") as f:
-        return pickle.load(f)  # noqa: S301 - only called after the package's hash check passed
+        return pickle.load(f)  # noqa: S301 - only for packages a person trusted (load_package)
 
 
 class RiverFlavor(Flavor):
-    """River models have no serialisation of their own; cloudpickle behind the hash check."""
+    """River models have no serialisation of their own: cloudpickle, loaded only when trusted."""
 
     name = "river"
     libraries = ("river", "cloudpickle", "numpy", "pandas")
-    pickled = True
+    runs_code = True
 
     def save(self, model, folder):
         _pickle_dump(model, folder / "model.pkl")
@@ -281,7 +315,7 @@ class CustomFlavor(Flavor):
 
     name = "custom"
     libraries = ("cloudpickle", "numpy", "pandas")
-    pickled = True
+    runs_code = True  # a pickle, or a reference that imports a module and calls into it
 
     def save(self, model, folder):
         if isinstance(model, str):
@@ -342,10 +376,11 @@ class MlflowPyfuncFlavor(Flavor):
 
     name = "mlflow_pyfunc"
     libraries = ("mlflow", "numpy", "pandas")
-    pickled = True
+    runs_code = True  # MLflow imports the folder's loader module, which may unpickle anything
+    path_fields = ("folder",)
 
     def save(self, model, folder):
-        shutil.copytree(Path(model), folder / "mlflow_model")
+        shutil.copytree(Path(model), folder / "mlflow_model", symlinks=True)  # links: refused
         return {"folder": "mlflow_model"}
 
     def load(self, folder, info):

@@ -11,7 +11,11 @@ the hash check and covers neither River nor custom models.)
 
 Import reads the ``MLmodel`` file: a model exported by modelloop comes back as its original
 package; a ``sklearn`` flavor is re-saved as a safe modelloop flavor (skops / native booster);
-anything else is kept whole as an ``mlflow_pyfunc`` package, loaded by MLflow itself.
+anything else is kept whole as an ``mlflow_pyfunc`` package, loaded by MLflow itself. MLflow's
+sklearn files are pickles and every pyfunc model imports code, so both are imported only with
+``trust_pickle`` (the CLI's ``--trust-pickle``): nothing of a stranger's folder is unpickled or
+imported before a person said they trust it. The folder is checked first: a valid ``MLmodel``,
+no symbolic links, no path leaving the folder.
 
 MLflow is an optional extra (``pip install 'modelloop[mlflow]'``), imported only here, lazily.
 """
@@ -25,10 +29,12 @@ import uuid
 import warnings
 from pathlib import Path
 
-from modelloop.errors import AlreadyExists, InvalidInput, NotFound
+from modelloop.errors import AlreadyExists, InvalidInput, NotFound, UntrustedCode
 from modelloop.registry.package import (
     Manifest,
     PackagedModel,
+    check_folder,
+    check_relative,
     load_package,
     save_package,
     verify_package,
@@ -148,12 +154,16 @@ class _PyfuncModel:
 
 
 def _load_pyfunc(data_path: str) -> _PyfuncModel:
-    """MLflow's ``loader_module`` hook: load the package copied under the model's ``data/``."""
-    return _PyfuncModel(load_package(data_path, verify=True))
+    """MLflow's ``loader_module`` hook: load the package copied under the model's ``data/``.
+
+    Whoever calls ``mlflow.pyfunc.load_model`` runs the folder's loader by MLflow's design, and
+    the registry exports only packages that are safe or were trusted, hence ``trust_pickle``."""
+    return _PyfuncModel(load_package(data_path, verify=True, trust_pickle=True))
 
 
 # -- import --------------------------------------------------------------------------------------
 def read_mlmodel(folder: str | os.PathLike) -> dict:
+    """The ``MLmodel`` file of ``folder``, checked for the shape import relies on."""
     import yaml
 
     file = Path(folder) / "MLmodel"
@@ -162,7 +172,49 @@ def read_mlmodel(folder: str | os.PathLike) -> dict:
             f"no MLflow model at {folder} (no MLmodel file)",
             hint="point at the folder that holds the MLmodel file",
         )
-    return yaml.safe_load(file.read_text()) or {}
+    where = f"MLmodel in {folder}"
+    try:
+        conf = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise InvalidInput(f"{where} is not UTF-8 text (byte {e.start})",
+                           hint="MLmodel is a YAML file written by MLflow") from None
+    except yaml.YAMLError as e:
+        problem = " ".join(str(e).split())
+        raise InvalidInput(f"{where} is not valid YAML: {problem}",
+                           hint="MLmodel is a YAML file written by MLflow") from None
+    if conf is None:
+        conf = {}
+    if not isinstance(conf, dict):
+        raise InvalidInput(f"{where} is a YAML {type(conf).__name__}, not a mapping",
+                           hint="MLmodel maps keys such as 'flavors' and 'signature'")
+    for key in ("flavors", "signature"):
+        if conf.get(key) is not None and not isinstance(conf[key], dict):
+            raise InvalidInput(f"{where}: '{key}' is a {type(conf[key]).__name__}, not a mapping",
+                               hint="the file was not written by MLflow, or was edited")
+    for name, flavor in (conf.get("flavors") or {}).items():
+        if not isinstance(flavor, dict):
+            raise InvalidInput(f"{where}: flavor {name!r} is a {type(flavor).__name__}, "
+                               "not a mapping", hint="the file was not written by MLflow, or was edited")
+    return conf
+
+
+def _signature_of(conf: dict, folder: Path) -> Signature:
+    inputs = (conf.get("signature") or {}).get("inputs")
+    if not inputs:
+        raise InvalidInput(
+            f"the MLflow model at {folder} has no input signature",
+            hint="log it with a signature, or pass the signature explicitly",
+        )
+    try:
+        columns = json.loads(inputs) if isinstance(inputs, str) else inputs
+        return Signature.from_mlflow_columns(columns)
+    except InvalidInput as e:
+        raise InvalidInput(f"MLmodel in {folder}: signature inputs: {e.message}",
+                           hint=e.hint) from None
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise InvalidInput(f"MLmodel in {folder}: signature inputs are not a list of columns "
+                           f"in MLflow's JSON ({type(e).__name__}: {e})",
+                           hint="the file was not written by MLflow, or was edited") from None
 
 
 def import_mlflow(
@@ -174,23 +226,33 @@ def import_mlflow(
     metrics: dict | None = None,
     params: dict | None = None,
     lineage: dict | None = None,
+    trust_pickle: bool = False,
 ) -> Manifest:
-    """Turn the MLflow model folder at ``folder`` into a modelloop package at ``dest``."""
+    """Turn the MLflow model folder at ``folder`` into a modelloop package at ``dest``.
+
+    Nothing in the folder is unpickled or imported unless ``trust_pickle``; without it, only a
+    modelloop export of a package holding no code imports (others raise UntrustedCode)."""
     folder = Path(folder)
     conf = read_mlmodel(folder)
+    check_folder(folder)
     flavors = conf.get("flavors") or {}
     pyfunc = flavors.get("python_function") or {}
     if pyfunc.get("loader_module") == LOADER_MODULE:  # one of ours: give back the package itself
-        return _copy_package(folder / pyfunc["data"], Path(dest))
+        data = check_relative(pyfunc.get("data"), f"MLmodel in {folder} (python_function.data)")
+        return _copy_package(folder / data, Path(dest))
 
     if signature is None:
-        inputs = (conf.get("signature") or {}).get("inputs")
-        if not inputs:
-            raise InvalidInput(
-                f"the MLflow model at {folder} has no input signature",
-                hint="log it with a signature, or pass the signature explicitly",
-            )
-        signature = Signature.from_mlflow_columns(json.loads(inputs))
+        signature = _signature_of(conf, folder)
+    sklearn = flavors.get("sklearn")
+    model = _read_skops(sklearn, folder, trust_pickle) if sklearn else None
+    if model is None and not trust_pickle:
+        what = ("an MLflow sklearn model, a pickle" if "sklearn" in flavors
+                else "an MLflow pyfunc model, whose loader imports and unpickles its code")
+        raise UntrustedCode(
+            f"the model at {folder} is {what}: importing it runs code its author wrote",
+            hint="import it only if you trust who made it: --trust-pickle --reason '…' "
+            "(SDK: trust_pickle=True, reason=…)",
+        )
     lineage = {
         **(lineage or {}),
         "imported_from": {
@@ -202,7 +264,9 @@ def import_mlflow(
     }
     common = dict(signature=signature, task=task, metrics=metrics, params=params, lineage=lineage)
 
-    if "sklearn" in flavors:
+    if model is not None:
+        return save_package(model, dest, **common)
+    if sklearn:  # a pickle the user trusts: MLflow reads it, we keep it safe from now on
         model = _mlflow().sklearn.load_model(str(folder))
         return save_package(model, dest, **common)
     if not pyfunc:
@@ -213,7 +277,34 @@ def import_mlflow(
     return save_package(folder, dest, flavor="mlflow_pyfunc", **common)
 
 
+def _read_skops(sklearn: dict, folder: Path, trust_pickle: bool):
+    """The model of an MLflow sklearn flavor saved with skops (MLflow 3's default), read by
+    skops itself; None for pickle formats. Types beyond the safe set need ``trust_pickle``."""
+    from modelloop.registry.flavors import SAFE_SKOPS_TYPES, skops_load
+
+    if sklearn.get("serialization_format") != "skops":
+        return None
+    where = f"MLmodel in {folder}"
+    rel = check_relative(sklearn.get("pickled_model"), f"{where} (sklearn.pickled_model)")
+    types = sklearn.get("skops_trusted_types") or []
+    if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+        raise InvalidInput(f"{where}: sklearn.skops_trusted_types is not a list of type names",
+                           hint="the file was not written by MLflow, or was edited")
+    beyond = sorted(set(types) - SAFE_SKOPS_TYPES)
+    if beyond and not trust_pickle:
+        raise UntrustedCode(
+            f"the model at {folder} is a skops file trusting {', '.join(beyond)}: skops builds "
+            "those types from the file, which can run code",
+            hint="import it only if you trust who made it: --trust-pickle --reason '…'")
+    if not (folder / rel).is_file():
+        raise InvalidInput(f"{where} names {rel!r}, which is not in the folder")
+    return skops_load(folder / rel, types)
+
+
 def _copy_package(src: Path, dest: Path) -> Manifest:
+    if not src.is_dir():
+        raise InvalidInput(f"the MLflow model's data folder {src} is missing",
+                           hint="the export is incomplete; export it again")
     manifest = verify_package(src)
     if dest.exists():
         raise AlreadyExists(
@@ -222,7 +313,7 @@ def _copy_package(src: Path, dest: Path) -> Manifest:
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex}"
     try:
-        shutil.copytree(src, staging)
+        shutil.copytree(src, staging, symlinks=True)
         os.rename(staging, dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

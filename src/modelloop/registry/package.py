@@ -11,6 +11,11 @@ Layout::
 two packages with the same hash have the same bytes, so it serves as a model version's content
 hash. A folder is verified against its manifest before anything in it is loaded; a changed,
 missing or unexpected file fails with an IntegrityError naming that file.
+
+The hash check says the files are the ones the manifest lists, not who wrote them. So a folder
+must also stay inside itself — every path in the manifest is relative and never climbs out, and
+no symbolic link (which could pull in any file of the machine) is accepted anywhere in it — and
+files that hold code (pickles; see ``Flavor.code_in``) load only with ``trust_pickle=True``.
 """
 
 from __future__ import annotations
@@ -22,13 +27,14 @@ import json
 import os
 import platform
 import shutil
+import stat
 import uuid
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelloop.errors import AlreadyExists, IntegrityError, InvalidInput, NotFound
+from modelloop.errors import AlreadyExists, IntegrityError, InvalidInput, NotFound, UntrustedCode
 from modelloop.registry.signature import ColumnSpec, Signature
 
 MANIFEST = "model.json"
@@ -78,11 +84,70 @@ class Manifest:
                 f"{MANIFEST} has unknown field {unknown[0]!r}",
                 hint="it was written by a newer modelloop, or edited by hand",
             )
+        for name, kind in _FIELD_TYPES.items():
+            if name in data and data[name] is not None and not isinstance(data[name], kind):
+                raise IntegrityError(
+                    f"{MANIFEST} field {name!r} is a {type(data[name]).__name__}, not a "
+                    f"{kind[0].__name__ if isinstance(kind, tuple) else kind.__name__}",
+                    hint="the manifest was edited by hand; re-package the model",
+                )
+        missing = [f for f in ("flavor", "signature", "files") if f not in data]
+        if missing:
+            raise IntegrityError(f"{MANIFEST} has no {missing[0]!r} field",
+                                 hint="re-package the model")
         return cls(**data)
 
     @property
     def input_signature(self) -> Signature:
         return Signature.from_dict(self.signature)
+
+
+_FIELD_TYPES = {
+    "flavor": str, "signature": dict, "files": dict, "flavor_info": dict, "task": str,
+    "output_signature": dict, "classes": list, "metrics": dict, "params": dict, "lineage": dict,
+    "python": str, "libraries": dict, "created_at": str, "format_version": int,
+}
+
+
+def check_relative(path: Any, where: str) -> str:
+    """``path`` if it is a plain relative path inside its folder; InvalidInput naming it if not.
+
+    Refuses absolute paths, ``..`` anywhere, empty or ``.`` parts and backslashes, so a manifest
+    or MLmodel file can never point at a file outside its own folder."""
+    text = path if isinstance(path, str) else None
+    parts = (text or "").split("/")
+    if (not text or text.startswith("/") or "\\" in text or "\x00" in text
+            or any(p in ("", ".", "..") for p in parts) or Path(text).is_absolute()):
+        raise InvalidInput(
+            f"{where} names {path!r}, which is not a path inside the model folder",
+            hint="paths in a model folder are relative, without '..'; refusing the folder",
+        )
+    return text
+
+
+def check_folder(root: str | os.PathLike) -> list[str]:
+    """The relative paths of the regular files under ``root``; refuses symbolic links.
+
+    A link (to a file or a folder) would bring whatever it points at into the registry — a
+    secret outside the folder — so a model folder holds plain files and folders only."""
+    root = Path(root)
+    out = []
+    for here, dirs, files in os.walk(root, followlinks=False):
+        for name in dirs + files:
+            path = Path(here) / name
+            mode = os.lstat(path).st_mode
+            rel = path.relative_to(root).as_posix()
+            if stat.S_ISLNK(mode):
+                raise InvalidInput(
+                    f"{rel!r} in {root} is a symbolic link; model folders must hold plain files",
+                    hint="copy the file it points at into the folder, if it belongs to the model",
+                )
+            if name in files:
+                if not stat.S_ISREG(mode):
+                    raise InvalidInput(f"{rel!r} in {root} is not a regular file",
+                                       hint="a model folder holds plain files only")
+                out.append(rel)
+    return sorted(out)
 
 
 def sha256_file(path: Path) -> str:
@@ -94,7 +159,7 @@ def sha256_file(path: Path) -> str:
 
 
 def _listing(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    return check_folder(root)
 
 
 def _library_versions(names) -> dict[str, str]:
@@ -220,8 +285,13 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
             f"{root} has no {MANIFEST}: not a model package, or it lost its manifest",
             hint="re-package the model",
         )
+    if file.is_symlink():
+        raise InvalidInput(f"{MANIFEST} in {root} is a symbolic link",
+                           hint="a model folder holds plain files only")
     try:
-        data = json.loads(file.read_text())
+        data = json.loads(file.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("it is not a JSON object")
         manifest = Manifest.from_dict(data)
     except (ValueError, TypeError) as e:
         raise IntegrityError(
@@ -233,7 +303,27 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
             f"{MANIFEST} in {root} was changed after packaging",
             hint="its content no longer matches the package hash it records",
         )
+    _check_paths(manifest, root)
     return manifest
+
+
+def _check_paths(manifest: Manifest, root: Path) -> None:
+    """Every path the manifest names stays in the package, and every file it loads is listed."""
+    from modelloop.registry.flavors import get_flavor
+
+    for rel, digest in manifest.files.items():
+        check_relative(rel, f"{MANIFEST} in {root} (files)")
+        if not isinstance(digest, str):
+            raise IntegrityError(f"{MANIFEST} in {root}: the sha256 of {rel!r} is not text")
+    for key in get_flavor(manifest.flavor).path_fields:
+        value = manifest.flavor_info.get(key)
+        if value is None:
+            continue
+        rel = check_relative(value, f"{MANIFEST} in {root} (flavor_info.{key})")
+        if rel not in manifest.files and not any(f.startswith(rel + "/") for f in manifest.files):
+            raise IntegrityError(
+                f"{MANIFEST} in {root}: flavor_info.{key} names {rel!r}, which the package "
+                "does not list", hint="re-package the model")
 
 
 def verify_package(path: str | os.PathLike, expected_hash: str | None = None) -> Manifest:
@@ -273,18 +363,26 @@ def verify_package(path: str | os.PathLike, expected_hash: str | None = None) ->
 
 
 # -- loading -------------------------------------------------------------------------------------
-def load_package(path: str | os.PathLike, verify: bool = True) -> PackagedModel:
+def load_package(path: str | os.PathLike, verify: bool = True, *,
+                 trust_pickle: bool = False) -> PackagedModel:
     """Load a package folder, ready to ``predict``.
 
-    Pickle-based flavors (river, custom, mlflow_pyfunc) are always verified first, whatever
-    ``verify`` says: unpickling a changed file could run arbitrary code.
+    A package whose files hold code (a pickle, see ``Flavor.code_in``) is refused with
+    UntrustedCode unless ``trust_pickle``: only say so for a package whose author you trust.
+    Such a package is always verified first, whatever ``verify`` says.
     """
     from modelloop.registry.flavors import get_flavor
 
     root = Path(path)
     manifest = read_manifest(root)
     kind = get_flavor(manifest.flavor)
-    if verify or kind.pickled:
+    code = kind.code_in(manifest.flavor_info)
+    if code and not trust_pickle:
+        raise UntrustedCode(
+            f"the model package at {root} holds code that runs when it loads ({code})",
+            hint="load it only if you trust who made it: load_package(..., trust_pickle=True)",
+        )
+    if verify or code:
         manifest = verify_package(root)
     _warn_on_version_drift(manifest)
     model = kind.load(root, manifest.flavor_info)

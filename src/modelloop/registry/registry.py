@@ -2,15 +2,25 @@
 
 A version's files are blobs in the artifact store (each named by its sha256), listed in the
 metadata store with the package manifest. Loading materialises them in a local cache, verified
-twice: each blob against its digest, then the package against its manifest — so a tampered file
-fails with an error naming it. Status changes and alias moves are single transactions that also
-append to the model's history and to the workspace event log, exactly once per change.
+twice: each blob against its digest, then the package against the package hash the registry
+recorded — so a tampered file fails with an error naming it, and a tampered cache (even with a
+manifest rewritten to match) is fetched again. Status changes and alias moves are single
+transactions that also append to the model's history and to the workspace event log, exactly
+once per change.
+
+Model files can be code (a pickle runs whatever its author wrote). The registry records which
+versions hold code, registers them only when a person trusts them (``trust_pickle`` with a
+reason, kept in the history with who gave it) and refuses to hand out an untrusted one. Packages
+written by this workspace's own training jobs are trusted as such. Aliases in
+``gated_aliases`` (``champion`` by default) point only at approved versions unless forced.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
+import pwd
 import re
 import shutil
 import socket
@@ -20,11 +30,14 @@ from pathlib import Path
 
 from modelloop.artifacts import ArtifactStore
 from modelloop.data.refs import check_name, version_number
-from modelloop.errors import InvalidInput, NotFound, parse_id
+from modelloop.errors import IntegrityError, InvalidInput, NotFound, UntrustedCode, parse_id
 from modelloop.store import MetadataStore
 
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 RESERVED_ALIASES = {"latest"}
+#: Aliases that point only at approved versions unless forced ([registry] in modelloop.toml).
+DEFAULT_GATED_ALIASES = ("champion",)
+TRUST_HINT = "--trust-pickle --reason '…' (SDK: trust_pickle=True, reason='…')"
 
 
 def current_actor() -> str:
@@ -36,6 +49,18 @@ def current_actor() -> str:
         return f"{getpass.getuser()}@{socket.gethostname()}"
     except Exception:  # no login name (some containers)
         return f"uid{os.getuid()}@{socket.gethostname()}"
+
+
+def trusting_actor() -> str:
+    """Who gives trust to code: the operating-system account (from the uid, not from the
+    environment), with $MODELLOOP_USER beside it when set."""
+    try:
+        account = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a uid without a passwd entry (some containers)
+        account = f"uid{os.getuid()}"
+    who = f"{account}@{socket.gethostname()}"
+    named = os.environ.get("MODELLOOP_USER")
+    return f"{named} (os user {who})" if named and named != account else who
 
 
 @dataclass(frozen=True)
@@ -78,7 +103,8 @@ class Registry:
     """The registered models of a workspace."""
 
     def __init__(self, store: MetadataStore, artifacts: ArtifactStore, cache_dir: Path, datasets=None,
-                 deployments=None):
+                 deployments=None, gated_aliases=DEFAULT_GATED_ALIASES):
+        self.gated_aliases = tuple(gated_aliases)
         self.store = store
         self.artifacts = artifacts
         self.cache_dir = Path(cache_dir)
@@ -117,6 +143,8 @@ class Registry:
         record["ref"] = f"{name}@{version}"
         record["aliases"] = sorted(a for a, v in self.store.model_aliases(name).items() if v == version)
         record["files"] = self.store.model_files(name, version)
+        # what the manifest says, too: a version registered before trust was recorded
+        record["holds_code"] = bool(record["holds_code"] or self._code_in(record))
         return record
 
     def list(self) -> list[dict]:
@@ -137,15 +165,33 @@ class Registry:
 
     # -- registering --------------------------------------------------------------------------
     def register(self, name: str, package_dir: str | os.PathLike, *, job_id: int | None = None,
-                 actor: str | None = None, description: str | None = None) -> dict:
-        """Register a model package folder as the next version of ``name`` (status pending)."""
-        from modelloop.registry.package import verify_package
+                 actor: str | None = None, description: str | None = None,
+                 trust_pickle: bool = False, reason: str | None = None) -> dict:
+        """Register a model package folder as the next version of ``name`` (status pending).
+
+        A package whose files hold code is refused unless ``trust_pickle`` (with a ``reason``);
+        the trust is recorded with the version. Nothing in the folder is loaded."""
+        from modelloop.registry.flavors import get_flavor
+        from modelloop.registry.package import check_folder, verify_package
 
         check_name(name, "model")
+        _check_trust_args(trust_pickle, reason)
         package_dir = Path(package_dir)
         if not package_dir.is_dir():
             raise NotFound(f"no model package folder at {package_dir}")
+        check_folder(package_dir)
         manifest = verify_package(package_dir)
+        code = get_flavor(manifest.flavor).code_in(manifest.flavor_info)
+        if code and not trust_pickle:
+            raise UntrustedCode(
+                f"the model package at {package_dir} holds code that runs when it loads ({code})",
+                hint=f"register it only if you trust who made it: {TRUST_HINT}")
+        trust = {"actor": trusting_actor(), "reason": reason} if trust_pickle else None
+        return self._register(name, package_dir, manifest, job_id=job_id, actor=actor,
+                              description=description, holds_code=bool(code), trust=trust)
+
+    def _register(self, name, package_dir: Path, manifest, *, job_id, actor, description,
+                  holds_code: bool, trust: dict | None) -> dict:
         data = manifest.to_dict()
         files = []
         for rel in sorted(_package_files(package_dir)):
@@ -154,9 +200,27 @@ class Registry:
         record = self.store.register_model_version(
             name=name, files=files, manifest=data, package_hash=manifest.package_hash,
             flavor=data.get("flavor", "custom"), task=data.get("task"), job_id=job_id,
-            actor=actor or current_actor(), description=description,
+            actor=actor or current_actor(), description=description, holds_code=holds_code,
+            trust=trust,
         )
         return self.get(f"{name}@{record['version']}")
+
+    def trust(self, ref: str, *, reason: str | None = None) -> dict:
+        """Trust the code a registered version's files hold (recorded: who, when, why)."""
+        _check_trust_args(True, reason)
+        name, version = self.resolve(ref)
+        record = self.store.get_model_version(name, version)
+        if not record["holds_code"] and self._code_in(record) is None:
+            raise InvalidInput(f"{name}@{version} holds no code; there is nothing to trust")
+        self.store.trust_model_version(name, version, actor=trusting_actor(), reason=reason)
+        return self.get(f"{name}@{version}")
+
+    @staticmethod
+    def _code_in(record: dict) -> str | None:
+        from modelloop.registry.flavors import get_flavor
+
+        m = record["manifest"]
+        return get_flavor(m.get("flavor", record["flavor"])).code_in(m.get("flavor_info") or {})
 
     def register_from_job(self, name: str, job_id: int | str, *, actor: str | None = None,
                           description: str | None = None) -> dict:
@@ -171,9 +235,19 @@ class Registry:
                                hint="register the model of a succeeded train or tune job")
         staging = self.cache_dir.parent / f"register-{os.getpid()}-{uuid.uuid4().hex}"
         try:
+            from modelloop.registry.flavors import get_flavor
+            from modelloop.registry.package import check_relative, verify_package
+
             for f in files:
-                self.artifacts.fetch(f["digest"], staging / f["name"].removeprefix("model/"))
-            return self.register(name, staging, job_id=job_id, actor=actor, description=description)
+                rel = check_relative(f["name"].removeprefix("model/"), f"job {job_id}'s artifacts")
+                self.artifacts.fetch(f["digest"], staging / rel)
+            manifest = verify_package(staging)
+            code = get_flavor(manifest.flavor).code_in(manifest.flavor_info)
+            # the workspace's own job wrote these files: it ran the code they hold already
+            trust = {"actor": actor or current_actor(),
+                     "reason": f"written by job {job_id} of this workspace"} if code else None
+            return self._register(name, staging, manifest, job_id=job_id, actor=actor,
+                                  description=description, holds_code=bool(code), trust=trust)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -212,12 +286,22 @@ class Registry:
             raise InvalidInput(f"{version_ref} is a version of model {target.name!r}, not of {name!r}",
                                hint="an alias can only point at a version of its own model")
         _, version = self.resolve(target)
-        record = self.store.get_model_version(name, version)
-        if record["status"] == "rejected" and not force:
-            raise InvalidInput(f"{name}@{version} is rejected; an alias should not point at it",
-                               hint="approve it first, or pass --force")
-        self.store.move_alias(name, alias, version, actor=actor or current_actor(), reason=reason)
+        allowed = self._allowed_status(alias)
+        if force:
+            status = self.store.get_model_version(name, version)["status"]
+            if status not in allowed:
+                if not reason:
+                    raise InvalidInput(f"forcing {name}@{alias} onto {status} version {version} "
+                                       "needs a reason", hint="pass --reason '…'")
+                reason = f"forced while {status}: {reason}"
+            allowed = None
+        self.store.move_alias(name, alias, version, actor=actor or current_actor(), reason=reason,
+                              allowed_status=allowed)
         return self.get(f"{name}@{version}")
+
+    def _allowed_status(self, alias: str) -> tuple[str, ...]:
+        """The statuses a version needs for ``alias`` to point at it."""
+        return ("approved",) if alias in self.gated_aliases else ("pending", "approved")
 
     def remove_alias(self, name: str, alias: str, *, reason: str | None = None, actor: str | None = None) -> None:
         check_alias(alias)
@@ -250,34 +334,62 @@ class Registry:
         target = stack[-2]
         self.store.move_alias(name, alias, target, actor=actor or current_actor(),
                               reason=reason or f"rollback from version {current}",
-                              action="rolled_back", expected=current)
+                              action="rolled_back", expected=current,
+                              allowed_status=self._allowed_status(alias))
         return self.get(f"{name}@{target}")
 
     # -- using ---------------------------------------------------------------------------------
     def package_dir(self, ref: str | ModelRef) -> Path:
-        """A verified local copy of the version's package folder (cached by package hash)."""
-        from modelloop.registry.package import verify_package
+        """A verified local copy of the version's package folder (cached by package hash).
 
+        The copy is checked against the package hash the registry recorded, not only against
+        its own manifest (which whoever changed the cache could rewrite): a mismatch fetches
+        the version again. A version holding code nobody trusted is refused (UntrustedCode)."""
         name, version = self.resolve(ref)
         record = self.store.get_model_version(name, version)
-        target = self.cache_dir / record["package_hash"]
-        if not target.is_dir():
-            staging = self.cache_dir / f".{record['package_hash']}.{os.getpid()}.{uuid.uuid4().hex}"
-            for f in self.store.model_files(name, version):
-                self.artifacts.fetch(f["digest"], staging / f["path"])
-            staging.mkdir(parents=True, exist_ok=True)
+        code = self._code_in(record)
+        if (code or record["holds_code"]) and not record["trusted_by"]:
+            raise UntrustedCode(
+                f"{name}@{version} holds code that runs when it loads "
+                f"({code or record['flavor']}) and nobody trusted it",
+                hint=f"if you trust who made it: 'modelloop models trust {name}@{version} "
+                f"--reason …' (registering with {TRUST_HINT} records the same)")
+        return self._cached(name, version, record["package_hash"])
+
+    def _cached(self, name: str, version: int, package_hash: str) -> Path:
+        from modelloop.registry.package import verify_package
+
+        target = self.cache_dir / package_hash
+        for attempt in (1, 2):
+            if not target.is_dir():
+                staging = self.cache_dir / f".{package_hash}.{os.getpid()}.{uuid.uuid4().hex}"
+                for f in self.store.model_files(name, version):
+                    self.artifacts.fetch(f["digest"], staging / f["path"])
+                staging.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.replace(staging, target)
+                except OSError:  # another process got there first
+                    shutil.rmtree(staging, ignore_errors=True)
             try:
-                os.replace(staging, target)
-            except OSError:  # another process got there first
-                shutil.rmtree(staging, ignore_errors=True)
-        verify_package(target)
-        return target
+                verify_package(target, expected_hash=package_hash)
+                return target
+            except (IntegrityError, InvalidInput):
+                if attempt == 2:
+                    raise
+                # the cache is not what the registry recorded: set it aside, fetch it again
+                aside = self.cache_dir / f".bad-{package_hash}.{uuid.uuid4().hex}"
+                with contextlib.suppress(OSError):
+                    os.replace(target, aside)
+                shutil.rmtree(aside, ignore_errors=True)
+        raise AssertionError("unreachable")
 
     def load(self, ref: str | ModelRef):
-        """The model, ready to ``predict``; refuses a package whose files do not match."""
+        """The model, ready to ``predict``; refuses a package whose files do not match, and one
+        holding code that nobody trusted."""
         from modelloop.registry.package import load_package
 
-        return load_package(self.package_dir(ref), verify=True)
+        # package_dir refused untrusted code; what it gives out may be loaded
+        return load_package(self.package_dir(ref), verify=True, trust_pickle=True)
 
     def export(self, ref: str | ModelRef, dest: str | os.PathLike, *, format: str = "mlflow") -> Path:
         """Write a version elsewhere: ``mlflow`` (an MLflow model folder) or ``package`` (ours)."""
@@ -294,19 +406,25 @@ class Registry:
         raise InvalidInput(f"unknown export format {format!r}", hint="use mlflow or package")
 
     def import_mlflow(self, name: str, folder: str | os.PathLike, *, task: str | None = None,
-                      actor: str | None = None, description: str | None = None) -> dict:
-        """Register an MLflow model folder as the next version of ``name``."""
+                      actor: str | None = None, description: str | None = None,
+                      trust_pickle: bool = False, reason: str | None = None) -> dict:
+        """Register an MLflow model folder as the next version of ``name``.
+
+        MLflow's sklearn pickles and pyfunc loaders are code: imported only with
+        ``trust_pickle`` and a ``reason`` (recorded), and never unpickled before that."""
         from modelloop.registry.mlflow_interop import import_mlflow
 
         check_name(name, "model")
+        _check_trust_args(trust_pickle, reason)
         folder = Path(folder)
         if not (folder / "MLmodel").is_file():
             raise NotFound(f"no MLflow model at {folder} (it has no MLmodel file)",
                            hint="give the folder that holds MLmodel")
         staging = self.cache_dir.parent / f"import-{os.getpid()}-{uuid.uuid4().hex}"
         try:
-            import_mlflow(folder, staging, task=task)
-            return self.register(name, staging, actor=actor, description=description)
+            import_mlflow(folder, staging, task=task, trust_pickle=trust_pickle)
+            return self.register(name, staging, actor=actor, description=description,
+                                 trust_pickle=trust_pickle, reason=reason)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -336,4 +454,12 @@ class Registry:
 
 
 def _package_files(root: Path) -> list[str]:
-    return [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+    from modelloop.registry.package import check_folder
+
+    return check_folder(root)
+
+
+def _check_trust_args(trust_pickle: bool, reason: str | None) -> None:
+    if trust_pickle and not (reason or "").strip():
+        raise InvalidInput("trusting a model's code needs a reason (it is kept in the history)",
+                           hint="pass --reason '…' with --trust-pickle")

@@ -73,7 +73,21 @@ class MetadataStore(ABC):
         clear the writer's pending blobs and append a ``dataset.version_created`` event.
 
         ``expected_schema_json`` is the schema the writer validated against; if the latest
-        version's schema differs (a concurrent ingest changed it) the commit is refused.
+        version's schema differs (a concurrent ingest changed it), or a source file's hash is
+        already the dataset's, the commit is refused with :class:`~modelloop.errors.Conflict`.
+        """
+
+    @abstractmethod
+    def delete_dataset_versions(
+        self, name: str, version: int, *, and_later: bool, force: bool, actor: str,
+        reason: str | None,
+    ) -> dict:  # fmt: skip
+        """Delete ``version`` (with ``and_later``, every later one too) in one transaction.
+
+        Refused when later versions exist without ``and_later``, and when a registered model was
+        trained on the data unless ``force``. Baselines of the deleted versions are kept but no
+        longer claim them. Appends a ``dataset.version_deleted`` event. Returns ``versions``,
+        ``models`` and the ``digests`` of the parts, for the caller to remove unless referenced.
         """
 
     # -- jobs (tracked work) -------------------------------------------------------------------
@@ -126,8 +140,14 @@ class MetadataStore(ABC):
     @abstractmethod
     def register_model_version(self, *, name: str, files: list[dict], manifest: dict, package_hash: str,
                                flavor: str, task: str | None, job_id: int | None, actor: str,
-                               description: str | None = None) -> dict:
-        """Create the model if new and add its next version (pending), with history and event."""
+                               description: str | None = None, holds_code: bool = False,
+                               trust: dict | None = None) -> dict:
+        """Create the model if new and add its next version (pending), with history and event.
+        ``trust`` ({"actor", "reason"}) records that a person trusted the code its files hold."""
+
+    @abstractmethod
+    def trust_model_version(self, name: str, version: int, *, actor: str, reason: str) -> dict:
+        """Record that a person trusts the code a version's files hold (history and event)."""
 
     @abstractmethod
     def get_model(self, name: str) -> dict | None: ...
@@ -153,7 +173,8 @@ class MetadataStore(ABC):
 
     @abstractmethod
     def move_alias(self, name: str, alias: str, version: int | None, *, actor: str, reason: str | None,
-                   action: str = "alias_set", expected: int | None = -1) -> int | None: ...
+                   action: str = "alias_set", expected: int | None = -1,
+                   allowed_status: tuple[str, ...] | None = None) -> int | None: ...
 
     @abstractmethod
     def model_history(self, name: str) -> list[dict]: ...

@@ -185,6 +185,11 @@ model_versions = sa.Table(
     sa.Column("manifest", sa.Text, nullable=False),  # JSON: the package manifest
     sa.Column("deployed_at", sa.DateTime(timezone=True)),  # first deployment; such a version is kept
     sa.Column("description", sa.Text),
+    # its files run code when loaded (a pickle…); then loaded only if a person trusted it
+    sa.Column("holds_code", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("trusted_by", sa.String(256)),
+    sa.Column("trusted_at", sa.DateTime(timezone=True)),
+    sa.Column("trusted_reason", sa.Text),
     sa.UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
 )
 
@@ -216,7 +221,7 @@ model_history = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id"), nullable=False, index=True),
     sa.Column("time", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("action", sa.String(32), nullable=False),  # registered|approved|rejected|alias_set|alias_removed|rolled_back|deployed|deleted
+    sa.Column("action", sa.String(32), nullable=False),  # registered|trusted|approved|rejected|alias_set|alias_removed|rolled_back|deployed|deleted
     sa.Column("version", sa.Integer),
     sa.Column("alias", sa.String(64)),
     sa.Column("from_version", sa.Integer),
