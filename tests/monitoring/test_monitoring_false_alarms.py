@@ -186,3 +186,27 @@ def test_monitor_reports_are_json_and_numbers_are_finite(loans_ws, cli):
     out = cli(*w, "monitor", "report", str(run["id"]), "-o", loans_ws / "r.html", "--json").json()
     assert out["check"]["verdict"]["enough_data"] is False
     assert np.isfinite(json.loads(json.dumps(out["summary"]["n_rows"])))
+
+
+def test_model_quality_from_a_handful_of_labels_writes_no_quality_points(local_workspace, tmp_path):
+    ws, mon = local_workspace, local_workspace.monitoring
+    ws.datasets.ingest("loans", [str(write_csv(tmp_path / "d1.csv", day(1000, 1, 1)))])
+    mon.baselines.create("loans@1", target="approved")
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    traffic = day(200, 7, 7).drop(columns=["approved", "application_id", "applied_at"])
+    _capture(ws, "web", "gone@1", traffic, t0)  # a model the registry does not know
+    from modelloop.monitoring.captures import capture_frame
+
+    frame = capture_frame(ws.store, ws.artifacts, "web")
+    wrong = [{"inference_id": i, "label": 1 - int(p)}
+             for i, p in zip(frame["inference_id"], frame["prediction"], strict=True)]  # fmt: skip
+    mon.create_monitor("web-mon", endpoint="web", baseline="loans@1", window="1d")
+    mon.add_label_records("web", wrong[:5])  # five labels, all wrong
+    run = mon.run("web-mon")
+    assert run["status"] == "completed" and run["n_violations"] == 0, run["summary"]
+    assert mon.run_report(run["id"])["quality"]["enough_labels"] is False
+    assert mon.metric("quality.accuracy", {"monitor": "web-mon"}) == []
+    mon.add_label_records("web", wrong[5:60])
+    mon.run("web-mon")
+    points = mon.metric("quality.accuracy", {"monitor": "web-mon"})
+    assert [p["value"] for p in points] == [0.0]

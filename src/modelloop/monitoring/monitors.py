@@ -181,11 +181,18 @@ def execute(store, artifacts, datasets, monitor: dict, spec: dict, log=print) ->
         )
         report["quality"] = q
         summary["n_labelled"] = q["n_labelled"]
-        for key, value in q["metrics"].items():
-            points.append((f"quality.{key}", dims, end, float(value)))
+        # the accuracy of 3 labels says nothing: too few labels write no quality points, so a
+        # quality alarm sees missing data, not a collapse (the same min_rows as the check)
+        min_labels = int(result.config.get("min_rows", MIN_ROWS))
+        q["enough_labels"] = q["n_labelled"] >= min_labels
+        if q["enough_labels"]:
+            for key, value in q["metrics"].items():
+                points.append((f"quality.{key}", dims, end, float(value)))
         points.append(("labelled_rows", dims, end, float(q["n_labelled"])))
         log(f"model quality on {q['n_labelled']} labelled rows: "
-            + ", ".join(f"{k}={v:.4g}" for k, v in q["metrics"].items()))  # fmt: skip
+            + ", ".join(f"{k}={v:.4g}" for k, v in q["metrics"].items())
+            + ("" if q["enough_labels"] else f" (fewer than {min_labels}: not enough labels, "
+               "no quality points)"))  # fmt: skip
     report["summary"] = summary
     report["points"] = points
     return report
