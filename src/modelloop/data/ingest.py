@@ -22,6 +22,16 @@ How a file flows:
    thread while the next block is parsed); parts written before the schema widened are rewritten
    at the end so that all parts share exactly the resulting schema, in the dataset's column order.
 
+5. Before anything is recorded, every part (and the quarantine) is read back as readers will read
+   it, and the schema is serialized and parsed again: what cannot be read back is refused here,
+   never committed.
+
+Files without rows: an empty or blank file is an error; a file with columns but no rows (a CSV
+header, a Parquet file of zero rows) is checked against the dataset and recorded with 0 rows, but
+an ingest that would add no rows at all is refused ("nothing to ingest"). Column names must be
+distinct and not empty, in every format. JSON values nested deeper than
+:data:`~modelloop.data.schema.MAX_NESTING` levels put their row in quarantine.
+
 Schema rules (see :mod:`modelloop.data.schema` for types): a missing or extra column, a typed
 column that does not fit, or a text column where more than ``max_bad_fraction`` of the values fail
 to convert is a :class:`~modelloop.errors.SchemaMismatch` naming the column, unless schema
@@ -43,15 +53,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelloop.data.schema import (
+    MAX_NESTING,
     align_table,
     cast_typed,
+    castable,
     conform_text,
     fits,
     infer_text,
     is_text,
     is_time,
+    nesting,
     normalize_type,
     unify,
+    value_nesting,
 )
 from modelloop.errors import InvalidInput, ModelloopError, NotFound, SchemaMismatch
 
@@ -422,6 +436,7 @@ class _Run:
         self.options = options
         self.new = schema is None
         self.target: pa.Schema | None = schema
+        self.original = schema  # what the dataset's earlier versions are read as
         self.changes: list[str] = []
         self.parts = _Parts(staging, options.part_rows, options.compression)
         self.quarantine = _Quarantine(staging / "quarantine.parquet", options.compression)
@@ -460,8 +475,10 @@ class _Run:
         import pyarrow as pa
 
         try:
-            if size == 0:
-                raise InvalidInput(f"'{shown}' is empty", hint="ingest a file with data")
+            if size == 0 or (fmt != "parquet" and _blank(path)):
+                raise InvalidInput(
+                    f"'{shown}' is empty: nothing to ingest", hint="ingest a file with rows"
+                )
             if fmt == "parquet":
                 self._read_parquet(path)
             elif fmt == "json" and _starts_with_bracket(path):
@@ -515,17 +532,7 @@ class _Run:
             raise InvalidInput(f"'{self.src.path}' is not a text file", hint="is it a CSV?")
         header.decode("utf-8")  # a UnicodeDecodeError is reported as unreadable
         names = csv.read_csv(pa.py_buffer(header + b"\n"), parse_options=parse).column_names
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes or any(n == "" for n in names):
-            raise InvalidInput(
-                f"'{self.src.path}' has "
-                + (
-                    f"duplicate column names: {', '.join(dupes)}"
-                    if dupes
-                    else "an empty column name"
-                ),
-                hint="give every column a distinct name in the header",
-            )
+        self._check_names(names)
         return names
 
     def _csv_block(self, data, names: list[str], parse, first_line: int) -> int:
@@ -556,10 +563,11 @@ class _Run:
 
         types = {}
         if self.target is not None:
+            given = set(names)
             types = {
                 f.name: f.type
                 for f in self.target
-                if f.name in names and not pa.types.is_null(f.type)
+                if f.name in given and not pa.types.is_null(f.type)
             }
         try:
             table = read(types)
@@ -620,10 +628,14 @@ class _Run:
         line = 1
         for block, position in _blocks(path, self.options.block_size):
             body = block if isinstance(block, bytes) else block.to_pybytes()
+            if line == 1:
+                body = body.removeprefix(b"\xef\xbb\xbf")
             try:
                 if not body.strip() or b"\n\n" in body or b"\n\r\n" in body:
                     raise pa.ArrowInvalid("blank lines")  # numbering needs the slow path
                 table = pj.read_json(pa.BufferReader(body))
+                if any(nesting(t) > MAX_NESTING for t in table.schema.types):
+                    raise pa.ArrowInvalid("too deep")  # the slow path quarantines those rows
                 self._write(self._conform(table, lambda i, s=line: s + i))
             except pa.ArrowInvalid:
                 # a line that is not JSON, or a field whose type changes between lines
@@ -638,12 +650,14 @@ class _Run:
                 continue
             try:
                 value = json.loads(text)
+            except RecursionError:
+                value, reason = None, f"not readable: nested more than {MAX_NESTING} levels"
             except ValueError as e:
-                self._reject(first_line + k, text.decode("utf-8", "replace"), f"not JSON: {e}")
-                self.src.quarantined_rows += 1
-                continue
-            if not isinstance(value, dict):
-                self._reject(first_line + k, text.decode("utf-8", "replace"), "not a JSON object")
+                value, reason = None, f"not JSON: {e}"
+            else:
+                reason = "not a JSON object" if not isinstance(value, dict) else _too_deep(value)
+            if reason:
+                self._reject(first_line + k, text.decode("utf-8", "replace"), reason)
                 self.src.quarantined_rows += 1
                 continue
             records.append(value)
@@ -653,14 +667,29 @@ class _Run:
 
     def _read_json_array(self, path: Path) -> None:
         with open(path, "rb") as fh:
-            records = json.load(fh)
+            try:
+                records = json.load(fh)
+            except RecursionError:
+                raise InvalidInput(
+                    f"'{self.src.path}' is nested too deeply to read",
+                    hint=f"values may nest at most {MAX_NESTING} levels; "
+                    "JSON Lines would quarantine only the rows that nest deeper",
+                ) from None
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise InvalidInput(
                 f"'{self.src.path}' is not a list of JSON objects",
                 hint="use JSON Lines (one object per line) or a list of objects",
             )
-        if records:
-            self._write(self._conform(_records_table(records), lambda i: i + 1))
+        kept, numbers = [], []
+        for i, r in enumerate(records):
+            if reason := _too_deep(r):
+                self._reject(i + 1, _json_text(r), reason)
+                self.src.quarantined_rows += 1
+            else:
+                kept.append(r)
+                numbers.append(i + 1)
+        if kept:
+            self._write(self._conform(_records_table(kept), lambda i: numbers[i]))
 
     def _report(self, position: int) -> None:
         if self.progress:
@@ -672,10 +701,21 @@ class _Run:
         import numpy as np
         import pyarrow as pa
 
-        names = table.column_names
+        names = set(table.column_names)
+        if len(names) != table.num_columns or "" in names:
+            self._check_names(table.column_names)
+        for name, t in zip(table.column_names, table.schema.types, strict=True):
+            if nesting(t) > MAX_NESTING:
+                raise InvalidInput(
+                    f"column '{name}' of '{self.src.path}' nests {nesting(t)} levels of lists "
+                    f"or structs: data nested more than {MAX_NESTING} levels cannot be read back",
+                    hint="flatten the column, or store it as JSON text",
+                )
         if self.target is None:
             self.target = self._first_schema(table)
         self._check_columns(table)
+        if table.num_rows == 0:  # columns checked; no values to conform
+            return self.target.empty_table()
         cols, failures = [], []
         for f in self.target:
             if f.name not in names:
@@ -769,12 +809,28 @@ class _Run:
                 hint="name a column of timestamps or dates (ISO 8601 text in CSV or JSON)",
             )
 
+    def _check_names(self, names: list[str]) -> None:
+        seen: set[str] = set()
+        dupes = sorted({n for n in names if n in seen or seen.add(n)})
+        if dupes or "" in seen:
+            raise InvalidInput(
+                f"'{self.src.path}' has "
+                + (
+                    f"duplicate column names: {', '.join(dupes)}"
+                    if dupes
+                    else "an empty column name"
+                ),
+                hint="give every column a distinct name",
+            )
+
     def _check_columns(self, table: pa.Table) -> None:
+        """Missing and extra columns (sets: a file may have tens of thousands of columns)."""
         import pyarrow as pa
 
-        names = table.column_names
-        extra = [n for n in names if n not in self.target.names]
-        missing = [n for n in self.target.names if n not in names]
+        names, known = table.column_names, set(self.target.names)
+        given = set(names)
+        extra = [n for n in names if n not in known]
+        missing = [n for n in self.target.names if n not in given]
         if not self.evolve and (extra or missing):
             what = []
             if missing:
@@ -787,12 +843,15 @@ class _Run:
                 f"'{self.src.path}' " + " and ".join(what),
                 hint="make the columns match, or allow schema evolution",
             )
+        added = []
         for n in extra:
             col = table[n]
             t = infer_text(col) if is_text(col.type) else normalize_type(col.type)
             t = pa.string() if pa.types.is_null(t) else t
-            self.target = self.target.append(pa.field(n, t))
+            added.append(pa.field(n, t))
             self._change(f"added column '{n}' ({t}) from '{self.src.path}'")
+        if added:
+            self.target = pa.schema(list(self.target) + added)
         for n in missing:
             self._change(f"column '{n}' missing from '{self.src.path}': filled with nulls")
 
@@ -807,6 +866,14 @@ class _Run:
             )
         if wider == f.type:
             return
+        if self.original is not None and f.name in self.original.names:
+            had = self.original.field(f.name).type
+            if not castable(had, wider):
+                raise SchemaMismatch(
+                    f"column '{f.name}' of '{self.src.path}' holds {incoming}, where the dataset "
+                    f"holds {had}: the dataset's earlier versions cannot be read as {wider}",
+                    hint="convert the column in the file to the dataset's type",
+                )
         self.target = self.target.set(self.target.get_field_index(f.name), pa.field(f.name, wider))
         if not (quiet or self.new):
             self._change(f"column '{f.name}' widened from {f.type} to {wider} by '{self.src.path}'")
@@ -852,8 +919,9 @@ class _Run:
     def finish(self) -> IngestResult:
         import pyarrow as pa
 
-        self.parts.close()
-        quarantine = self.quarantine.close()
+        rows = sum(s.rows for s in self.sources)
+        quarantined = sum(s.quarantined_rows for s in self.sources)
+        shown = ", ".join(f"'{s.path}'" for s in self.sources[:3])
         schema = self.target
         if schema is not None and self.new:
             schema = pa.schema(
@@ -862,14 +930,29 @@ class _Run:
                     for f in schema
                 ]
             )
-        if schema is not None:
-            self.parts.conform_to(schema)
+        try:
+            self.parts.close()
+            quarantine = self.quarantine.close()
+            if self.sources and not rows and (not quarantined or schema is None):
+                raise InvalidInput(
+                    f"nothing to ingest: {shown} {'has' if len(self.sources) == 1 else 'have'} "
+                    "no rows" + (f" that could be read ({quarantined} bad)" if quarantined else ""),
+                    hint="ingest files with rows",
+                )
+            if schema is not None:
+                self.parts.conform_to(schema)
+                _read_back(schema, self.parts.parts, quarantine)
+        except (pa.ArrowException, OSError, ValueError) as e:
+            raise InvalidInput(
+                f"the data read from {shown} cannot be stored readably: {_one_line(e)}",
+                hint="nothing was recorded; simplify the file's unusual columns",
+            ) from e
         return IngestResult(
             schema=schema,
             parts=self.parts.parts,
             quarantine=quarantine,
-            rows=sum(s.rows for s in self.sources),
-            quarantined_rows=sum(s.quarantined_rows for s in self.sources),
+            rows=rows,
+            quarantined_rows=quarantined,
             sources=self.sources,
             skipped=self.skipped,
             event_time_min=self.time_min,
@@ -901,3 +984,50 @@ def _records_table(records: list[dict]) -> pa.Table:
                 type=pa.string(),
             )
     return pa.table(cols)
+
+
+def _too_deep(record: dict) -> str | None:
+    """Why a parsed JSON record cannot be stored (a value nested too deep), or None."""
+    for name, value in record.items():
+        if isinstance(value, dict | list) and value_nesting(value) > MAX_NESTING:
+            return f"column '{name}': value nested more than {MAX_NESTING} levels"
+    return None
+
+
+def _json_text(value: object) -> str:
+    try:
+        return json.dumps(value, default=str)
+    except RecursionError:
+        return "(nested too deeply to show)"
+
+
+def _blank(path: Path) -> bool:
+    """Whether a (possibly gzipped) text file holds only white space (looks at its first 64 KiB)."""
+    import pyarrow as pa
+
+    with pa.input_stream(str(path), compression="detect") as stream:
+        head = stream.read(1 << 16)
+        return not head.strip() and not stream.read(1)
+
+
+def _read_back(schema: pa.Schema, parts: list[Part], quarantine: str | None) -> None:
+    """Read the staged data as every reader will (schema parsed again, parts decoded in batches).
+
+    Costs a decode of the parts, a fraction of the parse that made them; what fails here would
+    otherwise be committed and break every later read of the dataset.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pa.ipc.read_schema(pa.py_buffer(schema.serialize().to_pybytes()))
+    for t in schema.types:
+        if nesting(t) > MAX_NESTING:  # the cap every part's column was checked against
+            raise ValueError(f"a column nests {nesting(t)} levels (at most {MAX_NESTING})")
+    for part in parts:
+        pf = pq.ParquetFile(part.path)
+        if not pf.schema_arrow.remove_metadata().equals(schema):
+            raise ValueError(f"a part reads back as {pf.schema_arrow}, not as {schema}")
+        if sum(b.num_rows for b in pf.iter_batches(batch_size=65_536)) != part.rows:
+            raise ValueError(f"a part reads back with other than its {part.rows} rows")
+    if quarantine is not None:
+        pq.read_table(quarantine)

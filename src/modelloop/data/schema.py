@@ -14,6 +14,9 @@ evolution. The rules, used by :mod:`modelloop.data.ingest`:
 - *infer_text*: the narrowest type that every non-null value of a text column converts to, tried in
   the order int64, float64, timestamp, bool, string.
 
+Nested columns (lists, structs, maps) are kept as they are, up to :data:`MAX_NESTING` levels; where
+a nested column must widen to text (a list in one block, a number in another), values become JSON.
+
 Timestamps are stored in microseconds (the range of nanoseconds ends in 2262, and pandas and
 Parquet read microseconds everywhere); sub-microsecond digits are truncated.
 """
@@ -38,6 +41,55 @@ NULL_MARKERS = frozenset(
     ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN"]
     + ["N/A", "NA", "NULL", "NaN", "n/a", "nan", "null", "None"]
 )
+
+
+#: Deepest nesting of lists, structs and maps a column may have. Arrow refuses to read back a
+#: schema nested about 125 levels deep (its flatbuffers verifier), so deeper data would be written
+#: but never read again; real records nest a few levels. Deeper JSON values are quarantined, deeper
+#: typed columns refused.
+MAX_NESTING = 32
+
+
+def nesting(t: pa.DataType) -> int:
+    """How many levels of lists, structs and maps ``t`` nests (0 for a flat type).
+
+    Iterative like :func:`value_nesting`: a type read from a hostile file may nest thousands deep.
+    """
+    deepest, stack = 0, [(t, 0)]
+    while stack:
+        t, depth = stack.pop()
+        if t.num_fields:
+            deepest = max(deepest, depth + 1)
+            stack.extend((t.field(i).type, depth + 1) for i in range(t.num_fields))
+    return deepest
+
+
+def value_nesting(value: object, limit: int = MAX_NESTING) -> int:
+    """How deep a parsed JSON value nests lists and objects; stops counting past ``limit``.
+
+    Iterative, so that a value nested thousands of levels costs no recursion.
+    """
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict | list):
+            depth += 1
+            if depth > limit:
+                return depth
+            deepest = max(deepest, depth)
+            stack.extend((x, depth) for x in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
+def castable(src: pa.DataType, dst: pa.DataType) -> bool:
+    """Whether Arrow itself casts ``src`` to ``dst``: what a reader does to older parts."""
+    import pyarrow as pa
+
+    try:
+        pa.array([], type=src).cast(dst)
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        return False
+    return True
 
 
 def is_text(t: pa.DataType) -> bool:
@@ -123,6 +175,14 @@ def cast_typed(arr, dst: pa.DataType):
 
     if arr.type == dst:
         return arr
+    if is_text(dst) and arr.type.num_fields and not castable(arr.type, dst):
+        # Arrow has no cast from nested types to text: keep the values as JSON
+        import json
+
+        return pa.array(
+            [None if v is None else json.dumps(v, default=str) for v in arr.to_pylist()],
+            type=dst,
+        )
     safe = not (pa.types.is_timestamp(dst) and is_time(arr.type))
     return arr.cast(dst, safe=safe)
 
@@ -135,10 +195,9 @@ def align_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """
     import pyarrow as pa
 
+    have = set(table.column_names)
     cols = [
-        cast_typed(table[f.name], f.type)
-        if f.name in table.column_names
-        else pa.nulls(table.num_rows, f.type)
+        cast_typed(table[f.name], f.type) if f.name in have else pa.nulls(table.num_rows, f.type)
         for f in schema
     ]
     return pa.Table.from_arrays(cols, schema=schema)
