@@ -98,7 +98,7 @@ def main(argv: list[str]) -> int:
         recorder=recorder,
         scratch=ws.config.state_dir / "tmp" / f"job-{job_id}",
         # services a job may use without importing the layers above it
-        services={"ensure_baseline": lambda ref: ws.monitoring.ensure_baseline(ref)},
+        services={"ensure_baseline": lambda ref, **kw: ws.monitoring.ensure_baseline(ref, **kw)},
     )
     status, error = "succeeded", None
     print(

@@ -75,10 +75,16 @@ def test_baseline_create_after_training_shows_the_existing_one(loans_ws, cli):
     r = cli(*w, "baseline", "create", "loans@1", check=False)
     assert r.code == 0, r
     assert "exists already" in r.err and "loans-v1" in r.err and "salary" in r.out
-    again = cli(*w, "baseline", "create", "loans@1", "--force", "--target", "approved")
+    shown = cli(*w, "baseline", "show", "loans-v1", "--json").json()
+    roles = {f["name"]: f["modelloop"]["role"] for f in shown["features"]}
+    assert roles["approved"] == "target"  # training names its target
+    assert roles["applied_at"] == "time" and roles["application_id"] == "identifier"
+    again = cli(*w, "baseline", "create", "loans@1", "--force", "--role", "zipcode=ignored")
     assert "Recomputed baseline loans-v1" in again.out
     shown = cli(*w, "baseline", "show", "loans-v1", "--json").json()
-    assert {f["name"]: f["modelloop"]["role"] for f in shown["features"]}["approved"] == "target"
+    assert {f["name"]: f["modelloop"]["role"] for f in shown["features"]}["zipcode"] == "ignored"
+    r = cli(*w, "baseline", "create", "loans@1", "--force", "--role", "zipcode=vip", check=False)
+    assert r.code == 1 and "unknown role 'vip'" in r.err
     # a name taken by a baseline of other data is still an error
     cli(*w, "data", "ingest", "loans", write_csv(loans_ws / "day2.csv", day(500, 2, 2)))
     r = cli(*w, "baseline", "create", "loans@2", "--name", "loans-v1", check=False)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from modelloop._faults import checkpoint, pid_alive
 from modelloop.artifacts import ArtifactStore, sha256_file
 from modelloop.data.refs import Ref, check_name, parse_ref, parse_time
-from modelloop.errors import InvalidInput, NotFound
+from modelloop.errors import Conflict, InvalidInput, NotFound, SchemaMismatch
 from modelloop.store import MetadataStore
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,6 +37,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: A writer on another machine is presumed dead after this long (its pid cannot be checked).
 REMOTE_WRITER_TIMEOUT = timedelta(hours=24)
+#: An ingest that keeps losing races to concurrent writers gives up after this many runs.
+MAX_INGEST_ATTEMPTS = 20
 
 
 # -- schema <-> JSON ------------------------------------------------------------------------------
@@ -82,7 +84,7 @@ class DatasetVersion:
             name=r["name"],
             version=r["version"],
             created_at=r["created_at"],
-            schema=schema_from_json(r["schema_json"]),
+            schema=_readable_schema(r),
             row_count=r["row_count"],
             added_rows=r["added_rows"],
             quarantined_rows=r["quarantined_rows"],
@@ -212,18 +214,36 @@ class Datasets:
         format: str | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> IngestReport:
-        """Append files (CSV, Parquet, JSON Lines; files, folders or globs) as a new version."""
-        from modelloop.data.ingest import IngestOptions, ingest_files
+        """Append files (CSV, Parquet, JSON Lines; files, folders or globs) as a new version.
 
+        Concurrent ingests into one dataset take turns at the commit: one that lost the race (a
+        file it read was committed by another, or the schema changed) runs again, skipping what
+        is now ingested, so a file is never ingested twice.
+        """
         check_name(name)
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
         if not paths:
             raise InvalidInput("no files to ingest", hint="name at least one file, folder or glob")
+        for attempt in range(1, MAX_INGEST_ATTEMPTS + 1):
+            try:
+                return self._ingest_once(
+                    name, paths, allow_schema_evolution, event_time_column, format, progress
+                )
+            except Conflict:
+                if attempt == MAX_INGEST_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _ingest_once(
+        self, name, paths, allow_schema_evolution, event_time_column, format, progress
+    ) -> IngestReport:
+        from modelloop.data.ingest import IngestOptions, ingest_files
+
         self.recover()
         current = self.store.get_dataset_version(name)
         dataset = self.store.get_dataset(name)
-        schema = schema_from_json(current["schema_json"]) if current else None
+        schema = _readable_schema(current) if current else None
         if event_time_column is None and dataset:
             event_time_column = dataset["event_time_column"]
 
@@ -246,6 +266,8 @@ class Datasets:
             skipped = [str(s) for s in result.skipped]
             if not result.sources:
                 return IngestReport(name, None, [], skipped)
+            if current is not None and result.schema != schema:
+                self._check_earlier_versions_read_as(name, result.schema)
             checkpoint("ingest.staged")
 
             parts = [{"kind": "data", "path": p.path, "rows": p.rows} for p in result.parts]
@@ -299,6 +321,62 @@ class Datasets:
             raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    # -- delete -------------------------------------------------------------------------------
+    def delete(
+        self,
+        ref: str | Ref,
+        *,
+        force: bool = False,
+        reason: str | None = None,
+        and_later: bool = False,
+        actor: str | None = None,
+    ) -> dict:
+        """Delete a version, so that a bad ingest can always be undone and ingested again.
+
+        Versions are cumulative, so ``loans@3`` is part of ``loans@4``: a version with later
+        versions is deleted only together with them (``and_later``). Refused for data that
+        trained a registered model unless ``force`` (with a ``reason``). The files it was
+        ingested from can be ingested again; its number is given to the next ingest. Works on a
+        version whose schema cannot be read. Returns what was deleted.
+        """
+        ref = parse_ref(ref)
+        if ref.after is not None:
+            raise InvalidInput(
+                f"delete takes one version, not the range {ref}",
+                hint=f"name the first version to delete: {ref.name}@{ref.after + 1} --and-later",
+            )
+        if ref.version is None:
+            raise InvalidInput(
+                f"name the version to delete: {ref.name}@N",
+                hint=f"see the versions with 'modelloop data show {ref.name}'",
+            )
+        if self.store.get_dataset(ref.name) is None:
+            self.get(ref.name)  # the usual NotFound, listing the known datasets
+        done = self.store.delete_dataset_versions(
+            ref.name, ref.version, and_later=and_later, force=force,
+            actor=actor or _actor(), reason=reason,
+        )  # fmt: skip
+        # the metadata is gone first: a crash here leaves unreferenced blobs, never a version
+        # whose parts are missing
+        keep = self.store.referenced_digests(done["digests"])
+        for digest in set(done.pop("digests")) - keep:
+            self.artifacts.delete(digest)
+        return done
+
+    def _check_earlier_versions_read_as(self, name: str, schema: pa.Schema) -> None:
+        """Readers cast every earlier part to the newest schema: refuse one they could not."""
+        from modelloop.data.schema import castable
+
+        index = {f.name: f.type for f in schema}
+        for r in {r["schema_json"]: r for r in self.store.list_dataset_versions(name)}.values():
+            for f in _readable_schema(r):
+                if f.name in index and not castable(f.type, index[f.name]):
+                    raise SchemaMismatch(
+                        f"column '{f.name}' would become {index[f.name]}, but {name}@"
+                        f"{r['version']} holds it as {f.type}, which cannot be read as that",
+                        hint="convert the column in the file to the dataset's type",
+                    )
 
     def _undo(self, txn: str) -> None:
         """Remove what an unfinished writer uploaded, unless something else refers to it."""
@@ -377,7 +455,8 @@ class Datasets:
         schema = _target_schema(v.schema, columns)
         for part in parts:
             pf = pq.ParquetFile(self.artifacts.open(part["digest"]))
-            present = [f.name for f in schema if f.name in pf.schema_arrow.names]
+            have = set(pf.schema_arrow.names)  # a property that rebuilds the schema: once
+            present = [f.name for f in schema if f.name in have]
             for batch in pf.iter_batches(batch_size=batch_size, columns=present):
                 yield _conform(batch, schema)
 
@@ -398,7 +477,8 @@ class Datasets:
         tables = []
         for p in parts:
             pf = pq.ParquetFile(self.artifacts.open(p["digest"]))
-            present = [f.name for f in schema if f.name in pf.schema_arrow.names]
+            have = set(pf.schema_arrow.names)  # a property that rebuilds the schema: once
+            present = [f.name for f in schema if f.name in have]
             tables.append(_conform(pf.read(columns=present), schema))
         if not tables:
             return schema.empty_table()
@@ -457,7 +537,13 @@ class Datasets:
                 a = acc[name]
                 a["missing"] += col.null_count
                 t = col.type
-                if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_temporal(t):
+                if (
+                    pa.types.is_integer(t)
+                    or pa.types.is_floating(t)
+                    or pa.types.is_timestamp(t)
+                    or pa.types.is_date(t)
+                    or pa.types.is_time(t)
+                ):  # not durations nor intervals: Arrow has no min_max for them
                     mm = pc.min_max(col)
                     lo, hi = mm["min"].as_py(), mm["max"].as_py()
                     if lo is not None:
@@ -491,7 +577,8 @@ class Datasets:
     def _check_columns(v: DatasetVersion, columns: list[str] | None) -> list[str] | None:
         if columns is None:
             return None
-        missing = [c for c in columns if c not in v.schema.names]
+        known = set(v.schema.names)
+        missing = [c for c in columns if c not in known]
         if missing:
             raise InvalidInput(
                 f"dataset {v.ref} has no column {missing[0]!r}",
@@ -501,6 +588,32 @@ class Datasets:
 
 
 def _utc(value):
+def _actor() -> str:
+    """Who is acting: $MODELLOOP_USER, else user@host (the registry's rule; the data layer may
+    not import the registry)."""
+    import getpass
+
+    user = os.environ.get("MODELLOOP_USER")
+    if user:
+        return user
+    try:
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+    except Exception:  # no login name (some containers)
+        return f"uid{os.getuid()}@{socket.gethostname()}"
+
+
+def _readable_schema(record: dict) -> pa.Schema:
+    """A version's schema; one an older modelloop committed unreadable gets a way out."""
+    try:
+        return schema_from_json(record["schema_json"])
+    except (OSError, ValueError, KeyError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        ref = f"{record['name']}@{record['version']}"
+        raise InvalidInput(
+            f"dataset version {ref} was recorded with a schema that cannot be read ({e})",
+            hint=f"delete it with 'modelloop data delete {ref}' and ingest its files again",
+        ) from None
+
+
     if value is None:
         return None
     if hasattr(value, "to_pydatetime"):
@@ -526,9 +639,9 @@ def _conform(data, schema: pa.Schema):
 
     if data.schema.equals(schema, check_metadata=False):
         return data
-    arrays = []
+    arrays, have = [], set(data.schema.names)
     for column_field in schema:
-        if column_field.name in data.schema.names:
+        if column_field.name in have:
             column = data.column(column_field.name)
             arrays.append(column if column.type == column_field.type else column.cast(column_field.type))
         else:

@@ -85,10 +85,12 @@ class Baselines:
             self.store.delete_baseline(name)
         return self._save(name, baseline, source="dataset", dataset=v.name, version=version)
 
-    def ensure(self, dataset_ref: str) -> dict:
+    def ensure(self, dataset_ref: str, *, target: str | None = None) -> dict:
         """The baseline of a dataset version, created if it has none yet (idempotent; what the
-        training service calls for every training dataset version)."""
+        training service calls for every training dataset version, with its target)."""
         v = self.datasets.get(dataset_ref)
+        if target not in v.schema.names:
+            target = None  # training reports a wrong target itself
         found = (
             self.store.find_baseline(v.name, v.version)
             if v.after is None
@@ -97,7 +99,7 @@ class Baselines:
         if found is not None:
             return self._public(found)
         try:
-            return self.create(v.ref)
+            return self.create(v.ref, target=target)
         except AlreadyExists:  # another process made it meanwhile
             found = self.store.find_baseline(v.name, v.version) if v.after is None else None
             if found is None:

@@ -39,9 +39,10 @@ class Monitoring:
     def baselines(self) -> Baselines:
         return Baselines(self.store, self.ws.artifacts, self.ws.datasets)
 
-    def ensure_baseline(self, dataset_ref: str) -> dict:
-        """The baseline of a dataset version, created on first call (for the training service)."""
-        return self.baselines.ensure(dataset_ref)
+    def ensure_baseline(self, dataset_ref: str, *, target: str | None = None) -> dict:
+        """The baseline of a dataset version, created on first call (for the training service,
+        which names its ``target``)."""
+        return self.baselines.ensure(dataset_ref, target=target)
 
     def check(self, data: str | None, baseline: str, config: dict | None = None, *, since=None,
               until=None, endpoint: str | None = None, variant: str | None = None,

@@ -467,7 +467,7 @@ def _baseline(ctx, spec: dict) -> None:
     ensure = ctx.services.get("ensure_baseline")
     if ensure is None or spec.get("since") or parse_ref(spec["dataset"]).after is not None:
         return
-    record = ensure(spec["dataset"])
+    record = ensure(spec["dataset"], target=spec.get("target"))  # the label's role is recorded
     ctx.recorder.set_output("baseline", record.get("name") or record.get("id"))
     ctx.recorder.log_text(f"baseline of {spec['dataset']}: {record.get('name') or record}")
 
