@@ -184,3 +184,16 @@ def test_artifact_commands_refuse_bad_input_in_one_line(local_workspace, tmp_pat
                   if line.startswith(("modelloop: error", "Error:"))]  # fmt: skip
         assert len(errors) == 1 and needle in errors[0], r.err
         assert not (tmp_path / "x.html").exists()
+
+
+def test_download_and_report_on_every_backend(workspace, tmp_path, cli):
+    ws = workspace
+    _ingest(ws, tmp_path, "credit", make_binary(200))
+    job = ws.training.train("credit", "y", "logistic_regression")
+    sizes = {a["name"]: a["size"] for a in ws.jobs.select_artifacts(job["id"])}
+    cli("-w", ws.root, "jobs", "download", job["id"], "report", "-o", tmp_path / "got")
+    got = {p.relative_to(tmp_path / "got").as_posix(): p.stat().st_size
+           for p in (tmp_path / "got").rglob("*") if p.is_file()}  # fmt: skip
+    assert got == {name: size for name, size in sizes.items() if name.startswith("report/")}
+    cli("-w", ws.root, "jobs", "report", job["id"], "-o", tmp_path / "r.html")
+    assert (tmp_path / "r.html").stat().st_size == sizes["report/report.html"]

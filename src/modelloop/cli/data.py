@@ -10,7 +10,7 @@ from modelloop.cli.main import Context, json_option, pass_ctx
 
 @click.group()
 def data() -> None:
-    """Versioned datasets: ingest files, list, show, read."""
+    """Versioned datasets: ingest files, list, show, read, delete."""
 
 
 @data.command()
@@ -85,6 +85,31 @@ def ingest(
                              f"{r['n_rows']:,} rows, {r['n_violations']} violation(s)")
     if v.quarantined_rows:
         render.note(f"see them with: modelloop data quarantine {v.ref}")
+
+
+@data.command()
+@click.argument("ref")
+@click.option(
+    "--and-later", is_flag=True, help="Also delete every later version (they contain its rows)."
+)
+@click.option(
+    "--force", is_flag=True, help="Delete even data that trained a registered model (needs --reason)."
+)
+@click.option("--reason", help="Why (kept in the event log).")
+@json_option
+@pass_ctx
+def delete(
+    c: Context, ref: str, and_later: bool, force: bool, reason: str | None, as_json: bool
+) -> None:
+    """Delete version REF (NAME@V) so its files can be ingested again; --and-later for V and after."""
+    done = c.ws.datasets.delete(ref, force=force, reason=reason, and_later=and_later)
+    if as_json:
+        render.print_json(done)
+        return
+    name = done["dataset"]
+    render.out.print("deleted " + ", ".join(f"{name}@{v}" for v in done["versions"]))
+    if done["models"]:
+        render.note(f"the lineage of {', '.join(done['models'])} now names deleted data")
 
 
 @data.command("list")

@@ -587,7 +587,6 @@ class Datasets:
         return list(columns)
 
 
-def _utc(value):
 def _actor() -> str:
     """Who is acting: $MODELLOOP_USER, else user@host (the registry's rule; the data layer may
     not import the registry)."""
@@ -615,6 +614,7 @@ def _readable_schema(record: dict) -> pa.Schema:
 
 
     if value is None:
+def _utc(value):
         return None
     if hasattr(value, "to_pydatetime"):
         value = value.to_pydatetime()

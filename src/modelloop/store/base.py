@@ -73,7 +73,21 @@ class MetadataStore(ABC):
         clear the writer's pending blobs and append a ``dataset.version_created`` event.
 
         ``expected_schema_json`` is the schema the writer validated against; if the latest
-        version's schema differs (a concurrent ingest changed it) the commit is refused.
+        version's schema differs (a concurrent ingest changed it), or a source file's hash is
+        already the dataset's, the commit is refused with :class:`~modelloop.errors.Conflict`.
+        """
+
+    @abstractmethod
+    def delete_dataset_versions(
+        self, name: str, version: int, *, and_later: bool, force: bool, actor: str,
+        reason: str | None,
+    ) -> dict:  # fmt: skip
+        """Delete ``version`` (with ``and_later``, every later one too) in one transaction.
+
+        Refused when later versions exist without ``and_later``, and when a registered model was
+        trained on the data unless ``force``. Baselines of the deleted versions are kept but no
+        longer claim them. Appends a ``dataset.version_deleted`` event. Returns ``versions``,
+        ``models`` and the ``digests`` of the parts, for the caller to remove unless referenced.
         """
 
     # -- jobs (tracked work) -------------------------------------------------------------------

@@ -11,7 +11,13 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from modelloop.errors import AlreadyExists, ConfigError, InvalidInput, NotFound, SchemaMismatch
+from modelloop.errors import (
+    AlreadyExists,
+    ConfigError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+)
 from modelloop.store import migrate
 from modelloop.store.base import MetadataStore
 from modelloop.store.tables import (
@@ -256,7 +262,27 @@ class CoreSqlStore(MetadataStore):
         schema_changes,
         expected_schema_json,
     ) -> dict:
+        """Record the next version, atomically with the checks it rests on.
+
+        Under the dataset's row lock (SQLite: the database write lock), so that concurrent
+        writers on any machine take turns: a source file another writer committed meanwhile, or
+        a schema that changed, is a :class:`Conflict` (the caller runs its ingest again), never a
+        duplicate or a version in a schema it was not checked against.
+        """
         now = utcnow()
+        try:
+            return self._commit_dataset_version(
+                now, name, txn, schema_json, added_rows, quarantined_rows, parts, sources,
+                event_time_column, event_time_min, event_time_max, schema_changes,
+                expected_schema_json,
+            )  # fmt: skip
+        except sa.exc.IntegrityError as e:  # a concurrent writer created the dataset first
+            raise Conflict(f"dataset {name!r} was created while this ingest ran") from e
+
+    def _commit_dataset_version(
+        self, now, name, txn, schema_json, added_rows, quarantined_rows, parts, sources,
+        event_time_column, event_time_min, event_time_max, schema_changes, expected_schema_json,
+    ) -> dict:  # fmt: skip
         with self._write() as conn:
             ds = conn.execute(
                 sa.select(datasets).where(datasets.c.name == name).with_for_update()
@@ -281,17 +307,26 @@ class CoreSqlStore(MetadataStore):
                 .order_by(dataset_versions.c.version.desc())
                 .limit(1)
             ).first()
-            if (
-                prev is not None
-                and expected_schema_json is not None
-                and prev.schema_json != expected_schema_json
-            ):
-                raise SchemaMismatch(
-                    f"dataset {name!r} changed schema while this ingest ran (now version {prev.version})",
+            if prev is not None and prev.schema_json != expected_schema_json:
+                raise Conflict(
+                    f"dataset {name!r} changed schema while this ingest ran (now version "
+                    f"{prev.version})",
                     hint="run the ingest again",
                 )
             if prev is None and expected_schema_json is not None:
-                raise SchemaMismatch(f"dataset {name!r} was deleted while this ingest ran")
+                raise Conflict(f"dataset {name!r} was deleted while this ingest ran")
+            hashes = [s["sha256"] for s in sources]
+            if prev is not None and hashes:
+                taken = conn.execute(
+                    sa.select(dataset_sources.c.sha256).where(
+                        dataset_sources.c.dataset_id == ds_id, dataset_sources.c.sha256.in_(hashes)
+                    )
+                ).first()
+                if taken is not None:
+                    raise Conflict(
+                        f"a file of this ingest was ingested into {name!r} while it ran",
+                        hint="run the ingest again: files already ingested are skipped",
+                    )
             version = (prev.version if prev else 0) + 1
             row_count = (prev.row_count if prev else 0) + added_rows
             prev_tmin = _aware(prev.event_time_min) if prev else None
@@ -366,6 +401,105 @@ class CoreSqlStore(MetadataStore):
                 },
             )
         return self.get_dataset_version(name, version)
+
+    def delete_dataset_versions(self, name, version, *, and_later, force, actor, reason) -> dict:
+        with self._write() as conn:
+            ds = conn.execute(
+                sa.select(datasets).where(datasets.c.name == name).with_for_update()
+            ).first()
+            if ds is None:
+                raise NotFound(f"no dataset named {name!r}")
+            rows = conn.execute(
+                sa.select(dataset_versions.c.id, dataset_versions.c.version)
+                .where(dataset_versions.c.dataset_id == ds.id)
+                .order_by(dataset_versions.c.version)
+            ).all()
+            doomed = [r for r in rows if r.version >= version]
+            if not doomed or doomed[0].version != version:
+                raise NotFound(
+                    f"dataset {name!r} has no version {version}",
+                    hint=f"its versions are 1 to {rows[-1].version}" if rows else None,
+                )
+            later = [f"{name}@{r.version}" for r in doomed[1:]]
+            if later and not and_later:
+                raise InvalidInput(
+                    f"{name}@{version} is part of {', '.join(later)} (versions are cumulative)",
+                    hint="pass --and-later to delete those too, or delete the latest version",
+                )
+            users = self._models_trained_on(conn, name, version)
+            if users and not force:
+                raise InvalidInput(
+                    f"{name}@{version} trained registered model {', '.join(users)}",
+                    hint="keep it, or pass --force with a --reason (the model's lineage will "
+                    "name deleted data)",
+                )
+            if users and not reason:
+                raise InvalidInput(
+                    f"deleting data that trained {', '.join(users)} needs a reason",
+                    hint="give a reason: --reason TEXT",
+                )
+            ids = [r.id for r in doomed]
+            digests = list(
+                conn.execute(
+                    sa.select(dataset_parts.c.digest).where(dataset_parts.c.version_id.in_(ids))
+                ).scalars()
+            )
+            conn.execute(dataset_parts.delete().where(dataset_parts.c.version_id.in_(ids)))
+            conn.execute(dataset_sources.delete().where(dataset_sources.c.version_id.in_(ids)))
+            conn.execute(dataset_versions.delete().where(dataset_versions.c.id.in_(ids)))
+            if version == 1:  # nothing left: the name is free again
+                conn.execute(datasets.delete().where(datasets.c.id == ds.id))
+            # a baseline keeps its statistics, but no longer stands for a version that may be
+            # ingested again with other rows
+            from modelloop.store.monitoring_tables import baselines
+
+            conn.execute(
+                baselines.update()
+                .where(baselines.c.dataset == name, baselines.c.dataset_version >= version)
+                .values(dataset=None, dataset_version=None)
+            )
+            deleted = [r.version for r in doomed]
+            self._append_event(
+                conn,
+                "dataset.version_deleted",
+                f"{name}@{version}",
+                {
+                    "dataset": name,
+                    "versions": deleted,
+                    "actor": actor,
+                    "reason": reason,
+                    "forced": bool(users),
+                    "models": users,
+                },
+            )
+        return {"dataset": name, "versions": deleted, "models": users, "digests": digests}
+
+    @staticmethod
+    def _models_trained_on(conn, name: str, version: int) -> list[str]:
+        """Registered model versions whose job read ``name`` at ``version`` or later."""
+        import re
+
+        q = (
+            sa.select(models.c.name, model_versions.c.version, model_versions.c.manifest,
+                      jobs.c.inputs)
+            .join(models, models.c.id == model_versions.c.model_id)
+            .outerjoin(jobs, jobs.c.id == model_versions.c.job_id)
+            .order_by(models.c.name, model_versions.c.version)
+        )  # fmt: skip
+        found = []
+        for row in conn.execute(q):
+            inputs = json.loads(row.inputs) if row.inputs else None
+            if not inputs:
+                inputs = (json.loads(row.manifest).get("lineage") or {}).get("inputs") or []
+            for item in inputs:
+                ref = str(item.get("ref", "")) if isinstance(item, dict) else ""
+                if item.get("kind") != "dataset" or ref.partition("@")[0] != name:
+                    continue
+                numbers = [int(n) for n in re.findall(r"[0-9]+", ref.partition("@")[2])]
+                if not numbers or max(numbers) >= version:  # cumulative: it read every version
+                    found.append(f"{row.name}@{row.version}")
+                    break
+        return found
 
     # -- jobs -----------------------------------------------------------------------------------
     def create_job(
