@@ -5,6 +5,8 @@
 * :mod:`modelloop.quality.checks` — :func:`check` data against a baseline with a
   :class:`CheckConfig`, giving violations, a drift table and a verdict.
 * :mod:`modelloop.quality.drift` — the drift statistics and the documented default methods.
+* :mod:`modelloop.quality.roles` — column roles (feature, target, identifier, time, ignored) and
+  the identifier rule training's preprocessing shares.
 
 Names are imported lazily so that ``import modelloop`` stays fast (NumPy, pandas and pyarrow load
 on first use).
