@@ -428,10 +428,11 @@ class Datasets:
         until: str | datetime | None = None,
     ) -> list[dict]:
         """The data parts a read of ``ref`` (and the window) returns, in reading order: each with
-        its ``digest`` (the sha256 of its Parquet bytes), ``rows`` and ``version``. What a job
-        records to say exactly which rows it read."""
+        its ``digest`` (the sha256 of its Parquet bytes), ``rows``, ``size`` and ``version``. What
+        a job records to say exactly which rows it read."""
         return [
-            {"digest": p["digest"], "rows": p["rows"], "version": p["version"]}
+            {"digest": p["digest"], "rows": p["rows"], "size": p.get("size"),
+             "version": p["version"]}
             for p in self._parts(ref, since, until)[1]
         ]
 
@@ -613,8 +614,8 @@ def _readable_schema(record: dict) -> pa.Schema:
         ) from None
 
 
-    if value is None:
 def _utc(value):
+    if value is None:
         return None
     if hasattr(value, "to_pydatetime"):
         value = value.to_pydatetime()
