@@ -111,8 +111,9 @@ def tune(
     when the next trial and the final retraining would overrun ``timeout`` seconds, when the best
     value reaches ``target_value``, or when ``patience`` trials in a row brought no improvement,
     whichever comes first. Each finished trial is reported as one line of text to the tracker
-    (number, state, value, best so far): the job log, which the CLI shows live. ``warm_start`` is a list of ``{"params": ..., "value": ...}`` (e.g. an
-    earlier result's ``trials``), or an earlier :class:`TuneResult`.
+    (number, state, value, best so far): the job log, which the CLI shows live. ``warm_start``
+    is a list of ``{"params": ..., "value": ...}`` (e.g. an earlier result's ``trials``), or an
+    earlier :class:`TuneResult`.
     """
     import optuna
 
