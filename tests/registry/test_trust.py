@@ -288,8 +288,7 @@ def test_symbolic_links_are_refused_and_never_copied(local_workspace, tmp_path, 
         else:
             (mlf / "data").mkdir()
             (mlf / "data" / "conf.txt").symlink_to(secret)
-        r = cli("-w", ws.root, "models", "import", "m", mlf, "--trust-pickle", "--reason", "x",
-                check=False)
+        r = cli("-w", ws.root, "models", "import", "m", mlf, check=False)
         one_line_error(r, "symbolic link")
     assert ws.models.list() == []
     assert not ws.artifacts.exists(digest)
@@ -339,8 +338,7 @@ def test_malformed_mlmodel_names_the_file_and_the_problem(local_workspace, tmp_p
         (folder / "MLmodel").write_bytes(text)
     else:
         (folder / "MLmodel").write_text(text)
-    r = cli("-w", local_workspace.root, "models", "import", "m", folder, "--trust-pickle",
-            "--reason", "test", check=False)
+    r = cli("-w", local_workspace.root, "models", "import", "m", folder, check=False)
     one_line_error(r, "MLmodel", needle)
 
 
