@@ -156,9 +156,9 @@ def _checked_value(where: str, name: str, value, adapter, sig):
     try:
         result = adapter.validate_python(value)
     except ValidationError as exc:
-        if isinstance(value, os.PathLike):  # a Path where a str is expected is fine
+        if _has_paths(value):  # a Path where a str is expected is fine (alone or in a list)
             try:
-                adapter.validate_python(os.fspath(value))
+                adapter.validate_python(_as_text(value))
                 return value
             except ValidationError:
                 pass
@@ -176,6 +176,22 @@ def _checked_value(where: str, name: str, value, adapter, sig):
     if isinstance(value, str | int | float) and type(result) is not type(value):
         return result
     return value
+
+
+def _has_paths(value) -> bool:
+    import os
+
+    return isinstance(value, os.PathLike) or (
+        isinstance(value, list | tuple) and any(isinstance(v, os.PathLike) for v in value)
+    )
+
+
+def _as_text(value):
+    import os
+
+    if isinstance(value, list | tuple):
+        return type(value)(os.fspath(v) if isinstance(v, os.PathLike) else v for v in value)
+    return os.fspath(value)
 
 
 def _short(value) -> str:
