@@ -80,6 +80,19 @@ def test_tune_with_a_time_budget_and_no_trial_count_uses_the_budget(local_worksp
     assert searched.total_seconds() >= 0.7 * budget
 
 
+def test_train_auto_shows_its_trials_too(local_workspace, tmp_path, cli):
+    ws = local_workspace
+    _ingest(ws, tmp_path, "credit", make_binary(200))
+    r = cli("-w", ws.root, "train", "credit", "-t", "y", "-a", "auto", "--time-budget", "3",
+            "--json")  # fmt: skip
+    shown = [line for line in r.err.splitlines() if line.startswith("trial ")]
+    assert shown and all(re.match(r"^trial \d+ (complete|pruned|failed)", s) for s in shown)
+    assert (
+        f"stopped (time budget of 3 s used) after {len(shown)} trials"
+        in cli("-w", ws.root, "jobs", "logs", r.json()["id"]).out
+    )
+
+
 def test_logs_follow_prints_lines_until_the_job_ends(local_workspace, tmp_path, cli):
     ws = local_workspace
     job_id = ws.store.create_job(
