@@ -6,6 +6,7 @@ exit; anything else is a bug and says how to get its traceback.
 
 from __future__ import annotations
 
+import copy
 import errno
 import math
 import os
@@ -134,56 +135,46 @@ def _register_groups() -> None:
 _register_groups()
 
 
-class _Int64(click.types.IntParamType):
-    """An integer that fits the 64-bit columns it ends up in (counts, ids, offsets)."""
-
-    name = "integer"
-
-    def __init__(self, inner: click.types.IntParamType):
-        self.inner = inner
-
-    def convert(self, value, param, ctx):
-        number = self.inner.convert(value, param, ctx)
-        if number is not None and not -(2**63) <= number < 2**63:
-            self.fail(f"{value} is out of range (integers must fit in 64 bits)", param, ctx)
-        return number
-
-    def to_info_dict(self):
-        return self.inner.to_info_dict()
-
-    def _describe_range(self) -> str:  # click shows IntRange bounds in --help
-        return self.inner._describe_range() if hasattr(self.inner, "_describe_range") else ""
+def _in_range(number) -> str | None:
+    """Why a parsed option value cannot be used, or None: integers end up in 64-bit columns
+    (counts, ids, offsets), and 'nan' or 'inf' parse as floats but mean nothing as options."""
+    if isinstance(number, int) and not -(2**63) <= number < 2**63:
+        return "is out of range (integers must fit in 64 bits)"
+    if isinstance(number, float) and not math.isfinite(number):
+        return "is not a finite number"
+    return None
 
 
-class _Finite(click.types.FloatParamType):
-    """A float that is a number: 'nan' and 'inf' parse as floats but mean nothing as options."""
+_CHECKED_TYPES: dict[type, type] = {}
 
-    name = "float"
 
-    def __init__(self, inner: click.types.FloatParamType):
-        self.inner = inner
+def _checked_type(param_type: click.ParamType) -> click.ParamType:
+    """``param_type`` (INT, FLOAT, IntRange …) refusing what :func:`_in_range` refuses. A subclass
+    of its own class, so --help still shows its name and range."""
+    base = type(param_type)
+    if base not in _CHECKED_TYPES:
 
-    def convert(self, value, param, ctx):
-        number = self.inner.convert(value, param, ctx)
-        if number is not None and not math.isfinite(number):
-            self.fail(f"{value} is not a finite number", param, ctx)
-        return number
+        def convert(self, value, param, ctx):
+            number = base.convert(self, value, param, ctx)
+            problem = _in_range(number)
+            if problem:
+                self.fail(f"{value} {problem}", param, ctx)
+            return number
 
-    def to_info_dict(self):
-        return self.inner.to_info_dict()
+        _CHECKED_TYPES[base] = type(f"Checked{base.__name__}", (base,), {"convert": convert})
+    checked = copy.copy(param_type)
+    checked.__class__ = _CHECKED_TYPES[base]
+    return checked
 
 
 def _bound_numbers(command: click.Command) -> None:
-    """Give every integer and float option of every command the checks above, so no command can
-    pass a 20-digit count or a NaN to the services (they would fail deep inside, as internal
-    errors). One walk here instead of a bounded type at each of the options."""
+    """Give every integer and float option of every command the checks of :func:`_in_range`, so
+    no command passes a 20-digit count or a NaN to the services (they would fail deep inside, as
+    internal errors). One walk here instead of a bounded type at each of the options."""
     for param in command.params:
-        if isinstance(param.type, click.types.IntParamType) and not isinstance(param.type, _Int64):
-            param.type = _Int64(param.type)
-        elif isinstance(param.type, click.types.FloatParamType) and not isinstance(
-            param.type, _Finite
-        ):
-            param.type = _Finite(param.type)
+        numeric = isinstance(param.type, click.types.IntParamType | click.types.FloatParamType)
+        if numeric and type(param.type) not in _CHECKED_TYPES.values():
+            param.type = _checked_type(param.type)
     for sub in getattr(command, "commands", {}).values():
         _bound_numbers(sub)
 
