@@ -281,3 +281,43 @@ def test_every_facade_method_refuses_wrong_types(ws):
             else:
                 pytest.fail(f"ws.{service}.{name}(<wrong>…) accepted wrong types")
     assert checked > 60
+
+
+#: Commands that read or write a file or folder the user names ({} is the hostile path).
+FILE_COMMANDS = [
+    ("baseline", "import", "b", "{}"), ("baseline", "export", "loans@1", "{}"),
+    ("check", "loans@1", "--baseline", "loans@1", "--config", "{}"),
+    ("check", "{}", "--baseline", "loans@1"),
+    ("check", "loans@1", "--baseline", "loans@1", "--violations-out", "{}"),
+    ("data", "ingest", "loans", "{}"), ("loop", "validate", "{}"), ("loop", "run", "{}"),
+    ("jobs", "download", "1", "-o", "{}"), ("jobs", "report", "1", "-o", "{}"),
+    ("models", "import", "m", "{}"), ("models", "register", "m", "--package", "{}"),
+    ("models", "export", "loans@1", "{}"),
+    ("monitor", "create", "m", "--baseline", "loans@1", "--dataset", "loans", "--config", "{}"),
+    ("monitor", "labels", "e", "{}"), ("monitor", "report", "1", "-o", "{}"),
+    ("tune", "loans", "-t", "approved", "--trials", "1", "--space", "{}"),
+]
+
+
+@pytest.fixture(scope="module")
+def hostile_paths(tmp_path_factory):
+    """Files a user might hand over by mistake: not UTF-8, a folder, inside /proc, no access."""
+    folder = tmp_path_factory.mktemp("hostile")
+    latin1 = folder / "latin1.csv"
+    latin1.write_bytes("name,café\n1,\xe9t\xe9\n".encode("latin-1") + b"\xff\xfe\x00\x81\n")
+    utf16 = folder / "utf16.yaml"
+    utf16.write_text("name: x\n", encoding="utf-16")
+    (folder / "a-folder").mkdir()
+    broken = folder / "broken.yaml"
+    broken.write_text("name: [unclosed\n  - {a: \n")
+    return [latin1, utf16, broken, folder / "a-folder", "/proc/self/no/such", "/proc/self/mem",
+            "/proc/self/status", folder / ("n" * 300)]
+
+
+@pytest.mark.parametrize("template", FILE_COMMANDS, ids=[" ".join(t) for t in FILE_COMMANDS])
+def test_hostile_files_and_paths_are_user_errors(ws_root, hostile_paths, template):
+    for path in hostile_paths:
+        result = run("-w", ws_root, *[path if part == "{}" else part for part in template])
+        assert result.code != EXIT_INTERNAL, (str(path)[:80], result)
+        assert "Traceback" not in result.err and "internal error" not in result.err, (
+            str(path)[:80], result)

@@ -154,8 +154,16 @@ def _load_config(path: str | None) -> dict | None:
         return None
     import yaml
 
-    with open(path) as fh:
-        return yaml.safe_load(fh) or {}
+    from modelloop.errors import InvalidInput
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh) or {}
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise InvalidInput(f"cannot read --config {path}: {reason or exc}") from None
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"--config {path} is not valid YAML or JSON: {exc}") from None
 
 
 @click.command()
