@@ -240,6 +240,8 @@ def test_the_known_wrong_calls_raise_typed_errors(ws):
         (lambda: ws.datasets.get(), "ref"),
         (lambda: ws.datasets.get("loans", "extra"), "argument"),
         (lambda: ws.datasets.to_pandas("loans", nonsense=1), "nonsense"),
+        (lambda: ws.events(after_id=10**20), "after_id"),
+        (lambda: ws.events(kind=3), "kind"),
     ]
     for call, needle in cases:
         with pytest.raises(InvalidInput) as info:

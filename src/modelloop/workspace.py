@@ -191,6 +191,8 @@ class Workspace:
         """The workspace event log (dataset versions created, models registered, …)."""
         return self.store.list_events(after_id=after_id, kind=kind, limit=limit)
 
+    events = check_arguments(events, "ws.events")
+
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()

@@ -186,6 +186,8 @@ _bound_numbers(cli)
 _PATH_ERRORS = (
     PermissionError, IsADirectoryError, NotADirectoryError, FileNotFoundError, FileExistsError
 )
+_PATH_ERRNOS = (errno.EROFS, errno.ENOSPC, errno.EINVAL, errno.ENAMETOOLONG, errno.EIO,
+                errno.ELOOP, errno.EFBIG)
 
 
 def _user_path_error(exc: BaseException) -> str | None:
@@ -197,7 +199,7 @@ def _user_path_error(exc: BaseException) -> str | None:
             f"offset {exc.start}) — save it as UTF-8"
         )
     about_a_path = isinstance(exc, _PATH_ERRORS) or (
-        isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.ENOSPC, errno.EINVAL, errno.ENAMETOOLONG)
+        isinstance(exc, OSError) and exc.errno in _PATH_ERRNOS
     )
     if about_a_path and exc.filename is not None:
         where = str(exc.filename)
