@@ -21,8 +21,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def register_model(ws, name: str = "clf", *, kind: str = "logreg", seed: int = 0) -> str:
-    """Train a tiny model on generated data, package and register it; returns ``name@v``."""
+def register_model(ws, name: str = "clf", *, kind: str = "logreg", seed: int = 0,
+                   approve: bool = True) -> str:
+    """Train a tiny model on generated data, package and register it (approved, as endpoints
+    require, unless ``approve=False``); returns ``name@v``."""
     import numpy as np
     import pandas as pd
     from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -53,7 +55,10 @@ def register_model(ws, name: str = "clf", *, kind: str = "logreg", seed: int = 0
     path = Path(ws.root) / "packages" / f"{name}-{kind}-{seed}-{time.time_ns()}"
     save_package(model, path, signature=Signature.from_frame(X),
                  task="binary" if kind != "regression" else "regression")
-    return ws.models.register(name, path)["ref"]
+    ref = ws.models.register(name, path)["ref"]
+    if approve:
+        ws.models.approve(ref, reason="test model")
+    return ref
 
 
 class Server:

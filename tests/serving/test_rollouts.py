@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import httpx
+import pytest
 from tests.serving.conftest import register_model, row
 
 
@@ -154,3 +155,63 @@ def test_follow_champion_deploys_on_approval(local_workspace, serve):
     ws.models.set_alias("clf", "champion", v2)
     s.wait_for("ep", lambda i: [v["model"] for v in i["variants"].values()] == [v2])
     assert ws.models.describe(v2)["version"]["deployed_at"] is not None
+
+
+# -- too little traffic is never healthy ----------------------------------------------------------
+@pytest.mark.parametrize("strategy", ["canary", "blue-green", "linear"])
+def test_a_bake_without_traffic_never_completes(local_workspace, strategy):
+    """No server, so no request reaches the new version: every watched step ends unjudged."""
+    ws = local_workspace
+    a, b = register_model(ws, seed=1), register_model(ws, seed=2)
+    ws.endpoints.create("ep", a)
+    r = ws.endpoints.deploy("ep", b, strategy=strategy, bake_seconds=0.2, step_percent=50,
+                            min_requests=5, on_low_traffic="fail")
+    assert r["status"] == "rolled_back", r
+    assert "too little traffic" in r["reason"] and "saw 0 of the 5 requests" in r["reason"]
+    assert [v["model"] for v in ws.endpoints.get("ep")["spec"]["variants"]] == [a]
+
+
+def test_low_traffic_waits_up_to_max_wait_then_rolls_back(local_workspace, cli):
+    ws = local_workspace
+    a, b = register_model(ws, seed=1), register_model(ws, seed=2)
+    ws.endpoints.create("ep", a)
+    r = cli("endpoint", "deploy", "ep", "--model", b, "--strategy", "canary", "--bake", "0.2",
+            "--min-requests", "5", "--max-wait", "0.5", env={"MODELLOOP_HOME": str(ws.root)},
+            check=False)
+    assert r.code == 1, r
+    assert "waiting for traffic (0 of 5 requests)" in r.out  # said while it waited
+    assert "too little traffic" in r.out and "waited 0.5 s more" in r.out
+    assert [v["model"] for v in ws.endpoints.get("ep")["spec"]["variants"]] == [a]
+
+
+def test_proceed_completes_but_records_the_unjudged_steps(local_workspace):
+    ws = local_workspace
+    a, b = register_model(ws, seed=1), register_model(ws, seed=2)
+    ws.endpoints.create("ep", a)
+    r = ws.endpoints.deploy("ep", b, strategy="linear", step_percent=50, bake_seconds=0.1,
+                            min_requests=3, on_low_traffic="proceed")
+    assert r["status"] == "completed"
+    assert r["reason"].startswith("completed unjudged")
+    assert "step 1" in r["reason"] and "step 2" in r["reason"]
+
+
+def test_requests_of_an_earlier_rollout_do_not_count(local_workspace):
+    """Statistics are cumulative per variant name: a version deployed, rolled back and deployed
+    again must not be judged on the first rollout's requests."""
+    ws = local_workspace
+    a, b = register_model(ws, seed=1), register_model(ws, seed=2)
+    ws.endpoints.create("ep", a)
+    # a server process's counters from the first time clf-v2 was served (all healthy)
+    ws.store.put_endpoint_stats("host:1:1", [("ep", "clf-v2", {"invocations": 500,
+                                                               "errors_5xx": 0})])
+    r = ws.endpoints.deploy("ep", b, strategy="blue-green", bake_seconds=0.2, min_requests=5,
+                            on_low_traffic="fail")
+    assert r["status"] == "rolled_back" and "saw 0 of the 5" in r["reason"]
+
+
+def test_zero_requests_is_no_error_rate():
+    from modelloop.serving.rollouts import breach, since
+
+    seen = since({"invocations": 0, "errors": 0, "model_ms": []}, None)
+    assert seen["error_rate"] is None and seen["p99_ms"] is None
+    assert breach({"min_requests": 0, "max_error_rate": 0.0, "max_p99_ms": 1.0}, seen) is None

@@ -71,6 +71,27 @@ def _options(timeout, max_payload_mb, max_batch_rows, max_wait_ms) -> dict | Non
     return out or None
 
 
+force_options = [
+    click.option("--force", is_flag=True,
+                 help="Serve model versions that are not approved (recorded, with a warning)."),
+    click.option("--reason", help="Why --force (kept in the endpoint's record)."),
+]
+
+
+def _warned(call):
+    """Run ``call()``; the SDK's warnings (e.g. a forced unapproved version) become one
+    ``warning:`` line each on stderr."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = call()
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            render.note(f"warning: {w.message}")
+    return result
+
+
 def _show_endpoint(e: dict) -> None:
     spec = e["spec"]
     render.out.print(f"[bold]{e['name']}[/bold]  revision {e['revision']}, {e['status']}"
@@ -98,20 +119,30 @@ def endpoint() -> None:
 @click.option("--follow-strategy", type=click.Choice(["all-at-once", "blue-green", "canary",
                                                       "linear"]), default="all-at-once")
 @_with(capture_options)
+@_with(force_options)
 @json_option
 @pass_ctx
 def create(c: Context, name, model, variants, follow, follow_strategy, capture, sampling,
-           timeout, max_payload_mb, max_batch_rows, max_wait_ms, as_json) -> None:
-    """Create endpoint NAME serving --model (or --variant …)."""
-    record = c.ws.endpoints.create(
+           timeout, max_payload_mb, max_batch_rows, max_wait_ms, force, reason, as_json) -> None:
+    """Create endpoint NAME serving --model (or --variant …).
+
+    --model NAME@ALIAS (e.g. churn@champion) follows the alias: each version it moves to is
+    deployed (with --follow-strategy). Versions that are not approved need --force.
+    """
+    follows = follow or (model if model and "@" in model else None)
+    record = _warned(lambda: c.ws.endpoints.create(
         name, model, variants=_variants(variants) or None, capture=_capture(capture, sampling),
         options=_options(timeout, max_payload_mb, max_batch_rows, max_wait_ms), follow=follow,
-        deploy={"strategy": follow_strategy} if follow else None)
+        deploy={"strategy": follow_strategy} if follows else None, force=force, reason=reason))
     if as_json:
         render.print_json(record)
-    else:
-        render.out.print(f"Created endpoint [bold]{name}[/bold]; servers pick it up within a "
-                         "second ('modelloop serve' to start one).")
+        return
+    spec = record["spec"]
+    serving = ", ".join(f"{v['name']}={v['model']}" for v in spec["variants"])
+    render.out.print(f"Created endpoint [bold]{name}[/bold] serving {serving}"
+                     + (f", following {spec['follow']} (each version it moves to is deployed)"
+                        if spec.get("follow") else " (pinned)")
+                     + "; servers pick it up within a second ('modelloop serve' to start one).")
 
 
 @endpoint.command()
@@ -122,10 +153,11 @@ def create(c: Context, name, model, variants, follow, follow_strategy, capture, 
               help="Change one variant's weight (repeatable).")
 @click.option("--follow", metavar="MODEL@ALIAS", help="Follow this alias ('' to stop).")
 @_with(capture_options)
+@_with(force_options)
 @json_option
 @pass_ctx
 def update(c: Context, name, variants, weights, follow, capture, sampling, timeout,
-           max_payload_mb, max_batch_rows, max_wait_ms, as_json) -> None:
+           max_payload_mb, max_batch_rows, max_wait_ms, force, reason, as_json) -> None:
     """Change endpoint NAME: variants, weights, capture or options."""
     w = {}
     for item in weights:
@@ -135,11 +167,11 @@ def update(c: Context, name, variants, weights, follow, capture, sampling, timeo
         except ValueError:
             raise click.BadParameter(f"{item!r}: use VARIANT=WEIGHT",
                                      param_hint="--weight") from None
-    record = c.ws.endpoints.update(
+    record = _warned(lambda: c.ws.endpoints.update(
         name, variants=_variants(variants) or None, weights=w or None,
         capture=_capture(capture, sampling),
         options=_options(timeout, max_payload_mb, max_batch_rows, max_wait_ms),
-        follow=False if follow is None else follow)
+        follow=False if follow is None else follow, force=force, reason=reason))
     if as_json:
         render.print_json(record)
     else:
@@ -199,6 +231,10 @@ def _describe_rollout(r: dict) -> str:
     text = f"rollout {r['id']} of {r['model']} ({r['strategy']}): {r['status']}"
     if r["status"] == "running":
         text += f", {step[0]:g}% of traffic, baking {step[1]:g} s"
+        if st.get("waiting") == st.get("step"):
+            seen = (st.get("step_observed") or {}).get("invocations", 0)
+            text += (f", waiting for traffic ({seen} of "
+                     f"{st['checks'].get('min_requests')} requests)")
     if r.get("reason"):
         text += f" — {r['reason']}"
     return text
@@ -218,28 +254,37 @@ def _describe_rollout(r: dict) -> str:
               help="Roll back when the new version's error rate exceeds this.")
 @click.option("--max-p99-ms", type=float, help="Roll back when its p99 model latency exceeds this.")
 @click.option("--min-requests", type=int, default=5, show_default=True,
-              help="Requests needed before the checks judge.")
+              help="Requests each bake must see to be judged.")
+@click.option("--on-low-traffic", type=click.Choice(["wait", "fail", "proceed"]), default="wait",
+              show_default=True, help="A bake that saw fewer than --min-requests: wait for them "
+              "(up to --max-wait, then roll back), roll back, or proceed unjudged.")
+@click.option("--max-wait", type=float, default=600.0, show_default=True, metavar="SECONDS",
+              help="With --on-low-traffic wait: how long a step may wait for its requests.")
 @click.option("--alarm", "alarms", multiple=True, metavar="NAME",
               help="Roll back when this alarm is in ALARM during a bake (repeatable).")
 @click.option("--no-wait", is_flag=True, help="Start the rollout and return (servers drive it).")
+@_with(force_options)
 @json_option
 @pass_ctx
 def deploy(c: Context, name, model, strategy, bake_seconds, canary_percent, step_percent,
-           max_error_rate, max_p99_ms, min_requests, alarms, no_wait, as_json) -> None:
+           max_error_rate, max_p99_ms, min_requests, on_low_traffic, max_wait, alarms, no_wait,
+           force, reason, as_json) -> None:
     """Roll --model out on endpoint NAME (created if missing) with a strategy.
 
     Waits (driving the rollout) until it completes or rolls back automatically; exits 1 when it
-    was rolled back.
+    was rolled back. A bake with fewer than --min-requests requests is never taken as healthy
+    (see --on-low-traffic). Versions that are not approved need --force.
     """
     def progress(r):
         if not as_json:
             render.out.print(_describe_rollout(r))
 
-    r = c.ws.endpoints.deploy(name, model, strategy=strategy, bake_seconds=bake_seconds,
-                              canary_percent=canary_percent, step_percent=step_percent,
-                              max_error_rate=max_error_rate, max_p99_ms=max_p99_ms,
-                              min_requests=min_requests, alarms=list(alarms),
-                              wait=not no_wait, progress=progress)
+    r = _warned(lambda: c.ws.endpoints.deploy(
+        name, model, strategy=strategy, bake_seconds=bake_seconds,
+        canary_percent=canary_percent, step_percent=step_percent,
+        max_error_rate=max_error_rate, max_p99_ms=max_p99_ms, min_requests=min_requests,
+        on_low_traffic=on_low_traffic, max_wait=max_wait, alarms=list(alarms),
+        wait=not no_wait, progress=progress, force=force, reason=reason))
     if as_json:
         render.print_json(r)
     else:
@@ -288,8 +333,12 @@ def stats(c: Context, name: str | None, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; other than loopback needs --insecure.")
 @click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--insecure", is_flag=True,
+              help="Allow a non-loopback --host although requests are not authenticated "
+                   "(anyone who reaches the port can predict and post feedback).")
 @click.option("--endpoint", "default_endpoint",
               help="The endpoint POST /invocations serves (default: the only one).")
 @click.option("--workers", type=int, help="Run this many worker processes (fixed).")
@@ -303,34 +352,51 @@ def stats(c: Context, name: str | None, as_json: bool) -> None:
               help="Autoscale: wait after a change before adding workers (default 10).")
 @click.option("--scale-in-cooldown", type=float, metavar="SECONDS",
               help="Autoscale: wait after a change before removing a worker (default 60).")
-@click.option("--metrics-interval", type=click.FloatRange(min=0.1), default=10.0,
+@click.option("--metrics-interval", type=float, default=10.0,
               show_default=True, metavar="SECONDS",
               help="How often each endpoint/variant's invocations, 4xx/5xx rates and latency "
-                   "percentiles are written as metric series (for alarms).")
+                   "percentiles are written as metric series (for alarms; 0.1 or more).")
 @click.option("--log-level", default="warning", show_default=True)
 @pass_ctx
-def serve(c: Context, host: str, port: int, default_endpoint: str | None, workers, max_workers,
-          min_workers, target_inflight, scale_out_cooldown, scale_in_cooldown,
-          metrics_interval: float, log_level: str) -> None:
+def serve(c: Context, host: str, port: int, insecure: bool, default_endpoint: str | None,
+          workers, max_workers, min_workers, target_inflight, scale_out_cooldown,
+          scale_in_cooldown, metrics_interval: float, log_level: str) -> None:
     """Serve every endpoint of the workspace over HTTP (SageMaker, MLflow, OIP v2 protocols).
 
     One process by default. --workers N runs N processes on one socket; --max-workers N runs
     --min-workers..N, adding workers when requests in flight per worker exceed
     --target-inflight and removing them (drained, no request failed) when load falls.
-    GET /workers shows them.
+    GET /workers shows them. Listens on loopback only unless --insecure: requests carry no
+    credentials yet.
     """
     from modelloop.serving.app import run
+    from modelloop.serving.spec import check_serve
+    from modelloop.serving.workers import bind
 
     lo, hi = _worker_range(workers, min_workers, max_workers, target_inflight,
                            scale_out_cooldown, scale_in_cooldown)
+    opts = check_serve(host=host, port=port, insecure=insecure, min_workers=lo, max_workers=hi,
+                       target_inflight=target_inflight, scale_out_cooldown=scale_out_cooldown,
+                       scale_in_cooldown=scale_in_cooldown, metrics_seconds=metrics_interval)
     ws = c.ws
     ws.store  # noqa: B018 - open (and migrate) before announcing
+    sock = bind(host, port)  # a busy port fails here, before anything is announced
+    if insecure and not _loopback(host):
+        render.note(f"warning: serving on {host} without authentication (--insecure): any "
+                    "client that reaches the port can send predictions and feedback")
     how = "" if hi == 1 else f" with {lo} workers" if lo == hi else f" with {lo}-{hi} workers"
-    click.echo(f"modelloop: serving on http://{host}:{port}{how} (Ctrl-C to stop)", err=True)
-    run(ws, host=host, port=port, endpoint=default_endpoint, log_level=log_level,
-        min_workers=lo, max_workers=hi, metrics_seconds=metrics_interval,
-        target_inflight=target_inflight,
-        scale_out_cooldown=scale_out_cooldown, scale_in_cooldown=scale_in_cooldown)
+    bound = sock.getsockname()[1]
+    click.echo(f"modelloop: serving on http://{host}:{bound}{how} (Ctrl-C to stop)", err=True)
+    run(ws, host=host, port=bound, endpoint=default_endpoint, log_level=log_level,
+        min_workers=lo, max_workers=hi, metrics_seconds=opts.metrics_seconds,
+        target_inflight=target_inflight, scale_out_cooldown=scale_out_cooldown,
+        scale_in_cooldown=scale_in_cooldown, sock=sock)
+
+
+def _loopback(host: str) -> bool:
+    from modelloop.serving.spec import is_loopback
+
+    return is_loopback(host)
 
 
 def _worker_range(workers, min_workers, max_workers, target, out_cooldown, in_cooldown):

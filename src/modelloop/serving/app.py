@@ -5,15 +5,18 @@ Routes (see the README's serving section):
 - SageMaker runtime: ``POST /endpoints/{name}/invocations``; container contract ``GET /ping`` and
   ``POST /invocations`` (the endpoint given by ``serve --endpoint`` or the only one there is);
 - MLflow scoring JSON: ``POST /mlflow/{name}/invocations`` (and ``/invocations`` accepts it too);
-- Open Inference Protocol v2: ``/v2/health/live|ready``, ``/v2/models/{name}[/ready]``,
-  ``/v2/models/{name}[/versions/{v}]/infer``;
+- Open Inference Protocol v2: ``GET /v2``, ``/v2/health/live|ready``,
+  ``/v2/models/{name}[/versions/{v}][/ready]``, ``/v2/models/{name}[/versions/{v}]/infer`` (JSON
+  or the binary tensor data extension, both ways);
 - ``GET /metrics`` (Prometheus text), ``GET /endpoints`` (what this server serves) and
   ``GET /workers`` (its worker processes);
 - ``POST /endpoints/{name}/feedback``: ground truth ``{"inference_id", "label"}`` (one, a list,
   or JSON Lines) for model-quality monitoring.
 
 Each adapter turns its request into a :class:`~modelloop.serving.codecs.Payload`, calls
-``DataPlane.infer`` and shapes the answer and the errors the way its clients expect them.
+``DataPlane.infer`` and shapes the answer and the errors the way its clients expect them. Bodies
+are counted as they arrive (413 past ``max_payload_mb``); header limits are in
+``serving.connections``.
 """
 
 from __future__ import annotations
@@ -359,25 +362,26 @@ def _labels(predictions: list, datatype: str) -> list:
 
 def run(ws, *, host: str = "127.0.0.1", port: int = 8080, endpoint: str | None = None,
         log_level: str = "warning", min_workers: int = 1, max_workers: int = 1,
-        metrics_seconds: float = 10.0, **scaling) -> None:
+        metrics_seconds: float = 10.0, sock=None, **scaling) -> None:
     """Serve until interrupted (uvicorn with uvloop and httptools, no access log).
 
     One process by default; with ``max_workers`` > 1, worker processes on one shared socket,
     a fixed number (``min_workers == max_workers``) or autoscaled (see ``serving.workers``).
+    ``sock`` is a listening socket from ``serving.workers.bind`` (bound here if not given).
     """
     import uvicorn
 
     from modelloop.serving.connections import PROTOCOL
+    from modelloop.serving.workers import bind, run_workers
 
+    sock = sock or bind(host, port)
     if max_workers > 1:
-        from modelloop.serving.workers import run_workers
-
         run_workers(ws, host=host, port=port, endpoint=endpoint, log_level=log_level,
                     min_workers=min_workers, max_workers=max_workers,
-                    metrics_seconds=metrics_seconds, **scaling)
+                    metrics_seconds=metrics_seconds, sock=sock, **scaling)
         return
 
     app = create_app(ws, default_endpoint=endpoint, metrics_seconds=metrics_seconds)
     config = uvicorn.Config(app, host=host, port=port, loop="uvloop", http=PROTOCOL,
                             access_log=False, log_level=log_level, lifespan="on")
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[sock])

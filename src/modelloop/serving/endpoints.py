@@ -11,11 +11,24 @@ from __future__ import annotations
 import os
 import socket
 import time
+import warnings
 
 from modelloop.data.refs import check_name
-from modelloop.errors import InvalidInput, NotFound
+from modelloop.errors import InvalidInput, NotApproved, NotFound
 from modelloop.serving import rollouts as _rollouts
-from modelloop.serving.spec import check_spec, check_variant
+from modelloop.serving.spec import check_deploy, check_spec, check_variant, variant_name_for
+
+
+def _forced_note(override: dict | None) -> str:
+    if not override:
+        return ""
+    return f" (forced while {override['status']}: {override['reason']})"
+
+
+def _with_overrides(spec: dict, overrides: list[dict]) -> dict:
+    if overrides:
+        spec["approval_overrides"] = [*spec.get("approval_overrides", []), *overrides]
+    return spec
 
 
 def _actor() -> str:
@@ -33,25 +46,62 @@ class Endpoints:
 
     # -- records ------------------------------------------------------------------------------
     def _pin(self, spec: dict) -> dict:
-        """Resolve each variant's model reference to a pinned ``name@version``."""
+        """Resolve each variant's model reference to a pinned ``name@version``; a default variant
+        name is the version's (``churn-v4``), never the alias it was given by."""
         for v in spec["variants"]:
             name, version = self.ws.models.resolve(v["model"])
-            v["model"] = f"{name}@{version}"
+            pinned = f"{name}@{version}"
+            if v["name"] == variant_name_for(v["model"]) and pinned != v["model"]:
+                v["name"] = variant_name_for(pinned)
+            v["model"] = pinned
         return spec
+
+    def _check_approved(self, refs, *, force: bool, reason: str | None, where: str) -> list[dict]:
+        """Refuse model versions that are not approved unless forced; the overrides to record.
+
+        A pending or rejected version has not passed review, and a version can hold code (a
+        pickle): serving or batch-scoring it is a decision someone must take by name.
+        """
+        overrides = []
+        for ref in dict.fromkeys(refs):
+            status = self.ws.models.get(ref)["status"]
+            if status == "approved":
+                continue
+            if not force:
+                raise NotApproved(
+                    f"model {ref} is {status}, not approved: {where} refuses it",
+                    hint=f"approve it ('modelloop models approve {ref}'), or pass --force with "
+                         "--reason (force=True, reason=...) to deploy it anyway")
+            why = reason or "no reason given"
+            warnings.warn(f"{where}: deploying {ref}, which is {status} (forced: {why})",
+                          stacklevel=3)
+            overrides.append({"model": ref, "status": status, "reason": why, "by": _actor(),
+                              "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        return overrides
 
     def create(self, name: str, model: str | None = None, *, variants: list[dict] | None = None,
                capture: dict | None = None, options: dict | None = None,
-               follow: str | None = None, deploy: dict | None = None) -> dict:
+               follow: str | None = None, deploy: dict | None = None, force: bool = False,
+               reason: str | None = None) -> dict:
         """A new endpoint serving ``model`` (one primary variant) or the given ``variants``.
 
         ``follow="churn@champion"`` makes it deploy each version the alias moves to (with
-        ``deploy={"strategy": "canary", ...}``), i.e. deploy-on-approval.
+        ``deploy={"strategy": "canary", ...}``), i.e. deploy-on-approval. A ``model`` given by
+        alias (``churn@champion``) follows that alias as ``follow`` does: the endpoint serves what
+        the name promises. Versions that are not approved are refused unless ``force``
+        (recorded in the spec's ``approval_overrides`` with ``reason``).
         """
         check_name(name, "endpoint")
         if model and variants:
             raise InvalidInput("give a model or variants, not both")
         if follow and not (model or variants):
             model = follow
+        if model and not follow:
+            from modelloop.registry.registry import parse_model_ref
+
+            selector = parse_model_ref(model).selector
+            if isinstance(selector, str) and selector != "latest":
+                follow = model
         variants = [{"model": model}] if model else list(variants or [])
         if not variants:
             raise InvalidInput(f"endpoint {name!r} needs a model",
@@ -60,10 +110,16 @@ class Endpoints:
             from modelloop.registry.registry import parse_model_ref
 
             parse_model_ref(follow)
+        if deploy:
+            check_deploy(**deploy)
         spec = self._pin(check_spec({"variants": variants, "capture": capture, "options": options,
                                      "follow": follow, "deploy": deploy}))
+        overrides = self._check_approved([v["model"] for v in spec["variants"]], force=force,
+                                         reason=reason, where=f"endpoint {name}")
+        if overrides:
+            spec["approval_overrides"] = overrides
         record = self.store.create_endpoint(name, spec, actor=_actor())
-        self._mark_deployed(name, spec)
+        self._mark_deployed(name, spec, overrides)
         return record
 
     def get(self, name: str) -> dict:
@@ -96,8 +152,11 @@ class Endpoints:
 
     def update(self, name: str, *, variants: list[dict] | None = None,
                capture: dict | None = None, options: dict | None = None,
-               follow: str | None | bool = False, weights: dict[str, float] | None = None) -> dict:
-        """Change variants (whole list), variant weights, capture settings or options."""
+               follow: str | None | bool = False, weights: dict[str, float] | None = None,
+               force: bool = False, reason: str | None = None) -> dict:
+        """Change variants (whole list), variant weights, capture settings or options.
+
+        A model version the endpoint did not serve yet must be approved, unless ``force``."""
         record = self.get(name)
         spec = dict(record["spec"])
         if variants is not None:
@@ -116,41 +175,57 @@ class Endpoints:
         if follow is not False:
             spec["follow"] = follow or None
         spec = self._pin(check_spec(spec))
+        served = {v["model"] for v in record["spec"]["variants"]}
+        overrides = self._check_approved(
+            [v["model"] for v in spec["variants"] if v["model"] not in served], force=force,
+            reason=reason, where=f"endpoint {name}")
+        if overrides:
+            spec["approval_overrides"] = [*spec.get("approval_overrides", []), *overrides]
         updated = self.store.update_endpoint(name, spec, actor=_actor(),
                                              expected_revision=record["revision"])
-        self._mark_deployed(name, spec)
+        self._mark_deployed(name, spec, overrides)
         return updated
 
     def delete(self, name: str) -> None:
         self.get(name)
         self.store.delete_endpoint(name)
 
-    def _mark_deployed(self, name: str, spec: dict) -> None:
+    def _mark_deployed(self, name: str, spec: dict, overrides: list[dict] = ()) -> None:
+        forced = {o["model"]: o for o in overrides}
         for v in spec["variants"]:
-            self.ws.models.mark_deployed(v["model"], f"endpoint {name} variant {v['name']}")
+            self.ws.models.mark_deployed(v["model"], f"endpoint {name} variant {v['name']}"
+                                         + _forced_note(forced.get(v["model"])))
 
     # -- rollouts -----------------------------------------------------------------------------
     def deploy(self, name: str, model: str, *, strategy: str = "all-at-once",
                bake_seconds: float = 60.0, canary_percent: float = 10.0,
                step_percent: float = 25.0, max_error_rate: float | None = 0.05,
-               max_p99_ms: float | None = None, min_requests: int = 5, wait: bool = True,
+               max_p99_ms: float | None = None, min_requests: int = 5,
+               on_low_traffic: str = "wait", max_wait: float = 600.0, wait: bool = True,
                timeout: float | None = None, progress=None, create: bool = True,
-               alarms: list[str] | None = None) -> dict:
+               alarms: list[str] | None = None, force: bool = False,
+               reason: str | None = None) -> dict:
         """Roll ``model`` out on endpoint ``name`` (created if missing) with a strategy.
 
         During each bake the new variant's error rate and p99 are checked, and each alarm named
-        in ``alarms`` is evaluated: one in ALARM rolls the deployment back.
+        in ``alarms`` is evaluated: one in ALARM rolls the deployment back. A bake that saw fewer
+        than ``min_requests`` requests is not healthy: ``on_low_traffic`` says whether the step
+        waits for them (``wait``, up to ``max_wait`` seconds, then rolls back), rolls back
+        (``fail``) or moves on, recorded as unjudged (``proceed``). A version that is not
+        approved is refused unless ``force`` (recorded with ``reason``).
 
         Returns the rollout's record. With ``wait`` the call drives the rollout itself until it
         completes or rolls back (a server hosting the endpoint may drive it too; a lease keeps
         them from both moving it); ``progress(rollout)`` is called after each change.
         """
-        if strategy not in _rollouts.STRATEGIES:
-            raise InvalidInput(f"unknown rollout strategy {strategy!r}",
-                               hint=f"use {', '.join(_rollouts.STRATEGIES)}")
-        steps = _rollouts.plan_steps(strategy, bake_seconds=float(bake_seconds),
-                                     canary_percent=float(canary_percent),
-                                     step_percent=float(step_percent))
+        opts = check_deploy(strategy=strategy, bake_seconds=bake_seconds,
+                            canary_percent=canary_percent, step_percent=step_percent,
+                            max_error_rate=max_error_rate, max_p99_ms=max_p99_ms,
+                            min_requests=min_requests, on_low_traffic=on_low_traffic,
+                            max_wait=max_wait, timeout=timeout)
+        steps = _rollouts.plan_steps(opts.strategy, bake_seconds=opts.bake_seconds,
+                                     canary_percent=opts.canary_percent,
+                                     step_percent=opts.step_percent)
         alarms = list(dict.fromkeys(alarms or []))
         for alarm in alarms:
             self.ws.monitoring.alarms.get(alarm)  # NotFound names the known ones
@@ -160,34 +235,44 @@ class Endpoints:
         if record is None:
             if not create:
                 self.get(name)
-            self.create(name, ref)
+            self.create(name, ref, force=force, reason=reason)
             record = self.get(name)
             return self._record_instant(name, record["spec"], record["spec"], ref, strategy,
                                         "endpoint created")
+        overrides = self._check_approved([ref], force=force, reason=reason,
+                                         where=f"endpoint {name}")
         before = record["spec"]
         new = check_variant({"name": _rollouts.new_variant_name(before, ref), "model": ref})
+        where = f"endpoint {name} variant {new['name']}" + _forced_note(
+            overrides[0] if overrides else None)
         if strategy == "all-at-once" or not any(v["role"] == "primary" for v in before["variants"]):
-            after = _rollouts.final_spec(before, new)
+            after = _with_overrides(_rollouts.final_spec(before, new), overrides)
             self.store.update_endpoint(name, after, actor=_actor(),
                                        expected_revision=record["revision"])
-            self.ws.models.mark_deployed(ref, f"endpoint {name} variant {new['name']}")
+            self.ws.models.mark_deployed(ref, where)
             return self._record_instant(name, before, after, ref, strategy, None)
-        checks = {"max_error_rate": max_error_rate, "max_p99_ms": max_p99_ms,
-                  "min_requests": int(min_requests), "alarms": alarms}
+        checks = {"max_error_rate": opts.max_error_rate, "max_p99_ms": opts.max_p99_ms,
+                  "min_requests": opts.min_requests, "on_low_traffic": opts.on_low_traffic,
+                  "max_wait": opts.max_wait, "alarms": alarms}
+        baseline = _rollouts.totals([r for r in self.store.read_endpoint_stats(name)
+                                     if r["variant"] == new["name"]])
         state = {"before": before, "new_variant": new, "steps": steps, "step": 0,
-                 "step_started": time.time(), "checks": checks, "observed": None}
+                 "step_started": time.time(), "checks": checks, "observed": None,
+                 "baseline": baseline, "step_base": baseline,
+                 **({"approval_overrides": overrides} if overrides else {})}
         rollout = self.store.create_rollout(endpoint=name, strategy=strategy, model=ref,
                                             state=state, actor=_actor())
-        self.store.advance_rollout(rollout["id"], state=state,
-                                   spec=_rollouts.spec_at(before, new, steps[0][0]),
-                                   endpoint_status="updating", actor=_actor())
-        self.ws.models.mark_deployed(ref, f"endpoint {name} variant {new['name']}")
+        self.store.advance_rollout(
+            rollout["id"], state=state,
+            spec=_with_overrides(_rollouts.spec_at(before, new, steps[0][0]), overrides),
+            endpoint_status="updating", actor=_actor())
+        self.ws.models.mark_deployed(ref, where)
         rollout = self.store.get_rollout(rollout["id"])
         if progress:
             progress(rollout)
         if not wait:
             return rollout
-        return self.wait(rollout["id"], timeout=timeout, progress=progress)
+        return self.wait(rollout["id"], timeout=opts.timeout, progress=progress)
 
     def _record_instant(self, name, before, after, ref, strategy, reason) -> dict:
         """An instant change still gets a (completed) rollout row, so it can be rolled back."""

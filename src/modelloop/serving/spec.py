@@ -4,18 +4,29 @@ Stored as JSON in the metadata store; every server process builds its runtime fr
 name a pinned model version (``churn@3``), a weight (relative share of primary traffic) and a role:
 ``primary`` variants answer requests, ``shadow`` variants get a mirrored copy of a sampled share
 and only have their outputs captured.
+
+Every number a user gives serving (weights, sizes, percentages, timeouts, bake times, worker
+counts…) is checked here by pydantic models, finite and in range, so the SDK, the CLI and any
+future API refuse the same values with the same words: a ``nan`` weight or payload limit stored
+once would break every request (or every ``GET /endpoints``) of the server that loads it.
 """
 
 from __future__ import annotations
 
 import copy
+import ipaddress
 import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelloop.errors import InvalidInput
 
 VARIANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 ROLES = ("primary", "shadow")
 CAPTURE_MODES = ("input", "output", "both")
+LOW_TRAFFIC = ("wait", "fail", "proceed")
+STRATEGIES = ("all-at-once", "blue-green", "canary", "linear")
 
 DEFAULT_OPTIONS = {
     "timeout_seconds": 60.0,  # per request, as SageMaker's container contract
@@ -25,6 +36,110 @@ DEFAULT_OPTIONS = {
     "max_wait_ms": 0.0,  # extra wait to gather a batch (0: only what queued during a predict)
 }
 DEFAULT_CAPTURE = {"enabled": False, "sampling": 100.0, "mode": "both"}
+
+Percent = Annotated[float, Field(ge=0, le=100)]
+Seconds = Annotated[float, Field(ge=0, le=7 * 24 * 3600)]
+
+
+class _Checked(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class VariantSpec(_Checked):
+    name: str | None = None
+    model: str
+    weight: float = Field(100.0, ge=0, le=1_000_000)  # relative share; a sum must stay finite
+    role: Literal[ROLES] = "primary"
+    sample: Percent = 100.0  # shadows: share of primary traffic mirrored
+
+
+class CaptureSpec(_Checked):
+    enabled: bool = False
+    sampling: Percent = 100.0
+    mode: Literal[CAPTURE_MODES] = "both"
+
+
+class EndpointOptions(_Checked):
+    timeout_seconds: float = Field(60.0, gt=0, le=3600)
+    max_payload_mb: float = Field(6.0, gt=0, le=1024)
+    max_batch_rows: int = Field(256, ge=1, le=1_000_000)
+    max_request_rows: int = Field(100_000, ge=1, le=100_000_000)
+    max_wait_ms: float = Field(0.0, ge=0, le=10_000)
+
+
+class DeployOptions(_Checked):
+    """The numbers of a rollout (``ws.endpoints.deploy``)."""
+
+    strategy: Literal[STRATEGIES] = "all-at-once"
+    bake_seconds: Seconds = 60.0
+    canary_percent: float = Field(10.0, gt=0, lt=100)
+    step_percent: float = Field(25.0, ge=1, lt=100)  # at most 100 steps
+    max_error_rate: float | None = Field(0.05, ge=0, le=1)
+    max_p99_ms: float | None = Field(None, gt=0, le=3_600_000)
+    min_requests: int = Field(5, ge=0, le=1_000_000_000)
+    on_low_traffic: Literal[LOW_TRAFFIC] = "wait"
+    max_wait: Seconds = 600.0  # with "wait": how long a step may wait for min_requests
+    timeout: float | None = Field(None, gt=0, le=30 * 24 * 3600)
+
+
+class ServeOptions(_Checked):
+    """The numbers and the address of ``modelloop serve``."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    insecure: bool = False
+    min_workers: int = Field(1, ge=1, le=1024)
+    max_workers: int = Field(1, ge=1, le=1024)
+    target_inflight: float | None = Field(None, gt=0, le=1_000_000)
+    scale_out_cooldown: Seconds | None = None
+    scale_in_cooldown: Seconds | None = None
+    metrics_seconds: float = Field(10.0, ge=0.1, le=24 * 3600)
+
+
+def validated(model: type[BaseModel], values: dict, what: str) -> BaseModel:
+    """``model(**values)``, or InvalidInput naming the first wrong field, its value and why."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or what
+        value = f" {err['input']!r}" if err["type"] != "missing" else ""
+        raise InvalidInput(f"{what} {field}{value}: {err['msg'][0].lower()}{err['msg'][1:]}",
+                           hint=_hint(model, err)) from None
+
+
+def _hint(model: type[BaseModel], err: dict) -> str | None:
+    if err["type"] == "extra_forbidden":
+        return f"known: {', '.join(model.model_fields)}"
+    if err["type"] == "finite_number":
+        return "give a finite number (not nan or inf)"
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_serve(**values) -> ServeOptions:
+    """Checked serve options; a non-loopback ``host`` needs ``insecure`` until requests carry
+    tokens (anyone who reaches the port could post predictions' ground truth and roll back)."""
+    opts = validated(ServeOptions, values, "serve option")
+    if opts.max_workers < opts.min_workers:
+        raise InvalidInput(f"serve option max_workers {opts.max_workers}: must be at least "
+                           f"min_workers ({opts.min_workers})")
+    if not is_loopback(opts.host) and not opts.insecure:
+        raise InvalidInput(
+            f"refusing to serve on {opts.host}: endpoints have no authentication yet, so any "
+            "client that reaches the port could send predictions and forged feedback",
+            hint="serve on 127.0.0.1 behind an authenticating proxy, or pass --insecure if the "
+                 "network is trusted")
+    return opts
 
 
 def variant_name_for(model_ref: str) -> str:
@@ -36,32 +151,19 @@ def variant_name_for(model_ref: str) -> str:
 def check_variant(v: dict) -> dict:
     if not isinstance(v, dict) or "model" not in v:
         raise InvalidInput("a variant needs at least a model", hint="e.g. {'model': 'churn@3'}")
-    out = {
-        "name": str(v.get("name") or variant_name_for(str(v["model"]))),
-        "model": str(v["model"]),
-        "weight": v.get("weight", 100.0),
-        "role": v.get("role", "primary"),
-        "sample": v.get("sample", 100.0),
-    }
+    where = f"variant {v['name']!r}" if v.get("name") else f"variant of {v['model']!r}"
+    out = validated(VariantSpec, {**v, "model": str(v["model"])}, where).model_dump()
+    out["name"] = str(out["name"] or variant_name_for(out["model"]))
     if not VARIANT_RE.match(out["name"]):
         raise InvalidInput(
             f"invalid variant name {out['name']!r}",
             hint="use up to 63 letters, digits, '_', '-' or '.', starting with a letter or digit",
         )
-    if out["role"] not in ROLES:
-        raise InvalidInput(f"variant {out['name']!r} has role {out['role']!r}",
-                           hint="use primary or shadow")
-    for key in ("weight", "sample"):
-        try:
-            out[key] = float(out[key])
-        except (TypeError, ValueError):
-            raise InvalidInput(f"variant {out['name']!r}: {key} must be a number") from None
-    if out["weight"] < 0:
-        raise InvalidInput(f"variant {out['name']!r} has a negative weight",
-                           hint="weights are relative shares, 0 or more")
-    if not 0 <= out["sample"] <= 100:
-        raise InvalidInput(f"variant {out['name']!r}: sample must be a percentage (0-100)")
-    return out
+    return {k: out[k] for k in ("name", "model", "weight", "role", "sample")}
+
+
+def check_deploy(**values) -> DeployOptions:
+    return validated(DeployOptions, values, "deploy option")
 
 
 def check_spec(spec: dict) -> dict:
@@ -80,30 +182,12 @@ def check_spec(spec: dict) -> dict:
     if primaries and sum(v["weight"] for v in primaries) <= 0:
         raise InvalidInput("the primary variants' weights add up to 0",
                            hint="give at least one primary variant a positive weight")
-    capture = {**DEFAULT_CAPTURE, **(spec.get("capture") or {})}
-    if capture["mode"] not in CAPTURE_MODES:
-        raise InvalidInput(f"capture mode {capture['mode']!r} is unknown",
-                           hint=f"use one of {', '.join(CAPTURE_MODES)}")
-    try:
-        capture["sampling"] = float(capture["sampling"])
-    except (TypeError, ValueError):
-        raise InvalidInput("capture sampling must be a percentage") from None
-    if not 0 <= capture["sampling"] <= 100:
-        raise InvalidInput("capture sampling must be between 0 and 100 (percent)")
-    options = {**DEFAULT_OPTIONS, **(spec.get("options") or {})}
-    unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
-    if unknown:
-        raise InvalidInput(f"unknown endpoint option {unknown[0]!r}",
-                           hint=f"options: {', '.join(DEFAULT_OPTIONS)}")
-    for key, value in options.items():
-        try:
-            options[key] = int(value) if key in ("max_batch_rows", "max_request_rows") \
-                else float(value)
-        except (TypeError, ValueError):
-            raise InvalidInput(f"endpoint option {key} must be a number") from None
-        if options[key] < 0 or (key in ("timeout_seconds", "max_payload_mb", "max_batch_rows",
-                                       "max_request_rows")
-                                and options[key] <= 0):
-            raise InvalidInput(f"endpoint option {key} must be positive")
-    return {"variants": variants, "capture": capture, "options": options,
-            "follow": spec.get("follow"), "deploy": spec.get("deploy") or {}}
+    capture = validated(CaptureSpec, {**DEFAULT_CAPTURE, **(spec.get("capture") or {})},
+                        "capture").model_dump()
+    options = validated(EndpointOptions, {**DEFAULT_OPTIONS, **(spec.get("options") or {})},
+                        "endpoint option").model_dump()
+    out = {"variants": variants, "capture": capture, "options": options,
+           "follow": spec.get("follow"), "deploy": spec.get("deploy") or {}}
+    if spec.get("approval_overrides"):
+        out["approval_overrides"] = spec["approval_overrides"]
+    return out

@@ -341,16 +341,41 @@ class Autoscaler(Multiprocess):
         print(f"modelloop: {message}", file=sys.stderr, flush=True)
 
 
+def bind(host: str, port: int):
+    """The listening socket of a server, bound and listening before anything is announced;
+    InvalidInput (one line in the CLI) when the address is taken or not this machine's.
+
+    What uvicorn's ``Config.bind_socket`` does, without its ``sys.exit`` on failure."""
+    import socket
+
+    from modelloop.errors import InvalidInput
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family=family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                           hint="another server may use the port: choose another --port, or "
+                                "stop it") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def run_workers(ws, *, host: str, port: int, endpoint: str | None, log_level: str,
                 min_workers: int, max_workers: int, metrics_seconds: float = 10.0,
                 target_inflight: float | None = None,
                 scale_out_cooldown: float | None = None, scale_in_cooldown: float | None = None,
-                drain_seconds: float | None = None) -> None:
-    """Serve with ``min_workers``..``max_workers`` processes until interrupted."""
+                drain_seconds: float | None = None, sock=None) -> None:
+    """Serve with ``min_workers``..``max_workers`` processes until interrupted (on ``sock``, a
+    socket from :func:`bind`, or one bound here)."""
     config = Config("modelloop.serving.workers:worker_app", factory=True, host=host, port=port,
                     loop="uvloop", http=PROTOCOL, access_log=False, log_level=log_level,
                     lifespan="on", workers=min_workers)
-    sock = config.bind_socket()
+    sock = sock or bind(host, port)
     # each worker opens the workspace itself; the class travels by reference (pickled), which
     # keeps this service free of an import of the façade above it
     launch = {"workspace_class": type(ws), "root": str(ws.root), "endpoint": endpoint,
