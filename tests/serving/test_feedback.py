@@ -100,3 +100,61 @@ def test_bad_feedback_is_400_naming_the_problem(local_workspace, serve):
     missing = httpx.post(f"{s.url}/endpoints/nope/feedback", json={"inference_id": "a",
                                                                     "label": 1})
     assert missing.status_code == 404 and "nope" in missing.json()["message"]
+
+
+def test_feedback_finds_captures_by_id_without_reading_them(workspace, monkeypatch):
+    """Feedback matches labels through the capture index: with 5,000 captured requests (one of
+    them three rows long) no capture file is read, and the join of monitoring still works."""
+    from modelloop.serving.capture import CaptureWriter, make_record
+
+    ws = workspace
+    ws.endpoints.create("ep", register_model(ws), capture={"enabled": True})
+    writer = CaptureWriter(ws.store, ws.artifacts, max_buffer=10_000, flush_seconds=3600)
+    now = datetime.now(UTC).timestamp()
+    for i in range(5000):
+        n = 3 if i == 7 else 1
+        writer.write(make_record(endpoint="ep", variant="clf-v1", model="clf@1", shadow=False,
+                                 event_id=f"e{i}", inference_id=f"req-{i}", ts=now,
+                                 columns=FEATURES, rows=row(i, n), predictions=[1] * n))
+    writer.close()
+    assert writer.written == 5000
+
+    reads = []
+    for name in ("read_bytes", "open"):
+        real = getattr(ws.artifacts, name)
+        monkeypatch.setattr(ws.artifacts, name,
+                            lambda *a, _real=real, **k: reads.append(a) or _real(*a, **k))
+    out = ws.monitoring.add_label_records("ep", [
+        {"inference_id": "req-4999", "label": 1}, {"inference_id": "req-7:2", "label": 0},
+        {"inference_id": "req-7", "label": 0}, {"inference_id": "req-7:3", "label": 0},
+        {"inference_id": "nope", "label": 1}])
+    assert reads == []  # an indexed lookup, not a scan of 5,000 records
+    assert out["matched"] == 2 and sorted(out["unknown_examples"]) == ["nope", "req-7",
+                                                                        "req-7:3"]
+    monkeypatch.undo()
+    from modelloop.monitoring import captures
+    from modelloop.monitoring.model_quality import join_labels
+
+    frame = captures.capture_frame(ws.store, ws.artifacts, "ep")
+    joined = join_labels(frame, ws.store.get_labels("ep"))
+    assert set(joined["inference_id"]) == {"req-4999", "req-7:2"}
+
+
+def test_captures_written_before_the_index_are_found_once(local_workspace):
+    """Capture files of an older modelloop (no ids indexed) are indexed by the first lookup."""
+    from modelloop.serving.capture import _dumps, make_record
+
+    ws = local_workspace
+    now = datetime.now(UTC)
+    recs = [make_record(endpoint="ep", variant="v", model="clf@1", shadow=False, event_id="e",
+                        inference_id=f"old-{i}", ts=now.timestamp(), columns=FEATURES,
+                        rows=row(i), predictions=[0]) for i in range(3)]
+    for r in recs:
+        r["modelloop"].pop("rows")  # as an older modelloop wrote them
+    blob = ws.artifacts.put_bytes("".join(_dumps(r) + "\n" for r in recs).encode())
+    ws.store.add_capture_files([{"endpoint": "ep", "variant": "v", "hour": now, "digest":
+                                 blob.digest, "records": 3, "first_time": now,
+                                 "last_time": now}])
+    out = ws.monitoring.add_label_records("ep", [{"inference_id": "old-1", "label": 1}])
+    assert out["matched"] == 1
+    assert ws.store.unindexed_capture_files("ep") == []

@@ -34,6 +34,13 @@ def capture_frame(
     return frame
 
 
+def known_inference_ids(store, artifacts, endpoint: str, ids) -> set[str]:
+    """Which of ``ids`` name a captured prediction (an indexed lookup; see serving.capture)."""
+    from modelloop.serving.capture import known_inference_ids as known
+
+    return known(store, artifacts, endpoint, ids)
+
+
 def model_columns(frame) -> list[str]:
     """The model's input features and its prediction, without request metadata or probabilities."""
     return [c for c in frame.columns if c not in META_COLUMNS and not str(c).startswith("proba_")]

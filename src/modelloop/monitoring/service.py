@@ -245,8 +245,8 @@ class Monitoring:
         from modelloop.monitoring import captures
 
         stored = self.store.put_labels(endpoint, rows)
-        frame = captures.capture_frame(self.store, self.ws.artifacts, endpoint)
-        known = set(frame["inference_id"].astype(str)) if len(frame) else set()
+        known = captures.known_inference_ids(self.store, self.ws.artifacts, endpoint,
+                                             [i for i, _ in rows])
         unknown = [i for i, _ in rows if i not in known]
         return {"endpoint": endpoint, "labels": stored, "matched": stored - len(unknown),
                 "unknown": len(unknown), "unknown_examples": unknown[:5]}  # fmt: skip

@@ -9,7 +9,9 @@ The contract shared with monitoring (which reads captures only through this modu
   ``"probabilities"``), whatever the request's content type, so readers never parse CSV or npy;
 - files are blobs in the artifact store (local folder or S3), one per endpoint, variant, hour and
   flush, indexed in the metadata store (``capture_files``) — the index row is written after the
-  blob, so a reader never sees a half-written file;
+  blob, so a reader never sees a half-written file; the records' inference ids are indexed in the
+  same transaction (``capture_ids``), so :func:`known_inference_ids` answers "was this prediction
+  captured?" without reading any file;
 - :class:`CaptureWriter` never blocks the request path: ``write`` appends to a bounded buffer and
   returns False (counted in ``dropped``) when it is full; a background thread flushes it.
 """
@@ -78,7 +80,9 @@ def make_record(*, endpoint: str, variant: str, model: str, shadow: bool, event_
                           "inferenceTime": inference_time(ts)},
         "eventVersion": "0",
         "modelloop": {"endpoint": endpoint, "variant": variant, "model": model,
-                      "shadow": bool(shadow)},
+                      "shadow": bool(shadow),
+                      "rows": len(rows) if rows is not None else
+                      len(predictions) if predictions is not None else 0},
     }
 
 
@@ -156,7 +160,8 @@ class CaptureWriter:
                 times = [w for w, _ in items]
                 files.append({"endpoint": endpoint, "variant": variant, "hour": hour,
                               "digest": blob.digest, "records": len(items),
-                              "first_time": min(times), "last_time": max(times)})
+                              "first_time": min(times), "last_time": max(times),
+                              "ids": record_ids(r for _, r in items)})
                 count += len(items)
             try:
                 self.store.add_capture_files(files)
@@ -215,6 +220,59 @@ def read_capture(store, artifacts, endpoint: str, *, variant: str | None = None,
             out.append((when, rec))
     out.sort(key=lambda item: item[0])  # stable: equal times keep file order
     return [rec for _, rec in out]
+
+
+def id_key(inference_id: str) -> str:
+    """How an inference id is indexed: itself, or a digest of it when longer than an id column."""
+    if len(inference_id) <= 128:
+        return inference_id
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(inference_id.encode()).hexdigest()
+
+
+def record_ids(records) -> list[tuple[str, int]]:
+    """(indexed id, rows) of each record, once per pair."""
+    out = {}
+    for rec in records:
+        ident = str(rec["eventMetadata"].get("inferenceId"))
+        rows = rec.get("modelloop", {}).get("rows")
+        if rows is None:  # a record of an older modelloop: count as capture_frame does
+            cd = rec.get("captureData", {})
+            part = cd.get("endpointInput") or cd.get("endpointOutput")
+            doc = json.loads(part["data"]) if part else {}
+            rows = len(doc.get("data") or doc.get("predictions") or [])
+        out[(id_key(ident), int(rows))] = None
+    return list(out)
+
+
+def known_inference_ids(store, artifacts, endpoint: str, ids) -> set[str]:
+    """Which of ``ids`` name a captured prediction of ``endpoint``, as :func:`capture_frame`
+    names them (a request's id, or ``ID:i`` for row i of a multi-row request).
+
+    One indexed lookup; capture files are read only if some were written before the index
+    existed, and then once (they are indexed on the way)."""
+    ids = [str(i) for i in ids]
+    for f in store.unindexed_capture_files(endpoint):
+        recs = [json.loads(line) for line in artifacts.read_bytes(f["digest"]).decode().splitlines()
+                if line]
+        store.index_capture_file(f["id"], endpoint, record_ids(recs))
+    bases = {}
+    for i in ids:
+        base, sep, row = i.rpartition(":")
+        if sep and row.isdigit():
+            bases[i] = (id_key(base), int(row))
+    found = store.find_capture_ids(endpoint, [id_key(i) for i in ids]
+                                   + [b for b, _ in bases.values()])
+    known = set()
+    for i in ids:
+        if 1 in found.get(id_key(i), ()):
+            known.add(i)
+        elif i in bases:
+            base, row = bases[i]
+            if any(n > 1 and row < n for n in found.get(base, ())):
+                known.add(i)
+    return known
 
 
 def capture_frame(records: list[dict]):

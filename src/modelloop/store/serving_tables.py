@@ -4,7 +4,7 @@ An endpoint's ``spec`` (JSON) holds its variants, capture settings and options; 
 on every change so that servers notice a change with one cheap query. A rollout row is the whole
 state of a deployment in progress (the spec before, the steps, the current step), so that any
 process can pick it up after a restart. Capture files are blobs in the artifact store, indexed here
-by endpoint, variant and hour. Statistics are cumulative counters that each server process writes
+by endpoint, variant and hour, and their records' inference ids in ``capture_ids``. Statistics are cumulative counters that each server process writes
 every second, summed by readers.
 """
 
@@ -58,7 +58,22 @@ capture_files = sa.Table(
     sa.Column("first_time", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_time", sa.DateTime(timezone=True), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # its records' inference ids are in capture_ids (false: written before that index existed)
+    sa.Column("ids_indexed", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_capture_files_endpoint_hour", "endpoint", "hour"),
+)
+
+# The inference ids of captured records, written with their file's index row: a label posted as
+# feedback is matched with one indexed lookup instead of reading every capture file.
+capture_ids = sa.Table(
+    "capture_ids",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("file_id", sa.Integer, nullable=False),
+    sa.Column("endpoint", sa.String(256), nullable=False),
+    sa.Column("inference_id", sa.String(160), nullable=False),  # long ids: a sha256 of them
+    sa.Column("rows", sa.Integer, nullable=False),  # rows of the request (ids NAME:i if > 1)
+    sa.Index("ix_capture_ids_endpoint_inference_id", "endpoint", "inference_id"),
 )
 
 endpoint_stats = sa.Table(

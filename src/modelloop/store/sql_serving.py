@@ -2,7 +2,7 @@
 
 A server's hot path touches none of this: it polls :meth:`endpoint_revisions` (one small query)
 about twice a second, writes its statistics once a second and indexes one capture file per
-endpoint, variant and flush.
+endpoint, variant and flush (with its records' inference ids, for feedback to find them).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from modelloop.errors import AlreadyExists, InvalidInput, NotFound
 from modelloop.store.serving_tables import (
     capture_files,
+    capture_ids,
     endpoint_rollouts,
     endpoint_stats,
     endpoints,
@@ -232,12 +233,54 @@ class ServingStoreMixin:
 
     # -- capture files ------------------------------------------------------------------------
     def add_capture_files(self, files: list[dict]) -> None:
-        """Index capture files (endpoint, variant, hour, digest, records, first/last time)."""
+        """Index capture files (endpoint, variant, hour, digest, records, first/last time) and,
+        in the same transaction, their records' inference ids (``ids``: (id, rows) pairs)."""
         if not files:
             return
         now = utcnow()
         with self._write() as conn:
-            conn.execute(capture_files.insert(), [{**f, "created_at": now} for f in files])
+            for f in files:
+                ids = f.get("ids")
+                row = {k: v for k, v in f.items() if k != "ids"}
+                file_id = conn.execute(capture_files.insert().values(
+                    **row, created_at=now, ids_indexed=ids is not None)).inserted_primary_key[0]
+                if ids:
+                    conn.execute(capture_ids.insert(), [
+                        {"file_id": file_id, "endpoint": f["endpoint"], "inference_id": i,
+                         "rows": n} for i, n in ids])
+
+    def find_capture_ids(self, endpoint: str, ids: list[str]) -> dict[str, set[int]]:
+        """Indexed inference ids of an endpoint among ``ids``, each with its requests' row
+        counts (one indexed lookup per 500 ids; no capture file is read)."""
+        out: dict[str, set[int]] = {}
+        wanted = sorted(set(ids))
+        with self._read() as conn:
+            for n in range(0, len(wanted), 500):
+                q = sa.select(capture_ids.c.inference_id, capture_ids.c.rows).where(
+                    capture_ids.c.endpoint == endpoint,
+                    capture_ids.c.inference_id.in_(wanted[n:n + 500]))
+                for ident, rows in conn.execute(q):
+                    out.setdefault(ident, set()).add(rows)
+        return out
+
+    def unindexed_capture_files(self, endpoint: str) -> list[dict]:
+        """Capture files written before their ids were indexed (an older modelloop)."""
+        q = sa.select(capture_files).where(capture_files.c.endpoint == endpoint,
+                                           capture_files.c.ids_indexed.is_(sa.false()))
+        with self._read() as conn:
+            return [_row(r) for r in conn.execute(q)]
+
+    def index_capture_file(self, file_id: int, endpoint: str, ids: list[tuple[str, int]]) -> None:
+        """Record the ids of an older capture file, once (a racing indexer finds it done)."""
+        with self._write() as conn:
+            claimed = conn.execute(
+                capture_files.update().where(capture_files.c.id == file_id,
+                                             capture_files.c.ids_indexed.is_(sa.false()))
+                .values(ids_indexed=True)).rowcount
+            if claimed and ids:
+                conn.execute(capture_ids.insert(), [
+                    {"file_id": file_id, "endpoint": endpoint, "inference_id": i, "rows": n}
+                    for i, n in ids])
 
     def list_capture_files(self, endpoint: str, *, variant: str | None = None,
                            since: datetime | None = None,
