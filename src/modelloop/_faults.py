@@ -5,7 +5,7 @@ reached it (each leaves a file in ``folder``), so that race tests make the race 
 
 Crash safety is a promise ("a killed process leaves nothing half-written"); killing a process at a
 named point is the only deterministic way to test every step of a write (the technique of etcd's
-gofail and TiKV's fail-rs). Unset, a checkpoint costs one dictionary lookup.
+gofail and TiKV's fail-rs). Unset, a checkpoint costs two dictionary lookups.
 """
 
 from __future__ import annotations
