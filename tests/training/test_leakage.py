@@ -184,3 +184,65 @@ def test_cli_refuses_in_one_line_and_accepts_ranges(local_workspace, tmp_path, c
     for bad in ("credit@²", "credit@99999999999999999999", "credit@0"):
         r = cli("-w", root, "evaluate", bad, "credit@1..3", check=False)
         assert r.code != 0 and "internal error" not in r.err and "Traceback" not in r.err, r
+
+
+LOOP = """\
+name: loans
+data:
+  dataset: loans
+  ingest: [incoming/]
+target: approved
+split: {method: random, fraction: 0.3}
+quality:
+  enabled: false
+train:
+  algorithm: hist_gradient_boosting
+  params: {max_iter: 20}
+evaluate:
+  metric: roc_auc
+  gate:
+    - min_absolute_change: -1.0
+register:
+  approval: auto
+"""
+
+
+def test_loop_scores_candidate_and_champion_on_rows_neither_trained_on(local_workspace, cli):
+    """The candidate's random validation split of loans@2 holds day-1 rows the champion
+    (trained on loans@1) learnt from; the loop's gate must not score the champion on them."""
+    from modelloop.data.agrawal import write_days
+
+    ws, folder = local_workspace, local_workspace.root
+    spec = folder / "loop.yaml"
+    spec.write_text(LOOP)
+    write_days(folder / "incoming", 1, 300)
+    first = cli("-w", ws.root, "loop", "run", spec, "--json").json()
+    assert first["champion"] == "loans@1", first
+    write_days(folder / "incoming", 2, 300)
+    second = cli("-w", ws.root, "loop", "run", spec, "--json").json()
+    assert second["status"] == "succeeded" and second["data"]["ref"] == "loans@2", second
+    ev = second["evaluation"]
+    candidate = ws.jobs.get(ev["job"])
+    n_valid = candidate["info"]["split"]["n_valid"]
+    champion_rows = ws.training.training_rows("loans@1")
+    parts = ws.datasets.parts("loans@2")
+    # the champion trained on the day-1 rows but its own validation split, never on day 2
+    assert champion_rows.overlap(parts[:1]) == ws.jobs.get(
+        ws.models.get("loans@1")["job_id"])["info"]["split"]["n_train"]
+    assert champion_rows.overlap(parts[1:]) == 0
+    assert ev["excluded_rows"] > 0, ev
+    assert ev["holdout_rows"] + ev["excluded_rows"] == n_valid, ev
+    assert ev["champion"] is not None and ev["candidate"] is not None
+    assert "champion" in " ".join(ev["notes"])
+
+
+def test_batch_transform_reads_only_the_rows_of_a_range(local_workspace, tmp_path):
+    import pandas as pd
+
+    ws = local_workspace
+    _days(ws, tmp_path, 2, rows=120)
+    model, _ = _register(ws, "credit@1", algorithm="logistic_regression", params={})
+    ws.models.approve(model)
+    result = ws.transforms.run(model, "dataset:credit@1..2", str(tmp_path / "out.parquet"),
+                               workers=1)
+    assert len(pd.read_parquet(result.output)) == 120

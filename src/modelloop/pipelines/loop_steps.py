@@ -207,7 +207,9 @@ def evaluate(
 
     The holdout is the candidate's own validation split, made again from the same rows with the
     same spec and seed; its index hash is checked against the one the training job recorded, so
-    both models are provably scored on the rows the candidate never saw.
+    both models are provably scored on the rows the candidate never saw. Versions are cumulative,
+    so that split also holds rows the champion trained on: those are left out (and counted in
+    ``excluded_rows``), so neither model is scored on rows it learnt from.
     """
     from modelloop.registry.package import load_package
     from modelloop.training.evaluation import DEFAULT_METRIC
@@ -242,6 +244,15 @@ def evaluate(
             hint="the dataset version changed under the job; run the loop again",
         )
     metric = metric or DEFAULT_METRIC.get(model.task, "roc_auc")
+    fair, excluded, notes = _unseen_by_champion(ws, data, champion, holdout)
+    if len(fair) == 0:  # the candidate alone can still be scored on its own validation rows
+        cand = score(model, _columns(holdout, model, target), target, model.task).metrics
+        return {"metric": metric, "candidate": cand.get(metric), "champion": None,
+                "candidate_metrics": cand, "champion_metrics": None, "holdout_rows": 0,
+                "excluded_rows": excluded, "holdout_sha256": record.valid_index_sha256,
+                "passed": False, "promote": False, "reasons": notes, "notes": notes,
+                "checks": [], "job": job["id"]}
+    holdout = fair
     cand = score(model, _columns(holdout, model, target), target, model.task).metrics
     base = None
     if champion.get("ref"):
@@ -259,7 +270,9 @@ def evaluate(
         "champion": None if base is None else base.get(metric),
         "candidate_metrics": cand,
         "champion_metrics": base,
-        "holdout_rows": record.n_valid,
+        "holdout_rows": len(holdout),
+        "excluded_rows": excluded,
+        "notes": notes,
         "holdout_sha256": record.valid_index_sha256,
         "passed": verdict.passed,
         "promote": verdict.passed and not same,
@@ -267,6 +280,28 @@ def evaluate(
         "checks": verdict.checks,
         "job": job["id"],
     }
+
+
+def _unseen_by_champion(ws, data: dict, champion: dict, holdout):
+    """The holdout rows the champion did not train on, how many were left out, and notes."""
+    from modelloop.training.rows import unseen_mask
+
+    if not champion.get("ref"):
+        return holdout, 0, []
+    seen = ws.training.training_rows(champion["ref"])
+    if not seen.known:
+        return holdout, 0, [f"{champion['ref']} records no training data: its overlap with the "
+                            "holdout could not be checked"]
+    parts = ws.datasets.parts(data["ref"], since=data.get("since"))
+    keep = unseen_mask(parts, [seen])[holdout.index.to_numpy()]
+    excluded = int((~keep).sum())
+    if not keep.any():
+        return holdout[keep], excluded, [
+            f"the champion {champion['ref']} trained on all {excluded:,} holdout rows of "
+            f"{data['ref']}: no fair comparison until new data arrives"]
+    notes = [f"left out {excluded:,} holdout rows the champion {champion['ref']} trained on"
+             ] if excluded else []
+    return holdout[keep], excluded, notes
 
 
 def _columns(frame, model, target: str):
