@@ -37,6 +37,24 @@ def test_delete_the_latest_version_frees_its_files_and_blobs(workspace, tmp_path
         ds.get("loans@4")
 
 
+def test_baselines_of_a_deleted_version_go_with_it_unless_a_monitor_uses_them(
+    local_workspace, tmp_path, cli
+):
+    ws = local_workspace
+    paths = _ingest_days(ws, tmp_path)
+    w = ("-w", ws.root)
+    cli(*w, "baseline", "create", "loans@3")
+    cli(*w, "baseline", "create", "loans@2", "--name", "watched")
+    cli(*w, "monitor", "create", "m", "--dataset", "loans", "--baseline", "watched",
+        "--schedule", "0 * * * *")  # fmt: skip
+    cli(*w, "data", "delete", "loans@2", "--and-later")
+    names = [b["name"] for b in cli(*w, "baseline", "list", "--json").json()]
+    assert names == ["watched"]  # kept for its monitor, no longer standing for loans@2
+    ws.datasets.ingest("loans", [paths[2]])  # a new loans@2, with other rows
+    made = cli(*w, "baseline", "create", "loans@2", "--json").json()
+    assert made["name"] == "loans-v2" and not made.get("existed")
+
+
 def test_a_version_with_later_versions_needs_and_later(workspace, tmp_path, cli):
     _ingest_days(workspace, tmp_path)
     r = cli("-w", workspace.root, "data", "delete", "loans@2", check=False)

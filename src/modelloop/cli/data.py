@@ -110,6 +110,13 @@ def delete(
     render.out.print("deleted " + ", ".join(f"{name}@{v}" for v in done["versions"]))
     if done["models"]:
         render.note(f"the lineage of {', '.join(done['models'])} now names deleted data")
+    if done["baselines_deleted"]:
+        render.note(f"deleted their baselines {', '.join(done['baselines_deleted'])}")
+    if done["baselines_kept"]:
+        render.note(
+            f"kept baselines {', '.join(done['baselines_kept'])}: monitors use them "
+            "(they no longer stand for a dataset version)"
+        )
 
 
 @data.command("list")

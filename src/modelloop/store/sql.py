@@ -449,15 +449,7 @@ class CoreSqlStore(MetadataStore):
             conn.execute(dataset_versions.delete().where(dataset_versions.c.id.in_(ids)))
             if version == 1:  # nothing left: the name is free again
                 conn.execute(datasets.delete().where(datasets.c.id == ds.id))
-            # a baseline keeps its statistics, but no longer stands for a version that may be
-            # ingested again with other rows
-            from modelloop.store.monitoring_tables import baselines
-
-            conn.execute(
-                baselines.update()
-                .where(baselines.c.dataset == name, baselines.c.dataset_version >= version)
-                .values(dataset=None, dataset_version=None)
-            )
+            dropped, kept = self._drop_baselines_of(conn, name, version, digests)
             deleted = [r.version for r in doomed]
             self._append_event(
                 conn,
@@ -470,9 +462,50 @@ class CoreSqlStore(MetadataStore):
                     "reason": reason,
                     "forced": bool(users),
                     "models": users,
+                    "baselines_deleted": dropped,
+                    "baselines_kept": kept,
                 },
             )
-        return {"dataset": name, "versions": deleted, "models": users, "digests": digests}
+        return {
+            "dataset": name,
+            "versions": deleted,
+            "models": users,
+            "baselines_deleted": dropped,
+            "baselines_kept": kept,
+            "digests": digests,
+        }
+
+    @staticmethod
+    def _drop_baselines_of(conn, name: str, version: int, digests: list[str]):
+        """Baselines computed from the deleted versions describe rows that are gone, and their
+        names (``loans-v3``) would clash with the baseline of a version ingested again: they are
+        deleted, except those a monitor uses, which are kept but no longer stand for a version.
+        Appends the deleted ones' blob digests to ``digests``."""
+        import re
+
+        from modelloop.store.monitoring_tables import baselines, monitors
+
+        watched = set(conn.execute(sa.select(monitors.c.baseline)).scalars())
+        dropped, kept = [], []
+        for b in conn.execute(sa.select(baselines).where(baselines.c.dataset == name)).all():
+            last = b.dataset_version
+            if last is None:  # a range's baseline (loans-v4-5) is known by its name only
+                m = re.fullmatch(re.escape(name) + r"-v[0-9]+-([0-9]+)", b.name)
+                last = int(m.group(1)) if m else None
+            if last is None or last < version:
+                continue
+            if b.name in watched:
+                conn.execute(
+                    baselines.update()
+                    .where(baselines.c.id == b.id)
+                    .values(dataset=None, dataset_version=None)
+                )
+                kept.append(b.name)
+            else:
+                conn.execute(baselines.delete().where(baselines.c.id == b.id))
+                digests.append(b.digest)
+                dropped.append(b.name)
+        return dropped, kept
 
     @staticmethod
     def _models_trained_on(conn, name: str, version: int) -> list[str]:
