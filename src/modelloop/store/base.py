@@ -85,9 +85,10 @@ class MetadataStore(ABC):
         """Delete ``version`` (with ``and_later``, every later one too) in one transaction.
 
         Refused when later versions exist without ``and_later``, and when a registered model was
-        trained on the data unless ``force``. Baselines of the deleted versions are kept but no
-        longer claim them. Appends a ``dataset.version_deleted`` event. Returns ``versions``,
-        ``models`` and the ``digests`` of the parts, for the caller to remove unless referenced.
+        trained on the data unless ``force``. Baselines of the deleted versions are deleted, or
+        detached when a monitor uses them. Appends a ``dataset.version_deleted`` event. Returns
+        ``versions``, ``models``, ``baselines_deleted``, ``baselines_kept`` and the blob
+        ``digests`` no longer recorded, for the caller to remove unless referenced elsewhere.
         """
 
     # -- jobs (tracked work) -------------------------------------------------------------------
