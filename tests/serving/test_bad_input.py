@@ -301,6 +301,11 @@ def test_npy_header_is_checked_against_its_bytes(hardened):
     lying = buf.getvalue()[:10] + head.encode() + buf.getvalue()[10 + header_len:]
     r = _post(hardened, "/endpoints/churn/invocations", lying, "application/x-npy")
     assert r.status_code == 400 and "not the 80 bytes that follow" in r.json()["message"]
+    for arr in (np.float64(3.0), np.zeros((1, 5, 1)), np.zeros(2, dtype=[("a", "<f8")])):
+        buf = io.BytesIO()
+        np.save(buf, arr)
+        r = _post(hardened, "/endpoints/churn/invocations", buf.getvalue(), "application/x-npy")
+        assert r.status_code == 400 and "the .npy body holds an array" in r.json()["message"]
 
 
 def _raw(server, data: bytes, *, then=None, timeout: float = 30) -> bytes:

@@ -337,6 +337,9 @@ def decode_npy(body: bytes, max_rows: int = MAX_REQUEST_ROWS) -> Payload:
                            hint="send numpy.save output (no pickled objects)") from None
     if arr.ndim == 1:
         arr = arr.reshape(1, -1)
+    if arr.ndim != 2 or arr.dtype.names is not None:
+        raise InvalidInput(f"the .npy body holds an array of shape {list(arr.shape)} and dtype "
+                           f"{arr.dtype}", hint="send one row [F] or rows [N, F] of plain values")
     return Payload(None, arr)
 
 
