@@ -202,9 +202,9 @@ def create_app(ws, *, default_endpoint: str | None = None, poll_seconds: float =
                                v.model_ref.rsplit("@", 1)[1] for v in rt.variants.values()))
 
     async def server_metadata(request: Request) -> Response:
-        from modelloop import __version__
+        from importlib.metadata import version  # not modelloop.__version__: a floor above
 
-        return JSONResponse({"name": "modelloop", "version": __version__,
+        return JSONResponse({"name": "modelloop", "version": version("modelloop"),
                              "extensions": ["binary_tensor_data"]})
 
     async def model_metadata(request: Request) -> Response:
