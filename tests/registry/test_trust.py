@@ -450,3 +450,39 @@ def test_integrity_error_is_still_raised_for_a_changed_blob(local_workspace, tmp
         fh.write(b"\x00\x01\x02")
     with pytest.raises(IntegrityError):
         ws.models.load("m@1")
+
+
+def test_upgrading_an_old_store_marks_code_and_trusts_only_what_its_jobs_wrote(tmp_path):
+    """Migration 0008: versions of code flavors hold code; those a training job of the workspace
+    wrote are trusted as such, imported ones wait for a person's 'models trust'."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from modelloop.store import open_store
+    from modelloop.store.migrate import _alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0007")
+        now = dt.datetime.now(dt.UTC)
+        conn.execute(sa.text("insert into models (id, name, created_at) values (1, 'm', :t)"),
+                     {"t": now})
+        for version, flavor, job in ((1, "sklearn", 7), (2, "custom", 7), (3, "custom", None),
+                                     (4, "mlflow_pyfunc", None)):
+            conn.execute(sa.text(
+                "insert into model_versions (model_id, version, created_at, status, package_hash,"
+                " flavor, job_id, manifest) values (1, :v, :t, 'pending', :h, :f, :j, '{}')"),
+                {"v": version, "t": now, "h": f"{version:064d}", "f": flavor, "j": job})
+        conn.execute(sa.text("insert into model_files (version_id, path, digest, size) "
+                             "select id, 'model.pkl', package_hash, 1 from model_versions"))
+    engine.dispose()
+    store = open_store(url)
+    try:
+        got = {v["version"]: (v["holds_code"], v["trusted_by"] is not None)
+               for v in store.list_model_versions("m")}
+    finally:
+        store.close()
+    assert got == {1: (False, False), 2: (True, True), 3: (True, False), 4: (True, False)}

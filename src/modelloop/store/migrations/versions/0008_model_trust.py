@@ -21,12 +21,14 @@ _CODE_FLAVORS = ("river", "custom", "mlflow_pyfunc")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("model_versions", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("holds_code", sa.Boolean(), nullable=False,
-                                      server_default=sa.false()))
-        batch_op.add_column(sa.Column("trusted_by", sa.String(length=256), nullable=True))
-        batch_op.add_column(sa.Column("trusted_at", sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column("trusted_reason", sa.Text(), nullable=True))
+    # plain ADD COLUMNs (SQLite has them): a batch copy of the table would have to drop the old
+    # one, which the foreign keys of model_files (enforced by the store) refuse
+    op.add_column("model_versions", sa.Column("holds_code", sa.Boolean(), nullable=False,
+                                              server_default=sa.false()))
+    op.add_column("model_versions", sa.Column("trusted_by", sa.String(length=256), nullable=True))
+    op.add_column("model_versions", sa.Column("trusted_at", sa.DateTime(timezone=True),
+                                              nullable=True))
+    op.add_column("model_versions", sa.Column("trusted_reason", sa.Text(), nullable=True))
     versions = sa.table("model_versions", sa.column("flavor", sa.String), sa.column("job_id"),
                         sa.column("holds_code", sa.Boolean), sa.column("created_at"),
                         sa.column("trusted_by", sa.String), sa.column("trusted_at"),
@@ -39,6 +41,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("model_versions", schema=None) as batch_op:
-        for column in ("trusted_reason", "trusted_at", "trusted_by", "holds_code"):
-            batch_op.drop_column(column)
+    for column in ("trusted_reason", "trusted_at", "trusted_by", "holds_code"):
+        op.drop_column("model_versions", column)
