@@ -180,7 +180,8 @@ def test_malformed_references_are_typed_errors(local_workspace, ref, needle):
 
 @pytest.mark.parametrize("value", [5, None, 3.5, ["loans"]])
 def test_a_reference_that_is_not_text_is_a_typed_error(local_workspace, value):
-    with pytest.raises(InvalidInput, match="reference must be text"):
+    # the façade's argument check names the parameter first ("ref must be str | Ref, not …")
+    with pytest.raises(InvalidInput, match=r"ref(erence)? must be (text|str)"):
         local_workspace.datasets.get(value)
 
 
