@@ -231,7 +231,9 @@ def _decide(c: Context, run_id, step, approved, by, reason, no_resume, as_json) 
         _print_result(result, as_json)
         return
     if as_json:
-        render.print_json({"run_id": int(run_id), **decision})
+        from modelloop.errors import parse_id
+
+        render.print_json({"run_id": parse_id(run_id, "run", prefix="run-"), **decision})
     else:
         render.out.print(f"step {step} of run {run_id} {verb}; its runner continues the run")
 
