@@ -235,7 +235,7 @@ class Transforms:
         check_writable(output, storage)
         chunks: list[dict] = []
         if dataset is not None:
-            parts = self.ws.store.dataset_parts(dataset.name, dataset.version, kind="data")
+            parts = self.ws.datasets.parts(dataset.ref)  # a range (NAME@A..B): only its parts
             for n, p in enumerate(parts):
                 chunks.append({"digest": p["digest"], "part": n,
                                "input_bytes": int(p.get("size") or 0)})
