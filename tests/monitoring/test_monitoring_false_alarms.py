@@ -191,6 +191,7 @@ def test_monitor_reports_are_json_and_numbers_are_finite(loans_ws, cli):
     assert run["summary"]["enough_data"] is False and run["summary"]["ok"] is True
     out = cli(*w, "monitor", "report", str(run["id"]), "-o", loans_ws / "r.html", "--json").json()
     assert out["check"]["verdict"]["enough_data"] is False
+    assert "not enough data" in (loans_ws / "r.html").read_text()
     assert np.isfinite(json.loads(json.dumps(out["summary"]["n_rows"])))
 
 

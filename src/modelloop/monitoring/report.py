@@ -76,6 +76,8 @@ def render_html(report: dict) -> str:
     status = report.get("status")
     ok = verdict.get("ok", status != "completed")
     label = ("INSUFFICIENT_DATA" if status == "insufficient_data" else "OK" if ok else "ISSUES")
+    if status == "completed" and not verdict.get("enough_data", True):
+        label += " (not enough data: columns checked only)"
     parts.append(_table(["", ""], [
         ["verdict", f"<span class='{'ok' if ok else 'bad'}'>{label}</span>"],
         ["data", _e(report.get("data"))], ["baseline", _e(report.get("baseline"))],
@@ -83,6 +85,7 @@ def render_html(report: dict) -> str:
         ["rows", _e(report.get("n_rows"))],
         ["drifted columns", _e(", ".join(verdict.get("drifted_columns", [])) or "none")],
         ["dataset drift", _e(verdict.get("dataset_drift"))],
+        ["not enough data", _e(", ".join(verdict.get("not_enough_data", [])) or "-")],
     ]))  # fmt: skip
     violations = check.get("violations", [])
     parts.append(f"<h2>Violations ({len(violations)})</h2>")
