@@ -17,8 +17,9 @@ def make_frame(n: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def register_classifier(ws, name: str = "clf"):
-    """Train a logistic regression on make_frame rows and register it; returns the estimator."""
+def register_classifier(ws, name: str = "clf", *, approve: bool = True):
+    """Train a logistic regression on make_frame rows and register it (approved, as transforms
+    require, unless ``approve=False``); returns the estimator."""
     from sklearn.linear_model import LogisticRegression
 
     from modelloop.registry.package import save_package
@@ -29,7 +30,9 @@ def register_classifier(ws, name: str = "clf"):
     model = LogisticRegression().fit(train, target)
     folder = ws.root / f"pkg-{name}"
     save_package(model, folder, signature=Signature.from_frame(train))
-    ws.models.register(name, folder)
+    ref = ws.models.register(name, folder)["ref"]
+    if approve:
+        ws.models.approve(ref, reason="test model")
     return model
 
 

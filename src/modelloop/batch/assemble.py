@@ -10,10 +10,12 @@ completes, so readers never see half an output.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import uuid
 from pathlib import Path
 
+from modelloop._faults import checkpoint
 from modelloop.batch import sources
 
 
@@ -28,6 +30,7 @@ def assemble(artifacts, digests: list[str], output: str, fmt: str, columns: list
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "wb") as fh:
+            checkpoint("transform.assembling")
             _write(artifacts, digests, fh, fmt, columns)
             fh.flush()
             os.fsync(fh.fileno())
@@ -35,6 +38,20 @@ def assemble(artifacts, digests: list[str], output: str, fmt: str, columns: list
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def remove_stale_temporaries(output: str) -> int:
+    """Delete the temporary files a killed assembly of ``output`` left beside it (a SIGKILL skips
+    the ``finally`` of :func:`assemble`); a rerun or resume of the transform calls this first."""
+    if sources.is_remote(output):
+        return 0  # an unfinished multipart upload is never visible as an object
+    target = Path(output)
+    removed = 0
+    for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+            removed += 1
+    return removed
 
 
 def _write(artifacts, digests: list[str], fh, fmt: str, columns: list[str]) -> None:

@@ -34,17 +34,21 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pydantic import ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
 from modelloop.batch import sources
-from modelloop.errors import InvalidInput
+from modelloop.errors import InvalidInput, NotApproved
 
 PLAN_VERSION = 1
 EXECUTORS = ("processes", "threads", "ray")
 JOIN_SOURCES = ("none", "input")
 
 
-@dataclass
+@pydantic_dataclass(config=ConfigDict(extra="forbid", allow_inf_nan=False))
 class TransformOptions:
-    """How to transform; the SageMaker names are given where they have one."""
+    """How to transform; the SageMaker names are given where they have one. Numbers are checked
+    finite and in range here, for the SDK and the CLI alike (``chunk_mb=0`` made 1-byte chunks)."""
 
     input_filter: list[str] | None = None  # InputFilter: the columns fed to the model
     output_filter: list[str] | None = None  # OutputFilter: the columns written
@@ -53,13 +57,37 @@ class TransformOptions:
     proba: bool = False  # also write class probabilities (proba_<class>)
     input_format: str | None = None
     output_format: str | None = None  # default: from the output's suffix, else the input's
-    chunk_mb: float = 16.0  # text input: bytes per chunk (larger: more memory per worker)
-    chunk_rows: int = 250_000  # Parquet input: rows per chunk (whole row groups)
-    batch_rows: int = 100_000  # rows predicted at once inside a chunk (bounds memory)
-    max_errors_per_chunk: int = 1000
+    # text input: bytes per chunk (larger: more memory per worker)
+    chunk_mb: float = Field(16.0, ge=0.001, le=4096)
+    # Parquet input: rows per chunk (whole row groups)
+    chunk_rows: int = Field(250_000, ge=1, le=1_000_000_000)
+    # rows predicted at once inside a chunk (bounds memory)
+    batch_rows: int = Field(100_000, ge=1, le=100_000_000)
+    max_errors_per_chunk: int = Field(1000, ge=0, le=1_000_000_000)
 
     def key_fields(self) -> dict:
         return asdict(self)
+
+
+def _options(options: dict) -> TransformOptions:
+    """Checked options; InvalidInput names the option, its value and the range."""
+    try:
+        return TransformOptions(**options)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise InvalidInput(f"transform option {field} {err.get('input')!r}: "
+                           f"{err['msg'][0].lower()}{err['msg'][1:]}",
+                           hint="see 'modelloop transform --help'") from None
+
+
+def _workers(workers) -> int | None:
+    if workers is None:
+        return None
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 1024:
+        raise InvalidInput(f"workers must be a whole number from 1 to 1024, not {workers!r}",
+                           hint="e.g. --workers 4")
+    return workers
 
 
 @dataclass
@@ -102,15 +130,21 @@ class Transforms:
         ray_address: str | None = None,
         errors_file: str | None = None,
         progress: Callable[[dict], None] | None = None,
+        force: bool = False,
+        reason: str | None = None,
         **options,
     ) -> TransformResult:
         """Score ``input`` with ``model`` into ``output``; resumes an interrupted identical run.
 
-        ``progress``, if given, is called about three times a second with
+        A model version that is not approved is refused unless ``force`` (recorded in the job's
+        spec with ``reason``, and warned about). ``progress``, if given, is called about three
+        times a second with
         ``{"rows", "error_rows", "chunks", "total_chunks", "input_bytes", "total_bytes"}``.
         """
-        opts = TransformOptions(**options)
-        spec = self.plan(model, input, output, opts, errors_file=errors_file)
+        opts = _options(options)
+        _workers(workers)
+        spec = self.plan(model, input, output, opts, errors_file=errors_file, force=force,
+                         reason=reason)
         return self._execute(spec, workers, executor, ray_address, progress)
 
     def resume(
@@ -154,8 +188,7 @@ class Transforms:
 
         if executor not in EXECUTORS:
             raise InvalidInput(f"unknown executor {executor!r}", hint=f"use {' or '.join(EXECUTORS)}")
-        if workers is not None and workers < 1:
-            raise InvalidInput("--workers must be at least 1", hint="e.g. --workers 4")
+        _workers(workers)
         spec = {**spec, "workers": workers or os.cpu_count() or 1, "executor": executor,
                 "ray_address": ray_address}
         store = self.ws.store
@@ -190,12 +223,14 @@ class Transforms:
 
     # -- planning -----------------------------------------------------------------------------
     def plan(self, model: str, input, output: str, opts: TransformOptions, *,
-             errors_file: str | None = None) -> dict:
+             errors_file: str | None = None, force: bool = False,
+             reason: str | None = None) -> dict:
         """Check everything a user can get wrong, and cut the input into chunks (no scoring)."""
         from modelloop.registry.package import Manifest
 
         name_version = "{}@{}".format(*self.ws.models.resolve(model))
         record = self.ws.models.get(name_version)
+        override = _check_approved(record, name_version, force=force, reason=reason)
         manifest = Manifest.from_dict(record["manifest"])
         inputs = [input] if isinstance(input, str) else list(input)
         if not inputs:
@@ -265,6 +300,8 @@ class Transforms:
             "storage_options": storage,
             "lineage": lineage,
         }
+        if override:
+            spec["approval_override"] = override
         keyed = {k: spec[k] for k in ("plan_version", "package_hash", "dataset", "files",
                                       "output", "output_format", "options", "chunks")}
         spec["key"] = hashlib.sha256(
@@ -276,6 +313,26 @@ class Transforms:
         if self.ws.config.artifacts_url.startswith("s3://"):
             return dict(self.ws.config.artifacts_options)
         return {}
+
+
+def _check_approved(record: dict, ref: str, *, force: bool, reason: str | None) -> dict | None:
+    """Refuse a version that is not approved unless forced; the override to record, if any."""
+    import warnings
+
+    from modelloop.registry.registry import current_actor
+
+    status = record["status"]
+    if status == "approved":
+        return None
+    if not force:
+        raise NotApproved(f"model {ref} is {status}, not approved: transform refuses it",
+                          hint=f"approve it ('modelloop models approve {ref}'), or pass --force "
+                               "with --reason (force=True, reason=...) to score with it anyway")
+    why = reason or "no reason given"
+    warnings.warn(f"transform: scoring with {ref}, which is {status} (forced: {why})",
+                  stacklevel=4)
+    return {"model": ref, "status": status, "reason": why, "by": current_actor(),
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
 def _layout(manifest, columns: list[str], opts: TransformOptions) -> dict:
@@ -438,6 +495,10 @@ def run_transform_job(ctx, spec: dict) -> None:
               "storage_options": spec["storage_options"], "artifacts_url": ctx.artifacts.url,
               "artifacts_options": ctx.artifacts.options}
     key, chunks = spec["key"], spec["chunks"]
+    from modelloop.batch.assemble import remove_stale_temporaries
+
+    for target in (spec["output"], spec["errors_file"]):  # what a killed run left
+        remove_stale_temporaries(target)
     if spec["executor"] == "processes" and spec["workers"] > 1 and len(chunks) > 1:
         executors.warm_up(package_dir)  # the pool's server loads the model while we go on
     done = store.transform_chunks(key)

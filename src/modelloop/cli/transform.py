@@ -60,17 +60,22 @@ def _with(options):
               help="Parquet input is scored in chunks of whole row groups of about this many rows.")
 @click.option("--max-errors-per-chunk", type=int, default=1000, show_default=True,
               help="More failing rows than this in a chunk fail the transform.")
+@click.option("--force", is_flag=True,
+              help="Score with a model version that is not approved (recorded, with a warning).")
+@click.option("--reason", help="Why --force (kept in the job's record).")
 @_with(run_options)
 @json_option
 @pass_ctx
 @click.pass_context
 def transform(cctx: click.Context, c: Context, model, inputs, output, input_format, output_format,
               input_filter, output_filter, join_source, id_column, proba, errors_file, chunk_mb,
-              chunk_rows, max_errors_per_chunk, workers, executor, ray_address, as_json) -> None:
+              chunk_rows, max_errors_per_chunk, force, reason, workers, executor, ray_address,
+              as_json) -> None:
     """Score the input with a registered model into the output, as a resumable tracked job.
 
     Rerunning the same command after a crash, or 'modelloop transform resume JOB', skips the
-    chunks already scored and gives the same output as an uninterrupted run.
+    chunks already scored and gives the same output as an uninterrupted run. The model version
+    must be approved (or --force).
     """
     if cctx.invoked_subcommand is not None:
         return
@@ -84,7 +89,7 @@ def transform(cctx: click.Context, c: Context, model, inputs, output, input_form
         output_format=output_format, input_filter=_columns(input_filter),
         output_filter=_columns(output_filter), join_source=join_source, id_column=id_column,
         proba=proba, chunk_mb=chunk_mb, chunk_rows=chunk_rows,
-        max_errors_per_chunk=max_errors_per_chunk))
+        max_errors_per_chunk=max_errors_per_chunk, force=force, reason=reason))
 
 
 @transform.command()
@@ -126,8 +131,17 @@ def _run(c: Context, as_json: bool, start) -> None:
                    rows=p["rows"] + p["error_rows"], rate=rate,
                    chunks=f"{p['chunks']}/{p['total_chunks']} chunks")
 
-    with bar:
-        result = start(progress)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            with bar:
+                result = start(progress)
+        finally:  # e.g. a forced unapproved version: one line each, even if the job failed
+            for w in caught:
+                if issubclass(w.category, UserWarning):
+                    render.note(f"warning: {w.message}")
     if as_json:
         render.print_json(result.to_dict())
         return
