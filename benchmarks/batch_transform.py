@@ -110,6 +110,7 @@ def main() -> None:
         name = f"m{n}"
         save_package(model, tmp / f"pkg{n}", signature=Signature.from_frame(sample))
         ws.models.register(name, tmp / f"pkg{n}")
+        ws.models.approve(f"{name}@1", reason="benchmark")  # transforms score approved versions
         pkg = ws.models.package_dir(f"{name}@1")
         results = {}
         results["floor"] = measure([sys.executable, "-c", FLOOR, str(pkg), str(source),

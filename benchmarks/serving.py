@@ -173,6 +173,7 @@ def main() -> None:
     ws = Workspace.init(tmp / "ws")
     save_package(model, tmp / "pkg", signature=Signature.from_frame(frame))
     ref = ws.models.register("lr", tmp / "pkg")["ref"]
+    ws.models.approve(ref, reason="benchmark")  # endpoints serve approved versions
     ws.endpoints.create("lr", ref)
     ws.endpoints.create("lr-capture", ref,
                         capture={"enabled": True, "sampling": 100, "mode": "both"})
@@ -182,6 +183,7 @@ def main() -> None:
                                     random_state=0).fit(frame, y)
     save_package(forest, tmp / "rf-pkg", signature=Signature.from_frame(frame))
     rf_ref = ws.models.register("rf", tmp / "rf-pkg")["ref"]
+    ws.models.approve(rf_ref, reason="benchmark")
     ws.endpoints.create("rf", rf_ref)
     save_floor(ws, ref, tmp / "floor.py")
     save_floor(ws, rf_ref, tmp / "floor_rf.py")
