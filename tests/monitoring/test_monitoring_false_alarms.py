@@ -5,11 +5,9 @@ after training shows the baseline training made, and a failed run is reported as
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pytest
 from tests.conftest import write_csv
 
@@ -179,8 +177,8 @@ def test_a_failed_monitor_run_is_reported_as_itself(local_workspace, tmp_path):
     assert len({o["job_id"] for o in seen if o["status"] == "failed"}) == 2
 
 
-def test_monitor_reports_are_json_and_numbers_are_finite(loans_ws, cli):
-    """The report of a run over few rows (not enough data) still renders."""
+def test_a_run_on_few_new_rows_is_not_enough_data_not_an_alarm(loans_ws, cli):
+    """An ingest of 9 rows: the run says not enough data (record, summary, HTML report)."""
     w = ["-w", loans_ws / "ws"]
     cli(*w, "baseline", "create", "loans@1")
     cli(*w, "monitor", "create", "m", "--dataset", "loans", "--baseline", "loans@1",
@@ -192,7 +190,6 @@ def test_monitor_reports_are_json_and_numbers_are_finite(loans_ws, cli):
     out = cli(*w, "monitor", "report", str(run["id"]), "-o", loans_ws / "r.html", "--json").json()
     assert out["check"]["verdict"]["enough_data"] is False
     assert "not enough data" in (loans_ws / "r.html").read_text()
-    assert np.isfinite(json.loads(json.dumps(out["summary"]["n_rows"])))
 
 
 def test_model_quality_from_a_handful_of_labels_writes_no_quality_points(local_workspace, tmp_path):
