@@ -219,6 +219,8 @@ def test_cli_reads_ranges_and_refuses_bad_refs_in_one_line(local_workspace, tmp_
         cli("-w", root, "data", "ingest", "loans", _csv(tmp_path, f"d{i}.csv", loan_applications(n, seed=i)))
     head = cli("-w", root, "data", "head", "loans@1..2", "-n", "100", "--json").json()
     assert len(head) == 20
+    shown = cli("-w", root, "data", "show", "loans@1..2", "--json").json()
+    assert (shown["ref"], shown["row_count"], len(shown["sources"])) == ("loans@1..2", 20, 1)
     for bad in ("loans@²", "loans@99999999999999999999999", "loans@0", "@1", "loans@2..1"):
         r = cli("-w", root, "data", "head", bad, check=False)
         assert r.code != 0 and "Traceback" not in r.err and "internal error" not in r.err, r

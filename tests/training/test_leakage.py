@@ -191,6 +191,7 @@ name: loans
 data:
   dataset: loans
   ingest: [incoming/]
+  window: 2
 target: approved
 split: {method: random, fraction: 0.3}
 quality:
@@ -234,6 +235,19 @@ def test_loop_scores_candidate_and_champion_on_rows_neither_trained_on(local_wor
     assert ev["holdout_rows"] + ev["excluded_rows"] == n_valid, ev
     assert ev["champion"] is not None and ev["candidate"] is not None
     assert "champion" in " ".join(ev["notes"])
+
+    # a third day: with window: 2 the candidate reads versions 2 and 3 only, and says so
+    write_days(folder / "incoming", 3, 300)
+    third = cli("-w", ws.root, "loop", "run", spec, "--json").json()
+    assert third["status"] == "succeeded" and third["data"]["ref"] == "loans@3", third
+    job = ws.jobs.get(third["evaluation"]["job"])
+    (read,) = [i for i in job["inputs"] if i["kind"] == "dataset"]
+    assert read["ref"] == "loans@1..3" and read["rows"] == 600
+    assert {p["version"] for p in read["parts"]} == {2, 3}
+    record = ws.models.register_from_job("windowed", job["id"])
+    files = [Path(s["path"]).name for d in ws.models.lineage(record["ref"])["datasets"]
+             for s in d["sources"]]
+    assert files == [f.name for f in sorted((folder / "incoming").glob("*.csv"))[1:]], files
 
 
 def test_batch_transform_reads_only_the_rows_of_a_range(local_workspace, tmp_path):
