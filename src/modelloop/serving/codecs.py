@@ -142,15 +142,26 @@ def decode_feedback(body: bytes, content_type: str) -> list:
     Lines; the records are checked by the labels store."""
     ctype, _ = media_type(content_type)
     if ctype in JSON_LINES:
-        return [_loads(line, f"line {n}") for n, line in _lines(body)]
+        records = []
+        for n, line in _lines(body):
+            records.append(_loads(line, f"line {n}"))
+            if not isinstance(records[-1], dict):
+                raise InvalidInput(f"line {n} is not a JSON object",
+                                   hint='send one {"inference_id": "...", "label": ...} per line')
+        return records
     if ctype not in ("", "application/json"):
         raise InvalidInput(f"feedback cannot be {ctype}",
                            hint="send application/json or application/jsonlines")
     doc = _loads(body)
-    if not isinstance(doc, dict | list):  # the labels store checks each record
+    if not isinstance(doc, dict | list):
         raise InvalidInput("feedback must be a JSON object or a list of objects",
                            hint='send {"inference_id": "...", "label": ...} or a list of them')
-    return [doc] if isinstance(doc, dict) else doc
+    records = [doc] if isinstance(doc, dict) else doc
+    for n, record in enumerate(records, 1):  # the labels store checks the fields
+        if not isinstance(record, dict):
+            raise InvalidInput(f"label {n} is not a JSON object",
+                               hint='send {"inference_id": "...", "label": ...} or a list of them')
+    return records
 
 
 def _lines(body: bytes):
