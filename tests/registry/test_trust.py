@@ -151,6 +151,7 @@ def test_crafted_custom_package_never_runs_through_register_load_serve_or_transf
         ws.models.load(ref)
     shown = cli("-w", ws.root, "models", "show", ref).out
     assert "code" in shown and "NOT trusted" in shown, shown
+    assert "NOT trusted" in cli("-w", ws.root, "models", "versions", "evil").out
 
     data = tmp_path / "rows.csv"
     frame(10, seed=5).to_csv(data, index=False)

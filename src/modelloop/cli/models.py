@@ -117,9 +117,10 @@ def versions(c: Context, name: str, as_json: bool) -> None:
     if as_json:
         render.print_json(rows)
         return
-    render.table(f"Versions of {name}", ["version", "status", "aliases", "flavor", "job", "created"],
-                 [[v["version"], v["status"], ", ".join(v["aliases"]), v["flavor"], v["job_id"], v["created_at"]]
-                  for v in rows])
+    render.table(f"Versions of {name}", ["version", "status", "aliases", "flavor", "code", "job", "created"],
+                 [[v["version"], v["status"], ", ".join(v["aliases"]), v["flavor"],
+                   ("trusted" if v.get("trusted_by") else "NOT trusted") if v.get("holds_code") else "-",
+                   v["job_id"], v["created_at"]] for v in rows])
 
 
 @models.command()

@@ -156,6 +156,7 @@ class Registry:
         out = []
         for v in self.store.list_model_versions(name):
             v["aliases"] = sorted(a for a, ver in aliases.items() if ver == v["version"])
+            v["holds_code"] = bool(v["holds_code"] or self._code_in(v))
             out.append(v)
         return out
 
