@@ -101,7 +101,7 @@ def test_cli_errors_are_one_line(local_workspace, cli):
 @pytest.fixture(scope="module")
 def hardened(tmp_path_factory):
     """One server (header deadline 1.5 s) with a numeric endpoint ``churn``, a mixed-type one
-    ``mixed`` and ``tight`` (10 rows, 10 kB per request)."""
+    ``mixed`` and ``tight`` (10 rows, 10 kB and 2 s per request)."""
     import os
 
     from tests.serving.conftest import Server
@@ -115,7 +115,8 @@ def hardened(tmp_path_factory):
         ws.models.approve(churn, reason="test model")
     ws.endpoints.create("churn", churn)
     ws.endpoints.create("mixed", register_mixed(ws, "mixed"))
-    ws.endpoints.create("tight", churn, options={"max_request_rows": 10, "max_payload_mb": 0.01})
+    ws.endpoints.create("tight", churn, options={"max_request_rows": 10, "max_payload_mb": 0.01,
+                                                 "timeout_seconds": 2})
     os.environ["MODELLOOP_SERVE_HEADER_TIMEOUT"] = "1.5"
     try:
         server = Server(ws.root)
@@ -338,6 +339,18 @@ def test_chunked_body_stops_at_the_limit(hardened):
     out = _raw(hardened, head + body)
     assert out.startswith(b"HTTP/1.1 413"), out[:200]
     assert b"over the 10485 byte limit" in out
+
+
+def test_a_body_that_trickles_in_times_out(hardened):
+    """Headers complete, body never finished: 408 after the endpoint's timeout_seconds."""
+    head = (b"POST /endpoints/tight/invocations HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n[[1, 2")
+    out = _raw(hardened, head)
+    assert out.startswith(b"HTTP/1.1 408"), out[:200]
+    assert b"did not arrive within 2 s" in out
+    r = httpx.post(hardened.url + "/mlflow/tight/invocations", content=b"{",
+                   headers={"content-type": "application/json"})
+    assert r.json()["error_code"] == "BAD_REQUEST"
 
 
 def test_header_size_is_capped(hardened):

@@ -21,6 +21,7 @@ are counted as they arrive (413 past ``max_payload_mb``); header limits are in
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -34,9 +35,24 @@ from modelloop.serving import codecs
 from modelloop.serving.dataplane import DataPlane, PayloadTooLarge
 
 
-async def _body(request: Request, limit: int) -> bytes:
+class BodyTimedOut(ModelloopError):
+    status = 408
+
+
+async def _body(request: Request, limit: int, timeout: float = 60.0) -> bytes:
     """The body, counted as it streams in: a chunked body (no Content-Length) stops at the limit
-    instead of being buffered whole first."""
+    instead of being buffered whole first, and a body trickling in slower than ``timeout``
+    seconds is a 408 (headers have their own deadline in ``serving.connections``)."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read_body(request, limit)
+    except TimeoutError:
+        raise BodyTimedOut(f"the request body did not arrive within {timeout:g} s",
+                           hint="send the whole body at once, or raise the endpoint's "
+                                "timeout_seconds option") from None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
     length = request.headers.get("content-length")
     if length is not None and not length.isdigit():
         raise InvalidInput(f"Content-Length {length!r} is not a number of bytes")
@@ -101,8 +117,8 @@ def _plain_error(exc: Exception, style: str = "mlflow") -> Response:
         status, message, hint = 500, f"internal error: {type(exc).__name__}: {exc}", None
     if style == "oip":
         return JSONResponse({"error": message + (f" ({hint})" if hint else "")}, status)
-    code = {400: "BAD_REQUEST", 404: "RESOURCE_DOES_NOT_EXIST", 413: "BAD_REQUEST",
-            424: "MODEL_ERROR"}.get(status, "INTERNAL_ERROR")
+    code = {404: "RESOURCE_DOES_NOT_EXIST", 424: "MODEL_ERROR"}.get(status) or (
+        "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR")
     return JSONResponse({"error_code": code, "message": message, "hint": hint}, status)
 
 
@@ -127,7 +143,7 @@ def create_app(ws, *, default_endpoint: str | None = None, poll_seconds: float =
         t0 = time.perf_counter()
         try:
             rt = plane.runtime(name)
-            body = await _body(request, rt.max_payload)
+            body = await _body(request, rt.max_payload, rt.timeout)
             h = request.headers
             attrs = h.get("x-amzn-sagemaker-custom-attributes")
             options = _custom_attributes(attrs)
@@ -165,7 +181,7 @@ def create_app(ws, *, default_endpoint: str | None = None, poll_seconds: float =
         t0 = time.perf_counter()
         try:
             rt = plane.runtime(request.path_params["name"])
-            body = await _body(request, rt.max_payload)
+            body = await _body(request, rt.max_payload, rt.timeout)
             payload = codecs.decode(body, request.headers.get("content-type", ""),
                                     csv_header="present",  # MLflow's CSV has a header line
                                     max_rows=rt.max_rows)
@@ -239,7 +255,7 @@ def create_app(ws, *, default_endpoint: str | None = None, poll_seconds: float =
         t0 = time.perf_counter()
         try:
             rt = plane.runtime(request.path_params["name"])
-            body = await _body(request, rt.max_payload)
+            body = await _body(request, rt.max_payload, rt.timeout)
             req = codecs.decode_oip(body, request.headers.get("inference-header-content-length"),
                                     max_rows=rt.max_rows)
             target = _oip_variant(rt, request.path_params.get("version"))
