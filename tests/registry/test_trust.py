@@ -291,6 +291,12 @@ def test_symbolic_links_are_refused_and_never_copied(local_workspace, tmp_path, 
             (mlf / "data" / "conf.txt").symlink_to(secret)
         r = cli("-w", ws.root, "models", "import", "m", mlf, check=False)
         one_line_error(r, "symbolic link")
+    linked = tmp_path / "mlflow-linked-mlmodel"  # its target's text never shows in an error
+    linked.mkdir()
+    (linked / "MLmodel").symlink_to(secret)
+    r = cli("-w", ws.root, "models", "import", "m", linked, check=False)
+    one_line_error(r, "symbolic link")
+    assert "hunter2" not in r.err
     assert ws.models.list() == []
     assert not ws.artifacts.exists(digest)
 

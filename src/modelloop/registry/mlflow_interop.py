@@ -233,8 +233,8 @@ def import_mlflow(
     Nothing in the folder is unpickled or imported unless ``trust_pickle``; without it, only a
     modelloop export of a package holding no code imports (others raise UntrustedCode)."""
     folder = Path(folder)
+    check_folder(folder)  # first: a linked MLmodel would show its target's text in a YAML error
     conf = read_mlmodel(folder)
-    check_folder(folder)
     flavors = conf.get("flavors") or {}
     pyfunc = flavors.get("python_function") or {}
     if pyfunc.get("loader_module") == LOADER_MODULE:  # one of ours: give back the package itself
