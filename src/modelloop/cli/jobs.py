@@ -206,8 +206,7 @@ def report(c: Context, job_id: str, dest: str | None, open_it: bool) -> None:
     if dest is None:
         folder = Path(tempfile.mkdtemp(prefix="modelloop-report-"))
         dest = str(folder / f"job-{job_id}.html")
-    Path(dest).parent.mkdir(parents=True, exist_ok=True)
-    Path(dest).write_bytes(html)
+    render.write_output(dest, html)
     render.out.print(dest)
     if open_it:
         import webbrowser  # honours $BROWSER

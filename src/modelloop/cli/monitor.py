@@ -195,8 +195,7 @@ def check(c: Context, data, baseline_ref, endpoint, variant, since, until, confi
                                    since=since, until=until, endpoint=endpoint,
                                    variant=variant, exclude=list(exclude))  # fmt: skip
     if violations_out:
-        with open(violations_out, "w") as fh:
-            json.dump(report.to_sagemaker_violations(), fh, indent=2)
+        render.write_output(violations_out, json.dumps(report.to_sagemaker_violations(), indent=2))
     if as_json:
         render.print_json(report.to_dict())
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -53,6 +54,22 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
         return
     natural = out.measure(t, options=out.options.update_width(1_000_000)).maximum
     Console(file=out.file, width=max(natural, 20), highlight=False, soft_wrap=True).print(t)
+
+
+def write_output(path: str | Path, data: str | bytes) -> None:
+    """Write ``data`` to a file the user named (``-o``, ``--…-out``): a folder, a read-only place
+    or a path inside /proc ends as one line naming it, not as an internal error."""
+    from modelloop.errors import InvalidInput
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            path.write_text(data, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def note(message: str) -> None:
