@@ -141,6 +141,9 @@ class DeployOptions(_Section):
     max_error_rate: float | None = Field(None, ge=0, le=1)
     max_p99_ms: float | None = Field(None, gt=0)
     min_requests: int | None = Field(None, ge=0)
+    # a bake with fewer than min_requests: wait (up to max_wait s, then roll back), fail, proceed
+    on_low_traffic: Literal["wait", "fail", "proceed"] | None = None
+    max_wait: float | None = Field(None, ge=0, le=7 * 24 * 3600)
     wait: bool | None = None
     timeout: float | None = Field(None, gt=0)
 
