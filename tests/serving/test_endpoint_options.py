@@ -205,3 +205,16 @@ def test_serve_announces_only_once_listening(local_workspace, tmp_path):
         assert text.count("serving on") == 1 and f":{server.port}" in text
     finally:
         server.stop()
+
+
+def test_following_an_alias_moved_to_an_unapproved_version_is_refused_visibly(local_workspace):
+    ws = local_workspace
+    v1, v2 = register_model(ws, seed=1), register_model(ws, seed=2, approve=False)
+    ws.models.set_alias("clf", "champion", v1)
+    ws.endpoints.create("ep", "clf@champion")
+    ws.models.set_alias("clf", "champion", v2, force=True, reason="try it")
+    for _ in range(2):  # refused once, recorded once
+        ws.endpoints.advance(owner="test")
+    assert [v["model"] for v in ws.endpoints.get("ep")["spec"]["variants"]] == [v1]
+    (refused,) = [r for r in ws.endpoints.rollouts("ep") if r["model"] == v2]
+    assert refused["status"] == "failed" and "not approved" in refused["reason"]

@@ -349,8 +349,18 @@ class Endpoints:
             opts = dict(ep["spec"].get("deploy") or {})
             try:
                 self.deploy(ep["name"], ref, wait=False, **opts)
+            except NotApproved as exc:  # say so once, in a failed rollout, rather than skip
+                self._record_refused(ep, ref, opts.get("strategy", "all-at-once"), exc)
             except InvalidInput:
                 continue
+
+    def _record_refused(self, ep: dict, ref: str, strategy: str, exc: NotApproved) -> None:
+        state = {"before": ep["spec"], "steps": [[100.0, 0.0]], "step": 0, "checks": {},
+                 "observed": None, "new_variant": {"model": ref}}
+        rollout = self.store.create_rollout(endpoint=ep["name"], strategy=strategy, model=ref,
+                                            state=state, actor=f"follow {ep['spec']['follow']}")
+        self.store.advance_rollout(rollout["id"], state=state, status="failed",
+                                   reason=f"not deployed: {exc.message}")
 
     def rollback(self, name: str, *, reason: str | None = None) -> dict:
         """Stop the running rollout and restore the spec before it — or, if none runs, undo the
