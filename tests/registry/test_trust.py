@@ -493,3 +493,22 @@ def test_upgrading_an_old_store_marks_code_and_trusts_only_what_its_jobs_wrote(t
     finally:
         store.close()
     assert got == {1: (False, False), 2: (True, True), 3: (True, False), 4: (True, False)}
+
+
+def test_trust_is_recorded_once_on_every_backend(workspace, tmp_path):
+    ws, marker = workspace, tmp_path / "pwned"
+    folder = crafted_custom_package(tmp_path / "pkg", marker)
+    record = ws.models.register("m", folder, trust_pickle=True, reason="built it here")
+    assert record["holds_code"] and record["trusted_reason"] == "built it here"
+    old = register_untrusted_as_before(ws, "m", folder)
+    with pytest.raises(InvalidInput, match="reason"):
+        ws.models.trust(old)
+    ws.models.trust(old, reason="reviewed")
+    with pytest.raises(InvalidInput, match="already trusted"):
+        ws.models.trust(old, reason="again")
+    trusted = [(h["version"], h["reason"]) for h in ws.models.history("m") if h["action"] == "trusted"]
+    assert trusted == [(1, "built it here"), (2, "reviewed")]
+    assert "model.trusted" in [e["kind"] for e in ws.events()]
+    assert not marker.exists()
+    ws.models.load(old)
+    assert marker.exists()
