@@ -129,11 +129,10 @@ def create(c: Context, name, model, variants, follow, follow_strategy, capture, 
     --model NAME@ALIAS (e.g. churn@champion) follows the alias: each version it moves to is
     deployed (with --follow-strategy). Versions that are not approved need --force.
     """
-    follows = follow or (model if model and "@" in model else None)
     record = _warned(lambda: c.ws.endpoints.create(
         name, model, variants=_variants(variants) or None, capture=_capture(capture, sampling),
         options=_options(timeout, max_payload_mb, max_batch_rows, max_wait_ms), follow=follow,
-        deploy={"strategy": follow_strategy} if follows else None, force=force, reason=reason))
+        deploy={"strategy": follow_strategy}, force=force, reason=reason))
     if as_json:
         render.print_json(record)
         return

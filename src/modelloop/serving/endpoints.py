@@ -110,6 +110,7 @@ class Endpoints:
             from modelloop.registry.registry import parse_model_ref
 
             parse_model_ref(follow)
+        deploy = deploy if follow else None  # how to deploy what the alias moves to
         if deploy:
             check_deploy(**deploy)
         spec = self._pin(check_spec({"variants": variants, "capture": capture, "options": options,
