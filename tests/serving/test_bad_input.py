@@ -91,10 +91,10 @@ def test_cli_errors_are_one_line(local_workspace, cli):
     ref = register_model(local_workspace)
     r = cli("endpoint", "create", "e1", "--model", ref, "--capture-sampling", "150", env=env,
             check=False)
-    assert r.code == 1 and "between 0 and 100" in r.err
+    assert r.code == 1 and "capture sampling 150" in r.err and "100" in r.err
     r = cli("endpoint", "deploy", "e1", "--model", ref, "--strategy", "canary",
             "--canary-percent", "0", env=env, check=False)
-    assert r.code == 1 and "canary size" in r.err
+    assert r.code == 1 and "canary_percent 0" in r.err and r.err.count("\n") == 1
 
 
 # -- one server for the request-hardening tests ---------------------------------------------------
