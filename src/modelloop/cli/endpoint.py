@@ -389,7 +389,7 @@ def serve(c: Context, host: str, port: int, insecure: bool, default_endpoint: st
     run(ws, host=host, port=bound, endpoint=default_endpoint, log_level=log_level,
         min_workers=lo, max_workers=hi, metrics_seconds=opts.metrics_seconds,
         target_inflight=target_inflight, scale_out_cooldown=scale_out_cooldown,
-        scale_in_cooldown=scale_in_cooldown, sock=sock)
+        scale_in_cooldown=scale_in_cooldown, sock=sock, insecure=insecure)
 
 
 def _loopback(host: str) -> bool:

@@ -378,18 +378,25 @@ def _labels(predictions: list, datatype: str) -> list:
 
 def run(ws, *, host: str = "127.0.0.1", port: int = 8080, endpoint: str | None = None,
         log_level: str = "warning", min_workers: int = 1, max_workers: int = 1,
-        metrics_seconds: float = 10.0, sock=None, **scaling) -> None:
+        metrics_seconds: float = 10.0, sock=None, insecure: bool = False, **scaling) -> None:
     """Serve until interrupted (uvicorn with uvloop and httptools, no access log).
 
     One process by default; with ``max_workers`` > 1, worker processes on one shared socket,
     a fixed number (``min_workers == max_workers``) or autoscaled (see ``serving.workers``).
     ``sock`` is a listening socket from ``serving.workers.bind`` (bound here if not given).
+    The options are checked as ``modelloop serve`` checks them (a host other than loopback
+    needs ``insecure``).
     """
     import uvicorn
 
     from modelloop.serving.connections import PROTOCOL
+    from modelloop.serving.spec import check_serve
     from modelloop.serving.workers import bind, run_workers
 
+    check_serve(host=host, port=port, insecure=insecure, min_workers=min_workers,
+                max_workers=max_workers, metrics_seconds=metrics_seconds,
+                **{k: scaling[k] for k in ("target_inflight", "scale_out_cooldown",
+                                           "scale_in_cooldown") if k in scaling})
     sock = sock or bind(host, port)
     if max_workers > 1:
         run_workers(ws, host=host, port=port, endpoint=endpoint, log_level=log_level,
