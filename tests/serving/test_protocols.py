@@ -320,6 +320,20 @@ def test_probabilities_have_an_explicit_option_in_each_protocol(kinds):
     body = json.loads(out["Body"].read())
     assert body["classes"] == classes
     assert np.allclose(body["probabilities"], want)
+    labels = body["predictions"]
+    # in CSV and JSON Lines answers too, after each prediction (never dropped)
+    r = httpx.post(server.url + "/endpoints/intlab/invocations", json=MIXED_ROWS,
+                   headers={"x-amzn-sagemaker-custom-attributes": "probabilities",
+                            "accept": "text/csv"})
+    cells = [line.split(",") for line in r.text.split()]
+    assert [int(c[0]) for c in cells] == labels
+    assert np.allclose([[float(v) for v in c[1:]] for c in cells], want)
+    r = httpx.post(server.url + "/endpoints/intlab/invocations", json=MIXED_ROWS,
+                   headers={"x-amzn-sagemaker-custom-attributes": "probabilities",
+                            "accept": "application/jsonlines"})
+    lines = [json.loads(line) for line in r.text.split("\n") if line]
+    assert [x["prediction"] for x in lines] == labels
+    assert np.allclose([x["probabilities"] for x in lines], want)
     # MLflow: params.predict_method, as MLflow's pyfunc serving takes it
     r = httpx.post(server.url + "/mlflow/intlab/invocations", json={
         "dataframe_split": {"columns": MIXED, "data": MIXED_ROWS},

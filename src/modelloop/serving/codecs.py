@@ -367,13 +367,19 @@ class RowLimit(ModelloopError):
 
 # -- responses --------------------------------------------------------------------------------
 def encode(result: dict, accept: str) -> tuple[bytes, str]:
-    """Body and content type for ``{"predictions": [...], ...}`` in the ``Accept`` type."""
+    """Body and content type for ``{"predictions": [...], ...}`` in the ``Accept`` type; asked-for
+    probabilities follow each prediction (CSV: ``label,p1,p2``; JSON Lines: a
+    ``probabilities`` key), in the order of ``classes``."""
     atype = (accept or "application/json").split(",")[0].split(";")[0].strip().lower()
+    preds, probs = result["predictions"], result.get("probabilities")
     if atype in ("text/csv", "text/plain"):
-        preds = result["predictions"]
-        return ("\n".join(_csv_cell(p) for p in preds) + "\n").encode(), "text/csv"
+        cells = [_csv_cell(p) for p in preds] if probs is None else \
+            [_csv_cell([p, *q]) for p, q in zip(preds, probs, strict=True)]
+        return ("\n".join(cells) + "\n").encode(), "text/csv"
     if atype in ("application/jsonlines", "application/x-jsonlines"):
-        lines = [json.dumps({"prediction": p}) for p in result["predictions"]]
+        lines = [json.dumps({"prediction": p}) for p in preds] if probs is None else \
+            [json.dumps({"prediction": p, "probabilities": q})
+             for p, q in zip(preds, probs, strict=True)]
         return ("\n".join(lines) + "\n").encode(), "application/jsonlines"
     return json.dumps(result).encode(), "application/json"
 
