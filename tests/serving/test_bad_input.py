@@ -249,6 +249,10 @@ def test_malformed_requests_are_4xx_naming_the_problem(hardened):
         r = _post(hardened, path, body, ctype)
         assert 400 <= r.status_code < 500, (path, str(body)[:80], r.status_code, r.text[:300])
         assert words in _message(r), (words, r.text[:300])
+    # an error names the value without echoing a megabyte back
+    r = _post(hardened, "/endpoints/churn/invocations", [[1, "x" * 100_000, 3, 4, 5]])
+    assert r.status_code == 400 and "must be double, got 'xxx" in _message(r)
+    assert len(r.text) < 500
 
 
 def _peak_rss_mb(pid: int) -> float:

@@ -186,14 +186,16 @@ class VariantRuntime:
         present = set(cols)
         if len(present) != len(cols):
             dupe = next(c for c in cols if cols.count(c) > 1)
-            raise InvalidInput(f"input names column {dupe!r} twice", hint="send each column once")
+            raise InvalidInput(f"input names column {_short(dupe)} twice",
+                               hint="send each column once")
         for c in self.packaged.signature.columns:
             if c.name not in present and c.required:
                 raise InvalidInput(f"input is missing required column {c.name!r}",
                                    hint=f"the model takes: {', '.join(self.columns)}")
         for name in cols:
             if name not in self.index:
-                raise InvalidInput(f"input has column {name!r}, which the model does not take",
+                raise InvalidInput(f"input has column {_short(name)}, which the model does not "
+                                   "take",
                                    hint=f"the model takes: {', '.join(self.columns)}")
 
     def _reorder(self, arr, cols):
@@ -222,7 +224,7 @@ class VariantRuntime:
                 except (TypeError, ValueError):
                     spec = self.packaged.signature[name]
                     raise InvalidInput(
-                        f"column {name!r} must be {spec.type}, got {value!r}",
+                        f"column {name!r} must be {spec.type}, got {_short(value)}",
                         hint=f"send numbers in column {name!r}",
                     ) from None
         raise InvalidInput("rows have different lengths or hold nested values",
@@ -280,6 +282,13 @@ def _label_type(packaged, classes) -> str:
     if out is not None and len(out.columns) == 1:
         return _SIGNATURE_TYPES.get(out.columns[0].type, "BYTES")
     return "BYTES"
+
+
+def _short(value, limit: int = 60) -> str:
+    """``repr`` cut to ``limit`` characters: an error names the value without echoing a
+    megabyte back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _accepts_arrays(packaged) -> bool:
