@@ -149,8 +149,6 @@ def check_arguments(fn, where: str):
 
 
 def _checked_value(where: str, name: str, value, adapter, sig):
-    import os
-
     from pydantic import ValidationError
 
     try:
