@@ -260,3 +260,27 @@ def test_batch_transform_reads_only_the_rows_of_a_range(local_workspace, tmp_pat
     result = ws.transforms.run(model, "dataset:credit@1..2", str(tmp_path / "out.parquet"),
                                workers=1)
     assert len(pd.read_parquet(result.output)) == 120
+
+
+def test_a_model_without_recorded_training_data_is_evaluated_with_a_note(
+        local_workspace, tmp_path, cli):
+    """A package registered from a folder names no training rows: nothing to refuse, but the
+    evaluation says the overlap could not be checked (CLI and job log)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from modelloop.registry.package import save_package
+    from modelloop.registry.signature import Signature
+
+    ws = local_workspace
+    _days(ws, tmp_path, 1, rows=200)
+    frame = ws.datasets.to_pandas("credit@1")
+    features = ["x1"]
+    model = LogisticRegression().fit(frame[features], frame["y"])
+    save_package(model, tmp_path / "pkg", signature=Signature.from_frame(frame[features]),
+                 task="binary", lineage={"target": "y"})
+    ref = ws.models.register("outside", tmp_path / "pkg")["ref"]
+    r = cli("-w", ws.root, "evaluate", ref, "credit@1", "--json")
+    assert "could not be checked" in r.err, r.err
+    job = r.json()
+    assert job["info"]["overlap"]["unknown"] == [ref]
+    assert "could not be checked" in ws.jobs.logs(job["id"])

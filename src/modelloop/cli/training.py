@@ -220,6 +220,9 @@ def evaluate(c: Context, model, dataset, target, baseline, gates, no_report, sin
                     f"({found.get('model', 0):,} of {model}"
                     + (f", {found['baseline']:,} of the baseline" if "baseline" in found else "")
                     + f", of {found['rows']:,} rows): these metrics are optimistic")
+    for ref in found.get("unknown") or []:
+        render.note(f"note: {ref} records no training data, so its overlap with {dataset} "
+                    "could not be checked")
     verdict = job["outputs"].get("gate")
     extra = []
     base = job["outputs"].get("baseline")
