@@ -88,6 +88,19 @@ def test_weights_and_options_are_checked_on_update_too(local_workspace, cli):
     assert "weight" in line
 
 
+
+def test_max_request_rows_is_an_endpoint_option_of_the_cli(local_workspace, cli):
+    """`--max-request-rows` reaches the endpoint's options and is range-checked like the rest."""
+    ws = local_workspace
+    ref = register_model(ws)
+    cli("endpoint", "create", "ep", "--model", ref, "--max-request-rows", "7", env=_env(ws))
+    assert ws.endpoints.get("ep")["spec"]["options"]["max_request_rows"] == 7
+    cli("endpoint", "update", "ep", "--max-request-rows", "9", env=_env(ws))
+    assert ws.endpoints.get("ep")["spec"]["options"]["max_request_rows"] == 9
+    line = _one_line_error(cli("endpoint", "update", "ep", "--max-request-rows", "0",
+                               env=_env(ws), check=False))
+    assert "max_request_rows" in line
+
 def test_a_stored_broken_spec_does_not_break_the_other_endpoints(local_workspace, serve):
     """A record written before these checks (a NaN weight) is not loaded, and GET /endpoints
     and the other endpoints keep answering."""

@@ -51,6 +51,8 @@ capture_options = [
                  help="Share of requests captured, in percent."),
     click.option("--timeout", type=float, help="Per-request timeout in seconds (default 60)."),
     click.option("--max-payload-mb", type=float, help="Largest request body (default 6 MB)."),
+    click.option("--max-request-rows", type=int,
+                 help="Most rows one request may carry (default 100,000); more is a 413."),
     click.option("--max-batch-rows", type=int, help="Micro-batching: rows per predict call."),
     click.option("--max-wait-ms", type=float, help="Micro-batching: extra wait to gather."),
 ]
@@ -64,8 +66,10 @@ def _with(options):
     return deco
 
 
-def _options(timeout, max_payload_mb, max_batch_rows, max_wait_ms) -> dict | None:
+def _options(timeout, max_payload_mb, max_request_rows, max_batch_rows,
+             max_wait_ms) -> dict | None:
     out = {k: v for k, v in {"timeout_seconds": timeout, "max_payload_mb": max_payload_mb,
+                             "max_request_rows": max_request_rows,
                              "max_batch_rows": max_batch_rows,
                              "max_wait_ms": max_wait_ms}.items() if v is not None}
     return out or None
@@ -123,7 +127,8 @@ def endpoint() -> None:
 @json_option
 @pass_ctx
 def create(c: Context, name, model, variants, follow, follow_strategy, capture, sampling,
-           timeout, max_payload_mb, max_batch_rows, max_wait_ms, force, reason, as_json) -> None:
+           timeout, max_payload_mb, max_request_rows, max_batch_rows, max_wait_ms, force, reason,
+           as_json) -> None:
     """Create endpoint NAME serving --model (or --variant …).
 
     --model NAME@ALIAS (e.g. churn@champion) follows the alias: each version it moves to is
@@ -131,7 +136,8 @@ def create(c: Context, name, model, variants, follow, follow_strategy, capture, 
     """
     record = _warned(lambda: c.ws.endpoints.create(
         name, model, variants=_variants(variants) or None, capture=_capture(capture, sampling),
-        options=_options(timeout, max_payload_mb, max_batch_rows, max_wait_ms), follow=follow,
+        options=_options(timeout, max_payload_mb, max_request_rows, max_batch_rows, max_wait_ms),
+        follow=follow,
         deploy={"strategy": follow_strategy}, force=force, reason=reason))
     if as_json:
         render.print_json(record)
@@ -156,7 +162,8 @@ def create(c: Context, name, model, variants, follow, follow_strategy, capture, 
 @json_option
 @pass_ctx
 def update(c: Context, name, variants, weights, follow, capture, sampling, timeout,
-           max_payload_mb, max_batch_rows, max_wait_ms, force, reason, as_json) -> None:
+           max_payload_mb, max_request_rows, max_batch_rows, max_wait_ms, force, reason,
+           as_json) -> None:
     """Change endpoint NAME: variants, weights, capture or options."""
     w = {}
     for item in weights:
@@ -169,7 +176,7 @@ def update(c: Context, name, variants, weights, follow, capture, sampling, timeo
     record = _warned(lambda: c.ws.endpoints.update(
         name, variants=_variants(variants) or None, weights=w or None,
         capture=_capture(capture, sampling),
-        options=_options(timeout, max_payload_mb, max_batch_rows, max_wait_ms),
+        options=_options(timeout, max_payload_mb, max_request_rows, max_batch_rows, max_wait_ms),
         follow=False if follow is None else follow, force=force, reason=reason))
     if as_json:
         render.print_json(record)
