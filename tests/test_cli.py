@@ -197,29 +197,3 @@ def test_demo_prints_its_progress_line_by_line_when_piped(tmp_path, cli):
     assert lines.index("day 1: train") < lines.index("day 2: new applications")
     assert "Loop 'loans' over 2 days" in result.out
 
-
-def test_the_readme_quickstart_runs_as_written(tmp_path, cli):
-    """Each command of the README's 'Quickstart, step by step', in order, in a fresh folder."""
-    import re
-    import shlex
-    from pathlib import Path
-
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    section = readme.split("## Quickstart, step by step", 1)[1]
-    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
-    cwd = tmp_path
-    ran = []
-    for line in block.splitlines():
-        for command in line.split("#", 1)[0].split("&&"):
-            words = shlex.split(command)
-            if not words:
-                continue
-            if words[0] == "cd":
-                cwd = cwd / words[1]
-                continue
-            assert words[0] == "modelloop", line
-            cli(*words[1:], cwd=cwd)  # globs are quoted in the README: modelloop expands them
-            ran.append(words[1])
-    assert "samples" in ran and ran.count("data") >= 5
-    listed = cli("data", "list", "--json", cwd=cwd).json()
-    assert listed[0]["name"] == "loans" and listed[0]["latest_version"] == 2
