@@ -29,6 +29,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -181,8 +182,14 @@ class Walk:
         self.server = subprocess.Popen(words, cwd=self.cwd, env=self.env, text=True,
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.ran.append(command)
-        line = self.server.stdout.readline()  # serve binds before it says "serving on"
-        assert "serving on" in line, line + self.server.stdout.read()
+        said = []
+        for line in self.server.stdout:  # serve binds before it says "serving on"
+            said.append(line)
+            if "serving on" in line:
+                break
+        assert said and "serving on" in said[-1], "".join(said)
+        # keep reading what it prints, so that a full pipe never blocks the server
+        threading.Thread(target=self.server.stdout.read, daemon=True).start()
 
     def stop_server(self) -> None:
         if self.server is not None and self.server.poll() is None:
