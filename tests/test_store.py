@@ -90,11 +90,13 @@ def test_versions_are_numbered_and_cumulative(store_url):
 
 
 def test_commit_refuses_when_schema_changed_underneath(store_url):
-    from modelloop.errors import SchemaMismatch
+    """A commit whose schema was overtaken is a Conflict: the ingest runs again and re-checks
+    its files against the schema that won (where a real mismatch is a SchemaMismatch)."""
+    from modelloop.errors import Conflict
 
     store = open_store(store_url)
     _commit(store, "loans", 1, ["a" * 64])
-    with pytest.raises(SchemaMismatch, match="changed schema"):
+    with pytest.raises(Conflict, match="changed schema"):
         _commit(store, "loans", 1, ["b" * 64], expected='{"something": "else"}')
     assert store.get_dataset_version("loans")["version"] == 1
     store.close()
