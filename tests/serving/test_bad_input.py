@@ -196,6 +196,23 @@ def test_ragged_rows_and_columns_are_400_naming_the_row(hardened):
 DEEP = "[" * 5000 + "]" * 5000
 
 
+
+def test_infinite_values_in_an_integer_column_are_400(hardened):
+    """Found by the fuzz test: 'INF' in the integer column ``age`` was cast to int64 and
+    answered 500. Every protocol now refuses it naming the column."""
+    cases = [
+        ("/endpoints/mixed/invocations", "INF,basic,41.5\n", "text/csv"),
+        ("/endpoints/mixed/invocations", "-inf,pro,3\n34,basic,41.5\n", "text/csv"),
+        ("/mlflow/mixed/invocations", "age,plan,spend\ninf,basic,41.5\n", "text/csv"),
+        ("/mlflow/mixed/invocations",
+         {"dataframe_split": {"columns": ["age", "plan", "spend"],
+                              "data": [["inf", "basic", 41.5]]}}, "application/json"),
+    ]
+    for path, body, ctype in cases:
+        r = _post(hardened, path, body, ctype)
+        assert r.status_code == 400, (path, body, r.status_code, r.text)
+        assert "age" in _message(r) and "whole numbers" in _message(r), r.text
+
 def test_malformed_requests_are_4xx_naming_the_problem(hardened):
     five = [1, 2, 3, 4, 5]
     oip = "/v2/models/churn/infer"

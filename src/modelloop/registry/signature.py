@@ -315,6 +315,13 @@ def _integral(series, spec: ColumnSpec):
     import numpy as np
 
     values = series.to_numpy(dtype="float64")
+    infinite = np.isinf(values)
+    if infinite.any():
+        raise InvalidInput(
+            f"column {spec.name!r} must be {spec.type} (whole numbers), got "
+            f"{values[infinite][0].item()!r}",
+            hint=f"send whole numbers in column {spec.name!r}",
+        )
     finite = values[~np.isnan(values)]
     if finite.size and not np.array_equal(finite, np.floor(finite)):
         raise InvalidInput(
