@@ -30,8 +30,20 @@ class _Cancelled(BaseException):
         self.reason = reason
 
 
+#: Set once a signal has ended the job: a second one (SIGTERM from a cancelling starter, then
+#: SIGHUP as that starter exits) must not interrupt the recording of how the job ended.
+_ending = False
+
+
+def _cancel(reason: str = "cancelled by user") -> None:
+    global _ending
+    if not _ending:
+        _ending = True
+        raise _Cancelled(reason)
+
+
 def _on_sigterm(_signum, _frame):
-    raise _Cancelled()
+    _cancel()
 
 
 def _follow_parent(parent: int) -> None:
@@ -68,7 +80,7 @@ def main(argv: list[str]) -> int:
     gone = f"the process that started it (pid {parent}) ended before it finished"
 
     def _on_sighup(_signum, _frame):
-        raise _Cancelled(gone)
+        _cancel(gone)
 
     signal.signal(signal.SIGHUP, _on_sighup)
     # held back until the job runs, so that an early SIGHUP still ends it as 'cancelled'
@@ -125,17 +137,35 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(ctx.scratch, ignore_errors=True)
     try:
         recorder.flush()
-    finally:
-        store.update_job(
-            job_id,
-            only_if_status=("running",),
-            status=status,
-            error=error,
-            ended_at=datetime.now(UTC),
-        )
+    except Exception:  # the job's ending is recorded below all the same
+        traceback.print_exc(file=sys.stdout)
+    _record_end(ws, store, job_id, status, error)
     print(f"job {job_id} {status}", flush=True)
     ws.close()
     return 0
+
+
+def _record_end(ws, store, job_id: int, status: str, error: str | None) -> None:
+    """Record how the job ended. The signal that ended it may have interrupted this process's
+    store connection mid-call, so a failed write is retried on a fresh connection: a worker that
+    exits without its record would be reported as having died, losing the real reason."""
+    from modelloop.store import open_store
+
+    for attempt in range(3):
+        try:
+            store.update_job(
+                job_id,
+                only_if_status=("running",),
+                status=status,
+                error=error,
+                ended_at=datetime.now(UTC),
+            )
+            return
+        except Exception:
+            if attempt == 2:
+                raise
+            traceback.print_exc(file=sys.stdout)
+            store = open_store(ws.config.store_url)
 
 
 if __name__ == "__main__":
