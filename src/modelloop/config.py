@@ -199,3 +199,18 @@ def write_default(
 
 def _toml_str(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def current_actor() -> str:
+    """Who is acting, for history records: $MODELLOOP_USER, else user@host (uid@host where
+    there is no login name, as in some containers)."""
+    import getpass
+    import socket
+
+    user = os.environ.get("MODELLOOP_USER")
+    if user:
+        return user
+    try:
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+    except Exception:
+        return f"uid{os.getuid()}@{socket.gethostname()}"

@@ -319,7 +319,7 @@ def _check_approved(record: dict, ref: str, *, force: bool, reason: str | None) 
     """Refuse a version that is not approved unless forced; the override to record, if any."""
     import warnings
 
-    from modelloop.registry.registry import current_actor
+    from modelloop.config import current_actor
 
     status = record["status"]
     if status == "approved":

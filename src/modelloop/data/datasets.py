@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelloop._faults import checkpoint, pid_alive
 from modelloop.artifacts import ArtifactStore, sha256_file
+from modelloop.config import current_actor
 from modelloop.data.refs import Ref, check_name, parse_ref, parse_time
 from modelloop.errors import Conflict, InvalidInput, NotFound, SchemaMismatch
 from modelloop.store import MetadataStore
@@ -355,7 +356,7 @@ class Datasets:
             self.get(ref.name)  # the usual NotFound, listing the known datasets
         done = self.store.delete_dataset_versions(
             ref.name, ref.version, and_later=and_later, force=force,
-            actor=actor or _actor(), reason=reason,
+            actor=actor or current_actor(), reason=reason,
         )  # fmt: skip
         # the metadata is gone first: a crash here leaves unreferenced blobs, never a version
         # whose parts are missing
@@ -586,20 +587,6 @@ class Datasets:
                 hint=f"its columns are: {', '.join(v.schema.names)}",
             )
         return list(columns)
-
-
-def _actor() -> str:
-    """Who is acting: $MODELLOOP_USER, else user@host (the registry's rule; the data layer may
-    not import the registry)."""
-    import getpass
-
-    user = os.environ.get("MODELLOOP_USER")
-    if user:
-        return user
-    try:
-        return f"{getpass.getuser()}@{socket.gethostname()}"
-    except Exception:  # no login name (some containers)
-        return f"uid{os.getuid()}@{socket.gethostname()}"
 
 
 def _readable_schema(record: dict) -> pa.Schema:

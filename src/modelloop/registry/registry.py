@@ -18,7 +18,6 @@ written by this workspace's own training jobs are trusted as such. Aliases in
 from __future__ import annotations
 
 import contextlib
-import getpass
 import os
 import pwd
 import re
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelloop.artifacts import ArtifactStore
+from modelloop.config import current_actor
 from modelloop.data.refs import check_name, version_number
 from modelloop.errors import IntegrityError, InvalidInput, NotFound, UntrustedCode, parse_id
 from modelloop.store import MetadataStore
@@ -38,17 +38,6 @@ RESERVED_ALIASES = {"latest"}
 #: Aliases that point only at approved versions unless forced ([registry] in modelloop.toml).
 DEFAULT_GATED_ALIASES = ("champion",)
 TRUST_HINT = "--trust-pickle --reason '…' (SDK: trust_pickle=True, reason='…')"
-
-
-def current_actor() -> str:
-    """Who is acting: $MODELLOOP_USER, else the login name on this host."""
-    user = os.environ.get("MODELLOOP_USER")
-    if user:
-        return user
-    try:
-        return f"{getpass.getuser()}@{socket.gethostname()}"
-    except Exception:  # no login name (some containers)
-        return f"uid{os.getuid()}@{socket.gethostname()}"
 
 
 def trusting_actor() -> str:

@@ -32,7 +32,7 @@ def _with_overrides(spec: dict, overrides: list[dict]) -> dict:
 
 
 def _actor() -> str:
-    from modelloop.registry.registry import current_actor
+    from modelloop.config import current_actor
 
     return current_actor()
 
