@@ -102,6 +102,8 @@ def test_rows_that_fail_scoring_go_to_the_error_file(workspace, classifier, tmp_
     assert result.job["status"] == "succeeded"
     assert result.job["outputs"]["status"] == "completed_with_errors"
     assert result.job["outputs"]["error_rows"] == 2
+    # beside the output, its suffix replaced, as the README and --help say
+    assert Path(result.errors_file) == tmp_path / "out.errors.jsonl"
     errors = [json.loads(line) for line in Path(result.errors_file).read_text().splitlines()]
     assert [e["record"]["id"] for e in errors] == [1017, 1250]
     assert "f1" in errors[0]["reason"] and "not a number" in errors[0]["reason"]

@@ -52,8 +52,8 @@ def _with(options):
               show_default=True, help="input: write the input columns before the predictions.")
 @click.option("--id-column", metavar="COL", help="A column passed through to the output.")
 @click.option("--proba", is_flag=True, help="Also write class probabilities (proba_<class>).")
-@click.option("--errors-file", metavar="WHERE", help="Where failed rows go (default: "
-              "<output>.errors.jsonl).")
+@click.option("--errors-file", metavar="WHERE", help="Where failed rows go (default: beside "
+              "the output, its suffix replaced: scores.parquet -> scores.errors.jsonl).")
 @click.option("--chunk-mb", type=float, default=16.0, show_default=True,
               help="Text input is scored in chunks of this size.")
 @click.option("--chunk-rows", type=int, default=250_000, show_default=True,
