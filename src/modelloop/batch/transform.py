@@ -160,7 +160,8 @@ class Transforms:
         job = self.ws.jobs.get(job_id)
         if job["kind"] != "transform":
             raise InvalidInput(
-                f"job {job['id']} is a {job['kind']} job, not a transform",
+                f"job {job['id']} is {'an' if job['kind'][:1] in 'aeiou' else 'a'} "
+                f"{job['kind']} job, not a transform",
                 hint="list transforms with 'modelloop jobs list --kind transform'",
             )
         spec = dict(job["spec"])
