@@ -200,3 +200,19 @@ def test_before_any_champion_a_batch_is_checked_against_the_data_before_it(local
     assert out["status"] == "failed" and out["steps"]["validate"] == "failed"
     assert "completeness_check on 'salary'" in out["error"]
     assert ws.jobs.list(kind="train") == []  # stopped before training
+
+
+def test_a_tune_section_with_a_time_budget_and_no_count_uses_the_budget(local_workspace, cli):
+    """A loop's tune section passes no default trial count: the time budget bounds the search
+    (it used to stop at 20 trials whatever the budget)."""
+    ws, folder = local_workspace, local_workspace.root
+    write_days(folder / "incoming", 1, 300)
+    spec = write_spec(folder).read_text().replace(
+        "train:\n  algorithm: hist_gradient_boosting\n  params: {max_iter: 30}\n",
+        "tune:\n  algorithm: logistic_regression\n  time_budget: 3\n  cv: 2\n")
+    assert "tune:" in spec
+    (folder / "tuned.yaml").write_text(spec)
+    out = run_loop(cli, ws, folder / "tuned.yaml")
+    assert out["status"] == "succeeded", out
+    tunes = [j for j in ws.jobs.list() if j["kind"] == "tune"]
+    assert len(tunes) == 1 and tunes[0]["params"].get("n_trials") is None, tunes

@@ -107,7 +107,7 @@ class TuneSection(_Section):
     space: dict[str, Any] | str | None = None
     metric: str | None = None
     task: Literal["binary", "multiclass", "regression"] | None = None
-    n_trials: int = Field(20, ge=1)
+    n_trials: int | None = Field(None, ge=1)  # default: 20, or none under a time_budget
     cv: int = Field(3, ge=2)
     time_budget: float | None = Field(None, gt=0)
     seed: int = 0

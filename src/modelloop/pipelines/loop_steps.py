@@ -174,8 +174,9 @@ def tune(opener: str, root: str, data: dict, target: str, split: dict, tune: dic
         task=tune.get("task"),
         split=_split(split),
         cv=tune.get("cv", 3),
-        n_trials=tune.get("n_trials", 20),
         time_budget=tune.get("time_budget"),
+        # no count given: the service's default (20), or none when a time budget bounds it
+        **({"n_trials": tune["n_trials"]} if tune.get("n_trials") is not None else {}),
         seed=split.get("seed", 0),
         since=data.get("since"),
         name=f"loop tune {tune['algorithm']} on {data['ref']}",
