@@ -95,6 +95,15 @@ def test_wrong_type_names_its_path_and_line(ws, tmp_path):
     assert "number" in message and "'lots'" in message
 
 
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "-.inf"])
+def test_a_number_that_is_not_finite_names_its_path_and_line(ws, tmp_path, value):
+    """`bake_seconds: .inf` used to pass validation and fail only at the deploy step."""
+    path = spec_file(tmp_path, GOOD.replace("bake_seconds: 30", f"bake_seconds: {value}"))
+    message = error_of(ws, path)
+    assert message.startswith("loop.yaml:21 deploy.options.bake_seconds:"), message
+    assert "finite" in message, message
+
 def test_bad_choice_in_a_list_names_the_item(ws, tmp_path):
     path = spec_file(tmp_path, GOOD.replace("kind: data_drift", "kind: vibes"))
     message = error_of(ws, path)

@@ -57,7 +57,7 @@ STRATEGIES = ("all-at-once", "blue-green", "canary", "linear")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # every number is finite
 
 
 class DataSection(_Section):
