@@ -19,8 +19,11 @@ echo "installing modelloop with its test extras into $venv…" >&2
 # uv resolves the dev extra in seconds; pip's resolver can backtrack for a long time between
 # moto's unbounded boto3 and aiobotocore's exact botocore pin (a new boto3 appears almost daily).
 python -m pip install -q --disable-pip-version-check --upgrade pip uv
-uv pip install -q --python "$venv/bin/python" -e '.[dev]'
+# --compile-bytecode: the suite starts hundreds of Python processes; without .pyc files (uv writes
+# none by default, and PYTHONDONTWRITEBYTECODE may be set) each one recompiles pandas, sklearn…
+uv pip install -q --compile-bytecode --python "$venv/bin/python" -e '.[dev]'
 uv pip check --python "$venv/bin/python" >&2
+python -m compileall -q src tests >/dev/null  # modelloop's own .pyc (an editable install has none)
 source scripts/services.sh
 start_postgres
 start_s3
