@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -23,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from tests.serving.conftest import Server
 
 from modelloop.errors import IntegrityError, InvalidInput, ModelloopError, UntrustedCode
 from modelloop.registry.package import read_manifest, save_package
@@ -407,42 +404,6 @@ def test_rollback_of_a_gated_alias_does_not_bring_back_a_rejected_version(local_
     with pytest.raises(ModelloopError, match="rejected"):
         ws.models.rollback("m")
     assert ws.models.get("m@champion")["version"] == 2
-
-
-# -- a real server ------------------------------------------------------------------------------
-class Server:
-    """``modelloop serve`` on a free loopback port; returns once it answers (models loaded)."""
-
-    def __init__(self, root: Path):
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = Path(root) / f"serve-{self.port}.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "modelloop", "serve", "--port", str(self.port)],
-            env={**os.environ, "MODELLOOP_HOME": str(root)}, stdout=subprocess.DEVNULL,
-            stderr=self.log.open("wb"), start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(self.url + "/v2/health/live", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def test_integrity_error_is_still_raised_for_a_changed_blob(local_workspace, tmp_path):
