@@ -103,10 +103,6 @@ class ServingStoreMixin:
                                hint="list endpoints with 'modelloop endpoint list'")
         return self.get_endpoint(name)
 
-    def set_endpoint_status(self, name: str, status: str) -> None:
-        with self._write() as conn:
-            conn.execute(endpoints.update().where(endpoints.c.name == name).values(status=status))
-
     def _endpoint_exists(self, conn, name: str) -> bool:
         return conn.execute(sa.select(endpoints.c.id).where(endpoints.c.name == name)).first() \
             is not None
