@@ -37,19 +37,33 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from modelloop.errors import InvalidInput, SchemaMismatch
 from modelloop.quality import drift as D
 from modelloop.quality import roles as R
 from modelloop.quality.baseline import MIN_ROWS
 
-Method = Literal[
-    "auto", "wasserstein", "jensenshannon", "psi", "linf", "linf_robust", "ks", "chisquare"
-]
-NUMERIC_ONLY = {"wasserstein", "ks"}
+
+def _or_list(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + " or " + items[-1] if len(items) > 1 else "".join(items)
+
+
+def _known_method(value: Any) -> Any:
+    """A registered drift statistic's name, or ``auto`` (read when validated, so statistics
+    registered after import count)."""
+    if value != "auto" and not (isinstance(value, str) and value in D.STATISTICS):
+        expected = _or_list([repr(n) for n in ["auto", *D.names()]])
+        raise PydanticCustomError(
+            "literal_error", "Input should be {expected}", {"expected": expected}
+        )
+    return value
+
+
+Method = Annotated[str, BeforeValidator(_known_method)]
 
 
 class ColumnCheck(BaseModel):
@@ -114,7 +128,7 @@ class CheckConfig(BaseModel):
             where = ".".join(str(p) for p in first["loc"])
             raise InvalidInput(
                 f"check config field {where!r}: {first['msg']}",
-                hint=f"methods are {', '.join(D.METHODS)} or auto; thresholds are numbers",
+                hint=f"methods are {', '.join(D.names())} or auto; thresholds are numbers",
             ) from exc
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,17 +191,18 @@ class CheckConfig(BaseModel):
             method = self.numeric_method if kind == "numeric" else self.categorical_method
         if method == "auto":
             method = D.default_method(kind, n_reference, n_distinct)
-        if kind == "categorical" and method in NUMERIC_ONLY:
+        if kind not in D.get(method).kinds:
             raise InvalidInput(
-                f"drift method {method!r} does not apply to categorical column {name!r}",
-                hint="use jensenshannon, psi, linf, linf_robust or chisquare for categories",
+                f"drift method {method!r} does not apply to {kind} column {name!r}",
+                hint=f"use {_or_list(D.names(kind))} for "
+                + ("categories" if kind == "categorical" else "numbers"),
             )
         threshold = col.threshold
         type_method = self.numeric_method if kind == "numeric" else self.categorical_method
         if threshold is None and col.method == "auto" and type_method != "auto":
             # a type-wide threshold goes with the type-wide method it was set for
             threshold = self.numeric_threshold if kind == "numeric" else self.categorical_threshold
-        return method, D.DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
+        return method, D.get(method).threshold if threshold is None else float(threshold)
 
 
 @dataclass
@@ -327,14 +342,15 @@ def check(
     ) if enough else []  # fmt: skip
     for r in rows:
         if r.drifted:
+            test = D.get(r.method).is_test
             violations.append(
                 Violation(
                     r.column,
                     "baseline_drift_check",
-                    f"{r.method} {'p-value' if r.method in D.TESTS else 'distance'} "
-                    f"{(r.p_adjusted if r.method in D.TESTS else r.value):.4g} "
-                    f"{'<' if r.method in D.TESTS else '>='} threshold {r.threshold:g}"
-                    + (f" (p {r.p_adjusted:.2g})" if r.method not in D.TESTS and
+                    f"{r.method} {'p-value' if test else 'distance'} "
+                    f"{(r.p_adjusted if test else r.value):.4g} "
+                    f"{'<' if test else '>='} threshold {r.threshold:g}"
+                    + (f" (p {r.p_adjusted:.2g})" if not test and
                        r.p_adjusted is not None else ""),  # fmt: skip
                 )
             )
@@ -468,7 +484,7 @@ def _drift_rows(baseline: Any, current: dict[str, Any], config: CheckConfig) -> 
             )
             value, p, stats = D.compare_categorical(ref, cur, method)
             if p is None and gate:
-                p = D.compare_categorical(ref, cur, "chisquare")[1]
+                p = D.compare_categorical(ref, cur, D.significance_test("categorical"))[1]
             kind = "categorical"
         else:
             method, threshold = config.method_for(
@@ -476,7 +492,7 @@ def _drift_rows(baseline: Any, current: dict[str, Any], config: CheckConfig) -> 
             )
             value, p, stats = D.compare_numeric(ref, cur, method)
             if p is None and gate:
-                test = "chisquare" if D.distinct_values(ref, cur) <= D.FEW_VALUES else "ks"
+                test = D.significance_test("numeric", D.distinct_values(ref, cur))
                 p = D.compare_numeric(ref, cur, test)[1]
             kind = "numeric"
         role = (
@@ -505,9 +521,7 @@ def _drift_rows(baseline: Any, current: dict[str, Any], config: CheckConfig) -> 
     ):
         r.p_adjusted = float(adj)
     for r in rows:
-        if r.method in D.TESTS:
-            r.drifted = bool(r.p_adjusted < r.threshold)
-        else:
-            significant = r.p_adjusted is None or r.p_adjusted < config.significance
-            r.drifted = bool(r.value >= r.threshold) and significant
+        stat = D.get(r.method)
+        significant = stat.is_test or r.p_adjusted is None or r.p_adjusted < config.significance
+        r.drifted = bool(stat.drifts(r.value, r.p_adjusted, r.threshold)) and significant
     return rows
