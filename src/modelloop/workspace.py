@@ -183,7 +183,32 @@ class Workspace:
         (:class:`modelloop.monitoring.service.Monitoring`)."""
         from modelloop.monitoring.service import Monitoring
 
-        return Monitoring(self)
+        return Monitoring(self.store, self.artifacts, self.datasets, self.jobs,
+                          series=self.metric_series, alarms=self.alarms, labels=self.labels)
+
+    # -- telemetry: one of each, shared by serving (writes) and monitoring (reads, evaluates)
+    @cached_property
+    def metric_series(self):
+        """Metric series (:class:`modelloop.telemetry.series.MetricSeries`)."""
+        from modelloop.telemetry.series import MetricSeries
+
+        return MetricSeries(self.store)
+
+    @cached_property
+    def alarms(self):
+        """Alarms on metric series (:class:`modelloop.telemetry.alarms.Alarms`); their
+        ``rollback:ENDPOINT`` action rolls back through :attr:`endpoints`."""
+        from modelloop.telemetry.alarms import Alarms
+
+        return Alarms(self.store, rollback=lambda ep, reason: self.endpoints.rollback(
+            ep, reason=reason))
+
+    @cached_property
+    def labels(self):
+        """Late labels of served predictions (:class:`modelloop.telemetry.labels.Labels`)."""
+        from modelloop.telemetry.labels import Labels
+
+        return Labels(self.store, self.artifacts)
 
     def events(
         self, *, after_id: int = 0, kind: str | None = None, limit: int = 1000

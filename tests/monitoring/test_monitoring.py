@@ -165,14 +165,15 @@ def test_alarm_missing_data_treatments(workspace):
                           datapoints_to_alarm=3)  # fmt: skip
 
 
-def test_alarm_rollback_without_serving_is_recorded_not_silent(workspace):
+def test_alarm_rollback_that_fails_is_recorded_not_silent(workspace):
     mon = workspace.monitoring
-    mon.alarms._endpoints = lambda: None  # a workspace without endpoints
-    mon.alarms.create("rb", "errors", threshold=0, actions=["rollback:web"])
+    mon.alarms.create("rb", "errors", threshold=0, actions=["rollback:web"])  # no endpoint "web"
     mon.put_metric("errors", 5.0)
     result = mon.alarms.evaluate("rb")[0]
     assert result["state"] == "ALARM" and not result["actions"][0]["ok"]
-    assert "rollback is not available" in result["actions"][0]["detail"]
+    assert "NotFound" in result["actions"][0]["detail"] and "'web'" in result["actions"][0]["detail"]
+    history = mon.alarms.history("rb")
+    assert any(h["kind"] == "action" and "rollback:web: failed" in h["reason"] for h in history)
 
 
 # -- monitors --------------------------------------------------------------------------------------
@@ -217,7 +218,7 @@ def test_dataset_monitor_after_ingest_scheduler_report(ws_dir, cli):
 
 # -- endpoint traffic and model quality ------------------------------------------------------------
 def _capture(ws, endpoint: str, rows: pd.DataFrame, preds, t0: datetime, probs=None):
-    from modelloop.serving.capture import CaptureWriter, make_record
+    from modelloop.telemetry.capture import CaptureWriter, make_record
 
     writer = CaptureWriter(ws.store, ws.artifacts, flush_seconds=60)
     ids = []

@@ -90,7 +90,7 @@ def test_baseline_create_after_training_shows_the_existing_one(loans_ws, cli):
 
 
 def _capture(ws, endpoint: str, model: str, rows, t0: datetime) -> None:
-    from modelloop.serving.capture import CaptureWriter, make_record
+    from modelloop.telemetry.capture import CaptureWriter, make_record
 
     writer = CaptureWriter(ws.store, ws.artifacts, flush_seconds=60)
     for i, row in enumerate(rows.itertuples(index=False)):

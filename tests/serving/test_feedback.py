@@ -105,7 +105,7 @@ def test_bad_feedback_is_400_naming_the_problem(local_workspace, serve):
 def test_feedback_finds_captures_by_id_without_reading_them(workspace, monkeypatch):
     """Feedback matches labels through the capture index: with 5,000 captured requests (one of
     them three rows long) no capture file is read, and the join of monitoring still works."""
-    from modelloop.serving.capture import CaptureWriter, make_record
+    from modelloop.telemetry.capture import CaptureWriter, make_record
 
     ws = workspace
     ws.endpoints.create("ep", register_model(ws), capture={"enabled": True})
@@ -142,7 +142,7 @@ def test_feedback_finds_captures_by_id_without_reading_them(workspace, monkeypat
 
 def test_captures_written_before_the_index_are_found_once(local_workspace):
     """Capture files of an older modelloop (no ids indexed) are indexed by the first lookup."""
-    from modelloop.serving.capture import _dumps, make_record
+    from modelloop.telemetry.capture import _dumps, make_record
 
     ws = local_workspace
     now = datetime.now(UTC)

@@ -1,8 +1,5 @@
-"""Captured endpoint traffic, read through serving's capture module (the capture contract).
-
-This module is monitoring's only door to serving: the layer contract keeps services independent,
-with this one import allowed explicitly (``ignore_imports`` in pyproject.toml).
-"""
+"""Captured endpoint traffic as monitoring reads it: frames of the capture records that serving
+writes (the record format is :mod:`modelloop.telemetry.capture`, below both services)."""
 
 from __future__ import annotations
 
@@ -21,10 +18,10 @@ def capture_frame(
     since: datetime | None = None,
     until: datetime | None = None,
 ):
-    """Captured records of an endpoint in a window as one frame (see serving.capture), possibly
+    """Captured records of an endpoint in a window as one frame (see telemetry.capture), possibly
     empty; ``frame.attrs["models"]`` lists the model versions that answered them."""
-    from modelloop.serving.capture import capture_frame as frame_of
-    from modelloop.serving.capture import read_capture
+    from modelloop.telemetry.capture import capture_frame as frame_of
+    from modelloop.telemetry.capture import read_capture
 
     records = read_capture(store, artifacts, endpoint, variant=variant, since=since, until=until)
     frame = frame_of(records)
@@ -35,8 +32,8 @@ def capture_frame(
 
 
 def known_inference_ids(store, artifacts, endpoint: str, ids) -> set[str]:
-    """Which of ``ids`` name a captured prediction (an indexed lookup; see serving.capture)."""
-    from modelloop.serving.capture import known_inference_ids as known
+    """Which of ``ids`` name a captured prediction (an indexed lookup; see telemetry.capture)."""
+    from modelloop.telemetry.capture import known_inference_ids as known
 
     return known(store, artifacts, endpoint, ids)
 

@@ -9,79 +9,10 @@ River's streaming concept-drift detectors (ADWIN, Page-Hinkley, DDM) can watch t
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
-from modelloop.errors import InvalidInput, NotFound
+from modelloop.errors import InvalidInput
 
 DETECTORS = ("adwin", "pagehinkley", "ddm")
-
-
-def read_labels(
-    path: str | os.PathLike, *, id_column: str = "inference_id", label_column: str = "label"
-) -> list[tuple[str, str]]:
-    """(inference id, label as JSON) pairs from a CSV or JSON Lines file."""
-    import pandas as pd
-
-    p = Path(path)
-    if not p.is_file():
-        raise NotFound(f"no such labels file: {p}")
-    try:
-        if p.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-            frame = pd.read_json(p, lines=True, dtype={id_column: str})
-        else:
-            frame = pd.read_csv(p, dtype={id_column: str})
-    except ValueError as exc:
-        raise InvalidInput(f"cannot read labels from {p}: {exc}") from None
-    missing = [c for c in (id_column, label_column) if c not in frame.columns]
-    if missing:
-        raise InvalidInput(
-            f"labels file {p.name} lacks column(s) {', '.join(missing)}",
-            hint=f"give one row per prediction with {id_column} and {label_column} "
-            f"(found: {', '.join(map(str, frame.columns))}); see --id-column/--label-column",
-        )
-    frame = frame[frame[label_column].notna() & frame[id_column].notna()]
-    return [
-        (str(i), json.dumps(_plain(v)))
-        for i, v in zip(frame[id_column], frame[label_column], strict=True)
-    ]
-
-
-def labels_from_records(
-    records, *, id_column: str = "inference_id", label_column: str = "label"
-) -> list[tuple[str, str]]:
-    """(inference id, label as JSON) pairs from parsed JSON objects (the feedback route's body),
-    normalised as :func:`read_labels` does for a file; records with a null label are skipped."""
-    if not isinstance(records, list) or not records:
-        raise InvalidInput(
-            "the labels must be a JSON object or a non-empty list of them",
-            hint=f'send {{"{id_column}": "...", "{label_column}": ...}}, a list of those, '
-            "or JSON Lines",
-        )
-    out = []
-    for n, rec in enumerate(records):
-        if not isinstance(rec, dict):
-            raise InvalidInput(f"label {n} is not a JSON object",
-                               hint=f'send {{"{id_column}": "...", "{label_column}": ...}}')
-        missing = [c for c in (id_column, label_column) if c not in rec]
-        if missing:
-            raise InvalidInput(
-                f"label {n} lacks {', '.join(repr(m) for m in missing)}",
-                hint=f"each label needs {id_column!r} and {label_column!r} "
-                f"(found: {', '.join(map(str, rec)) or 'nothing'})",
-            )
-        ident, value = rec[id_column], rec[label_column]
-        if isinstance(value, dict | list) or isinstance(ident, dict | list | bool):
-            raise InvalidInput(f"label {n}: {id_column} and {label_column} must be plain values",
-                               hint="a string or number each")
-        if value is None or ident is None:
-            continue
-        out.append((str(ident), json.dumps(value)))
-    return out
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
 
 
 def join_labels(frame, labels: dict[str, str]):

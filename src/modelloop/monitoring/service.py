@@ -3,8 +3,8 @@ late labels, metric series, alarms, and the scheduler that runs due monitors.
 
 Every monitor run is a tracked Job (kind ``monitor``, body :func:`run_monitor_job`) whose report
 is a job artifact and a ``monitor_runs`` row. Alarms are evaluated by the caller after a run (and
-on every scheduler tick), not inside the job: their rollback action needs ``ws.endpoints``, which
-only the façade has.
+on every scheduler tick), not inside the job: their rollback action needs the endpoints, which the
+workspace hands to the alarms (:mod:`modelloop.telemetry.alarms`) and not to a job.
 
 After-ingest monitors run after each ingest made through the workspace (which calls
 :meth:`Monitoring.after_ingest`), on only the rows that ingest added (``loans@4..5``); ingests the
@@ -17,27 +17,37 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
-from functools import cached_property
+from typing import TYPE_CHECKING
 
 from modelloop.data.refs import check_name
 from modelloop.errors import InvalidInput, NotFound, parse_id
 from modelloop.monitoring import monitors as M
-from modelloop.monitoring.alarms import Alarms
 from modelloop.monitoring.baselines import Baselines
+from modelloop.telemetry.alarms import Alarms
+from modelloop.telemetry.labels import Labels
+from modelloop.telemetry.series import MetricSeries
+
+if TYPE_CHECKING:
+    from modelloop.artifacts import ArtifactStore
+    from modelloop.data.datasets import Datasets
+    from modelloop.store.base import MetadataStore
+    from modelloop.training.jobs import Jobs
 
 
 class Monitoring:
-    """What faces call; constructed with the Workspace (``ws.monitoring``)."""
+    """What faces call (``ws.monitoring``). The metric series, alarms and labels are the
+    workspace's shared telemetry objects, the same ones serving writes to."""
 
-    def __init__(self, ws):
-
-        self.ws = ws
-        self.store = ws.store
-
-    # -- baselines and checks -----------------------------------------------------------------
-    @cached_property
-    def baselines(self) -> Baselines:
-        return Baselines(self.store, self.ws.artifacts, self.ws.datasets)
+    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, datasets: Datasets,
+                 jobs: Jobs, *, series: MetricSeries, alarms: Alarms, labels: Labels):
+        self.store = store
+        self.artifacts = artifacts
+        self.datasets = datasets
+        self.jobs = jobs
+        self.series = series
+        self.alarms = alarms
+        self.labels = labels
+        self.baselines = Baselines(store, artifacts, datasets)
 
     def ensure_baseline(self, dataset_ref: str, *, target: str | None = None) -> dict:
         """The baseline of a dataset version, created on first call (for the training service,
@@ -60,7 +70,7 @@ class Monitoring:
             from modelloop.monitoring import captures
 
             frame = captures.capture_frame(
-                self.store, self.ws.artifacts, endpoint, variant=variant,
+                self.store, self.artifacts, endpoint, variant=variant,
                 since=parse_time(since) if since else None,
                 until=parse_time(until) if until else None,
             )  # fmt: skip
@@ -69,30 +79,22 @@ class Monitoring:
         if not isinstance(data, str) or not data:
             raise InvalidInput(f"cannot check {data!r}",
                                hint="give a dataset version (loans@3), a data file, or an endpoint")
-        return check(_read_data(self.ws.datasets, data), b, config)
+        return check(_read_data(self.datasets, data), b, config)
 
-    # -- metric series and alarms -------------------------------------------------------------
-    @cached_property
-    def alarms(self) -> Alarms:
-        return Alarms(self.store, lambda: self.ws.endpoints)
-
+    # -- metric series (alarms: ``self.alarms``) ---------------------------------------------
     def put_metric(self, name: str, value: float, dimensions: dict | None = None,
                    time: datetime | None = None) -> None:  # fmt: skip
-        self.store.put_metric_points([(name, dimensions or {}, time or datetime.now(UTC), value)])
+        self.series.put(name, value, dimensions, time)
 
     def put_metrics(self, points: list[tuple[str, dict, datetime, float]]) -> None:
         """Several points (name, dimensions, time, value) in one write."""
-        self.store.put_metric_points(points)
+        self.series.put_many(points)
 
     def metric(self, name: str, dimensions: dict | None = None, *, since=None, until=None):
-        from modelloop.data.refs import parse_time
-
-        since = parse_time(since) if isinstance(since, str) else since
-        until = parse_time(until) if isinstance(until, str) else until
-        return self.store.metric_points(name, dimensions, since=since, until=until)
+        return self.series.points(name, dimensions, since=since, until=until)
 
     def metric_series(self, prefix: str = "") -> list[dict]:
-        return self.store.list_metric_series(prefix)
+        return self.series.list(prefix)
 
     # -- monitors -----------------------------------------------------------------------------
     def create_monitor(
@@ -127,7 +129,7 @@ class Monitoring:
         if window:
             M.parse_window(window)
         if dataset:
-            self.ws.datasets.get(dataset)  # it must exist
+            self.datasets.get(dataset)  # it must exist
         config = dict(config or {})
         M.exclude_columns(self.baselines.load(baseline), config.get("exclude"))  # they must exist
         if "check" in config:
@@ -176,7 +178,7 @@ class Monitoring:
         }
         inputs = [{"dataset": dataset_ref or f"{mon['dataset']}@latest"}] if mon["dataset"] else \
             [{"endpoint": mon["endpoint"], "variant": mon.get("variant")}]  # fmt: skip
-        job = self.ws.jobs.run("monitor", spec, name=name, inputs=inputs)
+        job = self.jobs.run("monitor", spec, name=name, inputs=inputs)
         run = self.run_record(job["outputs"]["monitor_run"])
         if evaluate_alarms:
             run["alarms"] = self.alarms.evaluate()
@@ -196,7 +198,7 @@ class Monitoring:
 
     def run_report(self, run_id: int | str) -> dict:
         run = self.run_record(run_id)
-        report = json.loads(self.ws.artifacts.read_bytes(run["report_digest"]))
+        report = json.loads(self.artifacts.read_bytes(run["report_digest"]))
         history = self.store.list_monitor_runs(run["monitor"], 200)
         report["history"] = [
             {"id": r["id"], "time": r["window_end"] or r["created_at"], "n_rows": r["n_rows"],
@@ -223,33 +225,17 @@ class Monitoring:
     # -- labels -------------------------------------------------------------------------------
     def add_labels(self, endpoint: str, path, *, id_column: str = "inference_id",
                    label_column: str = "label") -> dict:  # fmt: skip
-        """Store ground truth for an endpoint's predictions; counts labels whose inference id
-        matches no captured prediction (they are kept: the capture may still be flushing)."""
-        from modelloop.monitoring.model_quality import read_labels
-
-        check_name(endpoint, "endpoint")
-        return self._store_labels(
-            endpoint, read_labels(path, id_column=id_column, label_column=label_column))
+        """Store ground truth for an endpoint's predictions from a CSV or JSON Lines file; counts
+        labels whose inference id matches no captured prediction (they are kept: the capture may
+        still be flushing)."""
+        return self.labels.add_file(endpoint, path, id_column=id_column, label_column=label_column)
 
     def add_label_records(self, endpoint: str, records: list[dict], *,
                           id_column: str = "inference_id", label_column: str = "label") -> dict:
         """The same as :meth:`add_labels`, for labels already parsed (the endpoint server's
         ``POST /endpoints/NAME/feedback``)."""
-        from modelloop.monitoring.model_quality import labels_from_records
-
-        check_name(endpoint, "endpoint")
-        return self._store_labels(
-            endpoint, labels_from_records(records, id_column=id_column, label_column=label_column))
-
-    def _store_labels(self, endpoint: str, rows: list[tuple[str, str]]) -> dict:
-        from modelloop.monitoring import captures
-
-        stored = self.store.put_labels(endpoint, rows)
-        known = captures.known_inference_ids(self.store, self.ws.artifacts, endpoint,
-                                             [i for i, _ in rows])
-        unknown = [i for i, _ in rows if i not in known]
-        return {"endpoint": endpoint, "labels": stored, "matched": stored - len(unknown),
-                "unknown": len(unknown), "unknown_examples": unknown[:5]}  # fmt: skip
+        return self.labels.add_records(endpoint, records, id_column=id_column,
+                                       label_column=label_column)
 
     # -- the scheduler ------------------------------------------------------------------------
     def due(self, now: datetime | None = None, *, ingested: str | None = None

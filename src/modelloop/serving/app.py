@@ -283,7 +283,7 @@ def create_app(ws, *, default_endpoint: str | None = None, poll_seconds: float =
         return Response(content, headers=headers)
 
     async def metrics(request: Request) -> Response:
-        from modelloop.serving.metrics import prometheus_text
+        from modelloop.telemetry.metrics import prometheus_text
 
         rows = [(ep, var, s.snapshot()) for (ep, var), s in sorted(plane.stats.items())]
         cap = plane.capture.stats()

@@ -32,9 +32,9 @@ from bisect import bisect_right
 from concurrent.futures import ThreadPoolExecutor
 
 from modelloop.errors import InvalidInput, ModelloopError, NotFound
-from modelloop.serving import capture as _capture
+from modelloop.telemetry import capture as _capture
 from modelloop.serving.codecs import MAX_REQUEST_ROWS, Payload, RowLimit
-from modelloop.serving.metrics import VariantStats
+from modelloop.telemetry.metrics import VariantStats
 
 log = logging.getLogger(__name__)
 
@@ -640,7 +640,7 @@ class DataPlane:
         so alarms can watch error rates and latency)."""
         from datetime import UTC, datetime
 
-        from modelloop.serving.metrics import interval_series
+        from modelloop.telemetry.metrics import interval_series
 
         now = datetime.now(UTC)
         points = []

@@ -393,7 +393,7 @@ class Endpoints:
     def stats(self, name: str | None = None) -> list[dict]:
         """Per endpoint and variant: invocations, 4xx, 5xx, model errors, latency percentiles
         (summed over every server process that served it)."""
-        from modelloop.serving.metrics import merge, percentile
+        from modelloop.telemetry.metrics import merge, percentile
 
         groups: dict[tuple, list[dict]] = {}
         for row in self.store.read_endpoint_stats(name):
@@ -417,7 +417,7 @@ class Endpoints:
     def capture(self, name: str, *, variant: str | None = None, since=None, until=None,
                 frame: bool = False):
         """Captured records of an endpoint (or, with ``frame``, a DataFrame of them)."""
-        from modelloop.serving.capture import capture_frame, read_capture
+        from modelloop.telemetry.capture import capture_frame, read_capture
 
         records = read_capture(self.ws.store, self.ws.artifacts, name, variant=variant,
                                since=since, until=until)

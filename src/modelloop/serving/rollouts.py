@@ -81,7 +81,7 @@ def final_spec(before: dict, new_variant: dict) -> dict:
 
 def totals(stats_rows: list[dict]) -> dict:
     """The cumulative counters of one variant, summed over server processes."""
-    from modelloop.serving.metrics import merge
+    from modelloop.telemetry.metrics import merge
 
     data = merge([r["data"] for r in stats_rows])
     return {"invocations": data.get("invocations", 0), "errors": data.get("errors_5xx", 0),
@@ -91,7 +91,7 @@ def totals(stats_rows: list[dict]) -> dict:
 def since(now: dict, base: dict | None) -> dict:
     """What a variant served between two :func:`totals`: requests, failures, error rate and p99
     model latency. With no request both rates are None (unknown), never 0 (healthy)."""
-    from modelloop.serving.metrics import percentile
+    from modelloop.telemetry.metrics import percentile
 
     base = base or {}
     n = now["invocations"] - base.get("invocations", 0)

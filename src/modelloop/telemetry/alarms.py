@@ -13,9 +13,9 @@ evaluation time included, and:
 
 Entering ALARM appends exactly one ``alarm.triggered`` event to the workspace event log (for
 triggers to start a retraining loop) and runs the alarm's actions once: ``webhook:URL`` (HTTP POST
-of the event, retried) and ``rollback:ENDPOINT`` (``ws.endpoints.rollback``). The state change, its
-history row and the event are one conditional transaction, so two evaluators racing cannot both
-enter ALARM. Every state change and action outcome is kept in the alarm's history.
+of the event, retried) and ``rollback:ENDPOINT`` (the endpoints' rollback, which the workspace
+passes in). The state change, its history row and the event are one conditional transaction, so
+two evaluators racing cannot both enter ALARM. Every state change and action outcome is kept in the alarm's history.
 """
 
 from __future__ import annotations
@@ -107,11 +107,12 @@ def decide(
 
 
 class Alarms:
-    """Create, list, evaluate alarms; ``endpoints`` gives ``ws.endpoints`` for rollbacks."""
+    """Create, list, evaluate alarms. ``rollback(endpoint, reason)`` runs a ``rollback:ENDPOINT``
+    action (the workspace passes the endpoints' rollback); without it that action fails, said."""
 
-    def __init__(self, store, endpoints: Callable[[], object] | None = None):
+    def __init__(self, store, rollback: Callable[[str, str], object] | None = None):
         self.store = store  # with the monitoring SQL mixed in
-        self._endpoints = endpoints
+        self._rollback_to = rollback
 
     def create(
         self,
@@ -252,18 +253,12 @@ class Alarms:
         return outcome
 
     def _rollback(self, endpoint: str, reason: str) -> str:
-        endpoints = None
-        if self._endpoints is not None:
-            try:
-                endpoints = self._endpoints()
-            except (ImportError, AttributeError):
-                endpoints = None
-        if endpoints is None or not hasattr(endpoints, "rollback"):
+        if self._rollback_to is None:
             raise InvalidInput(
                 "endpoint rollback is not available in this installation (no ws.endpoints)",
                 hint="use a webhook action, or install a modelloop with serving",
             )
-        result = endpoints.rollback(endpoint, reason=reason)
+        result = self._rollback_to(endpoint, reason)
         return f"rolled back endpoint {endpoint!r}: {result!r}"[:500]
 
 

@@ -3,9 +3,10 @@
 Each server process counts in memory (a few integer additions per request) and writes its
 cumulative counters to the metadata store once a second; ``endpoint stats`` and rollout checks sum
 them over processes. Every ``metrics_seconds`` (and on shutdown) it also writes what happened in
-the interval as metric series (:data:`SERIES`) through ``ws.monitoring``, for alarms to watch. Written by hand rather than with prometheus_client because the numbers must be
-merged across processes through the store, which its per-process registry does not do; the
-exposition format itself is a few lines.
+the interval as metric series (:data:`SERIES`, :mod:`modelloop.telemetry.series`), for alarms to
+watch. Written by hand rather than with prometheus_client because the numbers must be merged
+across processes through the store, which its per-process registry does not do; the exposition
+format itself is a few lines.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Data capture: sampled request/response pairs as SageMaker data-capture JSON Lines records.
 
-The contract shared with monitoring (which reads captures only through this module):
+Serving writes captures and monitoring reads them, both through this module (the contract):
 
 - a record is SageMaker's (``captureData.endpointInput/endpointOutput``, ``eventMetadata`` with
   ``eventId``, ``inferenceId``, ``inferenceTime``, ``eventVersion``) plus a top-level
