@@ -9,6 +9,7 @@ LightGBM and XGBoost are the ``boost`` extra and are imported only when asked fo
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -284,7 +285,8 @@ def resolve_trainer(ref: str) -> Callable[..., Any]:
             raise InvalidInput(
                 f"custom trainer file {target} does not exist", hint="check the path"
             )
-        name = f"modelloop_trainer_{abs(hash(str(path.resolve())))}"
+        # one name in every process (hash() is salted per process)
+        name = "modelloop_trainer_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
@@ -295,6 +297,7 @@ def resolve_trainer(ref: str) -> Callable[..., Any]:
                 f"custom trainer file {target} failed to import: {type(e).__name__}: {e}",
                 hint="fix the error in that file",
             ) from e
+        _pickle_by_value(module)
     else:
         try:
             module = importlib.import_module(target)
@@ -310,3 +313,11 @@ def resolve_trainer(ref: str) -> Callable[..., Any]:
             hint="define def train(frame, target, params) returning a fitted model",
         )
     return function
+
+
+def _pickle_by_value(module) -> None:
+    """Pickle the file's classes and functions with the model that uses them: the package then
+    loads where the trainer file is not (an endpoint server, another machine)."""
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(module)
