@@ -33,13 +33,43 @@ from concurrent.futures import ThreadPoolExecutor
 
 from modelloop.errors import InvalidInput, ModelloopError, NotFound
 from modelloop.telemetry import capture as _capture
-from modelloop.serving.codecs import MAX_REQUEST_ROWS, Payload, RowLimit
 from modelloop.telemetry.metrics import VariantStats
 
 log = logging.getLogger(__name__)
 
 NUMERIC = {"integer", "long", "float", "double", "boolean"}
 INLINE_BELOW_MS = 0.5  # models faster than this run on the event loop, no thread hop
+#: Most rows one request may carry unless the endpoint's ``max_request_rows`` option says
+#: otherwise; checked before anything is allocated per row.
+MAX_REQUEST_ROWS = 100_000
+
+
+class Payload:
+    """Decoded input: ``columns`` (None means signature order) and ``rows``.
+
+    ``header`` is for CSV only: "present", "absent" or None (decided against the signature by
+    the data plane: a first row equal to the model's column names is a header); other formats
+    have no header row. ``params`` are
+    the request's options (MLflow's ``params``, e.g. ``predict_method``)."""
+
+    __slots__ = ("columns", "rows", "header", "params")
+
+    def __init__(self, columns, rows, header="absent", params=None):
+        self.columns = columns
+        self.rows = rows
+        self.header = header
+        self.params = params or {}
+
+
+class RowLimit(ModelloopError):
+    """More rows in one request than the endpoint takes (HTTP 413)."""
+
+    status = 413
+
+    def __init__(self, rows: int, limit: int):
+        super().__init__(f"the request has {rows} rows, over the limit of {limit} rows per request",
+                         hint="send fewer rows per request, or raise the endpoint's "
+                              "max_request_rows option")
 
 
 class ModelFailed(ModelloopError):

@@ -4,7 +4,7 @@ The parent binds the listening socket once and hands it to every worker (uvicorn
 supervisor does the spawning, the health pings and the restarts of dead workers). The kernel
 spreads new connections over the workers that accept on the shared socket; unlike SO_REUSEPORT,
 a worker that leaves drops nothing queued, because the accept queue belongs to the shared socket.
-Workers run uvloop + httptools: uvloop sets TCP_NODELAY on accepted sockets, which the asyncio
+Workers run httptools and uvloop where installed: uvloop sets TCP_NODELAY on accepted sockets, which the asyncio
 loop does not do for a socket bound by the parent (uvicorn #3149, +40 ms per keep-alive request).
 
 Autoscaling follows a target of in-flight requests per worker, as Knative's concurrency
@@ -37,7 +37,7 @@ from multiprocessing.sharedctypes import RawArray
 from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
-from modelloop.serving.connections import PROTOCOL  # header size and time limits
+from modelloop.serving.connections import uvicorn_options  # header limits, loop
 
 # board layout: a header, then one record per worker slot (int64 each)
 _H_MIN, _H_MAX, _H_TARGET_MILLI, _H_SCALE_OUTS, _H_SCALE_INS, _H_PARENT = range(6)
@@ -372,9 +372,8 @@ def run_workers(ws, *, host: str, port: int, endpoint: str | None, log_level: st
                 drain_seconds: float | None = None, sock=None) -> None:
     """Serve with ``min_workers``..``max_workers`` processes until interrupted (on ``sock``, a
     socket from :func:`bind`, or one bound here)."""
-    config = Config("modelloop.serving.workers:worker_app", factory=True, host=host, port=port,
-                    loop="uvloop", http=PROTOCOL, access_log=False, log_level=log_level,
-                    lifespan="on", workers=min_workers)
+    config = Config(worker_app, factory=True, host=host, port=port, log_level=log_level,
+                    lifespan="on", workers=min_workers, **uvicorn_options())
     sock = sock or bind(host, port)
     # each worker opens the workspace itself; the class travels by reference (pickled), which
     # keeps this service free of an import of the façade above it
