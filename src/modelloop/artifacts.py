@@ -9,7 +9,6 @@ when its upload completes. Reads verify the hash and refuse content that no long
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 import re
@@ -20,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from modelloop.common.hashing import sha256_bytes, sha256_file
 from modelloop.errors import ConfigError, IntegrityError, InvalidInput, NotFound
 
-CHUNK = 8 * 1024 * 1024
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -30,14 +29,6 @@ _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 class Blob:
     digest: str
     size: int
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class ArtifactStore:
@@ -101,7 +92,7 @@ class ArtifactStore:
         with tempfile.NamedTemporaryFile(dir=self._scratch(), delete=False) as fh:
             fh.write(data)
         try:
-            return self.put_file(fh.name, hashlib.sha256(data).hexdigest())
+            return self.put_file(fh.name, sha256_bytes(data))
         finally:
             os.unlink(fh.name)
 
@@ -127,7 +118,7 @@ class ArtifactStore:
                 f"artifact {digest[:12]} is missing from {self.location(digest)}",
                 hint="the artifact store was changed outside modelloop",
             ) from None
-        actual = hashlib.sha256(data).hexdigest()
+        actual = sha256_bytes(data)
         if actual != digest:
             raise IntegrityError(
                 f"artifact {self.location(digest)} no longer matches its hash "

@@ -213,7 +213,8 @@ def test_skops_types_beyond_the_safe_set_count_as_code(local_workspace, tmp_path
 # -- finding 3: nothing outside the folder, no symbolic links ------------------------------------
 def rewrite_manifest(folder: Path, change) -> None:
     """Edit model.json as an attacker would, keeping it self-consistent (hashes recomputed)."""
-    from modelloop.registry.package import Manifest, sha256_file
+    from modelloop.common.hashing import sha256_file
+    from modelloop.registry.package import Manifest
 
     data = json.loads((folder / "model.json").read_text())
     data.pop("package_hash", None)

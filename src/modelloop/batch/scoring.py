@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from modelloop.common.jsonable import to_jsonable
 from modelloop.errors import InvalidInput
 
 _MODELS: dict[str, object] = {}  # package folder -> loaded model, once per process
@@ -164,19 +165,9 @@ def _error_record(layout: dict, chunk: dict, index: int, row: int, values, reaso
         source = f"{layout['dataset']} part {chunk['part']}"
     else:
         source = layout["files"][chunk["file"]]["path"]
-    record = {k: _plain(v) for k, v in values.items()}
+    record = to_jsonable(dict(values))
     return {"source": source, "chunk": index, "row_in_chunk": row, "reason": reason,
             "record": record}
-
-
-def _plain(value):
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
 
 
 def _json_line(record: dict) -> bytes:

@@ -24,7 +24,6 @@ still succeeds as a job, with ``outputs.status = "completed_with_errors"`` and t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -38,6 +37,7 @@ from pydantic import ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from modelloop.batch import sources
+from modelloop.common.hashing import sha256_bytes
 from modelloop.errors import InvalidInput, NotApproved
 
 PLAN_VERSION = 1
@@ -305,8 +305,7 @@ class Transforms:
             spec["approval_override"] = override
         keyed = {k: spec[k] for k in ("plan_version", "package_hash", "dataset", "files",
                                       "output", "output_format", "options", "chunks")}
-        spec["key"] = hashlib.sha256(
-            json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()
+        spec["key"] = sha256_bytes(json.dumps(keyed, sort_keys=True, default=str))
         return spec
 
     def _storage_options(self) -> dict:

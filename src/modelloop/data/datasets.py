@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelloop._faults import checkpoint, pid_alive
-from modelloop.artifacts import ArtifactStore, sha256_file
+from modelloop.artifacts import ArtifactStore
+from modelloop.common.hashing import sha256_bytes, sha256_file
 from modelloop.config import current_actor
 from modelloop.data.refs import Ref, check_name, parse_ref, parse_time
 from modelloop.errors import Conflict, InvalidInput, NotFound, SchemaMismatch
@@ -172,7 +173,6 @@ class Datasets:
     def _range(self, end: DatasetVersion, after: int) -> DatasetVersion:
         """The rows the versions after ``after`` up to ``end`` added, as a version-like record."""
         import dataclasses
-        import hashlib
 
         if after >= end.version:
             raise InvalidInput(
@@ -189,7 +189,7 @@ class Datasets:
             added_rows=sum(v["added_rows"] for v in versions),
             quarantined_rows=sum(v["quarantined_rows"] for v in versions),
             # the formula of a version's hash (the store's), over the range's parts only
-            content_hash=hashlib.sha256("\n".join(p["digest"] for p in parts).encode()).hexdigest(),
+            content_hash=sha256_bytes("\n".join(p["digest"] for p in parts)),
             event_time_min=None,  # recorded per version as cumulative bounds only
             event_time_max=None,
         )

@@ -42,7 +42,6 @@ columns widened, each change listed in ``schema_changes``.
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
 from collections.abc import Callable, Collection, Iterator
@@ -52,6 +51,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelloop.common.hashing import sha256_file
 from modelloop.data.schema import (
     MAX_NESTING,
     align_table,
@@ -84,7 +84,6 @@ SUFFIXES = {
     ".json": "json",
 }
 FORMATS = ("csv", "tsv", "parquet", "jsonl", "json")
-_HASH_CHUNK = 8 << 20
 
 QUARANTINE_COLUMNS = ("source", "row", "record", "reason")
 
@@ -221,14 +220,6 @@ def resolve_paths(paths: list[str], override: str | None = None) -> list[tuple[s
                 )
             out.append((str(p), p.resolve(), fmt))
     return out
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            h.update(chunk)  # releases the GIL on large buffers
-    return h.hexdigest()
 
 
 def _first_line(path: Path) -> bytes:
@@ -459,7 +450,7 @@ class _Run:
     def ingest(self, shown: str, path: Path, fmt: str) -> None:
         try:
             size = path.stat().st_size
-            digest = sha256_of(path)
+            digest = sha256_file(path)
         except OSError as e:
             raise InvalidInput(
                 f"cannot read '{shown}': {e.strerror or _one_line(e)}", hint="check the file"

@@ -26,11 +26,12 @@ not know how a River model predicts a batch.
 
 from __future__ import annotations
 
-import importlib
 import shutil
 from pathlib import Path
 from typing import Any
 
+from modelloop.common.jsonable import to_jsonable
+from modelloop.common.loading import is_file_spec, load_callable
 from modelloop.errors import IntegrityError, InvalidInput
 
 CLASSIFICATION_TASKS = ("binary", "multiclass")
@@ -66,7 +67,7 @@ class Flavor:
 
     def classes(self, model: Any) -> list | None:
         classes = getattr(model, "classes_", None)
-        return None if classes is None else _plain(list(classes))
+        return None if classes is None else to_jsonable(list(classes), nonfinite="keep")
 
     def predict(self, model: Any, X):
         return model.predict(X)
@@ -168,7 +169,7 @@ class _BoosterFlavor(Flavor):
             info["trusted_types"] = skops_dump(preprocess, folder / "preprocess.skops")
         self.save_booster(est, folder / self.booster_file)
         if info["classifier"]:
-            info["classes"] = _plain(list(est.classes_))
+            info["classes"] = to_jsonable(list(est.classes_), nonfinite="keep")
         return info
 
     def load_preprocess(self, folder, info):
@@ -345,29 +346,15 @@ class _FunctionModel:
 
 
 def load_reference(reference: str):
-    """Import ``module:function``; InvalidInput naming what could not be found."""
+    """Import ``module:function`` (a module, not a file: the package must not depend on where it
+    is loaded); InvalidInput naming what could not be found."""
     module_name, sep, attr = reference.partition(":")
-    if not sep or not module_name or not attr:
+    if not sep or not module_name or not attr or is_file_spec(module_name):
         raise InvalidInput(
             f"{reference!r} is not a 'module:function' reference",
             hint="write it as package.module:function",
         )
-    try:
-        obj = importlib.import_module(module_name)
-    except ImportError as e:
-        raise InvalidInput(
-            f"cannot import module {module_name!r} for {reference!r}: {e}",
-            hint="install it or put it on PYTHONPATH",
-        ) from None
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise InvalidInput(
-                f"module {module_name!r} has no {attr!r}", hint="check the name after ':'"
-            )
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise InvalidInput(f"{reference!r} is not callable", hint="point at a predict function")
-    return obj
+    return load_callable(reference, what="predict function")
 
 
 # -- MLflow models imported as they are ---------------------------------------------------------
@@ -455,8 +442,3 @@ def infer_task(model: Any, classes: list | None) -> str | None:
         if is_regressor(last):
             return "regression"
     return None
-
-
-def _plain(values: list) -> list:
-    """numpy scalars to plain Python so the manifest stays JSON."""
-    return [v.item() if hasattr(v, "item") else v for v in values]

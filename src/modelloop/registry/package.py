@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import os
 import platform
@@ -34,13 +33,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelloop.common.hashing import sha256_bytes, sha256_file
+from modelloop.common.jsonable import to_jsonable
 from modelloop.errors import AlreadyExists, IntegrityError, InvalidInput, NotFound, UntrustedCode
 from modelloop.registry.signature import ColumnSpec, Signature
 
 MANIFEST = "model.json"
 FORMAT_VERSION = 1
 TASKS = ("binary", "multiclass", "regression")
-_CHUNK = 1 << 20
 
 
 @dataclass
@@ -65,7 +65,7 @@ class Manifest:
     @property
     def package_hash(self) -> str:
         body = json.dumps(self._body(), sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(body.encode()).hexdigest()
+        return sha256_bytes(body)
 
     def _body(self) -> dict:
         return asdict(self)
@@ -150,14 +150,6 @@ def check_folder(root: str | os.PathLike) -> list[str]:
     return sorted(out)
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _listing(root: Path) -> list[str]:
     return check_folder(root)
 
@@ -237,9 +229,9 @@ def save_package(
             task=task,
             output_signature=None if output_signature is None else output_signature.to_dict(),
             classes=classes,
-            metrics=_jsonable(metrics or {}),
-            params=_jsonable(params or {}),
-            lineage=_jsonable(lineage or {}),
+            metrics=to_jsonable(metrics or {}, nonfinite="keep"),
+            params=to_jsonable(params or {}, nonfinite="keep"),
+            lineage=to_jsonable(lineage or {}, nonfinite="keep"),
             python=platform.python_version(),
             libraries=_library_versions(kind.libraries),
             created_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -262,15 +254,6 @@ def _default_output(task: str | None, classes: list | None) -> Signature | None:
 
         return Signature((ColumnSpec("prediction", dtype_to_type(np.asarray(classes).dtype)),))
     return None
-
-
-def _jsonable(value: dict) -> dict:
-    """Round-trip through JSON so numpy numbers become plain and the manifest hash is stable."""
-
-    def default(o):
-        return o.item() if hasattr(o, "item") else str(o)
-
-    return json.loads(json.dumps(value, default=default))
 
 
 # -- verifying -----------------------------------------------------------------------------------
