@@ -328,7 +328,7 @@ def test_custom_reference_to_a_predict_function(tmp_path, monkeypatch):
         load_package(tmp_path / "pkg")
     loaded = load_package(tmp_path / "pkg", trust_pickle=True)
     np.testing.assert_array_equal(loaded.predict(df), df["age"] * 2)
-    with pytest.raises(InvalidInput, match="no 'nope'"):
+    with pytest.raises(InvalidInput, match="has no function 'nope'"):
         save_package("mypredict:nope", tmp_path / "bad", signature=Signature.from_frame(df))
     assert not (tmp_path / "bad").exists()
 
