@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from modelloop.store.tables import BLOB_REFERENCES, metadata
+from modelloop.store.tables.base import metadata
 
 transform_chunks = sa.Table(
     "transform_chunks",
@@ -29,5 +29,5 @@ transform_chunks = sa.Table(
     sa.UniqueConstraint("transform_key", "chunk", name="uq_transform_chunks_key_chunk"),
 )
 
-BLOB_REFERENCES.append((transform_chunks, "part_digest"))
-BLOB_REFERENCES.append((transform_chunks, "errors_digest"))
+#: (table, column) pairs that reference artifact blobs; garbage collection keeps these.
+BLOB_COLUMNS = [(transform_chunks, "part_digest"), (transform_chunks, "errors_digest")]

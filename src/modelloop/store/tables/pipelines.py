@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from modelloop.store.tables import BLOB_REFERENCES, metadata
+from modelloop.store.tables.base import metadata
 
 pipeline_runs = sa.Table(
     "pipeline_runs",
@@ -69,4 +69,5 @@ step_outputs = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
 )
 
-BLOB_REFERENCES.append((step_outputs, "digest"))
+#: (table, column) pairs that reference artifact blobs; garbage collection keeps these.
+BLOB_COLUMNS = [(step_outputs, "digest")]

@@ -1,4 +1,4 @@
-"""SQL of the pipeline engine, mixed into :class:`~modelloop.store.sql.SqlStore`.
+"""SQL of the pipeline engine.
 
 The runner's hot path is two small transactions per executed step (mark running, record the end)
 and, for a fully cached re-run, one query for every cache candidate plus one write for all hits.
@@ -7,43 +7,37 @@ and, for a fully cached re-run, one query for every cache candidate plus one wri
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 import sqlalchemy as sa
 
-from modelloop.store.pipeline_tables import pipeline_runs, step_outputs, step_runs
-from modelloop.store.sql import _row, utcnow
+from modelloop.store.interfaces.pipelines import PipelineStore
+from modelloop.store.sql.engine import SqlBase, dumps, row_dict, utcnow
+from modelloop.store.tables.pipelines import pipeline_runs, step_outputs, step_runs
 
 _RUN_JSON = ("params", "spec")
 _STEP_JSON = ("inputs", "info", "recipe")
 
 
-def _dumps(value) -> str:
-    return json.dumps(value, default=str, sort_keys=True)
-
-
 def _run(row) -> dict:
-    out = _row(row)
+    out = row_dict(row)
     for key in _RUN_JSON:
         out[key] = json.loads(out[key]) if out.get(key) else {}
     return out
 
 
 def _step(row) -> dict:
-    out = _row(row)
+    out = row_dict(row)
     for key in _STEP_JSON:
         out[key] = json.loads(out[key]) if out.get(key) else ({} if key != "recipe" else None)
     return out
 
 
 def _step_values(fields: dict) -> dict:
-    return {k: (_dumps(v) if k in _STEP_JSON else v) for k, v in fields.items()}
+    return {k: (dumps(v) if k in _STEP_JSON else v) for k, v in fields.items()}
 
 
-class PipelineStoreMixin:
-    """Pipeline runs, step runs and step outputs. Needs ``_read``/``_write`` of SqlStore."""
-
-    __slots__ = ()
+class SqlPipelines(SqlBase, PipelineStore):
+    """Pipeline runs, step runs and step outputs."""
 
     # -- runs ---------------------------------------------------------------------------------
     def create_pipeline_run(
@@ -64,8 +58,8 @@ class PipelineStoreMixin:
                 pipeline_runs.insert().values(
                     pipeline=pipeline,
                     status="running",
-                    params=_dumps(params),
-                    spec=_dumps(spec),
+                    params=dumps(params),
+                    spec=dumps(spec),
                     executor=executor,
                     host=host,
                     pid=pid,
@@ -116,7 +110,7 @@ class PipelineStoreMixin:
             return [_run(r) for r in conn.execute(q)]
 
     def update_pipeline_run(self, run_id: int, *, only_if_status=None, **fields) -> bool:
-        values = {k: (_dumps(v) if k in _RUN_JSON else v) for k, v in fields.items()}
+        values = {k: (dumps(v) if k in _RUN_JSON else v) for k, v in fields.items()}
         q = pipeline_runs.update().where(pipeline_runs.c.id == run_id).values(**values)
         if only_if_status:
             q = q.where(pipeline_runs.c.status.in_(only_if_status))
@@ -204,7 +198,7 @@ class PipelineStoreMixin:
             ).all()
         by_step: dict[int, list] = {}
         for o in outs:
-            by_step.setdefault(o.step_run_id, []).append(_row(o))
+            by_step.setdefault(o.step_run_id, []).append(row_dict(o))
         for s in steps:
             s["outputs"] = by_step.get(s["id"], [])
         return steps
@@ -241,7 +235,7 @@ class PipelineStoreMixin:
                 if only_if:
                     q = q.where(pipeline_runs.c.status.in_(only_if))
                 conn.execute(
-                    q.values(**{k: (_dumps(v) if k in _RUN_JSON else v) for k, v in fields.items()})
+                    q.values(**{k: (dumps(v) if k in _RUN_JSON else v) for k, v in fields.items()})
                 )
 
     def get_step_run(self, step_run_id: int) -> dict | None:
@@ -294,7 +288,7 @@ class PipelineStoreMixin:
                     {
                         "id": r.id,
                         "run_id": r.run_id,
-                        "ended_at": _row(r)["ended_at"],
+                        "ended_at": row_dict(r)["ended_at"],
                         "outputs": [],
                     },
                 )
@@ -328,6 +322,3 @@ class PipelineStoreMixin:
         )
         with self._read() as conn:
             return [_step(r) for r in conn.execute(q)]
-
-    def now(self) -> datetime:
-        return utcnow()

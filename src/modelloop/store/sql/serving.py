@@ -1,4 +1,4 @@
-"""SQL of real-time serving, mixed into :class:`~modelloop.store.sql.SqlStore`.
+"""SQL of real-time serving.
 
 A server's hot path touches none of this: it polls :meth:`endpoint_revisions` (one small query)
 about twice a second, writes its statistics once a second and indexes one capture file per
@@ -13,36 +13,31 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from modelloop.errors import AlreadyExists, InvalidInput, NotFound
-from modelloop.store.serving_tables import (
+from modelloop.store.interfaces.serving import ServingStore
+from modelloop.store.sql.engine import SqlBase, dumps, row_dict, utcnow
+from modelloop.store.tables.serving import (
     capture_files,
     capture_ids,
     endpoint_rollouts,
     endpoint_stats,
     endpoints,
 )
-from modelloop.store.sql import _row, utcnow
-
-
-def _dumps(value) -> str:
-    return json.dumps(value, default=str, sort_keys=True)
 
 
 def _endpoint(row) -> dict:
-    out = _row(row)
+    out = row_dict(row)
     out["spec"] = json.loads(out["spec"])
     return out
 
 
 def _rollout(row) -> dict:
-    out = _row(row)
+    out = row_dict(row)
     out["state"] = json.loads(out["state"])
     return out
 
 
-class ServingStoreMixin:
-    """Endpoints, rollouts, capture files and statistics. Needs ``_read``/``_write``."""
-
-    __slots__ = ()
+class SqlServing(SqlBase, ServingStore):
+    """Endpoints, rollouts, capture files and statistics."""
 
     # -- endpoints ----------------------------------------------------------------------------
     def create_endpoint(self, name: str, spec: dict, *, actor: str | None = None) -> dict:
@@ -55,8 +50,13 @@ class ServingStoreMixin:
                 )
             conn.execute(
                 endpoints.insert().values(
-                    name=name, spec=_dumps(spec), revision=1, status="in_service",
-                    created_at=now, updated_at=now, updated_by=actor,
+                    name=name,
+                    spec=dumps(spec),
+                    revision=1,
+                    status="in_service",
+                    created_at=now,
+                    updated_at=now,
+                    updated_by=actor,
                 )
             )
         return self.get_endpoint(name)
@@ -85,8 +85,12 @@ class ServingStoreMixin:
         expected_revision: int | None = None,
     ) -> dict:
         """Replace the spec (revision + 1); with ``expected_revision``, only if nobody else did."""
-        values = {"spec": _dumps(spec), "revision": endpoints.c.revision + 1,
-                  "updated_at": utcnow(), "updated_by": actor}
+        values = {
+            "spec": dumps(spec),
+            "revision": endpoints.c.revision + 1,
+            "updated_at": utcnow(),
+            "updated_by": actor,
+        }
         if status:
             values["status"] = status
         q = endpoints.update().where(endpoints.c.name == name).values(**values)
@@ -99,30 +103,38 @@ class ServingStoreMixin:
                         f"endpoint {name!r} changed while this update was prepared",
                         hint="run the command again",
                     )
-                raise NotFound(f"no endpoint named {name!r}",
-                               hint="list endpoints with 'modelloop endpoint list'")
+                raise NotFound(
+                    f"no endpoint named {name!r}",
+                    hint="list endpoints with 'modelloop endpoint list'",
+                )
         return self.get_endpoint(name)
 
     def _endpoint_exists(self, conn, name: str) -> bool:
-        return conn.execute(sa.select(endpoints.c.id).where(endpoints.c.name == name)).first() \
+        return (
+            conn.execute(sa.select(endpoints.c.id).where(endpoints.c.name == name)).first()
             is not None
+        )
 
     def delete_endpoint(self, name: str) -> None:
         with self._write() as conn:
             if conn.execute(endpoints.delete().where(endpoints.c.name == name)).rowcount == 0:
-                raise NotFound(f"no endpoint named {name!r}",
-                               hint="list endpoints with 'modelloop endpoint list'")
+                raise NotFound(
+                    f"no endpoint named {name!r}",
+                    hint="list endpoints with 'modelloop endpoint list'",
+                )
             conn.execute(endpoint_stats.delete().where(endpoint_stats.c.endpoint == name))
             conn.execute(
                 endpoint_rollouts.update()
-                .where(endpoint_rollouts.c.endpoint == name,
-                       endpoint_rollouts.c.status == "running")
+                .where(
+                    endpoint_rollouts.c.endpoint == name, endpoint_rollouts.c.status == "running"
+                )
                 .values(status="failed", reason="endpoint deleted", ended_at=utcnow())
             )
 
     # -- rollouts -----------------------------------------------------------------------------
-    def create_rollout(self, *, endpoint: str, strategy: str, model: str, state: dict,
-                       actor: str | None = None) -> dict:
+    def create_rollout(
+        self, *, endpoint: str, strategy: str, model: str, state: dict, actor: str | None = None
+    ) -> dict:
         """A running rollout; refused while another one runs on the same endpoint."""
         now = utcnow()
         with self._write() as conn:
@@ -139,8 +151,14 @@ class ServingStoreMixin:
                 )
             rid = conn.execute(
                 endpoint_rollouts.insert().values(
-                    endpoint=endpoint, status="running", strategy=strategy, model=model,
-                    state=_dumps(state), created_by=actor, created_at=now, updated_at=now,
+                    endpoint=endpoint,
+                    status="running",
+                    strategy=strategy,
+                    model=model,
+                    state=dumps(state),
+                    created_by=actor,
+                    created_at=now,
+                    updated_at=now,
                 )
             ).inserted_primary_key[0]
         return self.get_rollout(rid)
@@ -152,8 +170,9 @@ class ServingStoreMixin:
             ).first()
             return _rollout(row) if row else None
 
-    def list_rollouts(self, *, endpoint: str | None = None, status: str | None = None,
-                      limit: int | None = None) -> list[dict]:
+    def list_rollouts(
+        self, *, endpoint: str | None = None, status: str | None = None, limit: int | None = None
+    ) -> list[dict]:
         q = sa.select(endpoint_rollouts).order_by(endpoint_rollouts.c.id.desc())
         if endpoint:
             q = q.where(endpoint_rollouts.c.endpoint == endpoint)
@@ -168,23 +187,34 @@ class ServingStoreMixin:
         """Take (or extend) the lease to drive a running rollout; False if another holds it."""
         now = utcnow()
         with self._write() as conn:
-            return conn.execute(
-                endpoint_rollouts.update()
-                .where(
-                    endpoint_rollouts.c.id == rollout_id,
-                    endpoint_rollouts.c.status == "running",
-                    sa.or_(
-                        endpoint_rollouts.c.lease_owner.is_(None),
-                        endpoint_rollouts.c.lease_owner == owner,
-                        endpoint_rollouts.c.lease_until < now,
-                    ),
-                )
-                .values(lease_owner=owner, lease_until=until)
-            ).rowcount > 0
+            return (
+                conn.execute(
+                    endpoint_rollouts.update()
+                    .where(
+                        endpoint_rollouts.c.id == rollout_id,
+                        endpoint_rollouts.c.status == "running",
+                        sa.or_(
+                            endpoint_rollouts.c.lease_owner.is_(None),
+                            endpoint_rollouts.c.lease_owner == owner,
+                            endpoint_rollouts.c.lease_until < now,
+                        ),
+                    )
+                    .values(lease_owner=owner, lease_until=until)
+                ).rowcount
+                > 0
+            )
 
-    def advance_rollout(self, rollout_id: int, *, state: dict, status: str = "running",
-                        reason: str | None = None, spec: dict | None = None,
-                        endpoint_status: str | None = None, actor: str | None = None) -> bool:
+    def advance_rollout(
+        self,
+        rollout_id: int,
+        *,
+        state: dict,
+        status: str = "running",
+        reason: str | None = None,
+        spec: dict | None = None,
+        endpoint_status: str | None = None,
+        actor: str | None = None,
+    ) -> bool:
         """Record a rollout's next state and, in the same transaction, the endpoint's new spec.
 
         Only a running rollout moves, so two drivers (or a driver and a manual rollback) racing
@@ -200,20 +230,22 @@ class ServingStoreMixin:
             ).first()
             if row is None:
                 return False
-            values = {"state": _dumps(state), "status": status, "updated_at": now}
+            values = {"state": dumps(state), "status": status, "updated_at": now}
             if reason is not None:
                 values["reason"] = reason
             if status != "running":
                 values.update(ended_at=now, lease_owner=None, lease_until=None)
             conn.execute(
-                endpoint_rollouts.update().where(endpoint_rollouts.c.id == rollout_id)
+                endpoint_rollouts.update()
+                .where(endpoint_rollouts.c.id == rollout_id)
                 .values(**values)
             )
             if spec is not None or endpoint_status is not None:
                 ep_values = {"updated_at": now}
                 if spec is not None:
-                    ep_values.update(spec=_dumps(spec), revision=endpoints.c.revision + 1,
-                                     updated_by=actor)
+                    ep_values.update(
+                        spec=dumps(spec), revision=endpoints.c.revision + 1, updated_by=actor
+                    )
                 if endpoint_status is not None:
                     ep_values["status"] = endpoint_status
                 conn.execute(
@@ -224,8 +256,11 @@ class ServingStoreMixin:
     def mark_rollout(self, rollout_id: int, *, status: str, reason: str | None) -> None:
         """Set a finished rollout's status (e.g. a completed one undone by a rollback)."""
         with self._write() as conn:
-            conn.execute(endpoint_rollouts.update().where(endpoint_rollouts.c.id == rollout_id)
-                         .values(status=status, reason=reason, updated_at=utcnow()))
+            conn.execute(
+                endpoint_rollouts.update()
+                .where(endpoint_rollouts.c.id == rollout_id)
+                .values(status=status, reason=reason, updated_at=utcnow())
+            )
 
     # -- capture files ------------------------------------------------------------------------
     def add_capture_files(self, files: list[dict]) -> None:
@@ -238,12 +273,24 @@ class ServingStoreMixin:
             for f in files:
                 ids = f.get("ids")
                 row = {k: v for k, v in f.items() if k != "ids"}
-                file_id = conn.execute(capture_files.insert().values(
-                    **row, created_at=now, ids_indexed=ids is not None)).inserted_primary_key[0]
+                file_id = conn.execute(
+                    capture_files.insert().values(
+                        **row, created_at=now, ids_indexed=ids is not None
+                    )
+                ).inserted_primary_key[0]
                 if ids:
-                    conn.execute(capture_ids.insert(), [
-                        {"file_id": file_id, "endpoint": f["endpoint"], "inference_id": i,
-                         "rows": n} for i, n in ids])
+                    conn.execute(
+                        capture_ids.insert(),
+                        [
+                            {
+                                "file_id": file_id,
+                                "endpoint": f["endpoint"],
+                                "inference_id": i,
+                                "rows": n,
+                            }
+                            for i, n in ids
+                        ],
+                    )
 
     def find_capture_ids(self, endpoint: str, ids: list[str]) -> dict[str, set[int]]:
         """Indexed inference ids of an endpoint among ``ids``, each with its requests' row
@@ -254,33 +301,45 @@ class ServingStoreMixin:
             for n in range(0, len(wanted), 500):
                 q = sa.select(capture_ids.c.inference_id, capture_ids.c.rows).where(
                     capture_ids.c.endpoint == endpoint,
-                    capture_ids.c.inference_id.in_(wanted[n:n + 500]))
+                    capture_ids.c.inference_id.in_(wanted[n : n + 500]),
+                )
                 for ident, rows in conn.execute(q):
                     out.setdefault(ident, set()).add(rows)
         return out
 
     def unindexed_capture_files(self, endpoint: str) -> list[dict]:
         """Capture files written before their ids were indexed (an older modelloop)."""
-        q = sa.select(capture_files).where(capture_files.c.endpoint == endpoint,
-                                           capture_files.c.ids_indexed.is_(sa.false()))
+        q = sa.select(capture_files).where(
+            capture_files.c.endpoint == endpoint, capture_files.c.ids_indexed.is_(sa.false())
+        )
         with self._read() as conn:
-            return [_row(r) for r in conn.execute(q)]
+            return [row_dict(r) for r in conn.execute(q)]
 
     def index_capture_file(self, file_id: int, endpoint: str, ids: list[tuple[str, int]]) -> None:
         """Record the ids of an older capture file, once (a racing indexer finds it done)."""
         with self._write() as conn:
             claimed = conn.execute(
-                capture_files.update().where(capture_files.c.id == file_id,
-                                             capture_files.c.ids_indexed.is_(sa.false()))
-                .values(ids_indexed=True)).rowcount
+                capture_files.update()
+                .where(capture_files.c.id == file_id, capture_files.c.ids_indexed.is_(sa.false()))
+                .values(ids_indexed=True)
+            ).rowcount
             if claimed and ids:
-                conn.execute(capture_ids.insert(), [
-                    {"file_id": file_id, "endpoint": endpoint, "inference_id": i, "rows": n}
-                    for i, n in ids])
+                conn.execute(
+                    capture_ids.insert(),
+                    [
+                        {"file_id": file_id, "endpoint": endpoint, "inference_id": i, "rows": n}
+                        for i, n in ids
+                    ],
+                )
 
-    def list_capture_files(self, endpoint: str, *, variant: str | None = None,
-                           since: datetime | None = None,
-                           until: datetime | None = None) -> list[dict]:
+    def list_capture_files(
+        self,
+        endpoint: str,
+        *,
+        variant: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict]:
         q = sa.select(capture_files).where(capture_files.c.endpoint == endpoint)
         if variant:
             q = q.where(capture_files.c.variant == variant)
@@ -289,7 +348,7 @@ class ServingStoreMixin:
         if until is not None:
             q = q.where(capture_files.c.first_time <= until)
         with self._read() as conn:
-            return [_row(r) for r in conn.execute(q.order_by(capture_files.c.first_time))]
+            return [row_dict(r) for r in conn.execute(q.order_by(capture_files.c.first_time))]
 
     # -- statistics ---------------------------------------------------------------------------
     def put_endpoint_stats(self, server: str, rows: list[tuple[str, str, dict]]) -> None:
@@ -301,12 +360,18 @@ class ServingStoreMixin:
                 changed = conn.execute(
                     t.update()
                     .where(t.c.server == server, t.c.endpoint == endpoint, t.c.variant == variant)
-                    .values(data=_dumps(data), updated_at=now)
+                    .values(data=dumps(data), updated_at=now)
                 ).rowcount
                 if not changed:
-                    conn.execute(t.insert().values(server=server, endpoint=endpoint,
-                                                   variant=variant, data=_dumps(data),
-                                                   updated_at=now))
+                    conn.execute(
+                        t.insert().values(
+                            server=server,
+                            endpoint=endpoint,
+                            variant=variant,
+                            data=dumps(data),
+                            updated_at=now,
+                        )
+                    )
 
     def read_endpoint_stats(self, endpoint: str | None = None) -> list[dict]:
         q = sa.select(endpoint_stats)
@@ -315,7 +380,7 @@ class ServingStoreMixin:
         with self._read() as conn:
             out = []
             for r in conn.execute(q):
-                row = _row(r)
+                row = row_dict(r)
                 row["data"] = json.loads(row["data"])
                 out.append(row)
             return out

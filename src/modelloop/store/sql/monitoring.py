@@ -1,4 +1,4 @@
-"""SQL of monitoring, mixed into :class:`~modelloop.store.sql.SqlStore`.
+"""SQL of monitoring.
 
 State changes that several processes may race on (a scheduler slot, an event-log position, an
 alarm's state) are conditional updates: the process whose UPDATE matched the old value wins and
@@ -14,7 +14,10 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from modelloop.errors import AlreadyExists
-from modelloop.store.monitoring_tables import (
+from modelloop.store.interfaces.monitoring import MonitoringStore
+from modelloop.store.sql.engine import SqlBase, row_dict, utcnow
+from modelloop.store.sql.events import insert_event
+from modelloop.store.tables.monitoring import (
     alarm_history,
     alarms,
     baselines,
@@ -23,7 +26,6 @@ from modelloop.store.monitoring_tables import (
     monitor_runs,
     monitors,
 )
-from modelloop.store.sql import _row, utcnow
 
 _JSON = {"schema", "config", "summary", "actions", "data"}
 
@@ -34,7 +36,7 @@ def dims_key(dimensions: dict | None) -> str:
 
 
 def _out(row) -> dict:
-    out = _row(row)
+    out = row_dict(row)
     for key in _JSON & set(out):
         out[key] = json.loads(out[key]) if out[key] else {}
     if "dims" in out:
@@ -49,10 +51,8 @@ def _in(fields: dict) -> dict:
     return values
 
 
-class MonitoringStoreMixin:
-    """Baselines, monitors, runs, labels, metric points and alarms. Needs SqlStore's helpers."""
-
-    __slots__ = ()
+class SqlMonitoring(SqlBase, MonitoringStore):
+    """Baselines, monitors, runs, labels, metric points and alarms."""
 
     def _insert_unique(self, table, what: str, fields: dict) -> int:
         with self._write() as conn:
@@ -181,8 +181,7 @@ class MonitoringStoreMixin:
         if not points:
             return 0
         rows = [
-            {"name": n, "dims": dims_key(d), "time": t, "value": float(v)}
-            for n, d, t, v in points
+            {"name": n, "dims": dims_key(d), "time": t, "value": float(v)} for n, d, t, v in points
         ]
         with self._write() as conn:
             conn.execute(metric_points.insert(), rows)
@@ -273,7 +272,7 @@ class MonitoringStoreMixin:
                     data=json.dumps(data, default=str),
                 )
             )
-            return self._append_event(conn, *event) if event else 0
+            return insert_event(conn, *event) if event else 0
 
     def add_alarm_history(self, name: str, kind: str, reason: str, data: dict) -> None:
         with self._write() as conn:

@@ -1,4 +1,4 @@
-"""SQL of batch transforms, mixed into :class:`~modelloop.store.sql.SqlStore`.
+"""SQL of batch transforms.
 
 The hot path is one small insert per finished chunk; a resumed transform reads its finished
 chunks back with one query.
@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from modelloop.store.batch_tables import transform_chunks
-from modelloop.store.sql import _row, utcnow
+from modelloop.store.interfaces.batch import BatchStore
+from modelloop.store.sql.engine import SqlBase, row_dict, utcnow
+from modelloop.store.tables.batch import transform_chunks
 
 
-class BatchStoreMixin:
-    """Chunk records of batch transforms. Needs ``_read``/``_write`` of SqlStore."""
-
-    __slots__ = ()
+class SqlBatch(SqlBase, BatchStore):
+    """Chunk records of batch transforms."""
 
     def record_transform_chunk(
         self,
@@ -55,7 +54,7 @@ class BatchStoreMixin:
         """chunk index -> its record, for every finished chunk of the transform."""
         q = sa.select(transform_chunks).where(transform_chunks.c.transform_key == transform_key)
         with self._read() as conn:
-            return {r.chunk: _row(r) for r in conn.execute(q)}
+            return {r.chunk: row_dict(r) for r in conn.execute(q)}
 
     def transform_progress(self, transform_key: str) -> dict:
         """Totals over the finished chunks: ``{"chunks", "rows", "error_rows", "input_bytes"}``."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from modelloop.store.tables import BLOB_REFERENCES, metadata
+from modelloop.store.tables.base import metadata
 
 baselines = sa.Table(
     "baselines",
@@ -122,5 +122,5 @@ alarm_history = sa.Table(
     sa.Column("data", sa.Text, nullable=False),  # JSON: datapoints, action outcome
 )
 
-BLOB_REFERENCES.append((baselines, "digest"))
-BLOB_REFERENCES.append((monitor_runs, "report_digest"))
+#: (table, column) pairs that reference artifact blobs; garbage collection keeps these.
+BLOB_COLUMNS = [(baselines, "digest"), (monitor_runs, "report_digest")]

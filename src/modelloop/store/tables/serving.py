@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from modelloop.store.tables import BLOB_REFERENCES, metadata
+from modelloop.store.tables.base import metadata
 
 endpoints = sa.Table(
     "endpoints",
@@ -88,4 +88,5 @@ endpoint_stats = sa.Table(
     sa.UniqueConstraint("server", "endpoint", "variant", name="uq_endpoint_stats_key"),
 )
 
-BLOB_REFERENCES.append((capture_files, "digest"))
+#: (table, column) pairs that reference artifact blobs; garbage collection keeps these.
+BLOB_COLUMNS = [(capture_files, "digest")]
