@@ -9,7 +9,7 @@ import pytest
 
 from modelloop.errors import InvalidInput, SchemaMismatch
 from modelloop.quality import Baseline, check
-from modelloop.quality.baseline import GRID_CELLS, NumericProfile
+from modelloop.quality.profiles import GRID_CELLS, NumericProfile
 
 
 def assert_same(a: Baseline, b: Baseline) -> None:

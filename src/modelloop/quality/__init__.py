@@ -1,10 +1,13 @@
 """Data quality: baselines, constraint checks and drift statistics.
 
 * :mod:`modelloop.quality.baseline` — :class:`Baseline`, per-column statistics of a dataset
-  version (mergeable, JSON, SageMaker ``statistics.json``/``constraints.json``).
+  version (mergeable, JSON); :mod:`modelloop.quality.profiles` holds one column's statistics and
+  :mod:`modelloop.quality.sagemaker` the SageMaker ``statistics.json``/``constraints.json`` layout.
 * :mod:`modelloop.quality.checks` — :func:`check` data against a baseline with a
-  :class:`CheckConfig`, giving violations, a drift table and a verdict.
-* :mod:`modelloop.quality.drift` — the drift statistics and the documented default methods.
+  :class:`CheckConfig` (:mod:`modelloop.quality.check_config`), giving violations
+  (:mod:`modelloop.quality.constraints`), a drift table and a verdict.
+* :mod:`modelloop.quality.drift` — the drift statistics (one class each, registered by name) and
+  the documented default methods.
 * :mod:`modelloop.quality.roles` — column roles (feature, target, identifier, time, ignored) and
   the identifier rule training's preprocessing shares.
 
@@ -19,8 +22,8 @@ from typing import Any
 _EXPORTS = {
     "Baseline": "modelloop.quality.baseline",
     "check": "modelloop.quality.checks",
-    "CheckConfig": "modelloop.quality.checks",
-    "ColumnCheck": "modelloop.quality.checks",
+    "CheckConfig": "modelloop.quality.check_config",
+    "ColumnCheck": "modelloop.quality.check_config",
     "CheckReport": "modelloop.quality.checks",
 }
 

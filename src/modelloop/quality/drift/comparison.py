@@ -21,8 +21,8 @@ import numpy as np
 from modelloop.quality.drift.base import CATEGORICAL, NUMERIC, STATISTICS, DriftStatistic, get
 
 if TYPE_CHECKING:  # pragma: no cover
-    from modelloop.quality.baseline import CategoricalProfile, NumericProfile
     from modelloop.quality.drift.current import CurrentNumeric
+    from modelloop.quality.profiles import CategoricalProfile, NumericProfile
 
 #: Numeric columns with many distinct values are binned at this many reference quantiles.
 PSI_BINS = 10

@@ -11,7 +11,7 @@ import numpy as np
 from modelloop.quality.drift.defaults import FEW_VALUES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from modelloop.quality.baseline import NumericProfile
+    from modelloop.quality.profiles import NumericProfile
 
 #: Current columns with at most this many values are kept exactly for exact KS / Wasserstein.
 CURRENT_EXACT_LIMIT = 100_000
