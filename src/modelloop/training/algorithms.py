@@ -9,15 +9,14 @@ LightGBM and XGBoost are the ``boost`` extra and are imported only when asked fo
 from __future__ import annotations
 
 import difflib
-import hashlib
 import importlib
 import importlib.util
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from modelloop.common.loading import is_file_spec, load_callable, module_name_for
 from modelloop.errors import InvalidInput
 
 CLASSIFICATION = ("binary", "multiclass")
@@ -272,52 +271,17 @@ def _takes_any_keyword(cls) -> bool:
 
 # -- custom trainers --------------------------------------------------------------------------------
 def resolve_trainer(ref: str) -> Callable[..., Any]:
-    """The function named by ``module:function`` or ``path/to/file.py:function``."""
-    target, _, func = ref.rpartition(":")
-    if not target or not func:
-        raise InvalidInput(
-            f"cannot read the custom trainer {ref!r}",
-            hint="write it as 'module:function' or 'path/to/file.py:function'",
-        )
-    if target.endswith(".py") or "/" in target or "\\" in target:
-        path = Path(target)
-        if not path.is_file():
-            raise InvalidInput(
-                f"custom trainer file {target} does not exist", hint="check the path"
-            )
-        # one name in every process (hash() is salted per process)
-        name = "modelloop_trainer_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as e:
-            raise InvalidInput(
-                f"custom trainer file {target} failed to import: {type(e).__name__}: {e}",
-                hint="fix the error in that file",
-            ) from e
-        _pickle_by_value(module)
-    else:
-        try:
-            module = importlib.import_module(target)
-        except ImportError as e:
-            raise InvalidInput(
-                f"cannot import the custom trainer module {target!r}: {e}",
-                hint="make it importable (on PYTHONPATH), or give a file path 'path/to/file.py:function'",
-            ) from None
-    function = getattr(module, func, None)
-    if not callable(function):
-        raise InvalidInput(
-            f"{target} has no function {func!r}",
-            hint="define def train(frame, target, params) returning a fitted model",
-        )
+    """The function named by ``module:function`` or ``path/to/file.py:function``.
+
+    A file is read again on every call (an edited trainer is picked up by a long-lived process),
+    under one module name in every process; its classes and functions are pickled with the model
+    that uses them, so the package loads where the file is not (an endpoint server, another
+    machine).
+    """
+    function = load_callable(ref, what="custom trainer", reload=True)
+    target = ref.rpartition(":")[0]
+    if is_file_spec(target):
+        import cloudpickle
+
+        cloudpickle.register_pickle_by_value(sys.modules[module_name_for(target)])
     return function
-
-
-def _pickle_by_value(module) -> None:
-    """Pickle the file's classes and functions with the model that uses them: the package then
-    loads where the trainer file is not (an endpoint server, another machine)."""
-    import cloudpickle
-
-    cloudpickle.register_pickle_by_value(module)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelloop.common.jsonable import to_jsonable
 from modelloop.errors import InvalidInput
 
 #: Metrics where lower is better; every other metric is better when greater.
@@ -188,7 +189,7 @@ def classification_metrics(y, y_pred, proba, classes, task: str) -> Evaluation:
         task,
         len(y),
         {k: float(v) for k, v in values.items()},
-        labels=[_plain(v) for v in labels],
+        labels=to_jsonable(list(labels), nonfinite="keep"),
         confusion_matrix=m.confusion_matrix(y, y_pred, labels=labels).tolist(),
         calibration=calibration,
         y_true=y,
@@ -219,6 +220,3 @@ def _calibration(confidence, observed, bins: int = 10) -> dict:
         "ece": ece,
     }
 
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value

@@ -22,12 +22,12 @@ the overlap recorded and a warning (``"allow"``).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import platform
 import subprocess
 from pathlib import Path
 from typing import Any
 
+from modelloop.common.hashing import sha256_bytes
 from modelloop.errors import InvalidInput
 from modelloop.training.tuning import UNSET, trial_count
 
@@ -384,7 +384,7 @@ def code_fingerprint(algorithm: str | None) -> dict:
         pass
     source = _trainer_source(algorithm)
     if source is not None:
-        out["trainer_sha256"] = hashlib.sha256(source.encode()).hexdigest()
+        out["trainer_sha256"] = sha256_bytes(source)
     return out
 
 

@@ -7,10 +7,10 @@ the validation rows' index — so the job can record it and the same split can b
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from modelloop.common.hashing import sha256_bytes
 from modelloop.errors import InvalidInput
 
 METHODS = ("auto", "random", "stratified", "time", "holdout")
@@ -122,7 +122,7 @@ def split(frame, target: str, spec: SplitSpec | dict | str | None, *, task: str,
         time_column=spec.time_column if method == "time" else None,
         cutoff=_cutoff(valid, spec) if method == "time" else None,
         holdout_ref=spec.holdout_ref,
-        valid_index_sha256=hashlib.sha256("\n".join(map(str, valid.index)).encode()).hexdigest(),
+        valid_index_sha256=sha256_bytes("\n".join(map(str, valid.index))),
         valid_index=None if method == "holdout" else valid.index,
     )
     return train, valid, record

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelloop.common.jsonable import to_jsonable
 from modelloop.errors import InvalidInput, ModelloopError
 from modelloop.training.algorithms import (
     CLASSIFICATION,
@@ -309,7 +310,7 @@ def train(
         params=dict(params or {}),
         features=features,
         columns=columns,
-        classes=None if classes is None else [_plain(c) for c in classes],
+        classes=None if classes is None else to_jsonable(list(classes), nonfinite="keep"),
         split=record,
         evaluation=evaluation,
         seed=seed,
@@ -335,6 +336,3 @@ def _model_features(model) -> list | None:
             return [str(n) for n in names]
     return None
 
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelloop.common.jsonable import to_jsonable
 from modelloop.errors import InvalidInput, ModelloopError
 from modelloop.training.algorithms import (
     ALGORITHMS,
@@ -493,7 +494,7 @@ def _final(
 ):
     """Retrain the best params on the whole training part; evaluate on the validation part."""
     from modelloop.training.evaluation import evaluate
-    from modelloop.training.trainers import TrainResult, _plain, fit_model, model_inputs
+    from modelloop.training.trainers import TrainResult, fit_model, model_inputs
 
     started = time.perf_counter()
     model, columns = fit_model(train_part, target, algo, params, task=task, seed=seed,
@@ -509,7 +510,7 @@ def _final(
         params=params,
         features=[{"name": str(c), "dtype": str(train_part[c].dtype)} for c in names],
         columns=columns,
-        classes=None if classes is None else [_plain(c) for c in classes],
+        classes=None if classes is None else to_jsonable(list(classes), nonfinite="keep"),
         split=record,
         evaluation=evaluate(model, valid_part[[*names, target]], target, task),
         seed=seed,
