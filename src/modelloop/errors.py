@@ -136,7 +136,7 @@ def check_arguments(fn, where: str):
     def checked(*args, **kwargs):
         nonlocal checkers
         bound = bind(*args, **kwargs)
-        if checkers is None:
+        if checkers is None and bound.arguments:  # no arguments, no pydantic (CLI start-up)
             checkers = build()
         for name, value in list(bound.arguments.items()):
             adapter = checkers.get(name)
