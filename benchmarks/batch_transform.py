@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from modelloop.common import executors
+
 FLOOR = r"""
 import sys, pandas as pd
 from modelloop.registry.package import load_package
@@ -75,7 +77,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=200_000, help="rows of the CSV (issue: 1000000)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--executor", default="processes", choices=["processes", "threads"])
+    ap.add_argument("--executor", default="processes", choices=executors.names())
     ap.add_argument("--chunk-mb", default="16")
     ap.add_argument("--skip-mlflow", action="store_true", help="leave mlflow out (it is slow)")
     args = ap.parse_args()

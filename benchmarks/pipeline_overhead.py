@@ -1,8 +1,8 @@
 """Per-step overhead of the pipeline engine: 100 trivial steps, cold and fully cached.
 
 Anchor: the same 100 functions called directly in a loop, measured in the same run. Goal: at most
-5 ms per step cold on the local executor and a fully cached re-run under 1 s (Prefect users see
-about 0.1-0.4 s per task). Run: ``python benchmarks/pipeline_overhead.py [--executor process]``.
+5 ms per step cold on the threads executor and a fully cached re-run under 1 s (Prefect users see
+about 0.1-0.4 s per task). Run: ``python benchmarks/pipeline_overhead.py [--executor processes]``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import tempfile
 import time
 
 from modelloop import Workspace
+from modelloop.common import executors
 from modelloop.pipelines import pipeline, step
 
 N = 100
@@ -38,7 +39,7 @@ def direct(seed: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--executor", default="local", choices=["local", "process"])
+    parser.add_argument("--executor", default="threads", choices=executors.names())
     parser.add_argument("--store-url", help="e.g. a PostgreSQL URL (default: SQLite)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

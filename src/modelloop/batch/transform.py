@@ -41,7 +41,6 @@ from modelloop.common.hashing import sha256_bytes
 from modelloop.errors import InvalidInput, NotApproved
 
 PLAN_VERSION = 1
-EXECUTORS = ("processes", "threads", "ray")
 JOIN_SOURCES = ("none", "input")
 
 
@@ -185,10 +184,10 @@ class Transforms:
         return {"job": job, "total_chunks": len(spec["chunks"]), **done}
 
     def _execute(self, spec, workers, executor, ray_address, progress) -> TransformResult:
+        from modelloop.common import executors
         from modelloop.training.jobs import JobFailed
 
-        if executor not in EXECUTORS:
-            raise InvalidInput(f"unknown executor {executor!r}", hint=f"use {' or '.join(EXECUTORS)}")
+        executor = executors.canonical(executor)
         _workers(workers)
         spec = {**spec, "workers": workers or os.cpu_count() or 1, "executor": executor,
                 "ray_address": ray_address}
@@ -483,7 +482,7 @@ class _Watcher:
 # -- the job -------------------------------------------------------------------------------------
 def run_transform_job(ctx, spec: dict) -> None:
     """The ``transform`` job kind: score the chunks not yet recorded, then assemble the output."""
-    from modelloop.batch import executors
+    from modelloop.batch import dispatch
     from modelloop.registry.registry import Registry
 
     store = ctx.store
@@ -500,7 +499,7 @@ def run_transform_job(ctx, spec: dict) -> None:
     for target in (spec["output"], spec["errors_file"]):  # what a killed run left
         remove_stale_temporaries(target)
     if spec["executor"] == "processes" and spec["workers"] > 1 and len(chunks) > 1:
-        executors.warm_up(package_dir)  # the pool's server loads the model while we go on
+        dispatch.warm_up(package_dir)  # the pool's server loads the model while we go on
     done = store.transform_chunks(key)
     todo = [i for i in range(len(chunks)) if i not in done]
     rec.set_info("transform_key", key)
@@ -518,9 +517,8 @@ def run_transform_job(ctx, spec: dict) -> None:
             error_rows=result.error_rows, input_bytes=result.input_bytes,
             part_digest=part.digest, errors_digest=errs.digest if errs else None)
 
-    run = executors.get(spec["executor"])
-    run(package_dir, [(i, chunks[i]) for i in todo], layout, finished,
-        workers=spec["workers"], address=spec.get("ray_address"))
+    dispatch.score_chunks(spec["executor"], package_dir, [(i, chunks[i]) for i in todo], layout,
+                          finished, workers=spec["workers"], address=spec.get("ray_address"))
     scored = time.monotonic() - started
 
     records = store.transform_chunks(key)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from modelloop.cli import render
+from modelloop.cli.executor_option import executor_option
 from modelloop.cli.main import Context, json_option, pass_ctx
 
 _MARK = {
@@ -60,10 +61,7 @@ def validate(c: Context, spec: str, as_json: bool) -> None:
 
 @loop.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option(
-    "--executor", type=click.Choice(["local", "process", "ray"]), default="local",
-    show_default=True, help="Where steps run.",
-)
+@executor_option("threads", "Where steps run.")
 @click.option("--wait", is_flag=True, help="Block at a manual approval until it is decided.")
 @json_option
 @pass_ctx
@@ -166,8 +164,7 @@ deploy:
               show_default=True, help="Loan applications per day.")
 @click.option("--drift-day", type=int, default=None,
               help="Day (1-based) from which the approval rule changes (default: the middle).")
-@click.option("--executor", type=click.Choice(["local", "process", "ray"]), default="local",
-              show_default=True)
+@executor_option("threads", "Where steps run.")
 @json_option
 def demo(directory, days, rows_per_day, drift_day, executor, as_json) -> None:
     """Run the retraining loop on simulated daily loan applications with concept drift.

@@ -8,6 +8,7 @@ import json
 import click
 
 from modelloop.cli import render
+from modelloop.cli.executor_option import executor_option
 from modelloop.cli.main import Context, json_option, pass_ctx
 
 _MARK = {
@@ -23,9 +24,7 @@ _MARK = {
 
 
 def _runs(c: Context):
-    from modelloop.pipelines.runs import Runs
-
-    return Runs.for_workspace(c.ws)
+    return c.ws.runs
 
 
 def _duration(row: dict) -> str:
@@ -200,9 +199,7 @@ def _print_result(result, as_json: bool) -> None:
             render.out.print(f"[red]error:[/red] {result.error}")
 
 
-_executor_option = click.option(
-    "--executor", type=click.Choice(["local", "process", "ray"]), default="local", show_default=True
-)
+_executor_option = executor_option("threads", "Where steps run.")
 
 
 @runs.command()

@@ -10,6 +10,7 @@ import time
 
 import click
 
+from modelloop.cli.executor_option import executor_option
 from modelloop.cli.main import Context, json_option, pass_ctx
 
 
@@ -21,8 +22,7 @@ def _columns(value: str | None) -> list[str] | None:
 
 run_options = [
     click.option("--workers", "-j", type=int, help="Worker processes (default: the cores)."),
-    click.option("--executor", type=click.Choice(["processes", "threads", "ray"]), default="processes",
-                 show_default=True, help="Where chunks are scored (ray: $RAY_ADDRESS or local)."),
+    executor_option("processes", "Where chunks are scored (ray: $RAY_ADDRESS or local)."),
     click.option("--ray-address", metavar="ADDR", help="A Ray cluster to run on (with ray)."),
 ]
 

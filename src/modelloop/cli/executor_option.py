@@ -1,0 +1,30 @@
+"""``--executor``: the choices come from the executor registry (:mod:`modelloop.common.executors`).
+
+Earlier names (``process``) are accepted and turned into today's; ``--help`` lists today's only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import click
+
+from modelloop.common import executors
+from modelloop.errors import InvalidInput
+
+
+class ExecutorChoice(click.Choice):
+    name = "executor"
+
+    def __init__(self):
+        super().__init__(executors.names())
+
+    def convert(self, value, param, ctx):
+        with contextlib.suppress(InvalidInput):  # click's own message lists the choices
+            value = executors.canonical(value)
+        return super().convert(value, param, ctx)
+
+
+def executor_option(default: str, help: str):
+    return click.option("--executor", type=ExecutorChoice(), default=default, show_default=True,
+                        help=help)
