@@ -11,10 +11,12 @@ to the domain services.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
 import sys
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 
@@ -56,6 +58,36 @@ def _checked(name: str, service):
         functools.update_wrapper(call, method)
         setattr(service, attr, call)
     return service
+
+
+class StepContexts:
+    """Opens the :class:`~modelloop.pipelines.context.StepContext` of a workspace for a pipeline
+    run. In the workspace's process it hands out the workspace's own services; pickled to a
+    worker process (process pool, Ray) it carries only the root, and opens a workspace there that
+    it closes after the step."""
+
+    def __init__(self, ws: Workspace):
+        self.root = str(ws.root)
+        self._ws: Workspace | None = ws
+
+    def __getstate__(self) -> dict:
+        return {"root": self.root, "_ws": None}
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator:
+        from modelloop.pipelines.context import StepContext
+
+        ws = self._ws or Workspace(self.root)
+        try:
+            try:
+                endpoints = ws.endpoints
+            except ImportError:  # an installation without serving's dependencies
+                endpoints = None
+            yield StepContext(datasets=ws.datasets, jobs=ws.jobs, training=ws.training,
+                              models=ws.models, endpoints=endpoints)
+        finally:
+            if ws is not self._ws:
+                ws.close()
 
 
 class Workspace:
@@ -154,14 +186,14 @@ class Workspace:
         """Pipeline run records (:class:`modelloop.pipelines.runs.Runs`)."""
         from modelloop.pipelines.runs import Runs
 
-        return Runs.for_workspace(self)
+        return Runs(self.store, self.artifacts, StepContexts(self))
 
     @_service
     def loops(self):
         """Declarative retraining loops (:class:`modelloop.pipelines.loop.Loops`)."""
         from modelloop.pipelines.loop import Loops
 
-        return Loops(self)
+        return Loops(self.datasets, self.models, self.runs)
 
     @_service
     def endpoints(self):

@@ -7,7 +7,6 @@ import pytest
 from pipeline_steps import count, load, train
 
 from modelloop.pipelines import Step, dataset, pipeline, step
-from modelloop.pipelines.runs import Runs
 
 
 @pipeline
@@ -25,7 +24,7 @@ def test_rerun_hits_and_changed_param_misses_only_downstream(workspace, tmp_path
 
     changed = fit.run(workspace, {"trace": trace, "alpha": 0.2})
     assert changed.steps == {"load": "cached", "train": "succeeded"}
-    runs = Runs.for_workspace(workspace)
+    runs = workspace.runs
     why = runs.explain(changed.run_id, "train")
     assert why["decision"] == "miss"
     assert why["reasons"] == ["parameter 'alpha' changed 0.1 -> 0.2"]
@@ -41,7 +40,7 @@ def test_changed_upstream_output_misses_and_same_output_hits(local_workspace, tm
     fit.run(local_workspace, {"trace": trace, "n": 4})
     bigger = fit.run(local_workspace, {"trace": trace, "n": 5})
     assert bigger.steps == {"load": "succeeded", "train": "succeeded"}
-    why = Runs.for_workspace(local_workspace).explain(bigger.run_id, "train")
+    why = local_workspace.runs.explain(bigger.run_id, "train")
     assert why["reasons"][0].startswith("input 'rows' (output of step 'load') changed (sha256 ")
 
 
@@ -66,7 +65,7 @@ def test_changed_code_misses_and_says_so(local_workspace):
 
         result = p.run(local_workspace)
         assert result.steps["train"] == expected
-    why = Runs.for_workspace(local_workspace).explain(result.run_id, "train")
+    why = local_workspace.runs.explain(result.run_id, "train")
     assert why["reasons"] == ["source of step 'train' changed"]
     assert result.output("train") == 3
 
@@ -91,7 +90,7 @@ def test_new_dataset_version_misses_and_names_the_versions(local_workspace, tmp_
     local_workspace.datasets.ingest("loans", [str(csv2)])
     result = on_data.run(local_workspace)
     assert result.steps["rows_of"] == "succeeded"
-    why = Runs.for_workspace(local_workspace).explain(result.run_id, "rows_of")
+    why = local_workspace.runs.explain(result.run_id, "rows_of")
     assert why["reasons"] == ["input dataset loans changed (loans@1 -> loans@2)"]
 
 
@@ -119,7 +118,7 @@ def test_expired_entries_and_missing_artifacts_miss(local_workspace):
         plain(x)
 
     first = p.run(local_workspace)
-    runs = Runs.for_workspace(local_workspace)
+    runs = local_workspace.runs
     digest = runs.step(first.run_id, "plain")["outputs"][0]["digest"]
     local_workspace.artifacts.delete(digest)
     second = p.run(local_workspace)
@@ -143,11 +142,11 @@ def test_cache_off_always_runs(local_workspace, tmp_path):
     assert result.steps["always"] == "succeeded"
     assert (
         "caching is off"
-        in Runs.for_workspace(local_workspace).explain(result.run_id, "always")["reasons"][0]
+        in local_workspace.runs.explain(result.run_id, "always")["reasons"][0]
     )
 
 
-@pytest.mark.parametrize("executor", ["local", "process"])
+@pytest.mark.parametrize("executor", ["local", "threads", "processes"])
 def test_fully_cached_rerun_writes_no_new_blobs(local_workspace, tmp_path, executor):
     trace = str(tmp_path / "t")
     fit.run(local_workspace, {"trace": trace}, executor=executor)

@@ -7,7 +7,6 @@ import threading
 from pipeline_steps import count, note, square
 
 from modelloop.pipelines import after, approval, callback, pipeline, step
-from modelloop.pipelines.runs import Runs
 
 
 @step(max_attempts=3, backoff=0.01, retry_on=(ConnectionError,), cache=False)
@@ -40,7 +39,7 @@ def test_retry_then_success(local_workspace, tmp_path):
     result = p.run(local_workspace)
     assert result.status == "succeeded", result
     assert result.output("flaky") == "ok"
-    s = Runs.for_workspace(local_workspace).step(result.run_id, "flaky")
+    s = local_workspace.runs.step(result.run_id, "flaky")
     assert s["attempts"] == 3
     assert [e["error"] for e in s["info"]["errors"]] == ["ConnectionError: the service is busy"] * 2
 
@@ -61,7 +60,7 @@ def test_a_step_past_its_timeout_fails(local_workspace):
     def p(seconds: float = 30.0):
         slow(seconds)
 
-    result = p.run(local_workspace, executor="process")
+    result = p.run(local_workspace, executor="processes")
     assert result.status == "failed"
     assert "timed out after 0.5 s" in result.error
 
@@ -85,7 +84,7 @@ def test_approval_waits_then_continues_from_the_cli(local_workspace, runs_cli):
         ws=local_workspace,
     )
     assert out.json()["status"] == "succeeded"
-    runs = Runs.for_workspace(local_workspace)
+    runs = local_workspace.runs
     assert runs.get(result.run_id)["status"] == "succeeded"
     assert runs.output(result.run_id, "deploy") == 81
     decision = runs.output(result.run_id, "ship-it")
@@ -107,13 +106,13 @@ def test_rejection_fails_the_run(local_workspace, runs_cli):
         check=False,
     )
     assert out.code == 0, out
-    run = Runs.for_workspace(local_workspace).get(result.run_id)
+    run = local_workspace.runs.get(result.run_id)
     assert run["status"] == "failed"
     assert "rejected by ana: too risky" in run["error"]
 
 
 def test_a_waiting_runner_continues_when_approved(local_workspace):
-    runs = Runs.for_workspace(local_workspace)
+    runs = local_workspace.runs
     holder = {}
     runner = threading.Thread(target=lambda: holder.update(r=gated.run(local_workspace)))
     runner.start()
@@ -151,7 +150,7 @@ def test_callback_waits_for_a_report_by_token(local_workspace, runs_cli):
         "runs", "callback", token, "--success", "--output", '{"labelled": 40}', ws=local_workspace
     )
     assert "succeeded" in out.out
-    runs = Runs.for_workspace(local_workspace)
+    runs = local_workspace.runs
     assert runs.output(result.run_id, "labelling") == {"labelled": 40}
     assert runs.output(result.run_id, "square") == 4
     bad = runs_cli("runs", "callback", "not-a-token", "--failure", ws=local_workspace, check=False)

@@ -9,7 +9,6 @@ from pipeline_steps import add, count, load, square, train
 
 from modelloop.errors import InvalidInput
 from modelloop.pipelines import Pipeline, fail, otherwise, pipeline, step, when
-from modelloop.pipelines.runs import Runs
 
 
 @pipeline
@@ -33,7 +32,7 @@ def test_run_records_steps_outputs_inputs_and_logs(workspace, tmp_path):
     }
     assert result.output("train") == {"score": pytest.approx(1.0), "n": 5}
     assert result.output("ship") == 25
-    runs = Runs.for_workspace(workspace)
+    runs = workspace.runs
     run = runs.get(result.run_id)
     assert run["status"] == "succeeded" and run["params"]["alpha"] == 0.1
     steps = {s["name"]: s for s in runs.steps(result.run_id)}
@@ -120,7 +119,7 @@ def test_an_unstorable_output_names_the_step_and_type(local_workspace):
     result = p.run(local_workspace)
     assert result.status == "failed"
     assert "step 'gives_lambda' returned a function, which cannot be stored" in result.error
-    step_run = Runs.for_workspace(local_workspace).step(result.run_id, "gives_lambda")
+    step_run = local_workspace.runs.step(result.run_id, "gives_lambda")
     assert step_run["attempts"] == 1  # not retried: it would fail the same way
 
 
@@ -162,6 +161,6 @@ def test_dataframes_and_arrays_round_trip(local_workspace):
     assert result.output("total").tolist() == [6.0, 3.0]
     formats = {
         s["name"]: s["outputs"][0]["format"]
-        for s in Runs.for_workspace(local_workspace).steps(result.run_id)
+        for s in local_workspace.runs.steps(result.run_id)
     }
     assert formats == {"frame": "parquet", "total": "npy"}

@@ -1,17 +1,14 @@
-"""The same pipeline, unchanged, on the in-process, process-pool and Ray executors."""
+"""The same pipeline, unchanged, on every executor; one executor vocabulary for pipelines and
+batch, offered by the CLI from the registry."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import pytest
+from click.testing import CliRunner
 from pipeline_steps import add, square
 
+from modelloop.common import executors
 from modelloop.pipelines import otherwise, pipeline, when
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-HAVE_RAY = importlib.util.find_spec("ray") is not None
 
 
 @pipeline
@@ -28,30 +25,58 @@ def diamond(x: int = 3):
 EXPECTED = {"square": 9, "add": 4, "square_again": 16, "total": 25, "big": 1025}
 
 
-def _check(ws, executor):
-    result = diamond.run(ws, executor=executor)
+def _check(ws, executor, x=3):
+    result = diamond.run(ws, {"x": x}, executor=executor)
     assert result.status == "succeeded", result
-    assert result.steps["small"] == "skipped"
-    assert {k: result.output(k) for k in EXPECTED} == EXPECTED
+    assert ws.runs.get(result.run_id)["executor"] == executors.canonical(executor)
     return result
 
 
-def test_local_and_process_executors_agree(local_workspace):
-    _check(local_workspace, "local")
-    # different parameters so the second run cannot come from the cache
-    result = diamond.run(local_workspace, {"x": 1}, executor="process")
-    assert result.status == "succeeded" and result.output("small") == 5 - 1000
+def test_in_process_executors_agree(local_workspace):
+    local = _check(local_workspace, "local")
+    assert local.steps["small"] == "skipped"
+    assert {k: local.output(k) for k in EXPECTED} == EXPECTED
+    # different parameters so the next run cannot come from the cache
+    assert _check(local_workspace, "threads", x=1).output("small") == 5 - 1000
 
 
-@pytest.mark.skipif(not HAVE_RAY and not IN_CI, reason="ray is not installed (extra 'ray')")
+def test_process_executor_and_its_earlier_name(local_workspace):
+    assert _check(local_workspace, "processes", x=2).output("total") == 4 + 9
+    # "process" was the pipelines' name before the vocabulary was shared; scripts may use it
+    assert _check(local_workspace, "process", x=4).output("total") == 16 + 25
+
+
 def test_the_same_pipeline_runs_on_ray(local_workspace):
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         result = _check(local_workspace, "ray")
-        from modelloop.pipelines.runs import Runs
-
-        assert Runs.for_workspace(local_workspace).get(result.run_id)["executor"] == "ray"
+        assert {k: result.output(k) for k in EXPECTED} == EXPECTED
     finally:
         ray.shutdown()
+
+
+def test_unknown_executor_names_the_choices(local_workspace):
+    from modelloop.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="local, .*threads"):
+        diamond.run(local_workspace, executor="gpu")
+
+
+@pytest.mark.parametrize("command", [["loop", "run"], ["runs", "resume"], ["transform"], ["transform", "resume"]])
+def test_the_cli_offers_the_registered_executors(command):
+    from modelloop.cli.main import cli
+
+    out = CliRunner().invoke(cli, [*command, "--help"], terminal_width=200).output
+    assert all(name in out for name in executors.names()), out
+    assert "process]" not in out.replace("processes", "")  # earlier names are not offered
+
+
+def test_map_bounded_keeps_order_free_results_and_cancels_on_error():
+    seen = []
+    with executors.create("threads", 2) as pool:
+        executors.map_bounded(pool, pow, [(n, 2) for n in range(10)], seen.append)
+    assert sorted(seen) == [n * n for n in range(10)]
+    with executors.create("local") as pool, pytest.raises(ZeroDivisionError):
+        executors.map_bounded(pool, divmod, [(1, 1), (1, 0), (2, 1)], seen.append)

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import pytest
 
 from modelloop.data.agrawal import write_days
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 SPEC = """\
 name: loans
@@ -143,21 +138,7 @@ def test_manual_approval_rejected_keeps_the_champion_unset(local_workspace, cli)
         "champion" not in ws.store.model_aliases("loans")
 
 
-HAVE_RAY = importlib.util.find_spec("ray") is not None
-
-
-@pytest.mark.parametrize(
-    "executor",
-    [
-        "process",
-        pytest.param(
-            "ray",
-            marks=pytest.mark.skipif(
-                not HAVE_RAY and not IN_CI, reason="ray is not installed (extra 'ray')"
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("executor", ["processes", "ray"])
 def test_the_loop_runs_on_other_executors(local_workspace, cli, executor):
     ws, folder = local_workspace, local_workspace.root
     write_days(folder / "incoming", 1, 300)

@@ -2,14 +2,11 @@
 
     from modelloop.pipelines import step, pipeline, when, otherwise, fail, approval
 
-The authoring API (``dsl``) is light; the runner, executors and run records load on first use.
+The authoring API (``dsl``, ``graph``) is light; the runner and run records load on first use.
 """
 
+from modelloop.pipelines.context import StepContext
 from modelloop.pipelines.dsl import (
-    DatasetInput,
-    Pipeline,
-    Step,
-    StepOptions,
     after,
     approval,
     callback,
@@ -17,14 +14,15 @@ from modelloop.pipelines.dsl import (
     fail,
     otherwise,
     pipeline,
-    step,
     when,
 )
+from modelloop.pipelines.graph import DatasetInput, Pipeline, Step, StepOptions, step
 
 __all__ = [
     "DatasetInput",
     "Pipeline",
     "Step",
+    "StepContext",
     "StepOptions",
     "after",
     "approval",

@@ -8,8 +8,9 @@ the register/approve/promote/deploy branch runs only when the candidate passed i
 already the champion), so a worse model leaves the champion untouched. With ``register.approval:
 manual`` the run stops ``waiting`` at the ``approve`` step until ``modelloop approve RUN approve``.
 
-A compiled pipeline records how to compile it again (``source["loader"]``), so a waiting or
-failed run can be continued from another process (``modelloop approve``, ``runs resume``).
+A compiled pipeline records how to compile it again (``source["loader"]``, see
+:mod:`~modelloop.pipelines.loading`), so a waiting or failed run can be continued from another
+process (``modelloop runs approve``, ``runs resume``).
 """
 
 from __future__ import annotations
@@ -20,50 +21,52 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelloop.pipelines.dsl import Pipeline
+from modelloop.pipelines.context import DatasetsService, ModelsService
+from modelloop.pipelines.graph import Pipeline
+from modelloop.pipelines.runs import Runs
 
 #: Steps of the promote branch, in order (those in the pipeline).
 BRANCH = ("register", "approve", "promote", "deploy")
 
 
-def compile_loop(spec: dict, root: str, base_dir: str, opener: str) -> Pipeline:
-    """The pipeline for a validated spec (a :class:`~.loop_spec.LoopSpec` dumped to a dict)."""
+def compile_loop(spec: dict, base_dir: str, **earlier) -> Pipeline:
+    """The pipeline for a validated spec (a :class:`~.loop_spec.LoopSpec` dumped to a dict).
+
+    Its steps take the run's :class:`~.context.StepContext` from the runner; ``earlier`` are the
+    arguments runs recorded before that (the workspace's root and class), no longer needed.
+    """
     from modelloop.pipelines import loop_steps as S
-    from modelloop.pipelines.dsl import Ref
+    from modelloop.pipelines.refs import Ref
 
     pipe = Pipeline(
         f"loop-{spec['name']}",
         {},
-        source={
-            "loader": "modelloop.pipelines.loop:compile_loop",
-            "args": {"spec": spec, "root": root, "base_dir": base_dir, "opener": opener},
-        },
+        source={"loader": "loop", "args": {"spec": spec, "base_dir": base_dir}},
     )
-    ws = {"opener": opener, "root": root}
     model = spec["register"]["model"] or spec["name"]
     alias = spec["register"]["alias"]
-    data = pipe.add(S.ingest, args={**ws, "data": spec["data"], "base_dir": base_dir})
-    champ = pipe.add(S.champion, args={**ws, "model": model, "alias": alias})
+    data = pipe.add(S.ingest, args={"data": spec["data"], "base_dir": base_dir})
+    champ = pipe.add(S.champion, args={"model": model, "alias": alias})
     checked = pipe.add(
-        S.validate, args={**ws, "data": data, "champion": champ, "quality": spec["quality"]}
+        S.validate, args={"data": data, "champion": champ, "quality": spec["quality"]}
     )
     trainer, section = (S.train, "train") if spec.get("train") else (S.tune, "tune")
     candidate = pipe.add(
         trainer,
-        args={**ws, "data": data, "target": spec["target"], "split": spec["split"],
+        args={"data": data, "target": spec["target"], "split": spec["split"],
               section: spec[section]},
         after=[checked],
     )
     gate = [{k: v for k, v in c.items() if v is not None} for c in spec["evaluate"]["gate"]]
     verdict = pipe.add(
         S.evaluate,
-        args={**ws, "data": data, "candidate": candidate, "champion": champ,
+        args={"data": data, "candidate": candidate, "champion": champ,
               "target": spec["target"], "metric": spec["evaluate"]["metric"], "gate": gate},
     )
     promote_if = Ref(verdict.node, ("promote",))
     version = pipe.add(
         S.register,
-        args={**ws, "model": model, "candidate": candidate, "data": data, "run": pipe.name},
+        args={"model": model, "candidate": candidate, "data": data, "run": pipe.name},
         when=promote_if,
     )
     after = [version]
@@ -78,12 +81,12 @@ def compile_loop(spec: dict, root: str, base_dir: str, opener: str) -> Pipeline:
         after = [ok]
     promoted = pipe.add(
         S.promote,
-        args={**ws, "version": version, "alias": alias, "evaluation": verdict},
+        args={"version": version, "alias": alias, "evaluation": verdict},
         after=after,
         when=promote_if,
     )
     if spec.get("deploy"):
-        pipe.add(S.deploy, args={**ws, "promoted": promoted, "deploy": spec["deploy"]},
+        pipe.add(S.deploy, args={"promoted": promoted, "deploy": spec["deploy"]},
                  when=promote_if)
     pipe.order()
     return pipe
@@ -127,10 +130,13 @@ class LoopResult:
 
 
 class Loops:
-    """Declarative retraining loops of one workspace (``ws.loops``)."""
+    """Declarative retraining loops of one workspace (``ws.loops``): checked against its
+    ``datasets``, run as pipelines by ``runs``, their champion read from ``models``."""
 
-    def __init__(self, workspace):
-        self.ws = workspace
+    def __init__(self, datasets: DatasetsService, models: ModelsService, runs: Runs):
+        self.datasets = datasets
+        self.models = models
+        self.runs = runs
 
     def validate(self, spec: str | os.PathLike | dict):
         """The checked :class:`~.loop_spec.LoopSpec`; errors name the field and the YAML line."""
@@ -141,24 +147,18 @@ class Loops:
 
         raw, source = loop_spec.read(spec)
         parsed = loop_spec.parse(raw, source)
-        loop_spec.check_against(parsed, source, self.ws.datasets)
+        loop_spec.check_against(parsed, source, self.datasets)
         return parsed, source
 
     def compile(self, spec: str | os.PathLike | dict) -> Pipeline:
         parsed, source = self._load(spec)
-        return self._compile(parsed, source)
-
-    def _compile(self, parsed, source) -> Pipeline:
-        opener = f"{type(self.ws).__module__}:{type(self.ws).__qualname__}"
-        return compile_loop(
-            parsed.model_dump(mode="json", by_alias=True), str(self.ws.root), str(source.base_dir), opener
-        )
+        return compile_loop(parsed.model_dump(mode="json", by_alias=True), str(source.base_dir))
 
     def run(
         self,
         spec: str | os.PathLike | dict,
         *,
-        executor: str = "local",
+        executor: str = "threads",
         wait: bool = False,
         wait_timeout: float | None = None,
         on_progress=None,
@@ -171,11 +171,11 @@ class Loops:
         """
         pipe = self.compile(spec)
         started = time.perf_counter()
-        watcher = _Watcher(self.ws, pipe.name, on_progress) if on_progress else None
+        watcher = _Watcher(self.runs, pipe.name, on_progress) if on_progress else None
         if watcher:
             watcher.start()
         try:
-            run = pipe.run(self.ws, executor=executor, wait=wait, wait_timeout=wait_timeout)
+            run = self.runs.start(pipe, executor=executor, wait=wait, wait_timeout=wait_timeout)
         finally:
             if watcher:
                 watcher.stop()
@@ -183,7 +183,7 @@ class Loops:
 
     def result(self, run_id: int, *, duration: float | None = None) -> LoopResult:
         """A :class:`LoopResult` for a (possibly earlier) run of a loop."""
-        runs = self.ws.runs
+        runs = self.runs
         run = runs.get(run_id)
         rows = {s["name"]: s for s in runs.steps(run_id)}
 
@@ -197,9 +197,8 @@ class Loops:
         if spec:
             model = spec["register"]["model"] or spec["name"]
         champion = None
-        if model and self.ws.store.get_model(model) is not None:
-            alias = spec["register"]["alias"]
-            version = self.ws.store.model_aliases(model).get(alias)
+        if model:
+            version = self.models.alias_version(model, spec["register"]["alias"])
             champion = f"{model}@{version}" if version else None
         waiting = [n for n, s in rows.items() if s["status"] == "waiting"]
         if duration is None and run.get("ended_at") and run.get("started_at"):
@@ -222,10 +221,10 @@ class Loops:
 class _Watcher:
     """Polls the run's step rows (the store is the one truth, whichever executor runs steps)."""
 
-    def __init__(self, ws, pipeline: str, callback, interval: float = 0.2):
-        self.ws, self.pipeline, self.callback, self.interval = ws, pipeline, callback, interval
+    def __init__(self, runs: Runs, pipeline: str, callback, interval: float = 0.2):
+        self.runs, self.pipeline, self.callback, self.interval = runs, pipeline, callback, interval
         self._stop = threading.Event()
-        latest = ws.runs.list(pipeline=pipeline, limit=1)
+        latest = runs.list(pipeline=pipeline, limit=1)
         self._after = latest[0]["id"] if latest else 0
         self._thread = threading.Thread(target=self._loop, name="modelloop-loop-watch", daemon=True)
         self._seen: Any = None
@@ -244,11 +243,11 @@ class _Watcher:
 
     def _poll(self) -> None:
         try:
-            runs = [r for r in self.ws.runs.store.list_pipeline_runs(
-                pipeline=self.pipeline, limit=1) if r["id"] > self._after]
+            runs = [r for r in self.runs.list(pipeline=self.pipeline, limit=1)
+                    if r["id"] > self._after]
             if not runs:
                 return
-            steps = self.ws.runs.store.pipeline_step_runs(runs[0]["id"])
+            steps = self.runs.steps(runs[0]["id"])
         except Exception:  # a progress display must never break the run
             return
         state = [(s["name"], s["status"]) for s in steps]

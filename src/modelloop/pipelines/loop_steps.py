@@ -1,9 +1,10 @@
 """The steps of the standard retraining loop (what ``loop.yaml`` compiles to).
 
-Each step may run in another process (process pool, Ray), so it gets the workspace's root path
-and opens the workspace itself with ``opener`` — the import path of the façade class, handed in
-by the caller: the services layer never imports the façade. Steps return plain JSON, so their
-outputs hash the same for the same content and unchanged re-runs hit the cache.
+Each step takes the run's :class:`~modelloop.pipelines.context.StepContext` (``ctx``), the
+services it calls, from the runner: the one open in the runner's process, or one the worker
+opens from the workspace's factory when the step runs in another process (process pool, Ray).
+Steps return plain JSON, so their outputs hash the same for the same content and unchanged
+re-runs hit the cache.
 
 Steps with side effects (ingest, champion lookup, register, promote, deploy) are never cached;
 the expensive ones (quality check, training, evaluation) are, keyed on the data version's
@@ -12,26 +13,13 @@ content hash, the champion and the spec section they read.
 
 from __future__ import annotations
 
-import pkgutil
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 
 from modelloop.errors import InvalidInput, ModelloopError
-from modelloop.pipelines.dsl import step
-
-_OPEN: dict[tuple[str, str], object] = {}
-_LOCK = threading.Lock()
-
-
-def open_workspace(opener: str, root: str):
-    """The workspace at ``root``, opened once per process with the class named by ``opener``."""
-    with _LOCK:
-        ws = _OPEN.get((opener, root))
-        if ws is None:
-            ws = _OPEN[(opener, root)] = pkgutil.resolve_name(opener)(root)
-        return ws
+from modelloop.pipelines.context import StepContext
+from modelloop.pipelines.graph import step
 
 
 class QualityFailed(ModelloopError):
@@ -42,11 +30,10 @@ class QualityFailed(ModelloopError):
 
 # -- data ------------------------------------------------------------------------------------------
 @step(cache=False)
-def ingest(opener: str, root: str, data: dict, base_dir: str) -> dict:
+def ingest(ctx: StepContext, data: dict, base_dir: str) -> dict:
     """Ingest new files (if the spec lists any) and pin the dataset version this run uses."""
     import glob
 
-    ws = open_workspace(opener, root)
     if data.get("ingest"):
         paths = []
         for pattern in data["ingest"]:
@@ -54,13 +41,13 @@ def ingest(opener: str, root: str, data: dict, base_dir: str) -> dict:
             matches = sorted(glob.glob(str(path))) if glob.has_magic(str(path)) else [str(path)]
             paths += matches
         if paths:
-            ws.datasets.ingest(
+            ctx.datasets.ingest(
                 data["dataset"], paths, event_time_column=data.get("event_time_column")
             )
-    version = ws.datasets.get(data["dataset"])
+    version = ctx.datasets.get(data["dataset"])
     since = None
     if data.get("window") and version.version > data["window"]:
-        first = ws.datasets.get(f"{version.name}@{version.version - data['window'] + 1}")
+        first = ctx.datasets.get(f"{version.name}@{version.version - data['window'] + 1}")
         since = first.created_at.isoformat()
     return {
         "ref": version.ref,
@@ -74,12 +61,12 @@ def ingest(opener: str, root: str, data: dict, base_dir: str) -> dict:
 
 
 @step(cache=False)
-def champion(opener: str, root: str, model: str, alias: str) -> dict:
+def champion(ctx: StepContext, model: str, alias: str) -> dict:
     """The model version the alias points at now (``{"ref": None}`` before the first one)."""
-    ws = open_workspace(opener, root)
-    if ws.store.get_model(model) is None or alias not in ws.store.model_aliases(model):
+    version = ctx.models.alias_version(model, alias)
+    if version is None:
         return {"ref": None}
-    record = ws.models.get(f"{model}@{alias}")
+    record = ctx.models.get(f"{model}@{version}")
     lineage = record["manifest"].get("lineage") or {}
     data = [i for i in lineage.get("inputs") or [] if i.get("kind") == "dataset"]
     return {
@@ -92,7 +79,7 @@ def champion(opener: str, root: str, model: str, alias: str) -> dict:
 
 
 @step
-def validate(opener: str, root: str, data: dict, champion: dict, quality: dict) -> dict:
+def validate(ctx: StepContext, data: dict, champion: dict, quality: dict) -> dict:
     """Check the newest batch against a baseline of the champion's training data (before the
     first champion: of the dataset's previous version).
 
@@ -109,12 +96,11 @@ def validate(opener: str, root: str, data: dict, champion: dict, quality: dict) 
         reference_ref = f"{data['dataset']}@{data['version'] - 1}"
     if not reference_ref:
         return {"checked": False, "why": "the first batch: nothing to compare it with"}
-    ws = open_workspace(opener, root)
     ignore = set(quality.get("ignore") or [])
-    reference = ws.datasets.to_arrow(reference_ref)
+    reference = ctx.datasets.to_arrow(reference_ref)
     reference = reference.drop_columns([c for c in reference.column_names if c in ignore])
-    version = ws.datasets.get(data["ref"])
-    new = ws.datasets.to_arrow(data["ref"], since=version.created_at)
+    version = ctx.datasets.get(data["ref"])
+    new = ctx.datasets.to_arrow(data["ref"], since=version.created_at)
     new = new.drop_columns([c for c in new.column_names if c in ignore])
     baseline = Baseline.from_batches(reference)
     report = check(new, baseline, quality.get("config") or None)
@@ -143,10 +129,9 @@ def validate(opener: str, root: str, data: dict, champion: dict, quality: dict) 
 
 # -- training ------------------------------------------------------------------------------------
 @step
-def train(opener: str, root: str, data: dict, target: str, split: dict, train: dict) -> dict:
+def train(ctx: StepContext, data: dict, target: str, split: dict, train: dict) -> dict:
     """Train a candidate as a tracked job; returns the job id and its validation metrics."""
-    ws = open_workspace(opener, root)
-    job = ws.training.train(
+    job = ctx.training.train(
         data["ref"],
         target,
         train["algorithm"],
@@ -162,10 +147,9 @@ def train(opener: str, root: str, data: dict, target: str, split: dict, train: d
 
 
 @step
-def tune(opener: str, root: str, data: dict, target: str, split: dict, tune: dict) -> dict:
+def tune(ctx: StepContext, data: dict, target: str, split: dict, tune: dict) -> dict:
     """Tune a candidate as a tracked job (each trial a child job); returns the best model's job."""
-    ws = open_workspace(opener, root)
-    job = ws.training.tune(
+    job = ctx.training.tune(
         data["ref"],
         target,
         tune["algorithm"],
@@ -195,8 +179,7 @@ def _candidate(job: dict) -> dict:
 # -- evaluation ------------------------------------------------------------------------------------
 @step
 def evaluate(
-    opener: str,
-    root: str,
+    ctx: StepContext,
     data: dict,
     candidate: dict,
     champion: dict,
@@ -219,20 +202,17 @@ def evaluate(
     from modelloop.training.splits import SplitSpec
     from modelloop.training.splits import split as make_split
 
-    ws = open_workspace(opener, root)
-    job = ws.jobs.get(candidate["job"])
+    job = ctx.jobs.get(candidate["job"])
     folder = Path(tempfile.mkdtemp(prefix="modelloop-candidate-"))
     try:
-        for a in ws.jobs.artifacts_of(job["id"]):
-            if a["name"].startswith("model/"):
-                ws.artifacts.fetch(a["digest"], folder / a["name"].removeprefix("model/"))
+        ctx.jobs.download(job["id"], folder, "model")
         # the loop's own training job wrote this package (a custom trainer's pickle included)
-        model = load_package(folder, verify=True, trust_pickle=True)
+        model = load_package(folder / "model", verify=True, trust_pickle=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     lineage = model.manifest.lineage or {}
     recorded = lineage.get("split") or {}
-    frame = ws.datasets.to_pandas(data["ref"], since=data.get("since"))
+    frame = ctx.datasets.to_pandas(data["ref"], since=data.get("since"))
     spec = dict(job["spec"].get("split") or {})
     spec["method"] = recorded.get("method", spec.get("method", "auto"))
     _, holdout, record = make_split(
@@ -245,7 +225,7 @@ def evaluate(
             hint="the dataset version changed under the job; run the loop again",
         )
     metric = metric or DEFAULT_METRIC.get(model.task, "roc_auc")
-    fair, excluded, notes = _unseen_by_champion(ws, data, champion, holdout)
+    fair, excluded, notes = _unseen_by_champion(ctx, data, champion, holdout)
     if len(fair) == 0:  # the candidate alone can still be scored on its own validation rows
         cand = score(model, _columns(holdout, model, target), target, model.task).metrics
         return {"metric": metric, "candidate": cand.get(metric), "champion": None,
@@ -257,7 +237,7 @@ def evaluate(
     cand = score(model, _columns(holdout, model, target), target, model.task).metrics
     base = None
     if champion.get("ref"):
-        current = ws.models.load(champion["ref"])
+        current = ctx.models.load(champion["ref"])
         base = score(current, _columns(holdout, current, target), target, model.task).metrics
     conditions = [{**c, "metric": c.get("metric") or metric} for c in gate]
     verdict = apply_gate(cand, base, conditions)
@@ -283,17 +263,17 @@ def evaluate(
     }
 
 
-def _unseen_by_champion(ws, data: dict, champion: dict, holdout):
+def _unseen_by_champion(ctx: StepContext, data: dict, champion: dict, holdout):
     """The holdout rows the champion did not train on, how many were left out, and notes."""
     from modelloop.training.rows import unseen_mask
 
     if not champion.get("ref"):
         return holdout, 0, []
-    seen = ws.training.training_rows(champion["ref"])
+    seen = ctx.training.training_rows(champion["ref"])
     if not seen.known:
         return holdout, 0, [f"{champion['ref']} records no training data: its overlap with the "
                             "holdout could not be checked"]
-    parts = ws.datasets.parts(data["ref"], since=data.get("since"))
+    parts = ctx.datasets.parts(data["ref"], since=data.get("since"))
     keep = unseen_mask(parts, [seen])[holdout.index.to_numpy()]
     excluded = int((~keep).sum())
     if not keep.any():
@@ -312,43 +292,37 @@ def _columns(frame, model, target: str):
 
 # -- registry and deployment ---------------------------------------------------------------------
 @step(cache=False)
-def register(opener: str, root: str, model: str, candidate: dict, data: dict, run: str) -> dict:
+def register(ctx: StepContext, model: str, candidate: dict, data: dict, run: str) -> dict:
     """Register the candidate's package as the next version of the model (status pending)."""
-    ws = open_workspace(opener, root)
-    record = ws.models.register_from_job(
+    record = ctx.models.register_from_job(
         model, candidate["job"], description=f"trained by the loop on {data['ref']} ({run})"
     )
     return {"ref": record["ref"], "version": record["version"], "job": candidate["job"]}
 
 
 @step(cache=False)
-def promote(opener: str, root: str, version: dict, alias: str, evaluation: dict) -> dict:
+def promote(ctx: StepContext, version: dict, alias: str, evaluation: dict) -> dict:
     """Approve the version and point the alias (``champion``) at it."""
-    ws = open_workspace(opener, root)
     name = version["ref"].partition("@")[0]
     why = (
         f"{evaluation['metric']} {evaluation['candidate']:.4f}"
         + (f" vs {evaluation['champion']:.4f}" if evaluation.get("champion") is not None else "")
         + " on the same holdout"
     )
-    record = ws.models.get(version["ref"])
+    record = ctx.models.get(version["ref"])
     if record["status"] == "pending":
-        ws.models.approve(version["ref"], reason=f"passed the loop's gate: {why}")
-    previous = ws.store.model_aliases(name).get(alias)
-    ws.models.set_alias(name, alias, version["version"], reason=f"promoted by the loop: {why}")
+        ctx.models.approve(version["ref"], reason=f"passed the loop's gate: {why}")
+    previous = ctx.models.alias_version(name, alias)
+    ctx.models.set_alias(name, alias, version["version"], reason=f"promoted by the loop: {why}")
     return {"ref": version["ref"], "alias": alias, "previous": previous}
 
 
 @step(cache=False)
-def deploy(opener: str, root: str, promoted: dict, deploy: dict) -> dict:
+def deploy(ctx: StepContext, promoted: dict, deploy: dict) -> dict:
     """Roll the new champion out to the endpoint, if endpoints exist in this installation."""
-    ws = open_workspace(opener, root)
-    try:
-        endpoints = ws.endpoints
-        deploy_fn = endpoints.deploy
-    except (ImportError, AttributeError):
+    if ctx.endpoints is None:
         return {"deployed": False, "why": "deployment skipped: endpoints not available"}
-    result = deploy_fn(
+    result = ctx.endpoints.deploy(
         deploy["endpoint"],
         promoted["ref"],
         strategy=deploy.get("strategy", "all-at-once"),

@@ -1,188 +1,60 @@
-"""The runner: walks a pipeline's DAG, decides each step (skip, cache hit, run, wait), records it.
+"""The runner: walks a pipeline's DAG, decides each step (skip, cache hit, run, wait) and runs it.
 
 One runner process drives a run; it records its pid and host on the run, so a run whose runner
 died is recognised (``interrupted``) and can be resumed: finished steps are reused, the rest run.
-
-Store traffic is kept small because it dominates a trivial step's cost: one query fetches every
-cache candidate of the pipeline when the run starts, decisions that need no executor (hits,
-skips, datasets) are written together, and an executed step costs two short transactions (start
-and end).
+Cache keys are made in :mod:`~modelloop.pipelines.cache`, records written by
+:mod:`~modelloop.pipelines.recording`, attempts run by :mod:`~modelloop.pipelines.attempts` on
+an executor of :mod:`modelloop.common.executors`. One query fetches every cache candidate of the
+pipeline when the run starts.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
-import hashlib
-import importlib
-import importlib.util
-import json
+import contextlib
 import os
-import pickle
 import re
 import secrets
 import socket
-import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from modelloop._faults import checkpoint
-from modelloop.errors import InvalidInput, ModelloopError, NotFound
-from modelloop.pipelines import values
-from modelloop.pipelines.dsl import ENGINE_VERSION, DatasetInput, Node, Param, Pipeline, Ref
-from modelloop.pipelines.executors import Executor, StepResult, StepTask, fn_blob, make_executor
+from modelloop.common.executors import Executor
+from modelloop.errors import InvalidInput, NotFound
+from modelloop.pipelines import cache, values
+from modelloop.pipelines.attempts import StepTask, execute, fn_blob, portable, run_portable
+from modelloop.pipelines.context import ContextFactory
+from modelloop.pipelines.graph import DatasetInput, Node, Pipeline
+from modelloop.pipelines.loading import load_pipeline
+from modelloop.pipelines.recording import (
+    FINISHED,
+    RESUMABLE,
+    Recorder,
+    RunResult,
+    RunState,
+    executor_failed,
+    timed_out,
+)
+from modelloop.pipelines.refs import Param, Ref
 
 _NUMBER = re.compile(r"[0-9]{1,9}", re.ASCII)  # a version number ('²' passes str.isdigit)
-FINISHED = ("succeeded", "cached", "skipped")
-RESUMABLE = ("failed", "interrupted", "waiting")
 _POLL = 0.25  # seconds between looks at the store while only approvals/callbacks are pending
 
 
-class RunFailed(ModelloopError):
-    """Raised by :meth:`RunResult.raise_for_status` for a run that did not succeed."""
-
-    status = 500
-
-
-@dataclass
-class RunResult:
-    """How a run ended (or paused): its id, status, each step's status, and its outputs."""
-
-    run_id: int
-    pipeline: str
-    status: str
-    steps: dict[str, str]
-    error: str | None
-    _outputs: dict[str, dict] = field(default_factory=dict, repr=False)
-    _artifacts: Any = field(default=None, repr=False)
-
-    def output(self, step: str) -> Any:
-        """The value a step produced (or reused from the cache)."""
-        if step not in self._outputs:
-            raise NotFound(
-                f"step {step!r} of run {self.run_id} has no output ({self.steps.get(step, 'no such step')})"
-            )
-        return values.fetch(self._artifacts, self._outputs[step])
-
-    def raise_for_status(self) -> RunResult:
-        if self.status != "succeeded":
-            raise RunFailed(
-                f"run {self.run_id} of {self.pipeline} {self.status}: {self.error or ''}".strip(),
-                hint=f"see it with 'modelloop runs show {self.run_id}'",
-            )
-        return self
-
-
-# -- cache recipes ---------------------------------------------------------------------------------
-def canonical(value: Any) -> Any:
-    """A JSON-able, stable stand-in for a parameter value (hashed into cache keys)."""
-    try:
-        json.dumps(value, sort_keys=True, allow_nan=False)
-        return value
-    except (TypeError, ValueError):
-        pass
-    if isinstance(value, DatasetInput):
-        return {"dataset": value.ref, "content_hash": value.content_hash}
-    try:
-        return {"pickle_sha256": hashlib.sha256(pickle.dumps(value, protocol=5)).hexdigest()}
-    except Exception:
-        return {"repr": repr(value)}
-
-
-def recipe_key(recipe: dict) -> str:
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()
-
-
-# -- loading a pipeline again in another process -------------------------------------------------
-def load_pipeline(source: dict | None) -> Pipeline:
-    """The :class:`Pipeline` a run's ``spec["source"]`` points at (to resume it elsewhere)."""
-    if not source:
-        raise InvalidInput(
-            "this run does not say where its pipeline's code is",
-            hint="resume it from Python: pipeline.resume(workspace, RUN)",
-        )
-    if "loader" in source:  # "module:function" returning a Pipeline, e.g. a loop.yaml compiler
-        module, _, func = source["loader"].partition(":")
-        obj = getattr(importlib.import_module(module), func)(**source.get("args", {}))
-    else:
-        mod = None
-        if source.get("module") not in (None, "__main__"):
-            try:
-                mod = importlib.import_module(source["module"])
-            except ImportError:
-                mod = None
-        if mod is None:
-            path = source.get("file")
-            if not path or not os.path.exists(path):
-                raise NotFound(
-                    f"cannot find the pipeline's code ({source.get('module')} in {path})",
-                    hint="run 'modelloop runs resume' where that file exists",
-                )
-            name = "_modelloop_pipeline_" + hashlib.sha256(path.encode()).hexdigest()[:12]
-            mod = sys.modules.get(name)
-            if mod is None:
-                # as when the file ran as a script: its folder is importable
-                folder = os.path.dirname(os.path.abspath(path))
-                if folder not in sys.path:
-                    sys.path.insert(0, folder)
-                spec = importlib.util.spec_from_file_location(name, path)
-                mod = importlib.util.module_from_spec(spec)
-                sys.modules[name] = mod
-                try:
-                    spec.loader.exec_module(mod)
-                except Exception as exc:
-                    del sys.modules[name]
-                    raise InvalidInput(
-                        f"cannot load the pipeline's code from {path}: {type(exc).__name__}: {exc}",
-                        hint="make the file importable where you resume the run",
-                    ) from None
-        if "<locals>" in source["qualname"]:
-            raise InvalidInput(
-                f"pipeline {source['qualname']} was defined inside a function, so another "
-                "process cannot load it",
-                hint="define it at module level, or resume it from Python: pipeline.resume(ws, RUN)",
-            )
-        obj = mod
-        for part in source["qualname"].split("."):
-            obj = getattr(obj, part)
-    if not isinstance(obj, Pipeline):
-        raise InvalidInput(f"{source} is not a pipeline (found {type(obj).__name__})")
-    return obj
-
-
-# -- the runner ----------------------------------------------------------------------------------
-@dataclass
-class _State:
-    run_id: int
-    pipe: Pipeline
-    params: dict
-    ids: dict[str, int]
-    status: dict[str, str]
-    outputs: dict[str, dict] = field(default_factory=dict)  # node -> output row
-    values: dict[str, Any] = field(default_factory=dict)  # node -> value (memo)
-    info: dict[str, dict] = field(default_factory=dict)
-    attempts: dict[str, int] = field(default_factory=dict)
-    running: dict[cf.Future, str] = field(default_factory=dict)
-    deadlines: dict[cf.Future, float] = field(default_factory=dict)
-    retry_at: dict[str, float] = field(default_factory=dict)
-    keys: dict[str, tuple[str, dict]] = field(default_factory=dict)
-    queue: list[str] = field(default_factory=list)  # ready, waiting for room to run
-    started: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
-
-
 class Runner:
-    def __init__(self, store, artifacts, executor: Executor, concurrency: int | None = None):
+    """Runs pipelines on ``executor``; steps that take a StepContext get one from ``contexts``."""
+
+    def __init__(self, store, artifacts, executor: Executor, concurrency: int | None = None,
+                 contexts: ContextFactory | None = None):
         self.store = store
         self.artifacts = artifacts
         self.executor = executor
         self.concurrency = concurrency or executor.concurrency
+        self.contexts = contexts
+        self.record = Recorder(store, artifacts, in_process=executor.in_process)
         self._blobs: dict[int, bytes] = {}
-
-    @classmethod
-    def for_workspace(cls, workspace, *, executor="local", concurrency=None) -> Runner:
-        ex = make_executor(executor, concurrency)
-        return cls(workspace.store, workspace.artifacts, ex, concurrency)
+        self._open = contextlib.ExitStack()  # this run's StepContext, when a step needs it
+        self._context = None
 
     # -- entry points -------------------------------------------------------------------------
     def start(self, pipe: Pipeline, params: dict, *, wait=True, wait_timeout=None) -> RunResult:
@@ -196,14 +68,14 @@ class Runner:
         merged = {**pipe.params, **params}
         run_id, ids = self.store.create_pipeline_run(
             pipeline=pipe.name,
-            params={k: canonical(v) for k, v in merged.items()},
+            params={k: cache.canonical(v) for k, v in merged.items()},
             spec=pipe.spec(),
             executor=self.executor.name,
             steps=[{"name": n, "kind": pipe.nodes[n].kind} for n in order],
             host=socket.gethostname(),
             pid=os.getpid(),
         )
-        state = _State(run_id, pipe, merged, ids, {n: "pending" for n in order})
+        state = RunState(run_id, pipe, merged, ids, {n: "pending" for n in order})
         return self._drive(state, order, wait=wait, wait_timeout=wait_timeout)
 
     def resume(
@@ -244,7 +116,7 @@ class Runner:
         ]
         if cleared:
             self.store.update_step_runs(cleared)
-        state = _State(
+        state = RunState(
             run_id,
             pipe,
             {**pipe.params, **run["params"]},
@@ -258,7 +130,7 @@ class Runner:
         return self._drive(state, order, wait=wait, wait_timeout=wait_timeout)
 
     # -- the loop -----------------------------------------------------------------------------
-    def _drive(self, st: _State, order: list[str], *, wait: bool, wait_timeout) -> RunResult:
+    def _drive(self, st: RunState, order: list[str], *, wait: bool, wait_timeout) -> RunResult:
         nodes = st.pipe.nodes
         step_names = [n for n in order if nodes[n].kind == "step"]
         candidates = self.store.cache_candidates(st.pipe.name, step_names) if step_names else {}
@@ -291,9 +163,7 @@ class Runner:
                 self._launch(st, launch)
                 if not st.running and not st.retry_at:
                     waiting = [n for n in order if st.status[n] == "waiting"]
-                    if not waiting or st.error:
-                        break
-                    if not wait:
+                    if not waiting or st.error or not wait:
                         break
                     waited_since = waited_since or time.monotonic()
                     if wait_timeout is not None and time.monotonic() - waited_since > wait_timeout:
@@ -305,51 +175,20 @@ class Runner:
         except BaseException as exc:
             for fut in st.running:
                 self.executor.cancel(fut)
-            self.store.update_pipeline_run(
-                st.run_id,
-                only_if_status=("running",),
-                status="interrupted",
-                error=f"the runner stopped: {type(exc).__name__}: {exc}",
-                ended_at=self.store.now(),
-            )
+            self.record.interrupted(st, exc)
             raise
         finally:
             self.executor.close()
-        return self._finish(st)
-
-    def _finish(self, st: _State) -> RunResult:
-        statuses = set(st.status.values())
-        if st.error or "failed" in statuses:
-            status = "failed"
-        elif "waiting" in statuses or "pending" in statuses:
-            status = "waiting"
-        else:
-            status = "succeeded"
-        ended = None if status == "waiting" else self.store.now()
-        self.store.update_pipeline_run(
-            st.run_id,
-            status=status,
-            error=st.error,
-            ended_at=ended,
-            **({"pid": None} if status == "waiting" else {}),
-        )
-        return RunResult(
-            st.run_id,
-            st.pipe.name,
-            status,
-            dict(st.status),
-            st.error,
-            dict(st.outputs),
-            self.artifacts,
-        )
+            self._open.close()
+        return self.record.finish(st)
 
     # -- deciding a node ----------------------------------------------------------------------
-    def _resolve(self, st: _State, ref: Ref) -> Any:
+    def _resolve(self, st: RunState, ref: Ref) -> Any:
         if isinstance(ref, Param):
             value = st.params[ref.name]
         elif ref.node in st.values:
             value = st.values[ref.node]
-        elif nodes_kind(st, ref.node) == "dataset":
+        elif st.kind(ref.node) == "dataset":
             value = DatasetInput(**st.info[ref.node]["dataset"])
         else:
             value = values.fetch(self.artifacts, st.outputs[ref.node])
@@ -358,84 +197,55 @@ class Runner:
             value = value[key]
         return value
 
-    def _decide(self, st: _State, node: Node, candidates, writes: list, launch: list) -> None:
+    def _decide(self, st: RunState, node: Node, candidates, writes: list, launch: list) -> None:
         ups = node.upstream()
         if any(st.status[u] not in FINISHED for u in ups):
             return
         if any(st.status[u] == "skipped" for u in ups):
-            return self._set(
+            return self.record.set(
                 st, node.name, "skipped", writes, info={"why": "an upstream step was skipped"}
             )
         for cond in node.conditions:
             if not cond.evaluate(lambda r: self._resolve(st, r)):
-                return self._set(
-                    st,
-                    node.name,
-                    "skipped",
-                    writes,
-                    info={"why": f"condition {cond.describe()} is false"},
-                )
+                why = f"condition {cond.describe()} is false"
+                return self.record.set(st, node.name, "skipped", writes, info={"why": why})
         if node.kind == "dataset":
             return self._dataset(st, node, writes)
         if node.kind == "fail":
             st.error = f"step {node.name!r}: {node.message}"
-            return self._set(st, node.name, "failed", writes, error=node.message)
+            return self.record.set(st, node.name, "failed", writes, error=node.message)
         if node.kind in ("approval", "callback"):
             return self._control(st, node, writes)
         # a step: cache hit, or run it
-        recipe = self._recipe(st, node)
-        key = recipe_key(recipe)
+        params, inputs = self._arguments(st, node)
+        recipe = cache.recipe(node.step, params, inputs)
+        key = cache.recipe_key(recipe)
         st.keys[node.name] = (key, recipe)
-        verdict = self._cache_verdict(node, key, candidates)
+        found = candidates.get(key)
+        age = None
+        if found is not None and found["ended_at"] is not None:
+            age = (self.store.now() - found["ended_at"]).total_seconds()
+        verdict = cache.verdict(node.step.options, found, age, self.artifacts.exists)
         if isinstance(verdict, dict):
             st.outputs[node.name] = verdict["outputs"][0] if verdict["outputs"] else None
             now = self.store.now()
-            return self._set(
-                st,
-                node.name,
-                "cached",
-                writes,
-                cache_key=key,
-                recipe=recipe,
-                cached_from=verdict["id"],
-                outputs=verdict["outputs"],
-                inputs=self._inputs(st, node),
-                started_at=now,
-                ended_at=now,
-                duration=0.0,
-                info={"cache": "hit"},
+            return self.record.set(
+                st, node.name, "cached", writes,
+                cache_key=key, recipe=recipe, cached_from=verdict["id"],
+                outputs=verdict["outputs"], inputs=cache.recorded_inputs(params, inputs),
+                started_at=now, ended_at=now, duration=0.0, info={"cache": "hit"},
             )
         st.info[node.name] = {"cache": verdict}
         st.status[node.name] = "ready"
         launch.append(node.name)
 
-    def _set(self, st: _State, name: str, status: str, writes: list, **fields) -> None:
-        st.status[name] = status
-        if "info" in fields:
-            st.info[name] = {**st.info.get(name, {}), **fields["info"]}
-            fields["info"] = st.info[name]
-        writes.append({"id": st.ids[name], "status": status, **fields})
-
-    def _dataset(self, st: _State, node: Node, writes: list) -> None:
-        text = self._resolve(st, node.dataset) if isinstance(node.dataset, Ref) else node.dataset
-        name, _, version = str(text).partition("@")
-        number = (None if version in ("", "latest")
-                  else int(version) if _NUMBER.fullmatch(version) else -1)
-        found = self.store.get_dataset_version(name, number) if number != -1 else None
-        if found is None:
-            st.error = f"step {node.name!r}: no dataset version {text!r}"
-            return self._set(st, node.name, "failed", writes, error=f"no dataset version {text!r}")
-        ds = {"name": name, "version": found["version"], "content_hash": found["content_hash"]}
-        self._set(
-            st, node.name, "succeeded", writes, info={"dataset": ds}, inputs={"ref": str(text)}
-        )
-
-    def _recipe(self, st: _State, node: Node) -> dict:
+    def _arguments(self, st: RunState, node: Node) -> tuple[dict, dict]:
+        """A step's arguments as its recipe has them: params by value, inputs by content."""
         params, inputs = {}, {}
         for arg, v in node.args.items():
             if isinstance(v, Param) or not isinstance(v, Ref):
-                params[arg] = canonical(self._resolve(st, v) if isinstance(v, Ref) else v)
-            elif nodes_kind(st, v.node) == "dataset":
+                params[arg] = cache.canonical(self._resolve(st, v) if isinstance(v, Ref) else v)
+            elif st.kind(v.node) == "dataset":
                 ds = st.info[v.node]["dataset"]
                 inputs[arg] = {
                     "dataset": f"{ds['name']}@{ds['version']}",
@@ -443,52 +253,26 @@ class Runner:
                 }
             else:
                 out = st.outputs.get(v.node)
-                inputs[arg] = {
-                    "step": v.node,
-                    "path": list(v.path),
-                    "digest": out and out["digest"],
-                }
-        opts = node.step.options
-        return {
-            "engine": ENGINE_VERSION,
-            "function": node.step.ref,
-            "source": node.step.source_hash,
-            "cache_version": opts.cache_version,
-            "params": params,
-            "inputs": inputs,
-        }
+                inputs[arg] = {"step": v.node, "path": list(v.path), "digest": out and out["digest"]}
+        return params, inputs
 
-    def _cache_verdict(self, node: Node, key: str, candidates: dict) -> dict | str:
-        """The candidate to reuse, or why there is none ("off", "miss", "expired", "missing")."""
-        opts = node.step.options
-        if not opts.cache:
-            return "off"
-        found = candidates.get(key)
+    def _dataset(self, st: RunState, node: Node, writes: list) -> None:
+        text = self._resolve(st, node.dataset) if isinstance(node.dataset, Ref) else node.dataset
+        name, _, version = str(text).partition("@")
+        number = (None if version in ("", "latest")
+                  else int(version) if _NUMBER.fullmatch(version) else -1)
+        found = self.store.get_dataset_version(name, number) if number != -1 else None
         if found is None:
-            return "miss"
-        if opts.cache_expires is not None and found["ended_at"] is not None:
-            age = (self.store.now() - found["ended_at"]).total_seconds()
-            if age > opts.cache_expires:
-                return "expired"
-        if not all(self.artifacts.exists(o["digest"]) for o in found["outputs"]):
-            return "missing"
-        return found
-
-    def _inputs(self, st: _State, node: Node) -> dict:
-        """What was passed, for the run record: params by value, outputs by digest."""
-        out = {}
-        for arg, v in node.args.items():
-            if isinstance(v, Param) or not isinstance(v, Ref):
-                out[arg] = canonical(self._resolve(st, v) if isinstance(v, Ref) else v)
-            elif nodes_kind(st, v.node) == "dataset":
-                out[arg] = {"dataset": DatasetInput(**st.info[v.node]["dataset"]).ref}
-            else:
-                o = st.outputs.get(v.node)
-                out[arg] = {"step": v.node, "path": list(v.path), "digest": o and o["digest"]}
-        return out
+            st.error = f"step {node.name!r}: no dataset version {text!r}"
+            return self.record.set(st, node.name, "failed", writes,
+                                   error=f"no dataset version {text!r}")
+        ds = {"name": name, "version": found["version"], "content_hash": found["content_hash"]}
+        self.record.set(
+            st, node.name, "succeeded", writes, info={"dataset": ds}, inputs={"ref": str(text)}
+        )
 
     # -- approvals and callbacks ---------------------------------------------------------------
-    def _control(self, st: _State, node: Node, writes: list) -> None:
+    def _control(self, st: RunState, node: Node, writes: list) -> None:
         info = st.info.get(node.name) or {}
         decision = info.get("decision") or info.get("report")
         if decision is None:
@@ -505,7 +289,7 @@ class Runner:
                     }
                     node.notify(token, **kwargs)
             fields["started_at"] = self.store.now()
-            return self._set(st, node.name, "waiting", writes, **fields)
+            return self.record.set(st, node.name, "waiting", writes, **fields)
         ok = decision.get("approved", decision.get("success", False))
         now = self.store.now()
         if not ok:
@@ -513,22 +297,22 @@ class Runner:
             who = f" by {decision['by']}" if decision.get("by") else ""
             verb = "rejected" if node.kind == "approval" else "reported failure"
             st.error = f"step {node.name!r} {verb}{who}: {why}"
-            return self._set(
+            return self.record.set(
                 st, node.name, "failed", writes, error=f"{verb}{who}: {why}", ended_at=now
             )
         payload = decision if node.kind == "approval" else decision.get("output")
         out = values.store(self.artifacts, payload, node.name)
         st.outputs[node.name] = out
         st.values[node.name] = payload
-        self._set(st, node.name, "succeeded", writes, outputs=[out], ended_at=now)
+        self.record.set(st, node.name, "succeeded", writes, outputs=[out], ended_at=now)
 
-    def _refresh_waiting(self, st: _State, waiting: list[str]) -> None:
+    def _refresh_waiting(self, st: RunState, waiting: list[str]) -> None:
         for s in self.store.pipeline_step_runs(st.run_id):
             if s["name"] in waiting:
                 st.info[s["name"]] = s["info"]
 
     # -- executing steps ----------------------------------------------------------------------
-    def _launch(self, st: _State, names: list[str]) -> None:
+    def _launch(self, st: RunState, names: list[str]) -> None:
         """Start what fits under the concurrency limit; the rest waits in ``st.queue``.
 
         The rows say "running" before the work starts, so a crash never hides a started step.
@@ -554,35 +338,44 @@ class Runner:
                     "attempts": st.attempts[name],
                     "cache_key": key,
                     "recipe": recipe,
-                    "inputs": self._inputs(st, node),
+                    "inputs": cache.recorded_inputs(*self._arguments(st, node)),
                     "info": st.info.get(name, {}),
                     **({"started_at": now_db} if st.attempts[name] == 1 else {}),
                 }
             )
         self.store.update_step_runs(writes)
         for name, task in tasks:
-            fut = self.executor.submit(task)
+            if self.executor.in_process:
+                fut = self.executor.submit(execute, task, self.artifacts)
+            else:
+                fut = self.executor.submit(run_portable, portable(task))
             st.running[fut] = name
             st.started.setdefault(name, time.perf_counter())
             timeout = st.pipe.nodes[name].step.options.timeout
             if timeout:
                 st.deadlines[fut] = time.monotonic() + timeout + 1.0
 
-    def _task(self, st: _State, node: Node) -> StepTask:
+    def _task(self, st: RunState, node: Node) -> StepTask:
         args, loads = {}, {}
         for arg, v in node.args.items():
-            if (
-                not isinstance(v, Ref)
-                or isinstance(v, Param)
-                or nodes_kind(st, v.node) == "dataset"
-            ):
+            if not isinstance(v, Ref) or isinstance(v, Param) or st.kind(v.node) == "dataset":
                 args[arg] = self._resolve(st, v) if isinstance(v, Ref) else v
             elif self.executor.in_process:
                 args[arg] = self._resolve(st, v)
             else:
                 loads[arg] = (st.outputs[v.node], list(v.path))
         step = node.step
-        blob = None
+        blob, context = None, None
+        if step.context_arg:
+            if self.contexts is None:
+                raise InvalidInput(
+                    f"step {node.name!r} takes a StepContext, and this runner has none",
+                    hint="run the pipeline through a workspace: pipeline.run(ws)",
+                )
+            if self.executor.in_process:
+                args[step.context_arg] = self._step_context()
+            else:
+                context = self.contexts
         if not self.executor.in_process:
             blob = self._blobs.get(id(step))
             if blob is None:
@@ -597,9 +390,17 @@ class Runner:
             artifacts=self.artifacts,
             fn_blob=blob,
             keep_value=self.executor.in_process,
+            context_arg=step.context_arg,
+            context=context,
         )
 
-    def _collect(self, st: _State) -> None:
+    def _step_context(self):
+        """The run's StepContext for steps in this process: opened once, closed with the run."""
+        if self._context is None:
+            self._context = self._open.enter_context(self.contexts())
+        return self._context
+
+    def _collect(self, st: RunState) -> None:
         timeout = None
         soon = [*st.deadlines.values(), *st.retry_at.values()]
         if soon:
@@ -611,93 +412,12 @@ class Runner:
             try:
                 result = fut.result()
             except Exception as exc:  # the executor itself failed (a worker died, Ray error)
-                result = StepResult(
-                    ok=False,
-                    error=f"{type(exc).__name__}: {exc}",
-                    error_types=[f"{c.__module__}.{c.__qualname__}" for c in type(exc).__mro__],
-                )
-            self._record(st, name, result)
+                result = executor_failed(exc)
+            self.record.attempt(st, name, result)
         now = time.monotonic()
         for fut, deadline in list(st.deadlines.items()):
             if deadline <= now and fut in st.running:
                 name = st.running.pop(fut)
                 st.deadlines.pop(fut)
                 self.executor.cancel(fut)
-                limit = st.pipe.nodes[name].step.options.timeout
-                self._record(
-                    st,
-                    name,
-                    StepResult(
-                        ok=False,
-                        error=f"StepTimeout: timed out after {limit:g} s",
-                        error_types=[
-                            "modelloop.pipelines.executors.StepTimeout",
-                            "builtins.Exception",
-                            "builtins.BaseException",
-                        ],
-                    ),
-                )
-
-    def _record(self, st: _State, name: str, result: StepResult) -> None:
-        node = st.pipe.nodes[name]
-        opts = node.step.options
-        info = st.info.setdefault(name, {})
-        elapsed = time.perf_counter() - st.started[name]
-        if result.ok:
-            st.outputs[name] = result.output
-            if result.value is not None or self.executor.in_process:
-                st.values[name] = result.value
-            st.status[name] = "succeeded"
-            self.store.update_step_runs(
-                [
-                    {
-                        "id": st.ids[name],
-                        "status": "succeeded",
-                        "outputs": [result.output],
-                        "log": _tail(result.log),
-                        "ended_at": self.store.now(),
-                        "duration": elapsed,
-                        "info": info,
-                        "error": None,
-                    }
-                ]
-            )
-            checkpoint("pipeline.step_recorded")
-            return
-        attempt = st.attempts[name]
-        info.setdefault("errors", []).append({"attempt": attempt, "error": result.error})
-        retry_names = {f"{c.__module__}.{c.__qualname__}" for c in opts.retry_on}
-        retryable = result.retryable and bool(retry_names & set(result.error_types))
-        if retryable and attempt < opts.max_attempts:
-            st.retry_at[name] = time.monotonic() + opts.backoff * (2 ** (attempt - 1))
-            st.status[name] = "running"  # between attempts
-            self.store.update_step_runs(
-                [{"id": st.ids[name], "info": info, "log": _tail(result.log)}]
-            )
-            return
-        st.status[name] = "failed"
-        tries = f" (after {attempt} attempts)" if attempt > 1 else ""
-        st.error = st.error or f"step {name!r} failed{tries}: {result.error}"
-        self.store.update_step_runs(
-            [
-                {
-                    "id": st.ids[name],
-                    "status": "failed",
-                    "error": f"{result.error}{tries}",
-                    "log": _tail(result.log),
-                    "ended_at": self.store.now(),
-                    "duration": elapsed,
-                    "info": info,
-                }
-            ]
-        )
-
-
-def nodes_kind(st: _State, name: str) -> str:
-    return st.pipe.nodes[name].kind
-
-
-def _tail(text: str, limit: int = 64_000) -> str | None:
-    if not text:
-        return None
-    return text if len(text) <= limit else "…" + text[-limit:]
+                self.record.attempt(st, name, timed_out(st.pipe.nodes[name].step.options.timeout))

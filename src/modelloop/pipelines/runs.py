@@ -1,6 +1,7 @@
-"""Pipeline runs as records: list, show, explain a cache decision, approve, report, resume.
+"""Pipeline runs: start and resume them, and their records: list, show, explain a cache
+decision, approve, report.
 
-This is what faces call (``modelloop runs …``). A run found ``running`` whose runner process is
+This is what faces and ``Pipeline.run`` call (``modelloop runs …``). A run found ``running`` whose runner process is
 gone (same machine) is marked ``interrupted`` on sight, like a job whose worker died.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 from modelloop._faults import pid_alive
 from modelloop.errors import InvalidInput, NotFound, parse_id
 from modelloop.pipelines import values
+from modelloop.pipelines.context import ContextFactory
 
 ACTIVE = ("pending", "running")
 
@@ -62,15 +64,52 @@ def diff_recipes(old: dict, new: dict, step: str) -> list[str]:
 
 
 class Runs:
-    """The records of pipeline runs in one workspace."""
+    """The pipeline runs of one workspace: its metadata store, its artifact store, and the
+    factory of the :class:`~modelloop.pipelines.context.StepContext` its steps may take."""
 
-    def __init__(self, store, artifacts):
+    def __init__(self, store, artifacts, contexts: ContextFactory | None = None):
         self.store = store
         self.artifacts = artifacts
+        self.contexts = contexts
 
-    @classmethod
-    def for_workspace(cls, workspace) -> Runs:
-        return cls(workspace.store, workspace.artifacts)
+    # -- running ------------------------------------------------------------------------------
+    def start(
+        self,
+        pipeline,
+        params: dict | None = None,
+        *,
+        executor="threads",
+        concurrency: int | None = None,
+        wait: bool = True,
+        wait_timeout: float | None = None,
+    ):
+        """Run ``pipeline`` (see :meth:`Pipeline.run <modelloop.pipelines.graph.Pipeline.run>`)."""
+        return self._runner(executor, concurrency).start(
+            pipeline, params or {}, wait=wait, wait_timeout=wait_timeout
+        )
+
+    def resume(
+        self,
+        run_id: int | str,
+        *,
+        executor="threads",
+        concurrency: int | None = None,
+        pipeline=None,
+        wait: bool = True,
+        wait_timeout: float | None = None,
+    ):
+        """Continue a failed, interrupted or waiting run; its finished steps are reused."""
+        run = self.get(run_id)
+        return self._runner(executor, concurrency).resume(
+            run["id"], pipeline=pipeline, wait=wait, wait_timeout=wait_timeout
+        )
+
+    def _runner(self, executor, concurrency: int | None):
+        from modelloop.common import executors
+        from modelloop.pipelines.runner import Runner
+
+        chosen = executors.create(executor, concurrency)
+        return Runner(self.store, self.artifacts, chosen, concurrency, contexts=self.contexts)
 
     # -- reading ------------------------------------------------------------------------------
     def _reap(self, run: dict) -> dict:
@@ -276,24 +315,6 @@ class Runs:
         """Whether nobody is driving this run any more (so whoever decides should resume it)."""
         run = self.get(run_id)
         return run["status"] in ("waiting", "interrupted", "failed")
-
-    # -- resuming -----------------------------------------------------------------------------
-    def resume(
-        self,
-        run_id: int | str,
-        *,
-        executor: str = "local",
-        pipeline=None,
-        wait: bool = True,
-        wait_timeout: float | None = None,
-    ):
-        """Continue a failed, interrupted or waiting run; its finished steps are reused."""
-        from modelloop.pipelines.executors import make_executor
-        from modelloop.pipelines.runner import Runner
-
-        run = self.get(run_id)
-        runner = Runner(self.store, self.artifacts, make_executor(executor))
-        return runner.resume(run["id"], pipeline=pipeline, wait=wait, wait_timeout=wait_timeout)
 
 
 def _user() -> str:

@@ -289,6 +289,13 @@ class Registry:
                               allowed_status=allowed)
         return self.get(f"{name}@{version}")
 
+    def alias_version(self, name: str, alias: str) -> int | None:
+        """The version ``alias`` of model ``name`` points at; None if the model or alias is not
+        there (yet)."""
+        if self.store.get_model(name) is None:
+            return None
+        return self.store.model_aliases(name).get(alias)
+
     def _allowed_status(self, alias: str) -> tuple[str, ...]:
         """The statuses a version needs for ``alias`` to point at it."""
         return ("approved",) if alias in self.gated_aliases else ("pending", "approved")

@@ -1,24 +1,17 @@
-"""Where step code runs. One interface, three executors:
+"""One attempt of one step, wherever it runs: the task an executor is given and what it returns.
 
-- :class:`LocalExecutor` — threads in the runner's process (least overhead; a step past its
-  timeout is abandoned, not stopped, since Python cannot stop a thread);
-- :class:`ProcessExecutor` — a warm pool of worker processes reused across runs (isolation, real
-  parallelism, timeouts enforced inside the worker);
-- :class:`RayExecutor` — Ray tasks, on a local Ray instance or a cluster (extra ``ray``).
-
-Every executor returns a ``concurrent.futures.Future`` of a :class:`StepResult`, so the runner
-waits on all of them the same way. Code travels to other processes with cloudpickle (the library
-Ray and Dask use to ship functions); outputs travel back as artifact-store digests, not values.
+:func:`execute` runs an attempt in this process (``local`` and ``threads`` executors);
+:func:`run_portable` is what ``processes`` and ``ray`` run in their workers: the function travels
+as cloudpickle bytes and its outputs come back as artifact-store digests, not values. A step that
+takes a :class:`~modelloop.pipelines.context.StepContext` gets the runner's open one in process;
+elsewhere the task carries the picklable factory and the worker opens and closes its own.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
-import hashlib
 import inspect
 import io
-import os
 import signal
 import sys
 import threading
@@ -45,6 +38,8 @@ class StepTask:
     artifacts: Any = None  # an ArtifactStore (in process) or (url, options)
     fn_blob: bytes | None = None
     keep_value: bool = False
+    context_arg: str | None = None  # the parameter the step takes its StepContext in
+    context: Any = None  # in another process: the ContextFactory that opens it
 
 
 @dataclass
@@ -170,54 +165,25 @@ def execute(task: StepTask, artifacts) -> StepResult:
     except BaseException as exc:  # noqa: BLE001 - reported to the runner, which decides
         if isinstance(exc, KeyboardInterrupt | SystemExit) and not isinstance(exc, StepTimeout):
             raise
-        user_error = isinstance(exc, values.Unstorable | InvalidInput) and "step" in str(exc)
-        tb = "" if user_error else traceback.format_exc()
-        return StepResult(
-            ok=False,
-            log=log.getvalue() + tb,
-            error=str(exc) if user_error else f"{type(exc).__name__}: {exc}",
-            error_types=[f"{c.__module__}.{c.__qualname__}" for c in type(exc).__mro__],
-            retryable=not user_error,
-            duration=time.perf_counter() - start,
-        )
+        return _failed(exc, log, start)
 
 
-# -- the interface -------------------------------------------------------------------------------
-class Executor:
-    """Runs :class:`StepTask` s; ``submit`` returns a Future of a :class:`StepResult`."""
-
-    name = "base"
-    in_process = False  # whether values may be handed over by reference
-    concurrency = 1
-
-    def submit(self, task: StepTask) -> cf.Future:
-        raise NotImplementedError
-
-    def cancel(self, future: cf.Future) -> None:
-        future.cancel()
-
-    def close(self) -> None:
-        pass
+def _failed(exc: BaseException, log: io.StringIO, start: float) -> StepResult:
+    user_error = isinstance(exc, values.Unstorable | InvalidInput) and "step" in str(exc)
+    tb = "" if user_error else traceback.format_exc()
+    return StepResult(
+        ok=False,
+        log=log.getvalue() + tb,
+        error=str(exc) if user_error else f"{type(exc).__name__}: {exc}",
+        error_types=[f"{c.__module__}.{c.__qualname__}" for c in type(exc).__mro__],
+        retryable=not user_error,
+        duration=time.perf_counter() - start,
+    )
 
 
-class LocalExecutor(Executor):
-    """Threads in this process."""
-
-    name = "local"
-    in_process = True
-
-    def __init__(self, concurrency: int | None = None):
-        self.concurrency = concurrency or min(8, os.cpu_count() or 1)
-        self._pool = cf.ThreadPoolExecutor(self.concurrency, thread_name_prefix="modelloop-step")
-
-    def submit(self, task: StepTask) -> cf.Future:
-        return self._pool.submit(execute, task, task.artifacts)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _pickle_fn(fn) -> bytes:
+def fn_blob(fn) -> bytes:
+    """The step's function as bytes that another process can load (cloudpickle: the library Ray
+    and Dask use to ship functions, which also carries functions defined in ``__main__``)."""
     try:
         import cloudpickle
     except ImportError:  # plain pickle handles importable module-level functions
@@ -239,8 +205,8 @@ def _artifacts(url: str, options: tuple):
     return ArtifactStore(url, dict(options))
 
 
-def _portable(task: StepTask) -> StepTask:
-    """A copy of ``task`` that can travel to another process."""
+def portable(task: StepTask) -> StepTask:
+    """A copy of ``task`` that can travel to another process (its context as the factory)."""
     store = task.artifacts
     return StepTask(
         step=task.step,
@@ -251,85 +217,25 @@ def _portable(task: StepTask) -> StepTask:
         returns=None,
         artifacts=(store.url, tuple(sorted(store.options.items()))),
         fn_blob=task.fn_blob,
+        context_arg=task.context_arg,
+        context=task.context,
     )
 
 
 def run_portable(task: StepTask) -> StepResult:
-    """Entry point in a worker process (pool or Ray)."""
+    """Entry point in a worker process (pool or Ray): opens the step's context around it."""
     task.fn = _load_fn(task.fn_blob)
     task.returns = getattr(task.fn, "__annotations__", {}).get("return")
     url, options = task.artifacts
-    return execute(task, _artifacts(url, options))
-
-
-_POOLS: dict[int, cf.ProcessPoolExecutor] = {}
-
-
-class ProcessExecutor(Executor):
-    """A warm pool of worker processes, shared by every run in this process that asks for it."""
-
-    name = "process"
-
-    def __init__(self, concurrency: int | None = None):
-        import multiprocessing as mp
-
-        self.concurrency = concurrency or (os.cpu_count() or 1)
-        pool = _POOLS.get(self.concurrency)
-        if pool is None or getattr(pool, "_broken", False):
-            pool = cf.ProcessPoolExecutor(self.concurrency, mp_context=mp.get_context("forkserver"))
-            _POOLS[self.concurrency] = pool
-        self._pool = pool
-
-    def submit(self, task: StepTask) -> cf.Future:
-        return self._pool.submit(run_portable, _portable(task))
-
-    def close(self) -> None:
-        if getattr(self._pool, "_broken", False):
-            _POOLS.pop(self.concurrency, None)
-
-
-class RayExecutor(Executor):
-    """Ray tasks: ``ray.init(address)`` unless Ray is already initialised in this process."""
-
-    name = "ray"
-
-    def __init__(self, address: str | None = None, concurrency: int | None = None, **init):
-        try:
-            import ray
-        except ImportError:
-            raise InvalidInput(
-                "the ray executor needs Ray", hint="pip install 'modelloop[ray]'"
-            ) from None
-        if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, **init)
-        self._ray = ray
-        self._remote = ray.remote(num_cpus=1, max_retries=0)(run_portable)
-        self.concurrency = concurrency or int(ray.cluster_resources().get("CPU", 1))
-
-    def submit(self, task: StepTask) -> cf.Future:
-        ref = self._remote.remote(_portable(task))
-        future = ref.future()
-        future.ray_ref = ref  # to cancel the task itself
-        return future
-
-    def cancel(self, future: cf.Future) -> None:
-        with contextlib.suppress(Exception):
-            self._ray.cancel(future.ray_ref, force=True)
-        future.cancel()
-
-
-def fn_blob(fn) -> bytes:
-    return _pickle_fn(fn)
-
-
-def digest(blob: bytes) -> str:
-    return hashlib.sha256(blob).hexdigest()
-
-
-def make_executor(executor, concurrency: int | None = None) -> Executor:
-    if isinstance(executor, Executor):
-        return executor
-    kinds = {"local": LocalExecutor, "process": ProcessExecutor, "ray": RayExecutor}
-    if executor not in kinds:
-        raise InvalidInput(f"unknown executor {executor!r}", hint="use 'local', 'process' or 'ray'")
-    return kinds[executor](concurrency=concurrency)
+    if not task.context_arg:
+        return execute(task, _artifacts(url, options))
+    try:
+        opened = task.context()
+        ctx = opened.__enter__()
+    except Exception as exc:  # noqa: BLE001 - reported as the attempt's failure
+        return _failed(exc, io.StringIO(), time.perf_counter())
+    try:
+        task.args = {**task.args, task.context_arg: ctx}
+        return execute(task, _artifacts(url, options))
+    finally:
+        opened.__exit__(None, None, None)
