@@ -79,3 +79,10 @@ def test_every_store_method_the_code_calls_is_declared():
         missing.pop(name, None)
     assert not missing, f"store methods called but in no interface: {missing}"
     assert len(called) > 80  # the scan found the calls
+
+
+def test_the_conformance_suites_call_every_interface_method():
+    suites = Path(__file__).parent / "conformance"
+    text = "\n".join(p.read_text() for p in suites.glob("*.py"))
+    called = set(re.findall(r"\bstore\.([a-z_]+)\b", text))
+    assert _declared() - {"close"} - called == set()
