@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelloop.pipelines import step
+from modelloop.pipelines import StepContext, step
 
 
 def note(path: str, text: str) -> None:
@@ -39,3 +39,11 @@ def square(x: int) -> int:
 @step
 def add(a: int, b: int) -> int:
     return a + b
+
+
+@step(cache=False)
+def champion_of(ctx: StepContext, model: str) -> dict:
+    """A step that takes the run's StepContext (filled in by the runner, wherever it runs)."""
+    import os
+
+    return {"version": ctx.models.alias_version(model, "champion"), "pid": os.getpid()}

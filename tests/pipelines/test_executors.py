@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from pipeline_steps import add, square
+from pipeline_steps import add, champion_of, square
 
 from modelloop.common import executors
 from modelloop.pipelines import otherwise, pipeline, when
@@ -55,6 +55,22 @@ def test_the_same_pipeline_runs_on_ray(local_workspace):
         assert {k: result.output(k) for k in EXPECTED} == EXPECTED
     finally:
         ray.shutdown()
+
+
+@pipeline
+def asks_the_registry(model: str = "loans"):
+    champion_of(model=model)
+
+
+@pytest.mark.parametrize("executor", ["local", "threads", "processes"])
+def test_steps_get_a_step_context_wherever_they_run(local_workspace, executor):
+    import os
+
+    result = asks_the_registry.run(local_workspace, executor=executor)
+    assert result.status == "succeeded", result
+    out = result.output("champion_of")
+    assert out["version"] is None  # no model yet: the registry answered through the context
+    assert (out["pid"] == os.getpid()) == (executor != "processes")
 
 
 def test_unknown_executor_names_the_choices(local_workspace):

@@ -40,6 +40,15 @@ def load_callable(spec: str, *, base_dir: str | os.PathLike | None = None,
     A relative file path is taken from ``base_dir`` (default: the current folder). ``attr`` may be
     dotted (``module:Class.method``). A file already imported is reused unless ``reload``.
     """
+    obj = load_object(spec, base_dir=base_dir, what=what, reload=reload, noun="function")
+    if not callable(obj):
+        raise InvalidInput(f"{spec!r} is not callable", hint="name a function or class")
+    return obj
+
+
+def load_object(spec: str, *, base_dir: str | os.PathLike | None = None, what: str = "object",
+                reload: bool = False, noun: str = "attribute") -> Any:
+    """What ``spec`` names, callable or not (e.g. a pipeline); as :func:`load_callable`."""
     target, _, attr = spec.rpartition(":")
     if not target or not attr:
         raise InvalidInput(f"cannot read the {what} {spec!r}", hint=_FORMS)
@@ -48,22 +57,18 @@ def load_callable(spec: str, *, base_dir: str | os.PathLike | None = None,
         if base_dir is not None and not path.is_absolute():
             path = Path(base_dir) / path
         module = load_file(path, what=what, reload=reload)
-        where = target
     else:
         module = import_module(target, what=what)
-        where = target
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
             close = difflib.get_close_matches(part, dir(obj), n=1)
             raise InvalidInput(
-                f"{where} has no function {attr!r}"
+                f"{target} has no {noun} {attr!r}"
                 + (f"; did you mean {close[0]!r}?" if close else ""),
                 hint="check the name after ':'",
             )
         obj = getattr(obj, part)
-    if not callable(obj):
-        raise InvalidInput(f"{spec!r} is not callable", hint="name a function or class")
     return obj
 
 

@@ -2,7 +2,7 @@
 
 A run records where its pipeline comes from (``spec["source"]``): the module, qualified name and
 file of a ``@pipeline`` function, or a named loader with its arguments (a ``loop.yaml`` compiled
-again). User code is loaded with :func:`modelloop.common.loading`; loaders are registered here.
+again). User code is loaded with :func:`modelloop.common.loading.load_object`; loaders are registered here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from modelloop.common.loading import import_module, load_file
+from modelloop.common.loading import load_object
 from modelloop.errors import InvalidInput, ModelloopError, NotFound
 from modelloop.pipelines.graph import Pipeline
 
@@ -42,16 +42,23 @@ def load_pipeline(source: dict | None) -> Pipeline:
             raise InvalidInput(f"this run was built by an unknown loader {source['loader']!r}")
         obj = loaders[name](**source.get("args", {}))
     else:
-        obj = _attribute(_module(source), source["qualname"])
+        obj = _load(source)
     if not isinstance(obj, Pipeline):
         raise InvalidInput(f"{source} is not a pipeline (found {type(obj).__name__})")
     return obj
 
 
-def _module(source: dict):
+def _load(source: dict):
+    """The ``@pipeline`` object: from its module if importable here, else from its file."""
+    qualname = source["qualname"]
+    if "<locals>" in qualname:
+        raise InvalidInput(
+            f"pipeline {qualname} was defined inside a function, so another process cannot load it",
+            hint="define it at module level, or resume it from Python: pipeline.resume(ws, RUN)",
+        )
     if source.get("module") not in (None, "__main__"):
         try:
-            return import_module(source["module"], what="pipeline")
+            return load_object(f"{source['module']}:{qualname}", what="pipeline")
         except ModelloopError:
             pass  # not importable here: try its file
     path = source.get("file")
@@ -63,16 +70,4 @@ def _module(source: dict):
     folder = os.path.dirname(os.path.abspath(path))
     if folder not in sys.path:  # as when the file ran as a script: its folder is importable
         sys.path.insert(0, folder)
-    return load_file(path, what="pipeline")
-
-
-def _attribute(module, qualname: str):
-    if "<locals>" in qualname:
-        raise InvalidInput(
-            f"pipeline {qualname} was defined inside a function, so another process cannot load it",
-            hint="define it at module level, or resume it from Python: pipeline.resume(ws, RUN)",
-        )
-    obj = module
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj
+    return load_object(f"{path}:{qualname}", what="pipeline")
