@@ -11,13 +11,17 @@ from __future__ import annotations
 import concurrent.futures as cf
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelloop._faults import checkpoint
 from modelloop.errors import ModelloopError, NotFound
 from modelloop.pipelines import values
 from modelloop.pipelines.attempts import StepResult, StepTimeout
 from modelloop.pipelines.graph import Pipeline
+
+if TYPE_CHECKING:
+    from modelloop.artifacts import ArtifactStore
+    from modelloop.store.interfaces import PipelineStore
 
 FINISHED = ("succeeded", "cached", "skipped")
 RESUMABLE = ("failed", "interrupted", "waiting")
@@ -104,7 +108,7 @@ def executor_failed(exc: BaseException) -> StepResult:
 class Recorder:
     """Writes a run's state changes to the store."""
 
-    def __init__(self, store, artifacts, *, in_process: bool):
+    def __init__(self, store: PipelineStore, artifacts: ArtifactStore, *, in_process: bool):
         self.store = store
         self.artifacts = artifacts
         self.in_process = in_process

@@ -17,7 +17,7 @@ import re
 import secrets
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelloop.common.executors import Executor
 from modelloop.errors import InvalidInput, NotFound
@@ -37,6 +37,10 @@ from modelloop.pipelines.recording import (
 )
 from modelloop.pipelines.refs import Param, Ref
 
+if TYPE_CHECKING:
+    from modelloop.artifacts import ArtifactStore
+    from modelloop.store import MetadataStore
+
 _NUMBER = re.compile(r"[0-9]{1,9}", re.ASCII)  # a version number ('²' passes str.isdigit)
 _POLL = 0.25  # seconds between looks at the store while only approvals/callbacks are pending
 
@@ -44,7 +48,8 @@ _POLL = 0.25  # seconds between looks at the store while only approvals/callback
 class Runner:
     """Runs pipelines on ``executor``; steps that take a StepContext get one from ``contexts``."""
 
-    def __init__(self, store, artifacts, executor: Executor, concurrency: int | None = None,
+    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, executor: Executor,
+                 concurrency: int | None = None,
                  contexts: ContextFactory | None = None):
         self.store = store
         self.artifacts = artifacts

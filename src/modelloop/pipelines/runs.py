@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelloop._faults import pid_alive
 from modelloop.errors import InvalidInput, NotFound, parse_id
 from modelloop.pipelines import values
 from modelloop.pipelines.context import ContextFactory
+
+if TYPE_CHECKING:
+    from modelloop.artifacts import ArtifactStore
+    from modelloop.store import MetadataStore
 
 ACTIVE = ("pending", "running")
 
@@ -67,7 +71,8 @@ class Runs:
     """The pipeline runs of one workspace: its metadata store, its artifact store, and the
     factory of the :class:`~modelloop.pipelines.context.StepContext` its steps may take."""
 
-    def __init__(self, store, artifacts, contexts: ContextFactory | None = None):
+    def __init__(self, store: MetadataStore, artifacts: ArtifactStore,
+                 contexts: ContextFactory | None = None):
         self.store = store
         self.artifacts = artifacts
         self.contexts = contexts
