@@ -350,12 +350,12 @@ class Runner:
             )
         self.store.update_step_runs(writes)
         for name, task in tasks:
+            st.started.setdefault(name, time.perf_counter())  # before: 'local' runs it in submit
             if self.executor.in_process:
                 fut = self.executor.submit(execute, task, self.artifacts)
             else:
                 fut = self.executor.submit(run_portable, portable(task))
             st.running[fut] = name
-            st.started.setdefault(name, time.perf_counter())
             timeout = st.pipe.nodes[name].step.options.timeout
             if timeout:
                 st.deadlines[fut] = time.monotonic() + timeout + 1.0
