@@ -96,3 +96,23 @@ def test_map_bounded_keeps_order_free_results_and_cancels_on_error():
     assert sorted(seen) == [n * n for n in range(10)]
     with executors.create("local") as pool, pytest.raises(ZeroDivisionError):
         executors.map_bounded(pool, divmod, [(1, 1), (1, 0), (2, 1)], seen.append)
+
+
+def test_an_executor_registered_from_outside_is_used_by_name(local_workspace, monkeypatch):
+    """Adding an executor is one class and ``@register``: pipelines and the CLI find it by name."""
+    from modelloop.cli.main import cli
+    from modelloop.common.executors import registry
+
+    class Counting(executors.EXECUTORS["threads"]):
+        name = "counting"
+        calls = 0
+
+        def submit(self, fn, /, *args):
+            type(self).calls += 1
+            return super().submit(fn, *args)
+
+    monkeypatch.setitem(registry.EXECUTORS, "counting", Counting)
+    result = _check(local_workspace, "counting", x=5)
+    assert result.output("total") == 25 + 36 and Counting.calls == 5  # 5 steps ran, 1 skipped
+    out = CliRunner().invoke(cli, ["loop", "run", "--help"], terminal_width=200).output
+    assert "counting" in out

@@ -17,7 +17,16 @@ class ExecutorChoice(click.Choice):
     name = "executor"
 
     def __init__(self):
-        super().__init__(executors.names())
+        super().__init__([])
+
+    @property
+    def choices(self):
+        """Read when used, so an executor registered after the CLI was imported is offered."""
+        return tuple(executors.names())
+
+    @choices.setter
+    def choices(self, _value) -> None:
+        pass
 
     def convert(self, value, param, ctx):
         with contextlib.suppress(InvalidInput):  # click's own message lists the choices
