@@ -3,8 +3,12 @@
 # server on loopback, and run the whole test suite against them. Extra arguments go to pytest
 # (e.g. -k ingest).
 #
+# Tests run in parallel (pytest-xdist). Most of a test's time is spent waiting on the processes
+# and servers it starts, so more workers than cores pay; -n 0 runs them one at a time.
+#
 #   MODELLOOP_VENV=DIR        the virtual environment to use (default: .venv, reused between runs)
 #   MODELLOOP_FRESH_VENV=1    delete and recreate it first (CI does, to prove a clean install)
+#   MODELLOOP_TEST_WORKERS=N  parallel pytest workers (default: 2 per core)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${MODELLOOP_VENV:-.venv}
@@ -28,7 +32,8 @@ source scripts/services.sh
 start_postgres
 start_s3
 set +e
-python -m pytest --durations=15 "$@"
+workers=${MODELLOOP_TEST_WORKERS:-$(( 2 * $(nproc) ))}
+python -m pytest -n "$workers" --durations=15 "$@"
 status=$?
 set -e
 exit $status

@@ -19,6 +19,12 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def pytest_collection_modifyitems(items):
+    """Slow tests first: run in parallel (scripts/test.sh), a long test started last would end
+    the suite alone on one worker while the others idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: else in order
+
+
 def _need(var: str, what: str) -> str:
     value = os.environ.get(var)
     if not value:
@@ -102,10 +108,8 @@ def local_workspace(tmp_path):
 
 
 class CliResult:
-    def __init__(self, proc: subprocess.CompletedProcess):
-        self.code = proc.returncode
-        self.out = proc.stdout
-        self.err = proc.stderr
+    def __init__(self, code: int, out: str, err: str):
+        self.code, self.out, self.err = code, out, err
 
     def json(self):
         import json
@@ -134,7 +138,38 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
-    result = CliResult(proc)
+    result = CliResult(proc.returncode, proc.stdout, proc.stderr)
+    if check and result.code != 0:
+        raise AssertionError(f"modelloop {' '.join(map(str, args))} failed: {result!r}")
+    return result
+
+
+def invoke_cli(
+    *args: str, cwd: str | Path | None = None, env: dict | None = None, check: bool = True
+) -> CliResult:
+    """``modelloop ARGS`` in this process, through the console script's top-level handler (its
+    error formatting and exit codes included) inside click's test isolation: for help and
+    error-format tests, where a subprocess would spend seconds importing for milliseconds of
+    work. :func:`run_cli` stays the way to test the command as a process."""
+    import contextlib
+
+    from click.testing import CliRunner
+
+    from modelloop.cli.main import main
+
+    isolated_env = {"MODELLOOP_DEBUG": None, "MODELLOOP_HOME": None, **(env or {})}
+    with (
+        CliRunner().isolation(env=isolated_env) as (out, err, _),
+        contextlib.chdir(cwd or os.getcwd()),
+    ):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    result = CliResult(
+        code, out.getvalue().decode(errors="replace"), err.getvalue().decode(errors="replace")
+    )
     if check and result.code != 0:
         raise AssertionError(f"modelloop {' '.join(map(str, args))} failed: {result!r}")
     return result

@@ -9,13 +9,14 @@ import sys
 import time
 
 import pytest
+from tests.conftest import invoke_cli
 
 from modelloop.data.samples import loan_applications
 
 
 @pytest.fixture
-def ws_dir(tmp_path, cli):
-    cli("init", tmp_path / "ws")
+def ws_dir(tmp_path):
+    invoke_cli("init", tmp_path / "ws")
     return tmp_path / "ws"
 
 
@@ -55,53 +56,55 @@ def test_init_ingest_list_show_head(ws_dir, tmp_path, cli):
 
 
 def test_help_everywhere(cli):
-    for args in ([], ["data"], ["data", "ingest"], ["init"], ["events"], ["quickstart"]):
-        assert "Usage" in cli(*args, "--help").out
+    assert "Usage" in cli("--help").out  # the installed command, as a process
+    for args in (["data"], ["data", "ingest"], ["init"], ["events"], ["quickstart"]):
+        assert "Usage" in invoke_cli(*args, "--help").out
 
 
-def test_missing_file(ws_dir, cli):
-    r = cli("data", "ingest", "loans", "no/such/file.csv", cwd=ws_dir, check=False)
+def test_missing_file(ws_dir):
+    r = invoke_cli("data", "ingest", "loans", "no/such/file.csv", cwd=ws_dir, check=False)
     assert_one_line_error(r, "no/such/file.csv")
 
 
-def test_unreadable_file(ws_dir, tmp_path, cli):
+def test_unreadable_file(ws_dir, tmp_path):
     junk = tmp_path / "junk.parquet"
     junk.write_bytes(os.urandom(4096))
-    r = cli("data", "ingest", "loans", junk, cwd=ws_dir, check=False)
+    r = invoke_cli("data", "ingest", "loans", junk, cwd=ws_dir, check=False)
     assert_one_line_error(r, "junk.parquet")
 
 
-def test_type_clash(ws_dir, tmp_path, cli):
+def test_type_clash(ws_dir, tmp_path):
     frame = loan_applications(50, seed=2)
     frame.to_csv(tmp_path / "a.csv", index=False)
-    cli("data", "ingest", "loans", tmp_path / "a.csv", cwd=ws_dir)
+    invoke_cli("data", "ingest", "loans", tmp_path / "a.csv", cwd=ws_dir)
     frame.assign(salary="lots").to_csv(tmp_path / "b.csv", index=False)
-    r = cli("data", "ingest", "loans", tmp_path / "b.csv", cwd=ws_dir, check=False)
+    r = invoke_cli("data", "ingest", "loans", tmp_path / "b.csv", cwd=ws_dir, check=False)
     assert_one_line_error(r, "salary")
 
 
-def test_unknown_dataset_and_version(ws_dir, tmp_path, cli):
-    assert_one_line_error(cli("data", "show", "nope", cwd=ws_dir, check=False), "nope")
+def test_unknown_dataset_and_version(ws_dir, tmp_path):
+    assert_one_line_error(invoke_cli("data", "show", "nope", cwd=ws_dir, check=False), "nope")
     loan_applications(10).to_csv(tmp_path / "a.csv", index=False)
-    cli("data", "ingest", "loans", tmp_path / "a.csv", cwd=ws_dir)
-    assert_one_line_error(cli("data", "show", "loans@9", cwd=ws_dir, check=False), "no version 9")
+    invoke_cli("data", "ingest", "loans", tmp_path / "a.csv", cwd=ws_dir)
+    r = invoke_cli("data", "show", "loans@9", cwd=ws_dir, check=False)
+    assert_one_line_error(r, "no version 9")
 
 
-def test_invalid_dataset_name(ws_dir, tmp_path, cli):
+def test_invalid_dataset_name(ws_dir, tmp_path):
     loan_applications(10).to_csv(tmp_path / "a.csv", index=False)
     for bad in ("../x", "a/b", ".hidden", ""):
-        r = cli("data", "ingest", bad, tmp_path / "a.csv", cwd=ws_dir, check=False)
+        r = invoke_cli("data", "ingest", bad, tmp_path / "a.csv", cwd=ws_dir, check=False)
         assert_one_line_error(r, "invalid dataset name")
     assert not (ws_dir.parent / "x").exists()
 
 
-def test_no_workspace(tmp_path, cli):
-    r = cli("data", "list", cwd=tmp_path, check=False)
+def test_no_workspace(tmp_path):
+    r = invoke_cli("data", "list", cwd=tmp_path, check=False)
     assert_one_line_error(r, "modelloop init")
 
 
-def test_init_twice_refused(ws_dir, cli):
-    assert_one_line_error(cli("init", ws_dir, check=False), "already a modelloop workspace")
+def test_init_twice_refused(ws_dir):
+    assert_one_line_error(invoke_cli("init", ws_dir, check=False), "already a modelloop workspace")
 
 
 def test_quickstart(tmp_path, cli):
@@ -185,15 +188,3 @@ def test_tables_piped_to_a_file_are_not_folded_at_80_columns(ws_dir, tmp_path, c
     assert any(str(deep) in line for line in out.splitlines()), out
     widest = max(len(line) for line in out.splitlines())
     assert widest > len(str(deep)) > 80
-
-
-def test_demo_prints_its_progress_line_by_line_when_piped(tmp_path, cli):
-    result = cli("demo", tmp_path / "demo", "--days", "2", "--rows", "200")
-    lines = result.err.splitlines()
-    for day in (1, 2):
-        assert f"day {day}: new applications" in lines, result.err
-        assert f"day {day}: train" in lines, result.err
-        assert any(line.startswith(f"day {day}: succeeded; candidate AUC") for line in lines)
-    assert lines.index("day 1: train") < lines.index("day 2: new applications")
-    assert "Loop 'loans' over 2 days" in result.out
-

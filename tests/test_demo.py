@@ -1,9 +1,13 @@
-"""``modelloop demo``: the README's first command, run small to completion."""
+"""``modelloop demo``: the README's first command, run small to completion — once as a script
+reads it (``--json``), once as a person reads it (a table, progress lines on a pipe)."""
 
 from __future__ import annotations
 
+import pytest
 
-def test_demo_runs_the_loop_day_after_day(tmp_path, cli):
+
+@pytest.mark.slow
+def test_demo_runs_the_loop_day_after_day_for_a_script_and_for_a_person(tmp_path, cli):
     folder = tmp_path / "demo"
     out = cli("demo", folder, "--days", "3", "--rows", "300", "--drift-day", "3", "--json").json()
     days = out["days"]
@@ -22,13 +26,18 @@ def test_demo_runs_the_loop_day_after_day(tmp_path, cli):
     # the workspace stays usable: the loop file runs again, fully reusing the last training
     again = cli("-w", folder, "loop", "run", folder / "loop.yaml", "--json").json()
     assert again["steps"]["train"] == "cached" and again["champion"] == days[-1]["champion_version"]
+    # a used folder is refused
+    refused = cli("demo", folder, check=False)
+    assert refused.code != 0 and "already holds a workspace" in refused.err
+    assert "Traceback" not in refused.err
 
-
-def test_demo_table_for_a_person_and_a_used_folder_refused(tmp_path, cli):
-    folder = tmp_path / "demo"
-    result = cli("demo", folder, "--days", "2", "--rows", "200")
+    # for a person: a table at the end and, piped (no terminal), progress line by line
+    result = cli("demo", tmp_path / "table", "--days", "2", "--rows", "200")
     assert "Loop 'loans' over 2 days" in result.out
     assert "champion AUC" in result.out and "loans@1" in result.out
-    again = cli("demo", folder, check=False)
-    assert again.code != 0 and "already holds a workspace" in again.err
-    assert "Traceback" not in again.err
+    lines = result.err.splitlines()
+    for day in (1, 2):
+        assert f"day {day}: new applications" in lines, result.err
+        assert f"day {day}: train" in lines, result.err
+        assert any(line.startswith(f"day {day}: succeeded; candidate AUC") for line in lines)
+    assert lines.index("day 1: train") < lines.index("day 2: new applications")

@@ -13,34 +13,19 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
+from tests.conftest import CliResult, invoke_cli
 
-from modelloop.cli.main import EXIT_INTERNAL, cli, main
+from modelloop.cli.main import EXIT_INTERNAL, cli
 from modelloop.data.samples import loan_applications
 from modelloop.errors import InvalidInput, ModelloopError
 
 
-class Result:
-    def __init__(self, code: int, out: str, err: str):
-        self.code, self.out, self.err = code, out, err
-
-    def __repr__(self) -> str:
-        return f"Result(code={self.code}, out={self.out[-500:]!r}, err={self.err[-800:]!r})"
-
-
-def run(*args, env: dict | None = None) -> Result:
+def run(*args, env: dict | None = None) -> CliResult:
     """``modelloop ARGS`` through the top-level handler, as the console script runs it."""
-    with CliRunner().isolation(env={"MODELLOOP_DEBUG": None, **(env or {})}) as (out, err, _):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-    return Result(code, out.getvalue().decode(errors="replace"), err.getvalue().decode(
-        errors="replace"))
+    return invoke_cli(*args, env=env, check=False)
 
 
-def assert_user_error(result: Result, *needles: str) -> None:
+def assert_user_error(result: CliResult, *needles: str) -> None:
     """Failed as a user's mistake: non-zero, not 'internal error', one line naming the input."""
     assert result.code not in (0, EXIT_INTERNAL), result
     assert "Traceback" not in result.err and "internal error" not in result.err, result

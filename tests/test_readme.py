@@ -297,6 +297,7 @@ def _run(walk: Walk, command: str) -> None:
         _check_loop_evaluation(walk, run=1)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(3600)  # some 60 commands, a dozen of them train: minutes on a busy machine
 def test_the_readme_examples_run_as_written_and_never_score_training_rows(tmp_path):
     readme = README.read_text()

@@ -14,8 +14,6 @@ import pandas as pd
 import pytest
 from tests.conftest import write_csv
 
-WEBHOOK_PORT = 56311
-
 
 def frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
     """Known drift: ``shift`` moves ``drifty``'s mean (in sd); ``stable*`` never change."""
@@ -120,10 +118,10 @@ class _Hook(BaseHTTPRequestHandler):
 def webhook():
     _Hook.received = []
     _Hook.fail_first = 1  # the first delivery fails: the action must retry
-    server = HTTPServer(("127.0.0.1", WEBHOOK_PORT), _Hook)
+    server = HTTPServer(("127.0.0.1", 0), _Hook)  # a free port: tests run in parallel
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{WEBHOOK_PORT}/hook", _Hook
+    yield f"http://127.0.0.1:{server.server_port}/hook", _Hook
     server.shutdown()
     server.server_close()
 

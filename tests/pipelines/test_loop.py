@@ -44,6 +44,7 @@ def run_loop(cli, ws, spec, *extra, check=True):
     return result.json()
 
 
+@pytest.mark.slow
 def test_first_run_makes_a_champion_a_worse_candidate_is_not_promoted(workspace, cli):
     folder = workspace.root
     write_days(folder / "incoming", 2, 400)
@@ -75,6 +76,7 @@ def test_first_run_makes_a_champion_a_worse_candidate_is_not_promoted(workspace,
     assert "gate failed" in shown.out and "champion  loans@1" in shown.out
 
 
+@pytest.mark.slow
 def test_unchanged_rerun_is_cached_and_new_data_retrains(local_workspace, cli):
     ws, folder = local_workspace, local_workspace.root
     write_days(folder / "incoming", 2, 300)

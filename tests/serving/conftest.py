@@ -65,15 +65,11 @@ class Server:
     """A real ``modelloop serve`` subprocess on a free loopback port."""
 
     def __init__(self, root: Path, *extra: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "MODELLOOP_HOME": str(root)}
-        # a file, not a pipe: an undrained pipe would block the server once it fills
-        self.log = Path(root) / f"serve-{self.port}.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "modelloop", "serve", "--port", str(self.port), *extra],
-            env=env, stdout=subprocess.DEVNULL, stderr=self.log.open("wb"),
-            start_new_session=True)
+        # a free port can be taken between our probe and the server's bind (tests run in
+        # parallel, and every outgoing connection takes an ephemeral port): try another one
+        for attempt in range(5):
+            if self._start(root, extra) or attempt == 4:
+                break
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -84,6 +80,24 @@ class Server:
             except httpx.HTTPError:
                 time.sleep(0.1)
         raise RuntimeError("server did not start")
+
+    def _start(self, root: Path, extra: tuple[str, ...]) -> bool:
+        """Start on a free port; False if the port was taken before the server bound it."""
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "MODELLOOP_HOME": str(root)}
+        # a file, not a pipe: an undrained pipe would block the server once it fills
+        self.log = Path(root) / f"serve-{self.port}.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "modelloop", "serve", "--port", str(self.port), *extra],
+            env=env, stdout=subprocess.DEVNULL, stderr=self.log.open("wb"),
+            start_new_session=True)
+        deadline = time.monotonic() + 60
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            if "modelloop: serving on" in self.log.read_text(errors="replace"):
+                return True
+            time.sleep(0.05)
+        return "address already in use" not in self.log.read_text(errors="replace").lower()
 
     def wait_for(self, endpoint: str, predicate=lambda info: True, timeout: float = 20) -> dict:
         """Wait until the server serves ``endpoint`` in a state matching ``predicate``."""

@@ -75,6 +75,7 @@ def test_fixed_workers_share_the_socket(local_workspace, serve):
     assert answered_by == pids
 
 
+@pytest.mark.slow
 def test_autoscaled_server_scales_out_under_load_and_back_in(local_workspace, serve):
     ws = local_workspace
     ws.endpoints.create("ep", register_model(ws, kind="forest"))

@@ -208,6 +208,7 @@ register:
 """
 
 
+@pytest.mark.slow
 def test_loop_scores_candidate_and_champion_on_rows_neither_trained_on(local_workspace, cli):
     """The candidate's random validation split of loans@2 holds day-1 rows the champion
     (trained on loans@1) learnt from; the loop's gate must not score the champion on them."""

@@ -176,6 +176,7 @@ def test_evaluate_against_a_baseline_with_a_gate(local_workspace, tmp_path):
     assert any("accuracy" in r and "threshold" in r for r in reasons)
 
 
+@pytest.mark.slow
 def test_cli_train_tune_evaluate(local_workspace, tmp_path, cli):
     ws = local_workspace
     root = ws.root
