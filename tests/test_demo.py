@@ -9,7 +9,8 @@ import pytest
 @pytest.mark.slow
 def test_demo_runs_the_loop_day_after_day_for_a_script_and_for_a_person(tmp_path, cli):
     folder = tmp_path / "demo"
-    out = cli("demo", folder, "--days", "3", "--rows", "300", "--drift-day", "3", "--json").json()
+    out = cli("demo", folder, "--days", "3", "--rows", "300", "--drift-day", "3", "--json",
+              timeout=900).json()
     days = out["days"]
     assert [d["day"] for d in days] == [1, 2, 3]
     assert all(d["status"] == "succeeded" for d in days), days
@@ -32,7 +33,7 @@ def test_demo_runs_the_loop_day_after_day_for_a_script_and_for_a_person(tmp_path
     assert "Traceback" not in refused.err
 
     # for a person: a table at the end and, piped (no terminal), progress line by line
-    result = cli("demo", tmp_path / "table", "--days", "2", "--rows", "200")
+    result = cli("demo", tmp_path / "table", "--days", "2", "--rows", "200", timeout=900)
     assert "Loop 'loans' over 2 days" in result.out
     assert "champion AUC" in result.out and "loans@1" in result.out
     lines = result.err.splitlines()
