@@ -105,7 +105,7 @@ def test_a_time_budget_without_a_trial_count_is_used(nonlinear):
     assert len(lines) == len(result.trials)
     assert lines[-1].endswith("s") and f"best {result.best_value:.6g}" in lines[-1]
     # a trial count still stops first when given
-    counted = tune(nonlinear.head(300), "y", "logistic_regression", timeout=budget, n_trials=3)
+    counted = tune(nonlinear.head(300), "y", "logistic_regression", timeout=3600, n_trials=3)
     assert counted.stopped_because == "ran 3 trials"
 
 
@@ -129,9 +129,9 @@ def test_parallel_trials(nonlinear):
 
 
 def test_auto_searches_every_builtin_and_ranks_them(binary):
-    from modelloop.training.tuning import _spaces
+    from modelloop.training.study import spaces_for
 
-    expected = set(_spaces("auto", None, "binary", binary, "y"))
+    expected = set(spaces_for("auto", None, "binary", binary, "y"))
     assert {"logistic_regression", "random_forest", "hist_gradient_boosting"} <= expected
     result = tune(binary, "y", "auto", n_trials=len(expected), cv=2, pruner=None)
     board = result.leaderboard
