@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelloop.errors import InvalidInput
+
 #: The job artifact listing, per part read, which rows were the validation split.
 VALIDATION_ARTIFACT = "rows/validation.json"
 
@@ -137,3 +139,54 @@ def fresh_rows_hint(dataset, models: list[TrainingRows]) -> str:
         return f"every version of {dataset.name} up to {dataset.version} was read in training: " \
                "ingest new data and evaluate on the rows it adds (NAME@A..B)"
     return "evaluate on rows neither model read in training"
+
+
+def check_holdout(read, parts, holdout, held) -> None:
+    """A holdout must hold no row the model will train on (every row read, with a holdout)."""
+    newest = max((p["version"] for p in parts), default=0)
+    trained = TrainingRows(model="the model", read=[read.ref],
+                           parts={p["digest"]: None for p in parts})
+    shared = trained.overlap(held)
+    if not shared:
+        return
+    total = sum(p["rows"] for p in held)
+    if holdout.name == read.name and holdout.version > newest:
+        fix = f"hold out {holdout.name}@{newest}..{holdout.version}: only the rows added " \
+              f"after the training data"
+    else:
+        fix = "hold out rows added after the training data (train on NAME@A, hold out " \
+              "NAME@A..B), or rows of another dataset"
+    raise InvalidInput(
+        f"{shared:,} of the {total:,} rows of the holdout {holdout.ref} are in the training "
+        f"data {read.ref}: the model would be validated on rows it trained on", hint=fix)
+
+
+def check_overlap(
+    models: list[TrainingRows], parts: list[dict], version, since, policy: str
+) -> dict:
+    """Count the rows of the evaluation data (``parts`` of ``version``) each model (the evaluated
+    one first, then its baseline) trained on; refuse per ``policy`` (refuse, exclude, allow)."""
+    total = sum(p["rows"] for p in parts)
+    counts = [m.overlap(parts) for m in models]
+    either = total - int(unseen_mask(parts, models).sum())
+    found = {"rows": total, "model": counts[0], "policy": policy,
+             "unknown": [m.model for m in models if not m.known]}
+    if len(models) > 1:
+        found["baseline"] = counts[1]
+    if either == 0:
+        return found
+    what = f"{version.ref}" + (f" (since {since})" if since else "")
+    says = [f"{n:,} of the {total:,} rows of {what} are rows {m.model} trained on "
+            f"(it read {', '.join(m.read)})" for m, n in zip(models, counts, strict=True) if n]
+    if policy == "refuse":
+        raise InvalidInput(
+            "; ".join(says),
+            hint=fresh_rows_hint(version, models) + "; or pass --exclude-overlap to score on "
+            "the rows neither model trained on (--allow-overlap scores them anyway)")
+    if policy == "exclude":
+        if either == total:
+            raise InvalidInput(
+                f"no rows left to evaluate on: {'; '.join(says)}",
+                hint=fresh_rows_hint(version, models))
+        found["excluded"] = either
+    return found

@@ -8,7 +8,7 @@ training functions with the job's recorder as tracker, and store the outputs:
 
 * a train or tune job stores its model package under the job artifacts ``model/…`` (what
   ``modelloop models register NAME --job JOB`` registers), and its evaluation report under
-  ``report/…``;
+  ``report/…``, with the code that made it (:mod:`modelloop.training.recording`);
 * an evaluate job scores a registered model (and optionally a baseline, such as the champion)
   on the same rows, and records the gate's verdict with every failed condition.
 
@@ -21,19 +21,12 @@ the overlap recorded and a warning (``"allow"``).
 
 from __future__ import annotations
 
-import contextlib
-import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from modelloop.common.hashing import sha256_bytes
 from modelloop.errors import InvalidInput
 from modelloop.training.tuning import UNSET, trial_count
 
-#: Libraries whose versions every job records (those installed).
-RECORDED_LIBRARIES = ("modelloop", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy",
-                      "optuna", "lightgbm", "xgboost", "river", "skops")
 #: What an evaluation does with rows a model trained on.
 OVERLAP_POLICIES = ("refuse", "exclude", "allow")
 
@@ -174,7 +167,11 @@ class Training:
             inputs.append({"kind": "model", "ref": base["ref"], "content_hash": base["package_hash"],
                            "role": "baseline"})
         self._check_columns(version, [target])
-        spec["overlap"] = self._check_overlap(record, base, version, since, overlap)
+        from modelloop.training.rows import check_overlap
+
+        models = [self.training_rows(record)] + ([self.training_rows(base)] if base else [])
+        parts = self.datasets.parts(version.ref, since=since)
+        spec["overlap"] = check_overlap(models, parts, version, since, overlap)
         return self.jobs.run("evaluate", spec, name=name or f"evaluate {record['ref']} on "
                              f"{version.ref}", inputs=inputs, timeout=timeout)
 
@@ -184,37 +181,6 @@ class Training:
 
         record = self.models.get(model) if not isinstance(model, dict) else model
         return training_rows(self.jobs.store, self.jobs.artifacts, self.datasets, record)
-
-    def _check_overlap(self, record, base, version, since, policy: str) -> dict:
-        """Count the rows of the evaluation data each model trained on; refuse per ``policy``."""
-        from modelloop.training.rows import fresh_rows_hint, unseen_mask
-
-        parts = self.datasets.parts(version.ref, since=since)
-        total = sum(p["rows"] for p in parts)
-        models = [self.training_rows(record)] + ([self.training_rows(base)] if base else [])
-        counts = [m.overlap(parts) for m in models]
-        either = total - int(unseen_mask(parts, models).sum())
-        found = {"rows": total, "model": counts[0], "policy": policy,
-                 "unknown": [m.model for m in models if not m.known]}
-        if base:
-            found["baseline"] = counts[1]
-        if either == 0:
-            return found
-        what = f"{version.ref}" + (f" (since {since})" if since else "")
-        says = [f"{n:,} of the {total:,} rows of {what} are rows {m.model} trained on "
-                f"(it read {', '.join(m.read)})" for m, n in zip(models, counts, strict=True) if n]
-        if policy == "refuse":
-            raise InvalidInput(
-                "; ".join(says),
-                hint=fresh_rows_hint(version, models) + "; or pass --exclude-overlap to score on "
-                "the rows neither model trained on (--allow-overlap scores them anyway)")
-        if policy == "exclude":
-            if either == total:
-                raise InvalidInput(
-                    f"no rows left to evaluate on: {'; '.join(says)}",
-                    hint=fresh_rows_hint(version, models))
-            found["excluded"] = either
-        return found
 
     # -- helpers --------------------------------------------------------------------------------
     def _data_spec(self, dataset, target, split, holdout, since) -> dict:
@@ -231,10 +197,12 @@ class Training:
                                      if first > 1 else version.ref)
         inputs = [_dataset_input(read, parts)]
         if holdout:
+            from modelloop.training.rows import check_holdout
+
             hv = self.datasets.get(holdout)
             self._check_columns(hv, [target])
             held = self.datasets.parts(hv.ref)
-            self._check_holdout(read, parts, hv, held)
+            check_holdout(read, parts, hv, held)
             inputs.append({**_dataset_input(hv, held), "role": "holdout"})
             spec["holdout"] = hv.ref
             spec["split"] = {**spec["split"], "method": "holdout"}
@@ -246,28 +214,6 @@ class Training:
             spec["split"]["time_column"] = column
         spec["_inputs"] = inputs
         return spec
-
-    @staticmethod
-    def _check_holdout(read, parts, holdout, held) -> None:
-        """A holdout must hold no row the model will train on (every row read, with a holdout)."""
-        from modelloop.training.rows import TrainingRows
-
-        newest = max((p["version"] for p in parts), default=0)
-        trained = TrainingRows(model="the model", read=[read.ref],
-                               parts={p["digest"]: None for p in parts})
-        shared = trained.overlap(held)
-        if not shared:
-            return
-        total = sum(p["rows"] for p in held)
-        if holdout.name == read.name and holdout.version > newest:
-            fix = f"hold out {holdout.name}@{newest}..{holdout.version}: only the rows added " \
-                  f"after the training data"
-        else:
-            fix = "hold out rows added after the training data (train on NAME@A, hold out " \
-                  "NAME@A..B), or rows of another dataset"
-        raise InvalidInput(
-            f"{shared:,} of the {total:,} rows of the holdout {holdout.ref} are in the training "
-            f"data {read.ref}: the model would be validated on rows it trained on", hint=fix)
 
     @staticmethod
     def _check_columns(version, columns) -> None:
@@ -297,6 +243,7 @@ class Training:
     @staticmethod
     def _check_algorithm(algorithm: str) -> str:
         """Fail fast on a bad name; a custom trainer's file path is made absolute for the worker."""
+        from modelloop.common.loading import is_file_spec
         from modelloop.training.algorithms import (
             is_custom_trainer,
             resolve_algorithm,
@@ -310,7 +257,7 @@ class Training:
             return algorithm
         resolve_trainer(algorithm)
         target, _, func = algorithm.rpartition(":")
-        if target.endswith(".py") or "/" in target:
+        if is_file_spec(target):
             return f"{Path(target).resolve()}:{func}"
         return algorithm
 
@@ -364,101 +311,6 @@ def _load_frames(ctx, spec: dict):
     return frame, SplitSpec.of(split or None)
 
 
-def code_fingerprint(algorithm: str | None) -> dict:
-    """What code made the model: git commit of the working folder, trainer source hash, versions."""
-    from importlib import metadata
-
-    out: dict = {"python": platform.python_version(), "packages": {}}
-    for lib in RECORDED_LIBRARIES:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            out["packages"][lib] = metadata.version(lib)
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=5)
-        if commit.returncode == 0:
-            out["git_commit"] = commit.stdout.strip()
-            dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True,
-                                   text=True, timeout=5)
-            out["git_dirty"] = bool(dirty.stdout.strip())
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    source = _trainer_source(algorithm)
-    if source is not None:
-        out["trainer_sha256"] = sha256_bytes(source)
-    return out
-
-
-def _trainer_source(algorithm: str | None) -> str | None:
-    """The source of a custom trainer (``module:function`` or ``file.py:function``), if any."""
-    import inspect
-
-    from modelloop.training.algorithms import is_custom_trainer, resolve_trainer
-
-    if not algorithm or not is_custom_trainer(algorithm):
-        return None
-    try:
-        return inspect.getsource(resolve_trainer(algorithm))
-    except (OSError, TypeError):
-        return None
-
-
-def _store_model(ctx, result, frame, spec: dict, kind: str) -> None:
-    """Write the package (and its report) and attach them to the job as artifacts."""
-    from modelloop.registry.package import save_package
-    from modelloop.registry.signature import Signature
-    from modelloop.training.report import report
-
-    features = [f["name"] for f in result.features]
-    signature = Signature.from_frame(frame[features])
-    lineage = {
-        "job": ctx.job_id,
-        "kind": kind,
-        "target": result.target,
-        "inputs": ctx.store.get_job(ctx.job_id)["inputs"],
-        "split": result.split.to_dict(),
-        "algorithm": result.algorithm,
-        "code": ctx.recorder.info.get("code"),
-    }
-    report_dir = ctx.scratch / "report"
-    extra = {}
-    try:
-        html = report(result.evaluation, report_dir, title=f"{result.algorithm} on {spec['dataset']}",
-                      extra={"job": ctx.job_id, "dataset": spec["dataset"],
-                             "target": result.target, "split": result.split.method})
-        extra["report.html"] = html
-    except InvalidInput:
-        html = None
-    package = ctx.scratch / "model"
-    save_package(result.model, package, signature=signature, task=result.task,
-                 metrics=result.metrics, params={"algorithm": result.algorithm, **result.params},
-                 lineage=lineage, extra_files=extra)
-    for path in sorted(p for p in package.rglob("*") if p.is_file()):
-        ctx.recorder.log_artifact(f"model/{path.relative_to(package).as_posix()}", path)
-    _store_validation_rows(ctx, result.split)
-    if html is not None:
-        for path in sorted(report_dir.iterdir()):
-            ctx.recorder.log_artifact(f"report/{path.name}", path)
-    ctx.recorder.set_output("model", {"package": "model/", "signature": signature.to_dict(),
-                                      "task": result.task, "classes": result.classes})
-    ctx.recorder.log_text(f"stored the model package ({len(list(package.rglob('*')))} files)")
-
-
-def _store_validation_rows(ctx, split) -> None:
-    """Which rows of the parts read were the validation split: the rows the model never trained
-    on, so later evaluations may use them (:mod:`modelloop.training.rows`)."""
-    import json
-
-    from modelloop.training.rows import VALIDATION_ARTIFACT, validation_record
-
-    inputs = ctx.store.get_job(ctx.job_id)["inputs"]
-    read = [i for i in inputs if i.get("kind") == "dataset" and i.get("role") != "holdout"]
-    if len(read) != 1 or read[0].get("parts") is None:
-        return
-    path = ctx.scratch / "validation.json"
-    path.write_text(json.dumps(validation_record(read[0]["parts"], split.valid_index)))
-    ctx.recorder.log_artifact(VALIDATION_ARTIFACT, path)
-
-
 def _baseline(ctx, spec: dict) -> None:
     """Every training dataset version gets a baseline (the reference for its monitors); a window
     or a range of versions is not a version, so it gets none."""
@@ -473,6 +325,7 @@ def _baseline(ctx, spec: dict) -> None:
 
 
 def run_train_job(ctx, spec: dict) -> None:
+    from modelloop.training.recording import code_fingerprint, store_model
     from modelloop.training.trainers import train
 
     ctx.recorder.set_info("code", code_fingerprint(spec.get("algorithm")))
@@ -485,7 +338,7 @@ def run_train_job(ctx, spec: dict) -> None:
     ctx.recorder.set_info("evaluation", result.evaluation.to_dict())
     if result.extra.get("leaderboard"):
         ctx.recorder.set_output("leaderboard", result.extra["leaderboard"])
-    _store_model(ctx, result, frame, spec, "train")
+    store_model(ctx, result, frame, spec, "train")
 
 
 class _ChildTrials:
@@ -510,6 +363,7 @@ class _ChildTrials:
 
 
 def run_tune_job(ctx, spec: dict) -> None:
+    from modelloop.training.recording import code_fingerprint, store_model
     from modelloop.training.tuning import tune
 
     ctx.recorder.set_info("code", code_fingerprint(spec.get("algorithm")))
@@ -542,7 +396,7 @@ def run_tune_job(ctx, spec: dict) -> None:
     ctx.recorder.log_metrics(result.final.metrics)
     ctx.recorder.log_text(f"best {result.metric} {result.best_value:.6g} "
                           f"({result.best_algorithm}); stopped because {result.stopped_because}")
-    _store_model(ctx, result.final, frame, spec, "tune")
+    store_model(ctx, result.final, frame, spec, "tune")
 
 
 def _model_columns(frame, model, target: str):
