@@ -200,7 +200,8 @@ class Workspace:
         """Real-time endpoints (:class:`modelloop.serving.endpoints.Endpoints`)."""
         from modelloop.serving.endpoints import Endpoints
 
-        return Endpoints(self)
+        return Endpoints(self.store, self.artifacts, self.models, alarms=self.alarms,
+                         series=self.metric_series, labels=self.labels)
 
     @_service
     def transforms(self):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import click
 
 from modelloop.cli import render
@@ -393,10 +395,26 @@ def serve(c: Context, host: str, port: int, insecure: bool, default_endpoint: st
     how = "" if hi == 1 else f" with {lo} workers" if lo == hi else f" with {lo}-{hi} workers"
     bound = sock.getsockname()[1]
     click.echo(f"modelloop: serving on http://{host}:{bound}{how} (Ctrl-C to stop)", err=True)
-    run(ws, host=host, port=bound, endpoint=default_endpoint, log_level=log_level,
-        min_workers=lo, max_workers=hi, metrics_seconds=opts.metrics_seconds,
-        target_inflight=target_inflight, scale_out_cooldown=scale_out_cooldown,
-        scale_in_cooldown=scale_in_cooldown, sock=sock, insecure=insecure)
+    if hi == 1:  # this process serves, on the workspace it has open
+        def app_factory(board=None):
+            return ws.endpoints.server_app(default_endpoint=default_endpoint,
+                                           metrics_seconds=opts.metrics_seconds)
+    else:  # each worker process opens the workspace and builds its app
+        app_factory = functools.partial(worker_server_app, str(ws.root), default_endpoint,
+                                        opts.metrics_seconds)
+    run(app_factory, host=host, port=bound, log_level=log_level, min_workers=lo,
+        max_workers=hi, target_inflight=target_inflight,
+        scale_out_cooldown=scale_out_cooldown, scale_in_cooldown=scale_in_cooldown, sock=sock,
+        insecure=insecure)
+
+
+def worker_server_app(root: str, default_endpoint: str | None, metrics_seconds: float, board):
+    """The app of one ``serve`` worker process (called there after the spawn, with the worker
+    board): the worker opens the workspace itself."""
+    from modelloop.workspace import Workspace
+
+    return Workspace(root).endpoints.server_app(default_endpoint=default_endpoint, board=board,
+                                                metrics_seconds=metrics_seconds)
 
 
 def _loopback(host: str) -> bool:

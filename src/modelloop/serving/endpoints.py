@@ -12,11 +12,20 @@ import os
 import socket
 import time
 import warnings
+from typing import TYPE_CHECKING
 
 from modelloop.data.refs import check_name
 from modelloop.errors import InvalidInput, NotApproved, NotFound
 from modelloop.serving import rollouts as _rollouts
 from modelloop.serving.spec import check_deploy, check_spec, check_variant, variant_name_for
+
+if TYPE_CHECKING:
+    from modelloop.artifacts import ArtifactStore
+    from modelloop.registry.registry import Registry
+    from modelloop.store.base import MetadataStore
+    from modelloop.telemetry.alarms import Alarms
+    from modelloop.telemetry.labels import Labels
+    from modelloop.telemetry.series import MetricSeries
 
 
 def _forced_note(override: dict | None) -> str:
@@ -38,18 +47,26 @@ def _actor() -> str:
 
 
 class Endpoints:
-    """The endpoints of a workspace."""
+    """The endpoints of a workspace: their records in ``store``, captured traffic in
+    ``artifacts``, model versions from the ``models`` registry; from telemetry, the ``alarms``
+    rollouts watch, the metric ``series`` servers write and the ``labels`` servers receive as
+    feedback."""
 
-    def __init__(self, ws):
-        self.ws = ws
-        self.store = ws.store
+    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, models: Registry, *,
+                 alarms: Alarms, series: MetricSeries, labels: Labels):
+        self.store = store
+        self.artifacts = artifacts
+        self.models = models
+        self._alarms = alarms
+        self._series = series
+        self._labels = labels
 
     # -- records ------------------------------------------------------------------------------
     def _pin(self, spec: dict) -> dict:
         """Resolve each variant's model reference to a pinned ``name@version``; a default variant
         name is the version's (``churn-v4``), never the alias it was given by."""
         for v in spec["variants"]:
-            name, version = self.ws.models.resolve(v["model"])
+            name, version = self.models.resolve(v["model"])
             pinned = f"{name}@{version}"
             if v["name"] == variant_name_for(v["model"]) and pinned != v["model"]:
                 v["name"] = variant_name_for(pinned)
@@ -64,7 +81,7 @@ class Endpoints:
         """
         overrides = []
         for ref in dict.fromkeys(refs):
-            status = self.ws.models.get(ref)["status"]
+            status = self.models.get(ref)["status"]
             if status == "approved":
                 continue
             if not force:
@@ -194,7 +211,7 @@ class Endpoints:
     def _mark_deployed(self, name: str, spec: dict, overrides: list[dict] = ()) -> None:
         forced = {o["model"]: o for o in overrides}
         for v in spec["variants"]:
-            self.ws.models.mark_deployed(v["model"], f"endpoint {name} variant {v['name']}"
+            self.models.mark_deployed(v["model"], f"endpoint {name} variant {v['name']}"
                                          + _forced_note(forced.get(v["model"])))
 
     # -- rollouts -----------------------------------------------------------------------------
@@ -229,8 +246,8 @@ class Endpoints:
                                      step_percent=opts.step_percent)
         alarms = list(dict.fromkeys(alarms or []))
         for alarm in alarms:
-            self.ws.monitoring.alarms.get(alarm)  # NotFound names the known ones
-        mname, version = self.ws.models.resolve(model)
+            self._alarms.get(alarm)  # NotFound names the known ones
+        mname, version = self.models.resolve(model)
         ref = f"{mname}@{version}"
         record = self.store.get_endpoint(name)
         if record is None:
@@ -250,7 +267,7 @@ class Endpoints:
             after = _with_overrides(_rollouts.final_spec(before, new), overrides)
             self.store.update_endpoint(name, after, actor=_actor(),
                                        expected_revision=record["revision"])
-            self.ws.models.mark_deployed(ref, where)
+            self.models.mark_deployed(ref, where)
             return self._record_instant(name, before, after, ref, strategy, None)
         checks = {"max_error_rate": opts.max_error_rate, "max_p99_ms": opts.max_p99_ms,
                   "min_requests": opts.min_requests, "on_low_traffic": opts.on_low_traffic,
@@ -267,7 +284,7 @@ class Endpoints:
             rollout["id"], state=state,
             spec=_with_overrides(_rollouts.spec_at(before, new, steps[0][0]), overrides),
             endpoint_status="updating", actor=_actor())
-        self.ws.models.mark_deployed(ref, where)
+        self.models.mark_deployed(ref, where)
         rollout = self.store.get_rollout(rollout["id"])
         if progress:
             progress(rollout)
@@ -318,11 +335,11 @@ class Endpoints:
         return changed
 
     def _alarm_states(self, names: list[str]) -> dict[str, tuple[str, str]]:
-        """Evaluate the named alarms now (through ``ws.monitoring``); a deleted one is skipped."""
+        """Evaluate the named alarms now; a deleted one is skipped."""
         out = {}
         for name in names:
             try:
-                result = self.ws.monitoring.alarms.evaluate(name)[0]
+                result = self._alarms.evaluate(name)[0]
             except NotFound:
                 continue
             out[name] = (result["state"], result["reason"])
@@ -335,7 +352,7 @@ class Endpoints:
             if not follow:
                 continue
             try:
-                mname, version = self.ws.models.resolve(follow)
+                mname, version = self.models.resolve(follow)
             except Exception:
                 continue
             ref = f"{mname}@{version}"
@@ -419,6 +436,24 @@ class Endpoints:
         """Captured records of an endpoint (or, with ``frame``, a DataFrame of them)."""
         from modelloop.telemetry.capture import capture_frame, read_capture
 
-        records = read_capture(self.ws.store, self.ws.artifacts, name, variant=variant,
+        records = read_capture(self.store, self.artifacts, name, variant=variant,
                                since=since, until=until)
         return capture_frame(records) if frame else records
+
+    # -- the server -----------------------------------------------------------------------------
+    def server_app(self, *, default_endpoint: str | None = None, board=None,
+                   poll_seconds: float = 0.5, metrics_seconds: float = 10.0):
+        """The HTTP app of one ``modelloop serve`` process: every registered protocol on a data
+        plane that serves these endpoints and drives their rollouts. ``board`` is the worker
+        board when several processes serve; ``metrics_seconds`` how often endpoint metric series
+        are written."""
+        from modelloop.serving.app import create_app
+        from modelloop.serving.dataplane.plane import DataPlane
+        from modelloop.telemetry.capture import CaptureWriter
+
+        plane = DataPlane(self.store, self.models, CaptureWriter(self.store, self.artifacts),
+                          put_metrics=self._series.put_many,
+                          advance_rollouts=lambda owner: self.advance(owner=owner),
+                          poll_seconds=poll_seconds, metrics_seconds=metrics_seconds)
+        return create_app(plane, add_labels=self._labels.add_records, default_endpoint=default_endpoint,
+                          workers_report=board.report if board is not None else None)

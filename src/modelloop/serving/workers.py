@@ -162,14 +162,10 @@ class SlotCounter:
 
 
 def worker_app():
-    """The app of one worker process (a uvicorn factory: built after the spawn)."""
-    from modelloop.serving.app import create_app
-
+    """The app of one worker process (a uvicorn factory: built after the spawn, by the app
+    factory the face passed to :func:`run_workers`)."""
     board, slot = _LAUNCH["board"], _LAUNCH["slot"]
-    ws = _LAUNCH["workspace_class"](_LAUNCH["root"])  # the parent's Workspace class, by reference
-    app = create_app(ws, default_endpoint=_LAUNCH["endpoint"], board=board,
-                     metrics_seconds=_LAUNCH["metrics_seconds"])
-    return SlotCounter(app, board, slot)
+    return SlotCounter(_LAUNCH["app_factory"](board), board, slot)
 
 
 class Worker(Process):
@@ -365,20 +361,18 @@ def bind(host: str, port: int):
     return sock
 
 
-def run_workers(ws, *, host: str, port: int, endpoint: str | None, log_level: str,
-                min_workers: int, max_workers: int, metrics_seconds: float = 10.0,
-                target_inflight: float | None = None,
+def run_workers(app_factory, *, host: str, port: int, log_level: str,
+                min_workers: int, max_workers: int, target_inflight: float | None = None,
                 scale_out_cooldown: float | None = None, scale_in_cooldown: float | None = None,
                 drain_seconds: float | None = None, sock=None) -> None:
     """Serve with ``min_workers``..``max_workers`` processes until interrupted (on ``sock``, a
-    socket from :func:`bind`, or one bound here)."""
+    socket from :func:`bind`, or one bound here). Each worker builds its app with
+    ``app_factory(board)``: a picklable callable (a module-level function of a face, which opens
+    the workspace in the worker process)."""
     config = Config(worker_app, factory=True, host=host, port=port, log_level=log_level,
                     lifespan="on", workers=min_workers, **uvicorn_options())
     sock = sock or bind(host, port)
-    # each worker opens the workspace itself; the class travels by reference (pickled), which
-    # keeps this service free of an import of the façade above it
-    launch = {"workspace_class": type(ws), "root": str(ws.root), "endpoint": endpoint,
-              "metrics_seconds": metrics_seconds}
+    launch = {"app_factory": app_factory}
 
     def pick(value, key):
         return DEFAULTS[key] if value is None else float(value)

@@ -3,7 +3,7 @@
 shape the adapters share.
 
 A protocol is a set of Starlette routes that turn requests into a
-:class:`~modelloop.serving.dataplane.Payload`, call ``DataPlane.infer`` and shape answers and
+:class:`~modelloop.serving.dataplane.payload.Payload`, call ``DataPlane.infer`` and shape answers and
 errors the way the protocol's clients expect them (KServe's model server splits its REST
 endpoints from its data plane the same way). ``create_app`` mounts every registered protocol.
 """
@@ -20,10 +20,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
 from modelloop.errors import InvalidInput, ModelloopError
-from modelloop.serving.dataplane import PayloadTooLarge
+from modelloop.serving.dataplane.payload import PayloadTooLarge
 
 if TYPE_CHECKING:
-    from modelloop.serving.dataplane import DataPlane
+    from modelloop.serving.dataplane.plane import DataPlane
 
 
 @dataclass

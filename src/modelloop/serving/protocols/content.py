@@ -1,5 +1,5 @@
 """Request body formats that several protocols share, decoded into a
-:class:`~modelloop.serving.dataplane.Payload`: JSON (MLflow's scoring formats, SageMaker-style
+:class:`~modelloop.serving.dataplane.payload.Payload`: JSON (MLflow's scoring formats, SageMaker-style
 lists and plain records), CSV, JSON Lines and ``.npy``; and JSON parsing that refuses documents
 nested deeper than any of them needs.
 
@@ -16,7 +16,7 @@ import json
 import math
 
 from modelloop.errors import InvalidInput
-from modelloop.serving.dataplane import MAX_REQUEST_ROWS, Payload, RowLimit
+from modelloop.serving.dataplane.payload import MAX_REQUEST_ROWS, Payload, RowLimit
 
 #: Deepest JSON nesting a request may have; every format here needs at most four levels, and
 #: Python's JSON parser turns a deeper document into a RecursionError (a 500) at about 1,000.

@@ -18,7 +18,7 @@ class Prometheus(Protocol):
         plane = server.plane
 
         async def metrics(request: Request) -> Response:
-            rows = [(ep, var, s.snapshot()) for (ep, var), s in sorted(plane.stats.items())]
+            rows = plane.stats.snapshots()
             cap = plane.capture.stats()
             text = prometheus_text(rows)
             text += ("# HELP modelloop_capture_records_total Capture records by outcome.\n"

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from modelloop.errors import InvalidInput
-from modelloop.serving.dataplane import MAX_REQUEST_ROWS, Payload, RowLimit
+from modelloop.serving.dataplane.payload import MAX_REQUEST_ROWS, Payload, RowLimit
 from modelloop.serving.protocols.base import Protocol, ServerContext, error_parts, read_body
 from modelloop.serving.protocols.content import kind_of, loads_json
 
@@ -54,7 +54,7 @@ class V2(Protocol):
                 "versions": sorted({x.model_ref.rsplit("@", 1)[1]
                                     for x in rt.variants.values()}),
                 "platform": f"modelloop-{v.packaged.flavor}",
-                "inputs": [{"name": c.name, "datatype": _SIGNATURE_TYPES.get(c.type, "BYTES"),
+                "inputs": [{"name": c.name, "datatype": _INPUT_TYPES.get(c.type, "BYTES"),
                             "shape": [-1, 1]} for c in sig.columns],
                 "outputs": v.outputs,
             })
@@ -133,7 +133,7 @@ def _variant(rt, version: str | None):
 
 
 #: v2 datatypes of signature column types, as the model metadata announces the inputs.
-_SIGNATURE_TYPES = {"boolean": "BOOL", "integer": "INT32", "long": "INT64", "float": "FP32",
+_INPUT_TYPES = {"boolean": "BOOL", "integer": "INT32", "long": "INT64", "float": "FP32",
                     "double": "FP64", "string": "BYTES", "binary": "BYTES", "datetime": "BYTES"}
 
 
