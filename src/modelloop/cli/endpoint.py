@@ -400,21 +400,14 @@ def serve(c: Context, host: str, port: int, insecure: bool, default_endpoint: st
             return ws.endpoints.server_app(default_endpoint=default_endpoint,
                                            metrics_seconds=opts.metrics_seconds)
     else:  # each worker process opens the workspace and builds its app
-        app_factory = functools.partial(worker_server_app, str(ws.root), default_endpoint,
+        from modelloop.cli.serve_worker import server_app
+
+        app_factory = functools.partial(server_app, str(ws.root), default_endpoint,
                                         opts.metrics_seconds)
     run(app_factory, host=host, port=bound, log_level=log_level, min_workers=lo,
         max_workers=hi, target_inflight=target_inflight,
         scale_out_cooldown=scale_out_cooldown, scale_in_cooldown=scale_in_cooldown, sock=sock,
         insecure=insecure)
-
-
-def worker_server_app(root: str, default_endpoint: str | None, metrics_seconds: float, board):
-    """The app of one ``serve`` worker process (called there after the spawn, with the worker
-    board): the worker opens the workspace itself."""
-    from modelloop.workspace import Workspace
-
-    return Workspace(root).endpoints.server_app(default_endpoint=default_endpoint, board=board,
-                                                metrics_seconds=metrics_seconds)
 
 
 def _loopback(host: str) -> bool:

@@ -47,7 +47,8 @@ class Protocol:
         raise NotImplementedError
 
 
-_PROTOCOLS: dict[str, Protocol] = {}
+#: name -> protocol, in registration order.
+PROTOCOLS: dict[str, Protocol] = {}
 
 
 def register_protocol(protocol: Protocol) -> Protocol:
@@ -55,13 +56,13 @@ def register_protocol(protocol: Protocol) -> Protocol:
     replaces the first."""
     if not protocol.name:
         raise ValueError(f"{type(protocol).__name__} needs a name")
-    _PROTOCOLS[protocol.name] = protocol
+    PROTOCOLS[protocol.name] = protocol
     return protocol
 
 
 def registered() -> list[Protocol]:
     """The registered protocols, in registration order."""
-    return list(_PROTOCOLS.values())
+    return list(PROTOCOLS.values())
 
 
 # -- shared by the adapters ----------------------------------------------------------------------
