@@ -123,4 +123,3 @@ def _concat(parts):
 
         return pd.concat(parts, ignore_index=True)
     return np.concatenate(parts)
-

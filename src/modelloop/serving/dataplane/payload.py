@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from modelloop.errors import ModelloopError
 
+#: Most rows one request may carry unless the endpoint's ``max_request_rows`` option says
 #: otherwise; checked before anything is allocated per row.
 MAX_REQUEST_ROWS = 100_000
 
@@ -71,4 +72,3 @@ class Result:
             out["probabilities"] = self.probabilities
             out["classes"] = self.classes
         return out
-

@@ -67,4 +67,3 @@ def _rendezvous(variants: list[VariantRuntime], key: str) -> VariantRuntime:
         if score > best_score:
             best, best_score = v, score
     return best
-

@@ -125,4 +125,3 @@ def _labels_are_argmax(packaged) -> bool:
             return bool(np.array_equal(derived, np.asarray(model.predict(X))))
     except Exception:
         return False
-
