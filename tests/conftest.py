@@ -79,9 +79,19 @@ def s3_bucket(s3_endpoint, monkeypatch) -> str:
 BACKENDS = ["sqlite+local", "postgres+s3"]
 
 
-@pytest.fixture(params=BACKENDS)
+def pytest_generate_tests(metafunc):
+    """A test on a ``workspace`` runs on SQLite and a local folder; one marked ``all_backends``
+    on every pair. What each store must do is checked on every backend by the store's
+    conformance suites (tests/store/conformance); the marked tests are the deliberate few that
+    keep each service area end to end on PostgreSQL and S3 (artifacts, concurrency)."""
+    if "backend" in metafunc.fixturenames:
+        every = metafunc.definition.get_closest_marker("all_backends") is not None
+        metafunc.parametrize("backend", BACKENDS if every else BACKENDS[:1], indirect=True)
+
+
+@pytest.fixture
 def backend(request):
-    """(store_url, artifacts_url) for each backend pair; None means the embedded default."""
+    """(store_url, artifacts_url) of the test's backend pair; None means the embedded default."""
     if request.param == "sqlite+local":
         return None, None
     return request.getfixturevalue("postgres_url"), request.getfixturevalue("s3_bucket")
@@ -89,7 +99,7 @@ def backend(request):
 
 @pytest.fixture
 def workspace(tmp_path, backend):
-    """A new workspace on each backend pair."""
+    """A new workspace on the test's backend pair (see :func:`pytest_generate_tests`)."""
     from modelloop import Workspace
 
     store_url, artifacts_url = backend

@@ -13,6 +13,7 @@ from modelloop.errors import InvalidInput, NotFound
 from modelloop.training.jobs import JobFailed
 
 
+@pytest.mark.all_backends
 def test_job_succeeds_with_metrics_series_and_log(workspace):
     job = workspace.jobs.run(
         "sleep", {"steps": 5, "seconds": 0.01}, name="nap", params={"steps": 5}

@@ -129,6 +129,7 @@ def test_too_many_failing_rows_fail_the_transform(workspace, classifier, tmp_pat
     assert not (tmp_path / "out.csv").exists()
 
 
+@pytest.mark.all_backends
 def test_dataset_version_input_and_lineage(workspace, classifier, tmp_path):
     frame = make_frame(900)
     version = workspace.datasets.ingest("scoring", [write(frame, tmp_path / "d.csv", "csv")]).version
@@ -148,6 +149,7 @@ def test_dataset_version_input_and_lineage(workspace, classifier, tmp_path):
     assert job["outputs"]["output"] == result.output
 
 
+@pytest.mark.all_backends
 def test_s3_input_and_output(workspace, classifier, tmp_path):
     if not workspace.config.artifacts_url.startswith("s3://"):
         pytest.skip("needs the S3-compatible backend")

@@ -12,6 +12,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from modelloop.data.samples import loan_applications
 
 N = 5
@@ -48,6 +50,7 @@ def _ingest_at_once(ws, barrier, paths, name="loans"):
     return [json.loads(out) for out, _ in outs]
 
 
+@pytest.mark.all_backends
 def test_concurrent_ingests_of_the_same_file_make_one_version(workspace, tmp_path):
     path = tmp_path / "day1.csv"
     loan_applications(2_000, seed=1).to_csv(path, index=False)
@@ -66,6 +69,7 @@ def test_concurrent_ingests_of_the_same_file_make_one_version(workspace, tmp_pat
     assert workspace.datasets.get("loans").row_count == 3_000
 
 
+@pytest.mark.all_backends
 def test_concurrent_ingests_of_different_files_all_land_in_one_schema(workspace, tmp_path):
     paths = []
     for i in range(N):

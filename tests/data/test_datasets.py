@@ -18,6 +18,7 @@ def _csv(tmp_path, name, frame):
     return path
 
 
+@pytest.mark.all_backends
 def test_ingest_versions_are_cumulative_and_read_back(workspace, tmp_path):
     day1 = loan_applications(500, seed=1)
     day2 = loan_applications(300, seed=2, start=datetime(2026, 1, 2, tzinfo=UTC))

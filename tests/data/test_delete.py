@@ -20,6 +20,7 @@ def _ingest_days(ws, tmp_path, days=3, rows=200):
     return paths
 
 
+@pytest.mark.all_backends
 def test_delete_the_latest_version_frees_its_files_and_blobs(workspace, tmp_path, cli):
     paths = _ingest_days(workspace, tmp_path)
     ds = workspace.datasets

@@ -235,6 +235,7 @@ def _capture(ws, endpoint: str, rows: pd.DataFrame, preds, t0: datetime, probs=N
     return ids
 
 
+@pytest.mark.all_backends
 def test_endpoint_monitor_quality_from_labels(workspace, tmp_path):
     from sklearn.metrics import accuracy_score, f1_score
 

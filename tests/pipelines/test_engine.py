@@ -20,6 +20,7 @@ def scored(n: int = 5, alpha: float = 0.1, threshold: float = 1.0, trace: str = 
         fail("the model scored too low")
 
 
+@pytest.mark.all_backends
 def test_run_records_steps_outputs_inputs_and_logs(workspace, tmp_path):
     trace = str(tmp_path / "trace")
     result = scored.run(workspace, {"trace": trace, "threshold": 0.5})

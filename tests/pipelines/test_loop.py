@@ -44,6 +44,7 @@ def run_loop(cli, ws, spec, *extra, check=True):
     return result.json()
 
 
+@pytest.mark.all_backends
 @pytest.mark.slow
 def test_first_run_makes_a_champion_a_worse_candidate_is_not_promoted(workspace, cli):
     folder = workspace.root

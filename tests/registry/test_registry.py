@@ -32,6 +32,7 @@ def trained_local(local_workspace, tmp_path):
     return _train(local_workspace, tmp_path)
 
 
+@pytest.mark.all_backends
 def test_register_from_a_job_keeps_lineage_back_to_the_data_files(trained):
     ws, (job, _) = trained
     record = ws.models.register_from_job("loans", job["id"])
@@ -157,6 +158,7 @@ for i in range(int(sys.argv[3])):
 """
 
 
+@pytest.mark.all_backends
 def test_concurrent_alias_moves_from_two_processes_end_consistent(trained):
     ws, (a, b) = trained
     ws.models.register_from_job("loans", a["id"])

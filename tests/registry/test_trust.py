@@ -457,6 +457,7 @@ def test_upgrading_an_old_store_marks_code_and_trusts_only_what_its_jobs_wrote(t
     assert got == {1: (False, False), 2: (True, True), 3: (True, False), 4: (True, False)}
 
 
+@pytest.mark.all_backends
 def test_trust_is_recorded_once_on_every_backend(workspace, tmp_path):
     ws, marker = workspace, tmp_path / "pwned"
     folder = crafted_custom_package(tmp_path / "pkg", marker)

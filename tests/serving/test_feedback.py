@@ -14,6 +14,7 @@ from tests.conftest import write_csv
 from tests.serving.conftest import FEATURES, register_model, row
 
 
+@pytest.mark.all_backends
 def test_labels_posted_over_http_give_the_cli_metrics(workspace, serve, cli, tmp_path):
     from sklearn.metrics import accuracy_score
 

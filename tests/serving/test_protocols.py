@@ -129,6 +129,7 @@ def test_open_inference_protocol_v2(served):
     assert r.status_code == 400 and "no version '9'" in r.json()["error"]
 
 
+@pytest.mark.all_backends
 def test_second_server_on_the_same_store_serves_the_same_endpoints(workspace, serve, served):
     first, model = served
     second = serve(workspace)

@@ -199,6 +199,7 @@ def test_artifact_commands_refuse_bad_input_in_one_line(local_workspace, tmp_pat
         assert not (tmp_path / "x.html").exists()
 
 
+@pytest.mark.all_backends
 def test_download_and_report_on_every_backend(workspace, tmp_path, cli):
     ws = workspace
     _ingest(ws, tmp_path, "credit", make_binary(200))

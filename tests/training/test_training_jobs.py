@@ -35,6 +35,7 @@ def _ingest(ws, tmp_path, name, frame, **kwargs):
     return ws.datasets.ingest(name, [path], **kwargs).version.ref
 
 
+@pytest.mark.all_backends
 def test_train_job_records_lineage_split_code_and_a_registrable_package(workspace, tmp_path):
     ws = workspace
     ref = _ingest(ws, tmp_path, "credit", make_binary(500))
