@@ -233,8 +233,8 @@ class Workspace:
         ``rollback:ENDPOINT`` action rolls back through :attr:`endpoints`."""
         from modelloop.telemetry.alarms import Alarms
 
-        return Alarms(self.store, rollback=lambda ep, reason: self.endpoints.rollback(
-            ep, reason=reason))
+        return Alarms(self.store, self.metric_series,
+                      rollback=lambda ep, reason: self.endpoints.rollback(ep, reason=reason))
 
     @cached_property
     def labels(self):

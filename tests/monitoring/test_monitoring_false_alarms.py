@@ -164,9 +164,13 @@ def test_a_failed_monitor_run_is_reported_as_itself(local_workspace, tmp_path):
     assert failed["status"] == "failed" and "doomed" in failed["error"] and failed["job_id"]
     assert ws.jobs.get(failed["job_id"])["status"] == "failed"
 
-    # the scheduler's callback gets each run's own outcome, not the previous success
-    ws.store.update_monitor("a-good", last_event_id=0)
-    ws.store.update_monitor("b-broken", last_event_id=0)
+    # the scheduler's callback gets each run's own outcome, not the previous success: two
+    # ingests by another client (which runs no monitors) leave two runs due for each monitor
+    from modelloop.data.datasets import Datasets
+
+    other = Datasets(ws.store, ws.artifacts, tmp_path / "other")
+    for n in (3, 4):
+        other.ingest("loans", [str(write_csv(tmp_path / f"d{n}.csv", day(300, n, n)))])
     seen = []
     tick = ws.monitoring.tick(on_run=seen.append)
     assert [(o["monitor"], o["status"]) for o in seen] == [

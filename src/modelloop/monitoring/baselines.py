@@ -11,10 +11,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelloop.data.refs import check_name, parse_ref
 from modelloop.errors import AlreadyExists, InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from modelloop.artifacts import ArtifactStore
+    from modelloop.data.datasets import Datasets
+    from modelloop.store import MetadataStore
 
 
 def default_name(dataset: str, version: int, after: int | None = None) -> str:
@@ -25,8 +30,8 @@ def default_name(dataset: str, version: int, after: int | None = None) -> str:
 class Baselines:
     """Create, find, load, export and import baselines."""
 
-    def __init__(self, store, artifacts, datasets):
-        self.store = store  # with the monitoring SQL mixed in
+    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, datasets: Datasets):
+        self.store = store
         self.artifacts = artifacts
         self.datasets = datasets
 

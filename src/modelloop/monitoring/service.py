@@ -30,7 +30,7 @@ from modelloop.telemetry.series import MetricSeries
 if TYPE_CHECKING:
     from modelloop.artifacts import ArtifactStore
     from modelloop.data.datasets import Datasets
-    from modelloop.store.base import MetadataStore
+    from modelloop.store import MetadataStore
     from modelloop.training.jobs import Jobs
 
 

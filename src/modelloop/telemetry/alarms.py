@@ -26,8 +26,14 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from typing import TYPE_CHECKING
+
 from modelloop.data.refs import check_name
 from modelloop.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from modelloop.store.interfaces import AlarmStore
+    from modelloop.telemetry.series import MetricSeries
 
 OK, ALARM, INSUFFICIENT = "OK", "ALARM", "INSUFFICIENT_DATA"
 COMPARISONS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
@@ -107,11 +113,14 @@ def decide(
 
 
 class Alarms:
-    """Create, list, evaluate alarms. ``rollback(endpoint, reason)`` runs a ``rollback:ENDPOINT``
-    action (the workspace passes the endpoints' rollback); without it that action fails, said."""
+    """Create, list, evaluate alarms on the points of ``series``. ``rollback(endpoint, reason)``
+    runs a ``rollback:ENDPOINT`` action (the workspace passes the endpoints' rollback); without it
+    that action fails, and says so."""
 
-    def __init__(self, store, rollback: Callable[[str, str], object] | None = None):
-        self.store = store  # with the monitoring SQL mixed in
+    def __init__(self, store: AlarmStore, series: MetricSeries,
+                 rollback: Callable[[str, str], object] | None = None):
+        self.store = store
+        self.series = series
         self._rollback_to = rollback
 
     def create(
@@ -198,7 +207,7 @@ class Alarms:
         since = datetime.fromtimestamp(
             (math.floor(at.timestamp() / period) + 1 - n) * period, UTC
         )
-        points = self.store.metric_points(
+        points = self.series.points(
             alarm["metric"], alarm["dimensions"], since=since, until=at + timedelta(seconds=period)
         )
         values = datapoints(points, alarm["statistic"], period, n, at)

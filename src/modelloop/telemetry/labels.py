@@ -11,16 +11,23 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelloop.data.refs import check_name
 from modelloop.errors import InvalidInput, NotFound
 from modelloop.telemetry.capture import known_inference_ids
 
+if TYPE_CHECKING:
+    from modelloop.artifacts import ArtifactStore
+    from modelloop.store import MetadataStore
+
 
 class Labels:
     """Stores labels of an endpoint's predictions and says how many match a captured one."""
 
-    def __init__(self, store, artifacts):
+    def __init__(self, store: MetadataStore, artifacts: ArtifactStore):
+        """``store`` holds the labels and the capture index (``LabelStore`` and the capture part
+        of ``ServingStore``)."""
         self.store = store
         self.artifacts = artifacts
 

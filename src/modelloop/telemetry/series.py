@@ -9,6 +9,10 @@ dimensions.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modelloop.store.interfaces import MetricSeriesStore
 
 #: One point: (metric name, dimensions, time, value).
 Point = tuple[str, dict, datetime, float]
@@ -17,7 +21,7 @@ Point = tuple[str, dict, datetime, float]
 class MetricSeries:
     """Writes and reads metric points in the metadata store."""
 
-    def __init__(self, store):
+    def __init__(self, store: MetricSeriesStore):
         self.store = store
 
     def put(self, name: str, value: float, dimensions: dict | None = None,
