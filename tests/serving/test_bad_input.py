@@ -12,15 +12,25 @@ from tests.serving.conftest import FEATURES, register_model, row
 from tests.serving.test_protocols import sagemaker
 
 
-@pytest.fixture
-def server(local_workspace, serve):
-    ws = local_workspace
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One server for the module's read-only tests: ``churn`` (0.01 MB payloads) and ``broken``
+    (every predict raises)."""
+    from tests.serving.conftest import Server
+
+    from modelloop import Workspace
+
+    ws = Workspace.init(tmp_path_factory.mktemp("bad-input") / "ws")
     ws.endpoints.create("churn", register_model(ws), options={"max_payload_mb": 0.01})
     ws.endpoints.create("broken", register_model(ws, "bad", kind="broken"))
-    s = serve(ws)
-    s.wait_for("churn")
-    s.wait_for("broken")
-    return s
+    s = Server(ws.root)
+    try:
+        s.wait_for("churn")
+        s.wait_for("broken")
+        yield s
+    finally:
+        s.stop()
+        ws.close()
 
 
 def test_wrong_columns_and_types_name_the_column(server):

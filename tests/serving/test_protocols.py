@@ -19,14 +19,35 @@ def sagemaker(url: str):
                         config=Config(retries={"max_attempts": 1}))
 
 
-@pytest.fixture
-def served(workspace, serve):
-    ref = register_model(workspace)
-    workspace.endpoints.create("churn", ref)
-    server = serve(workspace)
+def _serve_churn(ws, start):
+    """``churn`` served by a server ``start(ws)`` gives: (server, the loaded model)."""
+    ref = register_model(ws)
+    ws.endpoints.create("churn", ref)
+    server = start(ws)
     server.wait_for("churn")
-    model = workspace.models.load(ref)
-    return server, model
+    return server, ws.models.load(ref)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """One server for the module's read-only protocol tests."""
+    from tests.serving.conftest import Server
+
+    from modelloop import Workspace
+
+    ws = Workspace.init(tmp_path_factory.mktemp("served") / "ws")
+    started = []
+
+    def start(w):
+        started.append(Server(w.root))
+        return started[-1]
+
+    try:
+        yield _serve_churn(ws, start)
+    finally:
+        for server in started:
+            server.stop()
+        ws.close()
 
 
 def expected(model, rows) -> list:
@@ -130,8 +151,8 @@ def test_open_inference_protocol_v2(served):
 
 
 @pytest.mark.all_backends
-def test_second_server_on_the_same_store_serves_the_same_endpoints(workspace, serve, served):
-    first, model = served
+def test_second_server_on_the_same_store_serves_the_same_endpoints(workspace, serve):
+    first, model = _serve_churn(workspace, serve)
     second = serve(workspace)
     second.wait_for("churn")
     rows = row(5, 2)
