@@ -103,7 +103,7 @@ class JobTrials:
     def __init__(self, root: Path):
         from modelloop.artifacts import ArtifactStore
         from modelloop.store import open_store
-        from modelloop.training.jobs import JobContext, JobRecorder
+        from modelloop.training.job_context import JobContext, JobRecorder
 
         store = open_store(f"sqlite:///{root / 'meta.db'}")
         artifacts = ArtifactStore(str(root / "artifacts"))

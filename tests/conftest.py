@@ -18,6 +18,17 @@ import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+#: The suite's own job kinds (sleep, fail: tests/job_kinds.py), found by every process it starts.
+os.environ["MODELLOOP_JOB_KINDS"] = f"{Path(__file__).with_name('job_kinds.py')}:register"
+
+
+@pytest.fixture(autouse=True)
+def _worker_processes(request, monkeypatch):
+    """A test marked ``worker_processes`` runs its jobs each in a worker process, whatever runner
+    the suite uses by default (it tests what only a process does: kill, cancel, orphan, resume)."""
+    if request.node.get_closest_marker("worker_processes"):
+        monkeypatch.setenv("MODELLOOP_JOB_RUNNER", "process")
+
 
 def pytest_collection_modifyitems(items):
     """Slow tests first: run in parallel (scripts/test.sh), a long test started last would end

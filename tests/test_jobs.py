@@ -40,6 +40,7 @@ def test_failing_job_is_recorded_with_its_log(workspace):
     )
 
 
+@pytest.mark.worker_processes
 def test_sigkill_of_the_worker_marks_the_job_failed(local_workspace):
     ws = local_workspace
     started = {}
@@ -70,6 +71,7 @@ def test_sigkill_of_the_worker_marks_the_job_failed(local_workspace):
     assert "step 0" in ws.jobs.logs(result["job"]["id"])
 
 
+@pytest.mark.worker_processes
 def test_orphaned_running_job_is_reaped(local_workspace):
     ws = local_workspace
     job_id = ws.store.create_job(kind="sleep", name=None, spec={}, params={})
@@ -83,6 +85,7 @@ def test_orphaned_running_job_is_reaped(local_workspace):
     assert job["status"] == "failed" and "died" in job["error"]
 
 
+@pytest.mark.worker_processes
 def test_cancel_a_running_job(local_workspace):
     ws = local_workspace
     job_id = ws.store.create_job(

@@ -21,6 +21,9 @@ STATE_DIR = ".modelloop"
 ENV_HOME = "MODELLOOP_HOME"
 ENV_STORE_URL = "MODELLOOP_STORE_URL"
 ENV_ARTIFACTS_URL = "MODELLOOP_ARTIFACTS_URL"
+#: How jobs run: "process" (each in a worker process, the default) or "inline" (in the caller's
+#: thread: a test and development setting; see modelloop.training.job_runners).
+ENV_JOB_RUNNER = "MODELLOOP_JOB_RUNNER"
 
 DEFAULT_CONFIG = """\
 # modelloop workspace configuration.
@@ -38,6 +41,11 @@ url = ".modelloop/artifacts"
 # [artifacts.options]
 # endpoint_url = "http://127.0.0.1:9000"
 
+# How jobs run: "process" (each in a worker process of its own) or "inline" (in the calling
+# process: quicker for tests and development, no isolation):
+# [jobs]
+# runner = "process"
+
 # Aliases that may point only at approved model versions (unless forced with a reason):
 # [registry]
 # approval_gated_aliases = ["champion"]
@@ -54,6 +62,8 @@ class Config:
     artifacts_options: dict = field(default_factory=dict)
     #: Aliases that point only at approved versions unless forced ([registry] in the file).
     gated_aliases: tuple[str, ...] = ("champion",)
+    #: How jobs run ([jobs] runner, or $MODELLOOP_JOB_RUNNER): "process" or "inline".
+    job_runner: str = "process"
 
     @property
     def state_dir(self) -> Path:
@@ -103,6 +113,7 @@ class Config:
             artifacts_url=_resolve_location(artifacts_url, root),
             artifacts_options=options,
             gated_aliases=_gated_aliases(raw.get("registry", {}), path),
+            job_runner=_job_runner(raw.get("jobs", {}), path),
         )
 
 
@@ -114,6 +125,13 @@ def _gated_aliases(registry, path: Path) -> tuple[str, ...]:
             hint='e.g. approval_gated_aliases = ["champion", "prod"] (or [] for none)',
         )
     return tuple(gated)
+
+
+def _job_runner(jobs, path: Path) -> str:
+    runner = os.environ.get(ENV_JOB_RUNNER) or (jobs.get("runner") if isinstance(jobs, dict) else None)
+    if runner is not None and not isinstance(runner, str):
+        raise ConfigError(f"{path}: [jobs] runner must be a string", hint='e.g. runner = "process"')
+    return runner or "process"
 
 
 def _resolve_store_url(url: str, root: Path) -> str:

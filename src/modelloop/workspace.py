@@ -90,6 +90,14 @@ class StepContexts:
                 ws.close()
 
 
+def _load_job_kinds() -> None:
+    """Import the modules that register job kinds: each package registers its own (see
+    :mod:`modelloop.training.job_kinds`). Done when a job is run, not when jobs are listed."""
+    import modelloop.batch.transform  # noqa: F401 - transform
+    import modelloop.monitoring.service  # noqa: F401 - monitor
+    import modelloop.training.service  # noqa: F401 - train, tune, evaluate
+
+
 class Workspace:
     """A workspace: its configuration, metadata store, artifact store and services."""
 
@@ -156,9 +164,22 @@ class Workspace:
 
     @_service
     def jobs(self):
+        """Tracked jobs (:class:`modelloop.training.jobs.Jobs`), run as ``[jobs] runner`` says."""
         from modelloop.training.jobs import Jobs
 
-        return Jobs(self.store, self.artifacts, self.root, self.config.state_dir)
+        return Jobs(self.store, self.artifacts, self.root, self.config.state_dir,
+                    runner=self.config.job_runner, services=self._job_services,
+                    load_kinds=_load_job_kinds)  # fmt: skip
+
+    def _job_services(self):
+        """What a job's code may use besides the store and artifacts, without importing the
+        layers above it; built in the process that runs the job."""
+        from modelloop.training.job_context import JobServices
+
+        return JobServices(
+            datasets=self.datasets,
+            services={"ensure_baseline": lambda ref, **kw: self.monitoring.ensure_baseline(ref, **kw)},
+        )
 
     @_service
     def models(self):

@@ -93,6 +93,7 @@ def test_train_auto_shows_its_trials_too(local_workspace, tmp_path, cli):
     )
 
 
+@pytest.mark.worker_processes
 def test_logs_follow_prints_lines_until_the_job_ends(local_workspace, tmp_path, cli):
     ws = local_workspace
     job_id = ws.store.create_job(

@@ -39,6 +39,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 from modelloop.batch import sources
 from modelloop.common.hashing import sha256_bytes
 from modelloop.errors import InvalidInput, NotApproved
+from modelloop.training.job_kinds import register_job_kind
 
 PLAN_VERSION = 1
 JOIN_SOURCES = ("none", "input")
@@ -480,6 +481,7 @@ class _Watcher:
 
 
 # -- the job -------------------------------------------------------------------------------------
+@register_job_kind("transform")
 def run_transform_job(ctx, spec: dict) -> None:
     """The ``transform`` job kind: score the chunks not yet recorded, then assemble the output."""
     from modelloop.batch import dispatch

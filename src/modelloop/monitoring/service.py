@@ -26,6 +26,7 @@ from modelloop.monitoring.baselines import Baselines
 from modelloop.telemetry.alarms import Alarms
 from modelloop.telemetry.labels import Labels
 from modelloop.telemetry.series import MetricSeries
+from modelloop.training.job_kinds import register_job_kind
 
 if TYPE_CHECKING:
     from modelloop.artifacts import ArtifactStore
@@ -341,6 +342,7 @@ def _read_data(datasets, data: str):
     return datasets.iter_batches(datasets.get(data).ref)
 
 
+@register_job_kind("monitor")
 def run_monitor_job(ctx, spec: dict) -> None:
     """The ``monitor`` job kind: one run, its report stored as an artifact and a run row."""
 

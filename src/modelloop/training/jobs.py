@@ -1,14 +1,15 @@
-"""Jobs: tracked units of work (train, tune, trial, evaluate, …), each run in a worker process.
+"""Jobs: tracked units of work (train, tune, trial, evaluate, transform, monitor, …).
 
-A job is a row first (``queued``), then a worker process marks it ``running``, reports params,
-metrics and artifacts through a :class:`JobRecorder`, and ends it ``succeeded``, ``failed`` or
-``cancelled`` (a tuning trial stopped early by the pruner ends ``pruned``). The caller watches the worker: if it dies (a crash, ``kill -9``) or overruns its
-time limit, the caller marks the job failed and keeps its log — a job never stays "running"
-forever and never hangs the caller. A job whose caller died too is reaped the next time jobs are
-listed on the same machine.
+A job is a row first (``queued``); then a runner (:mod:`modelloop.training.job_runners`) runs it,
+in a worker process of its own by default: the job is marked ``running``, reports params, metrics
+and artifacts through its recorder, and ends ``succeeded``, ``failed`` or ``cancelled`` (a tuning
+trial stopped early by the pruner ends ``pruned``). The caller watches the worker: if it dies (a
+crash, ``kill -9``) or overruns its time limit, the caller marks the job failed and keeps its log
+— a job never stays "running" forever and never hangs the caller. A job whose caller died too is
+reaped the next time jobs are listed on the same machine.
 
-What a kind of job does is a function ``run(ctx: JobContext, spec: dict) -> None`` found through
-:data:`JOB_KINDS`, so later kinds (transform, monitor) plug in without touching this file's logic.
+What a kind of job does is a function registered by the package that owns it
+(:mod:`modelloop.training.job_kinds`); what it is handed is in :mod:`modelloop.training.job_context`.
 """
 
 from __future__ import annotations
@@ -18,39 +19,27 @@ import difflib
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib import import_module
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TextIO
 
 from modelloop._faults import pid_alive
 from modelloop.artifacts import ArtifactStore
-from modelloop.errors import InvalidInput, ModelloopError, NotFound, parse_id
+from modelloop.errors import ConfigError, InvalidInput, ModelloopError, NotFound, parse_id
 from modelloop.store import MetadataStore
+from modelloop.training import job_runners
+from modelloop.training.job_context import ACTIVE, TERMINAL, JobServices, execute_job, now
+from modelloop.training.job_kinds import job_kind
 
-#: ``pruned`` ends a tuning trial that the pruner stopped early: a normal outcome, not a cancel.
-TERMINAL = ("succeeded", "failed", "cancelled", "pruned")
-ACTIVE = ("queued", "running")
 #: Where a job keeps its HTML report (the first found is the report).
 REPORT_ARTIFACTS = ("report/report.html", "model/extra/report.html")
 
-#: kind -> "module:function" run inside the worker process.
-JOB_KINDS: dict[str, str] = {
-    "train": "modelloop.training.service:run_train_job",
-    "tune": "modelloop.training.service:run_tune_job",
-    "evaluate": "modelloop.training.service:run_evaluate_job",
-    "transform": "modelloop.batch.transform:run_transform_job",
-    "monitor": "modelloop.monitoring.service:run_monitor_job",
-    "sleep": "modelloop.training.jobs:run_sleep_job",  # for tests and demos of cancel/kill
-    "fail": "modelloop.training.jobs:run_fail_job",
-}
+#: How jobs run: each in a worker process (the default), or in the caller's thread (tests, dev).
+RUNNERS = ("process", "inline")
 
 
 class JobFailed(ModelloopError):
@@ -68,113 +57,43 @@ class JobFailed(ModelloopError):
         self.log_tail = log_tail
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class JobRecorder:
-    """How running code reports what it does. Metric series are buffered and written in batches."""
-
-    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, job_id: int):
-        self.store = store
-        self.artifacts = artifacts
-        self.job_id = job_id
-        self.params: dict[str, Any] = {}
-        self.metrics: dict[str, float] = {}
-        self.info: dict[str, Any] = {}
-        self.outputs: dict[str, Any] = {}
-        self._series: list[tuple[str, float, int | None]] = []
-        self._last_flush = time.monotonic()
-
-    def log_param(self, key: str, value: Any) -> None:
-        self.params[key] = value
-
-    def log_params(self, params: dict) -> None:
-        self.params.update(params)
-
-    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
-        """A final scalar (no step) or one point of a series (with a step, e.g. an epoch)."""
-        if step is None:
-            self.metrics[key] = float(value)
-        else:
-            self._series.append((key, float(value), int(step)))
-            if len(self._series) >= 500 or time.monotonic() - self._last_flush > 1.0:
-                self.flush()
-
-    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
-        for k, v in metrics.items():
-            if isinstance(v, int | float) and not isinstance(v, bool):
-                self.log_metric(k, v, step)
-
-    def log_text(self, text: str) -> None:
-        print(text, flush=True)  # the worker's stdout is the job log
-
-    def set_info(self, key: str, value: Any) -> None:
-        self.info[key] = value
-
-    def set_output(self, key: str, value: Any) -> None:
-        self.outputs[key] = value
-
-    def log_artifact(self, name: str, path: str | os.PathLike) -> str:
-        blob = self.artifacts.put_file(path)
-        self.store.add_job_artifact(self.job_id, name, blob.digest, blob.size)
-        self.outputs.setdefault("artifacts", {})[name] = blob.digest
-        return blob.digest
-
-    def flush(self) -> None:
-        series, self._series = self._series, []
-        self.store.log_job_metrics(self.job_id, series)
-        self.store.update_job(
-            self.job_id,
-            params=self.params,
-            metrics=self.metrics,
-            info=self.info,
-            outputs=self.outputs,
-        )
-        self._last_flush = time.monotonic()
-
-
-@dataclass
-class JobContext:
-    """Everything a job's code may use, handed to it by the worker."""
-
-    job_id: int
-    store: MetadataStore
-    artifacts: ArtifactStore
-    datasets: Any  # modelloop.data.datasets.Datasets
-    recorder: JobRecorder
-    scratch: Path
-    services: dict = field(default_factory=dict)
-
-    def child_job(self, kind: str, name: str | None, spec: dict, params: dict) -> JobRecorder:
-        """Start a tracked child job run inside this process (e.g. a tuning trial)."""
-        job_id = self.store.create_job(
-            kind=kind,
-            name=name,
-            spec=spec,
-            params=params,
-            parent_id=self.job_id,
-            status="running",
-            inputs=self.store.get_job(self.job_id)["inputs"],
-        )
-        self.store.update_job(job_id, started_at=_now(), host=socket.gethostname(), pid=os.getpid())
-        return JobRecorder(self.store, self.artifacts, job_id)
-
-    def end_child(
-        self, recorder: JobRecorder, status: str = "succeeded", error: str | None = None
-    ) -> None:
-        recorder.flush()
-        self.store.update_job(recorder.job_id, status=status, error=error, ended_at=_now())
-
-
 class Jobs:
-    """Submit, run, watch, list, search and cancel jobs."""
+    """Submit, run, watch, list, search and cancel jobs.
 
-    def __init__(self, store: MetadataStore, artifacts: ArtifactStore, root: Path, state_dir: Path):
+    ``services`` builds what a job's code may use beyond the store and artifacts (in the process
+    that runs it); ``load_kinds`` imports the modules that register job kinds (both from the
+    composition root). ``runner`` is ``"process"`` or ``"inline"`` (see :data:`RUNNERS`).
+    """
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        artifacts: ArtifactStore,
+        root: Path,
+        state_dir: Path,
+        *,
+        runner: str = "process",
+        services: Callable[[], JobServices] = JobServices,
+        load_kinds: Callable[[], None] = lambda: None,
+    ):
         self.store = store
         self.artifacts = artifacts
         self.root = Path(root)
-        self.logs_dir = Path(state_dir) / "logs"
+        self.state_dir = Path(state_dir)
+        self.logs_dir = self.state_dir / "logs"
+        self._services = services
+        self._load_kinds = load_kinds
+        self._process = job_runners.ProcessRunner(store, self.root, self.log_path)
+        if runner == "process":
+            self._runner = self._process
+        elif runner == "inline":
+            self._runner = job_runners.InlineRunner(store, self.log_path, self.execute)
+        else:
+            raise ConfigError(
+                f"unknown job runner {runner!r}",
+                hint=f"use one of {', '.join(RUNNERS)} ([jobs] runner in modelloop.toml, or "
+                "$MODELLOOP_JOB_RUNNER)",
+            )
 
     # -- running ------------------------------------------------------------------------------
     def run(
@@ -188,66 +107,43 @@ class Jobs:
         timeout: float | None = None,
         on_start: Callable[[int], None] | None = None,
     ) -> dict:
-        """Run a job in a worker process and wait for it; raise :class:`JobFailed` unless it succeeds."""
-        if kind not in JOB_KINDS:
-            raise InvalidInput(
-                f"unknown job kind {kind!r}", hint=f"known kinds: {', '.join(JOB_KINDS)}"
-            )
+        """Run a job and wait for it; raise :class:`JobFailed` unless it succeeds."""
+        self._load_kinds()
+        job_kind(kind)  # an unknown kind fails here, before a record exists
         job_id = self.store.create_job(
             kind=kind, name=name, spec=spec, params=params or {}, inputs=inputs
         )
         if on_start:
             on_start(job_id)
-        return self.wait(job_id, self.start(job_id), timeout=timeout)
-
-    def start(self, job_id: int) -> subprocess.Popen:
-        self.logs_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path(job_id), "ab")  # noqa: SIM115 - handed to the child
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "modelloop.worker", str(self.root), str(job_id)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                # the worker follows this process: see modelloop.worker
-                env={**os.environ, "PYTHONUNBUFFERED": "1",
-                     "MODELLOOP_JOB_PARENT": str(os.getpid())},
-            )
-        finally:
-            log.close()
-        self.store.update_job(job_id, host=socket.gethostname(), pid=proc.pid)
-        return proc
-
-    def wait(self, job_id: int, proc: subprocess.Popen, *, timeout: float | None = None) -> dict:
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self._kill(proc.pid)
-            proc.wait()
-            self._finish_abnormal(job_id, f"timed out after {timeout:g} s and was killed")
-        except BaseException:  # the caller was interrupted: stop the worker with it
-            self._kill(proc.pid)
-            proc.wait()
-            self._finish_abnormal(job_id, "the process waiting for it was interrupted")
-            raise
-        else:
-            if code != 0:
-                how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
-                self._finish_abnormal(job_id, f"its worker process {how}")
+        self._runner.run(job_id, timeout)
         self._keep_log(job_id)
         job = self.get(job_id)
         if job["status"] != "succeeded":
             raise JobFailed(job, self.log_tail(job_id))
         return job
 
-    def _kill(self, pid: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+    def start(self, job_id: int) -> subprocess.Popen:
+        """Start a worker process for the queued job ``job_id`` and return at once."""
+        return self._process.start(job_id)
 
-    def _finish_abnormal(self, job_id: int, error: str) -> None:
-        self.store.update_job(
-            job_id, only_if_status=ACTIVE, status="failed", error=error, ended_at=_now()
+    def execute(
+        self,
+        job_id: int,
+        *,
+        cancellable: Callable[[], AbstractContextManager] | None = None,
+        log: TextIO | None = None,
+    ) -> str | None:
+        """Run the queued job in this process and record how it ended (what a worker process
+        does, and the inline runner); its status, or None if it was not queued."""
+        self._load_kinds()
+        return execute_job(
+            self.store,
+            self.artifacts,
+            job_id,
+            scratch_root=self.state_dir / "tmp",
+            services=self._services,
+            cancellable=cancellable or contextlib.nullcontext,
+            log=log,
         )
 
     def _keep_log(self, job_id: int) -> None:
@@ -276,7 +172,7 @@ class Jobs:
             # the worker may have just finished: re-read before deciding
             fresh = self.store.get_job(job["id"])
             if fresh["status"] in ACTIVE:
-                self._finish_abnormal(job["id"], "its worker process died")
+                job_runners.finish_abnormal(self.store, job["id"], "its worker process died")
                 self._keep_log(job["id"])
             return self.store.get_job(job["id"])
         return job
@@ -416,23 +312,14 @@ class Jobs:
                 f"job {job['id']} already {job['status']}",
                 hint="only queued or running jobs can be cancelled",
             )
-        if job["status"] == "running" and job["pid"] and job["host"] == socket.gethostname():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(job["pid"], signal.SIGTERM)  # the worker ends the job 'cancelled'
-
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and pid_alive(job["pid"]):
-                if self.store.get_job(job["id"])["status"] in TERMINAL:
-                    break
-                time.sleep(0.05)
-            if pid_alive(job["pid"]) and self.store.get_job(job["id"])["status"] in ACTIVE:
-                self._kill(job["pid"])
+        if job["status"] == "running":
+            job_runners.stop(self.store, job, grace=grace)
         self.store.update_job(
             job["id"],
             only_if_status=ACTIVE,
             status="cancelled",
             error="cancelled by user",
-            ended_at=_now(),
+            ended_at=now(),
         )
         return self.store.get_job(job["id"])
 
@@ -514,23 +401,3 @@ def _literal(raw: str):
         return json.loads(raw)
     except json.JSONDecodeError:
         return raw
-
-
-# -- tiny kinds used by tests and docs -------------------------------------------------------------
-def run_sleep_job(ctx: JobContext, spec: dict) -> None:
-    """Sleep (reporting a heartbeat metric each step): lets tests cancel or kill a running job."""
-    for step in range(int(spec.get("steps", 10))):
-        ctx.recorder.log_metric("heartbeat", step, step=step)
-        ctx.recorder.log_text(f"step {step}")
-        time.sleep(float(spec.get("seconds", 0.1)))
-    ctx.recorder.log_metric("steps", int(spec.get("steps", 10)))
-
-
-def run_fail_job(ctx: JobContext, spec: dict) -> None:
-    ctx.recorder.log_text("about to fail")
-    raise RuntimeError(spec.get("message", "this job fails on purpose"))
-
-
-def resolve_kind(kind: str) -> Callable[[JobContext, dict], None]:
-    module, _, func = JOB_KINDS[kind].partition(":")
-    return getattr(import_module(module), func)

@@ -2,9 +2,9 @@
 
 :class:`Training` is what the SDK and the CLI call: it checks the request in the caller's process
 (so a typo fails at once, not inside a worker), creates the job with its lineage inputs, and runs
-it in a worker process. The ``run_*_job`` functions are what the worker executes (see
-:data:`modelloop.training.jobs.JOB_KINDS`): they read the dataset version, call the plain
-training functions with the job's recorder as tracker, and store the outputs:
+it. The ``run_*_job`` functions are what the job runs (registered as the kinds ``train``, ``tune``
+and ``evaluate``, see :mod:`modelloop.training.job_kinds`): they read the dataset version, call the
+plain training functions with the job's recorder as tracker, and store the outputs:
 
 * a train or tune job stores its model package under the job artifacts ``model/…`` (what
   ``modelloop models register NAME --job JOB`` registers), and its evaluation report under
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from modelloop.errors import InvalidInput
+from modelloop.training.job_kinds import register_job_kind
 from modelloop.training.tuning import UNSET, trial_count
 
 #: What an evaluation does with rows a model trained on.
@@ -324,6 +325,7 @@ def _baseline(ctx, spec: dict) -> None:
     ctx.recorder.log_text(f"baseline of {spec['dataset']}: {record.get('name') or record}")
 
 
+@register_job_kind("train")
 def run_train_job(ctx, spec: dict) -> None:
     from modelloop.training.recording import code_fingerprint, store_model
     from modelloop.training.trainers import train
@@ -362,6 +364,7 @@ class _ChildTrials:
                            error if state == "failed" else ("pruned" if state == "pruned" else None))
 
 
+@register_job_kind("tune")
 def run_tune_job(ctx, spec: dict) -> None:
     from modelloop.training.recording import code_fingerprint, store_model
     from modelloop.training.tuning import tune
@@ -436,6 +439,7 @@ def _without_training_rows(ctx, registry, spec: dict, data):
     return data
 
 
+@register_job_kind("evaluate")
 def run_evaluate_job(ctx, spec: dict) -> None:
     """Score the model (and the baseline) on the same rows; record metrics and the gate."""
     from modelloop.registry.registry import Registry
