@@ -35,5 +35,6 @@ class ExecutorChoice(click.Choice):
 
 
 def executor_option(default: str, help: str):
+    kinds = "; ".join(f"{name}: {cls.summary}" for name, cls in executors.EXECUTORS.items())
     return click.option("--executor", type=ExecutorChoice(), default=default, show_default=True,
-                        help=help)
+                        help=f"{help}: {kinds}.")

@@ -61,7 +61,7 @@ def validate(c: Context, spec: str, as_json: bool) -> None:
 
 @loop.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
-@executor_option("threads", "Where steps run.")
+@executor_option("threads", "Where steps run")
 @click.option("--wait", is_flag=True, help="Block at a manual approval until it is decided.")
 @json_option
 @pass_ctx
@@ -164,7 +164,7 @@ deploy:
               show_default=True, help="Loan applications per day.")
 @click.option("--drift-day", type=int, default=None,
               help="Day (1-based) from which the approval rule changes (default: the middle).")
-@executor_option("threads", "Where steps run.")
+@executor_option("threads", "Where steps run")
 @json_option
 def demo(directory, days, rows_per_day, drift_day, executor, as_json) -> None:
     """Run the retraining loop on simulated daily loan applications with concept drift.

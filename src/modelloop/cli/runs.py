@@ -199,7 +199,7 @@ def _print_result(result, as_json: bool) -> None:
             render.out.print(f"[red]error:[/red] {result.error}")
 
 
-_executor_option = executor_option("threads", "Where steps run.")
+_executor_option = executor_option("threads", "Where steps run")
 
 
 @runs.command()

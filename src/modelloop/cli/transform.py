@@ -22,7 +22,7 @@ def _columns(value: str | None) -> list[str] | None:
 
 run_options = [
     click.option("--workers", "-j", type=int, help="Worker processes (default: the cores)."),
-    executor_option("processes", "Where chunks are scored (ray: $RAY_ADDRESS or local)."),
+    executor_option("processes", "Where chunks are scored"),
     click.option("--ray-address", metavar="ADDR", help="A Ray cluster to run on (with ray)."),
 ]
 

@@ -21,7 +21,7 @@ class Executor:
     """
 
     name: ClassVar[str] = "base"
-    #: What ``--help`` says about it.
+    #: What ``--executor``'s help says about it.
     summary: ClassVar[str] = ""
     #: Whether calls run in this process (values may be handed over by reference).
     in_process: ClassVar[bool] = False

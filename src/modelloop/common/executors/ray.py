@@ -20,7 +20,7 @@ from modelloop.errors import InvalidInput
 @register
 class RayExecutor(Executor):
     name = "ray"
-    summary = "Ray tasks (a local Ray, or the cluster at --ray-address / $RAY_ADDRESS)"
+    summary = "Ray tasks, on a local Ray or the cluster at $RAY_ADDRESS"
 
     def __init__(self, concurrency: int | None = None, **options):
         super().__init__(concurrency, **options)
