@@ -16,9 +16,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from modelloop.monitoring import captures
 from modelloop.monitoring.baselines import Baselines
+
+if TYPE_CHECKING:
+    from modelloop.artifacts import ArtifactStore
+    from modelloop.data.datasets import Datasets
+    from modelloop.store import MetadataStore
 
 HIST_BINS = 20
 TOP_CATEGORIES = 15
@@ -52,7 +58,7 @@ def exclude_columns(baseline, exclude):
     return baseline.with_roles(dict.fromkeys(exclude, "ignored")) if exclude else baseline
 
 
-def served_columns(store, models: list[str]) -> tuple[list[str] | None, str | None]:
+def served_columns(store: MetadataStore, models: list[str]) -> tuple[list[str] | None, str | None]:
     """The input columns of the served model versions (their signatures together) and their
     target, or (None, None) when no version's signature is known (e.g. a deleted model)."""
     columns: list[str] = []
@@ -72,7 +78,7 @@ def served_columns(store, models: list[str]) -> tuple[list[str] | None, str | No
     return (columns, target) if found else (None, None)
 
 
-def traffic(store, baseline, frame):
+def traffic(store: MetadataStore, baseline, frame):
     """(data, baseline) to check captured traffic: the served model's input columns (and the
     prediction, if the baseline has one); baseline columns the model does not read are ignored,
     so the target and identifiers of the training table are not reported missing."""
@@ -88,7 +94,8 @@ def traffic(store, baseline, frame):
     return (frame[cols] if len(frame) else frame), baseline.with_roles(roles)
 
 
-def execute(store, artifacts, datasets, monitor: dict, spec: dict, log=print) -> dict:
+def execute(store: MetadataStore, artifacts: ArtifactStore, datasets: Datasets, monitor: dict,
+            spec: dict, log=print) -> dict:
     """Run a monitor once; returns the report (summary, check, quality, histograms, points)."""
     from modelloop.quality.baseline import MIN_ROWS, Baseline
     from modelloop.quality.checks import CheckConfig, check
@@ -198,7 +205,7 @@ def execute(store, artifacts, datasets, monitor: dict, spec: dict, log=print) ->
     return report
 
 
-def _model_facts(store, ref: str | None) -> dict:
+def _model_facts(store: MetadataStore, ref: str | None) -> dict:
     """Task and training metrics of the monitored model version (from its manifest)."""
     if not ref:
         return {}

@@ -25,7 +25,6 @@ import operator
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-
 from typing import TYPE_CHECKING
 
 from modelloop.data.refs import check_name
