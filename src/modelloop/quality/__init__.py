@@ -19,20 +19,17 @@ from __future__ import annotations
 
 from typing import Any
 
-_EXPORTS = {
-    "Baseline": "modelloop.quality.baseline",
-    "check": "modelloop.quality.checks",
-    "CheckConfig": "modelloop.quality.check_config",
-    "ColumnCheck": "modelloop.quality.check_config",
-    "CheckReport": "modelloop.quality.checks",
-}
-
-__all__ = sorted(_EXPORTS)
+__all__ = ["Baseline", "CheckConfig", "CheckReport", "ColumnCheck", "check"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'modelloop.quality' has no attribute {name!r}")
+    match name:  # each module imported on first use of one of its names
+        case "Baseline":
+            from modelloop.quality import baseline as module
+        case "CheckConfig" | "ColumnCheck":
+            from modelloop.quality import check_config as module
+        case "check" | "CheckReport":
+            from modelloop.quality import checks as module
+        case _:
+            raise AttributeError(f"module 'modelloop.quality' has no attribute {name!r}")
+    return getattr(module, name)

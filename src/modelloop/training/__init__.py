@@ -7,24 +7,34 @@ same code runs in a notebook and inside a tracked job. The names below are impor
 
 from __future__ import annotations
 
-_EXPORTS = {
-    "train": "modelloop.training.trainers",
-    "TrainResult": "modelloop.training.trainers",
-    "infer_task": "modelloop.training.trainers",
-    "SplitSpec": "modelloop.training.splits",
-    "evaluate": "modelloop.training.evaluation",
-    "gate": "modelloop.training.gate",
-    "GateFailed": "modelloop.training.gate",
-    "report": "modelloop.training.report",
-    "tune": "modelloop.training.tuning",
-    "load_space": "modelloop.training.space",
-    "MemoryTracker": "modelloop.training.tracking",
-}
+__all__ = [
+    "GateFailed", "MemoryTracker", "SplitSpec", "TrainResult", "evaluate", "gate", "infer_task",
+    "load_space", "report", "train", "tune",
+]  # fmt: skip
 
 
 def __getattr__(name: str):
-    if name in _EXPORTS:
-        from importlib import import_module
+    # each module is imported on first use of one of its names
+    if name in ("train", "TrainResult", "infer_task"):
+        from modelloop.training import trainers as module
+    elif name == "SplitSpec":
+        from modelloop.training import splits as module
+    elif name == "evaluate":
+        from modelloop.training import evaluation as module
+    elif name in ("gate", "GateFailed"):  # the function is named as its module: import from it
+        from modelloop.training.gate import GateFailed, gate
 
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'modelloop.training' has no attribute {name!r}")
+        return {"gate": gate, "GateFailed": GateFailed}[name]
+    elif name == "report":
+        from modelloop.training.report import report
+
+        return report
+    elif name == "tune":
+        from modelloop.training import tuning as module
+    elif name == "load_space":
+        from modelloop.training import space as module
+    elif name == "MemoryTracker":
+        from modelloop.training import tracking as module
+    else:
+        raise AttributeError(f"module 'modelloop.training' has no attribute {name!r}")
+    return getattr(module, name)
