@@ -163,6 +163,31 @@ def test_cancelling_a_running_job(tmp_path, monkeypatch, runner):
     ws.close()
 
 
+def test_cancelling_an_inline_job_from_another_process(local_workspace, monkeypatch, cli):
+    """``modelloop jobs cancel`` records it; the inline runner of the process running the job
+    sees that and stops it, without a signal to that process (not a worker: it is this test)."""
+    ws = _open(local_workspace.root, "inline", monkeypatch)
+    started, ended = [], []
+
+    def run():
+        try:
+            ws.jobs.run("sleep", {"steps": 1000, "seconds": 0.05}, on_start=started.append)
+        except JobFailed as exc:
+            ended.append(exc.job)
+
+    waiter = threading.Thread(target=run)
+    waiter.start()
+    deadline = time.monotonic() + 60
+    while not (started and ws.jobs.metric_series(started[0])) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    shown = cli("-w", ws.root, "jobs", "cancel", started[0], "--json").json()
+    waiter.join(60)
+    assert shown["status"] == "cancelled" and ended[0]["status"] == "cancelled"
+    log = ws.jobs.logs(started[0])
+    assert log.rstrip().endswith(f"job {started[0]} cancelled")  # it stopped, and said so
+    ws.close()
+
+
 def test_the_runner_is_a_workspace_setting(tmp_path, monkeypatch):
     monkeypatch.delenv("MODELLOOP_JOB_RUNNER", raising=False)
     root = tmp_path / "ws"

@@ -6,9 +6,9 @@ the caller, and a cancel is a signal. But it costs a fresh interpreter and its i
 for each job, which dwarfs a small job in a test suite. The inline runner runs the same
 :func:`~modelloop.training.job_context.execute_job` in the calling thread, with the same records:
 status transitions, the log (the job thread's output, tracebacks included, goes to the job log
-file), metrics, artifacts; a timeout or a cancel from this process raises
-:class:`~modelloop.training.job_context.JobCancelled` inside the job. What it cannot give is
-isolation: a job that crashes the interpreter takes the caller with it.
+file), metrics, artifacts; a timeout or a cancel (from this process, or recorded by another)
+raises :class:`~modelloop.training.job_context.JobCancelled` inside the job. What it cannot give
+is isolation: a job that crashes the interpreter takes the caller with it.
 
 The runner is chosen by ``$MODELLOOP_JOB_RUNNER`` or ``[jobs] runner`` in ``modelloop.toml``.
 """
@@ -116,15 +116,13 @@ class InlineRunner:
         path = self.log_path(job_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         key = (self.store.url, job_id)
-        timer = None
-        if timeout is not None:
-            timer = threading.Timer(timeout, self._time_out, (job_id, timeout))
-            timer.daemon = True
+        done = threading.Event()
+        watcher = threading.Thread(target=self._watch, args=(job_id, timeout, done), daemon=True,
+                                   name=f"watch-job-{job_id}")  # fmt: skip
         with open(path, "a", buffering=1, encoding="utf-8", errors="replace") as log:
             try:
                 with _output_to(log):
-                    if timer:
-                        timer.start()
+                    watcher.start()
                     self.execute(job_id, cancellable=lambda: INLINE.cancellable(key), log=log)
             except SystemExit as exc:  # a job's sys.exit() ends the job, as it ends a worker
                 finish_abnormal(self.store, job_id, f"its worker process exited with status "
@@ -133,27 +131,55 @@ class InlineRunner:
                 finish_abnormal(self.store, job_id, "the process waiting for it was interrupted")
                 raise
             finally:
-                if timer:
-                    timer.cancel()
+                done.set()
+                watcher.join()
 
-    def _time_out(self, job_id: int, timeout: float) -> None:
-        if finish_abnormal(self.store, job_id, f"timed out after {timeout:g} s and was killed"):
-            INLINE.interrupt((self.store.url, job_id))
+    def _watch(self, job_id: int, timeout: float | None, done: threading.Event) -> None:
+        """Stop the job when it overruns ``timeout`` or is cancelled from another process (which
+        records it ``cancelled`` but sends no signal to a process that is not a worker)."""
+        key = (self.store.url, job_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = 0.25 if deadline is None else max(0.0, min(0.25, deadline - time.monotonic()))
+            if done.wait(left):
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                error = f"timed out after {timeout:g} s and was killed"
+                if finish_abnormal(self.store, job_id, error):
+                    INLINE.interrupt(key)
+                return
+            try:
+                cancelled = self.store.get_job(job_id)["status"] == "cancelled"
+            except Exception:  # noqa: BLE001 - a store hiccup: look again at the next tick
+                continue
+            if cancelled:
+                INLINE.interrupt(key)
+                return
 
 
 def stop(store: MetadataStore, job: dict, *, grace: float) -> None:
     """Stop a running job: by :class:`JobCancelled` if it runs inline in this process, else by
-    SIGTERM to its worker (which ends it ``cancelled``), then SIGKILL after ``grace`` seconds."""
+    SIGTERM to its worker (which ends it ``cancelled``), then SIGKILL after ``grace`` seconds.
+    The caller then records the job cancelled, which is how an inline job elsewhere hears of it."""
     if INLINE.interrupt((store.url, job["id"])):
         _await_end(store, job, grace, lambda: True)
         return
-    if not job["pid"] or job["host"] != socket.gethostname() or job["pid"] == os.getpid():
-        return  # another machine's, or this process's but no longer running: only recorded
+    if not job["pid"] or job["host"] != socket.gethostname() or not _is_worker(job["pid"]):
+        return  # the record is enough: an inline runner elsewhere watches it (see InlineRunner)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(job["pid"], signal.SIGTERM)
     _await_end(store, job, grace, lambda: pid_alive(job["pid"]))
     if pid_alive(job["pid"]) and store.get_job(job["id"])["status"] in ACTIVE:
         kill_group(job["pid"])
+
+
+def _is_worker(pid: int) -> bool:
+    """Whether ``pid`` is a worker process, which leads a session of its own; a process running
+    jobs inline (a CLI command, a test run) is never signalled by a cancel."""
+    try:
+        return pid != os.getpid() and os.getsid(pid) == pid
+    except OSError:  # gone, or not ours to ask about
+        return False
 
 
 def _await_end(store: MetadataStore, job: dict, grace: float, alive: Callable[[], bool]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import io
 import json
 import os
 import re
@@ -25,7 +26,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TextIO
 
 from modelloop._faults import pid_alive
 from modelloop.artifacts import ArtifactStore
@@ -131,10 +131,11 @@ class Jobs:
         job_id: int,
         *,
         cancellable: Callable[[], AbstractContextManager] | None = None,
-        log: TextIO | None = None,
+        log: io.TextIOBase | None = None,
     ) -> str | None:
         """Run the queued job in this process and record how it ended (what a worker process
-        does, and the inline runner); its status, or None if it was not queued."""
+        does, and the inline runner); its status, or None if it was not queued. What the job
+        prints goes to ``log`` (default: standard output)."""
         self._load_kinds()
         return execute_job(
             self.store,
