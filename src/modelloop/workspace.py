@@ -21,6 +21,7 @@ from functools import cached_property
 from pathlib import Path
 
 from modelloop import config as _config
+from modelloop.common.status import MonitorRunStatus
 from modelloop.errors import check_arguments
 
 #: Modules that are faces: their calls into the façade carry user input and are checked.
@@ -157,7 +158,7 @@ class Workspace:
                     tick = self.monitoring.after_ingest(report.dataset)
                     report.monitor_runs = tick["runs"] + tick["failures"]
                 except Exception as exc:  # noqa: BLE001 - reported, the version stays committed
-                    report.monitor_runs = [{"status": "failed", "error": str(exc)}]
+                    report.monitor_runs = [{"status": MonitorRunStatus.FAILED, "error": str(exc)}]
             return report
 
         return ingest_then_monitor

@@ -38,6 +38,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from modelloop.batch import sources
 from modelloop.common.hashing import sha256_bytes
+from modelloop.common.status import ApprovalStatus, TransformStatus
 from modelloop.errors import InvalidInput, NotApproved
 from modelloop.training.job_kinds import register_job_kind
 
@@ -322,7 +323,7 @@ def _check_approved(record: dict, ref: str, *, force: bool, reason: str | None) 
     from modelloop.config import current_actor
 
     status = record["status"]
-    if status == "approved":
+    if status == ApprovalStatus.APPROVED:
         return None
     if not force:
         raise NotApproved(f"model {ref} is {status}, not approved: transform refuses it",
@@ -540,7 +541,7 @@ def run_transform_job(ctx, spec: dict) -> None:
         assemble(ctx.artifacts, error_parts, spec["errors_file"], "jsonl", [],
                  spec["storage_options"], scratch=ctx.scratch)
         rec.set_output("errors_file", spec["errors_file"])
-    status = "completed_with_errors" if error_rows else "completed"
+    status = TransformStatus.COMPLETED_WITH_ERRORS if error_rows else TransformStatus.COMPLETED
     rec.set_output("status", status)
     rec.set_output("output", spec["output"])
     rec.set_output("rows", rows)

@@ -6,6 +6,7 @@ import click
 
 from modelloop.cli import render
 from modelloop.cli.main import Context, json_option, pass_ctx
+from modelloop.common.status import MonitorRunStatus
 
 
 @click.group()
@@ -78,7 +79,7 @@ def ingest(
     for change in v.schema_changes:
         render.out.print(f"  schema: {change}")
     for r in runs:
-        if r.get("status") == "failed":
+        if r.get("status") == MonitorRunStatus.FAILED:
             render.err.print(f"monitor {r.get('monitor', '?')} failed: {r['error']}")
         else:
             render.out.print(f"  monitor {r['monitor']} → run #{r['id']} on {r['data']}: "

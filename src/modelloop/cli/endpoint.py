@@ -8,6 +8,7 @@ import click
 
 from modelloop.cli import render
 from modelloop.cli.main import Context, json_option, pass_ctx
+from modelloop.common.status import RolloutStatus
 
 
 def _variants(items: tuple[str, ...]) -> list[dict]:
@@ -237,7 +238,7 @@ def _describe_rollout(r: dict) -> str:
     st = r["state"]
     step = st.get("steps", [[100, 0]])[min(st.get("step", 0), len(st.get("steps", [1])) - 1)]
     text = f"rollout {r['id']} of {r['model']} ({r['strategy']}): {r['status']}"
-    if r["status"] == "running":
+    if r["status"] == RolloutStatus.RUNNING:
         text += f", {step[0]:g}% of traffic, baking {step[1]:g} s"
         if st.get("waiting") == st.get("step"):
             seen = (st.get("step_observed") or {}).get("invocations", 0)
@@ -297,7 +298,7 @@ def deploy(c: Context, name, model, strategy, bake_seconds, canary_percent, step
         render.print_json(r)
     else:
         render.out.print(_describe_rollout(r))
-    if r["status"] == "rolled_back":
+    if r["status"] == RolloutStatus.ROLLED_BACK:
         raise SystemExit(1)
 
 

@@ -9,6 +9,7 @@ import click
 
 from modelloop.cli import render
 from modelloop.cli.main import Context, json_option, pass_ctx
+from modelloop.common.status import JobStatus
 
 
 def _duration(job: dict) -> str:
@@ -50,7 +51,7 @@ def jobs() -> None:
 @click.option("--kind", help="Only jobs of this kind (train, tune, trial, evaluate…).")
 @click.option(
     "--status",
-    type=click.Choice(["queued", "running", "succeeded", "failed", "cancelled", "pruned"]),
+    type=click.Choice([s.value for s in JobStatus]),
 )
 @click.option(
     "--parent",

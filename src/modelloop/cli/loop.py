@@ -10,6 +10,7 @@ import click
 from modelloop.cli import render
 from modelloop.cli.executor_option import executor_option
 from modelloop.cli.main import Context, json_option, pass_ctx
+from modelloop.common.status import RunStatus, StepStatus
 
 _MARK = {
     "succeeded": "[green]✔[/green]",
@@ -74,7 +75,7 @@ def run(c: Context, spec: str, executor: str, wait: bool, as_json: bool) -> None
         render.print_json(result.to_dict())
     else:
         print_summary(result)
-    if result.status == "failed":
+    if result.status == RunStatus.FAILED:
         raise SystemExit(1)
 
 
@@ -85,7 +86,7 @@ def _live_steps():
     def show(steps: list[dict]) -> None:
         for s in steps:
             status = s["status"]
-            if shown.get(s["name"]) == status or status == "pending":
+            if shown.get(s["name"]) == status or status == StepStatus.PENDING:
                 continue
             shown[s["name"]] = status
             took = f" [dim]{s['duration']:.1f}s[/dim]" if s.get("duration") else ""
@@ -219,7 +220,7 @@ def demo(directory, days, rows_per_day, drift_day, executor, as_json) -> None:
 
             def show(steps, day=day, started_steps=started_steps):
                 for s in steps:
-                    if s["status"] == "running" and s["name"] not in started_steps:
+                    if s["status"] == StepStatus.RUNNING and s["name"] not in started_steps:
                         started_steps.add(s["name"])
                         say(f"day {day}: {s['name']}")
 
@@ -244,7 +245,7 @@ def demo(directory, days, rows_per_day, drift_day, executor, as_json) -> None:
                 "run": result.run_id,
             })
             progress.advance(task)
-            if result.status != "succeeded":
+            if result.status != RunStatus.SUCCEEDED:
                 break
     elapsed = time.perf_counter() - started
     if as_json:
@@ -262,7 +263,7 @@ def demo(directory, days, rows_per_day, drift_day, executor, as_json) -> None:
             f"Next: cd {root} && modelloop runs list && modelloop models show loans "
             "(or edit loop.yaml and 'modelloop loop run loop.yaml')"
         )
-    failed = [r for r in rows if r["status"] != "succeeded"]
+    failed = [r for r in rows if r["status"] != RunStatus.SUCCEEDED]
     if failed:
         from modelloop.errors import ModelloopError
 

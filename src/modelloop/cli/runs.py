@@ -10,6 +10,7 @@ import click
 from modelloop.cli import render
 from modelloop.cli.executor_option import executor_option
 from modelloop.cli.main import Context, json_option, pass_ctx
+from modelloop.common.status import RunStatus, StepStatus
 
 _MARK = {
     "succeeded": ("✔", "green"),
@@ -75,7 +76,7 @@ def runs() -> None:
 @click.option("--pipeline", help="Only runs of this pipeline.")
 @click.option(
     "--status",
-    type=click.Choice(["running", "waiting", "succeeded", "failed", "interrupted"]),
+    type=click.Choice([s.value for s in RunStatus if s != RunStatus.PENDING]),
 )
 @click.option("-n", "--limit", type=int, default=50, show_default=True)
 @json_option
@@ -145,7 +146,7 @@ def show(c: Context, run_id: str, as_json: bool) -> None:
         ],
     )
     for s in steps:
-        if s["status"] == "waiting":
+        if s["status"] == StepStatus.WAITING:
             if s["kind"] == "approval":
                 render.out.print(
                     f"[yellow]waiting:[/yellow] approve with 'modelloop runs approve {run['id']} "
@@ -212,7 +213,7 @@ def resume(c: Context, run_id: str, executor: str, no_wait: bool, as_json: bool)
     """Continue a failed, interrupted or waiting run, reusing its finished steps."""
     result = _runs(c).resume(run_id, executor=executor, wait=not no_wait)
     _print_result(result, as_json)
-    if result.status == "failed":
+    if result.status == RunStatus.FAILED:
         raise SystemExit(1)
 
 

@@ -18,6 +18,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from modelloop.common.status import MonitorRunStatus
 from modelloop.monitoring import captures
 from modelloop.monitoring.baselines import Baselines
 
@@ -138,8 +139,8 @@ def execute(store: MetadataStore, artifacts: ArtifactStore, datasets: Datasets, 
     report["n_rows"] = n_rows
     if n_rows == 0:
         log(f"no data in {report['data']} for this window: INSUFFICIENT_DATA")
-        report["status"] = "insufficient_data"
-        report["summary"] = {"status": "insufficient_data", "n_rows": 0}
+        report["status"] = MonitorRunStatus.INSUFFICIENT_DATA
+        report["summary"] = {"status": MonitorRunStatus.INSUFFICIENT_DATA, "n_rows": 0}
         report["points"] = [("rows", {"monitor": monitor["name"]}, end, 0.0)]
         return report
 
@@ -148,7 +149,7 @@ def execute(store: MetadataStore, artifacts: ArtifactStore, datasets: Datasets, 
     current = Baseline.from_batches(data(), categorical=[
         k for k, p in baseline.columns.items() if p.kind == "categorical"
     ])  # fmt: skip
-    report["status"] = "completed"
+    report["status"] = MonitorRunStatus.COMPLETED
     report["check"] = result.to_dict()
     report["histograms"] = histograms(baseline, current) if result.verdict.enough_data else {}
     log(f"checked {n_rows} rows of {report['data']}: {len(result.violations)} violation(s), "
@@ -167,7 +168,7 @@ def execute(store: MetadataStore, artifacts: ArtifactStore, datasets: Datasets, 
     for row in result.drift:
         points.append(("drift", {**dims, "feature": row.column}, end, float(row.value)))
     summary = {
-        "status": "completed",
+        "status": MonitorRunStatus.COMPLETED,
         "n_rows": n_rows,
         "n_violations": len(result.violations),
         "dataset_drift": result.verdict.dataset_drift,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 
+from modelloop.common.status import MonitorRunStatus
+
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;
 margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#f3f3f3}
 .bad{color:#b00020;font-weight:bold}.ok{color:#1b7a1b;font-weight:bold}.hist{display:inline-block;
@@ -74,9 +76,9 @@ def render_html(report: dict) -> str:
     check = report.get("check") or {}
     verdict = check.get("verdict", {})
     status = report.get("status")
-    ok = verdict.get("ok", status != "completed")
-    label = ("INSUFFICIENT_DATA" if status == "insufficient_data" else "OK" if ok else "ISSUES")
-    if status == "completed" and not verdict.get("enough_data", True):
+    ok = verdict.get("ok", status != MonitorRunStatus.COMPLETED)
+    label = ("INSUFFICIENT_DATA" if status == MonitorRunStatus.INSUFFICIENT_DATA else "OK" if ok else "ISSUES")
+    if status == MonitorRunStatus.COMPLETED and not verdict.get("enough_data", True):
         label += " (not enough data: columns checked only)"
     parts.append(_table(["", ""], [
         ["verdict", f"<span class='{'ok' if ok else 'bad'}'>{label}</span>"],

@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from modelloop.common.status import MonitorRunStatus
 from modelloop.data.refs import check_name
 from modelloop.errors import InvalidInput, NotFound, parse_id
 from modelloop.monitoring import monitors as M
@@ -289,7 +290,7 @@ class Monitoring:
                 runs.append(outcome)
             except Exception as exc:  # one broken monitor must not stop the others
                 job = getattr(exc, "job", None) or {}
-                outcome = {"monitor": name, "status": "failed", "error": str(exc),
+                outcome = {"monitor": name, "status": MonitorRunStatus.FAILED, "error": str(exc),
                            "job_id": job.get("id"), **kwargs}  # fmt: skip
                 failures.append(outcome)
             if on_run:

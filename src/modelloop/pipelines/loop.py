@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelloop.common.status import StepStatus
 from modelloop.pipelines.context import DatasetsService, ModelsService
 from modelloop.pipelines.graph import Pipeline
 from modelloop.pipelines.runs import Runs
@@ -200,7 +201,7 @@ class Loops:
         if model:
             version = self.models.alias_version(model, spec["register"]["alias"])
             champion = f"{model}@{version}" if version else None
-        waiting = [n for n, s in rows.items() if s["status"] == "waiting"]
+        waiting = [n for n, s in rows.items() if s["status"] == StepStatus.WAITING]
         if duration is None and run.get("ended_at") and run.get("started_at"):
             duration = (run["ended_at"] - run["started_at"]).total_seconds()
         return LoopResult(

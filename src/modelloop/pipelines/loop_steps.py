@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from modelloop.common.status import ApprovalStatus
 from modelloop.errors import InvalidInput, ModelloopError
 from modelloop.pipelines.context import StepContext
 from modelloop.pipelines.graph import step
@@ -310,7 +311,7 @@ def promote(ctx: StepContext, version: dict, alias: str, evaluation: dict) -> di
         + " on the same holdout"
     )
     record = ctx.models.get(version["ref"])
-    if record["status"] == "pending":
+    if record["status"] == ApprovalStatus.PENDING:
         ctx.models.approve(version["ref"], reason=f"passed the loop's gate: {why}")
     previous = ctx.models.alias_version(name, alias)
     ctx.models.set_alias(name, alias, version["version"], reason=f"promoted by the loop: {why}")

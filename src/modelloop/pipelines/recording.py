@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from modelloop._faults import checkpoint
+from modelloop.common.status import RunStatus, StepStatus
 from modelloop.errors import ModelloopError, NotFound
 from modelloop.pipelines import values
 from modelloop.pipelines.attempts import StepResult, StepTimeout
@@ -23,8 +24,8 @@ if TYPE_CHECKING:
     from modelloop.artifacts import ArtifactStore
     from modelloop.store.interfaces import PipelineStore
 
-FINISHED = ("succeeded", "cached", "skipped")
-RESUMABLE = ("failed", "interrupted", "waiting")
+FINISHED = (StepStatus.SUCCEEDED, StepStatus.CACHED, StepStatus.SKIPPED)
+RESUMABLE = (RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.WAITING)
 
 
 class RunFailed(ModelloopError):
@@ -54,7 +55,7 @@ class RunResult:
         return values.fetch(self._artifacts, self._outputs[step])
 
     def raise_for_status(self) -> RunResult:
-        if self.status != "succeeded":
+        if self.status != RunStatus.SUCCEEDED:
             raise RunFailed(
                 f"run {self.run_id} of {self.pipeline} {self.status}: {self.error or ''}".strip(),
                 hint=f"see it with 'modelloop runs show {self.run_id}'",
@@ -130,9 +131,9 @@ class Recorder:
             st.outputs[name] = result.output
             if result.value is not None or self.in_process:
                 st.values[name] = result.value
-            st.status[name] = "succeeded"
+            st.status[name] = StepStatus.SUCCEEDED
             self.store.update_step_runs([{
-                "id": st.ids[name], "status": "succeeded", "outputs": [result.output],
+                "id": st.ids[name], "status": StepStatus.SUCCEEDED, "outputs": [result.output],
                 "log": _tail(result.log), "ended_at": self.store.now(), "duration": elapsed,
                 "info": info, "error": None,
             }])
@@ -144,16 +145,16 @@ class Recorder:
         retryable = result.retryable and bool(retry_names & set(result.error_types))
         if retryable and attempt < opts.max_attempts:
             st.retry_at[name] = time.monotonic() + opts.backoff * (2 ** (attempt - 1))
-            st.status[name] = "running"  # between attempts
+            st.status[name] = StepStatus.RUNNING  # between attempts
             self.store.update_step_runs(
                 [{"id": st.ids[name], "info": info, "log": _tail(result.log)}]
             )
             return
-        st.status[name] = "failed"
+        st.status[name] = StepStatus.FAILED
         tries = f" (after {attempt} attempts)" if attempt > 1 else ""
         st.error = st.error or f"step {name!r} failed{tries}: {result.error}"
         self.store.update_step_runs([{
-            "id": st.ids[name], "status": "failed", "error": f"{result.error}{tries}",
+            "id": st.ids[name], "status": StepStatus.FAILED, "error": f"{result.error}{tries}",
             "log": _tail(result.log), "ended_at": self.store.now(), "duration": elapsed,
             "info": info,
         }])
@@ -161,27 +162,27 @@ class Recorder:
     def interrupted(self, st: RunState, exc: BaseException) -> None:
         self.store.update_pipeline_run(
             st.run_id,
-            only_if_status=("running",),
-            status="interrupted",
+            only_if_status=(RunStatus.RUNNING,),
+            status=RunStatus.INTERRUPTED,
             error=f"the runner stopped: {type(exc).__name__}: {exc}",
             ended_at=self.store.now(),
         )
 
     def finish(self, st: RunState) -> RunResult:
         statuses = set(st.status.values())
-        if st.error or "failed" in statuses:
-            status = "failed"
-        elif "waiting" in statuses or "pending" in statuses:
-            status = "waiting"
+        if st.error or StepStatus.FAILED in statuses:
+            status = RunStatus.FAILED
+        elif StepStatus.WAITING in statuses or StepStatus.PENDING in statuses:
+            status = RunStatus.WAITING
         else:
-            status = "succeeded"
-        ended = None if status == "waiting" else self.store.now()
+            status = RunStatus.SUCCEEDED
+        ended = None if status == RunStatus.WAITING else self.store.now()
         self.store.update_pipeline_run(
             st.run_id,
             status=status,
             error=st.error,
             ended_at=ended,
-            **({"pid": None} if status == "waiting" else {}),
+            **({"pid": None} if status == RunStatus.WAITING else {}),
         )
         return RunResult(st.run_id, st.pipe.name, status, dict(st.status), st.error,
                          dict(st.outputs), self.artifacts)

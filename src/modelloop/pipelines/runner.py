@@ -20,6 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from modelloop.common.executors import Executor
+from modelloop.common.status import RunStatus, StepStatus
 from modelloop.errors import InvalidInput, NotFound
 from modelloop.pipelines import cache, values
 from modelloop.pipelines.attempts import StepTask, execute, fn_blob, portable, run_portable
@@ -80,7 +81,7 @@ class Runner:
             host=socket.gethostname(),
             pid=os.getpid(),
         )
-        state = RunState(run_id, pipe, merged, ids, {n: "pending" for n in order})
+        state = RunState(run_id, pipe, merged, ids, {n: StepStatus.PENDING for n in order})
         return self._drive(state, order, wait=wait, wait_timeout=wait_timeout)
 
     def resume(
@@ -93,7 +94,7 @@ class Runner:
             raise InvalidInput(
                 f"run {run_id} is {run['status']}; only a failed, interrupted or waiting run "
                 "can be resumed",
-                hint="start a new run instead" if run["status"] == "succeeded" else None,
+                hint="start a new run instead" if run["status"] == RunStatus.SUCCEEDED else None,
             )
         pipe = pipeline or load_pipeline(run["spec"].get("source"))
         order = pipe.order()
@@ -104,7 +105,7 @@ class Runner:
                 f"(added: {sorted(set(order) - set(steps))}, removed: {sorted(set(steps) - set(order))})",
                 hint="start a new run; finished steps will still be reused from the cache",
             )
-        reset = [n for n, s in steps.items() if s["status"] in ("failed", "running", "pending")]
+        reset = [n for n, s in steps.items() if s["status"] in (StepStatus.FAILED, StepStatus.RUNNING, StepStatus.PENDING)]
         if not self.store.resume_pipeline_run(
             run_id,
             reset=reset,
@@ -126,7 +127,7 @@ class Runner:
             pipe,
             {**pipe.params, **run["params"]},
             {n: s["id"] for n, s in steps.items()},
-            {n: ("pending" if n in reset else s["status"]) for n, s in steps.items()},
+            {n: (StepStatus.PENDING if n in reset else s["status"]) for n, s in steps.items()},
         )
         for n, s in steps.items():
             state.info[n] = {} if n in reset else s["info"]
@@ -145,29 +146,29 @@ class Runner:
                 writes: list[dict] = []
                 launch: list[str] = []
                 for name in order:
-                    if st.status[name] not in ("pending", "waiting") or name in st.retry_at:
+                    if st.status[name] not in (StepStatus.PENDING, StepStatus.WAITING) or name in st.retry_at:
                         continue
-                    if st.error and st.status[name] == "pending":
+                    if st.error and st.status[name] == StepStatus.PENDING:
                         continue  # fail fast: nothing new starts after a failure
                     self._decide(st, nodes[name], candidates, writes, launch)
                 now = time.monotonic()
                 for name, when in list(st.retry_at.items()):
                     if st.error:  # fail fast: no more attempts; resume will run it again
                         del st.retry_at[name]
-                        st.status[name] = "pending"
-                        writes.append({"id": st.ids[name], "status": "pending"})
+                        st.status[name] = StepStatus.PENDING
+                        writes.append({"id": st.ids[name], "status": StepStatus.PENDING})
                     elif when <= now:
                         del st.retry_at[name]
                         launch.append(name)
                 if st.error and st.queue:
                     for name in st.queue:
-                        st.status[name] = "pending"
+                        st.status[name] = StepStatus.PENDING
                     st.queue = []
                 if writes:
                     self.store.update_step_runs(writes)
                 self._launch(st, launch)
                 if not st.running and not st.retry_at:
-                    waiting = [n for n in order if st.status[n] == "waiting"]
+                    waiting = [n for n in order if st.status[n] == StepStatus.WAITING]
                     if not waiting or st.error or not wait:
                         break
                     waited_since = waited_since or time.monotonic()
@@ -206,19 +207,19 @@ class Runner:
         ups = node.upstream()
         if any(st.status[u] not in FINISHED for u in ups):
             return
-        if any(st.status[u] == "skipped" for u in ups):
+        if any(st.status[u] == StepStatus.SKIPPED for u in ups):
             return self.record.set(
-                st, node.name, "skipped", writes, info={"why": "an upstream step was skipped"}
+                st, node.name, StepStatus.SKIPPED, writes, info={"why": "an upstream step was skipped"}
             )
         for cond in node.conditions:
             if not cond.evaluate(lambda r: self._resolve(st, r)):
                 why = f"condition {cond.describe()} is false"
-                return self.record.set(st, node.name, "skipped", writes, info={"why": why})
+                return self.record.set(st, node.name, StepStatus.SKIPPED, writes, info={"why": why})
         if node.kind == "dataset":
             return self._dataset(st, node, writes)
         if node.kind == "fail":
             st.error = f"step {node.name!r}: {node.message}"
-            return self.record.set(st, node.name, "failed", writes, error=node.message)
+            return self.record.set(st, node.name, StepStatus.FAILED, writes, error=node.message)
         if node.kind in ("approval", "callback"):
             return self._control(st, node, writes)
         # a step: cache hit, or run it
@@ -235,7 +236,7 @@ class Runner:
             st.outputs[node.name] = verdict["outputs"][0] if verdict["outputs"] else None
             now = self.store.now()
             return self.record.set(
-                st, node.name, "cached", writes,
+                st, node.name, StepStatus.CACHED, writes,
                 cache_key=key, recipe=recipe, cached_from=verdict["id"],
                 outputs=verdict["outputs"], inputs=cache.recorded_inputs(params, inputs),
                 started_at=now, ended_at=now, duration=0.0, info={"cache": "hit"},
@@ -269,11 +270,11 @@ class Runner:
         found = self.store.get_dataset_version(name, number) if number != -1 else None
         if found is None:
             st.error = f"step {node.name!r}: no dataset version {text!r}"
-            return self.record.set(st, node.name, "failed", writes,
+            return self.record.set(st, node.name, StepStatus.FAILED, writes,
                                    error=f"no dataset version {text!r}")
         ds = {"name": name, "version": found["version"], "content_hash": found["content_hash"]}
         self.record.set(
-            st, node.name, "succeeded", writes, info={"dataset": ds}, inputs={"ref": str(text)}
+            st, node.name, StepStatus.SUCCEEDED, writes, info={"dataset": ds}, inputs={"ref": str(text)}
         )
 
     # -- approvals and callbacks ---------------------------------------------------------------
@@ -281,7 +282,7 @@ class Runner:
         info = st.info.get(node.name) or {}
         decision = info.get("decision") or info.get("report")
         if decision is None:
-            if st.status[node.name] == "waiting":
+            if st.status[node.name] == StepStatus.WAITING:
                 return
             fields: dict = {"info": {"waiting_for": node.kind, "message": node.message}}
             if node.kind == "callback":
@@ -294,7 +295,7 @@ class Runner:
                     }
                     node.notify(token, **kwargs)
             fields["started_at"] = self.store.now()
-            return self.record.set(st, node.name, "waiting", writes, **fields)
+            return self.record.set(st, node.name, StepStatus.WAITING, writes, **fields)
         ok = decision.get("approved", decision.get("success", False))
         now = self.store.now()
         if not ok:
@@ -303,13 +304,13 @@ class Runner:
             verb = "rejected" if node.kind == "approval" else "reported failure"
             st.error = f"step {node.name!r} {verb}{who}: {why}"
             return self.record.set(
-                st, node.name, "failed", writes, error=f"{verb}{who}: {why}", ended_at=now
+                st, node.name, StepStatus.FAILED, writes, error=f"{verb}{who}: {why}", ended_at=now
             )
         payload = decision if node.kind == "approval" else decision.get("output")
         out = values.store(self.artifacts, payload, node.name)
         st.outputs[node.name] = out
         st.values[node.name] = payload
-        self.record.set(st, node.name, "succeeded", writes, outputs=[out], ended_at=now)
+        self.record.set(st, node.name, StepStatus.SUCCEEDED, writes, outputs=[out], ended_at=now)
 
     def _refresh_waiting(self, st: RunState, waiting: list[str]) -> None:
         for s in self.store.pipeline_step_runs(st.run_id):
@@ -334,12 +335,12 @@ class Runner:
             node = st.pipe.nodes[name]
             st.attempts[name] = st.attempts.get(name, 0) + 1
             tasks.append((name, self._task(st, node)))
-            st.status[name] = "running"
+            st.status[name] = StepStatus.RUNNING
             key, recipe = st.keys[name]
             writes.append(
                 {
                     "id": st.ids[name],
-                    "status": "running",
+                    "status": StepStatus.RUNNING,
                     "attempts": st.attempts[name],
                     "cache_key": key,
                     "recipe": recipe,

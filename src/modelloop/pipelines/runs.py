@@ -12,6 +12,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from modelloop._faults import pid_alive
+from modelloop.common.status import RunStatus, StepStatus
 from modelloop.errors import InvalidInput, NotFound, parse_id
 from modelloop.pipelines import values
 from modelloop.pipelines.context import ContextFactory
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from modelloop.artifacts import ArtifactStore
     from modelloop.store import MetadataStore
 
-ACTIVE = ("pending", "running")
+ACTIVE = (RunStatus.PENDING, RunStatus.RUNNING)
 
 
 def diff_recipes(old: dict, new: dict, step: str) -> list[str]:
@@ -178,11 +179,11 @@ class Runs:
                 "decision": "not cached",
                 "reasons": [f"{s['kind']} steps are never cached"],
             }
-        if s["status"] == "skipped":
+        if s["status"] == StepStatus.SKIPPED:
             return {**out, "decision": "skipped", "reasons": [s["info"].get("why", "skipped")]}
         if s["recipe"] is None:
             return {**out, "decision": "undecided", "reasons": ["the step was not reached"]}
-        if s["status"] == "cached":
+        if s["status"] == StepStatus.CACHED:
             src = self.store.get_step_run(s["cached_from"])
             return {
                 **out,
@@ -216,7 +217,7 @@ class Runs:
                 ],
             }
         same = [h for h in history if h["cache_key"] == s["cache_key"]]
-        if same and same[0]["status"] == "succeeded":
+        if same and same[0]["status"] == StepStatus.SUCCEEDED:
             return {
                 **out,
                 "decision": "miss",
@@ -246,7 +247,7 @@ class Runs:
     def _waiting(self, run_id: int | str, name: str | None, kind: str) -> dict:
         if name is None:  # the run's one waiting step of this kind
             waiting = [s["name"] for s in self.steps(run_id)
-                       if s["kind"] == kind and s["status"] == "waiting"]
+                       if s["kind"] == kind and s["status"] == StepStatus.WAITING]
             if len(waiting) != 1:
                 raise InvalidInput(
                     f"run {run_id} has {len(waiting) or 'no'} waiting {kind} steps"
@@ -257,7 +258,7 @@ class Runs:
         s = self.step(run_id, name)
         if s["kind"] != kind:
             raise InvalidInput(f"step {name!r} of run {run_id} is a {s['kind']} step, not {kind}")
-        if s["status"] != "waiting":
+        if s["status"] != StepStatus.WAITING:
             raise InvalidInput(
                 f"step {name!r} of run {run_id} is {s['status']}, not waiting",
                 hint="only a waiting step can be decided",
@@ -283,7 +284,7 @@ class Runs:
                 {
                     "id": s["id"],
                     "info": {**s["info"], "decision": decision},
-                    "only_if_status": ("waiting",),
+                    "only_if_status": (StepStatus.WAITING,),
                 }
             ]
         )
@@ -302,7 +303,7 @@ class Runs:
         s = self.store.step_run_by_token(token)
         if s is None or s["kind"] != "callback":
             raise NotFound("no callback step has this token", hint="check the token you were given")
-        if s["status"] != "waiting":
+        if s["status"] != StepStatus.WAITING:
             raise InvalidInput(f"callback step {s['name']!r} of run {s['run_id']} is {s['status']}")
         report = {"success": bool(success), "output": output, "error": error}
         self.store.update_step_runs(
@@ -310,7 +311,7 @@ class Runs:
                 {
                     "id": s["id"],
                     "info": {**s["info"], "report": report},
-                    "only_if_status": ("waiting",),
+                    "only_if_status": (StepStatus.WAITING,),
                 }
             ]
         )
@@ -319,7 +320,7 @@ class Runs:
     def needs_runner(self, run_id: int | str) -> bool:
         """Whether nobody is driving this run any more (so whoever decides should resume it)."""
         run = self.get(run_id)
-        return run["status"] in ("waiting", "interrupted", "failed")
+        return run["status"] in (RunStatus.WAITING, RunStatus.INTERRUPTED, RunStatus.FAILED)
 
 
 def _user() -> str:

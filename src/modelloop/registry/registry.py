@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelloop.artifacts import ArtifactStore
+from modelloop.common.status import ApprovalStatus, JobStatus
 from modelloop.config import current_actor
 from modelloop.data.refs import check_name, version_number
 from modelloop.errors import IntegrityError, InvalidInput, NotFound, UntrustedCode, parse_id
@@ -220,7 +221,7 @@ class Registry:
         if job is None:
             raise NotFound(f"no job {job_id}", hint="list jobs with 'modelloop jobs list'")
         files = [a for a in self.store.job_artifacts(job_id) if a["name"].startswith("model/")]
-        if job["status"] != "succeeded" or not files:
+        if job["status"] != JobStatus.SUCCEEDED or not files:
             raise InvalidInput(f"job {job_id} ({job['kind']}, {job['status']}) produced no model package",
                                hint="register the model of a succeeded train or tune job")
         staging = self.cache_dir.parent / f"register-{os.getpid()}-{uuid.uuid4().hex}"
@@ -252,17 +253,17 @@ class Registry:
     def approve(self, ref: str, *, reason: str | None = None, actor: str | None = None,
                 force: bool = False) -> dict:
         name, version = self.resolve(ref)
-        allowed = ("pending", "rejected") if force else ("pending",)
+        allowed = (ApprovalStatus.PENDING, ApprovalStatus.REJECTED) if force else (ApprovalStatus.PENDING,)
         if force and not reason:
             raise InvalidInput("approving a rejected version needs a reason", hint="pass --reason '…'")
-        self.store.set_model_status(name, version, "approved", actor=actor or current_actor(),
+        self.store.set_model_status(name, version, ApprovalStatus.APPROVED, actor=actor or current_actor(),
                                     reason=reason, allowed_from=allowed)
         return self.get(f"{name}@{version}")
 
     def reject(self, ref: str, *, reason: str | None = None, actor: str | None = None) -> dict:
         name, version = self.resolve(ref)
-        self.store.set_model_status(name, version, "rejected", actor=actor or current_actor(),
-                                    reason=reason, allowed_from=("pending", "approved"))
+        self.store.set_model_status(name, version, ApprovalStatus.REJECTED, actor=actor or current_actor(),
+                                    reason=reason, allowed_from=(ApprovalStatus.PENDING, ApprovalStatus.APPROVED))
         return self.get(f"{name}@{version}")
 
     # -- aliases ------------------------------------------------------------------------------
@@ -298,7 +299,8 @@ class Registry:
 
     def _allowed_status(self, alias: str) -> tuple[str, ...]:
         """The statuses a version needs for ``alias`` to point at it."""
-        return ("approved",) if alias in self.gated_aliases else ("pending", "approved")
+        return (ApprovalStatus.APPROVED,) if alias in self.gated_aliases else (
+            ApprovalStatus.PENDING, ApprovalStatus.APPROVED)
 
     def remove_alias(self, name: str, alias: str, *, reason: str | None = None, actor: str | None = None) -> None:
         check_alias(alias)

@@ -14,6 +14,7 @@ import time
 import warnings
 from typing import TYPE_CHECKING
 
+from modelloop.common.status import ApprovalStatus, EndpointStatus, RolloutStatus
 from modelloop.data.refs import check_name
 from modelloop.errors import InvalidInput, NotApproved, NotFound
 from modelloop.serving import rollouts as _rollouts
@@ -82,7 +83,7 @@ class Endpoints:
         overrides = []
         for ref in dict.fromkeys(refs):
             status = self.models.get(ref)["status"]
-            if status == "approved":
+            if status == ApprovalStatus.APPROVED:
                 continue
             if not force:
                 raise NotApproved(
@@ -283,7 +284,7 @@ class Endpoints:
         self.store.advance_rollout(
             rollout["id"], state=state,
             spec=_with_overrides(_rollouts.spec_at(before, new, steps[0][0]), overrides),
-            endpoint_status="updating", actor=_actor())
+            endpoint_status=EndpointStatus.UPDATING, actor=_actor())
         self.models.mark_deployed(ref, where)
         rollout = self.store.get_rollout(rollout["id"])
         if progress:
@@ -300,7 +301,7 @@ class Endpoints:
                                      after["variants"][0])}
         rollout = self.store.create_rollout(endpoint=name, strategy=strategy, model=ref,
                                             state=state, actor=_actor())
-        self.store.advance_rollout(rollout["id"], state=state, status="completed", reason=reason)
+        self.store.advance_rollout(rollout["id"], state=state, status=RolloutStatus.COMPLETED, reason=reason)
         return self.store.get_rollout(rollout["id"])
 
     def wait(self, rollout_id: int, *, timeout: float | None = None, progress=None,
@@ -310,7 +311,7 @@ class Endpoints:
         owner = f"deploy:{socket.gethostname()}:{os.getpid()}"
         while True:
             rollout = self.store.get_rollout(rollout_id)
-            if rollout["status"] != "running":
+            if rollout["status"] != RolloutStatus.RUNNING:
                 return rollout
             changed = _rollouts.drive(self.store, rollout, owner=owner,
                                       alarm_states=self._alarm_states)
@@ -323,7 +324,7 @@ class Endpoints:
     def advance(self, *, owner: str) -> list[dict]:
         """Move every running rollout that is due (and follow aliases); returns what changed."""
         changed = []
-        for rollout in self.store.list_rollouts(status="running"):
+        for rollout in self.store.list_rollouts(status=RolloutStatus.RUNNING):
             try:
                 out = _rollouts.drive(self.store, rollout, owner=owner,
                                       alarm_states=self._alarm_states)
@@ -360,7 +361,7 @@ class Endpoints:
             if ref in serving and len(serving) == 1:
                 continue
             recent = self.store.list_rollouts(endpoint=ep["name"], limit=20)
-            if any(r["status"] == "running" for r in recent):
+            if any(r["status"] == RolloutStatus.RUNNING for r in recent):
                 continue
             if any(r["model"] == ref for r in recent):  # tried already (maybe rolled back)
                 continue
@@ -377,7 +378,7 @@ class Endpoints:
                  "observed": None, "new_variant": {"model": ref}}
         rollout = self.store.create_rollout(endpoint=ep["name"], strategy=strategy, model=ref,
                                             state=state, actor=f"follow {ep['spec']['follow']}")
-        self.store.advance_rollout(rollout["id"], state=state, status="failed",
+        self.store.advance_rollout(rollout["id"], state=state, status=RolloutStatus.FAILED,
                                    reason=f"not deployed: {exc.message}")
 
     def rollback(self, name: str, *, reason: str | None = None) -> dict:
@@ -386,18 +387,18 @@ class Endpoints:
         self.get(name)
         reason = reason or "manual rollback"
         for rollout in self.store.list_rollouts(endpoint=name, limit=50):
-            if rollout["status"] == "running" and self.store.advance_rollout(
-                rollout["id"], state=rollout["state"], status="rolled_back", reason=reason,
-                spec=rollout["state"]["before"], endpoint_status="in_service",
+            if rollout["status"] == RolloutStatus.RUNNING and self.store.advance_rollout(
+                rollout["id"], state=rollout["state"], status=RolloutStatus.ROLLED_BACK, reason=reason,
+                spec=rollout["state"]["before"], endpoint_status=EndpointStatus.IN_SERVICE,
                 actor=_actor(),
             ):
                 return self.store.get_rollout(rollout["id"])
-            if rollout["status"] == "completed":
+            if rollout["status"] == RolloutStatus.COMPLETED:
                 before = rollout["state"]["before"]
                 if not before.get("variants"):
                     continue
                 self.store.update_endpoint(name, before, actor=_actor())
-                self.store.mark_rollout(rollout["id"], status="rolled_back", reason=reason)
+                self.store.mark_rollout(rollout["id"], status=RolloutStatus.ROLLED_BACK, reason=reason)
                 return self.store.get_rollout(rollout["id"])
         raise InvalidInput(f"endpoint {name!r} has no rollout to roll back",
                            hint=f"see 'modelloop endpoint show {name}'")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import time
 
+from modelloop.common.status import EndpointStatus, RolloutStatus
 from modelloop.errors import InvalidInput
 from modelloop.serving.spec import STRATEGIES, variant_name_for
 
@@ -188,9 +189,9 @@ def drive(store, rollout: dict, *, owner: str, now: float | None = None,
         elif short:
             state["unjudged"] = [*state.get("unjudged", []), short]
     if reason:
-        store.advance_rollout(rollout["id"], state=state, status="rolled_back",
+        store.advance_rollout(rollout["id"], state=state, status=RolloutStatus.ROLLED_BACK,
                               reason=f"automatic rollback: {reason}", spec=state["before"],
-                              endpoint_status="in_service", actor=owner)
+                              endpoint_status=EndpointStatus.IN_SERVICE, actor=owner)
         return store.get_rollout(rollout["id"])
     if elapsed < steps[step][1]:
         return None
@@ -200,9 +201,9 @@ def drive(store, rollout: dict, *, owner: str, now: float | None = None,
                               spec=spec_at(state["before"], new, steps[step + 1][0]), actor=owner)
     else:
         unjudged = state.get("unjudged")
-        store.advance_rollout(rollout["id"], state=state, status="completed",
+        store.advance_rollout(rollout["id"], state=state, status=RolloutStatus.COMPLETED,
                               reason=("completed unjudged (on_low_traffic: proceed): "
                                       + "; ".join(unjudged)) if unjudged else None,
                               spec=final_spec(state["before"], new),
-                              endpoint_status="in_service", actor=owner)
+                              endpoint_status=EndpointStatus.IN_SERVICE, actor=owner)
     return store.get_rollout(rollout["id"])

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from modelloop.common.status import AlarmState
 from modelloop.data.refs import check_name
 from modelloop.errors import InvalidInput, NotFound
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from modelloop.store.interfaces import AlarmStore
     from modelloop.telemetry.series import MetricSeries
 
-OK, ALARM, INSUFFICIENT = "OK", "ALARM", "INSUFFICIENT_DATA"
+OK, ALARM, INSUFFICIENT = AlarmState.OK, AlarmState.ALARM, AlarmState.INSUFFICIENT_DATA
 COMPARISONS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
     "GreaterThanThreshold": (">", operator.gt),
     "GreaterThanOrEqualToThreshold": (">=", operator.ge),

@@ -24,14 +24,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from modelloop.artifacts import ArtifactStore
+from modelloop.common.status import JobStatus
 from modelloop.errors import ModelloopError
 from modelloop.store import MetadataStore, open_store
 from modelloop.training.job_kinds import job_kind
 
 #: Statuses a job ends in (``pruned`` ends a tuning trial that the pruner stopped early: a normal
 #: outcome, not a cancel), and those it has while it may still change.
-TERMINAL = ("succeeded", "failed", "cancelled", "pruned")
-ACTIVE = ("queued", "running")
+TERMINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.PRUNED)
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 class JobCancelled(BaseException):
@@ -148,14 +149,14 @@ class JobContext:
             spec=spec,
             params=params,
             parent_id=self.job_id,
-            status="running",
+            status=JobStatus.RUNNING,
             inputs=self.store.get_job(self.job_id)["inputs"],
         )
         self.store.update_job(job_id, started_at=now(), host=socket.gethostname(), pid=os.getpid())
         return JobRecorder(self.store, self.artifacts, job_id, self.recorder.log)
 
     def end_child(
-        self, recorder: JobRecorder, status: str = "succeeded", error: str | None = None
+        self, recorder: JobRecorder, status: str = JobStatus.SUCCEEDED, error: str | None = None
     ) -> None:
         recorder.flush()
         self.store.update_job(recorder.job_id, status=status, error=error, ended_at=now())
@@ -182,8 +183,8 @@ def execute_job(
     out = log if log is not None else sys.stdout
     if not store.update_job(
         job_id,
-        only_if_status=("queued",),
-        status="running",
+        only_if_status=(JobStatus.QUEUED,),
+        status=JobStatus.RUNNING,
         started_at=now(),
         host=socket.gethostname(),
         pid=os.getpid(),
@@ -194,7 +195,7 @@ def execute_job(
     job = store.get_job(job_id)
     recorder = JobRecorder(store, artifacts, job_id, log)
     recorder.params.update(job["params"])
-    status, error = "succeeded", None
+    status, error = JobStatus.SUCCEEDED, None
     try:
         with cancellable():
             print(
@@ -210,12 +211,12 @@ def execute_job(
             scratch.mkdir(parents=True, exist_ok=True)
             run(ctx, job["spec"])
     except JobCancelled as exc:
-        status, error = "cancelled", exc.reason
+        status, error = JobStatus.CANCELLED, exc.reason
     except ModelloopError as exc:
-        status, error = "failed", str(exc)
+        status, error = JobStatus.FAILED, str(exc)
         print(f"error: {exc}", file=out, flush=True)
     except Exception as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        status, error = JobStatus.FAILED, f"{type(exc).__name__}: {exc}"
         traceback.print_exc(file=out)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -237,7 +238,7 @@ def _record_end(
     for attempt in range(3):
         try:
             store.update_job(
-                job_id, only_if_status=("running",), status=status, error=error, ended_at=now()
+                job_id, only_if_status=(JobStatus.RUNNING,), status=status, error=error, ended_at=now()
             )
             return
         except Exception:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TextIO
 
 from modelloop._faults import pid_alive
+from modelloop.common.status import JobStatus
 from modelloop.store import MetadataStore
 from modelloop.training.job_context import ACTIVE, TERMINAL, JobCancelled, now
 
@@ -40,7 +41,7 @@ def finish_abnormal(store: MetadataStore, job_id: int, error: str) -> bool:
     """Record a job failed for a reason outside its code (its process died, it timed out)."""
     return bool(
         store.update_job(
-            job_id, only_if_status=ACTIVE, status="failed", error=error, ended_at=now()
+            job_id, only_if_status=ACTIVE, status=JobStatus.FAILED, error=error, ended_at=now()
         )
     )
 

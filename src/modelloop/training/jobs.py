@@ -29,6 +29,7 @@ from pathlib import Path
 
 from modelloop._faults import pid_alive
 from modelloop.artifacts import ArtifactStore
+from modelloop.common.status import JobStatus
 from modelloop.errors import ConfigError, InvalidInput, ModelloopError, NotFound, parse_id
 from modelloop.store import MetadataStore
 from modelloop.training import job_runners
@@ -49,7 +50,7 @@ class JobFailed(ModelloopError):
 
     def __init__(self, job: dict, log_tail: str = ""):
         self.job = job
-        what = "was cancelled" if job["status"] == "cancelled" else "failed"
+        what = "was cancelled" if job["status"] == JobStatus.CANCELLED else "failed"
         super().__init__(
             f"job {job['id']} ({job['kind']}) {what}: {job.get('error') or 'no error recorded'}",
             hint=f"see its log with 'modelloop jobs logs {job['id']}'",
@@ -118,7 +119,7 @@ class Jobs:
         self._runner.run(job_id, timeout)
         self._keep_log(job_id)
         job = self.get(job_id)
-        if job["status"] != "succeeded":
+        if job["status"] != JobStatus.SUCCEEDED:
             raise JobFailed(job, self.log_tail(job_id))
         return job
 
@@ -313,12 +314,12 @@ class Jobs:
                 f"job {job['id']} already {job['status']}",
                 hint="only queued or running jobs can be cancelled",
             )
-        if job["status"] == "running":
+        if job["status"] == JobStatus.RUNNING:
             job_runners.stop(self.store, job, grace=grace)
         self.store.update_job(
             job["id"],
             only_if_status=ACTIVE,
-            status="cancelled",
+            status=JobStatus.CANCELLED,
             error="cancelled by user",
             ended_at=now(),
         )

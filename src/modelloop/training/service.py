@@ -24,6 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from modelloop.common.status import JobStatus
 from modelloop.errors import InvalidInput
 from modelloop.training.job_kinds import register_job_kind
 from modelloop.training.tuning import UNSET, trial_count
@@ -346,7 +347,7 @@ def run_train_job(ctx, spec: dict) -> None:
 class _ChildTrials:
     """Each tuning trial as a child job of the tune job (TrialTrackers protocol)."""
 
-    STATES = {"complete": "succeeded", "pruned": "pruned", "failed": "failed"}
+    STATES = {"complete": JobStatus.SUCCEEDED, "pruned": JobStatus.PRUNED, "failed": JobStatus.FAILED}
 
     def __init__(self, ctx):
         self.ctx = ctx
@@ -360,7 +361,7 @@ class _ChildTrials:
     def end(self, tracker, state, error=None):
         if state == "pruned":
             tracker.set_info("pruned", True)
-        self.ctx.end_child(tracker, self.STATES.get(state, "failed"),
+        self.ctx.end_child(tracker, self.STATES.get(state, JobStatus.FAILED),
                            error if state == "failed" else ("pruned" if state == "pruned" else None))
 
 

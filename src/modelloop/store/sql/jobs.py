@@ -6,6 +6,7 @@ import json
 
 import sqlalchemy as sa
 
+from modelloop.common.status import JobStatus
 from modelloop.store.interfaces.jobs import JobStore
 from modelloop.store.sql.engine import SqlBase, row_dict, utcnow
 from modelloop.store.tables.jobs import job_artifacts, job_metrics, jobs
@@ -22,7 +23,7 @@ def _job(row) -> dict:
 
 class SqlJobs(SqlBase, JobStore):
     def create_job(
-        self, *, kind, name, spec, params, inputs=None, parent_id=None, status="queued"
+        self, *, kind, name, spec, params, inputs=None, parent_id=None, status=JobStatus.QUEUED
     ) -> int:
         with self._write() as conn:
             return conn.execute(

@@ -10,6 +10,7 @@ import json
 
 import sqlalchemy as sa
 
+from modelloop.common.status import RunStatus, StepStatus
 from modelloop.store.interfaces.pipelines import PipelineStore
 from modelloop.store.sql.engine import SqlBase, dumps, row_dict, utcnow
 from modelloop.store.tables.pipelines import pipeline_runs, step_outputs, step_runs
@@ -57,7 +58,7 @@ class SqlPipelines(SqlBase, PipelineStore):
             run_id = conn.execute(
                 pipeline_runs.insert().values(
                     pipeline=pipeline,
-                    status="running",
+                    status=RunStatus.RUNNING,
                     params=dumps(params),
                     spec=dumps(spec),
                     executor=executor,
@@ -76,7 +77,7 @@ class SqlPipelines(SqlBase, PipelineStore):
                         "pipeline": pipeline,
                         "name": s["name"],
                         "kind": s["kind"],
-                        "status": "pending",
+                        "status": StepStatus.PENDING,
                         "attempts": 0,
                         "inputs": "{}",
                         "info": "{}",
@@ -125,16 +126,16 @@ class SqlPipelines(SqlBase, PipelineStore):
                 pipeline_runs.update()
                 .where(
                     pipeline_runs.c.id == run_id,
-                    pipeline_runs.c.status.in_(("pending", "running")),
+                    pipeline_runs.c.status.in_((RunStatus.PENDING, RunStatus.RUNNING)),
                     pipeline_runs.c.pid == pid,
                 )
-                .values(status="interrupted", error=error, ended_at=now)
+                .values(status=RunStatus.INTERRUPTED, error=error, ended_at=now)
             ).rowcount
             if changed:
                 conn.execute(
                     step_runs.update()
-                    .where(step_runs.c.run_id == run_id, step_runs.c.status == "running")
-                    .values(status="failed", error=error, ended_at=now)
+                    .where(step_runs.c.run_id == run_id, step_runs.c.status == StepStatus.RUNNING)
+                    .values(status=StepStatus.FAILED, error=error, ended_at=now)
                 )
         return changed > 0
 
@@ -147,7 +148,7 @@ class SqlPipelines(SqlBase, PipelineStore):
                 pipeline_runs.update()
                 .where(pipeline_runs.c.id == run_id, pipeline_runs.c.status.in_(allowed_from))
                 .values(
-                    status="running",
+                    status=RunStatus.RUNNING,
                     host=host,
                     pid=pid,
                     executor=executor,
@@ -167,7 +168,7 @@ class SqlPipelines(SqlBase, PipelineStore):
                     step_runs.update()
                     .where(step_runs.c.run_id == run_id, step_runs.c.name.in_(reset))
                     .values(
-                        status="pending",
+                        status=StepStatus.PENDING,
                         error=None,
                         cache_key=None,
                         cached_from=None,
@@ -259,7 +260,7 @@ class SqlPipelines(SqlBase, PipelineStore):
             .where(
                 step_runs.c.pipeline == pipeline,
                 step_runs.c.name.in_(names),
-                step_runs.c.status == "succeeded",
+                step_runs.c.status == StepStatus.SUCCEEDED,
                 step_runs.c.cache_key.is_not(None),
             )
             .group_by(step_runs.c.cache_key)
@@ -315,7 +316,7 @@ class SqlPipelines(SqlBase, PipelineStore):
                 step_runs.c.name == name,
                 step_runs.c.id < before_id,
                 step_runs.c.recipe.is_not(None),
-                step_runs.c.status.in_(("succeeded", "cached")),
+                step_runs.c.status.in_((StepStatus.SUCCEEDED, StepStatus.CACHED)),
             )
             .order_by(step_runs.c.id.desc())
             .limit(limit)

@@ -7,6 +7,7 @@ import json
 
 import sqlalchemy as sa
 
+from modelloop.common.status import ApprovalStatus
 from modelloop.errors import AlreadyExists, InvalidInput, NotFound
 from modelloop.store.interfaces.registry import ModelRegistryStore
 from modelloop.store.sql.engine import SqlBase, row_dict, utcnow
@@ -104,7 +105,7 @@ class SqlRegistry(SqlBase, ModelRegistryStore):
                     version=version,
                     created_at=now,
                     created_by=actor,
-                    status="pending",
+                    status=ApprovalStatus.PENDING,
                     package_hash=package_hash,
                     flavor=flavor,
                     task=task,
@@ -295,13 +296,13 @@ class SqlRegistry(SqlBase, ModelRegistryStore):
             if version is not None:
                 _, row = self._locked_version(conn, name, version)
                 if allowed_status is not None and row.status not in allowed_status:
-                    gate = "approved" if tuple(allowed_status) == ("approved",) else "not rejected"
+                    gate = "approved" if tuple(allowed_status) == (ApprovalStatus.APPROVED,) else "not rejected"
                     raise InvalidInput(
                         f"{name}@{version} is {row.status}; alias {alias!r} points only at "
                         f"{gate} versions",
                         hint=f"approve it first ('modelloop models approve {name}@{version}'), or "
                         "pass --force with a --reason"
-                        if row.status == "pending"
+                        if row.status == ApprovalStatus.PENDING
                         else "pass --force with a --reason to point it there anyway",
                     )
             current = conn.execute(

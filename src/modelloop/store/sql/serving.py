@@ -12,6 +12,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from modelloop.common.status import EndpointStatus, RolloutStatus
 from modelloop.errors import AlreadyExists, InvalidInput, NotFound
 from modelloop.store.interfaces.serving import ServingStore
 from modelloop.store.sql.engine import SqlBase, dumps, row_dict, utcnow
@@ -53,7 +54,7 @@ class SqlServing(SqlBase, ServingStore):
                     name=name,
                     spec=dumps(spec),
                     revision=1,
-                    status="in_service",
+                    status=EndpointStatus.IN_SERVICE,
                     created_at=now,
                     updated_at=now,
                     updated_by=actor,
@@ -126,9 +127,9 @@ class SqlServing(SqlBase, ServingStore):
             conn.execute(
                 endpoint_rollouts.update()
                 .where(
-                    endpoint_rollouts.c.endpoint == name, endpoint_rollouts.c.status == "running"
+                    endpoint_rollouts.c.endpoint == name, endpoint_rollouts.c.status == RolloutStatus.RUNNING
                 )
-                .values(status="failed", reason="endpoint deleted", ended_at=utcnow())
+                .values(status=RolloutStatus.FAILED, reason="endpoint deleted", ended_at=utcnow())
             )
 
     # -- rollouts -----------------------------------------------------------------------------
@@ -141,7 +142,7 @@ class SqlServing(SqlBase, ServingStore):
             busy = conn.execute(
                 sa.select(endpoint_rollouts.c.id).where(
                     endpoint_rollouts.c.endpoint == endpoint,
-                    endpoint_rollouts.c.status == "running",
+                    endpoint_rollouts.c.status == RolloutStatus.RUNNING,
                 )
             ).first()
             if busy:
@@ -152,7 +153,7 @@ class SqlServing(SqlBase, ServingStore):
             rid = conn.execute(
                 endpoint_rollouts.insert().values(
                     endpoint=endpoint,
-                    status="running",
+                    status=RolloutStatus.RUNNING,
                     strategy=strategy,
                     model=model,
                     state=dumps(state),
@@ -192,7 +193,7 @@ class SqlServing(SqlBase, ServingStore):
                     endpoint_rollouts.update()
                     .where(
                         endpoint_rollouts.c.id == rollout_id,
-                        endpoint_rollouts.c.status == "running",
+                        endpoint_rollouts.c.status == RolloutStatus.RUNNING,
                         sa.or_(
                             endpoint_rollouts.c.lease_owner.is_(None),
                             endpoint_rollouts.c.lease_owner == owner,
@@ -209,7 +210,7 @@ class SqlServing(SqlBase, ServingStore):
         rollout_id: int,
         *,
         state: dict,
-        status: str = "running",
+        status: str = RolloutStatus.RUNNING,
         reason: str | None = None,
         spec: dict | None = None,
         endpoint_status: str | None = None,
@@ -225,7 +226,7 @@ class SqlServing(SqlBase, ServingStore):
             row = conn.execute(
                 sa.select(endpoint_rollouts.c.endpoint).where(
                     endpoint_rollouts.c.id == rollout_id,
-                    endpoint_rollouts.c.status == "running",
+                    endpoint_rollouts.c.status == RolloutStatus.RUNNING,
                 )
             ).first()
             if row is None:
@@ -233,7 +234,7 @@ class SqlServing(SqlBase, ServingStore):
             values = {"state": dumps(state), "status": status, "updated_at": now}
             if reason is not None:
                 values["reason"] = reason
-            if status != "running":
+            if status != RolloutStatus.RUNNING:
                 values.update(ended_at=now, lease_owner=None, lease_until=None)
             conn.execute(
                 endpoint_rollouts.update()
