@@ -150,7 +150,7 @@ class InlineRunner:
                     INLINE.interrupt(key)
                 return
             try:
-                cancelled = self.store.get_job(job_id)["status"] == "cancelled"
+                cancelled = self.store.get_job(job_id)["status"] == JobStatus.CANCELLED
             except Exception:  # noqa: BLE001 - a store hiccup: look again at the next tick
                 continue
             if cancelled:
