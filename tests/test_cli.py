@@ -128,6 +128,7 @@ def fit(frame, target, params):
 """
 
 
+@pytest.mark.worker_processes
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
 def test_killing_train_stops_its_worker_and_says_why(ws_dir, tmp_path, sig):
     """The worker follows the command that started it: no orphan keeps training, the job is

@@ -45,6 +45,7 @@ def _kill_mid_run(ws, cmd) -> int:
     return job["id"]
 
 
+@pytest.mark.worker_processes
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["resume", "rerun"])
 def test_resume_after_sigkill_gives_identical_output(ws_dir, tmp_path, cli, how):

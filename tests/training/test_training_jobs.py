@@ -126,6 +126,7 @@ def test_tuned_model_beats_the_untuned_one_and_trials_are_child_jobs(local_works
     assert "warm start from job" in ws.jobs.logs(warm["id"])
 
 
+@pytest.mark.worker_processes
 def test_killed_train_job_is_failed_with_its_log(local_workspace, tmp_path):
     ws = local_workspace
     _ingest(ws, tmp_path, "credit", make_binary(2000))
