@@ -117,8 +117,11 @@ def test_a_plugin_protocol_statistic_and_executor_work_end_to_end(plugin, tmp_pa
         _frame(version, shift).to_csv(path, index=False)
         ws.datasets.ingest("readings", [str(path)])
     ws.monitoring.baselines.create("readings@1", name="day1")
-    report = ws.monitoring.check("readings@1..2", "day1",  # the rows day 2 added
-                                 {"numeric_method": "plugin_mean_shift", "significance": None})
+    report = ws.monitoring.check(
+        "readings@1..2",
+        "day1",  # the rows day 2 added
+        {"numeric_method": "plugin_mean_shift", "significance": None},
+    )
     rows = {r.column: r for r in report.drift}
     assert rows["moved"].method == "plugin_mean_shift" and rows["moved"].threshold == 0.25
     assert rows["moved"].drifted and rows["moved"].value == pytest.approx(1.0, abs=0.2)
@@ -134,8 +137,9 @@ def test_a_plugin_protocol_statistic_and_executor_work_end_to_end(plugin, tmp_pa
     ws.endpoints.create("scorer", register_model(ws))
     rows_sent = [[0.5, -0.2, 1.0, 0.0, 0.4], [-2.0, -1.0, 0.3, 0.1, -0.6]]
     with TestClient(ws.endpoints.server_app()) as client:
-        plain = client.post("/plain/scorer",
-                            content="\n".join(",".join(map(str, r)) for r in rows_sent))
+        plain = client.post(
+            "/plain/scorer", content="\n".join(",".join(map(str, r)) for r in rows_sent)
+        )
         assert plain.status_code == 200, plain.text
         builtin = client.post("/endpoints/scorer/invocations", json=rows_sent).json()
         assert builtin["predictions"] == [1, 0]  # the model's rule: f0 + f1 > 0

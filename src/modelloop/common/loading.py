@@ -84,6 +84,12 @@ def import_module(name: str, *, what: str = "callable") -> ModuleType:
         ) from None
 
 
+def module_available(name: str) -> bool:
+    """Whether a top-level module (an optional library such as ``lightgbm``) can be imported,
+    without importing it."""
+    return importlib.util.find_spec(name) is not None
+
+
 def load_file(path: str | os.PathLike, *, what: str = "callable",
               reload: bool = False) -> ModuleType:
     """Import a Python file as a module (named by :func:`module_name_for`)."""

@@ -9,13 +9,12 @@ LightGBM and XGBoost are the ``boost`` extra and are imported only when asked fo
 from __future__ import annotations
 
 import difflib
-import importlib
-import importlib.util
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelloop.common import loading
 from modelloop.common.loading import is_file_spec, load_callable, module_name_for
 from modelloop.errors import InvalidInput
 
@@ -178,7 +177,7 @@ def names_for(task: str) -> list[str]:
 
 def installed(algorithm: Algorithm) -> bool:
     path = algorithm.classifier or algorithm.regressor
-    return importlib.util.find_spec(path.partition(".")[0]) is not None
+    return loading.module_available(path.partition(".")[0])
 
 
 def is_custom_trainer(name: str) -> bool:
@@ -221,17 +220,16 @@ def resolve_algorithm(name: str) -> Algorithm:
 
 def _import_class(path: str, extra: str | None = None):
     module_name, _, attr = path.rpartition(".")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        top = module_name.partition(".")[0]
-        if extra:
-            raise InvalidInput(
-                f"{top} is not installed", hint=f"install it with: pip install 'modelloop[{extra}]'"
-            ) from None
+    top = module_name.partition(".")[0]
+    if extra and not loading.module_available(top):
         raise InvalidInput(
-            f"cannot import {module_name!r} for algorithm {path!r}: {e}",
-            hint=f"check the spelling, or install the package that provides {top!r}",
+            f"{top} is not installed", hint=f"install it with: pip install 'modelloop[{extra}]'"
+        )
+    try:
+        module = loading.import_module(module_name, what=f"algorithm {path!r}")
+    except InvalidInput as e:
+        raise InvalidInput(
+            e.message, hint=f"check the spelling, or install the package that provides {top!r}"
         ) from None
     try:
         return getattr(module, attr)
