@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from modelloop.common.hashing import sha256_bytes, sha256_file
+from modelloop.common.remote import remote_filesystem
 from modelloop.errors import ConfigError, IntegrityError, InvalidInput, NotFound
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -55,7 +56,7 @@ class ArtifactStore:
                     f"artifact store url {url!r} names no bucket",
                     hint=f"use {url.split('://', 1)[0]}://bucket/prefix",
                 )
-            self._fs = _remote_fs(self.url, self.options)
+            self._fs = remote_filesystem(self.url, self.options)
 
     # -- naming -------------------------------------------------------------------------------
     def _key(self, digest: str) -> str:
@@ -187,30 +188,3 @@ class ArtifactStore:
             except FileNotFoundError:
                 pass
         return removed
-
-
-def _remote_fs(url: str, options: dict):
-    """An fsspec filesystem for a remote URL, with a clear error when its extra is missing."""
-    import fsspec
-
-    protocol = url.split("://", 1)[0]
-    opts = dict(options)
-    if protocol == "s3":
-        try:
-            import s3fs  # noqa: F401
-        except ImportError:
-            raise ConfigError(
-                "artifact store is on S3 but s3fs is not installed",
-                hint="pip install 'modelloop[s3]'",
-            ) from None
-        endpoint = (
-            opts.pop("endpoint_url", None)
-            or os.environ.get("AWS_ENDPOINT_URL_S3")
-            or os.environ.get("AWS_ENDPOINT_URL")
-        )
-        if endpoint:
-            opts.setdefault("client_kwargs", {})["endpoint_url"] = endpoint
-    try:
-        return fsspec.filesystem(protocol, **opts)
-    except (ImportError, ValueError) as exc:
-        raise ConfigError(f"cannot use artifact store {url}: {exc}") from None

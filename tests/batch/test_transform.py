@@ -153,7 +153,7 @@ def test_dataset_version_input_and_lineage(workspace, classifier, tmp_path):
 def test_s3_input_and_output(workspace, classifier, tmp_path):
     if not workspace.config.artifacts_url.startswith("s3://"):
         pytest.skip("needs the S3-compatible backend")
-    from modelloop.batch.sources import filesystem
+    from modelloop.tabular.locations import filesystem
 
     bucket = workspace.config.artifacts_url.rsplit("/", 1)[0]
     fs = filesystem(bucket)
@@ -203,3 +203,28 @@ def test_a_transform_is_a_pipeline_step(local_workspace, tmp_path):
     run = nightly.run(ws, {})
     assert run.status == "succeeded", run
     assert read(tmp_path / "scores.csv", "csv").shape == (100, 1)
+
+
+@pytest.mark.parametrize("name", ["in.tsv", "in.csv.gz", "in.tsv.gz", "in.jsonl.gz"])
+def test_tsv_and_gzipped_inputs(workspace, classifier, tmp_path, name):
+    """The tabular module reads what ingest reads: TSV (cut into byte ranges) and gzipped text
+    (one stream, read in blocks)."""
+    frame = make_frame(1500)
+    path = tmp_path / name
+    if ".jsonl" in name:
+        frame.to_json(path, orient="records", lines=True, double_precision=15)
+    else:
+        frame.to_csv(path, index=False, sep="\t" if ".tsv" in name else ",")
+    (tmp_path / "out").mkdir()
+    result = workspace.transforms.run("clf@1", str(path), str(tmp_path / "out") + "/",
+                                      join_source="input", workers=2, chunk_mb=0.02)
+    fmt = "jsonl" if ".jsonl" in name else "tsv" if ".tsv" in name else "csv"
+    assert result.output == str(tmp_path / "out" / f"predictions.{fmt}")
+    assert result.status == "completed" and result.rows == 1500
+    assert (result.chunks == 1) == name.endswith(".gz")
+    if fmt == "jsonl":
+        got = read(result.output, "jsonl")
+    else:
+        got = pd.read_csv(result.output, sep="\t" if fmt == "tsv" else ",", engine="pyarrow")
+    assert got["id"].tolist() == frame["id"].tolist()
+    assert got["prediction"].tolist() == classifier.predict(frame[FEATURES]).tolist()

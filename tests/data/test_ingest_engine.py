@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from modelloop.data.ingest import IngestOptions, ingest_files
+from modelloop.data.ingest.engine import IngestOptions, ingest_files
 from modelloop.errors import InvalidInput, NotFound, SchemaMismatch
 
 
@@ -267,15 +267,47 @@ def test_unreadable_files_are_invalid_input_naming_the_file(tmp_path):
         run(tmp_path, [tmp_path / "mess.csv"])
 
 
-def test_a_file_that_cannot_be_read_is_invalid_input_naming_it(tmp_path):
-    """Runs as root too (CI does): an I/O error is made with a link to memory no one can read."""
+def test_a_file_that_cannot_be_read_is_invalid_input_naming_it(tmp_path, monkeypatch):
+    """Runs as root too (CI does): an I/O error is made with a link to memory no one can read,
+    and a refused permission by the opener itself (root reads files whatever their mode)."""
     path = tmp_path / "broken.csv"
     path.symlink_to("/proc/self/mem")  # reading it fails with EIO, whoever you are
     with pytest.raises(InvalidInput, match=r"cannot read '.*broken.csv'.*Input/output error"):
         run(tmp_path, [path])
     secret = tmp_path / "secret.csv"
     frame(5).to_csv(secret, index=False)
-    secret.chmod(0)
-    if os.geteuid() != 0:  # root reads files whatever their mode
-        with pytest.raises(InvalidInput, match="cannot read '.*secret.csv'.*Permission denied"):
-            run(tmp_path, [secret])
+    from modelloop.data.ingest import engine
+
+    def refuse(path, options=None):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(engine, "open_input", refuse)
+    with pytest.raises(InvalidInput, match="cannot read '.*secret.csv'.*Permission denied"):
+        run(tmp_path, [secret])
+
+
+def test_ingest_from_an_s3_prefix(tmp_path, s3_bucket):
+    """Objects under a prefix, in every format (gzipped text too), read like local files."""
+    from modelloop.tabular.locations import filesystem
+
+    df = frame(300)
+    fs = filesystem(s3_bucket)
+    prefix = s3_bucket.split("://", 1)[1] + "/in"
+    local = tmp_path / "local"
+    local.mkdir()
+    df.iloc[:100].to_csv(local / "a.csv", index=False)
+    df.iloc[100:200].to_csv(local / "b.tsv.gz", index=False, sep="\t")
+    df.iloc[200:].to_parquet(local / "c.parquet", index=False)
+    (local / "_SUCCESS").write_text("")
+    for f in local.iterdir():
+        fs.put_file(str(f), f"{prefix}/{f.name}")
+    r = run(tmp_path, [f"s3://{prefix}/"])
+    assert [s.path for s in r.sources] == [f"s3://{prefix}/{n}" for n in
+                                           ("a.csv", "b.tsv.gz", "c.parquet")]
+    assert [s.format for s in r.sources] == ["csv", "tsv", "parquet"]
+    assert r.sources[0].sha256 == hashlib.sha256((local / "a.csv").read_bytes()).hexdigest()
+    got = read(r).sort_values("id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got[["id", "city", "ok"]], df[["id", "city", "ok"]])
+    assert got["amount"].tolist() == df["amount"].tolist()
+    glob = run(tmp_path, [f"s3://{prefix}/*.csv"], r.schema)
+    assert glob.rows == 100

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from modelloop.data.ingest import IngestOptions, ingest_files
+from modelloop.data.ingest.engine import IngestOptions, ingest_files
 from modelloop.data.schema import MAX_NESTING
 from modelloop.errors import InvalidInput, SchemaMismatch
 

@@ -16,13 +16,13 @@ import uuid
 from pathlib import Path
 
 from modelloop._faults import checkpoint
-from modelloop.batch import sources
+from modelloop.tabular.locations import filesystem, is_remote
 
 
 def assemble(artifacts, digests: list[str], output: str, fmt: str, columns: list[str],
              storage_options: dict | None, *, scratch: Path) -> None:
-    if sources.is_remote(output):
-        fs = sources.filesystem(output, storage_options)
+    if is_remote(output):
+        fs = filesystem(output, storage_options)
         with fs.open(output.split("://", 1)[1], "wb") as fh:
             _write(artifacts, digests, fh, fmt, columns)
         return
@@ -43,7 +43,7 @@ def assemble(artifacts, digests: list[str], output: str, fmt: str, columns: list
 def remove_stale_temporaries(output: str) -> int:
     """Delete the temporary files a killed assembly of ``output`` left beside it (a SIGKILL skips
     the ``finally`` of :func:`assemble`); a rerun or resume of the transform calls this first."""
-    if sources.is_remote(output):
+    if is_remote(output):
         return 0  # an unfinished multipart upload is never visible as an object
     target = Path(output)
     removed = 0
@@ -58,10 +58,10 @@ def _write(artifacts, digests: list[str], fh, fmt: str, columns: list[str]) -> N
     if fmt == "parquet":
         _write_parquet(artifacts, digests, fh)
         return
-    if fmt == "csv":
+    if fmt in ("csv", "tsv"):
         from modelloop.batch.scoring import csv_header
 
-        fh.write(csv_header(columns))
+        fh.write(csv_header(columns, fmt))
     for d in digests:
         fh.write(artifacts.read_bytes(d))
 

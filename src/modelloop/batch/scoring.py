@@ -176,14 +176,15 @@ def _json_line(record: dict) -> bytes:
 
 # -- output formats ------------------------------------------------------------------------------
 def encode(table, fmt: str) -> bytes:
-    """A chunk's output rows as bytes: CSV without header, JSON Lines, or a Parquet file."""
+    """A chunk's output rows as bytes: CSV or TSV without header, JSON Lines, or a Parquet file."""
     import pyarrow as pa
 
     sink = pa.BufferOutputStream()
-    if fmt == "csv":
+    if fmt in ("csv", "tsv"):
         import pyarrow.csv as csv
 
-        csv.write_csv(table, sink, write_options=csv.WriteOptions(include_header=False))
+        csv.write_csv(table, sink, write_options=csv.WriteOptions(
+            include_header=False, delimiter="\t" if fmt == "tsv" else ","))
     elif fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -202,10 +203,11 @@ def _jsonl(table) -> bytes:
     return b"".join(orjson.dumps(r, default=str, option=opts) for r in rows)
 
 
-def csv_header(columns: list[str]) -> bytes:
+def csv_header(columns: list[str], fmt: str = "csv") -> bytes:
     import pyarrow as pa
     import pyarrow.csv as csv
 
     sink = pa.BufferOutputStream()
-    csv.write_csv(pa.table({c: pa.array([], pa.string()) for c in columns}), sink)
+    csv.write_csv(pa.table({c: pa.array([], pa.string()) for c in columns}), sink,
+                  write_options=csv.WriteOptions(delimiter="\t" if fmt == "tsv" else ","))
     return sink.getvalue().to_pybytes()

@@ -40,6 +40,9 @@ from modelloop.batch import sources
 from modelloop.common.hashing import sha256_bytes
 from modelloop.common.status import ApprovalStatus, TransformStatus
 from modelloop.errors import InvalidInput, NotApproved
+from modelloop.tabular.chunks import plan_file
+from modelloop.tabular.formats import check_format, format_of, is_gzip
+from modelloop.tabular.locations import InputFile, filesystem, is_remote
 from modelloop.training.job_kinds import register_job_kind
 
 PLAN_VERSION = 1
@@ -167,7 +170,7 @@ class Transforms:
             )
         spec = dict(job["spec"])
         for f in spec.get("files", []):
-            now = {(g.path, g.size, g.version) for g in sources.find_files(f["path"], f["format"],
+            now = {(g.path, g.size, g.version) for g in sources.find_inputs(f["path"], f["format"],
                                                                           spec["storage_options"])}
             if (f["path"], f["size"], f["version"]) not in now:
                 raise InvalidInput(
@@ -241,7 +244,7 @@ class Transforms:
         if opts.join_source not in JOIN_SOURCES:
             raise InvalidInput(f"unknown join source {opts.join_source!r}",
                                hint=f"use {' or '.join(JOIN_SOURCES)}")
-        files: list[sources.InputFile] = []
+        files: list[InputFile] = []
         dataset = None
         if any(i.startswith("dataset:") for i in inputs):
             if len(inputs) > 1:
@@ -252,7 +255,7 @@ class Transforms:
             in_format = "parquet"
         else:
             for i in inputs:
-                files += sources.find_files(i, opts.input_format, storage)
+                files += sources.find_inputs(i, opts.input_format, storage)
             formats = sorted({f.format for f in files})
             if len(formats) > 1:
                 raise InvalidInput(f"the input mixes formats ({', '.join(formats)})",
@@ -278,7 +281,7 @@ class Transforms:
                                "input_bytes": int(p.get("size") or 0)})
         else:
             for n, f in enumerate(files):
-                chunks += sources.plan_file(
+                chunks += plan_file(
                     f, n, chunk_bytes=max(1, int(opts.chunk_mb * (1 << 20))),
                     chunk_rows=opts.chunk_rows, options=storage)
         file_dicts = [{**f.to_dict(), "columns": columns} for f in files]
@@ -410,12 +413,12 @@ def _output_location(output: str, fmt: str | None, in_format: str, inputs) -> tu
     """The output file and its format: --output-format, else the output's suffix, else the input's."""
     if not output:
         raise InvalidInput("no output given", hint="pass --output PATH|s3://…")
-    is_dir = output.endswith("/") or (not sources.is_remote(output) and os.path.isdir(output))
-    suffix_format = None if is_dir else sources.SUFFIXES.get(os.path.splitext(output.lower())[1])
-    out_format = sources.format_of(output, fmt) if fmt else (suffix_format or in_format)
+    is_dir = output.endswith("/") or (not is_remote(output) and os.path.isdir(output))
+    suffix_format = None if is_dir or is_gzip(output) else format_of(output, None, sources.FORMATS)
+    out_format = check_format(fmt, sources.FORMATS) if fmt else (suffix_format or in_format)
     if is_dir:
         output = output.rstrip("/") + "/predictions" + sources.EXTENSIONS[out_format]
-    if not sources.is_remote(output):
+    if not is_remote(output):
         output = str(Path(output.removeprefix("file://")).resolve())
         if output in {str(Path(i).resolve()) for i in inputs if not i.startswith("dataset:")}:
             raise InvalidInput("the output would overwrite the input", hint="write elsewhere")
@@ -429,8 +432,8 @@ def _errors_location(output: str) -> str:
 
 def check_writable(location: str, options: dict | None = None) -> None:
     """Fail now, not after an hour of scoring, if the output cannot be written."""
-    if sources.is_remote(location):
-        fs = sources.filesystem(location, options)
+    if is_remote(location):
+        fs = filesystem(location, options)
         probe = location.split("://", 1)[1] + f".probe-{uuid.uuid4().hex}"
         try:
             with fs.open(probe, "wb") as fh:

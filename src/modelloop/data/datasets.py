@@ -239,7 +239,7 @@ class Datasets:
     def _ingest_once(
         self, name, paths, allow_schema_evolution, event_time_column, format, progress
     ) -> IngestReport:
-        from modelloop.data.ingest import IngestOptions, ingest_files
+        from modelloop.data.ingest.engine import IngestOptions, ingest_files
 
         self.recover()
         current = self.store.get_dataset_version(name)
@@ -261,6 +261,8 @@ class Datasets:
                     event_time_column=event_time_column,
                     format=format,
                     skip_hashes=self.store.known_source_hashes(name),
+                    # s3:// input: the artifact store's options when it is on S3 too
+                    storage_options={} if self.artifacts.is_local else dict(self.artifacts.options),
                 ),
                 progress=progress,
             )
