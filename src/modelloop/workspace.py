@@ -230,7 +230,8 @@ class Workspace:
         """Batch transforms (:class:`modelloop.batch.transform.Transforms`)."""
         from modelloop.batch.transform import Transforms
 
-        return Transforms(self)
+        return Transforms(store=self.store, artifacts=self.artifacts, jobs=self.jobs,
+                          models=self.models, datasets=self.datasets)
 
     @_service
     def monitoring(self):

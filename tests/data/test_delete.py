@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from modelloop.data.datasets import schema_to_json
 from modelloop.data.samples import loan_applications
+from modelloop.data.versions import schema_to_json
 from modelloop.errors import InvalidInput, NotFound
 
 

@@ -13,23 +13,29 @@ and :meth:`Datasets.recover` (run whenever a workspace opens) undoes it once the
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
 import socket
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modelloop._faults import checkpoint, pid_alive
 from modelloop.artifacts import ArtifactStore
 from modelloop.common.hashing import sha256_bytes, sha256_file
 from modelloop.config import current_actor
+from modelloop.data import reading
 from modelloop.data.refs import Ref, check_name, parse_ref, parse_time
+from modelloop.data.versions import (
+    DatasetVersion,
+    IngestReport,
+    readable_schema,
+    schema_to_json,
+    utc,
+)
 from modelloop.errors import Conflict, InvalidInput, NotFound, SchemaMismatch
 from modelloop.store import MetadataStore
 
@@ -41,95 +47,6 @@ if TYPE_CHECKING:  # pragma: no cover
 REMOTE_WRITER_TIMEOUT = timedelta(hours=24)
 #: An ingest that keeps losing races to concurrent writers gives up after this many runs.
 MAX_INGEST_ATTEMPTS = 20
-
-
-# -- schema <-> JSON ------------------------------------------------------------------------------
-def schema_to_json(schema: pa.Schema) -> str:
-    """Readable fields for people, plus the exact Arrow schema for the code."""
-    fields = [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]
-    exact = base64.b64encode(schema.remove_metadata().serialize().to_pybytes()).decode()
-    return json.dumps({"fields": fields, "arrow": exact}, sort_keys=True)
-
-
-def schema_from_json(text: str) -> pa.Schema:
-    import pyarrow as pa
-
-    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(json.loads(text)["arrow"])))
-
-
-@dataclass(frozen=True)
-class DatasetVersion:
-    """One immutable version of a dataset, or the rows a range of versions added (``after`` set:
-    the versions after ``after`` up to ``version``; counts and content hash are the range's)."""
-
-    name: str
-    version: int
-    created_at: datetime
-    schema: Any  # pyarrow.Schema
-    row_count: int
-    added_rows: int
-    quarantined_rows: int
-    content_hash: str
-    event_time_min: datetime | None = None
-    event_time_max: datetime | None = None
-    schema_changes: list[str] = field(default_factory=list)
-    after: int | None = None
-
-    @property
-    def ref(self) -> str:
-        head = f"{self.after}.." if self.after is not None else ""
-        return f"{self.name}@{head}{self.version}"
-
-    @classmethod
-    def from_record(cls, r: dict) -> DatasetVersion:
-        return cls(
-            name=r["name"],
-            version=r["version"],
-            created_at=r["created_at"],
-            schema=_readable_schema(r),
-            row_count=r["row_count"],
-            added_rows=r["added_rows"],
-            quarantined_rows=r["quarantined_rows"],
-            content_hash=r["content_hash"],
-            event_time_min=r.get("event_time_min"),
-            event_time_max=r.get("event_time_max"),
-            schema_changes=json.loads(r["schema_changes"]) if r.get("schema_changes") else [],
-        )
-
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "ref": self.ref,
-            "after": self.after,
-            "created_at": self.created_at.isoformat(),
-            "schema": [{"name": f.name, "type": str(f.type)} for f in self.schema],
-            "row_count": self.row_count,
-            "added_rows": self.added_rows,
-            "quarantined_rows": self.quarantined_rows,
-            "content_hash": self.content_hash,
-            "event_time_min": self.event_time_min.isoformat() if self.event_time_min else None,
-            "event_time_max": self.event_time_max.isoformat() if self.event_time_max else None,
-            "schema_changes": self.schema_changes,
-        }
-
-
-@dataclass
-class IngestReport:
-    """What an ingest did: the new version (None when every file was already ingested)."""
-
-    dataset: str
-    version: DatasetVersion | None
-    sources: list[dict]
-    skipped: list[str]
-
-    def to_dict(self) -> dict:
-        return {
-            "dataset": self.dataset,
-            "version": self.version.to_dict() if self.version else None,
-            "sources": self.sources,
-            "skipped": self.skipped,
-        }
 
 
 class Datasets:
@@ -244,7 +161,7 @@ class Datasets:
         self.recover()
         current = self.store.get_dataset_version(name)
         dataset = self.store.get_dataset(name)
-        schema = _readable_schema(current) if current else None
+        schema = readable_schema(current) if current else None
         if event_time_column is None and dataset:
             event_time_column = dataset["event_time_column"]
 
@@ -312,8 +229,8 @@ class Datasets:
                 parts=[{k: p[k] for k in ("kind", "digest", "rows", "size")} for p in parts],
                 sources=sources,
                 event_time_column=event_time_column,
-                event_time_min=_utc(result.event_time_min),
-                event_time_max=_utc(result.event_time_max),
+                event_time_min=utc(result.event_time_min),
+                event_time_max=utc(result.event_time_max),
                 schema_changes=json.dumps(result.schema_changes) if result.schema_changes else None,
                 expected_schema_json=current["schema_json"] if current else None,
             )
@@ -373,7 +290,7 @@ class Datasets:
 
         index = {f.name: f.type for f in schema}
         for r in {r["schema_json"]: r for r in self.store.list_dataset_versions(name)}.values():
-            for f in _readable_schema(r):
+            for f in readable_schema(r):
                 if f.name in index and not castable(f.type, index[f.name]):
                     raise SchemaMismatch(
                         f"column '{f.name}' would become {index[f.name]}, but {name}@"
@@ -452,17 +369,8 @@ class Datasets:
 
         ``since``/``until`` keep only the parts ingested in that window (``"7d"``, an ISO time).
         """
-        import pyarrow.parquet as pq
-
         v, parts = self._parts(ref, since, until)
-        columns = self._check_columns(v, columns)
-        schema = _target_schema(v.schema, columns)
-        for part in parts:
-            pf = pq.ParquetFile(self.artifacts.open(part["digest"]))
-            have = set(pf.schema_arrow.names)  # a property that rebuilds the schema: once
-            present = [f.name for f in schema if f.name in have]
-            for batch in pf.iter_batches(batch_size=batch_size, columns=present):
-                yield _conform(batch, schema)
+        return reading.iter_batches(self.artifacts, v, parts, columns, batch_size)
 
     def to_arrow(
         self,
@@ -472,170 +380,23 @@ class Datasets:
         since: str | datetime | None = None,
         until: str | datetime | None = None,
     ) -> pa.Table:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         v, parts = self._parts(ref, since, until)
-        columns = self._check_columns(v, columns)
-        schema = _target_schema(v.schema, columns)
-        tables = []
-        for p in parts:
-            pf = pq.ParquetFile(self.artifacts.open(p["digest"]))
-            have = set(pf.schema_arrow.names)  # a property that rebuilds the schema: once
-            present = [f.name for f in schema if f.name in have]
-            tables.append(_conform(pf.read(columns=present), schema))
-        if not tables:
-            return schema.empty_table()
-        return pa.concat_tables(tables)
+        return reading.read_table(self.artifacts, v, parts, columns)
 
     def to_pandas(self, ref: str | Ref, **kwargs) -> pd.DataFrame:
         return self.to_arrow(ref, **kwargs).to_pandas()
 
     def head(self, ref: str | Ref, n: int = 10, *, columns: list[str] | None = None) -> pa.Table:
-        import pyarrow as pa
-
-        v = self.get(ref)
-        got, taken = [], 0
-        for batch in self.iter_batches(v.ref, columns=columns, batch_size=max(n, 1)):
-            got.append(batch.slice(0, n - taken))
-            taken += got[-1].num_rows
-            if taken >= n:
-                break
-        schema = (
-            got[0].schema
-            if got
-            else (v.schema if columns is None else pa.schema([v.schema.field(c) for c in columns]))
-        )
-        return pa.Table.from_batches(got, schema=schema)
+        v, parts = self._parts(ref)
+        return reading.head(self.artifacts, v, parts, n, columns)
 
     def quarantined(self, ref: str | Ref) -> pa.Table:
         """Rows rejected by the ingests up to this version, each with its source and reason."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         _v, parts = self._parts(ref, kind="quarantine")
-        tables = [pq.read_table(self.artifacts.open(p["digest"])) for p in parts]
-        return pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
+        return reading.read_quarantine(self.artifacts, parts)
 
     def stats(self, ref: str | Ref) -> list[dict]:
         """Per-column summary in one streaming pass: missing, min, max, mean, distinct (capped)."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        v = self.get(ref)
-        acc = {
-            f.name: {
-                "column": f.name,
-                "type": str(f.type),
-                "missing": 0,
-                "min": None,
-                "max": None,
-                "sum": 0.0,
-                "count": 0,
-                "distinct": set(),
-            }
-            for f in v.schema
-        }
-        for batch in self.iter_batches(v.ref, batch_size=1 << 20):
-            for name, col in zip(batch.schema.names, batch.columns, strict=True):
-                a = acc[name]
-                a["missing"] += col.null_count
-                t = col.type
-                if (
-                    pa.types.is_integer(t)
-                    or pa.types.is_floating(t)
-                    or pa.types.is_timestamp(t)
-                    or pa.types.is_date(t)
-                    or pa.types.is_time(t)
-                ):  # not durations nor intervals: Arrow has no min_max for them
-                    mm = pc.min_max(col)
-                    lo, hi = mm["min"].as_py(), mm["max"].as_py()
-                    if lo is not None:
-                        a["min"] = lo if a["min"] is None else min(a["min"], lo)
-                        a["max"] = hi if a["max"] is None else max(a["max"], hi)
-                    if not pa.types.is_temporal(t):
-                        s = pc.sum(col).as_py()
-                        a["sum"] += s or 0
-                        a["count"] += len(col) - col.null_count
-                elif (
-                    pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_boolean(t)
-                ) and len(a["distinct"]) <= 1000:
-                    a["distinct"].update(pc.unique(col).to_pylist())
-        out = []
-        for a in acc.values():
-            row = {
-                "column": a["column"],
-                "type": a["type"],
-                "missing": a["missing"],
-                "min": a["min"],
-                "max": a["max"],
-                "mean": (a["sum"] / a["count"]) if a["count"] else None,
-                "distinct": (len(a["distinct"] - {None}) if a["distinct"] else None),
-            }
-            if row["distinct"] is not None and len(a["distinct"]) > 1000:
-                row["distinct"] = ">1000"
-            out.append(row)
-        return out
-
-    @staticmethod
-    def _check_columns(v: DatasetVersion, columns: list[str] | None) -> list[str] | None:
-        if columns is None:
-            return None
-        known = set(v.schema.names)
-        missing = [c for c in columns if c not in known]
-        if missing:
-            raise InvalidInput(
-                f"dataset {v.ref} has no column {missing[0]!r}",
-                hint=f"its columns are: {', '.join(v.schema.names)}",
-            )
-        return list(columns)
-
-
-def _readable_schema(record: dict) -> pa.Schema:
-    """A version's schema; one an older modelloop committed unreadable gets a way out."""
-    try:
-        return schema_from_json(record["schema_json"])
-    except (OSError, ValueError, KeyError) as e:  # pyarrow's ArrowInvalid is a ValueError
-        ref = f"{record['name']}@{record['version']}"
-        raise InvalidInput(
-            f"dataset version {ref} was recorded with a schema that cannot be read ({e})",
-            hint=f"delete it with 'modelloop data delete {ref}' and ingest its files again",
-        ) from None
-
-
-def _utc(value):
-    if value is None:
-        return None
-    if hasattr(value, "to_pydatetime"):
-        value = value.to_pydatetime()
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-def _target_schema(schema: pa.Schema, columns: list[str] | None) -> pa.Schema:
-    import pyarrow as pa
-
-    return schema if columns is None else pa.schema([schema.field(c) for c in columns])
-
-
-def _conform(data, schema: pa.Schema):
-    """A part written before a schema evolution, shaped as the version's schema.
-
-    Columns added later read as nulls; a widened type is cast. Parts already in shape pass
-    through untouched (the common case costs one schema comparison).
-    """
-    import pyarrow as pa
-
-    if data.schema.equals(schema, check_metadata=False):
-        return data
-    arrays, have = [], set(data.schema.names)
-    for column_field in schema:
-        if column_field.name in have:
-            column = data.column(column_field.name)
-            arrays.append(column if column.type == column_field.type else column.cast(column_field.type))
-        else:
-            arrays.append(pa.nulls(data.num_rows, type=column_field.type))
-    if isinstance(data, pa.RecordBatch):
-        return pa.RecordBatch.from_arrays(arrays, schema=schema)
-    return pa.Table.from_arrays(arrays, schema=schema)
+        v, parts = self._parts(ref)
+        return reading.column_stats(v.schema, reading.iter_batches(self.artifacts, v, parts,
+                                                                   None, 1 << 20))
