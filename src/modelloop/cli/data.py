@@ -31,7 +31,7 @@ def data() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "parquet", "jsonl"]),
+    type=click.Choice(["csv", "tsv", "parquet", "jsonl", "json"]),
     help="Input format (default: from each file's suffix).",
 )
 @json_option

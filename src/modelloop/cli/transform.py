@@ -41,9 +41,9 @@ def _with(options):
               help="A file, folder, glob, s3:// URL or dataset:NAME@V (repeatable).")
 @click.option("--output", "-o", metavar="WHERE", help="The output file or s3:// URL (a folder "
               "gets predictions.<format>).")
-@click.option("--input-format", type=click.Choice(["csv", "parquet", "jsonl"]),
+@click.option("--input-format", type=click.Choice(["csv", "tsv", "parquet", "jsonl"]),
               help="Default: from the file names.")
-@click.option("--output-format", type=click.Choice(["csv", "parquet", "jsonl"]),
+@click.option("--output-format", type=click.Choice(["csv", "tsv", "parquet", "jsonl"]),
               help="Default: from the output's name, else the input's format.")
 @click.option("--input-filter", metavar="COLS", help="Columns fed to the model, comma-separated; "
               "'-col' leaves one out (default: the model's signature columns).")
