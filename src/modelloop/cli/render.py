@@ -11,22 +11,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from modelloop.common.jsonable import to_jsonable
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _default(value: Any):
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, set):
-        return sorted(value)
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    return str(value)
-
-
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, default=_default, indent=2) + "\n")
+    sys.stdout.write(json.dumps(to_jsonable(data, nonfinite="keep"), indent=2) + "\n")
 
 
 def fmt(value: Any) -> str:

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from modelloop.common.jsonable import to_jsonable
 from modelloop.common.status import ApprovalStatus
 from modelloop.errors import InvalidInput, ModelloopError
 from modelloop.pipelines.context import StepContext
@@ -329,14 +330,4 @@ def deploy(ctx: StepContext, promoted: dict, deploy: dict) -> dict:
         strategy=deploy.get("strategy", "all-at-once"),
         **{k: v for k, v in (deploy.get("options") or {}).items() if v is not None},
     )
-    return {"deployed": True, "endpoint": deploy["endpoint"], "result": _plain(result)}
-
-
-def _plain(value):
-    import json
-
-    try:
-        json.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        return str(value)
+    return {"deployed": True, "endpoint": deploy["endpoint"], "result": to_jsonable(result, nonfinite="keep")}

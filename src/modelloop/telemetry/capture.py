@@ -25,6 +25,8 @@ import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
 
+from modelloop.common.jsonable import to_jsonable
+
 log = logging.getLogger(__name__)
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -38,13 +40,7 @@ def _dumps(value) -> str:
     try:
         return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
     except TypeError:
-        return orjson.dumps(_plain(value), default=str).decode()
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value.tolist() if hasattr(value, "tolist") else value
+        return orjson.dumps(to_jsonable(value)).decode()
 
 
 def inference_time(ts: float | None = None) -> str:

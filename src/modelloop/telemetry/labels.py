@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelloop.common.jsonable import to_jsonable
 from modelloop.data.refs import check_name
 from modelloop.errors import InvalidInput, NotFound
 from modelloop.telemetry.capture import known_inference_ids
@@ -80,7 +81,7 @@ def read_labels(
         )
     frame = frame[frame[label_column].notna() & frame[id_column].notna()]
     return [
-        (str(i), json.dumps(_plain(v)))
+        (str(i), json.dumps(to_jsonable(v, nonfinite="keep")))
         for i, v in zip(frame[id_column], frame[label_column], strict=True)
     ]
 
@@ -118,9 +119,3 @@ def labels_from_records(
     return out
 
 
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
