@@ -23,11 +23,13 @@ os.environ["MODELLOOP_JOB_KINDS"] = f"{Path(__file__).with_name('job_kinds.py')}
 
 
 @pytest.fixture(autouse=True)
-def _worker_processes(request, monkeypatch):
-    """A test marked ``worker_processes`` runs its jobs each in a worker process, whatever runner
-    the suite uses by default (it tests what only a process does: kill, cancel, orphan, resume)."""
-    if request.node.get_closest_marker("worker_processes"):
-        monkeypatch.setenv("MODELLOOP_JOB_RUNNER", "process")
+def _job_runner(request, monkeypatch):
+    """Jobs run inline, in the process that starts them (the SDK's: this one; the CLI's: its
+    subprocess): a worker process would spend seconds importing for a job of milliseconds. A
+    test marked ``worker_processes`` runs each job in a worker process as users' jobs run (it
+    tests what only a process does: kill, cancel, orphan, resume)."""
+    process = request.node.get_closest_marker("worker_processes") is not None
+    monkeypatch.setenv("MODELLOOP_JOB_RUNNER", "process" if process else "inline")
 
 
 def pytest_collection_modifyitems(items):

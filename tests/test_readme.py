@@ -136,6 +136,8 @@ class Walk:
     def __init__(self, root: Path):
         self.cwd = root
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("MODELLOOP_")}
+        # how the suite runs jobs (tests/conftest.py: inline); the commands stay the README's
+        self.env["MODELLOOP_JOB_RUNNER"] = os.environ["MODELLOOP_JOB_RUNNER"]
         self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
         self.env["COLUMNS"] = "200"
         self.ran: list[str] = []
