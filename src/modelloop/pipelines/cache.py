@@ -7,11 +7,11 @@ other steps by digest; the step's own source is hashed too, so editing a step mi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 from typing import Any
 
+from modelloop.common.hashing import sha256_bytes
 from modelloop.pipelines.graph import ENGINE_VERSION, DatasetInput, Step, StepOptions
 
 
@@ -25,7 +25,7 @@ def canonical(value: Any) -> Any:
     if isinstance(value, DatasetInput):
         return {"dataset": value.ref, "content_hash": value.content_hash}
     try:
-        return {"pickle_sha256": hashlib.sha256(pickle.dumps(value, protocol=5)).hexdigest()}
+        return {"pickle_sha256": sha256_bytes(pickle.dumps(value, protocol=5))}
     except Exception:
         return {"repr": repr(value)}
 
@@ -43,7 +43,7 @@ def recipe(step: Step, params: dict, inputs: dict) -> dict:
 
 
 def recipe_key(recipe: dict) -> str:
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()
+    return sha256_bytes(json.dumps(recipe, sort_keys=True, default=str))
 
 
 def recorded_inputs(params: dict, inputs: dict) -> dict:

@@ -8,7 +8,6 @@ compiler) use :meth:`Pipeline.add` directly.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
 import textwrap
 import threading
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
+from modelloop.common.hashing import sha256_bytes
 from modelloop.errors import InvalidInput
 from modelloop.pipelines.context import context_parameter
 from modelloop.pipelines.refs import Condition, Param, Ref, as_condition
@@ -61,7 +61,7 @@ def source_hash(fn: Callable) -> str:
     except (OSError, TypeError):
         code = fn.__code__
         text = repr((code.co_code, code.co_consts, code.co_names))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return sha256_bytes(text)
 
 
 class Step:

@@ -25,6 +25,7 @@ import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
 
+from modelloop.common.hashing import sha256_bytes
 from modelloop.common.jsonable import to_jsonable
 
 log = logging.getLogger(__name__)
@@ -222,9 +223,7 @@ def id_key(inference_id: str) -> str:
     """How an inference id is indexed: itself, or a digest of it when longer than an id column."""
     if len(inference_id) <= 128:
         return inference_id
-    import hashlib
-
-    return "sha256:" + hashlib.sha256(inference_id.encode()).hexdigest()
+    return "sha256:" + sha256_bytes(inference_id)
 
 
 def record_ids(records) -> list[tuple[str, int]]:

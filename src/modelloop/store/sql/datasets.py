@@ -3,12 +3,12 @@ with what depended on them (baselines, the lineage of registered models)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 
 import sqlalchemy as sa
 
+from modelloop.common.hashing import sha256_bytes
 from modelloop.errors import Conflict, InvalidInput, NotFound
 from modelloop.store.interfaces.datasets import DatasetStore
 from modelloop.store.sql.engine import SqlBase, aware, row_dict, utcnow
@@ -227,7 +227,7 @@ class SqlDatasets(SqlBase, DatasetStore):
                 )
             )
             all_parts = prev_parts + [p["digest"] for p in parts if p["kind"] == "data"]
-            content_hash = hashlib.sha256("\n".join(all_parts).encode()).hexdigest()
+            content_hash = sha256_bytes("\n".join(all_parts))
             version_id = conn.execute(
                 dataset_versions.insert().values(
                     dataset_id=ds_id,
