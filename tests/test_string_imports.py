@@ -17,7 +17,6 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "modelloop"
 #: Modules that may load code by name, and why.
 REGISTRIES = {
     "common/loading.py": "loads the callables a user names (custom trainers, pipeline steps)",
-    "cli/main.py": "registers the CLI's own command modules lazily, to keep start-up fast",
 }
 
 #: Calls that load a module by name.

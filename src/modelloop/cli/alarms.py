@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from modelloop.cli import render
-from modelloop.cli.main import Context, json_option, pass_ctx
+from modelloop.cli.context import Context, json_option, pass_ctx
 
 
 def print_alarms_changed(results: list[dict]) -> None:

@@ -7,7 +7,7 @@ import functools
 import click
 
 from modelloop.cli import render
-from modelloop.cli.main import Context, json_option, pass_ctx
+from modelloop.cli.context import Context, json_option, pass_ctx
 from modelloop.common.status import RolloutStatus
 
 

@@ -8,7 +8,7 @@ import threading
 import click
 
 from modelloop.cli import render
-from modelloop.cli.main import Context, json_option, pass_ctx
+from modelloop.cli.context import Context, json_option, pass_ctx
 from modelloop.common.status import JobStatus
 
 

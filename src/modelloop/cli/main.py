@@ -15,31 +15,24 @@ import sys
 import click
 
 from modelloop import __version__
+from modelloop.cli import (
+    alarms,
+    data,
+    endpoint,
+    jobs,
+    loop,
+    models,
+    monitor,
+    quality,
+    quickstart,
+    runs,
+    training,
+    transform,
+)
+from modelloop.cli.context import Context, json_option, pass_ctx
 from modelloop.errors import ModelloopError
 
 EXIT_INTERNAL = 70
-
-
-class Context:
-    """What every command gets: the workspace location, opened on first use."""
-
-    def __init__(self, workspace: str | None):
-        self.workspace_path = workspace
-        self._ws = None
-
-    @property
-    def ws(self):
-        if self._ws is None:
-            from modelloop.workspace import Workspace
-
-            self._ws = Workspace(self.workspace_path)
-        return self._ws
-
-
-pass_ctx = click.make_pass_decorator(Context)
-json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Print JSON for scripts instead of tables."
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -108,33 +101,24 @@ def events(c: Context, kind: str | None, after_id: int, limit: int, as_json: boo
     )
 
 
-#: (module under modelloop.cli, command objects in it): every command of the tool.
+#: Every command group and command of the tool, in the order ``--help`` lists them.
 COMMANDS = [
-    ("data", ["data"]),
-    ("jobs", ["jobs"]),
-    ("training", ["train", "tune", "evaluate"]),
-    ("models", ["models"]),
-    ("runs", ["runs", "approve_alias", "reject_alias"]),
-    ("quickstart", ["quickstart", "samples"]),
-    ("quality", ["baseline", "check"]),
-    ("monitor", ["monitor"]),
-    ("alarms", ["alarms", "metrics"]),
-    ("loop", ["loop", "demo"]),
-    ("endpoint", ["endpoint", "serve"]),
-    ("transform", ["transform"]),
-]
+    data.data,
+    jobs.jobs,
+    training.train, training.tune, training.evaluate,
+    models.models,
+    runs.runs, runs.approve_alias, runs.reject_alias,
+    quickstart.quickstart, quickstart.samples,
+    quality.baseline, quality.check,
+    monitor.monitor,
+    alarms.alarms, alarms.metrics,
+    loop.loop, loop.demo,
+    endpoint.endpoint, endpoint.serve,
+    transform.transform,
+]  # fmt: skip
 
-
-def _register_groups() -> None:
-    from importlib import import_module
-
-    for module, names in COMMANDS:
-        mod = import_module(f"modelloop.cli.{module}")
-        for name in names:
-            cli.add_command(getattr(mod, name))
-
-
-_register_groups()
+for _command in COMMANDS:
+    cli.add_command(_command)
 
 
 def _in_range(number) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from modelloop.cli import render
-from modelloop.cli.main import Context, json_option, pass_ctx
+from modelloop.cli.context import Context, json_option, pass_ctx
 
 reason_option = click.option("--reason", help="Why (kept in the model's history).")
 trust_option = click.option(

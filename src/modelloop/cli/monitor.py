@@ -6,7 +6,7 @@ import click
 
 from modelloop.cli import render
 from modelloop.cli.alarms import print_alarms_changed
-from modelloop.cli.main import Context, json_option, pass_ctx
+from modelloop.cli.context import Context, json_option, pass_ctx
 from modelloop.cli.quality import load_check_config, print_check
 
 

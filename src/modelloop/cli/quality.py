@@ -8,7 +8,7 @@ import sys
 import click
 
 from modelloop.cli import render
-from modelloop.cli.main import Context, json_option, pass_ctx
+from modelloop.cli.context import Context, json_option, pass_ctx
 
 #: Exit status of ``check`` when the data has violations (errors exit 1, usage errors 2).
 EXIT_VIOLATIONS = 3

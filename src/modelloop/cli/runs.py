@@ -8,8 +8,8 @@ import json
 import click
 
 from modelloop.cli import render
+from modelloop.cli.context import Context, json_option, pass_ctx
 from modelloop.cli.executor_option import executor_option
-from modelloop.cli.main import Context, json_option, pass_ctx
 from modelloop.common.status import RunStatus, StepStatus
 
 _MARK = {

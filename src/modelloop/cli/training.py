@@ -7,8 +7,8 @@ import json
 import click
 
 from modelloop.cli import render
+from modelloop.cli.context import Context, json_option, pass_ctx
 from modelloop.cli.jobs import TrialProgress
-from modelloop.cli.main import Context, json_option, pass_ctx
 
 
 def _kv(values: tuple[str, ...], what: str) -> dict:

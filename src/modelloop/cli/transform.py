@@ -10,8 +10,8 @@ import time
 
 import click
 
+from modelloop.cli.context import Context, json_option, pass_ctx
 from modelloop.cli.executor_option import executor_option
-from modelloop.cli.main import Context, json_option, pass_ctx
 
 
 def _columns(value: str | None) -> list[str] | None:
