@@ -190,6 +190,9 @@ def invoke_cli(
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        finally:
+            sys.stdout.flush()  # text written with sys.stdout.write is buffered until then
+            sys.stderr.flush()
     result = CliResult(
         code, out.getvalue().decode(errors="replace"), err.getvalue().decode(errors="replace")
     )
@@ -199,8 +202,18 @@ def invoke_cli(
 
 
 @pytest.fixture
-def cli():
-    return run_cli
+def cli(request):
+    """``cli(*args)``: the ``modelloop`` command, run in this process (:func:`invoke_cli`), or as
+    a subprocess (:func:`run_cli`) for a test marked ``cli_subprocess`` (signals, process exit,
+    environment read at start-up)."""
+    forced = os.environ.get("MODELLOOP_TEST_CLI") == "subprocess"  # every call a real process
+    if forced or request.node.get_closest_marker("cli_subprocess"):
+        return run_cli
+
+    def in_process(*args, timeout: float | None = None, **kwargs):
+        return invoke_cli(*args, **kwargs)
+
+    return in_process
 
 
 def write_csv(path: Path, frame) -> Path:

@@ -61,6 +61,7 @@ def test_unapproved_versions_are_refused_unless_forced(local_workspace, tmp_path
     assert (tmp_path / "out.csv").exists()
 
 
+@pytest.mark.cli_subprocess  # MODELLOOP_FAULT kills the process running the command
 def test_a_killed_assembly_leaves_no_temporary_after_the_rerun(ws, tmp_path, cli):
     source = write(make_frame(500), tmp_path / "in.csv", "csv")
     out = tmp_path / "out" / "scores.csv"

@@ -22,6 +22,12 @@ class Context:
             self._ws = Workspace(self.workspace_path)
         return self._ws
 
+    def close(self) -> None:
+        """Close the workspace if a command opened it (its store's connections)."""
+        if self._ws is not None:
+            self._ws.close()
+            self._ws = None
+
 
 pass_ctx = click.make_pass_decorator(Context)
 json_option = click.option(

@@ -54,6 +54,7 @@ def cli(ctx: click.Context, workspace: str | None, debug: bool) -> None:
     Ingest data, train and evaluate, register, deploy, monitor and retrain: one loop, one tool.
     """
     ctx.obj = Context(workspace)
+    ctx.call_on_close(ctx.obj.close)
 
 
 @cli.command()
