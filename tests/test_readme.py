@@ -136,7 +136,7 @@ class Walk:
     def __init__(self, root: Path):
         self.cwd = root
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("MODELLOOP_")}
-        # how the suite runs jobs (tests/conftest.py: inline); the commands stay the README's
+        # how the suite runs this test's jobs (tests/conftest.py; worker processes here)
         self.env["MODELLOOP_JOB_RUNNER"] = os.environ["MODELLOOP_JOB_RUNNER"]
         self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
         self.env["COLUMNS"] = "200"
@@ -300,6 +300,7 @@ def _run(walk: Walk, command: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.worker_processes  # as users run them: inline, a LightGBM trial took minutes (see note)
 @pytest.mark.timeout(3600)  # some 60 commands, a dozen of them train: minutes on a busy machine
 def test_the_readme_examples_run_as_written_and_never_score_training_rows(tmp_path):
     readme = README.read_text()
