@@ -142,19 +142,7 @@ def test_a_job_over_its_time_limit_is_stopped_and_failed(tmp_path, monkeypatch, 
 def test_cancelling_a_running_job(tmp_path, monkeypatch, runner):
     Workspace.init(tmp_path / "ws").close()
     ws = _open(tmp_path / "ws", runner, monkeypatch)
-    started, ended = [], []
-
-    def run():
-        try:
-            ws.jobs.run("sleep", {"steps": 1000, "seconds": 0.05}, on_start=started.append)
-        except JobFailed as exc:
-            ended.append(exc.job)
-
-    waiter = threading.Thread(target=run)
-    waiter.start()
-    deadline = time.monotonic() + 60
-    while not (started and ws.jobs.metric_series(started[0])) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    waiter, started, ended = _start_sleeping(ws)
     job = ws.jobs.cancel(started[0])
     waiter.join(60)
     assert job["status"] == "cancelled" and job["error"] == "cancelled by user"
@@ -167,19 +155,7 @@ def test_cancelling_an_inline_job_from_another_process(local_workspace, monkeypa
     """``modelloop jobs cancel`` records it; the inline runner of the process running the job
     sees that and stops it, without a signal to that process (not a worker: it is this test)."""
     ws = _open(local_workspace.root, "inline", monkeypatch)
-    started, ended = [], []
-
-    def run():
-        try:
-            ws.jobs.run("sleep", {"steps": 1000, "seconds": 0.05}, on_start=started.append)
-        except JobFailed as exc:
-            ended.append(exc.job)
-
-    waiter = threading.Thread(target=run)
-    waiter.start()
-    deadline = time.monotonic() + 60
-    while not (started and ws.jobs.metric_series(started[0])) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    waiter, started, ended = _start_sleeping(ws)
     shown = cli("-w", ws.root, "jobs", "cancel", started[0], "--json").json()
     waiter.join(60)
     assert shown["status"] == "cancelled" and ended[0]["status"] == "cancelled"
@@ -219,3 +195,22 @@ def test_a_kind_name_belongs_to_one_function():
 
     with pytest.raises(ValueError, match="'train' is already registered"):
         register_job_kind("train", run_other)
+
+
+def _start_sleeping(ws):
+    """Run a long ``sleep`` job in a thread; return once it is running and reporting progress:
+    (the thread, [job id], [the job's record if it ended failed or cancelled])."""
+    started, ended = [], []
+
+    def run():
+        try:
+            ws.jobs.run("sleep", {"steps": 1000, "seconds": 0.05}, on_start=started.append)
+        except JobFailed as exc:
+            ended.append(exc.job)
+
+    waiter = threading.Thread(target=run)
+    waiter.start()
+    deadline = time.monotonic() + 60
+    while not (started and ws.jobs.metric_series(started[0])) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return waiter, started, ended
