@@ -133,6 +133,30 @@ def test_report_for_regression_has_residuals(regression, tmp_path):
     assert np.isfinite(result.evaluation.metrics["r2"])
 
 
+@pytest.mark.parametrize("data, target, algorithm", [
+    ("binary", "y", "logistic_regression"), ("multiclass", "kind", "random_forest"),
+    ("regression", "sales", "ridge"),
+])  # fmt: skip
+def test_a_report_drawn_later_from_its_json_data_is_the_same(data, target, algorithm, request,
+                                                             tmp_path):
+    """What a job records (report_data, through JSON) draws the same files as the evaluation."""
+    import json
+
+    from modelloop.training.report import render, report_data
+
+    result = train(request.getfixturevalue(data), target, algorithm)
+    facts = {"job": 7, "dataset": "d@1"}
+    report(result.evaluation, tmp_path / "now", title="t", extra=facts)
+    recorded = json.dumps(report_data(result.evaluation, title="t", extra=facts))
+    assert "matplotlib" not in recorded
+    render(json.loads(recorded), tmp_path / "later")
+    now = {p.name: p.read_bytes() for p in (tmp_path / "now").iterdir()}
+    assert now == {p.name: p.read_bytes() for p in (tmp_path / "later").iterdir()}
+    assert "report.html" in now and len(now) >= 3
+    with pytest.raises(InvalidInput, match="another version"):
+        render({**json.loads(recorded), "format": 99}, tmp_path / "never")
+
+
 @pytest.mark.parametrize("metric", ["roc_auc", "pr_auc", "log_loss", "f1", "ece"])
 def test_score_of_one_metric_equals_the_full_evaluation(binary, metric):
     from modelloop.training.evaluation import score

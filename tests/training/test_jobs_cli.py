@@ -136,7 +136,8 @@ def test_artifacts_are_listed_downloaded_and_the_report_written(local_workspace,
 
     listed = cli("-w", root, "jobs", "artifacts", n, "--json").json()
     sizes = {a["name"]: a["size"] for a in listed}
-    assert {"model/model.json", "report/report.html"} <= set(sizes)
+    assert {"model/model.json", "report/data.json"} <= set(sizes)  # the report: when asked for
+    assert "report/report.html" not in sizes
     table = cli("-w", root, "jobs", "artifacts", n).out
     assert "model/model.json" in table and f"{sizes['model/model.json']:,}" in table
 
@@ -152,6 +153,7 @@ def test_artifacts_are_listed_downloaded_and_the_report_written(local_workspace,
     assert loaded.stdout.strip() == "binary"
     cli("-w", root, "jobs", "download", n, "report/report.html", "-o", tmp_path / "one")
     html = (tmp_path / "one" / "report" / "report.html").read_bytes()
+    sizes = {a["name"]: a["size"] for a in ws.jobs.artifacts_of(job["id"])}
     assert len(html) == sizes["report/report.html"]
 
     # the report, written where asked, and opened in the browser $BROWSER names
@@ -205,8 +207,8 @@ def test_download_and_report_on_every_backend(workspace, tmp_path, cli):
     ws = workspace
     _ingest(ws, tmp_path, "credit", make_binary(200))
     job = ws.training.train("credit", "y", "logistic_regression")
-    sizes = {a["name"]: a["size"] for a in ws.jobs.select_artifacts(job["id"])}
     cli("-w", ws.root, "jobs", "download", job["id"], "report", "-o", tmp_path / "got")
+    sizes = {a["name"]: a["size"] for a in ws.jobs.select_artifacts(job["id"])}
     got = {p.relative_to(tmp_path / "got").as_posix(): p.stat().st_size
            for p in (tmp_path / "got").rglob("*") if p.is_file()}  # fmt: skip
     assert got == {name: size for name, size in sizes.items() if name.startswith("report/")}

@@ -51,7 +51,13 @@ def test_train_job_records_lineage_split_code_and_a_registrable_package(workspac
     assert 0.5 < job["metrics"]["roc_auc"] <= 1.0
     names = {a["name"] for a in ws.jobs.artifacts_of(job["id"])}
     assert {"model/model.json", "model/model.skops"} <= names  # the whole package: manifest, model
+    # the report's data is recorded; the report is drawn when first asked for, and kept
+    assert "report/data.json" in names and "report/report.html" not in names
+    html = ws.jobs.report(job["id"])
+    assert b"<h1>logistic_regression on" in html and b"data:image/png;base64," in html
+    names = {a["name"] for a in ws.jobs.artifacts_of(job["id"])}
     assert "report/report.html" in names and "report/roc.png" in names
+    assert ws.jobs.report(job["id"]) == html
     record = ws.models.register_from_job("credit", job["id"])
     assert record["manifest"]["lineage"]["inputs"][0]["ref"] == ref
     # the training dataset version got its baseline (the reference for monitors)
@@ -66,9 +72,13 @@ def test_same_seed_same_data_same_metrics_and_time_split(local_workspace, tmp_pa
     b = ws.training.train("credit", "y", "random_forest", {"n_estimators": 15}, seed=3)
     assert a["metrics"]["roc_auc"] == b["metrics"]["roc_auc"]
     assert a["info"]["split"]["valid_index_sha256"] == b["info"]["split"]["valid_index_sha256"]
-    timed = ws.training.train("credit", "y", "logistic_regression", split="time")
+    timed = ws.training.train("credit", "y", "logistic_regression", split="time", report=False)
     assert timed["info"]["split"]["method"] == "time"
     assert timed["info"]["split"]["time_column"] == "when" and timed["info"]["split"]["cutoff"]
+    # report=False (a loop's train: {report: false}): no report data, so no report
+    assert not [a for a in ws.jobs.artifacts_of(timed["id"]) if a["name"].startswith("report/")]
+    with pytest.raises(NotFound, match="has no HTML report"):
+        ws.jobs.report(timed["id"])
 
 
 def test_holdout_dataset_version_is_the_validation_set(local_workspace, tmp_path):

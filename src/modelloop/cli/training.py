@@ -233,8 +233,8 @@ def evaluate(c: Context, model, dataset, target, baseline, gates, no_report, sin
     if verdict:
         extra.append("gate: [green]passed[/green]" if verdict["passed"] else
                      "gate: [red]failed[/red]\n  " + "\n  ".join(verdict["reasons"]))
-    if any(a["name"] == "report/report.html" for a in c.ws.jobs.artifacts_of(job["id"])):
-        extra.append(f"report: modelloop jobs show {job['id']} (artifact report/report.html)")
+    if any(a["name"].startswith("report/") for a in c.ws.jobs.artifacts_of(job["id"])):
+        extra.append(f"report: modelloop jobs report {job['id']} --open (or -o FILE)")
     _print_job(job, c.ws, as_json, extra=extra)
     if verdict and not verdict["passed"]:
         raise SystemExit(3)

@@ -100,6 +100,7 @@ class TrainSection(_Section):
     task: Literal["binary", "multiclass", "regression"] | None = None
     seed: int = 0
     time_budget: float = Field(60.0, gt=0)
+    report: bool = True  # record the job's report data (drawn when first asked for)
 
 
 class TuneSection(_Section):
@@ -111,6 +112,7 @@ class TuneSection(_Section):
     cv: int = Field(3, ge=2)
     time_budget: float | None = Field(None, gt=0)
     seed: int = 0
+    report: bool = True
 
 
 class GateCondition(_Section):

@@ -144,6 +144,7 @@ def train(ctx: StepContext, data: dict, target: str, split: dict, train: dict) -
         time_budget=train.get("time_budget", 60.0),
         since=data.get("since"),
         name=f"loop train {train['algorithm']} on {data['ref']}",
+        report=train.get("report", True),
     )
     return _candidate(job)
 
@@ -166,6 +167,7 @@ def tune(ctx: StepContext, data: dict, target: str, split: dict, tune: dict) -> 
         seed=split.get("seed", 0),
         since=data.get("since"),
         name=f"loop tune {tune['algorithm']} on {data['ref']}",
+        report=tune.get("report", True),
     )
     return _candidate(job)
 

@@ -35,8 +35,10 @@ from modelloop.store import MetadataStore
 from modelloop.training import job_runners
 from modelloop.training.job_context import ACTIVE, TERMINAL, JobServices, execute_job, now
 from modelloop.training.job_kinds import job_kind
+from modelloop.training.report import REPORT_DATA
 
-#: Where a job keeps its HTML report (the first found is the report).
+#: Where a job keeps its HTML report (the first found is the report; jobs of earlier versions
+#: built it at once, some into the model package).
 REPORT_ARTIFACTS = ("report/report.html", "model/extra/report.html")
 
 #: How jobs run: each in a worker process (the default), or in the caller's thread (tests, dev).
@@ -263,6 +265,8 @@ class Jobs:
         dest = Path(dest)
         if dest.exists() and not dest.is_dir():
             raise InvalidInput(f"{dest} is a file", hint="download into a folder (-o DIR)")
+        if name is None or name.rstrip("/") == "report" or name.startswith("report/"):
+            self._build_report(self.get(job_id))  # asked for: drawn now, if it was not yet
         root = dest.resolve()
         written = []
         for artifact in self.select_artifacts(job_id, name):
@@ -276,16 +280,48 @@ class Jobs:
         return written
 
     def report(self, job_id: int | str) -> bytes:
-        """The job's self-contained HTML report (train, tune and evaluate jobs write one)."""
+        """The job's self-contained HTML report (train, tune and evaluate jobs have one).
+
+        A job records only what its report shows (:data:`REPORT_DATA`); the report is drawn the
+        first time it is asked for and kept as the job's artifacts ``report/…``."""
         job = self.get(job_id)
-        for artifact in self.store.job_artifacts(job["id"]):
-            if artifact["name"] in REPORT_ARTIFACTS:
-                return self.artifacts.read_bytes(artifact["digest"])
+        found = self._build_report(job)
+        if found is not None:
+            return self.artifacts.read_bytes(found["digest"])
         raise NotFound(
             f"job {job['id']} ({job['kind']}) has no HTML report",
             hint="train, tune and evaluate jobs write one when they succeed; see what it stored "
             f"with 'modelloop jobs artifacts {job['id']}'",
         )
+
+    def _build_report(self, job: dict) -> dict | None:
+        """The job's report artifact, drawn from its recorded data if not yet done; None if the
+        job has no report. Drawing the same data gives the same files, so two processes asking
+        at once store the same report."""
+        import json
+        import shutil
+        import uuid
+
+        from modelloop.training.report import render
+
+        artifacts = {a["name"]: a for a in self.store.job_artifacts(job["id"])}
+        for name in REPORT_ARTIFACTS:
+            if name in artifacts:
+                return artifacts[name]
+        if REPORT_DATA not in artifacts:
+            return None
+        data = json.loads(self.artifacts.read_bytes(artifacts[REPORT_DATA]["digest"]))
+        folder = self.state_dir / "tmp" / f"report-{job['id']}-{uuid.uuid4().hex}"
+        try:
+            html = render(data, folder)
+            # the page last: whoever sees it finds the plots it shows already stored
+            for path in [*sorted(folder.glob("*.png")), html]:
+                blob = self.artifacts.put_file(path)
+                self.store.add_job_artifact(job["id"], f"report/{path.name}", blob.digest,
+                                            blob.size)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return {"name": REPORT_ARTIFACTS[0], "digest": blob.digest, "size": blob.size}
 
     def search(
         self, expression: str, *, kind: str | None = None, limit: int | None = None

@@ -1,5 +1,5 @@
 """What a train or tune job records besides its metrics: the code that made the model, the model
-package with its report, and the validation rows (the rows the model never trained on)."""
+package, what its report shows, and the validation rows (the rows the model never trained on)."""
 
 from __future__ import annotations
 
@@ -54,10 +54,9 @@ def _trainer_source(algorithm: str | None) -> str | None:
 
 
 def store_model(ctx, result, frame, spec: dict, kind: str) -> None:
-    """Write the package (and its report) and attach them to the job as artifacts."""
+    """Write the package and attach it to the job as artifacts, with the data of its report."""
     from modelloop.registry.package import save_package
     from modelloop.registry.signature import Signature
-    from modelloop.training.report import report
 
     features = [f["name"] for f in result.features]
     signature = Signature.from_frame(frame[features])
@@ -70,28 +69,38 @@ def store_model(ctx, result, frame, spec: dict, kind: str) -> None:
         "algorithm": result.algorithm,
         "code": ctx.recorder.info.get("code"),
     }
-    report_dir = ctx.scratch / "report"
-    extra = {}
-    try:
-        html = report(result.evaluation, report_dir, title=f"{result.algorithm} on {spec['dataset']}",
-                      extra={"job": ctx.job_id, "dataset": spec["dataset"],
-                             "target": result.target, "split": result.split.method})
-        extra["report.html"] = html
-    except InvalidInput:
-        html = None
     package = ctx.scratch / "model"
     save_package(result.model, package, signature=signature, task=result.task,
                  metrics=result.metrics, params={"algorithm": result.algorithm, **result.params},
-                 lineage=lineage, extra_files=extra)
+                 lineage=lineage)
     for path in sorted(p for p in package.rglob("*") if p.is_file()):
         ctx.recorder.log_artifact(f"model/{path.relative_to(package).as_posix()}", path)
     _store_validation_rows(ctx, result.split)
-    if html is not None:
-        for path in sorted(report_dir.iterdir()):
-            ctx.recorder.log_artifact(f"report/{path.name}", path)
+    if spec.get("report", True):
+        store_report_data(ctx, result.evaluation, f"{result.algorithm} on {spec['dataset']}",
+                          {"job": ctx.job_id, "dataset": spec["dataset"],
+                           "target": result.target, "split": result.split.method})
     ctx.recorder.set_output("model", {"package": "model/", "signature": signature.to_dict(),
                                       "task": result.task, "classes": result.classes})
     ctx.recorder.log_text(f"stored the model package ({len(list(package.rglob('*')))} files)")
+
+
+def store_report_data(ctx, evaluation, title: str, extra: dict) -> bool:
+    """Record what the job's report shows (``report/data.json``); the report itself is drawn
+    when first asked for (:meth:`modelloop.training.jobs.Jobs.report`). False when the
+    evaluation kept no predictions to plot."""
+    import json
+
+    from modelloop.training.report import REPORT_DATA, report_data
+
+    try:
+        data = report_data(evaluation, title=title, extra=extra)
+    except InvalidInput:
+        return False
+    path = ctx.scratch / "report-data.json"
+    path.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+    ctx.recorder.log_artifact(REPORT_DATA, path)
+    return True
 
 
 def _store_validation_rows(ctx, split) -> None:

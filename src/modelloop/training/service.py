@@ -59,12 +59,17 @@ class Training:
         name: str | None = None,
         timeout: float | None = None,
         on_start=None,
+        report: bool = True,
     ) -> dict:
-        """Train ``algorithm`` on dataset version ``dataset``; return the finished job."""
+        """Train ``algorithm`` on dataset version ``dataset``; return the finished job.
+
+        With ``report`` (the default) the job records what its evaluation report shows, and
+        the report is drawn when first asked for (``jobs.report``); without, it has none."""
         spec = self._data_spec(dataset, target, split, holdout, since)
         algorithm = self._check_algorithm(algorithm)
         spec.update(algorithm=algorithm, params=dict(params or {}), task=task, seed=int(seed),
-                    preprocessing=preprocessing, time_budget=float(time_budget))
+                    preprocessing=preprocessing, time_budget=float(time_budget),
+                    report=bool(report))
         return self._run("train", spec, name or f"train {algorithm} on {spec['dataset']}",
                          timeout, on_start)
 
@@ -95,8 +100,10 @@ class Training:
         name: str | None = None,
         timeout: float | None = None,
         on_start=None,
+        report: bool = True,
     ) -> dict:
-        """Tune ``algorithm`` (or ``"auto"``: all built-ins) on ``dataset``; each trial is a job."""
+        """Tune ``algorithm`` (or ``"auto"``: all built-ins) on ``dataset``; each trial is a job.
+        ``report`` as for :meth:`train`."""
         from modelloop.training.space import load_space
 
         spec = self._data_spec(dataset, target, split, holdout, since)
@@ -121,7 +128,7 @@ class Training:
                     time_budget=time_budget,
                     target_value=target_value, patience=patience, sampler=sampler, pruner=pruner,
                     n_jobs=int(n_jobs), seed=int(seed), warm_start=warm,
-                    preprocessing=preprocessing)
+                    preprocessing=preprocessing, report=bool(report))
         return self._run("tune", spec, name or f"tune {algorithm} on {spec['dataset']}", timeout,
                          on_start)
 
@@ -446,7 +453,7 @@ def run_evaluate_job(ctx, spec: dict) -> None:
     from modelloop.registry.registry import Registry
     from modelloop.training.evaluation import evaluate
     from modelloop.training.gate import gate
-    from modelloop.training.report import report
+    from modelloop.training.recording import store_report_data
 
     registry = Registry(ctx.store, ctx.artifacts, ctx.scratch / "models", datasets=ctx.datasets)
     data = ctx.datasets.to_pandas(spec["dataset"], since=spec.get("since"))
@@ -473,10 +480,6 @@ def run_evaluate_job(ctx, spec: dict) -> None:
         ctx.recorder.log_text("gate: " + ("passed" if verdict.passed else
                                           "failed: " + "; ".join(verdict.reasons)))
     if spec.get("report", True):
-        folder = ctx.scratch / "report"
-        report(ev, folder, title=f"{spec['model']} on {spec['dataset']}",
-               extra={"model": spec["model"], "dataset": spec["dataset"],
-                      "baseline": spec.get("baseline") or "-"})
-        for path in sorted(folder.iterdir()):
-            ctx.recorder.log_artifact(f"report/{path.name}", path)
-
+        store_report_data(ctx, ev, f"{spec['model']} on {spec['dataset']}",
+                          {"model": spec["model"], "dataset": spec["dataset"],
+                           "baseline": spec.get("baseline") or "-"})
