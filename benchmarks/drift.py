@@ -1,24 +1,41 @@
-"""Drift check: modelloop against a stored baseline vs Evidently, NannyML and per-column SciPy.
+"""Drift check: modelloop against Evidently, NannyML and per-column SciPy, on equal work.
 
 Reference and current frames of --rows rows x 25 columns (20 numeric, 5 categorical strings) with
 strong drift in num_00 (mean +0.5 sd), num_01 (sd x1.5), num_02 (lognormal mu +0.5) and cat_00
 (proportions), subtle drift in num_03 (mean +0.03 sd) and cat_01 (one level 0.10 -> 0.11), and
-19 unchanged columns. Every approach runs in this one process on the same frames:
+19 unchanged columns. Every tool runs in this one process on the same two frames, and each is
+timed two ways, so that no tool is credited for work it skipped:
 
-* modelloop: the baseline is fitted once (timed separately), stored as JSON and read back; the
-  figure is ``check(current, baseline)`` with the default (Evidently-equivalent) configuration;
+* **baseline + check**: from the two raw frames to the flagged columns (modelloop: fit the
+  baseline on the reference, then check the current frame; NannyML: ``fit(reference)`` then
+  ``calculate(current)``; Evidently and SciPy always read both frames, so this is all they do);
+* **check alone**: with the reference already summarised (modelloop: a baseline stored as JSON
+  and read back; NannyML: the fitted calculator). Evidently and SciPy have no stored reference:
+  their check alone is the same run as above, and the table says so.
+
+Every tool runs once as a warm-up (imports, caches, first-call costs) before it is timed; times
+are the median of --repeats runs (Evidently: --slow-repeats, it is slow). Configurations:
+
+* modelloop ``check(current, baseline)``, default (Evidently-equivalent) drift methods;
 * Evidently ``Report([DataDriftPreset()])`` with column types declared, defaults otherwise;
-* NannyML ``UnivariateDriftCalculator`` (default Jensen-Shannon, chunk_size = rows // 10; a column
-  counts as flagged when any current chunk alerts; a different workload, shown for scale);
+* NannyML ``UnivariateDriftCalculator``, Jensen-Shannon on every column with one chunk per frame
+  (the whole current frame against the whole reference, as the others do) and a constant
+  threshold of 0.1, Evidently's rule for categorical columns (its default is chunks with
+  thresholds from the reference chunks' spread, a different question);
 * the anchor: SciPy ``ks_2samp`` per numeric column and ``chi2_contingency`` per categorical one.
 
-Evidently 0.7.23 does not import with pandas 3 and NannyML needs statsmodels: run this script with
-an interpreter that has them (e.g. a venv with ``pip install evidently==0.7.23 "pandas<3" nannyml
-statsmodels`` and ``PYTHONPATH=src``); without them it prints a note and skips them.
+The flagged set of each tool is printed; modelloop's must equal Evidently's on the strong-drift
+columns (exit status 1 otherwise). ``--memory`` adds the tracemalloc peak of a separate, untimed
+run of each (NumPy and pandas buffers are traced).
 
-Memory "over the loaded data" is the tracemalloc peak of a separate, untimed run of each approach
-(NumPy and pandas buffers are traced); times are wall-clock medians of --repeats runs after one
-warm-up (Evidently and NannyML: one run, they are slow).
+Evidently 0.7.23 does not import with pandas 3, so the anchors live in their own environment,
+made from the ``bench`` extra (it pins pandas < 3)::
+
+    uv venv .venv-bench && uv pip install --python .venv-bench/bin/python -e ".[bench]"
+    .venv-bench/bin/python benchmarks/drift.py            # 1,000,000 rows: about 10 minutes
+    .venv-bench/bin/python benchmarks/drift.py --rows 50000
+
+Without them it prints a note, and ``run()`` gives rows saying which anchor is missing.
 """
 
 from __future__ import annotations
@@ -31,14 +48,17 @@ import statistics
 import sys
 import time
 import tracemalloc
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-os.environ.setdefault("DO_NOT_TRACK", "1")  # Evidently's telemetry (no network here anyway)
+# The anchors' usage telemetry (this machine has no network; do not try)
+os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("EVIDENTLY_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from modelloop.quality import Baseline, check  # noqa: E402
@@ -89,9 +109,10 @@ def make_frame(n: int, seed: int, drift: bool) -> pd.DataFrame:
 
 
 def timed(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
+    """Median wall seconds of ``repeats`` runs after one warm-up run, and the last result."""
     fn()  # warm-up
     times, out = [], None
-    for _ in range(repeats):
+    for _ in range(max(repeats, 1)):
         gc.collect()
         t = time.perf_counter()
         out = fn()
@@ -145,114 +166,209 @@ def evidently_run(ref: pd.DataFrame, cur: pd.DataFrame) -> tuple[set[str], dict[
     return flagged, values
 
 
-def nannyml_run(ref: pd.DataFrame, cur: pd.DataFrame) -> set[str]:
+def nannyml_fit(ref: pd.DataFrame):
+    """NannyML's baseline: a calculator fitted on the reference (one chunk: the whole frame)."""
     import nannyml as nml
+    from nannyml.thresholds import ConstantThreshold
 
     calc = nml.UnivariateDriftCalculator(
-        column_names=NUM + CAT,
-        chunk_size=max(len(ref) // 10, 1),
-        categorical_methods=["jensen_shannon"],
+        column_names=NUM + CAT, treat_as_categorical=CAT, chunk_number=1,
+        continuous_methods=["jensen_shannon"], categorical_methods=["jensen_shannon"],
+        thresholds={"jensen_shannon": ConstantThreshold(lower=None, upper=0.1)},
     )
-    calc.fit(ref)
-    res = calc.calculate(cur).filter(period="analysis").to_df()
-    flagged = set()
-    for c in NUM + CAT:
-        if res[(c, "jensen_shannon", "alert")].any():
-            flagged.add(c)
-    return flagged
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return calc.fit(ref)
 
 
-def main() -> None:
+def nannyml_check(calc, cur: pd.DataFrame) -> set[str]:
+    with warnings.catch_warnings():  # its JS distance warns on sqrt of -0.0 for equal bins
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = calc.calculate(cur).filter(period="analysis").to_df()
+    return {c for c in NUM + CAT if res[(c, "jensen_shannon", "alert")].any()}
+
+
+def _missing(tool: str, exc: BaseException) -> str:
+    return (f"{tool} skipped ({type(exc).__name__}: {str(exc)[:120]}); it needs the bench "
+            "environment: see benchmarks/drift.py's docstring")
+
+
+def measure(n: int, repeats: int = 3, slow_repeats: int = 1, *, evidently: bool = True,
+            nannyml: bool = True, memory: bool = False) -> dict:
+    """Run every tool on the same two frames; returns timings, flagged sets and notes."""
+    print(f"generating 2 x {n:,} rows x 25 columns ...", flush=True)
+    ref, cur = make_frame(n, 1, False), make_frame(n, 2, True)
+    loaded = (ref.memory_usage(deep=True).sum() + cur.memory_usage(deep=True).sum()) / 2**20
+    print(f"numpy {np.__version__}, pandas {pd.__version__}; loaded data {loaded:.0f} MB",
+          flush=True)
+    stored = json.dumps(Baseline.from_frame(ref).to_dict())
+    baseline = Baseline.from_dict(json.loads(stored))
+
+    def flags(report) -> set[str]:
+        return set(report.verdict.drifted_columns)
+
+    tools: dict[str, dict] = {}
+    both_s, both_flags = timed(lambda: flags(check(cur, Baseline.from_frame(ref))), repeats)
+    check_s, report = timed(lambda: check(cur, baseline), repeats)
+    tools["modelloop"] = {"both": both_s, "check": check_s, "flags": flags(report)}
+    if both_flags != flags(report):
+        raise AssertionError("modelloop flags differently with a stored baseline: "
+                             f"{sorted(both_flags)} vs {sorted(flags(report))}")
+    if memory:
+        tools["modelloop"]["mem"] = peak_mb(lambda: check(cur, baseline))
+    print(f"modelloop: baseline + check {both_s:.3f} s, check alone {check_s:.3f} s; stored "
+          f"baseline {len(stored) / 2**20:.2f} MB JSON", flush=True)
+
+    s, sp_flags = timed(lambda: scipy_anchor(ref, cur), 1)
+    tools["scipy"] = {"both": s, "check": s, "flags": sp_flags, "same_run": True}
+    if memory:
+        tools["scipy"]["mem"] = peak_mb(lambda: scipy_anchor(ref, cur))
+
+    notes: dict[str, str] = {}
+    ev_values: dict[str, float] = {}
+    if evidently:
+        try:
+            import evidently as ev
+
+            print(f"running Evidently {ev.__version__} (warm-up + {slow_repeats}) ...",
+                  flush=True)
+            s, (ev_flags, ev_values) = timed(lambda: evidently_run(ref, cur), slow_repeats)
+            tools["evidently"] = {"both": s, "check": s, "flags": ev_flags, "same_run": True}
+            if memory and n <= 200_000:
+                tools["evidently"]["mem"] = peak_mb(lambda: evidently_run(ref, cur))
+        except Exception as exc:  # an anchor that does not import or run is reported, not fatal
+            notes["evidently"] = _missing("Evidently", exc)
+    else:
+        notes["evidently"] = "Evidently skipped (--skip-evidently)"
+    if nannyml:
+        try:
+            import nannyml as nml
+
+            print(f"running NannyML {nml.__version__} ...", flush=True)
+            both_s, nm_flags = timed(lambda: nannyml_check(nannyml_fit(ref), cur), slow_repeats)
+            calc = nannyml_fit(ref)
+            check_s, nm_flags2 = timed(lambda: nannyml_check(calc, cur), repeats)
+            assert nm_flags == nm_flags2
+            tools["nannyml"] = {"both": both_s, "check": check_s, "flags": nm_flags}
+        except Exception as exc:
+            notes["nannyml"] = _missing("NannyML", exc)
+    else:
+        notes["nannyml"] = "NannyML skipped (--skip-nannyml)"
+    for note in notes.values():
+        print(f"note: {note}", flush=True)
+    out = {"rows": n, "tools": tools, "notes": notes, "report": report}
+    if ev_values:
+        diffs = {c: abs(v - ev_values[c]) for c, v in
+                 ((r.column, r.value) for r in report.drift) if c in ev_values}
+        worst = max(diffs, key=diffs.get)
+        out["max_stat_diff"] = (diffs[worst], worst)
+    return out
+
+
+LABELS = {
+    "modelloop": "modelloop check",
+    "scipy": "SciPy per-column KS / chi2 (anchor)",
+    "evidently": "Evidently DataDriftPreset",
+    "nannyml": "NannyML univariate (JS, one chunk)",
+}
+
+
+def agreement(res: dict) -> bool | None:
+    """modelloop's flags equal Evidently's on the strong-drift columns (None: no Evidently)."""
+    ev = res["tools"].get("evidently")
+    if ev is None:
+        return None
+    return res["tools"]["modelloop"]["flags"] & DRIFTED == ev["flags"] & DRIFTED
+
+
+def print_table(res: dict) -> None:
+    tools, n = res["tools"], res["rows"]
+    ml = tools["modelloop"]
+    print()
+    print(f"{'tool':38s} {'baseline+check s':>16s} {'x modelloop':>11s} {'check alone s':>13s} "
+          f"{'x modelloop':>11s} {'peak MB':>8s}  flagged columns")
+    for key, t in tools.items():
+        alone = "(same run)" if t.get("same_run") else f"{t['check']:.3f}"
+        mem = f"{t['mem']:8.1f}" if "mem" in t else f"{'-':>8s}"
+        print(f"{LABELS[key]:38s} {t['both']:16.3f} {t['both'] / ml['both']:11.1f} "
+              f"{alone:>13s} {t['check'] / ml['check']:11.1f} {mem}  {sorted(t['flags'])}")
+    print(f"\n{n:,} rows per frame; rows/s of modelloop: baseline + check "
+          f"{n / ml['both']:,.0f}, check alone {n / ml['check']:,.0f}")
+    print(f"designed drift: strong {sorted(DRIFTED)}, subtle {sorted(SUBTLE)}")
+    v = res["report"].verdict
+    print(f"modelloop verdict: dataset_drift={v.dataset_drift} (share {v.drift_share:.2f})")
+    for key, t in tools.items():
+        if key != "modelloop":
+            diff = t["flags"] ^ ml["flags"]
+            print(f"modelloop vs {LABELS[key]}: "
+                  + ("same columns" if not diff else f"differ on {sorted(diff)}"))
+    agree = agreement(res)
+    if agree is not None:
+        print(f"strong-drift columns: modelloop and Evidently "
+              f"{'agree' if agree else 'DISAGREE'}")
+    if "max_stat_diff" in res:
+        d, col = res["max_stat_diff"]
+        print(f"max |modelloop - Evidently| statistic: {d:.2e} ({col})")
+
+
+def rows_of(res: dict) -> list[dict]:
+    """The figures as run_all rows."""
+    tools, notes = res["tools"], res["notes"]
+    ml = tools["modelloop"]
+    n = res["rows"]
+
+    def row(figure, value, unit, goal=None, met=None, note=None):
+        r = {"benchmark": "drift", "figure": figure, "value": value, "unit": unit, "goal": goal,
+             "met": met}
+        if note:
+            r["note"] = note
+        return r
+
+    out = [row("modelloop baseline + check", ml["both"], "s", note=f"{n:,} rows per frame"),
+           row("modelloop check alone", ml["check"], "s")]
+    for key in ("evidently", "nannyml", "scipy"):
+        label = LABELS[key]
+        if key not in tools:
+            out.append(row(f"{label} vs modelloop, baseline + check", None, "x",
+                           note=notes.get(key)))
+            continue
+        t = tools[key]
+        out.append(row(f"{label} vs modelloop, baseline + check", t["both"] / ml["both"], "x",
+                       note=f"{t['both']:.2f} s; flags {','.join(sorted(t['flags']))}"))
+        out.append(row(f"{label} vs modelloop, check alone", t["check"] / ml["check"], "x",
+                       note="the same run: it reads both frames every time"
+                       if t.get("same_run") else f"{t['check']:.3f} s"))
+    agree = agreement(res)
+    out.append(row("modelloop flags = Evidently's on the strong-drift columns",
+                   None if agree is None else float(agree), "", "equal", agree,
+                   note=notes.get("evidently") if agree is None
+                   else f"modelloop flags {','.join(sorted(ml['flags']))}"))
+    return out
+
+
+def run(quick: bool = True) -> list[dict]:
+    """For benchmarks/run_all.py: 50,000 rows per frame when quick (about a minute with the
+    anchors), else the full 1,000,000."""
+    res = measure(50_000 if quick else 1_000_000, repeats=3, slow_repeats=1)
+    print_table(res)
+    return rows_of(res)
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--slow-repeats", type=int, default=1,
+                    help="timed runs of Evidently and NannyML's fit (after the warm-up)")
+    ap.add_argument("--memory", action="store_true", help="also measure peak memory (slower)")
     ap.add_argument("--skip-evidently", action="store_true")
     ap.add_argument("--skip-nannyml", action="store_true")
-    args = ap.parse_args()
-    n = args.rows
-    print(f"generating 2 x {n:,} rows x 25 columns ...", flush=True)
-    ref, cur = make_frame(n, 1, False), make_frame(n, 2, True)
-    print(
-        f"numpy {np.__version__}, pandas {pd.__version__}; loaded data {(ref.memory_usage(deep=True).sum() + cur.memory_usage(deep=True).sum()) / 2**20:.0f} MB"
-    )
-
-    t = time.perf_counter()
-    baseline = Baseline.from_frame(ref)
-    fit_s = time.perf_counter() - t
-    stored = json.dumps(baseline.to_dict())
-    baseline = Baseline.from_dict(json.loads(stored))
-    rows = {}
-
-    ml_s, report = timed(lambda: check(cur, baseline), args.repeats)
-    ml_flags = set(report.verdict.drifted_columns)
-    ml_values = {r.column: r.value for r in report.drift}
-    rows["modelloop check"] = (ml_s, peak_mb(lambda: check(cur, baseline)), ml_flags)
-    print(
-        f"modelloop baseline fit (one-time): {fit_s:.2f} s; stored baseline {len(stored) / 2**20:.2f} MB JSON",
-        flush=True,
-    )
-
-    sp_s, sp_flags = timed(lambda: scipy_anchor(ref, cur), 1)
-    rows["scipy per-column KS/chi2 (anchor)"] = (
-        sp_s,
-        peak_mb(lambda: scipy_anchor(ref, cur)),
-        sp_flags,
-    )
-
-    ev_values: dict[str, float] = {}
-    if args.skip_evidently:
-        print("note: Evidently skipped (--skip-evidently)")
-    else:
-        try:
-            import evidently
-
-            print(f"running Evidently {evidently.__version__} (slow) ...", flush=True)
-            t = time.perf_counter()
-            ev_flags, ev_values = evidently_run(ref, cur)
-            ev_s = time.perf_counter() - t
-            ev_mem = peak_mb(lambda: evidently_run(ref, cur)) if n <= 200_000 else float("nan")
-            rows["evidently DataDriftPreset"] = (ev_s, ev_mem, ev_flags)
-        except (
-            Exception
-        ) as exc:  # an import or runtime failure of a third-party tool is reported, not fatal
-            print(f"note: Evidently skipped: {type(exc).__name__}: {exc}")
-    if args.skip_nannyml:
-        print("note: NannyML skipped (--skip-nannyml)")
-    else:
-        try:
-            import nannyml
-
-            print(f"running NannyML {nannyml.__version__} ...", flush=True)
-            t = time.perf_counter()
-            nm_flags = nannyml_run(ref, cur)
-            rows["nannyml univariate (JS, 10 chunks)"] = (
-                time.perf_counter() - t,
-                float("nan"),
-                nm_flags,
-            )
-        except Exception as exc:
-            print(f"note: NannyML skipped: {type(exc).__name__}: {exc}")
-
-    print()
-    print(
-        f"{'approach':38s} {'seconds':>9s} {'rows/s':>12s} {'x modelloop':>12s} {'peak MB over data':>18s}  flagged columns"
-    )
-    for name, (s, mem, flags) in rows.items():
-        print(f"{name:38s} {s:9.3f} {n / s:12,.0f} {s / ml_s:12.1f} {mem:18.1f}  {sorted(flags)}")
-    print()
-    print(f"designed drift: strong {sorted(DRIFTED)}, subtle {sorted(SUBTLE)}")
-    print(
-        f"modelloop verdict: dataset_drift={report.verdict.dataset_drift} (share {report.verdict.drift_share:.2f})"
-    )
-    for name, (_, _, flags) in rows.items():
-        if name != "modelloop check":
-            same = "same columns" if flags == ml_flags else f"differ: {sorted(flags ^ ml_flags)}"
-            print(f"modelloop vs {name}: {same}; speed-up {rows[name][0] / ml_s:.1f}x")
-    if ev_values:
-        diffs = {c: abs(ml_values[c] - ev_values[c]) for c in ev_values if c in ml_values}
-        worst = max(diffs, key=diffs.get)
-        print(f"max |modelloop - Evidently| statistic: {diffs[worst]:.2e} ({worst})")
+    args = ap.parse_args(argv)
+    res = measure(args.rows, args.repeats, args.slow_repeats, evidently=not args.skip_evidently,
+                  nannyml=not args.skip_nannyml, memory=args.memory)
+    print_table(res)
+    return 0 if agreement(res) is not False else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

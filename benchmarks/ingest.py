@@ -26,7 +26,7 @@ import json, resource, sys, time
 from pathlib import Path
 mode, csv_path, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 import pyarrow, pyarrow.csv, pyarrow.parquet  # imports are not part of the timing
-from modelloop.data.ingest import IngestOptions, ingest_files
+from modelloop.data.ingest.engine import IngestOptions, ingest_files
 start = time.perf_counter()
 if mode == "anchor":
     table = pyarrow.csv.read_csv(csv_path)
@@ -65,7 +65,7 @@ def generate(path: Path, rows: int, seed: int = 0) -> None:
     csv.write_csv(pa.table(cols), path)
 
 
-def measure(mode: str, csv_path: Path, work: Path, k: int) -> dict:
+def measure_one(mode: str, csv_path: Path, work: Path, k: int) -> dict:
     out = work / f"{mode}-{k}"
     if mode == "anchor":
         out.mkdir()
@@ -73,43 +73,69 @@ def measure(mode: str, csv_path: Path, work: Path, k: int) -> dict:
         [sys.executable, "-c", CHILD, mode, str(csv_path), str(out)],
         capture_output=True,
         text=True,
-        check=True,
     )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{mode} run failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+def measure(rows: int, repeat: int) -> dict:
+    """Median seconds, peak RSS and rows of each side, run alternately in fresh processes."""
     with tempfile.TemporaryDirectory(prefix="modelloop-bench-") as tmp:
         work = Path(tmp)
         csv_path = work / "data.csv"
-        generate(csv_path, args.rows)
+        generate(csv_path, rows)
         size = csv_path.stat().st_size
-        print(f"file: {args.rows:,} rows x 20 columns, {size / 2**20:.0f} MiB")
+        print(f"file: {rows:,} rows x 20 columns, {size / 2**20:.0f} MiB", flush=True)
         runs: dict[str, list[dict]] = {"anchor": [], "modelloop": []}
-        for k in range(args.repeat):
+        for k in range(repeat):
             for mode in ("anchor", "modelloop") if k % 2 == 0 else ("modelloop", "anchor"):
-                runs[mode].append(measure(mode, csv_path, work, k))
-        med = {
-            m: {
-                key: statistics.median(r[key] for r in rs)
-                for key in ("seconds", "peak_rss", "rows")
-            }
-            for m, rs in runs.items()
-        }
-        for m in ("anchor", "modelloop"):
-            r = med[m]
-            print(
-                f"{m:>10}: {r['rows'] / r['seconds']:>12,.0f} rows/s  "
-                f"({r['seconds']:.2f} s, runs {[round(x['seconds'], 2) for x in runs[m]]})  "
-                f"peak RSS {r['peak_rss'] / 2**20:,.0f} MiB = {r['peak_rss'] / size:.2f}x file"
-            )
-        ratio = med["anchor"]["seconds"] / med["modelloop"]["seconds"]
-        print(f"ratio modelloop / (read_csv + write_table): {ratio:.2f} (goal >= 0.7)")
+                runs[mode].append(measure_one(mode, csv_path, work, k))
+    med = {
+        m: {key: statistics.median(r[key] for r in rs) for key in ("seconds", "peak_rss", "rows")}
+        for m, rs in runs.items()
+    }
+    if med["anchor"]["rows"] != med["modelloop"]["rows"]:
+        raise AssertionError(f"rows differ: {med}")
+    for m in ("anchor", "modelloop"):
+        r = med[m]
+        print(
+            f"{m:>10}: {r['rows'] / r['seconds']:>12,.0f} rows/s  "
+            f"({r['seconds']:.2f} s, runs {[round(x['seconds'], 2) for x in runs[m]]})  "
+            f"peak RSS {r['peak_rss'] / 2**20:,.0f} MiB = {r['peak_rss'] / size:.2f}x file"
+        )
+    ratio = med["anchor"]["seconds"] / med["modelloop"]["seconds"]
+    print(f"ratio modelloop / (read_csv + write_table): {ratio:.2f} (goal >= 0.7)")
+    return {"med": med, "ratio": ratio, "size": size, "rows": rows}
+
+
+def run(quick: bool = True) -> list[dict]:
+    """For benchmarks/run_all.py: 200,000 rows when quick (the default: 1,000,000)."""
+    res = measure(200_000 if quick else 1_000_000, 3)
+    med = res["med"]
+    return [
+        {"benchmark": "ingest", "figure": "modelloop ingest", "unit": "rows/s",
+         "value": med["modelloop"]["rows"] / med["modelloop"]["seconds"], "goal": None,
+         "met": None, "note": f"{res['rows']:,} rows, {res['size'] / 2**20:.0f} MiB CSV"},
+        {"benchmark": "ingest", "figure": "pyarrow read_csv + write_table (anchor)",
+         "unit": "rows/s", "value": med["anchor"]["rows"] / med["anchor"]["seconds"],
+         "goal": None, "met": None},
+        {"benchmark": "ingest", "figure": "modelloop / anchor throughput", "value": res["ratio"],
+         "unit": "x", "goal": ">= 0.7x", "met": res["ratio"] >= 0.7},
+        {"benchmark": "ingest", "figure": "modelloop peak RSS / file size",
+         "value": med["modelloop"]["peak_rss"] / res["size"], "unit": "x", "goal": None,
+         "met": None},
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    measure(args.rows, args.repeat)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -157,31 +157,54 @@ def bookkeeping_ms(root: Path, jobs: int = 200) -> float:
     return (time.perf_counter() - started) / jobs * 1000
 
 
-def main() -> None:
+def measure(rows: int, trials: int, seed: int = 0, parallel: bool = False) -> dict:
+    """Both sides on the same frame, split and folds; prints as it goes."""
+    frame = make_task(rows)
+    print(f"tuning: {rows} rows, {trials} trials, 3-fold CV, cores={os.cpu_count()}", flush=True)
+    out: dict = {"rows": rows, "trials": trials}
+    with tempfile.TemporaryDirectory() as tmp:
+        out["plain"] = plain_optuna(frame, trials, seed)
+        out["ours"] = with_modelloop(frame, trials, seed, Path(tmp, "a"))
+        print(f"  plain Optuna loop (anchor): {out['plain']:8.1f} s")
+        print(f"  modelloop tune:             {out['ours']:8.1f} s")
+        print(f"  ratio modelloop / Optuna:   {out['ours'] / out['plain']:8.3f}  (goal <= 1.10)")
+        out["bookkeeping_ms"] = bookkeeping_ms(Path(tmp, "b"))
+        print(f"  per-job bookkeeping:        {out['bookkeeping_ms']:8.2f} ms per trial job")
+        if parallel:
+            out["both"] = with_modelloop(frame, trials, seed, Path(tmp, "c"), n_jobs=2)
+            print(f"  modelloop, 2 parallel trials: {out['both']:6.1f} s "
+                  f"({out['both'] / out['ours']:.2f} x the serial run)")
+    return out
+
+
+def run(quick: bool = True) -> list[dict]:
+    """For benchmarks/run_all.py: 10,000 rows and 10 trials when quick (the issue: 100,000 and
+    30)."""
+    res = measure(10_000, 10) if quick else measure(100_000, 30)
+    ratio = res["ours"] / res["plain"]
+    note = f"{res['rows']:,} rows, {res['trials']} trials"
+    return [
+        {"benchmark": "tuning", "figure": "plain Optuna loop (anchor)", "value": res["plain"],
+         "unit": "s", "goal": None, "met": None, "note": note},
+        {"benchmark": "tuning", "figure": "modelloop tune", "value": res["ours"], "unit": "s",
+         "goal": None, "met": None},
+        {"benchmark": "tuning", "figure": "modelloop tune / plain Optuna", "value": ratio,
+         "unit": "x", "goal": "<= 1.10x", "met": ratio <= 1.10},
+        {"benchmark": "tuning", "figure": "bookkeeping per trial job",
+         "value": res["bookkeeping_ms"], "unit": "ms", "goal": None, "met": None},
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--parallel", action="store_true", help="also run 2 parallel trials")
-    args = parser.parse_args()
-
-    frame = make_task(args.rows)
-    print(f"tuning: {args.rows} rows, {args.trials} trials, 3-fold CV, cores={os.cpu_count()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        plain = plain_optuna(frame, args.trials, args.seed)
-        ours = with_modelloop(frame, args.trials, args.seed, Path(tmp, "a"))
-        print(f"  plain Optuna loop (anchor): {plain:8.1f} s")
-        print(f"  modelloop tune:             {ours:8.1f} s")
-        print(f"  ratio modelloop / Optuna:   {ours / plain:8.3f}  (goal <= 1.10)")
-        print(
-            f"  per-job bookkeeping:        {bookkeeping_ms(Path(tmp, 'b')):8.2f} ms per trial job"
-        )
-        if args.parallel:
-            both = with_modelloop(frame, args.trials, args.seed, Path(tmp, "c"), n_jobs=2)
-            print(
-                f"  modelloop, 2 parallel trials: {both:6.1f} s ({both / ours:.2f} x the serial run)"
-            )
+    args = parser.parse_args(argv)
+    measure(args.rows, args.trials, args.seed, args.parallel)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
