@@ -82,9 +82,9 @@ def dump(value: Any, step: str) -> tuple[bytes, str]:
         np.save(buf, value, allow_pickle=False)
         return buf.getvalue(), "npy"
     if module == "sklearn" or _is_estimator(value):
-        import skops.io
+        from modelloop.registry.skops_files import skops_io
 
-        return skops.io.dumps(value), "skops"
+        return skops_io().dumps(value), "skops"
     if isinstance(value, os.PathLike):
         path = Path(value)
         if path.is_dir():
@@ -128,10 +128,11 @@ def load(data: bytes, fmt: str) -> Any:
 
         return np.load(io.BytesIO(data), allow_pickle=False)
     if fmt == "skops":
-        import skops.io
+        from modelloop.registry.skops_files import skops_io
 
+        sio = skops_io()
         # the blob was verified against its sha256: it is what this workspace stored
-        return skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data))
+        return sio.loads(data, trusted=sio.get_untrusted_types(data=data))
     if fmt == "folder":
         dest = Path(tempfile.mkdtemp(prefix="modelloop-step-"))
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:

@@ -32,7 +32,8 @@ from typing import Any
 
 from modelloop.common.jsonable import to_jsonable
 from modelloop.common.loading import is_file_spec, load_callable
-from modelloop.errors import IntegrityError, InvalidInput
+from modelloop.errors import InvalidInput
+from modelloop.registry.skops_files import skops_dump, skops_load
 
 CLASSIFICATION_TASKS = ("binary", "multiclass")
 
@@ -99,28 +100,6 @@ SAFE_SKOPS_TYPES = frozenset({
         "EuclideanDistance", "ManhattanDistance", "ChebyshevDistance", "MinkowskiDistance",
         "SEuclideanDistance")),
 })
-
-
-def skops_dump(obj: Any, path: Path) -> list[str]:
-    """Write ``obj`` with skops; return the types skops does not trust by default."""
-    import skops.io
-
-    skops.io.dump(obj, path)
-    return sorted(skops.io.get_untrusted_types(file=path))
-
-
-def skops_load(path: Path, trusted: list[str]) -> Any:
-    """Read a skops file trusting exactly the types recorded when it was written."""
-    import skops.io
-    from skops.io.exceptions import UntrustedTypesFoundException
-
-    try:
-        return skops.io.load(path, trusted=list(trusted))
-    except UntrustedTypesFoundException as e:
-        raise IntegrityError(
-            f"{path.name} contains types that were not recorded when it was saved: {e}",
-            hint="the file was changed after packaging; re-package the model",
-        ) from None
 
 
 class SklearnFlavor(Flavor):
