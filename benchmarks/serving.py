@@ -6,7 +6,9 @@ by the same closed-loop keep-alive load generator at concurrency 1, 8 and 32, wi
 
 Then two figures of modelloop alone:
 - the cost of data capture at 100% (both input and output): req/s of an endpoint capturing every
-  request over the same model without capture, single row at concurrency 8 (goal: <= 10% cost);
+  request over the same model without capture, single row at concurrency 8 (goal: <= 10% cost),
+  next to the records dropped: every request the capturing endpoint answered is counted by the
+  client and must be found in the capture store afterwards (goal: 0 dropped);
 - micro-batching: a 100-tree random forest (~5 ms per single-row predict) at concurrency 32,
   single row, modelloop (which gathers concurrent requests into one predict) over the bare floor
   serving the same forest unbatched (goal: >= 3x).
@@ -141,6 +143,91 @@ def alternate(runs: dict, rounds: int) -> dict:
     return {n: statistics.median(v) for n, v in seen.items()}
 
 
+# -- capture cost ---------------------------------------------------------------------------
+CAPTURE_GOAL = 10.0  # percent of req/s at most, for capturing 100% of requests (input + output)
+
+
+def _counted_load(port: int, path: str, body: bytes, concurrency: int, seconds: float) -> dict:
+    """:func:`load`, also counting every request answered (the warm-up's too), so the capture
+    store can be checked against it."""
+    async def main():
+        warm, lat, errors = [], [], []
+        stop = time.perf_counter() + min(1.0, seconds / 2)
+        await asyncio.gather(*[_client("127.0.0.1", port, path, body, stop, warm, errors)
+                               for _ in range(concurrency)])
+        t0 = time.perf_counter()
+        await asyncio.gather(*[_client("127.0.0.1", port, path, body, t0 + seconds, lat, errors)
+                               for _ in range(concurrency)])
+        wall = time.perf_counter() - t0
+        return {"rps": len(lat) / wall, "errors": len(errors),
+                "answered": len(warm) + len(lat) - len(errors)}
+
+    return asyncio.run(main())
+
+
+def captured_records(ws, endpoint: str, expected: int, settle: float = 15.0) -> int:
+    """Records of ``endpoint`` in the capture store, waiting for the server's writer (it
+    flushes every second) until ``expected`` are there or the count stops growing."""
+    last, changed = -1, time.monotonic()
+    while True:
+        n = sum(f["records"] for f in ws.store.list_capture_files(endpoint))
+        if n >= expected:
+            return n
+        if n != last:
+            last, changed = n, time.monotonic()
+        elif time.monotonic() - changed > settle:
+            return n
+        time.sleep(0.25)
+
+
+def capture_cost(ws, port: int, body: bytes, seconds: float, rounds: int = 3) -> dict:
+    """The cost of capturing 100% of requests (input and output) and the records it dropped.
+
+    The same single-row request to two endpoints of one server over the same model, one
+    capturing every request and one not, at concurrency 8, alternating ``rounds`` times (so
+    drift on a shared machine hits both); the cost is 1 - median req/s with / without. Every
+    request the capturing endpoint answered (warm-ups included) must be in the capture store
+    afterwards: the records dropped are answered - captured (goal: 0).
+    """
+    before = sum(f["records"] for f in ws.store.list_capture_files("lr-capture"))
+    seen: dict[str, list[float]] = {"off": [], "on": []}
+    answered = 0
+    for _ in range(rounds):
+        for name, path in (("off", "/mlflow/lr/invocations"),
+                           ("on", "/mlflow/lr-capture/invocations")):
+            res = _counted_load(port, path, body, 8, seconds)
+            if res["errors"]:
+                raise RuntimeError(f"capture {name}: {res['errors']} failed requests")
+            seen[name].append(res["rps"])
+            if name == "on":
+                answered += res["answered"]
+    import statistics
+
+    on, off = statistics.median(seen["on"]), statistics.median(seen["off"])
+    captured = captured_records(ws, "lr-capture", before + answered) - before
+    cost = (1 - on / off) * 100
+    out = {"on": on, "off": off, "cost": cost, "answered": answered, "captured": captured,
+           "dropped": answered - captured}
+    print(f"capture at 100% (input+output), 1 row, c=8: {on:.0f} vs {off:.0f} req/s without = "
+          f"{on / off:.2f}x, cost {cost:.1f}% (goal <= {CAPTURE_GOAL:g}%); {answered} requests "
+          f"answered, {captured} records captured, dropped {answered - captured} (goal 0)",
+          flush=True)
+    return out
+
+
+def capture_rows(cap: dict) -> list[dict]:
+    """The capture figures as benchmarks/run_all.py rows."""
+    return [
+        {"benchmark": "serving", "figure": "capture 100% (input+output): cost in req/s",
+         "value": cap["cost"], "unit": "%", "goal": f"<= {CAPTURE_GOAL:g}%",
+         "met": cap["cost"] <= CAPTURE_GOAL,
+         "note": f"{cap['on']:.0f} vs {cap['off']:.0f} req/s, 1 row, c=8"},
+        {"benchmark": "serving", "figure": "capture: records dropped",
+         "value": cap["dropped"], "unit": "records", "goal": "0", "met": cap["dropped"] == 0,
+         "note": f"{cap['captured']} captured of {cap['answered']} answered"},
+    ]
+
+
 def save_floor(ws, ref: str, path: Path) -> None:
     from modelloop.registry.package import read_manifest
 
@@ -235,11 +322,7 @@ def main() -> None:
         def run(port, path, c):
             return lambda: load(port, path, one, c, seconds)
 
-        cap = alternate({"off": run(mport, "/mlflow/lr/invocations", 8),
-                         "on": run(mport, "/mlflow/lr-capture/invocations", 8)}, rounds=3)
-        kept = cap["on"] / cap["off"]
-        print(f"capture at 100% (input+output), 1 row, c=8: {cap['on']:.0f} vs {cap['off']:.0f} "
-              f"req/s without = {kept:.2f}x, cost {(1 - kept) * 100:.1f}% (goal <= 10%)")
+        capture_cost(ws, mport, one, seconds)
         wait_up(rf_floor[0], "/", rf_floor[1])
         rf = alternate({"modelloop": run(mport, "/mlflow/rf/invocations", 32),
                         "floor": run(rf_floor[0], "/invocations", 32)}, rounds=2)
