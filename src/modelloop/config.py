@@ -24,6 +24,10 @@ ENV_ARTIFACTS_URL = "MODELLOOP_ARTIFACTS_URL"
 #: How jobs run: "process" (each in a worker process, the default) or "inline" (in the caller's
 #: thread: a test and development setting; see modelloop.training.job_runners).
 ENV_JOB_RUNNER = "MODELLOOP_JOB_RUNNER"
+#: Where jobs run: "local" (on this machine, as the runner says) or "ray" (Ray tasks on the
+#: cluster at $RAY_ADDRESS, else a local Ray; see modelloop.training.ray_jobs).
+ENV_JOB_EXECUTOR = "MODELLOOP_JOB_EXECUTOR"
+JOB_EXECUTORS = ("local", "ray")
 
 DEFAULT_CONFIG = """\
 # modelloop workspace configuration.
@@ -45,6 +49,9 @@ url = ".modelloop/artifacts"
 # process: quicker for tests and development, no isolation):
 # [jobs]
 # runner = "process"
+# Where jobs run: "local" (this machine) or "ray" (the Ray cluster at $RAY_ADDRESS, else a
+# local Ray; training and tuning trials in parallel, same records and logs):
+# executor = "local"
 
 # Aliases that may point only at approved model versions (unless forced with a reason):
 # [registry]
@@ -64,6 +71,8 @@ class Config:
     gated_aliases: tuple[str, ...] = ("champion",)
     #: How jobs run ([jobs] runner, or $MODELLOOP_JOB_RUNNER): "process" or "inline".
     job_runner: str = "process"
+    #: Where jobs run ([jobs] executor, or $MODELLOOP_JOB_EXECUTOR): "local" or "ray".
+    job_executor: str = "local"
 
     @property
     def state_dir(self) -> Path:
@@ -114,6 +123,7 @@ class Config:
             artifacts_options=options,
             gated_aliases=_gated_aliases(raw.get("registry", {}), path),
             job_runner=_job_runner(raw.get("jobs", {}), path),
+            job_executor=_job_executor(raw.get("jobs", {}), path),
         )
 
 
@@ -132,6 +142,15 @@ def _job_runner(jobs, path: Path) -> str:
     if runner is not None and not isinstance(runner, str):
         raise ConfigError(f"{path}: [jobs] runner must be a string", hint='e.g. runner = "process"')
     return runner or "process"
+
+
+def _job_executor(jobs, path: Path) -> str:
+    name = os.environ.get(ENV_JOB_EXECUTOR) or (jobs.get("executor") if isinstance(jobs, dict) else None)
+    if name is not None and name not in JOB_EXECUTORS:
+        where = f"${ENV_JOB_EXECUTOR}" if os.environ.get(ENV_JOB_EXECUTOR) else f"{path}: [jobs] executor"
+        raise ConfigError(f"{where} = {name!r} is not one of {', '.join(JOB_EXECUTORS)}",
+                          hint='e.g. executor = "ray"')
+    return name or "local"
 
 
 def _resolve_store_url(url: str, root: Path) -> str:

@@ -91,6 +91,42 @@ class StepContexts:
                 ws.close()
 
 
+class RemoteJobs:
+    """Opens this workspace's jobs in another process, possibly on another machine (a Ray
+    worker running a job). Pickled with the resolved configuration, not the root: the root is a
+    folder on the caller's machine, while the store URL and the artifacts location (with its
+    options) reach a PostgreSQL + S3 workspace from anywhere. Where the root is not on this
+    machine, a temporary folder stands for it (scratch space, caches). A worker keeps the last
+    workspaces it opened for its next jobs."""
+
+    _opened: dict[tuple, Workspace] = {}
+
+    def __init__(self, config: _config.Config):
+        self.config = config
+
+    def __call__(self):
+        import dataclasses
+        import tempfile
+
+        config = self.config
+        key = (config.store_url, config.artifacts_url, str(config.root))
+        ws = self._opened.pop(key, None)
+        if ws is None:
+            root = config.root
+            if not (root / _config.CONFIG_FILE).is_file():
+                from modelloop.common.hashing import sha256_bytes
+
+                root = Path(tempfile.gettempdir()) / f"modelloop-{sha256_bytes(str(key))[:16]}"
+            ws = Workspace.__new__(Workspace)
+            ws.root = root
+            ws.config = dataclasses.replace(config, root=root, job_runner="inline",
+                                            job_executor="local")
+        self._opened[key] = ws  # the most recent last
+        while len(self._opened) > 4:
+            self._opened.pop(next(iter(self._opened))).close()
+        return ws.jobs
+
+
 def _load_job_kinds() -> None:
     """Import the modules that register job kinds: each package registers its own (see
     :mod:`modelloop.training.job_kinds`). Done when a job is run, not when jobs are listed."""
@@ -170,7 +206,8 @@ class Workspace:
 
         return Jobs(self.store, self.artifacts, self.root, self.config.state_dir,
                     runner=self.config.job_runner, services=self._job_services,
-                    load_kinds=_load_job_kinds)  # fmt: skip
+                    load_kinds=_load_job_kinds, executor=self.config.job_executor,
+                    open_remote=RemoteJobs(self.config))  # fmt: skip
 
     def _job_services(self):
         """What a job's code may use besides the store and artifacts, without importing the

@@ -1,6 +1,7 @@
 """``--executor``: the choices come from the executor registry (:mod:`modelloop.common.executors`).
 
 Earlier names (``process``) are accepted and turned into today's; ``--help`` lists today's only.
+A command that can use only some executors (jobs: ``local`` or ``ray``) offers those of them.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from modelloop.errors import InvalidInput
 class ExecutorChoice(click.Choice):
     name = "executor"
 
-    def __init__(self):
+    def __init__(self, only: tuple[str, ...] | None = None):
         super().__init__([])
+        self.only = only
 
     @property
     def choices(self):
         """Read when used, so an executor registered after the CLI was imported is offered."""
-        return tuple(executors.names())
+        return tuple(n for n in executors.names() if self.only is None or n in self.only)
 
     @choices.setter
     def choices(self, _value) -> None:
@@ -34,7 +36,12 @@ class ExecutorChoice(click.Choice):
         return super().convert(value, param, ctx)
 
 
-def executor_option(default: str, help: str):
-    kinds = "; ".join(f"{name}: {cls.summary}" for name, cls in executors.EXECUTORS.items())
-    return click.option("--executor", type=ExecutorChoice(), default=default, show_default=True,
-                        help=f"{help}: {kinds}.")
+def executor_option(default: str | None, help: str, *, only: tuple[str, ...] | None = None,
+                    summaries: dict[str, str] | None = None):
+    """``--executor``; ``only`` limits the choices, ``summaries`` says what some of them mean
+    for this command (default: the executor's own summary)."""
+    choice = ExecutorChoice(only)
+    kinds = "; ".join(f"{name}: {(summaries or {}).get(name, cls.summary)}"
+                      for name, cls in executors.EXECUTORS.items() if name in choice.choices)
+    return click.option("--executor", type=choice, default=default,
+                        show_default=default is not None, help=f"{help}: {kinds}.")

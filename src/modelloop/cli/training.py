@@ -8,7 +8,9 @@ import click
 
 from modelloop.cli import render
 from modelloop.cli.context import Context, json_option, pass_ctx
+from modelloop.cli.executor_option import executor_option
 from modelloop.cli.jobs import TrialProgress
+from modelloop.config import JOB_EXECUTORS
 
 
 def _kv(values: tuple[str, ...], what: str) -> dict:
@@ -76,6 +78,11 @@ data_options = [
     click.option("--since", help="Only the parts ingested in this window, e.g. 30d."),
     click.option("--seed", type=int, default=0, show_default=True),
     click.option("--name", help="A name for the job."),
+    executor_option(None, "Where the job runs (default: [jobs] executor in modelloop.toml, "
+                    "else local)", only=JOB_EXECUTORS,
+                    summaries={"local": "on this machine, as [jobs] runner says",
+                               "ray": "a Ray task, tuning trials in parallel, on the cluster at "
+                                      "$RAY_ADDRESS or a local Ray"}),
 ]
 
 
@@ -101,14 +108,14 @@ def _with(options):
 @json_option
 @pass_ctx
 def train(c: Context, dataset, algorithm, params, time_budget, register, target, task, split,
-          holdout, since, seed, name, as_json) -> None:
+          holdout, since, seed, name, executor, as_json) -> None:
     """Train a model on DATASET (NAME or NAME@V) as a tracked job."""
     progress = TrialProgress(c.ws, "train")  # -a auto runs trials: show them as they finish
     try:
         job = c.ws.training.train(dataset, target, algorithm, _kv(params, "--param"), task=task,
                                   split=split, holdout=holdout, seed=seed,
                                   time_budget=time_budget, since=since, name=name,
-                                  on_start=progress.started)
+                                  on_start=progress.started, executor=executor)
     finally:
         progress.close()
     extra = []
@@ -141,7 +148,7 @@ def train(c: Context, dataset, algorithm, params, time_budget, register, target,
               show_default=True)
 @click.option("--cv", type=int, default=3, show_default=True, help="Folds (1: one holdout).")
 @click.option("--jobs", "n_jobs", type=int, default=1, show_default=True,
-              help="Trials run in parallel.")
+              help="Trials run in parallel (threads in the job; Ray tasks with --executor ray).")
 @click.option("--warm-start", metavar="JOB", help="Start from an earlier tune job's trials.")
 @click.option("--register", metavar="MODEL", help="Register the best model as MODEL.")
 @_with(data_options)
@@ -149,7 +156,7 @@ def train(c: Context, dataset, algorithm, params, time_budget, register, target,
 @pass_ctx
 def tune(c: Context, dataset, algorithm, space, metric, direction, n_trials, time_budget,
          target_value, patience, sampler, pruner, cv, n_jobs, warm_start, register, target, task,
-         split, holdout, since, seed, name, as_json) -> None:
+         split, holdout, since, seed, name, executor, as_json) -> None:
     """Tune an algorithm's hyperparameters on DATASET; every trial is a job."""
     progress = TrialProgress(c.ws, "tune")
     try:
@@ -159,7 +166,8 @@ def tune(c: Context, dataset, algorithm, space, metric, direction, n_trials, tim
             **({} if n_trials is None else {"n_trials": n_trials}),
             target_value=target_value, patience=patience, sampler=sampler,
             pruner=None if pruner == "none" else pruner, n_jobs=n_jobs, seed=seed,
-            warm_start=warm_start, since=since, name=name, on_start=progress.started)
+            warm_start=warm_start, since=since, name=name, on_start=progress.started,
+            executor=executor)
     finally:
         progress.close()
     extra = []

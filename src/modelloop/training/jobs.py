@@ -30,6 +30,7 @@ from pathlib import Path
 from modelloop._faults import pid_alive
 from modelloop.artifacts import ArtifactStore
 from modelloop.common.status import JobStatus
+from modelloop.config import JOB_EXECUTORS as EXECUTORS
 from modelloop.errors import ConfigError, InvalidInput, ModelloopError, NotFound, parse_id
 from modelloop.store import MetadataStore
 from modelloop.training import job_runners
@@ -66,6 +67,8 @@ class Jobs:
     ``services`` builds what a job's code may use beyond the store and artifacts (in the process
     that runs it); ``load_kinds`` imports the modules that register job kinds (both from the
     composition root). ``runner`` is ``"process"`` or ``"inline"`` (see :data:`RUNNERS`).
+    ``executor`` is where jobs run by default: ``"local"`` (as the runner says) or ``"ray"``
+    (:mod:`modelloop.training.ray_jobs`; ``open_remote`` opens these jobs in a Ray worker).
     """
 
     def __init__(
@@ -78,6 +81,8 @@ class Jobs:
         runner: str = "process",
         services: Callable[[], JobServices] = JobServices,
         load_kinds: Callable[[], None] = lambda: None,
+        executor: str = "local",
+        open_remote: Callable[[], Jobs] | None = None,
     ):
         self.store = store
         self.artifacts = artifacts
@@ -87,6 +92,9 @@ class Jobs:
         self._services = services
         self._load_kinds = load_kinds
         self._process = job_runners.ProcessRunner(store, self.root, self.log_path)
+        self.executor = executor
+        self._open_remote = open_remote
+        self._ray = None
         if runner == "process":
             self._runner = self._process
         elif runner == "inline":
@@ -109,21 +117,38 @@ class Jobs:
         inputs: list | None = None,
         timeout: float | None = None,
         on_start: Callable[[int], None] | None = None,
+        executor: str | None = None,
     ) -> dict:
-        """Run a job and wait for it; raise :class:`JobFailed` unless it succeeds."""
+        """Run a job and wait for it; raise :class:`JobFailed` unless it succeeds. It runs where
+        ``executor`` says (default: this workspace's ``[jobs] executor``)."""
         self._load_kinds()
         job_kind(kind)  # an unknown kind fails here, before a record exists
+        runner = self._runner_for(executor)  # and Ray that cannot be reached
         job_id = self.store.create_job(
             kind=kind, name=name, spec=spec, params=params or {}, inputs=inputs
         )
         if on_start:
             on_start(job_id)
-        self._runner.run(job_id, timeout)
+        runner.run(job_id, timeout)
         self._keep_log(job_id)
         job = self.get(job_id)
         if job["status"] != JobStatus.SUCCEEDED:
             raise JobFailed(job, self.log_tail(job_id))
         return job
+
+    def _runner_for(self, executor: str | None):
+        name = executor or self.executor
+        if name == "local":
+            return self._runner
+        if name != "ray" or self._open_remote is None:
+            raise InvalidInput(f"jobs cannot run on the executor {name!r}",
+                               hint=f"use one of {', '.join(EXECUTORS)}")
+        if self._ray is None:
+            from modelloop.training.ray_jobs import RayRunner
+
+            self._ray = RayRunner(self.store, self.log_path, self._open_remote)
+        self._ray.connect()
+        return self._ray
 
     def start(self, job_id: int) -> subprocess.Popen:
         """Start a worker process for the queued job ``job_id`` and return at once."""

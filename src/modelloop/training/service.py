@@ -60,18 +60,20 @@ class Training:
         timeout: float | None = None,
         on_start=None,
         report: bool = True,
+        executor: str | None = None,
     ) -> dict:
         """Train ``algorithm`` on dataset version ``dataset``; return the finished job.
 
         With ``report`` (the default) the job records what its evaluation report shows, and
-        the report is drawn when first asked for (``jobs.report``); without, it has none."""
+        the report is drawn when first asked for (``jobs.report``); without, it has none.
+        It runs where ``executor`` says: ``"local"`` or ``"ray"`` (default: ``[jobs] executor``)."""
         spec = self._data_spec(dataset, target, split, holdout, since)
         algorithm = self._check_algorithm(algorithm)
         spec.update(algorithm=algorithm, params=dict(params or {}), task=task, seed=int(seed),
                     preprocessing=preprocessing, time_budget=float(time_budget),
                     report=bool(report))
         return self._run("train", spec, name or f"train {algorithm} on {spec['dataset']}",
-                         timeout, on_start)
+                         timeout, on_start, executor)
 
     def tune(
         self,
@@ -101,9 +103,13 @@ class Training:
         timeout: float | None = None,
         on_start=None,
         report: bool = True,
+        executor: str | None = None,
     ) -> dict:
         """Tune ``algorithm`` (or ``"auto"``: all built-ins) on ``dataset``; each trial is a job.
-        ``report`` as for :meth:`train`."""
+        ``report`` as for :meth:`train`.
+
+        On ``executor="ray"`` (default: ``[jobs] executor``) the job runs on Ray and so do its
+        trials, ``n_jobs`` at a time, each fold a Ray task; the study stays in the job."""
         from modelloop.training.space import load_space
 
         spec = self._data_spec(dataset, target, split, holdout, since)
@@ -129,8 +135,10 @@ class Training:
                     target_value=target_value, patience=patience, sampler=sampler, pruner=pruner,
                     n_jobs=int(n_jobs), seed=int(seed), warm_start=warm,
                     preprocessing=preprocessing, report=bool(report))
+        if (executor or self.jobs.executor) == "ray":
+            spec["executor"] = "ray"  # where the trials run
         return self._run("tune", spec, name or f"tune {algorithm} on {spec['dataset']}", timeout,
-                         on_start)
+                         on_start, executor)
 
     def evaluate(
         self,
@@ -270,10 +278,10 @@ class Training:
             return f"{Path(target).resolve()}:{func}"
         return algorithm
 
-    def _run(self, kind, spec, name, timeout, on_start) -> dict:
+    def _run(self, kind, spec, name, timeout, on_start, executor=None) -> dict:
         inputs = spec.pop("_inputs")
         return self.jobs.run(kind, spec, name=name, inputs=inputs, timeout=timeout,
-                             on_start=on_start)
+                             on_start=on_start, executor=executor)
 
 
 def _dataset_input(version, parts: list[dict] | None = None) -> dict:
@@ -393,7 +401,7 @@ def run_tune_job(ctx, spec: dict) -> None:
         sampler=spec.get("sampler", "tpe"), pruner=spec.get("pruner"),
         n_jobs=spec.get("n_jobs", 1), seed=spec.get("seed", 0), warm_start=warm,
         preprocessing=spec.get("preprocessing"), tracker=ctx.recorder,
-        trials=_ChildTrials(ctx),
+        trials=_ChildTrials(ctx), executor=spec.get("executor"),
     )
     ctx.recorder.log_metric("best_value", result.best_value)
     ctx.recorder.set_output("best", {"algorithm": result.best_algorithm, "params": result.best_params,

@@ -101,6 +101,7 @@ def tune(
     preprocessing: dict | None = None,
     tracker: Tracker | None = None,
     trials: TrialTrackers | None = None,
+    executor=None,
 ) -> TuneResult:
     """Search ``space`` (default: the algorithm's) for the params that best ``metric``.
 
@@ -111,6 +112,11 @@ def tune(
     (number, state, value, best so far): the job log, which the CLI shows live. ``warm_start``
     is a list of ``{"params": ..., "value": ...}`` (e.g. an earlier result's ``trials``), or an
     earlier :class:`TuneResult`.
+
+    ``executor`` (a name from :mod:`modelloop.common.executors`, e.g. ``"ray"``) scores each
+    fold of each trial there instead of in this process: Optuna's ``n_jobs`` threads still ask
+    and tell (the study, its sampler, pruner and stopping rules stay here), each waiting on its
+    trial's current fold, so ``n_jobs`` trials run at once on the executor's workers.
     """
     import optuna
 
@@ -182,8 +188,8 @@ def tune(
         values: list[float] = []
         try:
             for step, (fit_part, score_part) in enumerate(folds):
-                values.append(_score(fit_part, score_part, target, algo, params, task, seed,
-                                     preprocessing, exclude, metric))  # fmt: skip
+                values.append(score(fit_part, score_part, target, algo, params, task, seed,
+                                    preprocessing, exclude, metric))  # fmt: skip
                 running = sum(values) / len(values)
                 if child is not None:
                     child.log_metric(metric, values[-1], step=step)
@@ -246,15 +252,28 @@ def tune(
     if len(spaces) > 1:  # auto: every algorithm gets a first trial before the sampler chooses
         for name in spaces:
             study.enqueue_trial({"algorithm": name})
+    pool = None
+    if executor not in (None, "local"):
+        from modelloop.common import executors
+
+        pool = executors.create(executor, n_jobs)
+
+    def score(*args):
+        return _score(*args) if pool is None else pool.submit(_score, *args).result()
+
     search_started = time.perf_counter()
-    study.optimize(
-        objective,
-        n_trials=n_trials,
-        timeout=timeout,
-        n_jobs=n_jobs,
-        callbacks=[watch],
-        gc_after_trial=False,
-    )
+    try:
+        study.optimize(
+            objective,
+            n_trials=n_trials,
+            timeout=timeout,
+            n_jobs=n_jobs,
+            callbacks=[watch],
+            gc_after_trial=False,
+        )
+    finally:
+        if pool is not None:
+            pool.close()
     elapsed = time.perf_counter() - search_started
     reason = stop["reason"] or _default_reason(study, n_trials, timeout, elapsed, warmed)
 
