@@ -1,3 +1,3 @@
-from modelloop.cli.main import main
+from modelloop.cli.main import console
 
-main()
+console()

@@ -84,4 +84,10 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from modelloop.common.exiting import exit_code, exit_now
+
+    try:
+        status = main(sys.argv[1:])
+    except SystemExit as exc:
+        status = exit_code(exc)
+    exit_now(status)  # the job is recorded: skip the module teardown the caller would wait for

@@ -30,6 +30,7 @@ from modelloop.cli import (
     transform,
 )
 from modelloop.cli.context import Context, json_option, pass_ctx
+from modelloop.common.exiting import exit_code, exit_now
 from modelloop.errors import ModelloopError
 
 EXIT_INTERNAL = 70
@@ -232,5 +233,16 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_INTERNAL)
 
 
+def console() -> None:
+    """The ``modelloop`` console script: :func:`main`, then a quick exit (the answer is printed;
+    see :mod:`modelloop.common.exiting`). Tests call :func:`main` in their own process instead."""
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exit_code(exc)
+    exit_now(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    console()
