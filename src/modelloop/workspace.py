@@ -50,7 +50,7 @@ def _checked(name: str, service):
         strict = check_arguments(method, f"ws.{name}.{attr}")
 
         def call(*args, _method=method, _strict=strict, **kwargs):
-            caller = sys._getframe(1).f_globals.get("__name__", "")
+            caller = _module_name(sys._getframe(1).f_globals)
             if caller.startswith("modelloop.") and not caller.startswith(_FACES):
                 _strict.bind(*args, **kwargs)  # keyword arguments a method passed on (**kwargs)
                 return _method(*args, **kwargs)
@@ -59,6 +59,15 @@ def _checked(name: str, service):
         functools.update_wrapper(call, method)
         setattr(service, attr, call)
     return service
+
+
+def _module_name(namespace: dict) -> str:
+    """The name of the module whose globals are ``namespace``; a module run with ``python -m``
+    (the job worker) by its own name, not ``__main__`` (a user's script stays ``__main__``)."""
+    name = namespace.get("__name__", "")
+    if name == "__main__":
+        name = getattr(namespace.get("__spec__"), "name", None) or name
+    return name
 
 
 class StepContexts:
@@ -127,12 +136,23 @@ class RemoteJobs:
         return ws.jobs
 
 
-def _load_job_kinds() -> None:
+#: The built-in job kinds, by the package that registers them.
+_TRAINING_KINDS = ("train", "tune", "evaluate")
+_BATCH_KINDS, _MONITORING_KINDS = ("transform",), ("monitor",)
+
+
+def _load_job_kinds(kind: str | None = None) -> None:
     """Import the modules that register job kinds: each package registers its own (see
-    :mod:`modelloop.training.job_kinds`). Done when a job is run, not when jobs are listed."""
-    import modelloop.batch.transform  # noqa: F401 - transform
-    import modelloop.monitoring.service  # noqa: F401 - monitor
-    import modelloop.training.service  # noqa: F401 - train, tune, evaluate
+    :mod:`modelloop.training.job_kinds`). Done when a job is run, not when jobs are listed; for
+    a built-in ``kind``, only its own package (a train job's worker need not import batch
+    transform's pydantic models), for any other kind all of them (they name the known kinds)."""
+    known = kind in (*_TRAINING_KINDS, *_BATCH_KINDS, *_MONITORING_KINDS)
+    if not known or kind in _TRAINING_KINDS:
+        import modelloop.training.service  # noqa: F401 - train, tune, evaluate
+    if not known or kind in _BATCH_KINDS:
+        import modelloop.batch.transform  # noqa: F401 - transform
+    if not known or kind in _MONITORING_KINDS:
+        import modelloop.monitoring.service  # noqa: F401 - monitor
 
 
 class Workspace:

@@ -65,10 +65,11 @@ class Jobs:
     """Submit, run, watch, list, search and cancel jobs.
 
     ``services`` builds what a job's code may use beyond the store and artifacts (in the process
-    that runs it); ``load_kinds`` imports the modules that register job kinds (both from the
-    composition root). ``runner`` is ``"process"`` or ``"inline"`` (see :data:`RUNNERS`).
-    ``executor`` is where jobs run by default: ``"local"`` (as the runner says) or ``"ray"``
-    (:mod:`modelloop.training.ray_jobs`; ``open_remote`` opens these jobs in a Ray worker).
+    that runs it); ``load_kinds(kind)`` imports the modules that register job kinds, given the
+    kind about to run (both from the composition root). ``runner`` is ``"process"`` or
+    ``"inline"`` (see :data:`RUNNERS`). ``executor`` is where jobs run by default: ``"local"``
+    (as the runner says) or ``"ray"`` (:mod:`modelloop.training.ray_jobs`; ``open_remote`` opens
+    these jobs in a Ray worker).
     """
 
     def __init__(
@@ -80,7 +81,7 @@ class Jobs:
         *,
         runner: str = "process",
         services: Callable[[], JobServices] = JobServices,
-        load_kinds: Callable[[], None] = lambda: None,
+        load_kinds: Callable[[str], None] = lambda kind: None,
         executor: str = "local",
         open_remote: Callable[[], Jobs] | None = None,
     ):
@@ -121,7 +122,7 @@ class Jobs:
     ) -> dict:
         """Run a job and wait for it; raise :class:`JobFailed` unless it succeeds. It runs where
         ``executor`` says (default: this workspace's ``[jobs] executor``)."""
-        self._load_kinds()
+        self._load_kinds(kind)
         job_kind(kind)  # an unknown kind fails here, before a record exists
         runner = self._runner_for(executor)  # and Ray that cannot be reached
         job_id = self.store.create_job(
@@ -164,7 +165,8 @@ class Jobs:
         """Run the queued job in this process and record how it ended (what a worker process
         does, and the inline runner); its status, or None if it was not queued. What the job
         prints goes to ``log`` (default: standard output)."""
-        self._load_kinds()
+        job = self.store.get_job(job_id)
+        self._load_kinds(job["kind"] if job else None)
         return execute_job(
             self.store,
             self.artifacts,
