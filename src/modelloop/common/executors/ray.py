@@ -78,9 +78,10 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> tuple
             ray.init(address=address, log_to_driver=False)
         else:
             ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-    except ConnectionError as exc:
+    except ConnectionError as exc:  # it answered but refused us (e.g. its token is not ours)
         raise ConfigError(f"cannot connect to the Ray cluster at {address}: {exc}",
-                          hint=_HINT) from None
+                          hint="a cluster with token authentication needs its token "
+                               "(RAY_AUTH_TOKEN or ~/.ray/auth_token); " + _HINT) from None
     return ray, True
 
 
