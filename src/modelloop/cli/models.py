@@ -233,21 +233,28 @@ def export(c: Context, ref: str, dest: str, fmt: str) -> None:
 
 @models.command("import")
 @click.argument("name")
-@click.argument("folder", type=click.Path(file_okay=False))
+@click.argument("folder", metavar="FOLDER|URI", type=click.Path(file_okay=False))
 @click.option("--task", type=click.Choice(["binary", "multiclass", "regression"]))
 @click.option("--description")
+@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI",
+              help="The MLflow tracking store a runs:/ or models:/ URI is read from "
+                   "(default: $MLFLOW_TRACKING_URI).")
 @trust_option
 @reason_option
 @json_option
 @pass_ctx
 def import_(c: Context, name: str, folder: str, task: str | None, description: str | None,
-            trust_pickle: bool, reason: str | None, as_json: bool) -> None:
-    """Register the MLflow model in FOLDER as a new version of model NAME.
+            tracking_uri: str | None, trust_pickle: bool, reason: str | None,
+            as_json: bool) -> None:
+    """Register an MLflow model as a new version of model NAME: the folder holding its MLmodel,
+    or its URI in an MLflow tracking store (runs:/RUN_ID/model, models:/NAME/VERSION, the
+    models:/m-ID that mlflow.sklearn.log_model returns).
 
     MLflow sklearn pickles and pyfunc models are code: they import only with --trust-pickle
     --reason '…'; nothing is unpickled before. A modelloop export imports as it was."""
     record = c.ws.models.import_mlflow(name, folder, task=task, description=description,
-                                       trust_pickle=trust_pickle, reason=reason)
+                                       trust_pickle=trust_pickle, reason=reason,
+                                       tracking_uri=tracking_uri)
     if as_json:
         render.print_json(record)
     else:

@@ -9,7 +9,10 @@ machine loading it needs modelloop installed; it is listed in the model's requir
 alternative, ``mlflow.sklearn``'s own flavor, would need no modelloop but stores a pickle, loses
 the hash check and covers neither River nor custom models.)
 
-Import reads the ``MLmodel`` file: a model exported by modelloop comes back as its original
+Import reads the ``MLmodel`` file of a folder, or of a model MLflow names by URI (``runs:/RUN/PATH``,
+``models:/NAME/V``, ``models:/NAME@ALIAS``, ``models:/m-ID``: what ``mlflow.sklearn.log_model``
+returns), which MLflow copies out of its tracking store first (:func:`download_mlflow_model`):
+a model exported by modelloop comes back as its original
 package; a ``sklearn`` flavor is re-saved as a safe modelloop flavor (skops / native booster);
 anything else is kept whole as an ``mlflow_pyfunc`` package, loaded by MLflow itself. MLflow's
 sklearn files are pickles and every pyfunc model imports code, so both are imported only with
@@ -22,6 +25,7 @@ MLflow is an optional extra (``pip install 'modelloop[mlflow]'``), imported only
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -162,6 +166,45 @@ def _load_pyfunc(data_path: str) -> _PyfuncModel:
 
 
 # -- import --------------------------------------------------------------------------------------
+#: How an MLflow model URI starts (a local folder is given as a path).
+URI_PREFIXES = ("runs:/", "models:/")
+
+
+def is_mlflow_uri(source: str | os.PathLike) -> bool:
+    """Whether ``source`` names a model in an MLflow tracking store rather than a folder."""
+    return isinstance(source, str) and source.startswith(URI_PREFIXES)
+
+
+def download_mlflow_model(uri: str, dest: str | os.PathLike, *,
+                          tracking_uri: str | None = None) -> Path:
+    """Copy the model folder MLflow knows as ``uri`` into the new folder ``dest``; return it.
+
+    MLflow resolves the URI against ``tracking_uri`` (default: ``$MLFLOW_TRACKING_URI``) and
+    copies the files only: nothing is loaded, so the folder is checked and trusted (or not) by
+    :func:`import_mlflow` exactly as a folder the user gave."""
+    _mlflow()  # a clear error when MLflow is not installed
+    from mlflow.artifacts import download_artifacts
+    from mlflow.exceptions import MlflowException
+
+    dest = Path(dest)
+    dest.mkdir(parents=True)
+    try:
+        with _tracking_store(tracking_uri):
+            path = download_artifacts(artifact_uri=uri, dst_path=str(dest))
+    except MlflowException as e:
+        text = str(e.message if hasattr(e, "message") else e).strip().splitlines()
+        where = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "MLflow's default store"
+        raise NotFound(f"MLflow has no model at {uri} (tracking store: {where}): "
+                       f"{text[0] if text else type(e).__name__}",
+                       hint="check the URI, and the tracking store (--tracking-uri or "
+                            "$MLFLOW_TRACKING_URI)") from None
+    folder = Path(path)
+    if not folder.is_dir() or not folder.resolve().is_relative_to(dest.resolve()):
+        raise NotFound(f"MLflow's {uri} is not a model folder",
+                       hint="give the URI of a logged model, e.g. runs:/RUN_ID/model")
+    return folder
+
+
 def read_mlmodel(folder: str | os.PathLike) -> dict:
     """The ``MLmodel`` file of ``folder``, checked for the shape import relies on."""
     import yaml
@@ -217,6 +260,39 @@ def _signature_of(conf: dict, folder: Path) -> Signature:
                            hint="the file was not written by MLflow, or was edited") from None
 
 
+@contextlib.contextmanager
+def _tracking_store(uri: str | None):
+    """Use tracking store ``uri`` (None: MLflow's own choice) for the duration.
+
+    ``download_artifacts(tracking_uri=…)`` resolves ``models:/`` and MLflow 3's ``runs:/…/model``
+    against the *global* store (MLflow 3.17 opened ``./mlflow.db`` in the working directory),
+    so the store is set for the call, as MLflow's own ``_use_tracking_uri`` does, and restored."""
+    if uri is None:
+        yield
+        return
+    try:
+        from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+    except ImportError:  # an MLflow without it reads the variable (unless a URI was set in code)
+        with _environ("MLFLOW_TRACKING_URI", uri):
+            yield
+        return
+    with _use_tracking_uri(uri):
+        yield
+
+
+@contextlib.contextmanager
+def _environ(name: str, value: str):
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
 def import_mlflow(
     folder: str | os.PathLike,
     dest: str | os.PathLike,
@@ -227,11 +303,13 @@ def import_mlflow(
     params: dict | None = None,
     lineage: dict | None = None,
     trust_pickle: bool = False,
+    source: str | None = None,
 ) -> Manifest:
     """Turn the MLflow model folder at ``folder`` into a modelloop package at ``dest``.
 
     Nothing in the folder is unpickled or imported unless ``trust_pickle``; without it, only a
-    modelloop export of a package holding no code imports (others raise UntrustedCode)."""
+    modelloop export of a package holding no code imports (others raise UntrustedCode).
+    ``source`` is what the lineage names as its origin (the URI a downloaded folder came from)."""
     folder = Path(folder)
     check_folder(folder)  # first: a linked MLmodel would show its target's text in a YAML error
     conf = read_mlmodel(folder)
@@ -256,7 +334,7 @@ def import_mlflow(
     lineage = {
         **(lineage or {}),
         "imported_from": {
-            "mlflow_model": str(folder.resolve()),
+            "mlflow_model": source or str(folder.resolve()),
             "run_id": conf.get("run_id"),
             "model_uuid": conf.get("model_uuid"),
             "flavors": sorted(flavors),

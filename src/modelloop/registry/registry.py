@@ -407,26 +407,40 @@ class Registry:
 
     def import_mlflow(self, name: str, folder: str | os.PathLike, *, task: str | None = None,
                       actor: str | None = None, description: str | None = None,
-                      trust_pickle: bool = False, reason: str | None = None) -> dict:
-        """Register an MLflow model folder as the next version of ``name``.
+                      trust_pickle: bool = False, reason: str | None = None,
+                      tracking_uri: str | None = None) -> dict:
+        """Register an MLflow model as the next version of ``name``: a folder, or a URI of a
+        tracking store (``runs:/RUN/model``, ``models:/NAME/V``; ``tracking_uri`` or
+        ``$MLFLOW_TRACKING_URI``), whose files MLflow copies here first.
 
         MLflow's sklearn pickles and pyfunc loaders are code: imported only with
         ``trust_pickle`` and a ``reason`` (recorded), and never unpickled before that."""
-        from modelloop.registry.mlflow_interop import import_mlflow
+        from modelloop.registry.mlflow_interop import (
+            download_mlflow_model,
+            import_mlflow,
+            is_mlflow_uri,
+        )
 
         check_name(name, "model")
         _check_trust_args(trust_pickle, reason)
-        folder = Path(folder)
-        if not (folder / "MLmodel").is_file():
-            raise NotFound(f"no MLflow model at {folder} (it has no MLmodel file)",
-                           hint="give the folder that holds MLmodel")
-        staging = self.cache_dir.parent / f"import-{os.getpid()}-{uuid.uuid4().hex}"
+        work = self.cache_dir.parent / f"import-{os.getpid()}-{uuid.uuid4().hex}"
+        staging = work / "package"
+        work.mkdir(parents=True)
         try:
-            import_mlflow(folder, staging, task=task, trust_pickle=trust_pickle)
+            if is_mlflow_uri(folder):
+                source = str(folder)
+                folder = download_mlflow_model(source, work / "mlflow", tracking_uri=tracking_uri)
+            else:
+                folder, source = Path(folder), None
+                if not (folder / "MLmodel").is_file():
+                    raise NotFound(f"no MLflow model at {folder} (it has no MLmodel file)",
+                                   hint="give the folder that holds MLmodel, or a runs:/ or "
+                                        "models:/ URI")
+            import_mlflow(folder, staging, task=task, trust_pickle=trust_pickle, source=source)
             return self.register(name, staging, actor=actor, description=description,
                                  trust_pickle=trust_pickle, reason=reason)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
 
     def mark_deployed(self, ref: str, where: str, *, actor: str | None = None) -> None:
         name, version = self.resolve(ref)
