@@ -77,7 +77,8 @@ class RayRunner:
         # a job that hands its work to Ray tasks of its own (a tune job's trials) only waits on
         # them: holding a CPU would leave one fewer for them
         cpus = 0 if (job["spec"] or {}).get("executor") == "ray" else 1
-        stream = _task(ray, cpus).remote(self.open_jobs, job_id, timeout, os.environ.get(ENV_PLUGINS, ""))
+        plugins = os.environ.get(ENV_PLUGINS, "")
+        stream = _task(ray, cpus).remote(self.open_jobs, job_id, timeout, plugins)
         path = self.log_path(job_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         failure: list[BaseException] = []
