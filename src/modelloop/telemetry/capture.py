@@ -12,14 +12,21 @@ Serving writes captures and monitoring reads them, both through this module (the
   blob, so a reader never sees a half-written file; the records' inference ids are indexed in the
   same transaction (``capture_ids``), so :func:`known_inference_ids` answers "was this prediction
   captured?" without reading any file;
-- :class:`CaptureWriter` never blocks the request path: ``write`` appends to a bounded buffer and
-  returns False (counted in ``dropped``) when it is full; a background thread flushes it.
+- :class:`CaptureWriter` never blocks the request path: the server hands it a :class:`Pending`
+  capture (references to the request's arrays, nothing encoded) and a background thread builds,
+  encodes and writes the records in batches: every second, or at once when the buffer is a
+  quarter full. Probabilities the answer did not include are computed there too, one model
+  call per flush and variant instead of one per request (equal to the per-request ones to the
+  last bit or within one rounding, as batch scoring is). When the buffer is full (the store is
+  down or slower than the traffic), ``write`` refuses the record: it is counted in ``dropped``,
+  logged, and shown by the server's metrics (``/metrics``), never lost silently.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -52,8 +59,9 @@ def inference_time(ts: float | None = None) -> str:
 def make_record(*, endpoint: str, variant: str, model: str, shadow: bool, event_id: str,
                 inference_id: str, ts: float, columns: list[str] | None, rows: list | None,
                 predictions: list | None, probabilities: list | None = None,
-                classes: list | None = None) -> dict:
-    """One capture record; ``rows``/``predictions`` None leave out the input/output half."""
+                classes: list | None = None, when: str | None = None) -> dict:
+    """One capture record; ``rows``/``predictions`` None leave out the input/output half.
+    ``when``: its inferenceTime already spelled (else from ``ts``)."""
     data: dict = {}
     if rows is not None:
         data["endpointInput"] = {
@@ -74,13 +82,84 @@ def make_record(*, endpoint: str, variant: str, model: str, shadow: bool, event_
     return {
         "captureData": data,
         "eventMetadata": {"eventId": event_id, "inferenceId": inference_id,
-                          "inferenceTime": inference_time(ts)},
+                          "inferenceTime": when or inference_time(ts)},
         "eventVersion": "0",
         "modelloop": {"endpoint": endpoint, "variant": variant, "model": model,
                       "shadow": bool(shadow),
                       "rows": len(rows) if rows is not None else
                       len(predictions) if predictions is not None else 0},
     }
+
+
+class Pending:
+    """One request's capture as the data plane hands it over, built into a record later.
+
+    ``x`` is the validated input the model saw (an array or a DataFrame, not touched after the
+    response); ``keep_input`` says whether the record carries it. ``predictions`` None leaves
+    out the output half. ``probas_of``, when the answer gave no probabilities but the record
+    wants them, maps a list of such inputs to their probability arrays; the writer calls it once
+    for all the pending captures of one endpoint, variant and model.
+    """
+
+    __slots__ = ("endpoint", "variant", "model", "shadow", "ts", "inference_id", "columns", "x",
+                 "keep_input", "predictions", "probabilities", "classes", "probas_of")
+
+    def __init__(self, *, endpoint: str, variant: str, model: str, shadow: bool, ts: float,
+                 inference_id: str, columns: list[str] | None, x, keep_input: bool,
+                 predictions=None, probabilities=None, classes: list | None = None,
+                 probas_of=None):
+        self.endpoint, self.variant, self.model, self.shadow = endpoint, variant, model, shadow
+        self.ts, self.inference_id, self.columns, self.x = ts, inference_id, columns, x
+        self.keep_input, self.predictions, self.probabilities = keep_input, predictions, \
+            probabilities
+        self.classes, self.probas_of = classes, probas_of
+
+    def record(self, when: str, event_id: str) -> dict:
+        """The capture record (``when``: its inferenceTime, the same for a whole second)."""
+        rows = None
+        if self.keep_input:
+            rows = self.x.to_numpy() if hasattr(self.x, "to_numpy") else self.x
+        return make_record(endpoint=self.endpoint, variant=self.variant, model=self.model,
+                          shadow=self.shadow, event_id=event_id,
+                          inference_id=self.inference_id, ts=self.ts, columns=self.columns,
+                          rows=rows, predictions=self.predictions,
+                          probabilities=self.probabilities, classes=self.classes, when=when)
+
+
+def event_ids(n: int) -> list[str]:
+    """``n`` random (version 4) UUIDs as text, from one read of the system's random source
+    (``uuid.uuid4()`` reads it once per id: a system call per record)."""
+    import numpy as np
+
+    raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.tobytes().hex()
+    return [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-{h[i + 12:i + 16]}-{h[i + 16:i + 20]}-"
+            f"{h[i + 20:i + 32]}" for i in range(0, 32 * n, 32)]
+
+
+def fill_probabilities(pending: list[Pending]) -> int:
+    """Compute the probabilities the pending captures want, one call per endpoint, variant and
+    model; returns how many could not be computed (those records go without them)."""
+    groups: dict[tuple, list[Pending]] = {}
+    for p in pending:
+        if p.probas_of is not None and p.probabilities is None and p.predictions is not None:
+            groups.setdefault((p.endpoint, p.variant, p.model), []).append(p)
+    failed = 0
+    for (endpoint, variant, _), items in groups.items():
+        for start in range(0, len(items), 2048):  # bounded memory for one model call
+            part = items[start:start + 2048]
+            try:
+                probas = part[0].probas_of([p.x for p in part])
+            except Exception as exc:  # the record still carries input and predictions
+                failed += len(part)
+                log.warning("capture of %s/%s: no probabilities for %d records: %s",
+                            endpoint, variant, len(part), exc)
+                continue
+            for p, proba in zip(part, probas, strict=True):
+                p.probabilities = proba
+    return failed
 
 
 def _parse_time(text: str) -> datetime:
@@ -94,7 +173,7 @@ def _hour(dt: datetime) -> datetime:
 class CaptureWriter:
     """Buffers capture records and writes them as JSON Lines blobs off the request path."""
 
-    def __init__(self, store, artifacts, *, max_buffer: int = 10_000, flush_seconds: float = 1.0):
+    def __init__(self, store, artifacts, *, max_buffer: int = 50_000, flush_seconds: float = 1.0):
         self.store = store
         self.artifacts = artifacts
         self.max_buffer = max_buffer
@@ -102,26 +181,40 @@ class CaptureWriter:
         self.written = 0  # records in indexed files
         self.dropped = 0  # refused because the buffer was full
         self.failed = 0  # could not be written (after the retries of later flushes)
+        self.without_probabilities = 0  # written, but their probabilities could not be computed
         self._buffer: deque = deque()
-        self._lock = threading.Lock()
+        self._wake_at = max(max_buffer // 4, 1)
+        self._wake = threading.Event()
         self._flush_lock = threading.Lock()
         self._closed = threading.Event()
+        self._warned = 0.0
         self._thread = threading.Thread(target=self._run, name="capture-writer", daemon=True)
         self._thread.start()
 
     def write(self, record) -> bool:
         """Queue one record; False (and counted in ``dropped``) when the buffer is full.
 
-        ``record`` is a dict, or a function of no arguments returning one: the server passes a
-        function so that turning arrays into JSON happens in the writer thread, off the request.
+        ``record`` is a :class:`Pending` capture (what the server passes: building and encoding
+        happen in the writer thread, off the request), a dict, or a function returning one.
         """
         # deque.append is atomic under the GIL; the length check may overshoot by a few records
         # under races, which is harmless for a bound meant to cap memory.
-        if len(self._buffer) >= self.max_buffer or self._closed.is_set():
-            self.dropped += 1
+        n = len(self._buffer)
+        if n >= self.max_buffer or self._closed.is_set():
+            self._drop()
             return False
         self._buffer.append(record)
+        if n + 1 >= self._wake_at:
+            self._wake.set()  # a burst: flush now rather than at the next tick
         return True
+
+    def _drop(self) -> None:
+        self.dropped += 1
+        now = time.monotonic()
+        if now - self._warned >= 10.0:  # say so, at most every 10 s (it is counted always)
+            self._warned = now
+            log.warning("capture buffer full (%d records) or closed: %d records dropped so far",
+                        self.max_buffer, self.dropped)
 
     @property
     def pending(self) -> int:
@@ -135,30 +228,47 @@ class CaptureWriter:
                 batch.append(self._buffer.popleft())
             if not batch:
                 return 0
-            groups: dict[tuple, list[dict]] = {}
+            pending = [item for item in batch if isinstance(item, Pending)]
+            self.without_probabilities += fill_probabilities(pending)
+            ids = iter(event_ids(len(pending)))
+            # (endpoint, variant, hour) -> [(whole-second time, JSON line, (indexed id, rows))]
+            groups: dict[tuple, list[tuple]] = {}
+            stamp: tuple[int, str, datetime] | None = None
             for item in batch:
                 try:
-                    rec = item() if callable(item) else item
+                    if isinstance(item, Pending):
+                        second = int(item.ts)
+                        if stamp is None or stamp[0] != second:  # one strftime per second
+                            stamp = (second, inference_time(second),
+                                     datetime.fromtimestamp(second, UTC))
+                        rec = item.record(stamp[1], next(ids))
+                        endpoint, variant, when = item.endpoint, item.variant, stamp[2]
+                        ident = (id_key(item.inference_id), rec["modelloop"]["rows"])
+                    else:
+                        rec = item() if callable(item) else item
+                        meta = rec.get("modelloop") or {}
+                        endpoint, variant = meta.get("endpoint", "-"), meta.get("variant", "-")
+                        when = _parse_time(rec["eventMetadata"]["inferenceTime"])
+                        ident = record_ids([rec])[0]
+                    line = _encode(rec)
                 except Exception as exc:  # a record that cannot be built is counted, not lost
                     self._failed(1, exc)
                     continue
-                meta = rec.get("modelloop") or {}
-                when = _parse_time(rec["eventMetadata"]["inferenceTime"])
-                key = (meta.get("endpoint", "-"), meta.get("variant", "-"), _hour(when))
-                groups.setdefault(key, []).append((when, rec))
+                groups.setdefault((endpoint, variant, _hour(when)), []).append(
+                    (when, line, ident))
             files, count = [], 0
             for (endpoint, variant, hour), items in groups.items():
-                body = "".join(_dumps(r) + "\n" for _, r in items)
+                body = b"".join(line for _, line, _ in items)
                 try:
-                    blob = self.artifacts.put_bytes(body.encode())
+                    blob = self.artifacts.put_bytes(body)
                 except Exception as exc:
                     self._failed(len(items), exc)
                     continue
-                times = [w for w, _ in items]
+                times = [w for w, _, _ in items]
                 files.append({"endpoint": endpoint, "variant": variant, "hour": hour,
                               "digest": blob.digest, "records": len(items),
                               "first_time": min(times), "last_time": max(times),
-                              "ids": record_ids(r for _, r in items)})
+                              "ids": list(dict.fromkeys(i for _, _, i in items))})
                 count += len(items)
             try:
                 self.store.add_capture_files(files)
@@ -173,7 +283,11 @@ class CaptureWriter:
         log.warning("could not write %d capture records: %s", n, exc)
 
     def _run(self) -> None:
-        while not self._closed.wait(self.flush_seconds):
+        while not self._closed.is_set():
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            if self._closed.is_set():
+                break
             try:
                 self.flush()
             except Exception as exc:  # never let the writer thread die
@@ -182,12 +296,23 @@ class CaptureWriter:
     def close(self) -> None:
         """Stop the background thread and write what is left."""
         self._closed.set()
+        self._wake.set()
         self._thread.join(timeout=30)
         self.flush()
 
     def stats(self) -> dict:
         return {"written": self.written, "dropped": self.dropped, "failed": self.failed,
-                "pending": self.pending}
+                "pending": self.pending, "without_probabilities": self.without_probabilities}
+
+
+def _encode(rec: dict) -> bytes:
+    """One JSON line of a record."""
+    import orjson
+
+    try:
+        return orjson.dumps(rec, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        return orjson.dumps(to_jsonable(rec), option=orjson.OPT_APPEND_NEWLINE)
 
 
 def read_capture(store, artifacts, endpoint: str, *, variant: str | None = None,

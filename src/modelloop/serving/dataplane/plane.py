@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from modelloop.errors import InvalidInput, ModelloopError
+from modelloop.serving.dataplane.batching import _concat
 from modelloop.serving.dataplane.payload import Payload, Result
 from modelloop.serving.dataplane.refresh import EndpointRuntimes
 from modelloop.serving.dataplane.routing import EndpointRuntime
@@ -120,9 +121,10 @@ class DataPlane:
             cap = rt.capture
             capturing = cap["enabled"] and (cap["sampling"] >= 100
                                             or random.random() * 100 < cap["sampling"])
-            proba = want_proba or (capturing and cap["mode"] != "input" and variant.has_proba)
+            # a capture that wants probabilities the request did not ask for gets them from the
+            # capture writer, computed for many requests at once (not one call per request)
             tm = time.perf_counter()
-            preds, probs = await variant.batcher.predict(X, proba and variant.has_proba,
+            preds, probs = await variant.batcher.predict(X, want_proba and variant.has_proba,
                                                          rt.timeout)
             model_ms = (time.perf_counter() - tm) * 1000.0
             result = Result(variant.name, variant.model_ref, preds.tolist(),
@@ -144,24 +146,18 @@ class DataPlane:
                           len(X) if status == 200 else 0)
 
     def _capture(self, rt, variant, X, preds, probs, inference_id, *, shadow: bool) -> None:
-        """Queue the record as a function: the writer thread builds and encodes it later (the
-        arrays are not touched after the response), so capture costs the request little."""
-        mode, ts, event_id = rt.capture["mode"], time.time(), str(uuid.uuid4())
-
-        def build() -> dict:
-            rows = None
-            if mode != "output":
-                rows = X.to_numpy() if hasattr(X, "to_numpy") else X
-            return _capture.make_record(
-                endpoint=rt.name, variant=variant.name, model=variant.model_ref, shadow=shadow,
-                event_id=event_id, inference_id=inference_id, ts=ts,
-                columns=variant.columns, rows=rows,
-                predictions=None if mode == "input" else preds,
-                probabilities=None if mode == "input" or probs is None else probs,
-                classes=variant.classes,
-            )
-
-        self.capture.write(build)
+        """Hand the capture to the writer as references to its arrays (not touched after the
+        response): the writer thread builds, encodes and writes records in batches, and computes
+        the probabilities the answer did not include in one model call per batch."""
+        mode = rt.capture["mode"]
+        output = mode != "input"
+        self.capture.write(_capture.Pending(
+            endpoint=rt.name, variant=variant.name, model=variant.model_ref, shadow=shadow,
+            ts=time.time(), inference_id=inference_id, columns=variant.columns, x=X,
+            keep_input=mode != "output", predictions=preds if output else None,
+            probabilities=probs if output else None, classes=variant.classes,
+            probas_of=_probas_of(variant) if output and probs is None and variant.has_proba
+            else None))
 
     def _mirror(self, rt: EndpointRuntime, X, inference_id: str) -> None:
         """Send a copy to each shadow variant (sampled); never awaited by the request."""
@@ -188,3 +184,17 @@ class DataPlane:
         finally:
             ms = (time.perf_counter() - t0) * 1000.0
             stats.observe(status, ms, ms)
+
+
+def _probas_of(variant: VariantRuntime) -> Callable[[list], list]:
+    """The capture writer's way to a variant's probabilities: many requests' inputs, one call."""
+    def probas(xs: list) -> list:
+        X = xs[0] if len(xs) == 1 else _concat(xs)
+        _, proba = variant.predict_batch(X, True)
+        out, start = [], 0
+        for x in xs:
+            out.append(proba[start:start + len(x)])
+            start += len(x)
+        return out
+
+    return probas
