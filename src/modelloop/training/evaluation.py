@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelloop.common.jsonable import to_jsonable
+from modelloop.common.threads import small_work_threads
 from modelloop.errors import InvalidInput
 
 #: Metrics where lower is better; every other metric is better when greater.
@@ -80,10 +81,11 @@ def evaluate(model, frame, target: str, task: str | None = None) -> Evaluation:
         )
     task = task or infer_task(y)
     X = frame.drop(columns=[target])
-    y_pred = model.predict(X)
-    if task == "regression":
-        return _regression(y.to_numpy(dtype="float64"), y_pred)
-    proba = model.predict_proba(X) if hasattr(model, "predict_proba") else None
+    with small_work_threads(len(X)):
+        y_pred = model.predict(X)
+        if task == "regression":
+            return _regression(y.to_numpy(dtype="float64"), y_pred)
+        proba = model.predict_proba(X) if hasattr(model, "predict_proba") else None
     classes = getattr(model, "classes_", None)
     return classification_metrics(y.to_numpy(), y_pred, proba, classes, task)
 
@@ -98,9 +100,14 @@ def score(model, frame, target: str, task: str, metric: str) -> float | None:
     Gives the same number as ``evaluate(...).metrics[metric]``, or None when the model cannot
     give it (a ranking metric from a model without ``predict_proba``).
     """
+    X, y = frame.drop(columns=[target]), frame[target]
+    with small_work_threads(len(X)):
+        return _score(model, X, y, task, metric)
+
+
+def _score(model, X, y, task: str, metric: str) -> float | None:
     import numpy as np
 
-    X, y = frame.drop(columns=[target]), frame[target]
     if task == "regression":
         return _regression(y.to_numpy(dtype="float64"), model.predict(X)).metrics[metric]
     if metric in PROBA_METRICS:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelloop.common.jsonable import to_jsonable
+from modelloop.common.threads import small_work_threads
 from modelloop.errors import InvalidInput, ModelloopError
 from modelloop.training.algorithms import (
     CLASSIFICATION,
@@ -190,7 +191,8 @@ def fit_model(
     model = Pipeline(
         [*build_preprocessor(plan, scale=spec.scale, options=preprocessing), ("model", estimator)]
     )
-    model.fit(frame.drop(columns=[target]), y.to_numpy())
+    with small_work_threads(len(frame)):
+        model.fit(frame.drop(columns=[target]), y.to_numpy())
     return model, plan
 
 
