@@ -1,10 +1,11 @@
-"""The test suite's own job kinds, ``sleep`` and ``fail``: a job to cancel, kill or time out, and
-one that fails. They reach every process (this one, workers, CLI subprocesses) the supported way
-for job kinds from outside the package: ``$MODELLOOP_JOB_KINDS`` names :func:`register`
-(set in ``tests/conftest.py``)."""
+"""The test suite's own job kinds, ``sleep``, ``fail`` and ``crash``: a job to cancel, kill or
+time out, one that fails, and one that takes its process down. They reach every process (this
+one, workers, CLI subprocesses) the supported way for job kinds from outside the package:
+``$MODELLOOP_JOB_KINDS`` names :func:`register` (set in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -27,6 +28,18 @@ def run_fail_job(ctx, spec: dict) -> None:
     raise RuntimeError(spec.get("message", "this job fails on purpose"))
 
 
+def run_crash_job(ctx, spec: dict) -> None:
+    """End the worker process abruptly, past any ``except`` and exit handler: ``os._exit`` or a
+    segfault (reading address 0)."""
+    ctx.recorder.log_text("about to crash")
+    if spec.get("how") == "segfault":
+        import ctypes
+
+        ctypes.string_at(0)
+    os._exit(int(spec.get("status", 3)))
+
+
 def register() -> None:
     register_job_kind("sleep", run_sleep_job)
     register_job_kind("fail", run_fail_job)
+    register_job_kind("crash", run_crash_job)

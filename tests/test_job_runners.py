@@ -168,7 +168,7 @@ def test_the_runner_is_a_workspace_setting(tmp_path, monkeypatch):
     monkeypatch.delenv("MODELLOOP_JOB_RUNNER", raising=False)
     root = tmp_path / "ws"
     Workspace.init(root).close()
-    assert Workspace(root).config.job_runner == "process"
+    assert Workspace(root).config.job_runner == "warm"  # see tests/test_warm_workers.py
     config = root / "modelloop.toml"
     config.write_text(config.read_text() + '\n[jobs]\nrunner = "inline"\n')
     ws = Workspace(root)

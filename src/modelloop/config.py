@@ -21,8 +21,9 @@ STATE_DIR = ".modelloop"
 ENV_HOME = "MODELLOOP_HOME"
 ENV_STORE_URL = "MODELLOOP_STORE_URL"
 ENV_ARTIFACTS_URL = "MODELLOOP_ARTIFACTS_URL"
-#: How jobs run: "process" (each in a worker process, the default) or "inline" (in the caller's
-#: thread: a test and development setting; see modelloop.training.job_runners).
+#: How jobs run: "warm" (each in a worker process forked from the workspace's preloaded server,
+#: the default), "process" (each in a fresh interpreter) or "inline" (in the caller's thread: a
+#: test and development setting); see modelloop.training.job_runners and warm_workers.
 ENV_JOB_RUNNER = "MODELLOOP_JOB_RUNNER"
 #: Where jobs run: "local" (on this machine, as the runner says) or "ray" (Ray tasks on the
 #: cluster at $RAY_ADDRESS, else a local Ray; see modelloop.training.ray_jobs).
@@ -45,10 +46,11 @@ url = ".modelloop/artifacts"
 # [artifacts.options]
 # endpoint_url = "http://127.0.0.1:9000"
 
-# How jobs run: "process" (each in a worker process of its own) or "inline" (in the calling
-# process: quicker for tests and development, no isolation):
+# How jobs run: "warm" (each in a worker process of its own, forked from a server that has
+# already imported the libraries; the default), "process" (each in a fresh interpreter) or
+# "inline" (in the calling process: quicker for tests and development, no isolation):
 # [jobs]
-# runner = "process"
+# runner = "warm"
 # Where jobs run: "local" (this machine) or "ray" (the Ray cluster at $RAY_ADDRESS, else a
 # local Ray; training and tuning trials in parallel, same records and logs):
 # executor = "local"
@@ -69,8 +71,8 @@ class Config:
     artifacts_options: dict = field(default_factory=dict)
     #: Aliases that point only at approved versions unless forced ([registry] in the file).
     gated_aliases: tuple[str, ...] = ("champion",)
-    #: How jobs run ([jobs] runner, or $MODELLOOP_JOB_RUNNER): "process" or "inline".
-    job_runner: str = "process"
+    #: How jobs run ([jobs] runner, or $MODELLOOP_JOB_RUNNER): "warm", "process" or "inline".
+    job_runner: str = "warm"
     #: Where jobs run ([jobs] executor, or $MODELLOOP_JOB_EXECUTOR): "local" or "ray".
     job_executor: str = "local"
 
@@ -141,7 +143,7 @@ def _job_runner(jobs, path: Path) -> str:
     runner = os.environ.get(ENV_JOB_RUNNER) or (jobs.get("runner") if isinstance(jobs, dict) else None)
     if runner is not None and not isinstance(runner, str):
         raise ConfigError(f"{path}: [jobs] runner must be a string", hint='e.g. runner = "process"')
-    return runner or "process"
+    return runner or "warm"
 
 
 def _job_executor(jobs, path: Path) -> str:

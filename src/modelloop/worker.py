@@ -1,4 +1,7 @@
-"""The job worker process: ``python -m modelloop.worker WORKSPACE JOB_ID``.
+"""The job worker process: ``python -m modelloop.worker WORKSPACE JOB_ID``; and the warm server
+that forks such workers ready-made: ``python -m modelloop.worker --serve WORKSPACE SOCKET
+FINGERPRINT IDLE FOLDER`` (:mod:`modelloop.training.warm_server`; a forked worker runs :func:`run_job`
+as a cold one does, following its caller through its connection instead of its parent).
 
 An entry point (like the CLI), so it may open the :class:`~modelloop.workspace.Workspace`. It runs
 one job (:meth:`~modelloop.training.jobs.Jobs.execute`: marks it running, calls the job kind's
@@ -48,11 +51,19 @@ def _follow_parent(parent: int) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--serve":
+        return _serve(*argv[1:])
+    root, job_id = argv[0], int(argv[1])
+    parent = int(os.environ.get(ENV_PARENT) or os.getppid())
+    return run_job(root, job_id, parent, lambda: _follow_parent(parent))
+
+
+def run_job(root: str, job_id: int, parent: int, follow) -> int:
+    """Run the job; ``follow()`` arranges a SIGHUP when the process waiting for it (``parent``)
+    ends."""
     from modelloop.training.job_context import JobCancelled
     from modelloop.workspace import Workspace
 
-    root, job_id = argv[0], int(argv[1])
-    parent = int(os.environ.get(ENV_PARENT) or os.getppid())
     gone = f"the process that started it (pid {parent}) ended before it finished"
     ending = False  # once a signal has ended the job, a second one must not interrupt its record
 
@@ -76,11 +87,28 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGHUP, lambda _s, _f: cancel(gone))
     # held back until the job runs, so that an early SIGHUP still ends it as 'cancelled'
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
-    _follow_parent(parent)
+    follow()
     ws = Workspace(root)
     ws.jobs.execute(job_id, cancellable=cancellable)
     ws.close()
     return 0
+
+
+def _serve(root: str, path: str, fingerprint: str, idle: str, home: str) -> int:
+    from modelloop.training import warm_server
+
+    return warm_server.serve(root, path, fingerprint=fingerprint, preload=_preload,
+                             run_job=run_job, idle=float(idle), home=home)  # fmt: skip
+
+
+def _preload() -> None:
+    """What the warm server imports before it forks workers: the workspace, every built-in job
+    kind and what their jobs import when they run (scikit-learn's estimators, metrics, model
+    files), so a forked worker imports next to nothing."""
+    from modelloop import workspace
+
+    workspace._load_job_kinds()  # the job kinds the workspace knows
+    from modelloop.training import warm_preload  # noqa: F401
 
 
 if __name__ == "__main__":

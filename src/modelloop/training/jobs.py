@@ -42,8 +42,9 @@ from modelloop.training.report import REPORT_DATA
 #: built it at once, some into the model package).
 REPORT_ARTIFACTS = ("report/report.html", "model/extra/report.html")
 
-#: How jobs run: each in a worker process (the default), or in the caller's thread (tests, dev).
-RUNNERS = ("process", "inline")
+#: How jobs run: each in a worker process forked warm from the workspace's server (the default
+#: where that is safe), in a fresh interpreter, or in the caller's thread (tests, dev).
+RUNNERS = ("warm", "process", "inline")
 
 
 class JobFailed(ModelloopError):
@@ -66,8 +67,8 @@ class Jobs:
 
     ``services`` builds what a job's code may use beyond the store and artifacts (in the process
     that runs it); ``load_kinds(kind)`` imports the modules that register job kinds, given the
-    kind about to run (both from the composition root). ``runner`` is ``"process"`` or
-    ``"inline"`` (see :data:`RUNNERS`). ``executor`` is where jobs run by default: ``"local"``
+    kind about to run (both from the composition root). ``runner`` is one of
+    :data:`RUNNERS`. ``executor`` is where jobs run by default: ``"local"``
     (as the runner says) or ``"ray"`` (:mod:`modelloop.training.ray_jobs`; ``open_remote`` opens
     these jobs in a Ray worker).
     """
@@ -96,7 +97,15 @@ class Jobs:
         self.executor = executor
         self._open_remote = open_remote
         self._ray = None
-        if runner == "process":
+        if runner == "warm":
+            from modelloop.training import warm_workers
+
+            self._runner = self._process  # where workers cannot be forked safely
+            if warm_workers.available():
+                self._runner = warm_workers.WarmRunner(
+                    store, self.root, self.state_dir, self.log_path, self._process
+                )
+        elif runner == "process":
             self._runner = self._process
         elif runner == "inline":
             self._runner = job_runners.InlineRunner(store, self.log_path, self.execute)
