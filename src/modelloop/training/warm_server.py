@@ -25,6 +25,7 @@ workspace was deleted), once its last worker has ended.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -37,6 +38,8 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+
+from modelloop.common.exiting import exit_code, exit_now
 
 #: One request or reply, at most (a request carries the caller's environment).
 MAX_MESSAGE = 1 << 20
@@ -283,6 +286,11 @@ def _worker(conn: socket.socket, request: dict, run_job: RunJob, inherited: list
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()  # its own session: a cancel signals its group, as a cold worker's
+        # the server's exit handlers are the server's (a temporary folder of its own, say): the
+        # worker runs those the job registers, and flushes its logs
+        atexit._clear()
+        if "logging" in sys.modules:
+            atexit.register(sys.modules["logging"].shutdown)
         log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         os.dup2(log, 1)
         os.dup2(log, 2)
@@ -299,23 +307,21 @@ def _worker(conn: socket.socket, request: dict, run_job: RunJob, inherited: list
         code = run_job(request["root"], request["job"], int(request["parent"]),
                        lambda: _follow_caller(conn))  # fmt: skip
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        if not isinstance(exc.code, int | None):
-            print(exc.code, file=sys.stderr)
+        code = exit_code(exc)
     except BaseException:  # noqa: BLE001 - as an uncaught exception ends a cold worker
         with contextlib.suppress(Exception):
             traceback.print_exc()
         code = 1
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
         imported = [n for n in sys.modules if n not in held and n.partition(".")[0] in LEARNABLE]
         if imported:  # for the server to import before the next job (see _Server._learn_from)
-            with contextlib.suppress(Exception), open(
-                    os.path.join(home, f"imported.{os.getpid()}.json"), "w") as f:  # fmt: skip
+            with (
+                contextlib.suppress(Exception),
+                open(os.path.join(home, f"imported.{os.getpid()}.json"), "w") as f,
+            ):
                 json.dump(imported, f)
-        os._exit(code)  # never back into the server's loop, nor its exit handlers
+        # as a cold worker ends (its threads, atexit handlers, streams), never back in the loop
+        exit_now(code)
 
 
 def _follow_caller(conn: socket.socket) -> None:
