@@ -136,9 +136,13 @@ def check_arguments(fn, where: str):
     def checked(*args, **kwargs):
         nonlocal checkers
         bound = bind(*args, **kwargs)
-        if checkers is None and bound.arguments:  # no arguments, no pydantic (CLI start-up)
-            checkers = build()
         for name, value in list(bound.arguments.items()):
+            p = sig.parameters[name]
+            if (p.annotation is p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                    or _plainly_valid(value, p.annotation)):
+                continue  # unchecked, or what pydantic would pass unchanged (CLI start-up)
+            if checkers is None:
+                checkers = build()
             adapter = checkers.get(name)
             if adapter is not None:
                 bound.arguments[name] = _checked_value(where, name, value, adapter, sig)
@@ -146,6 +150,34 @@ def check_arguments(fn, where: str):
 
     checked.bind = bind  # only the argument list: unknown or missing arguments
     return checked
+
+
+#: Annotations :func:`_plainly_valid` reads: plain types, alone or in a union (``"str | None"``).
+_PLAIN_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "dict": dict, "list": list,
+                "None": type(None)}
+
+
+def _plainly_valid(value, annotation) -> bool:
+    """Whether ``value`` is exactly of a plain type its annotation names (a finite float, an int
+    in 64 bits), which pydantic would accept unchanged: such arguments (nearly all of those a
+    face passes) are not handed to pydantic, whose import costs a command ~0.1 s. Anything else
+    (a subclass, a conversion, a parametrised type) goes to pydantic as before."""
+    import math
+
+    if isinstance(annotation, str):
+        names = [part.strip() for part in annotation.split("|")]
+    else:
+        names = [getattr(annotation, "__name__", None)]
+    if not all(n in _PLAIN_TYPES for n in names):
+        return False
+    kind = type(value)
+    if kind not in {_PLAIN_TYPES[n] for n in names}:
+        return False
+    if kind is int:
+        return -_INT_LIMIT <= value < _INT_LIMIT
+    if kind is float:
+        return math.isfinite(value)
+    return True
 
 
 def _checked_value(where: str, name: str, value, adapter, sig):
