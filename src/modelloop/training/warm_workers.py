@@ -232,6 +232,24 @@ def shutdown(state_dir: Path) -> bool:
     return False
 
 
+def wait_ready(state_dir: Path, root: Path, limit: float = 120.0) -> bool:
+    """Wait until the workspace's server answers (it answers between its own work: forking,
+    reaping, importing what its workers taught it); False if none is running."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            path = socket_path(state_dir)
+            if not path.exists():
+                return False
+            reply = _ping(path, str(root), timeout=max(0.1, deadline - time.monotonic()))
+            if reply == {"ok": True}:
+                return True
+            if reply is not None:
+                return False  # refused: not a server for this workspace and code
+        time.sleep(0.05)
+    return False
+
+
 def _connect(path: Path) -> Messages | None:
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -243,14 +261,14 @@ def _connect(path: Path) -> Messages | None:
     return Messages(conn)
 
 
-def _ping(path: Path, root: str) -> dict | None:
+def _ping(path: Path, root: str, timeout: float = 10.0) -> dict | None:
     messages = _connect(path)
     if messages is None:
         return None
     with messages.conn:
         try:
             send(messages.conn, {"ping": fingerprint(), "root": root})
-            return messages.next(time.monotonic() + 10)
+            return messages.next(time.monotonic() + timeout)
         except (OSError, ValueError):
             return None
 
