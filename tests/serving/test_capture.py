@@ -143,3 +143,39 @@ def test_a_burst_is_flushed_before_the_next_tick(local_workspace):
     assert writer.written >= 100
     writer.close()
     assert writer.written == 150 and writer.dropped == 0
+
+
+def test_the_line_encoder_writes_what_make_record_does():
+    """The writer's pre-encoded lines parse to the very record make_record builds, for every
+    shape of capture; what it cannot encode (text) it leaves to make_record."""
+    from modelloop.telemetry.capture import _encode
+    from modelloop.telemetry.capture_lines import LineEncoder
+
+    enc = LineEncoder()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, len(FEATURES)))
+    x[1, 2] = np.nan
+    cases = [
+        {},
+        {"keep_input": False},
+        {"predictions": None},
+        {"probabilities": np.array([[0.1, 0.9]])},
+        {"probabilities": np.array([[0.1, 0.9]]), "classes": ['a "quoted"', "b\\c"]},
+        {"probabilities": np.array([[0.1, 0.9]]), "classes": None},
+        {"x": x, "predictions": np.array([1.5, -2.0, 3e-300])},
+        {"x": x.astype(np.float32), "predictions": np.array([True, False, True])},
+        {"columns": None},
+        {"inference_id": 'odd "id" \\ with\nnewline', "shadow": True},
+        {"endpoint": "é-ep", "variant": "v/1", "model": "m@2"},
+    ]
+    for i, case in enumerate(cases):
+        for _ in range(2):  # the second time from the cached pieces
+            p = _pending(i, **case)
+            line = enc.line(p, "e-id", "2026-11-29T22:00:00Z")
+            assert line is not None and line.endswith(b"\n") and line.count(b"\n") == 1
+            expected = _encode(p.record("2026-11-29T22:00:00Z", "e-id"))
+            assert json.loads(line) == json.loads(expected), case
+    text = _pending(0, x=np.array([["a", "b"]], dtype=object), columns=["s", "t"])
+    assert enc.line(text, "e", "2026-11-29T22:00:00Z") is None
+    labels = _pending(0, predictions=np.array(["yes"]))
+    assert enc.line(labels, "e", "2026-11-29T22:00:00Z") is None

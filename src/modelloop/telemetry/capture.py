@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -34,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 
 from modelloop.common.hashing import sha256_bytes
 from modelloop.common.jsonable import to_jsonable
+from modelloop.telemetry.capture_lines import LineEncoder, event_ids
 
 log = logging.getLogger(__name__)
 
@@ -126,19 +126,6 @@ class Pending:
                           probabilities=self.probabilities, classes=self.classes, when=when)
 
 
-def event_ids(n: int) -> list[str]:
-    """``n`` random (version 4) UUIDs as text, from one read of the system's random source
-    (``uuid.uuid4()`` reads it once per id: a system call per record)."""
-    import numpy as np
-
-    raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = raw.tobytes().hex()
-    return [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-{h[i + 12:i + 16]}-{h[i + 16:i + 20]}-"
-            f"{h[i + 20:i + 32]}" for i in range(0, 32 * n, 32)]
-
-
 def fill_probabilities(pending: list[Pending]) -> int:
     """Compute the probabilities the pending captures want, one call per endpoint, variant and
     model; returns how many could not be computed (those records go without them)."""
@@ -188,6 +175,7 @@ class CaptureWriter:
         self._flush_lock = threading.Lock()
         self._closed = threading.Event()
         self._warned = 0.0
+        self._lines = LineEncoder()
         self._thread = threading.Thread(target=self._run, name="capture-writer", daemon=True)
         self._thread.start()
 
@@ -231,6 +219,7 @@ class CaptureWriter:
             pending = [item for item in batch if isinstance(item, Pending)]
             self.without_probabilities += fill_probabilities(pending)
             ids = iter(event_ids(len(pending)))
+            lines = self._lines
             # (endpoint, variant, hour) -> [(whole-second time, JSON line, (indexed id, rows))]
             groups: dict[tuple, list[tuple]] = {}
             stamp: tuple[int, str, datetime] | None = None
@@ -241,16 +230,19 @@ class CaptureWriter:
                         if stamp is None or stamp[0] != second:  # one strftime per second
                             stamp = (second, inference_time(second),
                                      datetime.fromtimestamp(second, UTC))
-                        rec = item.record(stamp[1], next(ids))
+                        event_id = next(ids)
+                        line = lines.line(item, event_id, stamp[1])
+                        if line is None:
+                            line = _encode(item.record(stamp[1], event_id))
                         endpoint, variant, when = item.endpoint, item.variant, stamp[2]
-                        ident = (id_key(item.inference_id), rec["modelloop"]["rows"])
+                        ident = (id_key(str(item.inference_id)), _rows_of(item))
                     else:
                         rec = item() if callable(item) else item
                         meta = rec.get("modelloop") or {}
                         endpoint, variant = meta.get("endpoint", "-"), meta.get("variant", "-")
                         when = _parse_time(rec["eventMetadata"]["inferenceTime"])
                         ident = record_ids([rec])[0]
-                    line = _encode(rec)
+                        line = _encode(rec)
                 except Exception as exc:  # a record that cannot be built is counted, not lost
                     self._failed(1, exc)
                     continue
@@ -303,6 +295,13 @@ class CaptureWriter:
     def stats(self) -> dict:
         return {"written": self.written, "dropped": self.dropped, "failed": self.failed,
                 "pending": self.pending, "without_probabilities": self.without_probabilities}
+
+
+def _rows_of(p: Pending) -> int:
+    """Rows of a capture, as its record's ``modelloop.rows`` counts them."""
+    if p.keep_input:
+        return len(p.x)
+    return len(p.predictions) if p.predictions is not None else 0
 
 
 def _encode(rec: dict) -> bytes:

@@ -280,18 +280,10 @@ class SqlServing(SqlBase, ServingStore):
                     )
                 ).inserted_primary_key[0]
                 if ids:
-                    conn.execute(
-                        capture_ids.insert(),
-                        [
-                            {
-                                "file_id": file_id,
-                                "endpoint": f["endpoint"],
-                                "inference_id": i,
-                                "rows": n,
-                            }
-                            for i, n in ids
-                        ],
-                    )
+                    endpoint = f["endpoint"]
+                    _insert_tuples(conn, capture_ids, ("file_id", "endpoint", "inference_id",
+                                                       "rows"),
+                                   [(file_id, endpoint, i, n) for i, n in ids])
 
     def find_capture_ids(self, endpoint: str, ids: list[str]) -> dict[str, set[int]]:
         """Indexed inference ids of an endpoint among ``ids``, each with its requests' row
@@ -385,3 +377,17 @@ class SqlServing(SqlBase, ServingStore):
                 row["data"] = json.loads(row["data"])
                 out.append(row)
             return out
+
+
+def _insert_tuples(conn, table: sa.Table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert rows given as plain tuples with one executemany of the driver: serving indexes
+    thousands of capture ids a second, and a list of dicts through a compiled insert costs
+    several times more per row in SQLAlchemy than in the driver."""
+    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+    if mark is None:  # a driver of another style: the portable way
+        conn.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    conn.exec_driver_sql(
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))})", rows)
