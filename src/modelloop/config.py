@@ -25,8 +25,8 @@ ENV_ARTIFACTS_URL = "MODELLOOP_ARTIFACTS_URL"
 #: the default), "process" (each in a fresh interpreter) or "inline" (in the caller's thread: a
 #: test and development setting); see modelloop.training.job_runners and warm_workers.
 ENV_JOB_RUNNER = "MODELLOOP_JOB_RUNNER"
-#: Where jobs run: "local" (on this machine, as the runner says) or "ray" (Ray tasks on the
-#: cluster at $RAY_ADDRESS, else a local Ray; see modelloop.training.ray_jobs).
+#: Where train and tune jobs run: "local" (on this machine, as the runner says) or "ray" (Ray
+#: tasks on the cluster at $RAY_ADDRESS, else a local Ray; see modelloop.training.ray_jobs).
 ENV_JOB_EXECUTOR = "MODELLOOP_JOB_EXECUTOR"
 JOB_EXECUTORS = ("local", "ray")
 
@@ -51,8 +51,8 @@ url = ".modelloop/artifacts"
 # "inline" (in the calling process: quicker for tests and development, no isolation):
 # [jobs]
 # runner = "warm"
-# Where jobs run: "local" (this machine) or "ray" (the Ray cluster at $RAY_ADDRESS, else a
-# local Ray; training and tuning trials in parallel, same records and logs):
+# Where train and tune jobs run: "local" (this machine) or "ray" (the Ray cluster at
+# $RAY_ADDRESS, else a local Ray; tuning trials in parallel; same records and logs):
 # executor = "local"
 
 # Aliases that may point only at approved model versions (unless forced with a reason):
@@ -73,7 +73,8 @@ class Config:
     gated_aliases: tuple[str, ...] = ("champion",)
     #: How jobs run ([jobs] runner, or $MODELLOOP_JOB_RUNNER): "warm", "process" or "inline".
     job_runner: str = "warm"
-    #: Where jobs run ([jobs] executor, or $MODELLOOP_JOB_EXECUTOR): "local" or "ray".
+    #: Where train and tune jobs run ([jobs] executor, or $MODELLOOP_JOB_EXECUTOR): "local" or
+    #: "ray"; other jobs (evaluate, transform, monitor) run locally unless told.
     job_executor: str = "local"
 
     @property

@@ -184,6 +184,19 @@ def test_a_dead_ray_worker_fails_the_job_with_a_reason(local_ray, ws):
     assert "step 0" in ws.jobs.logs(job_id)
 
 
+def test_the_config_sends_train_and_tune_jobs_to_ray_and_no_others(local_ray, ws, monkeypatch):
+    from modelloop import Workspace
+
+    monkeypatch.setenv("MODELLOOP_JOB_EXECUTOR", "ray")  # as [jobs] executor = "ray" does
+    with Workspace(ws.root) as configured:
+        trained = configured.training.train("d", "y", "logistic_regression")
+        other = configured.jobs.run("sleep", {"steps": 1, "seconds": 0})
+        assert "sent to Ray" in configured.jobs.logs(trained["id"])
+        assert "sent to Ray" not in configured.jobs.logs(other["id"])
+    assert trained["pid"] != os.getpid()
+    assert other["pid"] == os.getpid()  # the tests' inline runner: this process
+
+
 def test_ray_not_installed_is_a_clear_error(ws, cli, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "ray", None)  # import ray fails
     before = len(ws.jobs.list())

@@ -68,9 +68,10 @@ class Jobs:
     ``services`` builds what a job's code may use beyond the store and artifacts (in the process
     that runs it); ``load_kinds(kind)`` imports the modules that register job kinds, given the
     kind about to run (both from the composition root). ``runner`` is one of
-    :data:`RUNNERS`. ``executor`` is where jobs run by default: ``"local"``
-    (as the runner says) or ``"ray"`` (:mod:`modelloop.training.ray_jobs`; ``open_remote`` opens
-    these jobs in a Ray worker).
+    :data:`RUNNERS`. ``executor`` is the workspace's ``[jobs] executor``,
+    where training jobs run unless told (:class:`~modelloop.training.service.Training` reads it):
+    ``"local"`` (as the runner says) or ``"ray"`` (:mod:`modelloop.training.ray_jobs`;
+    ``open_remote`` opens these jobs in a Ray worker).
     """
 
     def __init__(
@@ -130,7 +131,7 @@ class Jobs:
         executor: str | None = None,
     ) -> dict:
         """Run a job and wait for it; raise :class:`JobFailed` unless it succeeds. It runs where
-        ``executor`` says (default: this workspace's ``[jobs] executor``)."""
+        ``executor`` says: ``"local"`` (the default: as the runner says) or ``"ray"``."""
         self._load_kinds(kind)
         job_kind(kind)  # an unknown kind fails here, before a record exists
         runner = self._runner_for(executor)  # and Ray that cannot be reached
@@ -147,7 +148,7 @@ class Jobs:
         return job
 
     def _runner_for(self, executor: str | None):
-        name = executor or self.executor
+        name = executor or "local"
         if name == "local":
             return self._runner
         if name != "ray" or self._open_remote is None:

@@ -73,7 +73,7 @@ class Training:
                     preprocessing=preprocessing, time_budget=float(time_budget),
                     report=bool(report))
         return self._run("train", spec, name or f"train {algorithm} on {spec['dataset']}",
-                         timeout, on_start, executor)
+                         timeout, on_start, executor or self.jobs.executor)
 
     def tune(
         self,
@@ -135,7 +135,8 @@ class Training:
                     target_value=target_value, patience=patience, sampler=sampler, pruner=pruner,
                     n_jobs=int(n_jobs), seed=int(seed), warm_start=warm,
                     preprocessing=preprocessing, report=bool(report))
-        if (executor or self.jobs.executor) == "ray":
+        executor = executor or self.jobs.executor
+        if executor == "ray":
             spec["executor"] = "ray"  # where the trials run
         return self._run("tune", spec, name or f"tune {algorithm} on {spec['dataset']}", timeout,
                          on_start, executor)
