@@ -5,8 +5,8 @@ categorical columns), and three runs of ``ws.training.tune`` with the same grid 
 (HistGradientBoosting: learning rate x leaf nodes x leaf size), 3-fold CV, no pruner, 2 trials at
 a time, the production trial tracking (every trial a child job in the metadata store):
 
-* local: the job in a worker process on this machine (``[jobs] runner = "process"``), its 2
-  trials as Optuna threads;
+* local: the job on this machine as ``[jobs] runner`` says (by default a warm worker, forked
+  from the preloaded server the warm-up job started), its 2 trials as Optuna threads;
 * Ray, cold: ``--executor ray`` with no Ray running: the job starts a local Ray (every core),
   runs as a Ray task, and scores each trial's folds as Ray tasks, 2 trials at a time;
 * Ray, warm: the same again on the Ray the cold run left (its workers have imported everything).
@@ -15,7 +15,7 @@ Both sides get the same cores (Ray's local instance is given this machine's) and
 thread per fit (``OMP_NUM_THREADS=1``, which Ray sets for its workers too), so 2 fits run at once
 on either. The three runs must score every grid point identically (compared per point) and find
 the same best params. A warm-up job computes the dataset's monitoring baseline first, so no run
-pays for it.
+pays for it (and, with the default runner, starts the warm server the local run then uses).
 
 On one machine Ray pays its start-up (seconds) and its workers' first imports; it is the way to
 more cores than one machine has, not a way to make one machine faster: the figures say how much
@@ -117,7 +117,7 @@ def run(quick: bool = True) -> list[dict]:
     res = measure(3_000 if quick else 20_000)
     note = f"{res['rows']:,} rows, 30 trials, 2 at a time"
     return [
-        {"benchmark": "ray_jobs", "figure": "tune 30 trials, local (worker process)",
+        {"benchmark": "ray_jobs", "figure": "tune 30 trials, local ([jobs] runner)",
          "value": res["local"], "unit": "s", "goal": None, "met": None, "note": note},
         {"benchmark": "ray_jobs", "figure": "tune 30 trials on Ray, cold (starts a local Ray)",
          "value": res["ray_cold"], "unit": "s", "goal": None, "met": None},
