@@ -189,6 +189,7 @@ def demo(directory, days, rows_per_day, drift_day, executor, as_json) -> None:
         raise InvalidInput(f"{root} already holds a workspace",
                            hint="give the demo a new or empty folder (or none for a temporary one)")
     ws = Workspace.init(root)
+    ws.jobs.warm_up()  # the job server imports while the demo writes its first day
     drift = (days // 2 + 1) if drift_day is None else drift_day
     spec_path = root / "loop.yaml"
     spec_path.write_text(DEMO_LOOP.format(max_iter=60))

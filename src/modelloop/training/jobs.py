@@ -118,6 +118,21 @@ class Jobs:
             )
 
     # -- running ------------------------------------------------------------------------------
+    def warm_up(self) -> bool:
+        """Start this workspace's warm job server in a background thread, for a caller about to
+        run jobs (``modelloop demo``): the server's imports (seconds) then overlap the caller's
+        own start instead of delaying its first job, which finds the server ready or waits for
+        the start under way. False when jobs here run otherwise (cold, inline, on Ray)."""
+        from modelloop.training import warm_workers
+
+        if self.executor != "local" or not isinstance(self._runner, warm_workers.WarmRunner):
+            return False
+        import threading
+
+        threading.Thread(target=self._runner.start_server, name="modelloop-warm-up",
+                         daemon=True).start()  # fmt: skip
+        return True
+
     def run(
         self,
         kind: str,
