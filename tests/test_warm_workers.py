@@ -109,6 +109,28 @@ def test_a_job_runs_in_a_worker_forked_from_the_workspace_server(warm):
     waiter.join(60)
 
 
+def test_a_server_warmed_up_before_the_caller_imports_scikit_learn_takes_its_jobs(
+    warm, monkeypatch
+):
+    """``jobs.warm_up()`` (what ``modelloop demo`` does first) starts the server in the background;
+    the caller then imports scikit-learn, which sets ``KMP_*`` variables in its environment, and
+    its first job still runs on that server instead of replacing it."""
+    for key in warm_workers.SET_ON_IMPORT:
+        monkeypatch.delenv(key, raising=False)  # as before the caller imported scikit-learn
+    ws = warm()
+    assert ws.jobs.warm_up()
+    _wait_for(lambda: warm_workers.wait_ready(ws.config.state_dir, ws.root))
+    path = warm_workers.socket_path(ws.config.state_dir)
+    server = os.stat(path).st_ino
+    monkeypatch.setenv("KMP_DUPLICATE_LIB_OK", "True")  # what importing scikit-learn does
+    monkeypatch.setenv("KMP_INIT_AT_FORK", "FALSE")
+    job = ws.jobs.run("sleep", {"steps": 1, "seconds": 0})
+    assert job["status"] == "succeeded" and "starting a fresh" not in ws.jobs.logs(job["id"])
+    assert os.stat(path).st_ino == server  # the same server: not replaced
+    monkeypatch.setenv("MODELLOOP_JOB_RUNNER", "inline")
+    assert Workspace(ws.root).jobs.warm_up() is False  # nothing to warm up for inline jobs
+
+
 def test_kill_9_of_the_worker_marks_the_job_failed_with_its_log(warm):
     ws = warm()
     waiter, job, ended = _start_sleeping(ws)
