@@ -85,6 +85,8 @@ def score_chunk(package_dir: str, index: int, chunk: dict, layout: dict) -> Chun
 
 # -- predicting ----------------------------------------------------------------------------------
 def _predict(model, features, proba: bool):
+    if getattr(model, "plan", None) is not None:  # the fast path: the same function on arrays
+        return model.plan.predict(model.prepare(features), proba)
     pred = model.predict(features)
     probs = model.predict_proba(features) if proba else None
     return pred, probs

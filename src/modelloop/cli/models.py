@@ -88,6 +88,12 @@ def show(c: Context, ref: str, as_json: bool) -> None:
     else:
         render.out.print(f"code: yes, NOT trusted: it will not load until "
                          f"'modelloop models trust {v['ref']} --reason …'")
+    fp = v.get("fast_path") or {}
+    if fp.get("path") == "plan":
+        render.out.print(f"serving path: fast plan ({fp.get('estimator')}; equal to the pipeline "
+                         f"on {fp.get('probe_rows')} probe rows)")
+    else:
+        render.out.print(f"serving path: plain pipeline ({fp.get('reason') or '-'})")
     if m.get("metrics"):
         render.table("Metrics", ["metric", "value"], [[k, val] for k, val in m["metrics"].items()
                                                        if not isinstance(val, dict | list)])

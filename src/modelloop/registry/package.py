@@ -177,12 +177,15 @@ def save_package(
     lineage: dict | None = None,
     extra_files: dict | None = None,
     flavor: str | None = None,
+    probe=None,
 ) -> Manifest:
     """Write ``model`` as a package folder at ``path`` (which must not exist yet).
 
     The folder is written under a temporary sibling name and renamed into place, so ``path``
     either holds a complete package or nothing. ``extra_files`` maps a name under ``extra/`` to
-    a source file path or to bytes.
+    a source file path or to bytes. A scikit-learn pipeline also gets its fast-path plan,
+    checked on ``probe`` (a sample of the rows it was fitted on, optional) and on synthetic rows
+    (:mod:`modelloop.registry.fastpath`).
     """
     from modelloop.registry.flavors import get_flavor, infer_flavor, infer_task
 
@@ -204,6 +207,10 @@ def save_package(
     staging.mkdir()
     try:
         info = kind.save(model, staging)
+        if kind.name == "sklearn":
+            from modelloop.registry.fastpath import compile_into
+
+            info["fast_path"] = compile_into(model, staging, signature, probe)
         for name, source in (extra_files or {}).items():
             dest = staging / "extra" / name
             if ".." in Path(name).parts or Path(name).is_absolute():
@@ -371,7 +378,12 @@ def load_package(path: str | os.PathLike, verify: bool = True, *,
         model = kind.load(root, manifest.flavor_info)
     finally:  # after loading: the libraries it needed are imported, and their versions known
         _warn_on_version_drift(manifest)
-    return PackagedModel(model, manifest, root)
+    packaged = PackagedModel(model, manifest, root)
+    if manifest.flavor == "sklearn":
+        from modelloop.registry.fastpath import load_plan
+
+        packaged.plan = load_plan(root, manifest, model)
+    return packaged
 
 
 def _warn_on_version_drift(manifest: Manifest) -> None:
@@ -420,6 +432,15 @@ class PackagedModel:
             Signature.from_dict(manifest.output_signature) if manifest.output_signature else None
         )
         self._flavor = get_flavor(manifest.flavor)
+        #: The fast path's plan (serving and batch transform use it), or None: the plain path.
+        self.plan = None
+
+    @property
+    def fast_path(self) -> dict:
+        """Which path this version is served by, and why when it is the plain one."""
+        from modelloop.registry.fastpath import describe
+
+        return describe(self.manifest.flavor_info, self.flavor)
 
     @property
     def flavor(self) -> str:

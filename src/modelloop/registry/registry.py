@@ -135,6 +135,7 @@ class Registry:
         record["files"] = self.store.model_files(name, version)
         # what the manifest says, too: a version registered before trust was recorded
         record["holds_code"] = bool(record["holds_code"] or self._code_in(record))
+        record["fast_path"] = _fast_path(record)
         return record
 
     def list(self) -> list[dict]:
@@ -465,6 +466,14 @@ class Registry:
                     sources = []
                 datasets.append({**item, "sources": sources})
         return {"job": job, "datasets": datasets, "split": (job or {}).get("info", {}).get("split")}
+
+
+def _fast_path(record: dict) -> dict:
+    """Which path serves the version: its plan, or the plain pipeline and why."""
+    from modelloop.registry.fastpath import describe
+
+    m = record["manifest"]
+    return describe(m.get("flavor_info"), m.get("flavor", record["flavor"]))
 
 
 def _package_files(root: Path) -> list[str]:

@@ -72,7 +72,7 @@ def store_model(ctx, result, frame, spec: dict, kind: str) -> None:
     package = ctx.scratch / "model"
     save_package(result.model, package, signature=signature, task=result.task,
                  metrics=result.metrics, params={"algorithm": result.algorithm, **result.params},
-                 lineage=lineage)
+                 lineage=lineage, probe=frame[features])
     for path in sorted(p for p in package.rglob("*") if p.is_file()):
         ctx.recorder.log_artifact(f"model/{path.relative_to(package).as_posix()}", path)
     _store_validation_rows(ctx, result.split)

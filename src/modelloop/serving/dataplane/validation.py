@@ -1,6 +1,8 @@
 """Validation of a request against a variant's signature, once per request on the whole array:
 a numeric signature takes one float64 array (one conversion, one shape check, one integrality
-check); any other takes the signature's DataFrame path. Errors name the row, column or value."""
+check); a signature of numbers and text served by a fast-path plan takes one object array
+(numbers converted per column block, text checked per value, no pandas); any other takes the
+signature's DataFrame path. Errors name the row, column or value."""
 
 from __future__ import annotations
 
@@ -14,13 +16,18 @@ NUMERIC = {"integer", "long", "float", "double", "boolean"}
 class Validator:
     """The validation plan of one signature, made once when the variant loads."""
 
-    def __init__(self, signature, options: dict):
+    def __init__(self, signature, options: dict, *, arrays: bool = False):
+        """``arrays``: the model takes object arrays (a fast-path plan), not DataFrames."""
         self.signature = signature
         self.columns = signature.names
         self.index = {n: i for i, n in enumerate(self.columns)}
         self.numeric = all(c.type in NUMERIC for c in signature.columns)
         self.int_cols = [i for i, c in enumerate(signature.columns)
                          if c.type in ("integer", "long")]
+        self.mixed = arrays and not self.numeric and all(
+            c.type in NUMERIC or c.type == "string" for c in signature.columns)
+        self.num_idx = [i for i, c in enumerate(signature.columns) if c.type in NUMERIC]
+        self.text_idx = [i for i, c in enumerate(signature.columns) if c.type == "string"]
         self.max_rows = int(options.get("max_request_rows", MAX_REQUEST_ROWS))
 
     def prepare(self, payload: Payload):
@@ -42,6 +49,8 @@ class Validator:
                 self._check_columns(cols)
         if isinstance(rows, list):
             self._check_rows(rows, cols)
+        if self.mixed:
+            return self._prepare_mixed(cols, rows)
         if not self.numeric:
             return self._prepare_frame(cols, rows)
         try:
@@ -62,17 +71,80 @@ class Validator:
         if cols is not None and cols != self.columns:
             arr = self._reorder(arr, cols)
         if self.int_cols:
-            part = arr[:, self.int_cols]
-            bad = np.isfinite(part) & (part != np.floor(part))
-            if bad.any():
-                r, c = np.argwhere(bad)[0]
-                spec = self.signature.columns[self.int_cols[c]]
-                raise InvalidInput(
-                    f"column {spec.name!r} must be {spec.type} (whole numbers), got "
-                    f"{part[r, c]!r}",
-                    hint=f"send whole numbers in column {spec.name!r}",
-                )
+            self._check_whole(arr[:, self.int_cols], self.int_cols)
         return arr
+
+    def _check_whole(self, part, where: list[int]) -> None:
+        import numpy as np
+
+        bad = np.isfinite(part) & (part != np.floor(part))
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            spec = self.signature.columns[where[c]]
+            raise InvalidInput(
+                f"column {spec.name!r} must be {spec.type} (whole numbers), got "
+                f"{part[r, c]!r}",
+                hint=f"send whole numbers in column {spec.name!r}",
+            )
+
+    def _prepare_mixed(self, cols, rows):
+        """An object array in signature order: floats (NaN missing) in the numeric columns,
+        ``str`` or None in the text columns, as a fast-path plan takes them."""
+        import numpy as np
+
+        width = len(cols) if cols is not None else len(self.columns)
+        if isinstance(rows, np.ndarray):
+            arr = (rows.reshape(-1, 1) if rows.ndim == 1 else rows).astype(object)
+        else:
+            arr = np.array(rows, dtype=object)
+        if arr.ndim != 2 or arr.shape[1] != width or arr.shape[0] == 0:
+            raise InvalidInput(
+                f"input has shape {list(arr.shape)}; the model takes rows of "
+                f"{len(self.columns)} plain values",
+                hint=f"columns in order: {', '.join(self.columns[:20])}"
+                + (" …" if len(self.columns) > 20 else ""),
+            )
+        if cols is not None and cols != self.columns:
+            out = np.full((arr.shape[0], len(self.columns)), None, dtype=object)
+            for j, name in enumerate(cols):
+                out[:, self.index[name]] = arr[:, j]
+            arr = out
+        if self.num_idx:
+            try:
+                numbers = arr[:, self.num_idx].astype(np.float64)
+            except (ValueError, TypeError):
+                self._explain_mixed(arr)
+                raise
+            if self.int_cols:
+                at = [self.num_idx.index(i) for i in self.int_cols]
+                self._check_whole(numbers[:, at], self.int_cols)
+            arr[:, self.num_idx] = numbers
+        for j in self.text_idx:
+            col = arr[:, j]
+            if not all(type(v) is str for v in col):
+                arr[:, j] = [self._text(v, j) for v in col]
+        return arr
+
+    def _text(self, value, j: int):
+        """A value of a text column as the model's ColumnCaster sees it: ``str`` or None."""
+        if value is None or isinstance(value, str):
+            return None if value is None else str(value)
+        if isinstance(value, bool | int | float):
+            return None if value != value else str(value)  # NaN is missing
+        raise InvalidInput(f"column {self.columns[j]!r} must be string, got {_short(value)}",
+                           hint=f"send text (or null) in column {self.columns[j]!r}")
+
+    def _explain_mixed(self, arr) -> None:
+        """Only on the error path: name the numeric column and value that is not a number."""
+        for i in self.num_idx:
+            spec = self.signature.columns[i]
+            for value in arr[:, i]:
+                try:
+                    float(value if value is not None else "nan")
+                except (TypeError, ValueError):
+                    raise InvalidInput(f"column {spec.name!r} must be {spec.type}, got "
+                                       f"{_short(value)}",
+                                       hint=f"send numbers in column {spec.name!r}") from None
 
     def _is_header(self, rows) -> bool:
         """Whether the first CSV row is the model's column names (each once, any order)."""

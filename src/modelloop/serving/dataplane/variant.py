@@ -1,5 +1,6 @@
 """One loaded variant: its model, its validation plan, its batcher, and what its answers look like
-(classes, the v2 datatype of its labels)."""
+(classes, the v2 datatype of its labels). A version with a fast-path plan
+(:mod:`modelloop.registry.fastpath`) is predicted by the plan on arrays, never through pandas."""
 
 from __future__ import annotations
 
@@ -20,13 +21,14 @@ class VariantRuntime:
         self.weight = spec["weight"]
         self.sample = spec["sample"]
         self.packaged = packaged
-        self.validator = Validator(packaged.signature, options)
+        self.plan = getattr(packaged, "plan", None)
+        self.validator = Validator(packaged.signature, options, arrays=self.plan is not None)
         self.prepare = self.validator.prepare
         self.columns = self.validator.columns
         self.has_proba = bool(packaged.task in ("binary", "multiclass") and packaged.has_proba)
         classes = packaged.classes_ if self.has_proba else None
         self.classes = None if classes is None else classes.tolist()
-        self.direct = self.validator.numeric and _accepts_arrays(packaged)
+        self.direct = self.plan is None and self.validator.numeric and _accepts_arrays(packaged)
         self._labels = classes if self.direct and _labels_are_argmax(packaged) else None
         self.label_type = _label_type(packaged, classes)
         self.outputs = [{"name": "predict", "datatype": self.label_type, "shape": [-1]}]
@@ -39,6 +41,8 @@ class VariantRuntime:
     def predict_batch(self, X, want_proba: bool):
         import numpy as np
 
+        if self.plan is not None:
+            return self.plan.predict(X, want_proba)
         if self.direct and want_proba and self._labels is not None:
             proba = self.packaged.model.predict_proba(X)  # one model call gives both
             preds = self._labels[np.argmax(proba, axis=1)]
