@@ -4,6 +4,12 @@ The same scikit-learn LogisticRegression (20 features) is served three ways on l
 by the same closed-loop keep-alive load generator at concurrency 1, 8 and 32, with 1-row and 100-row
 `dataframe_split` JSON bodies. Prints req/s, p50 and p99 per point and modelloop's ratios.
 
+Then a model trained by `modelloop train` with its preprocessing (imputation, scaling, one-hot
+and ordinal encoding of numeric and text columns, logistic regression), served by modelloop, as a
+ratio to the bare model's floor (goal >= 0.7x) and to `mlflow models serve` with the same fitted
+pipeline logged by `mlflow.sklearn.log_model` (goal >= 10x), predictions checked equal first
+(`pipeline_serving`).
+
 Then two figures of modelloop alone:
 - the cost of data capture at 100% (both input and output): req/s of an endpoint capturing every
   request over the same model without capture, single row at concurrency 8 (goal: <= 10% cost),
@@ -16,6 +22,7 @@ Then two figures of modelloop alone:
     python benchmarks/serving.py            # ~2 min: 2 s per point
     python benchmarks/serving.py --full     # 10 s per point
     python benchmarks/serving.py --no-mlflow
+    python benchmarks/serving.py --only-pipeline   # the trained pipeline's figures alone
 
 The load generator is a small asyncio HTTP/1.1 client (written here because wrk is not installed
 and httpx's own per-request cost would be larger than the servers' on 2 cores).
@@ -237,12 +244,217 @@ def save_floor(ws, ref: str, path: Path) -> None:
                                      trusted=info["trusted_types"]))
 
 
+# -- a model trained with its preprocessing ----------------------------------------------------
+PIPELINE_FLOOR_GOAL = 0.7  # the trained pipeline's 1-row req/s over the bare model's floor
+PIPELINE_MLFLOW_GOAL = 10.0  # ... over `mlflow models serve` with the same fitted pipeline
+
+
+def pipeline_frame(n: int = 5000, seed: int = 0):
+    """Numeric columns (some missing), a low-cardinality text column (one-hot), a
+    high-cardinality one (ordinal) and a binary target: what ``modelloop train`` preprocesses."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({f"n{i}": rng.normal(i, 1.0 + i, n).round(4) for i in range(6)})
+    frame["age"] = rng.integers(18, 80, n)
+    frame["plan"] = rng.choice(["basic", "plus", "pro", "max"], n)
+    frame["region"] = rng.choice([f"region-{i:02d}" for i in range(40)], n)
+    frame["channel"] = rng.choice(["web", "app", "store"], n)
+    frame.loc[rng.random(n) < 0.08, "n1"] = np.nan
+    frame.loc[rng.random(n) < 0.05, "plan"] = None
+    score = (frame["n0"] - frame["n2"] / 3 + (frame["plan"] == "pro") * 1.5
+             + (frame["age"] - 50) / 20 + rng.normal(0, 1, n))
+    frame["y"] = (score > 0).astype(int)
+    return frame
+
+
+def _pipeline_bodies(frame, features: list[str]) -> tuple[bytes, bytes]:
+    """(one typical row, 200 rows with missing values and unseen categories) as
+    ``dataframe_split`` bodies (null for missing)."""
+    rows = frame[features].sample(200, random_state=1).astype(object)
+    rows = rows.where(rows.notna(), None).values.tolist()
+    for i in range(0, 200, 7):
+        rows[i][features.index("region")] = "region-unseen"
+    for i in range(3, 200, 11):
+        rows[i][features.index("plan")] = None
+    one = json.dumps({"dataframe_split": {"columns": features, "data": [rows[0]]}}).encode()
+    many = json.dumps({"dataframe_split": {"columns": features, "data": rows}}).encode()
+    return one, many
+
+
+def _log_mlflow_pipeline(pipeline, frame, features: list[str], folder: Path) -> Path:
+    """The fitted pipeline logged as a user would (``mlflow.sklearn.log_model``, its default
+    skops format trusting the pipeline's own types), downloaded to a local folder to serve."""
+    import mlflow
+    import skops.io
+    from mlflow.models import infer_signature
+
+    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+    exp = mlflow.create_experiment("bench", artifact_location=(folder / "artifacts").as_uri())
+    trusted = sorted(skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)))
+    with mlflow.start_run(experiment_id=exp):
+        info = mlflow.sklearn.log_model(
+            pipeline, name="model", signature=infer_signature(frame[features]),
+            skops_trusted_types=trusted)
+    return Path(mlflow.artifacts.download_artifacts(info.model_uri,
+                                                    dst_path=str(folder / "served")))
+
+
+def _predictions(port: int, path: str, body: bytes) -> list:
+    import httpx
+
+    r = httpx.post(f"http://127.0.0.1:{port}{path}", content=body, timeout=60,
+                   headers={"content-type": "application/json"})
+    r.raise_for_status()
+    return r.json()["predictions"]
+
+
+def pipeline_serving(seconds: float, rounds: int = 3, with_mlflow: bool = True) -> dict:
+    """A model trained by ``modelloop train`` (imputation, scaling, one-hot and ordinal
+    encoding, logistic regression) served by modelloop, next to a bare LogisticRegression
+    (20 float features) served by modelloop and by the bare Starlette floor, and to
+    ``mlflow models serve`` with the same fitted pipeline logged by ``mlflow.sklearn.log_model``.
+
+    One worker each; 1-row ``dataframe_split`` bodies at concurrency 1, the servers measured in
+    turns ``rounds`` times (median req/s). Before timing, modelloop's and MLflow's predictions
+    of 200 rows (missing values, unseen categories) are checked equal, and modelloop's against
+    the pipeline's own ``predict``.
+    """
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    from modelloop import Workspace
+    from modelloop.registry.package import save_package
+    from modelloop.registry.signature import Signature
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    ws = Workspace.init(tmp / "ws")
+    frame = pipeline_frame()
+    frame.to_csv(tmp / "customers.csv", index=False)
+    ws.datasets.ingest("customers", [tmp / "customers.csv"])
+    job = ws.training.train("customers", "y", "logistic_regression")
+    trained = ws.models.register_from_job("trained", job["id"])
+    ws.models.approve(trained["ref"], reason="benchmark")
+    ws.endpoints.create("trained", trained["ref"])
+    loaded = ws.models.load(trained["ref"])
+    features = loaded.signature.names
+    path = loaded.fast_path
+    print(f"trained pipeline ({len(features)} columns: {', '.join(features)}); serving path: "
+          f"{path['path']}" + (f" ({path['reason']})" if path["path"] != "plan" else ""),
+          flush=True)
+
+    X, y = make_classification(n_samples=5000, n_features=20, random_state=0)
+    bare_frame = pd.DataFrame(X, columns=FEATURES)
+    save_package(LogisticRegression(max_iter=500).fit(bare_frame, y), tmp / "bare",
+                 signature=Signature.from_frame(bare_frame))
+    bare = ws.models.register("bare", tmp / "bare")["ref"]
+    ws.models.approve(bare, reason="benchmark")
+    ws.endpoints.create("bare", bare)
+    save_floor(ws, bare, tmp / "floor.py")
+
+    one, many = _pipeline_bodies(frame, features)
+    bare_one = json.dumps({"dataframe_split": {"columns": FEATURES, "data": np.random.default_rng(
+        0).normal(size=(1, 20)).round(5).tolist()}}).encode()
+    procs = {}
+    p = free_port()
+    procs["modelloop"] = (p, start([sys.executable, "-m", "modelloop", "serve", "--port", str(p)],
+                                   env={"MODELLOOP_HOME": str(ws.root)}))
+    p = free_port()
+    procs["floor"] = (p, start(
+        [sys.executable, "-m", "uvicorn", "floor:app", "--port", str(p), "--loop", "uvloop",
+         "--http", "httptools", "--no-access-log", "--log-level", "warning"], cwd=tmp))
+    if with_mlflow:
+        served = _log_mlflow_pipeline(loaded.model, frame, features, tmp / "mlflow")
+        p = free_port()
+        procs["mlflow"] = (p, start(
+            [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(served), "-p", str(p),
+             "--env-manager", "local", "-h", "127.0.0.1"]))
+    try:
+        for name, (port, proc) in procs.items():
+            wait_up(port, "/" if name == "floor" else "/ping", proc)
+        mport = procs["modelloop"][0]
+        got = _predictions(mport, "/mlflow/trained/invocations", many)
+        doc = json.loads(many)["dataframe_split"]
+        want = loaded.model.predict(pd.DataFrame(doc["data"], columns=doc["columns"]).astype(
+            {c: float for c in features if c.startswith("n")})).tolist()
+        if got != want:
+            raise RuntimeError("modelloop's predictions differ from the pipeline's")
+        checked = "modelloop = pipeline"
+        if with_mlflow:
+            theirs = _predictions(procs["mlflow"][0], "/invocations", many)
+            if theirs != got:
+                diff = sum(a != b for a, b in zip(theirs, got, strict=True))
+                raise RuntimeError(f"MLflow and modelloop differ on {diff} of {len(got)} rows")
+            checked += " = MLflow"
+
+        def at(port, route, body):
+            return lambda: load(port, route, body, 1, seconds)
+
+        runs = {"trained": at(mport, "/mlflow/trained/invocations", one),
+                "bare": at(mport, "/mlflow/bare/invocations", bare_one),
+                "floor": at(procs["floor"][0], "/invocations", bare_one)}
+        if with_mlflow:
+            runs["mlflow"] = at(procs["mlflow"][0], "/invocations", one)
+        rps = alternate(runs, rounds)
+    finally:
+        for _port, proc in procs.values():
+            stop(proc)
+        ws.close()
+    out = {"rps": rps, "path": path, "checked": f"{checked} on 200 rows",
+           "vs_floor": rps["trained"] / rps["floor"], "vs_bare": rps["trained"] / rps["bare"],
+           "vs_mlflow": rps["trained"] / rps["mlflow"] if with_mlflow else None}
+    print(f"trained pipeline, 1 row, c=1 ({out['checked']}): modelloop {rps['trained']:.0f} "
+          f"req/s; bare LogisticRegression: modelloop {rps['bare']:.0f}, floor "
+          f"{rps['floor']:.0f} req/s -> {out['vs_floor']:.2f}x the bare-model floor (goal >= "
+          f"{PIPELINE_FLOOR_GOAL:g}x), {out['vs_bare']:.2f}x modelloop's bare model", flush=True)
+    if with_mlflow:
+        print(f"  mlflow models serve, same pipeline: {rps['mlflow']:.0f} req/s -> modelloop "
+              f"{out['vs_mlflow']:.1f}x (goal >= {PIPELINE_MLFLOW_GOAL:g}x)", flush=True)
+    return out
+
+
+def pipeline_rows(res: dict) -> list[dict]:
+    """The trained-pipeline figures as benchmarks/run_all.py rows."""
+    rps = res["rps"]
+    note = f"{rps['trained']:.0f} vs {rps['floor']:.0f} req/s, 1 row, c=1; {res['checked']}; " \
+           f"serving path {res['path']['path']}"
+    rows = [{"benchmark": "serving", "figure": "trained pipeline vs bare-model floor, 1 row",
+             "value": res["vs_floor"], "unit": "x", "goal": f">= {PIPELINE_FLOOR_GOAL:g}x",
+             "met": res["vs_floor"] >= PIPELINE_FLOOR_GOAL, "note": note},
+            {"benchmark": "serving", "figure": "trained pipeline vs modelloop's bare model, 1 row",
+             "value": res["vs_bare"], "unit": "x", "goal": None, "met": None,
+             "note": f"{rps['trained']:.0f} vs {rps['bare']:.0f} req/s, one server"}]
+    if res["vs_mlflow"] is not None:
+        rows.append({"benchmark": "serving",
+                     "figure": "trained pipeline vs mlflow models serve (same pipeline), 1 row",
+                     "value": res["vs_mlflow"], "unit": "x", "goal": f">= {PIPELINE_MLFLOW_GOAL:g}x",
+                     "met": res["vs_mlflow"] >= PIPELINE_MLFLOW_GOAL,
+                     "note": f"{rps['trained']:.0f} vs {rps['mlflow']:.0f} req/s, c=1"})
+    return rows
+
+
+
+def run(quick: bool = True) -> list[dict]:
+    """Rows for benchmarks/run_all.py: the trained pipeline's figures (2 s per point when
+    ``quick``, else 10 s). The other sections add their rows here as they gain run shapes."""
+    return pipeline_rows(pipeline_serving(2.0 if quick else 10.0))
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true", help="10 s per point instead of 2 s")
     ap.add_argument("--no-mlflow", action="store_true", help="skip mlflow models serve")
+    ap.add_argument("--no-pipeline", action="store_true",
+                    help="skip the model trained with its preprocessing")
+    ap.add_argument("--only-pipeline", action="store_true",
+                    help="only the model trained with its preprocessing")
     args = ap.parse_args()
     seconds = 10.0 if args.full else float(os.environ.get("BENCH_SECONDS", 2.0))
+    if args.only_pipeline:
+        pipeline_serving(seconds, with_mlflow=not args.no_mlflow)
+        return
 
     import numpy as np
     import pandas as pd
@@ -333,6 +545,8 @@ def main() -> None:
         for _port, _path, proc in servers.values():
             stop(proc)
         stop(rf_floor[1])
+    if not args.no_pipeline:
+        pipeline_serving(seconds, with_mlflow=not args.no_mlflow)
 
 
 if __name__ == "__main__":
