@@ -60,6 +60,14 @@ class Validator:
             raise
         if arr.ndim == 1 and len(self.columns) == 1:
             arr = arr.reshape(-1, 1)
+        self._check_shape(arr, cols)
+        if cols is not None and cols != self.columns:
+            arr = self._reorder(arr, cols)
+        if self.int_cols:
+            self._check_whole(arr[:, self.int_cols], self.int_cols)
+        return arr
+
+    def _check_shape(self, arr, cols) -> None:
         width = len(cols) if cols is not None else len(self.columns)
         if arr.ndim != 2 or arr.shape[1] != width or arr.shape[0] == 0:
             raise InvalidInput(
@@ -68,11 +76,6 @@ class Validator:
                 hint=f"columns in order: {', '.join(self.columns[:20])}"
                 + (" …" if len(self.columns) > 20 else ""),
             )
-        if cols is not None and cols != self.columns:
-            arr = self._reorder(arr, cols)
-        if self.int_cols:
-            self._check_whole(arr[:, self.int_cols], self.int_cols)
-        return arr
 
     def _check_whole(self, part, where: list[int]) -> None:
         import numpy as np
@@ -92,23 +95,13 @@ class Validator:
         ``str`` or None in the text columns, as a fast-path plan takes them."""
         import numpy as np
 
-        width = len(cols) if cols is not None else len(self.columns)
         if isinstance(rows, np.ndarray):
             arr = (rows.reshape(-1, 1) if rows.ndim == 1 else rows).astype(object)
         else:
             arr = np.array(rows, dtype=object)
-        if arr.ndim != 2 or arr.shape[1] != width or arr.shape[0] == 0:
-            raise InvalidInput(
-                f"input has shape {list(arr.shape)}; the model takes rows of "
-                f"{len(self.columns)} plain values",
-                hint=f"columns in order: {', '.join(self.columns[:20])}"
-                + (" …" if len(self.columns) > 20 else ""),
-            )
+        self._check_shape(arr, cols)
         if cols is not None and cols != self.columns:
-            out = np.full((arr.shape[0], len(self.columns)), None, dtype=object)
-            for j, name in enumerate(cols):
-                out[:, self.index[name]] = arr[:, j]
-            arr = out
+            arr = self._reorder(arr, cols, fill=None)
         if self.num_idx:
             try:
                 numbers = arr[:, self.num_idx].astype(np.float64)
@@ -187,10 +180,11 @@ class Validator:
                                    "take",
                                    hint=f"the model takes: {', '.join(self.columns)}")
 
-    def _reorder(self, arr, cols):
+    def _reorder(self, arr, cols, fill=float("nan")):
+        """Columns in signature order; an optional column left out is ``fill``."""
         import numpy as np
 
-        out = np.full((arr.shape[0], len(self.columns)), np.nan)
+        out = np.full((arr.shape[0], len(self.columns)), fill, dtype=arr.dtype)
         for j, name in enumerate(cols):
             out[:, self.index[name]] = arr[:, j]
         return out
