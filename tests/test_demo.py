@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from modelloop.training import warm_workers
+
 
 @pytest.mark.slow
 def test_demo_runs_the_loop_day_after_day_for_a_script_and_for_a_person(tmp_path, cli):
@@ -42,3 +44,5 @@ def test_demo_runs_the_loop_day_after_day_for_a_script_and_for_a_person(tmp_path
         assert f"day {day}: train" in lines, result.err
         assert any(line.startswith(f"day {day}: succeeded; candidate AUC") for line in lines)
     assert lines.index("day 1: train") < lines.index("day 2: new applications")
+    for used in (folder, tmp_path / "table"):  # the warm job servers the demos started
+        warm_workers.shutdown(used / ".modelloop")
