@@ -280,3 +280,13 @@ def test_the_process_runner_stays_cold(warm, monkeypatch):
     assert cold.jobs.run("sleep", {"steps": 1, "seconds": 0})["status"] == "succeeded"
     assert not warm_workers.socket_path(cold.config.state_dir).exists()
     cold.close()
+
+
+def test_a_server_that_cannot_start_leaves_the_job_to_a_fresh_worker(warm, monkeypatch):
+    ws = warm()
+    monkeypatch.setenv(warm_workers.ENV_IDLE, "never")  # the server fails on it at start-up
+    waiter, job, _ = _start_sleeping(ws)
+    assert _ppid(job["pid"]) == os.getpid()  # a cold worker, the caller's child
+    ws.jobs.cancel(job["id"])
+    waiter.join(60)
+    assert "the warm server did not start" in ws.jobs.logs(job["id"])

@@ -22,3 +22,6 @@ import sklearn.model_selection  # noqa: F401
 import sklearn.pipeline  # noqa: F401
 import sklearn.preprocessing  # noqa: F401
 import skops.io  # noqa: F401
+
+import modelloop.artifacts  # noqa: F401 - what every worker opens (the server itself opens none)
+import modelloop.store.sql.store  # noqa: F401 - SQLAlchemy and the SQL store

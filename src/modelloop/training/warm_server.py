@@ -128,6 +128,7 @@ class _Server:
         self.fingerprint, self.listener, self.run_job, self.idle = (
             fingerprint, listener, run_job, idle)  # fmt: skip
         self.children: dict[int, socket.socket] = {}
+        self.taught: list[int] = []  # ended workers whose imports are not learned yet
         self.stopping = False
         self.wake_r, wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
@@ -140,9 +141,11 @@ class _Server:
         while True:
             watched = [self.wake_r] + ([self.listener] if not self.stopping else [])
             try:
-                ready, _, _ = select.select(watched, [], [], 1.0)
+                ready, _, _ = select.select(watched, [], [], 0.2 if self.taught else 1.0)
             except InterruptedError:
                 ready = []
+            if not ready:
+                self._learn()
             if self.wake_r in ready:
                 with contextlib.suppress(BlockingIOError):
                     while os.read(self.wake_r, 512):
@@ -188,11 +191,16 @@ class _Server:
                 with contextlib.suppress(OSError):
                     send(conn, {"exit": os.waitstatus_to_exitcode(status)})
                 conn.close()
-            self._learn_from(pid)
+            self.taught.append(pid)
         return reaped
 
+    def _learn(self) -> None:
+        """Import what ended workers imported beyond what we hold (when no request waits: a
+        job never waits for it), and remember it for the next server."""
+        while self.taught:
+            self._learn_from(self.taught.pop())
+
     def _learn_from(self, pid: int) -> None:
-        """Import what the ended worker imported beyond what we hold, and remember it."""
         report = os.path.join(self.home, f"imported.{pid}.json")
         try:
             with open(report) as f:
@@ -249,6 +257,7 @@ class _Server:
         if given != self.fingerprint:
             return {"refused": "another version of the code or environment"}
         if "ping" in request:
+            self._learn()  # so that a server which answers a ping is idle (benchmarks wait so)
             return {"ok": True}
         if not isinstance(request.get("job"), int):
             return {"refused": "no job id"}

@@ -180,8 +180,13 @@ class WarmRunner:
                 if reply and isinstance(reply.get("pid"), int):
                     return messages, reply["pid"]
                 messages.conn.close()
-            if attempt == 0 and not self.start_server(path, log):
-                return None
+            if attempt == 0:
+                try:
+                    if not self.start_server(path, log):
+                        return None
+                except OSError as exc:  # e.g. a state folder we cannot write to
+                    _note(log, f"cannot start the warm server ({exc}); starting a fresh worker")
+                    return None
         _note(log, "the warm server did not take the job; starting a fresh worker")
         return None
 
