@@ -13,7 +13,10 @@ from modelloop.training.job_kinds import register_job_kind
 
 
 def run_sleep_job(ctx, spec: dict) -> None:
-    """Sleep (reporting a heartbeat metric each step): lets tests cancel or kill a running job."""
+    """Sleep (reporting a heartbeat metric each step): lets tests cancel or kill a running job.
+    With ``children: N`` it first starts N child jobs (as a tune job's trials) left running."""
+    for number in range(int(spec.get("children", 0))):
+        ctx.child_job("trial", f"trial {number}", {"trial": number}, {})
     for step in range(int(spec.get("steps", 10))):
         ctx.recorder.log_metric("heartbeat", step, step=step)
         ctx.recorder.log_text(f"step {step}")

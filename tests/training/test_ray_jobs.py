@@ -173,15 +173,19 @@ def test_a_failing_job_on_ray_keeps_its_error_and_log(local_ray, ws, cli):
     assert "Traceback" in log and "RuntimeError: no luck on Ray" in log
 
 
-def test_a_dead_ray_worker_fails_the_job_with_a_reason(local_ray, ws):
-    thread, outcome, job_id = _start(ws, {"steps": 600, "seconds": 0.1})
+def test_a_dead_ray_worker_fails_the_job_and_its_children_with_a_reason(local_ray, ws):
+    thread, outcome, job_id = _start(ws, {"steps": 600, "seconds": 0.1, "children": 2})
     os.kill(ws.store.get_job(job_id)["pid"], signal.SIGKILL)
     thread.join(60)
     assert not thread.is_alive()
-    job = ws.store.get_job(job_id)
+    job = ws.store.get_job(job_id)  # not ws.jobs.get: its reaper would see the dead pid first
     assert job["status"] == JobStatus.FAILED
     assert job["error"].startswith("its Ray worker died"), job["error"]
     assert "step 0" in ws.jobs.logs(job_id)
+    children = ws.store.list_jobs(parent_id=job_id)
+    assert len(children) == 2
+    assert {(c["status"], c["error"]) for c in children} == {
+        (JobStatus.FAILED, f"its parent job {job_id} ended failed")}
 
 
 def test_the_config_sends_train_and_tune_jobs_to_ray_and_no_others(local_ray, ws, monkeypatch):

@@ -16,7 +16,8 @@ so ``modelloop jobs logs -f`` and the CLI's trial lines follow a Ray job as they
 The caller waits for the task as a local runner waits for its worker: a job cancelled (from any
 process) that has not stopped within ``grace`` seconds has its task force-cancelled; a task past
 its timeout likewise; a Ray worker that dies, or a task Ray could not run, marks the job failed
-with Ray's reason; an interrupted caller cancels the task with it.
+with Ray's reason (and its child jobs still running, a tune's trials, failed with it); an
+interrupted caller cancels the task with it.
 """
 
 from __future__ import annotations
@@ -100,6 +101,18 @@ class RayRunner:
         else:  # the task ended without recording the job's end: say so rather than leave it
             job_runners.finish_abnormal(self.store, job_id, "its Ray task ended without "
                                         "recording how the job ended")  # fmt: skip
+        self._end_children(job_id)
+
+    def _end_children(self, job_id: int) -> None:
+        """Child jobs (a tune's trials) still running when their job's task was killed would
+        stay ``running`` forever on a cluster, where no reaper sees their process: fail them."""
+        status = self.store.get_job(job_id)["status"]
+        if status == JobStatus.SUCCEEDED:
+            return
+        for status_of_child in (JobStatus.RUNNING, JobStatus.QUEUED):
+            for child in self.store.list_jobs(parent_id=job_id, status=status_of_child):
+                job_runners.finish_abnormal(self.store, child["id"],
+                                            f"its parent job {job_id} ended {status}")
 
     def _wait(self, job_id: int, stream, reader: threading.Thread, timeout: float | None) -> None:
         """Wait for the task; force-cancel it when a cancel or its timeout has not stopped it
