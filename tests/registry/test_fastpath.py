@@ -211,3 +211,11 @@ def test_the_registry_and_models_show_say_which_path(local_workspace, tmp_path, 
     assert "serving path: fast plan" in shown
     shown = cli("-w", ws.root, "models", "show", "bare@1").out
     assert "serving path: plain pipeline (the model has no preprocessing" in shown
+
+
+def test_a_package_can_be_written_without_its_plan(tmp_path):
+    model, sig = fit("logistic_regression", "y", "binary")
+    manifest = save_package(model, tmp_path / "m", signature=sig, task="binary", fast_path=False)
+    assert manifest.flavor_info["fast_path"] == {"path": "plain",
+                                                 "reason": "packaged with fast_path=False"}
+    assert load_package(tmp_path / "m").plan is None

@@ -178,6 +178,7 @@ def save_package(
     extra_files: dict | None = None,
     flavor: str | None = None,
     probe=None,
+    fast_path: bool = True,
 ) -> Manifest:
     """Write ``model`` as a package folder at ``path`` (which must not exist yet).
 
@@ -185,7 +186,7 @@ def save_package(
     either holds a complete package or nothing. ``extra_files`` maps a name under ``extra/`` to
     a source file path or to bytes. A scikit-learn pipeline also gets its fast-path plan,
     checked on ``probe`` (a sample of the rows it was fitted on, optional) and on synthetic rows
-    (:mod:`modelloop.registry.fastpath`).
+    (:mod:`modelloop.registry.fastpath`); ``fast_path=False`` leaves it out (the reason says so).
     """
     from modelloop.registry.flavors import get_flavor, infer_flavor, infer_task
 
@@ -207,10 +208,12 @@ def save_package(
     staging.mkdir()
     try:
         info = kind.save(model, staging)
-        if kind.name == "sklearn":
+        if kind.name == "sklearn" and fast_path:
             from modelloop.registry.fastpath import compile_into
 
             info["fast_path"] = compile_into(model, staging, signature, probe)
+        elif kind.name == "sklearn":
+            info["fast_path"] = {"path": "plain", "reason": "packaged with fast_path=False"}
         for name, source in (extra_files or {}).items():
             dest = staging / "extra" / name
             if ".." in Path(name).parts or Path(name).is_absolute():

@@ -201,17 +201,11 @@ def _codes(values, lookup: dict, cats: list, missing: int):
         return np.asarray(out, dtype=np.intp)
     import pandas as pd
 
-    values = np.asarray(values, dtype=object)
+    values = np.asarray(values, dtype=object)  # str or missing: the callers' contract
     absent = pd.isna(values)
-    codes = pd.Index(cats, dtype=object).get_indexer(
-        np.where(absent, "", values).astype(str).astype(object) if not _all_text(values, absent)
-        else np.where(absent, "", values))
+    codes = pd.Index(cats, dtype=object).get_indexer(np.where(absent, "", values))
     codes[absent] = missing
     return codes.astype(np.intp, copy=False)
-
-
-def _all_text(values, absent) -> bool:
-    return all(type(v) is str for v in values[~absent])
 
 
 def _is_nan(v) -> bool:
