@@ -185,7 +185,8 @@ def render(report: dict, console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    # a log file or pipe is not a terminal: rich would wrap the table at 80 columns
+    console = console or Console(width=None if sys.stdout.isatty() else 200)
     table = Table(title=f"modelloop benchmarks ({'quick' if report['quick'] else 'full'} sizes, "
                         f"{report['machine']['cpus']} cores)")
     for col, kw in (("benchmark", {}), ("figure", {}), ("value", {"justify": "right"}),

@@ -188,27 +188,53 @@ def captured_records(ws, endpoint: str, expected: int, settle: float = 15.0) -> 
         time.sleep(0.25)
 
 
-def capture_cost(ws, port: int, body: bytes, seconds: float, rounds: int = 3) -> dict:
+def _cpu_seconds(pid: int | None) -> float:
+    """CPU time of a server process and its children (0 when unknown)."""
+    if pid is None:
+        return 0.0
+    import psutil
+
+    proc = psutil.Process(pid)
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def capture_cost(ws, port: int, body: bytes, seconds: float, rounds: int = 3,
+                 pid: int | None = None) -> dict:
     """The cost of capturing 100% of requests (input and output) and the records it dropped.
 
     The same single-row request to two endpoints of one server over the same model, one
     capturing every request and one not, at concurrency 8, alternating ``rounds`` times (so
     drift on a shared machine hits both); the cost is 1 - median req/s with / without. Every
     request the capturing endpoint answered (warm-ups included) must be in the capture store
-    afterwards: the records dropped are answered - captured (goal: 0).
+    afterwards: the records dropped are answered - captured (goal: 0). With the server's
+    ``pid``, also its CPU time per request answered with and without capture: a figure that a
+    busy machine disturbs much less than req/s.
     """
     before = sum(f["records"] for f in ws.store.list_capture_files("lr-capture"))
     seen: dict[str, list[float]] = {"off": [], "on": []}
+    cpu = {"off": [0.0, 0], "on": [0.0, 0]}  # server CPU seconds, requests
     answered = 0
     for _ in range(rounds):
         for name, path in (("off", "/mlflow/lr/invocations"),
                            ("on", "/mlflow/lr-capture/invocations")):
+            c0 = _cpu_seconds(pid)
             res = _counted_load(port, path, body, 8, seconds)
             if res["errors"]:
                 raise RuntimeError(f"capture {name}: {res['errors']} failed requests")
             seen[name].append(res["rps"])
             if name == "on":
                 answered += res["answered"]
+            if pid is not None:  # both wait past the writer's flush: its work counts for "on"
+                time.sleep(1.5)
+            cpu[name][0] += _cpu_seconds(pid) - c0
+            cpu[name][1] += res["answered"]
     import statistics
 
     on, off = statistics.median(seen["on"]), statistics.median(seen["off"])
@@ -216,6 +242,11 @@ def capture_cost(ws, port: int, body: bytes, seconds: float, rounds: int = 3) ->
     cost = (1 - on / off) * 100
     out = {"on": on, "off": off, "cost": cost, "answered": answered, "captured": captured,
            "dropped": answered - captured}
+    if pid is not None:
+        per = {k: c / max(n, 1) * 1e6 for k, (c, n) in cpu.items()}
+        out["cpu_us"] = per
+        print(f"server CPU per request: {per['on']:.0f} us with capture, {per['off']:.0f} us "
+              f"without (+{(per['on'] / per['off'] - 1) * 100:.1f}%)")
     print(f"capture at 100% (input+output), 1 row, c=8: {on:.0f} vs {off:.0f} req/s without = "
           f"{on / off:.2f}x, cost {cost:.1f}% (goal <= {CAPTURE_GOAL:g}%); {answered} requests "
           f"answered, {captured} records captured, dropped {answered - captured} (goal 0)",
@@ -553,7 +584,7 @@ def main() -> None:
         def run(port, path, c):
             return lambda: load(port, path, one, c, seconds)
 
-        capture_cost(ws, mport, one, seconds)
+        capture_cost(ws, mport, one, seconds, pid=servers["modelloop"][2].pid)
         wait_up(rf_floor[0], "/", rf_floor[1])
         rf = alternate({"modelloop": run(mport, "/mlflow/rf/invocations", 32),
                         "floor": run(rf_floor[0], "/invocations", 32)}, rounds=2)

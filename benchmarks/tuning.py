@@ -1,7 +1,8 @@
 """Tuning: modelloop's ``tune`` vs a plain Optuna loop running the same objective.
 
 A 100k-row binary task (10 numeric + 2 categorical columns, a non-linear signal). Both sides run
-in this one process, on the same data, split and folds:
+in this one process, on the same data, split and folds, after a one-trial warm-up of each on a
+small frame (imports, OpenMP's threads, the store's tables):
 
 * the anchor: a plain Optuna study (TPE, seed 0, median pruner) whose objective fits the same
   scikit-learn pipeline (modelloop's preprocessing + HistGradientBoostingClassifier) on each of
@@ -163,6 +164,10 @@ def measure(rows: int, trials: int, seed: int = 0, parallel: bool = False) -> di
     print(f"tuning: {rows} rows, {trials} trials, 3-fold CV, cores={os.cpu_count()}", flush=True)
     out: dict = {"rows": rows, "trials": trials}
     with tempfile.TemporaryDirectory() as tmp:
+        # warm-up of both sides (imports, OpenMP's threads, the store's tables): one trial each
+        small = make_task(2_000, seed=1)
+        plain_optuna(small, 1, seed)
+        with_modelloop(small, 1, seed, Path(tmp, "warm"))
         out["plain"] = plain_optuna(frame, trials, seed)
         out["ours"] = with_modelloop(frame, trials, seed, Path(tmp, "a"))
         print(f"  plain Optuna loop (anchor): {out['plain']:8.1f} s")
