@@ -264,7 +264,46 @@ def capture_rows(cap: dict) -> list[dict]:
         {"benchmark": "serving", "figure": "capture: records dropped",
          "value": cap["dropped"], "unit": "records", "goal": "0", "met": cap["dropped"] == 0,
          "note": f"{cap['captured']} captured of {cap['answered']} answered"},
-    ]
+    ] + ([{"benchmark": "serving", "figure": "capture: server CPU per request, with / without",
+           "value": cap["cpu_us"]["on"] / cap["cpu_us"]["off"], "unit": "x", "goal": None,
+           "met": None, "note": f"{cap['cpu_us']['on']:.0f} vs {cap['cpu_us']['off']:.0f} us"}]
+         if "cpu_us" in cap else [])
+
+
+def capture_serving(seconds: float, rounds: int = 3) -> dict:
+    """The capture section on its own: a logistic regression (20 features) behind two endpoints
+    of one ``modelloop serve``, one capturing every request; see :func:`capture_cost`."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    from modelloop import Workspace
+    from modelloop.registry.package import save_package
+    from modelloop.registry.signature import Signature
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-capture-"))
+    X, y = make_classification(n_samples=5000, n_features=20, random_state=0)
+    frame = pd.DataFrame(X, columns=FEATURES)
+    ws = Workspace.init(tmp / "ws")
+    save_package(LogisticRegression(max_iter=500).fit(frame, y), tmp / "pkg",
+                 signature=Signature.from_frame(frame))
+    ref = ws.models.register("lr", tmp / "pkg")["ref"]
+    ws.models.approve(ref, reason="benchmark")
+    ws.endpoints.create("lr", ref)
+    ws.endpoints.create("lr-capture", ref,
+                        capture={"enabled": True, "sampling": 100, "mode": "both"})
+    port = free_port()
+    proc = start([sys.executable, "-m", "modelloop", "serve", "--port", str(port), "--endpoint",
+                  "lr"], env={"MODELLOOP_HOME": str(ws.root)})
+    try:
+        wait_up(port, "/ping", proc)
+        body = json.dumps({"dataframe_split": {"columns": FEATURES, "data": np.random.default_rng(
+            0).normal(size=(1, 20)).round(5).tolist()}}).encode()
+        return capture_cost(ws, port, body, seconds, rounds, pid=proc.pid)
+    finally:
+        stop(proc)
+        ws.close()
 
 
 def save_floor(ws, ref: str, path: Path) -> None:
@@ -490,7 +529,8 @@ def pipeline_rows(res: dict) -> list[dict]:
 def run(quick: bool = True) -> list[dict]:
     """Rows for benchmarks/run_all.py: the trained pipeline's figures (2 s per point when
     ``quick``, else 10 s). The other sections add their rows here as they gain run shapes."""
-    return pipeline_rows(pipeline_serving(2.0 if quick else 10.0))
+    return (pipeline_rows(pipeline_serving(2.0 if quick else 10.0))
+            + capture_rows(capture_serving(2.0 if quick else 10.0)))
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
