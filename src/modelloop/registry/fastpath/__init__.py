@@ -90,13 +90,16 @@ def check(model, plan: Plan, data: dict, signature, probe=None) -> dict:
     """Compare the plan with the pipeline on the probe rows; Unsupported says where they differ."""
     import warnings
 
+    from modelloop.common.threads import small_work_threads
     from modelloop.registry.fastpath.probe import as_rows, given_rows, synthetic_rows
 
     frames = [("synthetic rows", synthetic_rows(data, signature, PROBE_ROWS))]
     if probe is not None and len(probe):
         frames.insert(0, ("training rows", given_rows(probe, PROBE_ROWS)))
     worst, rows = 0.0, 0
-    with warnings.catch_warnings():
+    # a few hundred rows: one OpenMP thread (see common/threads.py; on a busy machine the
+    # pipeline's predictions here took seconds of a train job's time on two)
+    with warnings.catch_warnings(), small_work_threads(PROBE_ROWS):
         warnings.simplefilter("ignore")
         for what, frame in frames:
             frame = signature.validate(frame)
