@@ -219,3 +219,21 @@ def test_a_package_can_be_written_without_its_plan(tmp_path):
     assert manifest.flavor_info["fast_path"] == {"path": "plain",
                                                  "reason": "packaged with fast_path=False"}
     assert load_package(tmp_path / "m").plan is None
+
+
+@pytest.mark.parametrize("algorithm,target,task", [("lightgbm", "y", "binary"),
+                                                   ("lightgbm", "amount", "regression"),
+                                                   ("xgboost", "y3", "multiclass")])
+def test_boosters_get_a_plan_that_calls_the_loaded_booster(tmp_path, algorithm, target, task):
+    pytest.importorskip(algorithm)
+    frame = training_frame()
+    model, sig = fit(algorithm, target, task, frame)
+    manifest = save_package(model, tmp_path / "m", signature=sig, task=task,
+                            probe=frame[FEATURES])
+    assert manifest.flavor == algorithm
+    assert manifest.flavor_info["fast_path"]["path"] == "plan", manifest.flavor_info
+    pm = load_package(tmp_path / "m")
+    assert pm.plan is not None and pm.plan.kind == "estimator"
+    data = training_frame(n=300, seed=5)[FEATURES]
+    data.loc[::9, "region"] = "unseen"
+    _assert_same(pm, data)

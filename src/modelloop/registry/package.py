@@ -41,6 +41,8 @@ from modelloop.registry.signature import ColumnSpec, Signature
 MANIFEST = "model.json"
 FORMAT_VERSION = 1
 TASKS = ("binary", "multiclass", "regression")
+#: Flavors whose models are scikit-learn pipelines, which may get a fast-path plan.
+PLANNED_FLAVORS = ("sklearn", "lightgbm", "xgboost")
 
 
 @dataclass
@@ -208,11 +210,11 @@ def save_package(
     staging.mkdir()
     try:
         info = kind.save(model, staging)
-        if kind.name == "sklearn" and fast_path:
+        if kind.name in PLANNED_FLAVORS and fast_path:
             from modelloop.registry.fastpath import compile_into
 
             info["fast_path"] = compile_into(model, staging, signature, probe)
-        elif kind.name == "sklearn":
+        elif kind.name in PLANNED_FLAVORS:
             info["fast_path"] = {"path": "plain", "reason": "packaged with fast_path=False"}
         for name, source in (extra_files or {}).items():
             dest = staging / "extra" / name
@@ -382,7 +384,7 @@ def load_package(path: str | os.PathLike, verify: bool = True, *,
     finally:  # after loading: the libraries it needed are imported, and their versions known
         _warn_on_version_drift(manifest)
     packaged = PackagedModel(model, manifest, root)
-    if manifest.flavor == "sklearn":
+    if manifest.flavor in PLANNED_FLAVORS:
         from modelloop.registry.fastpath import load_plan
 
         packaged.plan = load_plan(root, manifest, model)

@@ -63,7 +63,8 @@ def describe(flavor_info: dict | None, flavor: str | None = None) -> dict:
     info = (flavor_info or {}).get("fast_path")
     if info:
         return dict(info)
-    reason = "packaged before fast paths existed" if flavor in ("sklearn", None) else \
+    reason = "packaged before fast paths existed" if flavor in (
+        "sklearn", "lightgbm", "xgboost", None) else \
         f"the plan covers scikit-learn pipelines; this is a {flavor} model"
     return {"path": "plain", "reason": reason}
 
@@ -78,11 +79,21 @@ def load_plan(root: Path, manifest, model: Any) -> Plan | None:
         data = json.loads((Path(root) / FILE).read_text(encoding="utf-8"))
         if data.get("format") != FORMAT:
             raise ValueError(f"plan format {data.get('format')!r}")
-        estimator = model.steps[-1][1] if data["estimator"]["kind"] == "estimator" else None
+        estimator = _final_estimator(model) if data["estimator"]["kind"] == "estimator" else None
         return Plan(data, manifest.input_signature.names, estimator)
     except Exception as exc:  # serve it the plain way, and say why
         log.warning("the fast path of %s cannot be used (%s); serving the plain way", root, exc)
         return None
+
+
+def _final_estimator(model: Any):
+    """The loaded model's estimator, called on the plan's float matrix as the plain path calls
+    it: a pipeline's last step, or a LightGBM model's booster without its preprocessing."""
+    from modelloop.registry.flavors import LightGBMModel
+
+    if isinstance(model, LightGBMModel):
+        return LightGBMModel(None, model.booster, model.classes_)
+    return model.steps[-1][1]
 
 
 # -- checking ------------------------------------------------------------------------------------
