@@ -33,8 +33,7 @@ start_postgres
 start_s3
 set +e
 workers=${MODELLOOP_TEST_WORKERS:-$(( 2 * $(nproc) ))}
-# loadgroup: tests marked xdist_group("NAME") run on one worker (the Ray tests share one Ray)
-python -m pytest -n "$workers" --dist loadgroup --durations=15 "$@"
+python -m pytest -n "$workers" --durations=15 "$@"
 status=$?
 set -e
 exit $status

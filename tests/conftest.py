@@ -44,6 +44,29 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: else in order
 
 
+#: Test modules whose tests run on one xdist worker, one after another: they share something
+#: costly that a module-scoped fixture starts once per process (test_ray_jobs.py: a local Ray).
+ONE_WORKER_MODULES = ("tests/training/test_ray_jobs.py",)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of xdist, which may not be loaded
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's ``load`` distribution, except that each module of :data:`ONE_WORKER_MODULES` is
+    one unit of work (xdist's own ``--dist loadgroup`` does not group with pytest 9, whose items
+    no longer take the group's suffix on their node id). Every other test is a unit of its own,
+    as under ``load``; the largest units go first (then collection order: slow tests first)."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
+
+    return Scheduling(config, log)
+
+
 def _need(var: str, what: str) -> str:
     value = os.environ.get(var)
     if not value:

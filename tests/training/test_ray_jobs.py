@@ -3,8 +3,8 @@ trials in parallel, cancel, a failing job, a dead Ray worker, and the errors for
 or an unreachable cluster.
 
 The tests share one local Ray instance (started once per module and test process: Ray takes
-seconds to start on 2 cores); ``xdist_group`` keeps them on one xdist worker
-(``scripts/test.sh`` distributes with ``--dist loadgroup``).
+seconds to start on 2 cores); under xdist the module runs on one worker
+(``ONE_WORKER_MODULES`` in ``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from modelloop.training.rows import VALIDATION_ARTIFACT
 
 ray = pytest.importorskip("ray")
 
-pytestmark = [pytest.mark.ray, pytest.mark.xdist_group("ray")]
+pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")
