@@ -9,6 +9,7 @@ once in the server and are shared by every worker. A worker ends when this proce
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures as cf
 import multiprocessing as mp
 import os
@@ -48,6 +49,17 @@ class ProcessExecutor(Executor):
             with _LOCK:
                 if _POOLS.get(self.concurrency) is self._pool:
                     del _POOLS[self.concurrency]
+
+
+@atexit.register
+def _shutdown_pools() -> None:
+    """Stop the warm pools while the interpreter is whole: a pool left for the module teardown to
+    collect runs its clean-up on half-destroyed modules ("Exception ignored in weakref_cb")."""
+    with _LOCK:
+        pools = list(_POOLS.values())
+        _POOLS.clear()
+    for pool in pools:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _watch_parent(owner_pid: int) -> None:
