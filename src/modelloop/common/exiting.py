@@ -33,12 +33,22 @@ def exit_code(exc: SystemExit) -> int:
     return 1
 
 
+def _join_threads() -> None:
+    """What the interpreter does first at exit: run the threading exit hooks (they tell thread
+    and process pools to stop: a pool's threads wait for that), then join non-daemon threads."""
+    if threading.current_thread() is threading.main_thread() and hasattr(threading, "_shutdown"):
+        threading._shutdown()  # CPython's own: exactly the interpreter's order
+        return
+    for hook in getattr(threading, "_threading_atexits", ()):  # pragma: no cover - not CPython
+        hook()
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+
+
 def exit_now(code: int) -> NoReturn:
     """End the process with ``code`` as ``sys.exit`` would, without the module teardown."""
-    main = threading.main_thread()
-    for thread in threading.enumerate():
-        if thread is not main and not thread.daemon:
-            thread.join()
+    _join_threads()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
