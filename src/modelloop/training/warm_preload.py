@@ -21,7 +21,9 @@ import sklearn.metrics  # noqa: F401
 import sklearn.model_selection  # noqa: F401
 import sklearn.pipeline  # noqa: F401
 import sklearn.preprocessing  # noqa: F401
-import skops.io  # noqa: F401
 
 import modelloop.artifacts  # noqa: F401 - what every worker opens (the server itself opens none)
 import modelloop.store.sql.store  # noqa: F401 - SQLAlchemy and the SQL store
+from modelloop.registry.skops_files import skops_io
+
+skops_io()  # skops from its kept trusted-type lists: not a scan of all scikit-learn per server
