@@ -290,3 +290,32 @@ def test_a_server_that_cannot_start_leaves_the_job_to_a_fresh_worker(warm, monke
     ws.jobs.cancel(job["id"])
     waiter.join(60)
     assert "the warm server did not start" in ws.jobs.logs(job["id"])
+
+
+MODULE_TRAINER = """\
+from sklearn.dummy import DummyClassifier
+
+
+def fit(frame, target, params):
+    return DummyClassifier().fit(frame.drop(columns=[target]), frame[target])
+"""
+
+
+def test_a_trainer_module_of_the_callers_folder_is_found(warm, tmp_path, cli):
+    """A warm worker imports from the caller's folder, as ``python -m`` started there would."""
+    ws = warm()
+    csv = tmp_path / "day1.csv"
+    loan_applications(200, seed=1).to_csv(csv, index=False)
+    ws.datasets.ingest("loans", [csv])
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / "my_module_trainer.py").write_text(MODULE_TRAINER)
+    ws.jobs.run("sleep", {"steps": 1, "seconds": 0})  # the server is up, started from the root
+    done = subprocess.run(
+        [sys.executable, "-m", "modelloop", "-w", str(ws.root), "train", "loans", "-t",
+         "approved", "-a", "my_module_trainer:fit", "--json"],
+        cwd=folder, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    job = ws.jobs.list(kind="train", limit=1)[0]
+    assert job["status"] == "succeeded"

@@ -309,8 +309,11 @@ def _worker(conn: socket.socket, request: dict, run_job: RunJob, inherited: list
         os.close(devnull)
         os.environ.clear()
         os.environ.update(request.get("env") or {})
+        cwd = request.get("cwd") or "/"
+        if sys.path and sys.path[0] == os.getcwd():  # as ``python -m`` there would have it
+            sys.path[0] = cwd  # (a trainer named as a module of the caller's folder)
         with contextlib.suppress(OSError):
-            os.chdir(request.get("cwd") or "/")
+            os.chdir(cwd)
         _reseed()
         conn.settimeout(None)
         code = run_job(request["root"], request["job"], int(request["parent"]),
