@@ -101,6 +101,8 @@ def check(model, plan: Plan, data: dict, signature, probe=None) -> dict:
     """Compare the plan with the pipeline on the probe rows; Unsupported says where they differ."""
     import warnings
 
+    import numpy as np
+
     from modelloop.common.threads import small_work_threads
     from modelloop.registry.fastpath.probe import as_rows, given_rows, synthetic_rows
 
@@ -114,18 +116,19 @@ def check(model, plan: Plan, data: dict, signature, probe=None) -> dict:
         warnings.simplefilter("ignore")
         for what, frame in frames:
             frame = signature.validate(frame)
+            expected = np.asarray(model.predict(frame))  # the pipeline's, once per probe
+            proba = np.asarray(model.predict_proba(frame)) if plan.has_proba else None
             for shape, X in (("DataFrame", frame), ("rows", as_rows(frame, signature))):
-                worst = max(worst, _compare(model, plan, frame, X, f"{what} ({shape})"))
+                worst = max(worst, _compare(plan, X, expected, proba, f"{what} ({shape})"))
             rows += len(frame)
     return {"probe_rows": rows, "max_relative_difference": float(f"{worst:.3g}")}
 
 
-def _compare(model, plan: Plan, frame, X, what: str) -> float:
+def _compare(plan: Plan, X, expected, expected_proba, what: str) -> float:
     import numpy as np
 
     classifier = plan.classes is not None
     want = [False] + ([True] if plan.has_proba else [])
-    expected = np.asarray(model.predict(frame))
     worst = 0.0
     for proba in want:
         labels, probs = plan.predict(X, proba)
@@ -139,8 +142,7 @@ def _compare(model, plan: Plan, frame, X, what: str) -> float:
         else:
             worst = max(worst, _difference(labels, expected, what, "values"))
         if proba:
-            worst = max(worst, _difference(probs, np.asarray(model.predict_proba(frame)),
-                                           what, "probabilities"))
+            worst = max(worst, _difference(probs, expected_proba, what, "probabilities"))
     return worst
 
 
