@@ -228,3 +228,32 @@ def test_tsv_and_gzipped_inputs(workspace, classifier, tmp_path, name):
         got = pd.read_csv(result.output, sep="\t" if fmt == "tsv" else ",", engine="pyarrow")
     assert got["id"].tolist() == frame["id"].tolist()
     assert got["prediction"].tolist() == classifier.predict(frame[FEATURES]).tolist()
+
+
+def test_whole_numbers_in_a_double_feature_score_as_floats_and_pass_through_as_written(
+        local_workspace, tmp_path):
+    """The model's double features are parsed as float64 up front (no type inference); a column
+    that is also written keeps the input's text, and a block with a value that is no number
+    falls back to inference so the row reaches the error file."""
+    classifier = register_classifier(local_workspace)
+    frame = make_frame(300)
+    frame["f2"] = frame["f2"].round().astype("int64")  # the CSV holds "1", "-2", …
+    source = write(frame, tmp_path / "in.csv", "csv")
+    scored = local_workspace.transforms.run("clf@1", str(source), str(tmp_path / "a.csv"),
+                                            workers=1)
+    want = classifier.predict(frame[FEATURES].astype(float))
+    assert read(scored.output, "csv")["prediction"].tolist() == want.tolist()
+    assert scored.job["spec"]["layout"]["double_columns"] == FEATURES
+    joined = local_workspace.transforms.run("clf@1", str(source), str(tmp_path / "b.csv"),
+                                            workers=1, join_source="input")
+    out = read(joined.output, "csv")
+    assert joined.job["spec"]["layout"]["double_columns"] == []  # all written as given
+    assert out["f2"].dtype == "int64" and out["f2"].tolist() == frame["f2"].tolist()
+    assert out["prediction"].tolist() == want.tolist()
+    frame = frame.astype({"f2": object})
+    frame.loc[7, "f2"] = "n/a?"
+    source = write(frame, tmp_path / "bad.csv", "csv")
+    result = local_workspace.transforms.run("clf@1", str(source), str(tmp_path / "c.csv"),
+                                            workers=1, id_column="id")
+    assert (result.rows, result.error_rows) == (299, 1)
+    assert "f2" in Path(result.errors_file).read_text()

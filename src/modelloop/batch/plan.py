@@ -188,8 +188,12 @@ def _layout(manifest, columns: list[str], opts: TransformOptions) -> dict:
         written = list(opts.output_filter)
     read = [c for c in columns if c in set(feed) | set(passed)]
     dtype = np.asarray(classes).dtype.str if classes else "<f8"
+    # fed only (a passed column is written as the input had it): parsed as float64 up front
+    doubles = [c.name for c in signature.columns
+               if c.type == "double" and c.name in feed and c.name not in passed]
     return {
         "read_columns": read,
+        "double_columns": doubles,
         "feed_columns": feed,
         "pass_columns": passed,
         "prediction_column": prediction,
