@@ -42,29 +42,61 @@ def pytest_collection_modifyitems(items):
     """Slow tests first: run in parallel (scripts/test.sh), a long test started last would end
     the suite alone on one worker while the others idle."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: else in order
+    _check_ray_tests(items)
 
 
-#: Test modules whose tests run on one xdist worker, one after another: they share something
-#: costly that a module-scoped fixture starts once per process (test_ray_jobs.py: a local Ray).
-ONE_WORKER_MODULES = ("tests/training/test_ray_jobs.py",)
+#: Every test that runs Ray (marked ``ray``), by node id prefix: one xdist worker runs them one
+#: after another on the one local Ray that :func:`local_ray` starts in that process. Starting Ray
+#: takes 15-50 s of both cores on a 2-core machine, and each start slows every other worker.
+RAY_TESTS = (
+    "tests/training/test_ray_jobs.py",
+    "tests/pipelines/test_executors.py::test_the_same_pipeline_runs_on_ray",
+    "tests/pipelines/test_loop.py::test_the_loop_runs_on_other_executors[ray]",
+    "tests/batch/test_transform_cli.py::test_ray_executor_gives_the_same_output",
+)
+
+
+def _check_ray_tests(items) -> None:
+    for item in items:
+        if item.get_closest_marker("ray") and not item.nodeid.startswith(RAY_TESTS):
+            raise pytest.UsageError(f"{item.nodeid} is marked ray: add it to RAY_TESTS in "
+                                    "tests/conftest.py, so that it shares the one local Ray")
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of xdist, which may not be loaded
 def pytest_xdist_make_scheduler(config, log):
-    """xdist's ``load`` distribution, except that each module of :data:`ONE_WORKER_MODULES` is
-    one unit of work (xdist's own ``--dist loadgroup`` does not group with pytest 9, whose items
-    no longer take the group's suffix on their node id). Every other test is a unit of its own,
-    as under ``load``; the largest units go first (then collection order: slow tests first)."""
+    """xdist's ``load`` distribution, except that the tests of :data:`RAY_TESTS` are one unit of
+    work (xdist's own ``--dist loadgroup`` does not group with pytest 9, whose items no longer
+    take the group's suffix on their node id). Every other test is a unit of its own, as under
+    ``load``; the largest units go first (then collection order: slow tests first)."""
     if config.getvalue("dist") != "load":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
     class Scheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return module if module in ONE_WORKER_MODULES else nodeid
+            return "ray" if nodeid.startswith(RAY_TESTS) else nodeid
 
     return Scheduling(config, log)
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """One local Ray for every Ray test of this process (see :data:`RAY_TESTS`); its workers get
+    the S3 test server's settings, as a cluster's nodes have their own credentials."""
+    ray = pytest.importorskip("ray")
+    env = {}
+    if os.environ.get("MODELLOOP_TEST_S3_ENDPOINT"):
+        env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_DEFAULT_REGION": "us-east-1",
+               "AWS_ENDPOINT_URL_S3": os.environ["MODELLOOP_TEST_S3_ENDPOINT"]}
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": env} if env else None)
+    yield ray
+    if started:
+        ray.shutdown()
 
 
 def _need(var: str, what: str) -> str:

@@ -72,12 +72,13 @@ HAVE_RAY = __import__("importlib").util.find_spec("ray") is not None
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAVE_RAY and not os.environ.get("CI"), reason="ray is not installed")
-def test_ray_executor_gives_the_same_output(ws_dir, tmp_path, cli):
+@pytest.mark.ray
+def test_ray_executor_gives_the_same_output(ws_dir, tmp_path, cli, local_ray):
     ws = ws_dir
     source = write(make_frame(3000), tmp_path / "in.parquet", "parquet")
     common = ["--model", "clf", "--input", source, "--proba", "--chunk-rows", "700"]
     cli(*_transform(ws, *common, "--output", tmp_path / "local.parquet", "-j", "2")[3:])
-    env = {"RAY_ADDRESS": ""}  # a local Ray instance, started and stopped by the transform
+    env = {"RAY_ADDRESS": ""}  # this process's Ray: the suite's one local Ray (tests/conftest.py)
     result = cli(*_transform(ws, *common, "--output", tmp_path / "ray.parquet",
                              "--executor", "ray", "-j", "1", "--json")[3:], env=env).json()
     assert result["status"] == "completed" and result["chunks"] > 2

@@ -46,15 +46,10 @@ def test_process_executor_and_its_earlier_name(local_workspace):
     assert _check(local_workspace, "process", x=4).output("total") == 16 + 25
 
 
-def test_the_same_pipeline_runs_on_ray(local_workspace):
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        result = _check(local_workspace, "ray")
-        assert {k: result.output(k) for k in EXPECTED} == EXPECTED
-    finally:
-        ray.shutdown()
+@pytest.mark.ray
+def test_the_same_pipeline_runs_on_ray(local_workspace, local_ray):
+    result = _check(local_workspace, "ray")
+    assert {k: result.output(k) for k in EXPECTED} == EXPECTED
 
 
 @pipeline

@@ -141,8 +141,10 @@ def test_manual_approval_rejected_keeps_the_champion_unset(local_workspace, cli)
         "champion" not in ws.store.model_aliases("loans")
 
 
-@pytest.mark.parametrize("executor", ["processes", "ray"])
-def test_the_loop_runs_on_other_executors(local_workspace, cli, executor):
+@pytest.mark.parametrize("executor", ["processes", pytest.param("ray", marks=pytest.mark.ray)])
+def test_the_loop_runs_on_other_executors(local_workspace, cli, executor, request):
+    if executor == "ray":
+        request.getfixturevalue("local_ray")  # the suite's one local Ray (tests/conftest.py)
     ws, folder = local_workspace, local_workspace.root
     write_days(folder / "incoming", 1, 300)
     out = run_loop(cli, ws, write_spec(folder), "--executor", executor)

@@ -2,9 +2,9 @@
 trials in parallel, cancel, a failing job, a dead Ray worker, and the errors for a missing Ray
 or an unreachable cluster.
 
-The tests share one local Ray instance (started once per module and test process: Ray takes
-seconds to start on 2 cores); under xdist the module runs on one worker
-(``ONE_WORKER_MODULES`` in ``tests/conftest.py``).
+The tests share the suite's one local Ray instance (``local_ray`` and ``RAY_TESTS`` in
+``tests/conftest.py``: Ray takes seconds to start on 2 cores, so one xdist worker runs every Ray
+test on one instance).
 """
 
 from __future__ import annotations
@@ -24,25 +24,6 @@ from modelloop.training.rows import VALIDATION_ARTIFACT
 ray = pytest.importorskip("ray")
 
 pytestmark = pytest.mark.ray
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    """One local Ray for the module's tests, started with what its workers must inherit: the
-    S3 test server's settings (a cluster's nodes have their own credentials)."""
-    patch = pytest.MonkeyPatch()
-    if os.environ.get("MODELLOOP_TEST_S3_ENDPOINT"):
-        for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                           "AWS_DEFAULT_REGION": "us-east-1",
-                           "AWS_ENDPOINT_URL_S3": os.environ["MODELLOOP_TEST_S3_ENDPOINT"]}.items():
-            patch.setenv(key, value)
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    if started:
-        ray.shutdown()
-    patch.undo()
 
 
 @pytest.fixture
