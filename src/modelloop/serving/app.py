@@ -61,7 +61,7 @@ def run(app_factory: Callable, *, host: str = "127.0.0.1", port: int = 8080,
 
     from modelloop.serving.connections import uvicorn_options
     from modelloop.serving.spec import check_serve
-    from modelloop.serving.workers import bind, run_workers
+    from modelloop.serving.workers import bind, freeze_heap, run_workers
 
     check_serve(host=host, port=port, insecure=insecure, min_workers=min_workers,
                 max_workers=max_workers,
@@ -75,4 +75,5 @@ def run(app_factory: Callable, *, host: str = "127.0.0.1", port: int = 8080,
 
     config = uvicorn.Config(app_factory(None), host=host, port=port, log_level=log_level,
                             lifespan="on", **uvicorn_options())
+    freeze_heap()
     uvicorn.Server(config).run(sockets=[sock])

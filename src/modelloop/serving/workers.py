@@ -165,7 +165,21 @@ def worker_app():
     """The app of one worker process (a uvicorn factory: built after the spawn, by the app
     factory the face passed to :func:`run_workers`)."""
     board, slot = _LAUNCH["board"], _LAUNCH["slot"]
-    return SlotCounter(_LAUNCH["app_factory"](board), board, slot)
+    app = SlotCounter(_LAUNCH["app_factory"](board), board, slot)
+    freeze_heap()
+    return app
+
+
+def freeze_heap() -> None:
+    """Take what a serving process has loaded so far (libraries, its app) out of the cyclic
+    garbage collector's sight: it lives as long as the process, and a full collection no
+    longer walks it. Capture keeps thousands of records a second alive until the writer's
+    flush, which set off a full collection about every flush: a capturing server spent 5-15%
+    more CPU per request in them. Only for a process that does nothing but serve."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 class Worker(Process):
