@@ -215,12 +215,17 @@ class WarmRunner:
                 )  # fmt: skip
             _SERVERS[:] = [s for s in _SERVERS if s.poll() is None] + [server]  # reap the ended
             deadline = time.monotonic() + START_LIMIT
+            reply = None
             while time.monotonic() < deadline and server.poll() is None:
-                if _ping(path, str(self.root)) == {"ok": True}:
+                reply = _ping(path, str(self.root))
+                if reply == {"ok": True}:
                     return True
+                if reply is not None:
+                    break  # it is up but refuses us (our environment changed since): no use waiting
                 time.sleep(0.02)
             if log is not None:
-                _note(log, f"the warm server did not start (see {home / 'server.log'}); "
+                why = f"refused the job: {reply.get('refused')}" if reply else "did not start"
+                _note(log, f"the warm server {why} (see {home / 'server.log'}); "
                       "starting a fresh worker")  # fmt: skip
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(server.pid, 9)
