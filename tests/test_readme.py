@@ -35,6 +35,8 @@ from pathlib import Path
 
 import pytest
 
+from modelloop.training import warm_workers
+
 README = Path(__file__).parents[1] / "README.md"
 
 SECTIONS = [
@@ -135,9 +137,8 @@ class Walk:
 
     def __init__(self, root: Path):
         self.cwd = root
+        # jobs run as a user's do: the default runner (warm worker processes where available)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("MODELLOOP_")}
-        # how the suite runs this test's jobs (tests/conftest.py; worker processes here)
-        self.env["MODELLOOP_JOB_RUNNER"] = os.environ["MODELLOOP_JOB_RUNNER"]
         self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
         self.env["COLUMNS"] = "200"
         self.ran: list[str] = []
@@ -300,7 +301,7 @@ def _run(walk: Walk, command: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.worker_processes  # as users run them: inline, a LightGBM trial took minutes (see note)
+@pytest.mark.worker_processes  # as users run them (the default runner: see Walk)
 @pytest.mark.timeout(3600)  # some 60 commands, a dozen of them train: minutes on a busy machine
 def test_the_readme_examples_run_as_written_and_never_score_training_rows(tmp_path):
     readme = README.read_text()
@@ -326,6 +327,8 @@ def test_the_readme_examples_run_as_written_and_never_score_training_rows(tmp_pa
                 walk.stop_server()  # writes its metrics and captures, as on any shutdown
     finally:
         walk.stop_server()
+        for state in tmp_path.rglob(".modelloop"):  # the warm job servers its commands started
+            warm_workers.shutdown(state)
     # the walk covered the README: every section ran commands, every exception was met
     assert {_matches(c, SKIPPED) for c in skipped} == set(SKIPPED), skipped
     assert all(any(_matches(c, {e: None}) for c in walk.ran) for e in EXPECTED), walk.ran
