@@ -6,7 +6,9 @@ quoting, globs and line continuations are exactly the README's. A command must e
 :data:`EXPECTED` names its documented exit status and the line it prints; the only commands not
 run are in :data:`SKIPPED`, each with why. Files the examples use come from the README too (the
 custom trainer, ``loop.yaml`` and ``check.yaml`` are its code blocks) or from the walk itself
-(``truth.csv``: the ground truth of the requests it sent, which a user brings from elsewhere).
+(``truth.csv``: the ground truth of the requests it sent, which a user brings from elsewhere;
+``mlflow.db``: a user's MLflow tracking store with a registered model, made before the command
+that imports from it).
 ``serve``, which runs until stopped, is started as written but on a free port instead of 8080, in
 the background; the walk sends it requests and stops it after the endpoint examples.
 
@@ -228,6 +230,35 @@ def _send_traffic(walk: Walk, endpoint: str, model: str, rows: int = 400) -> Non
     pd.DataFrame(truth).to_csv(walk.cwd / "truth.csv", index=False)
 
 
+MLFLOW_STORE = """\
+import warnings
+
+import mlflow
+import mlflow.sklearn
+import numpy as np
+from mlflow.models import infer_signature
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+warnings.simplefilter("ignore")
+frame = pd.DataFrame(np.random.default_rng(0).normal(size=(200, 3)), columns=["a", "b", "c"])
+model = LogisticRegression().fit(frame, (frame.a + frame.b > 0).astype(int))
+mlflow.set_tracking_uri("sqlite:///mlflow.db")
+with mlflow.start_run():
+    mlflow.sklearn.log_model(model, name="model", registered_model_name="churn",
+                             signature=infer_signature(frame, model.predict(frame)))
+"""
+
+
+def _make_mlflow_store(walk: Walk) -> None:
+    """``mlflow.db``: a user's MLflow tracking store holding ``churn`` version 1, a model logged
+    with ``mlflow.sklearn.log_model`` — what ``models import churn models:/churn/1`` imports."""
+    if not (walk.cwd / "mlflow.db").exists():
+        made = subprocess.run([sys.executable, "-c", MLFLOW_STORE], cwd=walk.cwd, env=walk.env,
+                              capture_output=True, text=True, timeout=600)
+        assert made.returncode == 0, made.stderr[-3000:]
+
+
 def _check_no_overlap(walk: Walk, command: str) -> None:
     """The evaluation just run scored no row its model (or baseline) trained on."""
     if " --holdout " in command:
@@ -284,6 +315,8 @@ def _run(walk: Walk, command: str) -> None:
         walk.start_server(command)
         _send_traffic(walk, "loans", "loans@champion")  # what the endpoint serves
         return
+    if "--tracking-uri sqlite:///mlflow.db" in command:
+        _make_mlflow_store(walk)  # the user's own MLflow store, as truth.csv is their labels
     expected = _matches(command, EXPECTED)
     proc = walk.run(command)
     said = proc.stdout + proc.stderr
