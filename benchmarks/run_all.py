@@ -25,6 +25,7 @@ README's "Benchmarks" section.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -119,6 +120,8 @@ def run_one(path: Path, quick: bool, timeout: float) -> tuple[str, str | None, l
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            # the servers and pools it started may sit in sessions of their own: note them first
+            descendants = _descendants(proc.pid)
             # SIGINT first: the benchmark's finally blocks stop the servers it started
             os.killpg(proc.pid, signal.SIGINT)
             try:
@@ -126,6 +129,9 @@ def run_one(path: Path, quick: bool, timeout: float) -> tuple[str, str | None, l
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+            for p in descendants:
+                with contextlib.suppress(Exception):
+                    p.kill()
             seconds = time.perf_counter() - started
             return "timed out", f"over {timeout:g} s", [], seconds
         except KeyboardInterrupt:
@@ -138,6 +144,16 @@ def run_one(path: Path, quick: bool, timeout: float) -> tuple[str, str | None, l
         result = json.loads(out.read_text())
     status = result.get("status", "failed")
     return status, result.get("error"), result.get("rows") or [], seconds
+
+
+def _descendants(pid: int) -> list:
+    """The processes under ``pid`` (psutil handles; none without psutil)."""
+    try:
+        import psutil
+
+        return psutil.Process(pid).children(recursive=True)
+    except Exception:
+        return []
 
 
 def run_all(paths: list[Path], *, quick: bool = True, timeout: float = 300.0) -> dict:

@@ -10,6 +10,7 @@ import io
 import json
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -118,13 +119,29 @@ def test_the_table_names_every_row_and_the_goals(run_all, fakes):
 
 
 def test_a_benchmark_over_its_time_limit_is_stopped_and_reported(run_all, tmp_path):
-    (tmp_path / "slow.py").write_text("import time\ndef run(quick=True):\n    time.sleep(60)\n")
+    pidfile = tmp_path / "server.pid"
+    (tmp_path / "slow.py").write_text(textwrap.dedent(f"""
+        import subprocess, sys, time
+        def run(quick=True):
+            # a server in a session of its own, as the serving benchmarks start theirs
+            p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                                 start_new_session=True)
+            open({str(pidfile)!r}, "w").write(str(p.pid))
+            time.sleep(60)
+    """))
     (tmp_path / "after.py").write_text(
         "def run(quick=True):\n    return [{'figure': 'ran', 'value': 1, 'unit': ''}]\n")
     report = run_all.run_all(run_all.discover(tmp_path), timeout=2)
     assert [b["status"] for b in report["benchmarks"]] == ["ok", "timed out"]
     assert report["rows"][0]["benchmark"] == "after"  # filled in from the file name
     assert report["rows"][1]["figure"] == "timed out"
+    import psutil
+
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 10
+    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "the benchmark's server outlived it"
+        time.sleep(0.1)
 
 
 def test_only_names_an_unknown_benchmark(run_all, fakes):
