@@ -10,6 +10,7 @@ import time
 
 import pytest
 from tests.conftest import invoke_cli
+from tests.foreground import foreground
 
 from modelloop.data.samples import loan_applications
 
@@ -144,13 +145,14 @@ def test_killing_train_stops_its_worker_and_says_why(ws_dir, tmp_path, sig):
             [sys.executable, "-m", "modelloop", "train", "loans", "-t", "approved",
              "-a", f"{tmp_path / 'slow.py'}:fit", "--register", "loans"],
             cwd=ws_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=foreground,  # Ctrl-C reaches it, however the suite was started
         )
         try:
             job = _wait_for(lambda: next(
                 (j for j in ws.jobs.list() if j["status"] == "running"
                  and "trainer started" in ws.jobs.log_tail(j["id"])), None))
             os.kill(train.pid, sig)
-            train.wait(240)  # under xdist load the SIGINT case has taken over 60 s (see closing note)
+            train.wait(120)
             _wait_for(lambda: not _alive(job["pid"]))
             ended = _wait_for(lambda: (j := ws.jobs.get(job["id"]))["status"] != "running" and j)
         finally:

@@ -18,6 +18,7 @@ import threading
 import time
 
 import pytest
+from tests.foreground import foreground
 
 from modelloop import Workspace
 from modelloop.data.samples import loan_applications
@@ -249,6 +250,7 @@ def test_the_worker_follows_the_command_that_started_it(warm, tmp_path, sig):
         [sys.executable, "-m", "modelloop", "train", "loans", "-t", "approved",
          "-a", f"{tmp_path / 'slow.py'}:fit", "--register", "loans"],
         cwd=ws.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=foreground,  # Ctrl-C reaches it, however the suite was started
     )  # fmt: skip
     try:
         job = _wait_for(
@@ -263,7 +265,7 @@ def test_the_worker_follows_the_command_that_started_it(warm, tmp_path, sig):
         )
         assert _ppid(job["pid"]) != train.pid  # forked from the server, yet it follows the command
         os.kill(train.pid, sig)
-        train.wait(240)
+        train.wait(120)
         _wait_for(lambda: not _alive(job["pid"]))
         ended = _wait_for(lambda: (j := ws.jobs.get(job["id"]))["status"] != "running" and j)
     finally:
