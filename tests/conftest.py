@@ -42,7 +42,7 @@ def pytest_collection_modifyitems(items):
     """Slow tests first: run in parallel (scripts/test.sh), a long test started last would end
     the suite alone on one worker while the others idle."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: else in order
-    _check_ray_tests(items)
+    _check_groups(items)
 
 
 #: Every test that runs Ray (marked ``ray``), by node id prefix: one xdist worker runs them one
@@ -56,17 +56,43 @@ RAY_TESTS = (
 )
 
 
-def _check_ray_tests(items) -> None:
+#: Test modules with a costly module-scoped fixture (a server, a trained model, MLflow's imports
+#: and tracking store): one xdist worker runs each, so the fixture is made once, not once on every
+#: worker that happens to get one of its tests (three MLflow setups took 25-29 s each).
+ONE_WORKER_MODULES = (
+    "tests/quality/test_quality_false_alarms.py",
+    "tests/registry/test_fastpath.py",
+    "tests/registry/test_import_mlflow_uri.py",
+    "tests/registry/test_package_mlflow.py",
+    "tests/serving/test_bad_input.py",
+    "tests/serving/test_fastpath_serving.py",
+    "tests/serving/test_fuzz.py",
+    "tests/serving/test_protocols.py",
+    "tests/serving/test_v2_binary.py",
+    "tests/test_benchmarks.py",
+    "tests/test_errors.py",
+)
+
+
+def _check_groups(items) -> None:
+    """Keep :data:`RAY_TESTS` and :data:`ONE_WORKER_MODULES` true as tests are added."""
     for item in items:
         if item.get_closest_marker("ray") and not item.nodeid.startswith(RAY_TESTS):
             raise pytest.UsageError(f"{item.nodeid} is marked ray: add it to RAY_TESTS in "
                                     "tests/conftest.py, so that it shares the one local Ray")
+        module = item.nodeid.split("::", 1)[0]
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info is not None else ()
+        if module not in ONE_WORKER_MODULES and any(d[-1].scope == "module" for d in defs if d):
+            raise pytest.UsageError(f"{module} has a module-scoped fixture: add it to "
+                                    "ONE_WORKER_MODULES in tests/conftest.py, so that one xdist "
+                                    "worker makes it once")
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of xdist, which may not be loaded
 def pytest_xdist_make_scheduler(config, log):
     """xdist's ``load`` distribution, except that the tests of :data:`RAY_TESTS` are one unit of
-    work (xdist's own ``--dist loadgroup`` does not group with pytest 9, whose items no longer
+    work, and so is each module of :data:`ONE_WORKER_MODULES` (xdist's own ``--dist loadgroup`` does not group with pytest 9, whose items no longer
     take the group's suffix on their node id). Every other test is a unit of its own, as under
     ``load``; the largest units go first (then collection order: slow tests first)."""
     if config.getvalue("dist") != "load":
@@ -75,7 +101,10 @@ def pytest_xdist_make_scheduler(config, log):
 
     class Scheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return "ray" if nodeid.startswith(RAY_TESTS) else nodeid
+            if nodeid.startswith(RAY_TESTS):
+                return "ray"
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
 
     return Scheduling(config, log)
 
