@@ -113,7 +113,9 @@ def wait_up(port: int, path: str, proc, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited (log: {proc.stderr.name})")
+            log = getattr(proc, "log_path", None)
+            tail = Path(log).read_text(errors="replace")[-1500:] if log else ""
+            raise RuntimeError(f"server exited (log: {log}):\n{tail}")
         try:
             httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1)
             return
@@ -124,8 +126,10 @@ def wait_up(port: int, path: str, proc, timeout: float = 90) -> None:
 
 def start(cmd, env=None, cwd=None):
     log = tempfile.NamedTemporaryFile(prefix="bench-serving-", suffix=".log", delete=False)  # noqa: SIM115 - the server writes it after we return
-    return subprocess.Popen(cmd, env={**os.environ, **(env or {})}, cwd=cwd,
+    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+    proc.log_path = log.name  # proc.stderr is None: the server writes the file itself
+    return proc
 
 
 def stop(proc) -> None:
@@ -529,8 +533,20 @@ def pipeline_rows(res: dict) -> list[dict]:
 def run(quick: bool = True) -> list[dict]:
     """Rows for benchmarks/run_all.py: the trained pipeline's figures (2 s per point when
     ``quick``, else 10 s). The other sections add their rows here as they gain run shapes."""
-    return (pipeline_rows(pipeline_serving(2.0 if quick else 10.0))
-            + capture_rows(capture_serving(2.0 if quick else 10.0)))
+    seconds = 2.0 if quick else 10.0
+    rows: list[dict] = []
+    for section, measure in (("trained pipeline", lambda: pipeline_rows(pipeline_serving(seconds))),
+                             ("capture", lambda: capture_rows(capture_serving(seconds)))):
+        try:  # one section failing still gives the others' figures
+            rows += measure()
+        except Exception as exc:
+            import traceback
+
+            traceback.print_exc()
+            rows.append({"benchmark": "serving", "figure": f"{section}: failed", "value": None,
+                         "unit": "", "goal": None, "met": None,
+                         "note": f"{type(exc).__name__}: {exc}"[:300]})
+    return rows
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
