@@ -1,8 +1,9 @@
 """The README walked as a new user walks it: every command of its examples, as written, in order,
 in one workspace made from the quickstart's sample files (``modelloop samples``).
 
-Each command runs in ``bash`` with the ``modelloop`` of this environment first on the PATH, so
-quoting, globs and line continuations are exactly the README's. A command must exit 0 unless
+Each command is read by ``bash``, so quoting, globs and line continuations are exactly the
+README's, and run by ``modelloop``'s console entry point in this process (``serve`` as a process
+of its own). A command must exit 0 unless
 :data:`EXPECTED` names its documented exit status and the line it prints; the only commands not
 run are in :data:`SKIPPED`, each with why. Files the examples use come from the README too (the
 custom trainer, ``loop.yaml`` and ``check.yaml`` are its code blocks) or from the walk itself
@@ -36,6 +37,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from tests.conftest import invoke_cli
 
 from modelloop.training import warm_workers
 
@@ -147,11 +149,20 @@ class Walk:
         self.server: subprocess.Popen | None = None
         self.port: int | None = None
 
-    def run(self, command: str, timeout: float = 900) -> subprocess.CompletedProcess:
-        proc = subprocess.run(["bash", "-c", command], cwd=self.cwd, env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
+    def run(self, command: str) -> subprocess.CompletedProcess:
+        """``command`` as bash reads it (quoting, globs, comments), run by ``modelloop``'s console
+        entry point in this process: a new interpreter per command cost seconds of imports each,
+        some 70 times, on the suite's longest test. ``serve`` alone runs as a process of its own
+        (:meth:`start_server`); tests/test_cli.py and others run the installed command."""
+        words = subprocess.run(["bash", "-c", f'printf "%s\\0" {command}'], cwd=self.cwd,
+                               env=self.env, capture_output=True, text=True, check=True)
+        program, *args = words.stdout.split("\0")[:-1]
+        assert program == "modelloop", command
+        # jobs run as a user's do: the default runner, not the one this test process was given
+        env = {k: None for k in os.environ if k.startswith("MODELLOOP_")} | {"COLUMNS": "200"}
+        result = invoke_cli(*args, cwd=self.cwd, env=env, check=False)
         self.ran.append(command)
-        return proc
+        return subprocess.CompletedProcess(words, result.code, result.out, result.err)
 
     def json(self, command: str):
         proc = self.run(command)
