@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelloop.common.jsonable import to_jsonable
-from modelloop.common.threads import small_work_threads
+from modelloop.common.threads import one_thread_for_small_fits, small_work_threads
 from modelloop.errors import InvalidInput, ModelloopError
 from modelloop.training.algorithms import (
     CLASSIFICATION,
@@ -184,6 +184,7 @@ def fit_model(
 
     spec = resolve_algorithm(algorithm)
     estimator = spec.estimator(task, params, seed)
+    one_thread_for_small_fits(estimator, len(frame), params)
     y = frame[target]
     if spec.name == "xgboost" and task in CLASSIFICATION:
         _check_xgboost_labels(y)
