@@ -308,3 +308,12 @@ def test_a_small_boosting_fit_runs_on_one_thread_unless_the_user_chose(binary, a
     assert model[-1].get_params()["n_jobs"] == 1
     chosen, _ = fit_model(binary, "y", algorithm, {"n_jobs": 2}, task="binary")
     assert chosen[-1].get_params()["n_jobs"] == 2
+
+
+def test_a_scikit_learn_model_keeps_its_n_jobs(binary, recwarn):
+    """scikit-learn's n_jobs=None is one job already; setting it warns on some models (1.8+)."""
+    from modelloop.training.trainers import fit_model
+
+    model, _ = fit_model(binary, "y", "logistic_regression", {}, task="binary")
+    assert model[-1].get_params()["n_jobs"] is None
+    assert not [w for w in recwarn if "n_jobs" in str(w.message)]

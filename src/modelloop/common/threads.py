@@ -40,17 +40,20 @@ def small_work_threads(rows: int) -> Iterator[None]:
         yield
 
 
+#: Libraries whose estimators take every core when ``n_jobs`` is None.
+EVERY_CORE_BY_DEFAULT = frozenset({"lightgbm", "xgboost"})
+
 #: Parameters by which a user chooses an estimator's thread count (LightGBM's and XGBoost's aliases).
 THREAD_PARAMS = frozenset({"n_jobs", "num_threads", "nthread", "num_thread", "nthreads"})
 
 
 def one_thread_for_small_fits(estimator, rows: int, params: dict) -> None:
-    """Give ``estimator`` ``n_jobs=1`` for a fit of at most :data:`SMALL_ROWS` rows when its
-    ``n_jobs`` is the default ``None`` ("every core" for LightGBM and XGBoost) and ``params``
-    (what the user asked for) names no thread count."""
+    """Give a LightGBM or XGBoost ``estimator`` ``n_jobs=1`` for a fit of at most
+    :data:`SMALL_ROWS` rows when its ``n_jobs`` is the default ``None`` ("every core") and
+    ``params`` (what the user asked for) names no thread count."""
     if rows > SMALL_ROWS or THREAD_PARAMS & set(params):
         return
-    get_params = getattr(estimator, "get_params", None)
-    if get_params is not None and "n_jobs" in get_params(deep=False) and \
-            get_params(deep=False)["n_jobs"] is None:
+    if type(estimator).__module__.partition(".")[0] not in EVERY_CORE_BY_DEFAULT:
+        return  # scikit-learn's n_jobs=None is one job already (and deprecated on some models)
+    if estimator.get_params(deep=False).get("n_jobs", 0) is None:
         estimator.set_params(n_jobs=1)
