@@ -35,6 +35,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before scikit-learn loads; workers inherit it
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from tuning import make_task  # noqa: E402 - the same task as the tuning benchmark
+
 GRID = {
     "learning_rate": [0.05, 0.1, 0.2],
     "max_leaf_nodes": [8, 15, 31, 63, 127],
@@ -42,21 +44,6 @@ GRID = {
     "max_iter": 60,
     "early_stopping": False,
 }
-
-
-def make_task(rows: int, seed: int = 0):
-    import numpy as np
-    import pandas as pd
-
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(rows, 10))
-    region = rng.choice(["n", "s", "e", "w"], size=rows)
-    plan = rng.choice(["basic", "plus", "pro"], size=rows, p=[0.6, 0.3, 0.1])
-    logit = np.sin(2 * X[:, 0]) + X[:, 1] * X[:, 2] - 0.5 * X[:, 3] ** 2 + (region == "n") * 0.7
-    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(10)])
-    frame["region"], frame["plan"] = region, plan
-    frame["y"] = (logit + rng.normal(size=rows) > 0).astype(int)
-    return frame
 
 
 def _tune(ws, executor: str, n_jobs: int) -> tuple[float, dict]:

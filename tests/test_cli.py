@@ -6,11 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from tests.conftest import invoke_cli
-from tests.foreground import foreground
+from tests.foreground import foreground, stop_command, wait_for
 
 from modelloop.data.samples import loan_applications
 
@@ -148,13 +147,10 @@ def test_killing_train_stops_its_worker_and_says_why(ws_dir, tmp_path, sig):
             preexec_fn=foreground,  # Ctrl-C reaches it, however the suite was started
         )
         try:
-            job = _wait_for(lambda: next(
+            job = wait_for(lambda: next(
                 (j for j in ws.jobs.list() if j["status"] == "running"
                  and "trainer started" in ws.jobs.log_tail(j["id"])), None))
-            os.kill(train.pid, sig)
-            train.wait(120)
-            _wait_for(lambda: not _alive(job["pid"]))
-            ended = _wait_for(lambda: (j := ws.jobs.get(job["id"]))["status"] != "running" and j)
+            ended = stop_command(train, sig, ws, job)
         finally:
             train.kill()
         assert ended["status"] in ("cancelled", "failed"), ended
@@ -162,24 +158,8 @@ def test_killing_train_stops_its_worker_and_says_why(ws_dir, tmp_path, sig):
         assert ws.models.list() == []
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as fh:  # a zombie has ended too
-        return fh.read().split(")")[-1].split()[0] != "Z"
 
 
-def _wait_for(condition, limit: float = 120):
-    """Poll until ``condition()`` is truthy (bounded, so a broken build fails instead of hanging)."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"still not true after {limit:g} s: {condition}")
 
 
 def test_tables_piped_to_a_file_are_not_folded_at_80_columns(ws_dir, tmp_path, cli):

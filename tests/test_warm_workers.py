@@ -15,10 +15,9 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
-from tests.foreground import foreground
+from tests.foreground import alive, foreground, stop_command, wait_for
 
 from modelloop import Workspace
 from modelloop.data.samples import loan_applications
@@ -57,22 +56,8 @@ def _ppid(pid: int) -> int:
         return int(fh.read().rsplit(")", 1)[1].split()[1])
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:  # a zombie has ended too
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
-def _wait_for(condition, limit: float = 120):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"still not true after {limit:g} s: {condition}")
 
 
 def _start_sleeping(ws, steps: int = 1000):
@@ -88,7 +73,7 @@ def _start_sleeping(ws, steps: int = 1000):
 
     waiter = threading.Thread(target=run)
     waiter.start()
-    _wait_for(lambda: started and ws.jobs.metric_series(started[0]))
+    wait_for(lambda: started and ws.jobs.metric_series(started[0]))
     return waiter, ws.jobs.get(started[0]), ended
 
 
@@ -120,7 +105,7 @@ def test_a_server_warmed_up_before_the_caller_imports_scikit_learn_takes_its_job
         monkeypatch.delenv(key, raising=False)  # as before the caller imported scikit-learn
     ws = warm()
     assert ws.jobs.warm_up()
-    _wait_for(lambda: warm_workers.wait_ready(ws.config.state_dir, ws.root))
+    wait_for(lambda: warm_workers.wait_ready(ws.config.state_dir, ws.root))
     path = warm_workers.socket_path(ws.config.state_dir)
     server = os.stat(path).st_ino
     monkeypatch.setenv("KMP_DUPLICATE_LIB_OK", "True")  # what importing scikit-learn does
@@ -149,12 +134,12 @@ def test_cancel_and_timeout_stop_the_worker(warm, cli):
     waiter.join(60)
     assert shown["status"] == "cancelled" and ended[0]["status"] == "cancelled"
     assert ws.jobs.logs(job["id"]).rstrip().endswith(f"job {job['id']} cancelled")
-    _wait_for(lambda: not _alive(job["pid"]))
+    wait_for(lambda: not alive(job["pid"]))
     with pytest.raises(JobFailed) as info:
         ws.jobs.run("sleep", {"steps": 1000, "seconds": 0.05}, timeout=2)
     timed_out = info.value.job
     assert timed_out["error"] == "timed out after 2 s and was killed" and timed_out["log_digest"]
-    _wait_for(lambda: not _alive(timed_out["pid"]))
+    wait_for(lambda: not alive(timed_out["pid"]))
 
 
 def test_a_crash_in_a_job_ends_its_worker_not_the_caller_nor_the_server(warm):
@@ -207,7 +192,7 @@ def test_a_stale_socket_or_a_server_of_other_code_is_replaced(warm, monkeypatch)
     monkeypatch.setenv("PYTHONWARMTEST", "1")
     waiter, job, _ = _start_sleeping(ws)
     assert _ppid(job["pid"]) not in (old, os.getpid())
-    _wait_for(lambda: not _alive(old))  # the old server left once its socket was replaced
+    wait_for(lambda: not alive(old))  # the old server left once its socket was replaced
     ws.jobs.cancel(job["id"])
     waiter.join(60)
 
@@ -219,7 +204,7 @@ def test_a_server_gone_between_or_during_jobs(warm):
     os.kill(server, signal.SIGKILL)  # during a job: the job goes on and its end is recorded
     waiter.join(120)
     assert not ended and ws.jobs.get(job["id"])["status"] == "succeeded"
-    _wait_for(lambda: not _alive(server))
+    wait_for(lambda: not alive(server))
     # between jobs: the next job starts a new server (its socket is stale now)
     waiter, job, _ = _start_sleeping(ws)
     assert _ppid(job["pid"]) not in (server, os.getpid())
@@ -253,7 +238,7 @@ def test_the_worker_follows_the_command_that_started_it(warm, tmp_path, sig):
         preexec_fn=foreground,  # Ctrl-C reaches it, however the suite was started
     )  # fmt: skip
     try:
-        job = _wait_for(
+        job = wait_for(
             lambda: next(
                 (
                     j
@@ -264,10 +249,7 @@ def test_the_worker_follows_the_command_that_started_it(warm, tmp_path, sig):
             )
         )
         assert _ppid(job["pid"]) != train.pid  # forked from the server, yet it follows the command
-        os.kill(train.pid, sig)
-        train.wait(120)
-        _wait_for(lambda: not _alive(job["pid"]))
-        ended = _wait_for(lambda: (j := ws.jobs.get(job["id"]))["status"] != "running" and j)
+        ended = stop_command(train, sig, ws, job)
     finally:
         train.kill()
     assert ended["status"] in ("cancelled", "failed"), ended
