@@ -192,13 +192,17 @@ def _await_end(store: MetadataStore, job: dict, grace: float, alive: Callable[[]
 
 
 # -- inline jobs of this process ------------------------------------------------------------------
-def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:
-    """Raise ``exc`` in another thread at its next bytecode (None: withdraw one not yet raised).
-    CPython's way to interrupt a thread; a thread blocked in C (a long numpy call, a sleep)
-    sees it when that call returns, as a worker sees a signal."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc else None
-    )
+def _raise_in(thread_id: int, exc: type[BaseException]) -> None:
+    """Raise ``exc`` in another thread at its next bytecode. CPython's way to interrupt a thread;
+    a thread blocked in C (a long numpy call, a sleep) sees it when that call returns, as a
+    worker sees a signal. Never called with NULL to withdraw one: that leaves the interpreter's
+    "asynchronous exception pending" flag set for good, which slows every thread from then on
+    and stalls any tracer (a debugger, coverage, cProfile) at its next function entry."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc))
+
+
+def _arrive() -> None:
+    """A Python call: the point at which a pending asynchronous exception is raised."""
 
 
 class _InlineJobs:
@@ -208,6 +212,7 @@ class _InlineJobs:
     def __init__(self):
         self._lock = threading.Lock()
         self._threads: dict[tuple[str, int], int] = {}
+        self._sent: dict[tuple[str, int], bool] = {}  # keys whose thread was sent JobCancelled
 
     @contextlib.contextmanager
     def cancellable(self, key: tuple[str, int]) -> Iterator[None]:
@@ -219,20 +224,27 @@ class _InlineJobs:
             self._close(key)
 
     def _close(self, key: tuple[str, int]) -> None:
+        """Leave the window: no interrupt can be sent once the key is gone, and one sent before
+        is taken here (it may arrive at any bytecode until then), not by the caller's code."""
+        sent = False
         while True:
             try:
                 with self._lock:
-                    if self._threads.pop(key, None) is not None:
-                        _raise_in(threading.get_ident(), None)
+                    self._threads.pop(key, None)
+                    sent = self._sent.pop(key, False) or sent
+                if sent:
+                    for _ in range(2):  # at most one is pending; a call is where it arrives
+                        _arrive()
                 return
             except JobCancelled:  # arrived as the job ended: too late to cancel it
-                continue
+                return
 
     def interrupt(self, key: tuple[str, int]) -> bool:
         """Raise :class:`JobCancelled` in the job's thread; False if it is not running here."""
         with self._lock:
             thread = self._threads.get(key)
-            if thread is not None:
+            if thread is not None and not self._sent.get(key):
+                self._sent[key] = True
                 _raise_in(thread, JobCancelled)
             return thread is not None
 
