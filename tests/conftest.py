@@ -158,6 +158,13 @@ def postgres_url() -> str:
 
 
 @pytest.fixture
+def redis_url() -> str:
+    """The Redis server scripts/services.sh started (start_redis); tests using it pick their
+    own stream keys, so they share one database."""
+    return _need("MODELLOOP_TEST_REDIS_URL", "Redis")
+
+
+@pytest.fixture
 def s3_endpoint() -> str:
     return _need("MODELLOOP_TEST_S3_ENDPOINT", "the S3-compatible server")
 

@@ -21,6 +21,9 @@ STATE_DIR = ".modelloop"
 ENV_HOME = "MODELLOOP_HOME"
 ENV_STORE_URL = "MODELLOOP_STORE_URL"
 ENV_ARTIFACTS_URL = "MODELLOOP_ARTIFACTS_URL"
+#: The event stream ([events] url): empty for the metadata store itself, or redis://host:port/db.
+ENV_EVENTS_URL = "MODELLOOP_EVENTS_URL"
+EVENTS_URL_SCHEMES = ("redis", "rediss", "unix")
 #: How jobs run: "warm" (each in a worker process forked from the workspace's preloaded server,
 #: the default), "process" (each in a fresh interpreter) or "inline" (in the caller's thread: a
 #: test and development setting); see modelloop.training.job_runners and warm_workers.
@@ -58,6 +61,11 @@ url = ".modelloop/artifacts"
 # Aliases that may point only at approved model versions (unless forced with a reason):
 # [registry]
 # approval_gated_aliases = ["champion"]
+
+# The event stream the controller reads: the metadata store by default (url = ""), or Redis
+# Streams to scale out, fed from the store (pip install 'modelloop[redis]'):
+# [events]
+# url = "redis://127.0.0.1:6379/0"
 """
 
 
@@ -76,6 +84,9 @@ class Config:
     #: Where train and tune jobs run ([jobs] executor, or $MODELLOOP_JOB_EXECUTOR): "local" or
     #: "ray"; other jobs (evaluate, transform, monitor) run locally unless told.
     job_executor: str = "local"
+    #: The event stream ([events] url, or $MODELLOOP_EVENTS_URL): "" for the metadata store,
+    #: "redis://host:port/db" for Redis Streams (modelloop.events.open_stream).
+    events_url: str = ""
 
     @property
     def state_dir(self) -> Path:
@@ -104,8 +115,11 @@ class Config:
         if not isinstance(store, dict) or not isinstance(artifacts, dict):
             raise ConfigError(f"{path}: [store] and [artifacts] must be tables")
         for table, key, want in (("store", "url", str), ("artifacts", "url", str),
-                                 ("artifacts", "options", dict)):
-            value = raw.get(table, {}).get(key)
+                                 ("artifacts", "options", dict), ("events", "url", str)):
+            section = raw.get(table, {})
+            if not isinstance(section, dict):
+                raise ConfigError(f"{path}: [{table}] must be a table")
+            value = section.get(key)
             if value is not None and not isinstance(value, want):
                 raise ConfigError(
                     f"{path}: [{table}] {key} = {value!r} must be a "
@@ -127,6 +141,7 @@ class Config:
             gated_aliases=_gated_aliases(raw.get("registry", {}), path),
             job_runner=_job_runner(raw.get("jobs", {}), path),
             job_executor=_job_executor(raw.get("jobs", {}), path),
+            events_url=_events_url(raw.get("events", {}), path),
         )
 
 
@@ -154,6 +169,17 @@ def _job_executor(jobs, path: Path) -> str:
         raise ConfigError(f"{where} = {name!r} is not one of {', '.join(JOB_EXECUTORS)}",
                           hint='e.g. executor = "ray"')
     return name or "local"
+
+
+def _events_url(events: dict, path: Path) -> str:
+    url = os.environ.get(ENV_EVENTS_URL) or events.get("url") or ""
+    if url and url.split("://", 1)[0] not in EVENTS_URL_SCHEMES:
+        where = f"${ENV_EVENTS_URL}" if os.environ.get(ENV_EVENTS_URL) else f"{path}: [events] url"
+        raise ConfigError(
+            f"{where} = {url!r} is neither empty (the metadata store) nor a redis:// URL",
+            hint='leave it out, or e.g. url = "redis://127.0.0.1:6379/0"',
+        )
+    return url
 
 
 def _resolve_store_url(url: str, root: Path) -> str:

@@ -331,7 +331,17 @@ class Workspace:
 
     events = check_arguments(events, "ws.events")
 
+    @cached_property
+    def events_stream(self):
+        """The event log as a stream with consumer groups
+        (:class:`modelloop.events.EventStream`), on the backend ``[events] url`` names."""
+        from modelloop.events import open_stream
+
+        return open_stream(self.config, self.store)
+
     def close(self) -> None:
+        if "events_stream" in self.__dict__:
+            self.events_stream.close()
         if "store" in self.__dict__:
             self.store.close()
 

@@ -38,3 +38,59 @@ def test_the_url_to_show_is_the_stores(store):
     shown, url = store.safe_url, store.url
     assert shown.split("+")[0].split(":")[0] == url.split("+")[0].split(":")[0]
     assert shown.rsplit("/", 1)[-1] == url.rsplit("/", 1)[-1]  # the same database
+
+
+# -- consumer groups (the embedded event stream, modelloop.events.embedded) --------------------
+
+
+def _ids(deliveries):
+    return [(event["id"], attempts) for event, attempts in deliveries]
+
+
+def test_a_group_starts_where_it_is_told_and_keeps_its_position(store):
+    first = store.append_event("a", "s", {})
+    assert store.open_event_group("from-start", "earliest") == 0
+    assert store.open_event_group("from-now", "latest") == first
+    assert store.open_event_group("from-id", first) == first
+    assert store.open_event_group("from-now", "earliest") == first  # exists: unchanged
+    second = store.append_event("a", "s", {})
+    assert _ids(store.deliver_new_events("from-now", "m", 10)) == [(second, 1)]
+    assert _ids(store.deliver_new_events("from-start", "m", 1)) == [(first, 1)]
+    info = store.event_group_info("from-start")
+    assert info["position"] == first and info["pending"] == {"m": 1}
+    assert store.event_group_info("nobody") is None
+
+
+def test_deliveries_are_pending_until_acknowledged(store):
+    ids = [store.append_event("a", f"s{i}", {"i": i}) for i in range(3)]
+    store.open_event_group("g", "earliest")
+    got = store.deliver_new_events("g", "m1", 2)
+    assert _ids(got) == [(ids[0], 1), (ids[1], 1)] and got[0][0]["payload"] == {"i": 0}
+    assert _ids(store.deliver_new_events("g", "m2", 10)) == [(ids[2], 1)]
+    assert store.deliver_new_events("g", "m2", 10) == []
+    assert store.ack_events("g", [ids[0]]) == 1
+    assert store.ack_events("g", [ids[0]]) == 0  # twice is harmless
+    assert _ids(store.redeliver_pending_events("g", "m1")) == [(ids[1], 2)]
+    assert _ids(store.redeliver_pending_events("g", "m1", after_id=ids[1])) == []
+    assert store.event_group_info("g")["pending"] == {"m1": 1, "m2": 1}
+
+
+def test_stale_deliveries_move_to_the_claimer(store):
+    ids = [store.append_event("a", "s", {}) for _ in range(2)]
+    store.open_event_group("g", "earliest")
+    store.deliver_new_events("g", "dead", 10)
+    assert store.claim_stale_events("g", "alive", 3600) == []  # not idle for an hour
+    assert _ids(store.claim_stale_events("g", "alive", 0, count=1)) == [(ids[0], 2)]
+    assert store.event_group_info("g")["pending"] == {"alive": 1, "dead": 1}
+    assert store.redeliver_pending_events("g", "dead", after_id=ids[1]) == []
+
+
+def test_an_unknown_group_or_start_is_refused(store):
+    import pytest
+
+    from modelloop.errors import InvalidInput, NotFound
+
+    with pytest.raises(NotFound):
+        store.deliver_new_events("nobody", "m", 1)
+    with pytest.raises(InvalidInput):
+        store.open_event_group("g", "yesterday")
