@@ -1,7 +1,8 @@
 # Start the real backends the test suite runs against, on loopback, for this shell's lifetime:
-# PostgreSQL (Debian's package) and an S3-compatible server (moto's standalone server).
-# Source it; it exports MODELLOOP_TEST_POSTGRES_URL and MODELLOOP_TEST_S3_ENDPOINT and stops
-# both servers when the shell exits.
+# PostgreSQL (Debian's package), an S3-compatible server (moto's standalone server) and Redis
+# (Debian's package, for the Redis Streams event stream).
+# Source it; it exports MODELLOOP_TEST_POSTGRES_URL, MODELLOOP_TEST_S3_ENDPOINT and
+# MODELLOOP_TEST_REDIS_URL and stops the servers when the shell exits.
 
 _ml_run_dir=$(mktemp -d /tmp/modelloop-services.XXXXXX)
 _ml_pg_port=${MODELLOOP_TEST_PG_PORT:-55432}
@@ -48,7 +49,39 @@ start_s3() {
     return 1
 }
 
+_ml_port_open() {
+    python -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $1)))"
+}
+
+start_redis() {
+    if ! command -v redis-server >/dev/null && [ "$(id -u)" = 0 ]; then
+        echo "installing Redis (Debian package)…" >&2
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    fi
+    if ! command -v redis-server >/dev/null; then
+        echo "Redis is not installed (apt-get install redis-server); its tests will be skipped" >&2
+        return 0
+    fi
+    # A free loopback port (not 6379: a Redis of the machine's own may be there); no persistence.
+    local port=${MODELLOOP_TEST_REDIS_PORT:-$(python -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")}
+    mkdir -p "$_ml_run_dir/redis"
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+        --dir "$_ml_run_dir/redis" --pidfile "$_ml_run_dir/redis/redis.pid" \
+        --logfile "$_ml_run_dir/redis/redis.log"
+    for _ in $(seq 1 100); do
+        if _ml_port_open "$port"; then
+            export MODELLOOP_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
+            _ml_redis_pidfile="$_ml_run_dir/redis/redis.pid"
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "Redis did not start; see $_ml_run_dir/redis/redis.log" >&2
+    return 1
+}
+
 stop_services() {
+    [ -n "${_ml_redis_pidfile:-}" ] && [ -f "$_ml_redis_pidfile" ] && kill "$(cat "$_ml_redis_pidfile")" 2>/dev/null || true
     [ -n "${_ml_s3_pid:-}" ] && kill "$_ml_s3_pid" 2>/dev/null || true
     [ -n "${_ml_pg_stop:-}" ] && "${_ml_pg_stop[@]}" >/dev/null 2>&1 || true
     rm -rf "$_ml_run_dir"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install what the tests need into a virtual environment, start PostgreSQL and an S3-compatible
-# server on loopback, and run the whole test suite against them. Extra arguments go to pytest
+# Install what the tests need into a virtual environment, start PostgreSQL, an S3-compatible
+# server and Redis on loopback, and run the whole test suite against them. Extra arguments go to pytest
 # (e.g. -k ingest).
 #
 # Tests run in parallel (pytest-xdist). Most of a test's time is spent waiting on the processes
@@ -31,6 +31,7 @@ python -m compileall -q src tests >/dev/null  # modelloop's own .pyc (an editabl
 source scripts/services.sh
 start_postgres
 start_s3
+start_redis
 set +e
 workers=${MODELLOOP_TEST_WORKERS:-$(( 2 * $(nproc) ))}
 python -m pytest -n "$workers" --durations=15 "$@"

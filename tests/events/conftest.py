@@ -52,7 +52,7 @@ def _sql_store(kind: str, opened: dict, tmp_path_factory):
     return store
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "redis"])
 def events(request, _sql_stores, tmp_path_factory):
     """An empty event log and a way to open streams on it, for each backend."""
     from modelloop.events.embedded import StoreStream

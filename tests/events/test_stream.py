@@ -170,3 +170,25 @@ def test_bad_names_and_starts_are_refused(events):
             stream.consumer(group, name, start=start)
     with pytest.raises(InvalidInput):
         stream.consumer("g", "m").read(0)
+
+
+def test_a_relay_run_again_after_a_crash_duplicates_nothing(events):
+    """Redis only: the relay copies store events into the stream under ids ``<event id>-1``."""
+    if events.name != "redis":
+        pytest.skip("the embedded stream reads the store itself: it has no relay")
+    first = events.stream()
+    ids = events.append(3)
+    assert first.relay() == 3
+    more = events.append(4)
+    # A relay that crashed after copying part of a batch: the stream has the first two of four.
+    from modelloop.events.redis_stream import _encode
+
+    for event in events.store.list_events(after_id=ids[-1], limit=2):
+        first.client.xadd(first.key, {"e": _encode(event)}, id=f"{event['id']}-1")
+    restarted = events.stream()  # knows nothing: starts from the stream's last entry
+    assert restarted.relay() == 2
+    assert first.relay() == 0  # a second relay with an old idea of the stream adds nothing
+    entries = first.client.xrange(first.key)
+    assert [e[0] for e in entries] == [f"{i}-1" for i in ids + more]
+    consumer = restarted.consumer("g", "m", start="earliest")
+    assert _ids(_drain(consumer)) == ids + more
