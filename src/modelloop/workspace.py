@@ -299,6 +299,21 @@ class Workspace:
         return Monitoring(self.store, self.artifacts, self.datasets, self.jobs,
                           series=self.metric_series, alarms=self.alarms, labels=self.labels)
 
+    def controller(self, *, lease_seconds: float = 10.0, holder: str | None = None,
+                   on_change=None):  # fmt: skip
+        """The controller (:class:`modelloop.automation.controller.Controller`) of this
+        workspace: it leads while it holds the ``controller`` lease (``lease_seconds`` long,
+        renewed four times per lease), and fires triggers, runs monitors and evaluates alarms
+        through this workspace's services. ``on_change`` hears "leading", "standby",
+        "released"."""
+        from modelloop.automation.controller import Controller
+        from modelloop.automation.leader import Leader
+
+        leader = Leader(self.store, ttl=lease_seconds, holder=holder, on_change=on_change)
+        return Controller(leader=leader, monitoring=self.monitoring, jobs=self.jobs,
+                          triggers=getattr(self, "triggers", None),
+                          stream=getattr(self, "events_stream", None))  # fmt: skip
+
     # -- telemetry: one of each, shared by serving (writes) and monitoring (reads, evaluates)
     @cached_property
     def metric_series(self):

@@ -17,6 +17,7 @@ import click
 from modelloop import __version__
 from modelloop.cli import (
     alarms,
+    controller,
     data,
     endpoint,
     jobs,
@@ -28,6 +29,7 @@ from modelloop.cli import (
     runs,
     training,
     transform,
+    up,
 )
 from modelloop.cli.context import Context, json_option, pass_ctx
 from modelloop.common.exiting import exit_code, exit_now
@@ -117,6 +119,7 @@ COMMANDS = [
     loop.loop, loop.demo,
     endpoint.endpoint, endpoint.serve,
     transform.transform,
+    controller.controller, up.up,
 ]  # fmt: skip
 
 for _command in COMMANDS:

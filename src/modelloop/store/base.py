@@ -17,6 +17,7 @@ from modelloop.store.interfaces import (
     DatasetStore,
     EventStore,
     JobStore,
+    LeaseStore,
     ModelRegistryStore,
     MonitoringStore,
     PipelineStore,
@@ -34,6 +35,7 @@ class MetadataStore(
     MonitoringStore,
     BatchStore,
     EventStore,
+    LeaseStore,
 ):
     """Records of everything in a workspace. Every method is one transaction."""
 

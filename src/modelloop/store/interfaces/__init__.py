@@ -11,6 +11,7 @@ from modelloop.store.interfaces.blobs import BlobRecordStore
 from modelloop.store.interfaces.datasets import DatasetStore
 from modelloop.store.interfaces.events import EventStore
 from modelloop.store.interfaces.jobs import JobStore
+from modelloop.store.interfaces.leases import LeaseStore
 from modelloop.store.interfaces.monitoring import (
     AlarmStore,
     LabelStore,
@@ -29,6 +30,7 @@ __all__ = [
     "EventStore",
     "JobStore",
     "LabelStore",
+    "LeaseStore",
     "MetricSeriesStore",
     "ModelRegistryStore",
     "MonitoringStore",

@@ -8,6 +8,7 @@ from modelloop.store.sql.blobs import SqlBlobs
 from modelloop.store.sql.datasets import SqlDatasets
 from modelloop.store.sql.events import SqlEvents
 from modelloop.store.sql.jobs import SqlJobs
+from modelloop.store.sql.leases import SqlLeases
 from modelloop.store.sql.monitoring import SqlMonitoring
 from modelloop.store.sql.pipelines import SqlPipelines
 from modelloop.store.sql.registry import SqlRegistry
@@ -24,6 +25,7 @@ class SqlStore(
     SqlMonitoring,
     SqlBatch,
     SqlEvents,
+    SqlLeases,
     MetadataStore,
 ):
     """The metadata store on SQLAlchemy: SQLite by default, PostgreSQL to scale out."""

@@ -10,6 +10,7 @@ from modelloop.store.tables import (
     datasets,
     events,
     jobs,
+    leases,
     monitoring,
     pipelines,
     registry,
@@ -28,4 +29,4 @@ BLOB_REFERENCES = [
     *batch.BLOB_COLUMNS,
 ]
 
-__all__ = ["BLOB_REFERENCES", "blobs", "events", "metadata"]
+__all__ = ["BLOB_REFERENCES", "blobs", "events", "leases", "metadata"]
