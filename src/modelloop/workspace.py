@@ -312,7 +312,7 @@ class Workspace:
         leader = Leader(self.store, ttl=lease_seconds, holder=holder, on_change=on_change)
         return Controller(leader=leader, monitoring=self.monitoring, jobs=self.jobs,
                           triggers=getattr(self, "triggers", None),
-                          stream=getattr(self, "events_stream", None))  # fmt: skip
+                          stream=self.events_stream)  # fmt: skip
 
     # -- telemetry: one of each, shared by serving (writes) and monitoring (reads, evaluates)
     @cached_property
