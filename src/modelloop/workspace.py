@@ -275,6 +275,20 @@ class Workspace:
         return Loops(self.datasets, self.models, self.runs)
 
     @_service
+    def triggers(self):
+        """Triggers: causes that start actions, each cause once
+        (:class:`modelloop.automation.triggers.Triggers`)."""
+        from modelloop.automation.actions import Services
+        from modelloop.automation.triggers import Triggers
+
+        return Triggers(self.store, Services(
+            datasets=lambda: self.datasets, loops=lambda: self.loops, runs=lambda: self.runs,
+            endpoints=lambda: self.endpoints, alarms=lambda: self.alarms,
+            transforms=lambda: self.transforms,
+            storage_options=lambda: {} if self.artifacts.is_local else dict(self.artifacts.options),
+        ))
+
+    @_service
     def endpoints(self):
         """Real-time endpoints (:class:`modelloop.serving.endpoints.Endpoints`)."""
         from modelloop.serving.endpoints import Endpoints

@@ -163,12 +163,14 @@ class Loops:
         wait: bool = False,
         wait_timeout: float | None = None,
         on_progress=None,
+        started_by: dict | None = None,
     ) -> LoopResult:
         """Compile and run the loop once; returns a :class:`LoopResult`.
 
         A manual approval leaves the run ``waiting`` unless ``wait`` (then it blocks until a
         decision, up to ``wait_timeout`` seconds). ``on_progress(steps)`` is called from a
-        watcher thread with the run's step rows whenever a step changes state.
+        watcher thread with the run's step rows whenever a step changes state. ``started_by``
+        is recorded on the run (see :meth:`Runs.start`).
         """
         pipe = self.compile(spec)
         started = time.perf_counter()
@@ -176,7 +178,8 @@ class Loops:
         if watcher:
             watcher.start()
         try:
-            run = self.runs.start(pipe, executor=executor, wait=wait, wait_timeout=wait_timeout)
+            run = self.runs.start(pipe, executor=executor, wait=wait, wait_timeout=wait_timeout,
+                                  started_by=started_by)
         finally:
             if watcher:
                 watcher.stop()

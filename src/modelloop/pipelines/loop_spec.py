@@ -21,7 +21,7 @@ its line: ``loop.yaml:12 train.algorithm: unknown algorithm 'xgbost'; did you me
     register: {approval: auto}       # or manual: a pipeline approval step waits
     deploy: {endpoint: loans, strategy: canary, options: {bake_seconds: 60}}
     monitors: [{name: drift, kind: data_drift, schedule: "0 * * * *"}]
-    triggers: [{on: new_data}]
+    triggers: [{on: new_data}, {on: alarm, alarm: loans-drift}]   # see loop_triggers.py
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from modelloop.errors import InvalidInput
+from modelloop.pipelines.loop_triggers import TriggerSection
 
 #: Constraint checks of :func:`modelloop.quality.check` a loop may stop on.
 CHECK_TYPES = (
@@ -161,29 +162,6 @@ class MonitorSection(_Section):
     kind: Literal["data_quality", "data_drift", "model_quality"]
     schedule: str | None = None  # cron
     options: dict[str, Any] = Field(default_factory=dict)
-
-
-class TriggerSection(_Section):
-    on: Literal["cron", "new_data", "alarm", "manual"]
-    schedule: str | None = None  # for on: cron
-    alarm: str | None = None  # for on: alarm
-    min_new_rows: int | None = Field(None, ge=1)  # for on: new_data
-
-    @model_validator(mode="before")
-    @classmethod
-    def _yaml_on(cls, value):
-        # YAML 1.1 (PyYAML) reads a bare ``on:`` key as the boolean True
-        if isinstance(value, dict) and True in value and "on" not in value:
-            value = {("on" if k is True else k): v for k, v in value.items()}
-        return value
-
-    @model_validator(mode="after")
-    def _needs(self):
-        if self.on == "cron" and not self.schedule:
-            raise ValueError("a cron trigger needs a schedule, e.g. schedule: '0 6 * * *'")
-        if self.on == "alarm" and not self.alarm:
-            raise ValueError("an alarm trigger needs the alarm's name (alarm: NAME)")
-        return self
 
 
 class LoopSpec(_Section):
@@ -445,6 +423,8 @@ def check_against(spec: LoopSpec, source: SpecSource, datasets) -> dict:
     for i, t in enumerate(spec.triggers):
         if t.schedule:
             problems += _check_cron(t.schedule, source, ("triggers", i, "schedule"))
+        if t.timezone:
+            problems += _check_timezone(t.timezone, source, ("triggers", i, "timezone"))
     from modelloop.data.refs import check_name
 
     for path, name in [(("name",), spec.name), (("register", "model"), spec.registration.model)]:
@@ -472,3 +452,10 @@ def _check_cron(expr: str, source: SpecSource, path: tuple) -> list[InvalidInput
         return []
     return [source.error(path, f"{expr!r} is not a cron schedule",
                          hint="five fields: minute hour day month weekday, e.g. '0 6 * * *'")]
+
+
+def _check_timezone(name: str, source: SpecSource, path: tuple) -> list[InvalidInput]:
+    from modelloop.pipelines.loop_triggers import timezone_problem
+
+    problem = timezone_problem(name)
+    return [source.error(path, problem[0], hint=problem[1])] if problem else []

@@ -63,7 +63,8 @@ class Runner:
         self._context = None
 
     # -- entry points -------------------------------------------------------------------------
-    def start(self, pipe: Pipeline, params: dict, *, wait=True, wait_timeout=None) -> RunResult:
+    def start(self, pipe: Pipeline, params: dict, *, wait=True, wait_timeout=None,
+              started_by: dict | None = None) -> RunResult:
         order = pipe.order()
         unknown = sorted(set(params) - set(pipe.params))
         if unknown:
@@ -80,6 +81,7 @@ class Runner:
             steps=[{"name": n, "kind": pipe.nodes[n].kind} for n in order],
             host=socket.gethostname(),
             pid=os.getpid(),
+            started_by=started_by,
         )
         state = RunState(run_id, pipe, merged, ids, {n: StepStatus.PENDING for n in order})
         return self._drive(state, order, wait=wait, wait_timeout=wait_timeout)

@@ -88,10 +88,13 @@ class Runs:
         concurrency: int | None = None,
         wait: bool = True,
         wait_timeout: float | None = None,
+        started_by: dict | None = None,
     ):
-        """Run ``pipeline`` (see :meth:`Pipeline.run <modelloop.pipelines.graph.Pipeline.run>`)."""
+        """Run ``pipeline`` (see :meth:`Pipeline.run <modelloop.pipelines.graph.Pipeline.run>`).
+        ``started_by`` is recorded on the run (a trigger's firing: ``{"firing", "trigger",
+        "cause"}``; one run per firing)."""
         return self._runner(executor, concurrency).start(
-            pipeline, params or {}, wait=wait, wait_timeout=wait_timeout
+            pipeline, params or {}, wait=wait, wait_timeout=wait_timeout, started_by=started_by
         )
 
     def resume(
@@ -138,6 +141,11 @@ class Runs:
         if run is None:
             raise NotFound(f"no pipeline run {run_id}", hint="list runs with 'modelloop runs list'")
         return self._reap(run)
+
+    def started_by_firing(self, firing_id: int) -> dict | None:
+        """The run a trigger's firing started, or None."""
+        run = self.store.pipeline_run_of_firing(firing_id)
+        return self._reap(run) if run else None
 
     def list(
         self, *, pipeline: str | None = None, status: str | None = None, limit: int | None = 50

@@ -22,6 +22,7 @@ from modelloop.store.interfaces import (
     MonitoringStore,
     PipelineStore,
     ServingStore,
+    TriggerStore,
 )
 
 
@@ -36,6 +37,7 @@ class MetadataStore(
     BatchStore,
     EventStore,
     LeaseStore,
+    TriggerStore,
 ):
     """Records of everything in a workspace. Every method is one transaction."""
 

@@ -21,6 +21,7 @@ from modelloop.store.interfaces.monitoring import (
 from modelloop.store.interfaces.pipelines import PipelineStore
 from modelloop.store.interfaces.registry import ModelRegistryStore
 from modelloop.store.interfaces.serving import ServingStore
+from modelloop.store.interfaces.triggers import TriggerStore
 
 __all__ = [
     "AlarmStore",
@@ -36,4 +37,5 @@ __all__ = [
     "MonitoringStore",
     "PipelineStore",
     "ServingStore",
+    "TriggerStore",
 ]

@@ -15,14 +15,20 @@ class PipelineStore(ABC):
     @abstractmethod
     def create_pipeline_run(
         self, *, pipeline: str, params: dict, spec: dict, executor: str, steps: list[dict],
-        host: str, pid: int,
+        host: str, pid: int, started_by: dict | None = None,
     ) -> tuple[int, dict[str, int]]:  # fmt: skip
         """A ``running`` run (attempt 1) and its ``pending`` step runs (``steps``: ``{"name",
-        "kind"}``), in one transaction; returns the run id and step name -> step run id."""
+        "kind"}``), in one transaction; returns the run id and step name -> step run id.
+        ``started_by`` (read back as the run's ``started_by``) says what started it; with a
+        ``"firing"`` id, a second run of one firing is refused (``AlreadyExists``)."""
 
     @abstractmethod
     def get_pipeline_run(self, run_id: int) -> dict | None:
         """The run, or None."""
+
+    @abstractmethod
+    def pipeline_run_of_firing(self, firing_id: int) -> dict | None:
+        """The run whose ``started_by`` names this trigger firing, or None."""
 
     @abstractmethod
     def list_pipeline_runs(

@@ -11,6 +11,7 @@ import json
 import sqlalchemy as sa
 
 from modelloop.common.status import RunStatus, StepStatus
+from modelloop.errors import AlreadyExists
 from modelloop.store.interfaces.pipelines import PipelineStore
 from modelloop.store.sql.engine import SqlBase, dumps, row_dict, utcnow
 from modelloop.store.tables.pipelines import pipeline_runs, step_outputs, step_runs
@@ -23,6 +24,7 @@ def _run(row) -> dict:
     out = row_dict(row)
     for key in _RUN_JSON:
         out[key] = json.loads(out[key]) if out.get(key) else {}
+    out["started_by"] = json.loads(out["started_by"]) if out.get("started_by") else None
     return out
 
 
@@ -51,10 +53,16 @@ class SqlPipelines(SqlBase, PipelineStore):
         steps: list[dict],
         host: str,
         pid: int,
+        started_by: dict | None = None,
     ) -> tuple[int, dict[str, int]]:
         """A running run and its pending step runs, in one transaction; returns ids."""
         now = utcnow()
+        firing = (started_by or {}).get("firing")
         with self._write() as conn:
+            if firing is not None and conn.execute(
+                sa.select(pipeline_runs.c.id).where(pipeline_runs.c.firing_id == firing)
+            ).first():
+                raise AlreadyExists(f"trigger firing {firing} already started a run")
             run_id = conn.execute(
                 pipeline_runs.insert().values(
                     pipeline=pipeline,
@@ -67,6 +75,8 @@ class SqlPipelines(SqlBase, PipelineStore):
                     attempt=1,
                     created_at=now,
                     started_at=now,
+                    started_by=dumps(started_by) if started_by else None,
+                    firing_id=firing,
                 )
             ).inserted_primary_key[0]
             conn.execute(
@@ -91,6 +101,13 @@ class SqlPipelines(SqlBase, PipelineStore):
                 ).all()
             )
         return run_id, ids
+
+    def pipeline_run_of_firing(self, firing_id: int) -> dict | None:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(pipeline_runs).where(pipeline_runs.c.firing_id == firing_id)
+            ).first()
+        return _run(row) if row else None
 
     def get_pipeline_run(self, run_id: int) -> dict | None:
         with self._read() as conn:

@@ -13,6 +13,7 @@ from modelloop.store.sql.monitoring import SqlMonitoring
 from modelloop.store.sql.pipelines import SqlPipelines
 from modelloop.store.sql.registry import SqlRegistry
 from modelloop.store.sql.serving import SqlServing
+from modelloop.store.sql.triggers import SqlTriggers
 
 
 class SqlStore(
@@ -26,6 +27,7 @@ class SqlStore(
     SqlBatch,
     SqlEvents,
     SqlLeases,
+    SqlTriggers,
     MetadataStore,
 ):
     """The metadata store on SQLAlchemy: SQLite by default, PostgreSQL to scale out."""

@@ -15,6 +15,7 @@ from modelloop.store.tables import (
     pipelines,
     registry,
     serving,
+    triggers,
 )
 from modelloop.store.tables.base import metadata
 

@@ -28,6 +28,9 @@ pipeline_runs = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True)),
     sa.Column("ended_at", sa.DateTime(timezone=True)),
+    # what started the run: {"firing", "trigger", "cause"} for a trigger's firing (JSON)
+    sa.Column("started_by", sa.Text),
+    sa.Column("firing_id", sa.Integer, unique=True),  # one run per firing, also after a crash
 )
 
 step_runs = sa.Table(
