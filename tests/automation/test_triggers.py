@@ -72,7 +72,6 @@ def test_an_event_fires_once_however_often_it_is_delivered(workspace, marks, tmp
 
 def test_new_data_fires_once_enough_rows_arrived(workspace, marks, tmp_path):
     import pandas as pd
-
     from tests.conftest import write_csv
 
     ws = workspace

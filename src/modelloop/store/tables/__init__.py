@@ -30,4 +30,4 @@ BLOB_REFERENCES = [
     *batch.BLOB_COLUMNS,
 ]
 
-__all__ = ["BLOB_REFERENCES", "blobs", "events", "leases", "metadata"]
+__all__ = ["BLOB_REFERENCES", "blobs", "events", "leases", "metadata", "triggers"]
