@@ -1,5 +1,9 @@
 """``modelloop demo``: the README's first command, run small to completion — once as a script
-reads it (``--json``), once as a person reads it (a table, progress lines on a pipe)."""
+reads it (``--json``), once as a person reads it (the stages line by line on a pipe, the table).
+
+The story must hold with no command typed: the drifted day's file is ingested and found drifted,
+an alarm fires, its trigger retrains, the candidate passes the gate, a canary moves traffic to it,
+it becomes the champion serving all traffic, and no request fails meanwhile."""
 
 from __future__ import annotations
 
@@ -9,40 +13,51 @@ from modelloop.training import warm_workers
 
 
 @pytest.mark.slow
-def test_demo_runs_the_loop_day_after_day_for_a_script_and_for_a_person(tmp_path, cli):
+def test_demo_closes_the_loop_with_no_command_typed(tmp_path, cli):
     folder = tmp_path / "demo"
-    out = cli("demo", folder, "--days", "3", "--rows", "300", "--drift-day", "3", "--json",
-              timeout=900).json()
-    days = out["days"]
-    assert [d["day"] for d in days] == [1, 2, 3]
-    assert all(d["status"] == "succeeded" for d in days), days
-    assert days[0]["promoted"] and days[0]["champion_version"] == "loans@1"
-    assert days[0]["champion"] is None and days[1]["champion"] is not None
-    assert [d["rows"] for d in days] == [300, 300, 300]
-    # the champion moves exactly when a candidate was promoted
-    version = 0
-    for d in days:
-        version += d["promoted"]
-        assert d["champion_version"] == f"loans@{version}", days
-        if not d["promoted"]:
-            assert d["why"], d  # the gate says why
-    # the workspace stays usable: the loop file runs again, fully reusing the last training
-    again = cli("-w", folder, "loop", "run", folder / "loop.yaml", "--json").json()
-    assert again["steps"]["train"] == "cached" and again["champion"] == days[-1]["champion_version"]
+    out = cli("demo", folder, "--days", "3", "--rows", "600", "--drift-day", "3",
+              "--day-seconds", "3", "--json", timeout=900).json()
+    days = {d["day"]: d for d in out["days"]}
+    assert sorted(days) == [1, 2, 3] and out["drift_day"] == 3
+    assert all(d["rows"] == 600 for d in days.values()), out
+    # day 1 trained the first champion; day 2 is the same population: no drift, no alarm
+    assert days[1]["promoted"] == "loans@1"
+    assert days[2]["drift"] == "no drift" and not days[2]["alarms"], days[2]
+    drifted = days[3]
+    # the drift found, its alarm, the retrain it triggered, the promotion
+    assert drifted["drift"].startswith(("drift:", "dataset drift:")), drifted
+    assert "loans-drift" in drifted["alarms"], drifted
+    assert drifted["runs"] and drifted["promoted"] == "loans@2", drifted
+    assert drifted["candidate_auc"] > drifted["holdout_champion_auc"] + 0.005
+    reaction = out["reaction"]
+    assert reaction["alarm"] in ("loans-drift", "loans-quality") and reaction["run"]
+    assert all(v is not None for v in reaction["stages"].values()), reaction
+    assert drifted["reaction_seconds"] == reaction["total"] > 0
+    # the canary: a first step on part of the traffic, then all of it; completed
+    canary = [r for r in out["rollouts"] if r["model"] == "loans@2"]
+    assert canary and canary[0]["strategy"] == "canary" and canary[0]["status"] == "completed"
+    assert [s[0] for s in canary[0]["steps"]] == [25.0, 100.0]
+    assert out["champion"] == "loans@2"
+    # requests kept flowing, none failed, and the new champion answers better than the old did
+    assert out["requests"] > 0 and out["failures"] == 0, [d["errors"] for d in out["days"]]
+    assert all(d["requests"] > 0 for d in out["days"])
+    assert days[3]["champion_auc"] < 0.8 < (days[3]["live_auc_by_variant"].get("loans-v2") or 0)
+    assert not out["controller_errors"], out["controller_errors"]
+
     # a used folder is refused
     refused = cli("demo", folder, check=False)
     assert refused.code != 0 and "already holds a workspace" in refused.err
     assert "Traceback" not in refused.err
 
-    # for a person: a table at the end and, piped (no terminal), progress line by line
-    result = cli("demo", tmp_path / "table", "--days", "2", "--rows", "200", timeout=900)
-    assert "Loop 'loans' over 2 days" in result.out
-    assert "champion AUC" in result.out and "loans@1" in result.out
-    lines = result.err.splitlines()
-    for day in (1, 2):
-        assert f"day {day}: new applications" in lines, result.err
-        assert f"day {day}: train" in lines, result.err
-        assert any(line.startswith(f"day {day}: succeeded; candidate AUC") for line in lines)
-    assert lines.index("day 1: train") < lines.index("day 2: new applications")
-    for used in (folder, tmp_path / "table"):  # the warm job servers the demos started
+    # for a person: the stages line by line (piped: no live view), then the table
+    person = tmp_path / "table"
+    result = cli("demo", person, "--days", "2", "--rows", "300", "--drift-day", "2",
+                 "--day-seconds", "2", timeout=900)
+    assert "The loop, day by day" in result.out and "drift → new champion" in result.out
+    assert "0 failed" in result.out
+    for stage in ("ingest", "check", "alarm", "trigger", "train", "evaluate", "rollout",
+                  "serving"):
+        assert any(line.split("] ", 1)[-1].startswith(stage) for line in result.err.splitlines()
+                   ), (stage, result.err)
+    for used in (folder, person):  # the warm job servers the demos started
         warm_workers.shutdown(used / ".modelloop")

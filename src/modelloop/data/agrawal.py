@@ -22,8 +22,13 @@ def daily_applications(
     seed: int = 42,
     function: int = 0,
     perturbation: float = 0.05,
+    inflation: float = 1.0,
 ):
-    """A DataFrame of ``rows`` applications for day ``day`` (0-based), labelled by ``function``."""
+    """A DataFrame of ``rows`` applications for day ``day`` (0-based), labelled by ``function``.
+
+    ``inflation`` multiplies the money columns (salary, commission, house value, loan) after
+    labelling: applicants who look different (covariate shift), which a drift monitor sees,
+    whereas a new ``function`` alone changes only what their labels mean."""
     import numpy as np
     import pandas as pd
     from river.datasets import synth
@@ -39,7 +44,7 @@ def daily_applications(
     frame.insert(0, "applied_at", [date + timedelta(seconds=float(s)) for s in offsets])
     frame.insert(0, "application_id", [f"{date:%Y%m%d}-{i:06d}" for i in range(rows)])
     for column in ("salary", "commission", "hvalue", "loan"):
-        frame[column] = frame[column].round(2)
+        frame[column] = (frame[column] * inflation).round(2)
     return frame
 
 

@@ -1,0 +1,150 @@
+"""``modelloop demo``: the loop closes itself. Daily files land in a watched folder, an endpoint
+serves a steady load of real requests with capture on and gets their ground truth later; on the
+drift day the monitors raise their alarms, an alarm trigger retrains, the candidate passes the
+gate and a canary rollout moves traffic while requests keep flowing. Nobody types a command.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from modelloop.cli import render
+from modelloop.cli.context import json_option
+
+
+@click.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@click.option("--days", type=click.IntRange(2, 30), default=4, show_default=True,
+              help="Days of loan applications.")
+@click.option("--rows", "rows_per_day", type=click.IntRange(200, 100_000), default=1500,
+              show_default=True, help="Loan applications per daily file.")
+@click.option("--drift-day", type=int, default=None,
+              help="Day (1-based, at least 2) from which applicants and the approval rule change "
+                   "(default: the third, or the last of fewer days).")
+@click.option("--day-seconds", type=click.FloatRange(1, 600), default=6.0, show_default=True,
+              help="How long a day lasts (the drift day lasts until the new champion serves).")
+@click.option("--rate", type=click.FloatRange(1, 1000), default=30.0, show_default=True,
+              help="Requests per second to the endpoint.")
+@json_option
+def demo(directory, days, rows_per_day, drift_day, day_seconds, rate, as_json) -> None:
+    """Watch modelloop keep a model fresh by itself, with no command typed.
+
+    \b
+    Creates a workspace in DIRECTORY (default: a new temporary folder), applies the demo's loop
+    (loop.yaml: a watched folder, a drift and a model-quality monitor with alarms, alarm
+    triggers that retrain, a canary deploy), starts the endpoint server and the controller in the
+    background, and plays the days: a CSV of loan applications lands in incoming/ each day
+    (River's Agrawal generator) while requests flow and their ground truth comes back later.
+    From the drift day on, applicants are richer and the approval rule is another one.
+    """
+    from modelloop.cli.demo_run import DemoRun
+
+    started = time.perf_counter()
+    root = Path(directory or tempfile.mkdtemp(prefix="modelloop-demo-")).resolve()
+    if (root / "modelloop.toml").exists():
+        from modelloop.errors import InvalidInput
+
+        raise InvalidInput(f"{root} already holds a workspace",
+                           hint="give the demo a new or empty folder (or none for a temporary one)")
+    drift = min(3, days) if drift_day is None else drift_day
+    if not 2 <= drift <= days:
+        from modelloop.errors import InvalidInput
+
+        raise InvalidInput(f"--drift-day {drift} is not between 2 and --days {days}",
+                           hint="the first day trains the first champion; drift comes later")
+    run = DemoRun(root, days=days, rows=rows_per_day, drift_day=drift, day_seconds=day_seconds,
+                  rate=rate, quiet=as_json)
+    summary = run.play()
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    if as_json:
+        render.print_json(summary)
+        return
+    show_summary(summary)
+
+
+def show_summary(summary: dict) -> None:
+    def auc(v):
+        return "-" if v is None else f"{v:.3f}"
+
+    rows = []
+    for d in summary["days"]:
+        rows.append([
+            f"{d['day']}" + (" (drift)" if d["day"] == summary["drift_day"] else ""),
+            f"{d['rows']:,}" if d["rows"] is not None else "-",
+            d["drift"] or "-",
+            ", ".join(d["alarms"]) or "-",
+            auc(d["champion_auc"]),
+            auc(d["candidate_auc"]),
+            d["promoted"] or "no",
+            f"{d['requests']:,}",
+            f"[red]{d['failures']}[/red]" if d["failures"] else "0",
+            "-" if d["reaction_seconds"] is None else f"{d['reaction_seconds']:.1f}s",
+        ])
+    render.table(
+        "The loop, day by day",
+        ["day", "rows", "drift", "alarm", "champion AUC", "candidate AUC", "promoted",
+         "requests", "failures", "drift → new champion"],
+        rows,
+    )
+    r = summary.get("reaction")
+    if r:
+        parts = ", ".join(f"{k} {v:.1f}s" for k, v in r["stages"].items() if v is not None)
+        render.out.print(f"Reaction: the drifted file landed → the new champion served 100% in "
+                         f"[bold]{r['total']:.1f}s[/bold] ({parts})")
+    render.out.print(
+        f"Demo finished in {summary['seconds']:.1f}s: {summary['requests']:,} requests served, "
+        f"{summary['failures']} failed. Champion: {summary['champion']}."
+    )
+    render.out.print(f"Next: cd {summary['workspace']} && modelloop runs list && "
+                     "modelloop alarms list && modelloop endpoint show loans")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(root: Path, port: int, log_path: Path) -> subprocess.Popen:
+    """``modelloop serve`` for the workspace in a process of its own; returns once it listens."""
+    env = {**os.environ, "MODELLOOP_HOME": str(root)}
+    log = open(log_path, "ab")  # noqa: SIM115 - the server writes to it until stopped
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelloop", "-w", str(root), "serve", "--port", str(port),
+         "--metrics-interval", "2"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            from modelloop.errors import ModelloopError
+
+            raise ModelloopError(f"the endpoint server exited ({proc.returncode})",
+                                 hint=f"see {log_path}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.terminate()
+    from modelloop.errors import ModelloopError
+
+    raise ModelloopError("the endpoint server did not start within 60 s", hint=f"see {log_path}")
+
+
+def read_spec(text: str) -> dict:
+    """The spec as a dict; YAML 1.1 reads a bare ``on:`` key as True, put back as "on"."""
+    import yaml
+
+    spec = yaml.safe_load(text)
+    spec["triggers"] = [{("on" if k is True else k): v for k, v in t.items()}
+                        for t in spec.get("triggers") or []]
+    return spec
