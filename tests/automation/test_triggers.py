@@ -137,3 +137,100 @@ def test_a_missed_cron_follows_its_policy(workspace, marks, policy):
     assert t.due(later) == []  # once, not once per missed slot
     t.run_pending(later, wait=True)
     assert ran(marks) == (0 if policy == "skip" else 1)
+
+
+# -- concurrency per target --------------------------------------------------------------------------
+def _hold(marks: Path):
+    (marks / "HOLD").touch()
+
+
+def _release(ws, marks: Path):
+    (marks / "HOLD").unlink()
+    ws.triggers.wait(60)
+
+
+@pytest.mark.all_backends
+@pytest.mark.parametrize("policy", ["skip", "queue", "cancel-previous"])
+def test_overlapping_causes_follow_the_concurrency_policy(workspace, marks, policy):
+    ws = workspace
+    t = ws.triggers
+    t.create("p", cause={"on": "manual"}, action=pipe_action(), concurrency=policy)
+    now = datetime.now(UTC)
+    _hold(marks)
+    first = t.fire("p")
+    t.run_pending(now)  # starts the first in a thread, where it holds
+    assert t.history("p")[0]["status"] == "running"
+    second, third = t.fire("p"), t.fire("p")
+    t.run_pending(now)
+    seen = {f["id"]: f["status"] for f in t.history("p")}
+    assert seen[first["id"]] == "running"  # never two runs of one target at once
+    if policy == "skip":
+        assert seen[second["id"]] == seen[third["id"]] == "skipped"
+    elif policy == "queue":
+        assert seen[second["id"]] == seen[third["id"]] == "pending"
+    else:
+        assert seen[second["id"]] == "cancelled" and seen[third["id"]] == "pending"
+    _release(ws, marks)
+    for _ in range(3):
+        t.run_pending(now, wait=True)
+    seen = {f["id"]: f for f in t.history("p")}
+    expected = {"skip": 1, "queue": 3, "cancel-previous": 2}[policy]
+    assert ran(marks) == expected
+    assert sum(f["status"] == "succeeded" for f in seen.values()) == expected
+    if policy != "skip":
+        assert seen[third["id"]]["status"] == "succeeded"
+    # each firing started at most one run, and each run names its firing
+    runs = [r for r in ws.runs.list(pipeline="marker")]
+    assert sorted(r["started_by"]["firing"] for r in runs) == sorted(
+        f["id"] for f in seen.values() if f["status"] == "succeeded")
+
+
+def test_a_failing_action_is_recorded_and_retried_with_backoff(workspace, marks):
+    t = workspace.triggers
+    t.create("flaky", cause={"on": "manual"}, action=pipe_action(),
+             retry={"max_attempts": 2, "backoff_seconds": 10})
+    (marks / "FAIL").touch()
+    t.fire("flaky")
+    now = datetime.now(UTC)
+    t.run_pending(now, wait=True)  # never raises
+    (f,) = t.history("flaky")
+    assert f["status"] == "pending" and f["attempts"] == 1
+    assert "asked to fail" in f["error"] and f["not_before"] >= now + timedelta(seconds=10)
+    assert t.run_pending(now + timedelta(seconds=1), wait=True) == []  # backing off
+    t.run_pending(now + timedelta(seconds=60), wait=True)
+    (f,) = t.history("flaky")
+    assert f["status"] == "failed" and f["attempts"] == 2 and "asked to fail" in f["error"]
+    # the second attempt resumed the failed run instead of starting another
+    assert len(workspace.runs.list(pipeline="marker")) == 1
+
+
+# -- watched folders ---------------------------------------------------------------------------------
+def test_a_watched_file_is_ingested_once_after_it_settled(workspace, marks, tmp_path):
+    ws = workspace
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    ws.triggers.create("inbox", cause={"on": "watch", "location": str(inbox), "dataset": "d",
+                                       "pattern": "*.csv", "settle_seconds": 5},
+                       action=pipe_action())
+    t0 = datetime.now(UTC)
+    f = inbox / "day1.csv"
+    f.write_text("a,b\n1,2\n")  # half written
+    (inbox / ".day2.csv").write_text("a,b\n")  # a temporary name: never seen
+    assert ws.triggers.due(t0) == []
+    f.write_text("a,b\n1,2\n3,4\n5,6\n")  # the writer goes on: its clock restarts
+    assert ws.triggers.due(t0 + timedelta(seconds=4)) == []
+    assert ws.triggers.due(t0 + timedelta(seconds=8)) == []  # 4 s unchanged: not yet
+    (fired,) = ws.triggers.due(t0 + timedelta(seconds=10))
+    assert fired["cause"]["file"] == str(f)
+    ws.triggers.run_pending(t0 + timedelta(seconds=10), wait=True)
+    done = ws.triggers.history("inbox")[0]
+    assert done["status"] == "succeeded", done
+    assert done["cause"]["ref"] == "d@1" and ws.datasets.get("d").row_count == 3
+    assert ran(marks) == 1
+    # a restarted controller (a fresh workspace) sees the file again, and leaves it
+    from modelloop import Workspace
+
+    with Workspace(ws.root) as again:
+        assert again.triggers.due(t0 + timedelta(seconds=60)) == []
+        assert again.triggers.due(t0 + timedelta(seconds=120)) == []
+    assert [v.version for v in ws.datasets.versions("d")] == [1]

@@ -234,12 +234,20 @@ class Triggers:
             changes["cursor"] = {"last_slot": _now().isoformat()}
         return self._shown(self.store.update_trigger(name, changes))
 
-    def fire(self, name: str, payload: dict | None = None) -> dict:
+    def fire(self, name: str, payload: dict | None = None, *, run: bool = False) -> dict:
         """Record a firing by hand (any trigger, paused or not); the controller, or
-        :meth:`run_pending`, runs it."""
+        :meth:`run_pending`, runs it. With ``run``: run it here and now (its concurrency
+        policy still applies) and return how it ended."""
         self.get(name)
         cause = {"on": "manual", "by": _actor(), **({"payload": payload} if payload else {})}
-        return self._firing(self.store.record_firing(name, f"manual:{uuid.uuid4().hex}", cause))
+        firing = self.store.record_firing(name, f"manual:{uuid.uuid4().hex}", cause)
+        if run:
+            now = _now()
+            busy = {f["target"]: f["id"] for f in self.store.list_firings(statuses=[RUNNING],
+                                                                          limit=None)}
+            self._start_pending(now, True, busy, only=firing["id"])
+            firing = self.store.get_firing(firing["id"])
+        return self._firing(firing)
 
     def history(self, name: str | None = None, limit: int = 50) -> list[dict]:
         """Firings, newest first: each with its cause, status, attempts, what it started, its
@@ -343,9 +351,15 @@ class Triggers:
         """Start what may start now and follow what runs; returns the firings it claimed or
         ended (skipped, cancelled) in this call. With ``wait`` actions run in the caller's
         thread, else each in a thread of its own."""
-        triggers = {t["name"]: t for t in self.store.list_triggers()}
-        touched: list[int] = []
         busy: dict[str, int] = {}
+        touched = self._adopt(now, wait, busy)
+        touched += self._start_pending(now, wait, busy)
+        return [self._firing(self.store.get_firing(i)) for i in touched]
+
+    def _adopt(self, now: datetime, wait: bool, busy: dict[str, int]) -> list[int]:
+        """Note what runs (``busy`` targets), keep our own heartbeats, and take over the
+        running firings of a process that died: their actions continue where they stopped."""
+        touched = []
         for f in self.store.list_firings(statuses=[RUNNING], oldest_first=True, limit=None):
             busy.setdefault(f["target"], f["id"])
             if f["claimed_by"] == self.me:
@@ -358,9 +372,17 @@ class Triggers:
                 claimed_by=self.me, heartbeat_at=now,
             ):
                 touched.append(f["id"])
-                self._start(self.store.get_firing(f["id"]), wait)
+                self._start(self.store.get_firing(f["id"]), wait, now)
+        return touched
+
+    def _start_pending(self, now: datetime, wait: bool, busy: dict[str, int],
+                       only: int | None = None) -> list[int]:
+        touched = []
+        triggers = {t["name"]: t for t in self.store.list_triggers()}
         pending = self.store.list_firings(statuses=[PENDING], oldest_first=True, limit=None)
         for i, f in enumerate(pending):
+            if only is not None and f["id"] != only:
+                continue
             if f["not_before"] is not None and f["not_before"] > now:
                 continue
             policy = (triggers.get(f["trigger"]) or {}).get("concurrency", "queue")
@@ -387,8 +409,8 @@ class Triggers:
                 continue  # another process claimed it
             busy[f["target"]] = f["id"]
             touched.append(f["id"])
-            self._start(self.store.get_firing(f["id"]), wait)
-        return [self._firing(self.store.get_firing(i)) for i in touched]
+            self._start(self.store.get_firing(f["id"]), wait, now)
+        return touched
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for the actions this object runs in threads (tests, a graceful stop)."""
@@ -403,17 +425,17 @@ class Triggers:
         beat = f["heartbeat_at"] or f["started_at"] or f["created_at"]
         return now - beat > self.lease
 
-    def _start(self, firing: dict, wait: bool) -> None:
+    def _start(self, firing: dict, wait: bool, now: datetime) -> None:
         if wait:
-            self._execute(firing)
+            self._execute(firing, now)
             return
-        thread = threading.Thread(target=self._execute, args=(firing,), daemon=True,
+        thread = threading.Thread(target=self._execute, args=(firing, now), daemon=True,
                                   name=f"modelloop-firing-{firing['id']}")
         self._threads = {k: t for k, t in self._threads.items() if t.is_alive()}
         self._threads[firing["id"]] = thread
         thread.start()
 
-    def _execute(self, firing: dict) -> None:
+    def _execute(self, firing: dict, now: datetime) -> None:
         fid = firing["id"]
 
         def on_started(fields: dict) -> None:
@@ -429,22 +451,24 @@ class Triggers:
         try:
             result = actions.run(self.sv, firing, on_started)
         except Exception as exc:  # noqa: BLE001 - recorded on the firing, retried by policy
-            self._failed(firing, f"{type(exc).__name__}: {exc}")
+            self._failed(firing, f"{type(exc).__name__}: {exc}", now)
             return
         _faults.checkpoint("trigger.acted")
         self.store.update_firing(fid, only_if_claimed_by=self.me, only_if_status=[RUNNING],
-                                 status=SUCCEEDED, result=result, error=None, ended_at=_now())
+                                 status=SUCCEEDED, result=result, error=None,
+                                 ended_at=max(now, _now()))
 
-    def _failed(self, firing: dict, error: str) -> None:
+    def _failed(self, firing: dict, error: str, now: datetime) -> None:
         trigger = self.store.get_trigger(firing["trigger"]) or {}
         retry = trigger.get("retry") or DEFAULT_RETRY
         attempts = firing["attempts"]
         fields: dict = {"error": error[:4000]}
+        now = max(now, _now())  # the tick's time, or later when the action ran long
         if attempts < retry["max_attempts"]:
             delay = retry["backoff_seconds"] * 2 ** (attempts - 1)
-            fields.update(status=PENDING, not_before=_now() + timedelta(seconds=delay))
+            fields.update(status=PENDING, not_before=now + timedelta(seconds=delay))
         else:
-            fields.update(status=FAILED, ended_at=_now())
+            fields.update(status=FAILED, ended_at=now)
         self.store.update_firing(firing["id"], only_if_claimed_by=self.me,
                                  only_if_status=[RUNNING], **fields)
 

@@ -30,6 +30,7 @@ from modelloop.cli import (
     runs,
     training,
     transform,
+    trigger,
     up,
 )
 from modelloop.cli.context import Context, json_option, pass_ctx
@@ -121,6 +122,7 @@ COMMANDS = [
     endpoint.endpoint, endpoint.serve,
     transform.transform,
     controller.controller, up.up,
+    trigger.trigger,
 ]  # fmt: skip
 
 for _command in COMMANDS:

@@ -125,6 +125,10 @@ def show(c: Context, run_id: str, as_json: bool) -> None:
     )
     if run["error"]:
         render.out.print(f"[red]error:[/red] {run['error']}")
+    by = run.get("started_by")
+    if by:
+        render.out.print(f"started by: trigger {by.get('trigger')} (firing {by.get('firing')}): "
+                         f"{by.get('cause')}")
     if run["params"]:
         render.out.print("params: " + ", ".join(f"{k}={v!r}" for k, v in run["params"].items()))
     render.out.print(draw_dag(run["spec"], {s["name"]: s for s in steps}))
