@@ -177,3 +177,23 @@ def test_step_history_for_explaining_a_miss(store):
 def test_the_store_clock_is_utc(store):
     now = store.now()
     assert now.tzinfo is not None and abs((now - datetime.now(UTC)).total_seconds()) < 60
+
+
+def test_a_run_that_ends_appends_run_finished_once(store):
+    run_id, _ = _run(store, pipeline="loop-churn")
+    store.update_pipeline_run(run_id, status="waiting")  # waiting on an approval: not finished
+    assert store.list_events(kind="run.finished") == []
+    store.update_pipeline_run(run_id, status="succeeded", error=None)
+    store.update_pipeline_run(run_id, status="succeeded")  # written again: no second event
+    (event,) = store.list_events(kind="run.finished")
+    assert event["subject"] == f"loop-churn#{run_id}"
+    assert event["payload"] == {"run_id": run_id, "pipeline": "loop-churn", "loop": None,
+                                "status": "succeeded", "error": None, "attempt": 1}
+    loop_spec = {"source": {"loader": "loop", "args": {"spec": {"name": "churn"}}}}
+    other, _ = store.create_pipeline_run(pipeline="loop-churn", params={}, spec=loop_spec,
+                                         executor="local", steps=STEPS, host="h", pid=4242)
+    assert store.interrupt_pipeline_run(other, 4242, "runner died")
+    last = store.list_events(kind="run.finished")[-1]["payload"]
+    assert (last["run_id"], last["loop"], last["status"]) == (other, "churn", "interrupted")
+    refused = store.update_pipeline_run(other, only_if_status=("running",), status="failed")
+    assert not refused and len(store.list_events(kind="run.finished")) == 2

@@ -48,6 +48,23 @@ def test_deleting_an_endpoint_drops_its_stats_and_fails_its_rollout(store):
     assert [s["endpoint"] for s in store.read_endpoint_stats()] == ["api"]
     after = store.get_rollout(rollout["id"])
     assert (after["status"], after["reason"]) == ("failed", "endpoint deleted")
+    (event,) = store.list_events(kind="rollout.finished")
+    assert event["payload"] == {"rollout_id": rollout["id"], "endpoint": "web",
+                                "strategy": "canary", "model": "churn@2", "status": "failed",
+                                "reason": "endpoint deleted"}
+
+
+def test_a_rollout_that_ends_appends_rollout_finished(store):
+    store.create_endpoint("web", SPEC)
+    rid = store.create_rollout(endpoint="web", strategy="canary", model="m@2", state={})["id"]
+    store.advance_rollout(rid, state={"step": 1})
+    assert store.list_events(kind="rollout.finished") == []
+    assert store.advance_rollout(rid, state={"step": 2}, status="completed", reason="ok")
+    assert not store.advance_rollout(rid, state={"step": 3}, status="failed")  # over already
+    (event,) = store.list_events(kind="rollout.finished")
+    assert event["subject"] == f"web#{rid}"
+    assert {k: event["payload"][k] for k in ("rollout_id", "endpoint", "status", "reason")} == {
+        "rollout_id": rid, "endpoint": "web", "status": "completed", "reason": "ok"}
 
 
 def test_one_running_rollout_per_endpoint(store):

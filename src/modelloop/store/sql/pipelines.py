@@ -14,6 +14,7 @@ from modelloop.common.status import RunStatus, StepStatus
 from modelloop.errors import AlreadyExists
 from modelloop.store.interfaces.pipelines import PipelineStore
 from modelloop.store.sql.engine import SqlBase, dumps, row_dict, utcnow
+from modelloop.store.sql.events import insert_event
 from modelloop.store.tables.pipelines import pipeline_runs, step_outputs, step_runs
 
 _RUN_JSON = ("params", "spec")
@@ -33,6 +34,39 @@ def _step(row) -> dict:
     for key in _STEP_JSON:
         out[key] = json.loads(out[key]) if out.get(key) else ({} if key != "recipe" else None)
     return out
+
+
+#: A run in one of these has ended: moving into one appends ``run.finished``.
+FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.INTERRUPTED)
+
+
+def _set_run(conn, run_id: int, fields: dict, only_if_status=None) -> bool:
+    """Update a run on ``conn``; a change into a finished status appends ``run.finished`` in the
+    same transaction (what triggers and loop status react to)."""
+    finishing = fields.get("status") in FINISHED
+    if finishing:
+        before = conn.execute(
+            sa.select(pipeline_runs.c.status).where(pipeline_runs.c.id == run_id).with_for_update()
+        ).scalar()
+    values = {k: (dumps(v) if k in _RUN_JSON else v) for k, v in fields.items()}
+    q = pipeline_runs.update().where(pipeline_runs.c.id == run_id).values(**values)
+    if only_if_status:
+        q = q.where(pipeline_runs.c.status.in_(only_if_status))
+    changed = conn.execute(q).rowcount > 0
+    if changed and finishing and before != fields["status"]:
+        _run_finished(conn, run_id)
+    return changed
+
+
+def _run_finished(conn, run_id: int) -> None:
+    run = _run(conn.execute(sa.select(pipeline_runs).where(pipeline_runs.c.id == run_id)).one())
+    source = run["spec"].get("source") or {}
+    loop = (source.get("args") or {}).get("spec", {}).get("name") if source.get(
+        "loader") == "loop" else None
+    insert_event(conn, "run.finished", f"{run['pipeline']}#{run_id}", {
+        "run_id": run_id, "pipeline": run["pipeline"], "loop": loop, "status": run["status"],
+        "error": run["error"], "attempt": run["attempt"],
+    })
 
 
 def _step_values(fields: dict) -> dict:
@@ -128,12 +162,8 @@ class SqlPipelines(SqlBase, PipelineStore):
             return [_run(r) for r in conn.execute(q)]
 
     def update_pipeline_run(self, run_id: int, *, only_if_status=None, **fields) -> bool:
-        values = {k: (dumps(v) if k in _RUN_JSON else v) for k, v in fields.items()}
-        q = pipeline_runs.update().where(pipeline_runs.c.id == run_id).values(**values)
-        if only_if_status:
-            q = q.where(pipeline_runs.c.status.in_(only_if_status))
         with self._write() as conn:
-            return conn.execute(q).rowcount > 0
+            return _set_run(conn, run_id, fields, only_if_status)
 
     def interrupt_pipeline_run(self, run_id: int, pid: int | None, error: str) -> bool:
         """Mark a run whose runner died ``interrupted`` and its running steps failed (one txn)."""
@@ -154,6 +184,7 @@ class SqlPipelines(SqlBase, PipelineStore):
                     .where(step_runs.c.run_id == run_id, step_runs.c.status == StepStatus.RUNNING)
                     .values(status=StepStatus.FAILED, error=error, ended_at=now)
                 )
+                _run_finished(conn, run_id)
         return changed > 0
 
     def resume_pipeline_run(
@@ -248,13 +279,7 @@ class SqlPipelines(SqlBase, PipelineStore):
             if run:
                 fields = dict(run)
                 run_id = fields.pop("id")
-                only_if = fields.pop("only_if_status", None)
-                q = pipeline_runs.update().where(pipeline_runs.c.id == run_id)
-                if only_if:
-                    q = q.where(pipeline_runs.c.status.in_(only_if))
-                conn.execute(
-                    q.values(**{k: (dumps(v) if k in _RUN_JSON else v) for k, v in fields.items()})
-                )
+                _set_run(conn, run_id, fields, fields.pop("only_if_status", None))
 
     def get_step_run(self, step_run_id: int) -> dict | None:
         with self._read() as conn:

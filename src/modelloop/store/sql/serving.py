@@ -16,6 +16,7 @@ from modelloop.common.status import EndpointStatus, RolloutStatus
 from modelloop.errors import AlreadyExists, InvalidInput, NotFound
 from modelloop.store.interfaces.serving import ServingStore
 from modelloop.store.sql.engine import SqlBase, dumps, row_dict, utcnow
+from modelloop.store.sql.events import insert_event
 from modelloop.store.tables.serving import (
     capture_files,
     capture_ids,
@@ -35,6 +36,17 @@ def _rollout(row) -> dict:
     out = row_dict(row)
     out["state"] = json.loads(out["state"])
     return out
+
+
+def _rollout_finished(conn, rollout_id: int) -> None:
+    """Append ``rollout.finished`` for a rollout that just left ``running`` (same transaction)."""
+    r = conn.execute(
+        sa.select(endpoint_rollouts).where(endpoint_rollouts.c.id == rollout_id)
+    ).one()
+    insert_event(conn, "rollout.finished", f"{r.endpoint}#{rollout_id}", {
+        "rollout_id": rollout_id, "endpoint": r.endpoint, "strategy": r.strategy,
+        "model": r.model, "status": r.status, "reason": r.reason,
+    })
 
 
 class SqlServing(SqlBase, ServingStore):
@@ -124,13 +136,20 @@ class SqlServing(SqlBase, ServingStore):
                     hint="list endpoints with 'modelloop endpoint list'",
                 )
             conn.execute(endpoint_stats.delete().where(endpoint_stats.c.endpoint == name))
-            conn.execute(
-                endpoint_rollouts.update()
-                .where(
-                    endpoint_rollouts.c.endpoint == name, endpoint_rollouts.c.status == RolloutStatus.RUNNING
+            running = conn.execute(
+                sa.select(endpoint_rollouts.c.id).where(
+                    endpoint_rollouts.c.endpoint == name,
+                    endpoint_rollouts.c.status == RolloutStatus.RUNNING,
                 )
-                .values(status=RolloutStatus.FAILED, reason="endpoint deleted", ended_at=utcnow())
-            )
+            ).scalars().all()
+            for rollout_id in running:
+                conn.execute(
+                    endpoint_rollouts.update()
+                    .where(endpoint_rollouts.c.id == rollout_id)
+                    .values(status=RolloutStatus.FAILED, reason="endpoint deleted",
+                            ended_at=utcnow())
+                )
+                _rollout_finished(conn, rollout_id)
 
     # -- rollouts -----------------------------------------------------------------------------
     def create_rollout(
@@ -241,6 +260,8 @@ class SqlServing(SqlBase, ServingStore):
                 .where(endpoint_rollouts.c.id == rollout_id)
                 .values(**values)
             )
+            if status != RolloutStatus.RUNNING:
+                _rollout_finished(conn, rollout_id)
             if spec is not None or endpoint_status is not None:
                 ep_values = {"updated_at": now}
                 if spec is not None:
