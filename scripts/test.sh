@@ -9,6 +9,7 @@
 #   MODELLOOP_VENV=DIR        the virtual environment to use (default: .venv, reused between runs)
 #   MODELLOOP_FRESH_VENV=1    delete and recreate it first (CI does, to prove a clean install)
 #   MODELLOOP_TEST_WORKERS=N  parallel pytest workers (default: 2 per core)
+#   MODELLOOP_SMCLARIFY_VENV=DIR  smclarify's own venv for the bias equality test (default: .venv-smclarify)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${MODELLOOP_VENV:-.venv}
@@ -28,6 +29,9 @@ python -m pip install -q --disable-pip-version-check --upgrade pip uv
 uv pip install -q --compile-bytecode --python "$venv/bin/python" -e '.[dev]'
 uv pip check --python "$venv/bin/python" >&2
 python -m compileall -q src tests >/dev/null  # modelloop's own .pyc (an editable install has none)
+# smclarify (the bias metrics' anchor) fails with pandas 3: a venv of its own, .venv-smclarify
+# (MODELLOOP_SMCLARIFY_VENV), made once; tests/explain/test_smclarify_equality.py runs it
+python scripts/smclarify_anchor.py --ensure >&2
 source scripts/services.sh
 start_postgres
 start_s3

@@ -82,6 +82,20 @@ class NotApproved(InvalidInput):
     status = 409
 
 
+class BiasSpecError(InvalidInput):
+    """A bias analysis names a facet, label or group that the data cannot give: an unknown column,
+    a value that never occurs, a label that is not binary where a metric needs one. ``field`` says
+    which part (``facet``, ``label``, ``group``, ``predicted``) and ``column`` the column (422)."""
+
+    status = 422
+
+    def __init__(self, message: str, *, field: str, column: str | None = None,
+                 hint: str | None = None):  # fmt: skip
+        super().__init__(message, hint=hint)
+        self.field = field
+        self.column = column
+
+
 class UntrustedCode(ModelloopError):
     """A model holds code (a pickle, a function reference, an MLflow loader) that nobody trusted.
 

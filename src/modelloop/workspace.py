@@ -289,6 +289,13 @@ class Workspace:
         ))
 
     @_service
+    def explain(self):
+        """Bias metrics as SageMaker Clarify computes them (:class:`modelloop.explain.service.Explain`)."""
+        from modelloop.explain.service import Explain
+
+        return Explain(self.datasets, self.models)
+
+    @_service
     def endpoints(self):
         """Real-time endpoints (:class:`modelloop.serving.endpoints.Endpoints`)."""
         from modelloop.serving.endpoints import Endpoints

@@ -21,6 +21,7 @@ from modelloop.cli import (
     data,
     demo,
     endpoint,
+    explain,
     jobs,
     loop,
     models,
@@ -123,6 +124,7 @@ COMMANDS = [
     transform.transform,
     controller.controller, up.up,
     trigger.trigger,
+    explain.bias,
 ]  # fmt: skip
 
 for _command in COMMANDS:
