@@ -44,7 +44,7 @@ def test_cli_prints_clarify_analysis_json_for_a_dataset(loans, cli, tmp_path):
     assert metrics["CDDL"]["value"] is None and "Group variable" in metrics["CDDL"]["error"]
     df = _loans()
     female = df.sex == "female"
-    assert metrics["CI"]["value"] == pytest.approx((1 - 2 * female.mean()))
+    assert metrics["CI"]["value"] == pytest.approx(1 - 2 * female.mean())
     dpl = df.approved[~female].mean() - df.approved[female].mean()
     assert metrics["DPL"]["value"] == pytest.approx(dpl) and dpl > 0.1  # the data's built-in bias
     assert "post_training_bias_metrics" not in out

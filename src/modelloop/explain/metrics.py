@@ -219,12 +219,18 @@ def dcr(cells: Cells, _g=None) -> float:
     return _dco(cells)[1]
 
 
-def _dlr(cells: Cells) -> tuple[float, float]:
+def _rate_differences(cells: Cells, accepted, rejected) -> tuple[float, float]:
+    """(rest − group) of a rate among the accepted, (group − rest) of one among the rejected;
+    each rate a function of one side's (TP, TN, FP, FN)."""
     _require_both(cells)
-    (tpa, tna, fpa, fna), (tpd, tnd, fpd, fnd) = _quadrants(cells, 0), _quadrants(cells, 1)
-    ar_a, ar_d = _divide(tpa, tpa + fpa), _divide(tpd, tpd + fpd)
-    rr_a, rr_d = _divide(tna, tna + fna), _divide(tnd, tnd + fnd)
-    return _diff(ar_a, ar_d), _diff(rr_d, rr_a)
+    qa, qd = _quadrants(cells, 0), _quadrants(cells, 1)
+    return _diff(accepted(*qa), accepted(*qd)), _diff(rejected(*qd), rejected(*qa))
+
+
+def _dlr(cells: Cells) -> tuple[float, float]:
+    """Acceptance rate TP / predicted positive, rejection rate TN / predicted negative."""
+    return _rate_differences(cells, lambda tp, tn, fp, fn: _divide(tp, tp + fp),
+                             lambda tp, tn, fp, fn: _divide(tn, tn + fn))  # fmt: skip
 
 
 def dar(cells: Cells, _g=None) -> float:
@@ -236,11 +242,9 @@ def drr(cells: Cells, _g=None) -> float:
 
 
 def _dla(cells: Cells) -> tuple[float, float]:
-    _require_both(cells)
-    (tpa, tna, fpa, fna), (tpd, tnd, fpd, fnd) = _quadrants(cells, 0), _quadrants(cells, 1)
-    rec_a, rec_d = _divide(tpa, tpa + fna), _divide(tpd, tpd + fnd)
-    sp_a, sp_d = _divide(tna, tna + fpa), _divide(tnd, tnd + fpd)
-    return _diff(rec_a, rec_d), _diff(sp_d, sp_a)
+    """Recall TP / positive, specificity TN / negative."""
+    return _rate_differences(cells, lambda tp, tn, fp, fn: _divide(tp, tp + fn),
+                             lambda tp, tn, fp, fn: _divide(tn, tn + fp))  # fmt: skip
 
 
 def rd(cells: Cells, _g=None) -> float:
