@@ -189,7 +189,10 @@ def download_mlflow_model(uri: str, dest: str | os.PathLike, *,
     dest = Path(dest)
     dest.mkdir(parents=True)
     try:
-        with _tracking_store(tracking_uri):
+        # MLflow draws a tqdm bar per download on stderr, between our own lines; a user who
+        # wants it sets MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR themselves
+        bar = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        with _tracking_store(tracking_uri), _environ("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", bar):
             path = download_artifacts(artifact_uri=uri, dst_path=str(dest))
     except MlflowException as e:
         text = str(e.message if hasattr(e, "message") else e).strip().splitlines()
