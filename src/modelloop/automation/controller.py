@@ -86,6 +86,7 @@ class Controller:
         self.ticks = 0
         self._consumer = None
         self._warmed = False
+        self._trigger_errors: dict = {}
 
     # -- one tick ------------------------------------------------------------------------------
     def tick(self) -> Tick:
@@ -156,6 +157,11 @@ class Controller:
     def _due(self, tick: Tick) -> None:
         if self.triggers is not None:
             tick.firings.extend(self.triggers.due(tick.time) or [])
+            # a trigger whose location cannot be read is noted there each pass: shown once
+            errors = dict(getattr(self.triggers, "errors", None) or {})
+            tick.errors.extend(f"trigger {name}: {error}" for name, error in errors.items()
+                               if self._trigger_errors.get(name) != error)  # fmt: skip
+            self._trigger_errors = errors
 
     def _monitors(self, tick: Tick) -> None:
         result = self.monitoring.tick(tick.time)
@@ -168,9 +174,14 @@ class Controller:
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self, *, interval: float = 2.0, stop: threading.Event | None = None,
-            max_ticks: int | None = None, on_tick: Callable[[Tick], None] | None = None) -> None:
+            max_ticks: int | None = None, on_tick: Callable[[Tick], None] | None = None,
+            grace: float = 0.0) -> None:  # fmt: skip
         """Tick every ``interval`` seconds until ``stop`` is set (a signal handler sets it: the
-        tick under way finishes) or after ``max_ticks``; then let the lease go."""
+        tick under way finishes) or after ``max_ticks``; then let the lease go (a standby takes
+        over at once) and give the actions still running here up to ``grace`` seconds to end.
+        One still running after that ends with the process: its firing, claimed by a process
+        that is gone, is adopted by the next leader, which continues the run it started (marked
+        interrupted, resumed from its finished steps) instead of starting another."""
         stop = stop or threading.Event()
         self.leader.start()
         try:
@@ -184,3 +195,5 @@ class Controller:
                 stop.wait(max(0.0, interval - (time.monotonic() - started)))
         finally:
             self.leader.release()
+            if grace > 0 and self.triggers is not None and hasattr(self.triggers, "wait"):
+                self.triggers.wait(grace)

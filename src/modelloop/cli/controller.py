@@ -76,12 +76,15 @@ def render_escape(text: str) -> str:
 @click.option("--lease-seconds", type=float, default=10.0, show_default=True,
               help="How long leadership lasts unrenewed: a standby takes over this long after "
                    "the leader died (renewed four times per lease).")
+@click.option("--grace", type=float, default=30.0, show_default=True, metavar="SECONDS",
+              help="On stop, how long actions still running here may take to end; one that "
+                   "does not is continued by the next leader (its run resumed).")
 @click.option("--ticks", type=int, help="Stop after this many ticks.")
 @click.option("--quiet", is_flag=True, help="Print only ticks that did something.")
 @json_option
 @pass_ctx
-def controller(c: Context, interval: float, lease_seconds: float, ticks: int | None,
-               quiet: bool, as_json: bool) -> None:  # fmt: skip
+def controller(c: Context, interval: float, lease_seconds: float, grace: float,
+               ticks: int | None, quiet: bool, as_json: bool) -> None:  # fmt: skip
     """Close the loop: consume events, run due schedules and monitors, evaluate alarms, fire
     triggers and run their actions. Runs in the foreground until SIGTERM or Ctrl-C (the tick
     under way finishes, then the lease is let go).
@@ -119,6 +122,6 @@ def controller(c: Context, interval: float, lease_seconds: float, ticks: int | N
             render.out.print(tick_line(tick, None))
 
     with graceful_stop() as stop:
-        ctl.run(interval=interval, stop=stop, max_ticks=ticks, on_tick=show)
+        ctl.run(interval=interval, stop=stop, max_ticks=ticks, on_tick=show, grace=grace)
     if not as_json:
         render.note(f"controller {ctl.leader.holder} stopped after {ctl.ticks} ticks")

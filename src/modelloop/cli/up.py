@@ -30,8 +30,9 @@ from modelloop.cli.context import Context, pass_ctx
 from modelloop.cli.controller import graceful_stop
 
 _PR_SET_PDEATHSIG = 1
-#: Seconds each child gets to stop on SIGTERM before it is killed.
-STOP_LIMITS = {"controller": 300.0, "serve": 60.0}
+#: Seconds each child gets to stop on SIGTERM before it is killed (the controller: its
+#: ``--grace`` for running actions, plus this).
+STOP_LIMITS = {"controller": 120.0, "serve": 60.0}
 STYLES = {"controller": "cyan", "serve": "magenta", "workers": "yellow", "up": "bold"}
 
 
@@ -101,9 +102,12 @@ class LogView:
               help="Seconds between the controller's ticks.")
 @click.option("--lease-seconds", type=float, default=10.0, show_default=True,
               help="The controller's leadership lease (as for controller).")
+@click.option("--grace", type=float, default=30.0, show_default=True, metavar="SECONDS",
+              help="On stop, how long the controller's running actions may take to end (as for "
+                   "controller).")
 @click.option("--no-serve", is_flag=True, help="Run no endpoint server here.")
 @pass_ctx
-def up(c: Context, host: str, port: int, interval: float, lease_seconds: float,
+def up(c: Context, host: str, port: int, interval: float, lease_seconds: float, grace: float,
        no_serve: bool) -> None:  # fmt: skip
     """Run the workspace: the controller, the endpoint server and the job workers, in one
     process tree with one log view. SIGTERM or Ctrl-C stops them in order: in-flight requests
@@ -120,7 +124,8 @@ def up(c: Context, host: str, port: int, interval: float, lease_seconds: float,
     tails = threading.Event()
     base = [sys.executable, "-m", "modelloop", "-w", str(ws.root)]
     commands = {"controller": [*base, "controller", "--quiet", "--interval", str(interval),
-                               "--lease-seconds", str(lease_seconds)]}  # fmt: skip
+                               "--lease-seconds", str(lease_seconds), "--grace", str(grace)]}
+    limits = {**STOP_LIMITS, "controller": STOP_LIMITS["controller"] + grace}
     if not no_serve:
         commands["serve"] = [*base, "serve", "--host", host, "--port", str(port)]
     view.line("up", f"workspace {ws.root} ({ws.store.safe_url}); Ctrl-C or SIGTERM to stop")
@@ -144,10 +149,10 @@ def up(c: Context, host: str, port: int, interval: float, lease_seconds: float,
                 code = 1
                 break
         for name, proc in children.items():  # in the order they were started
-            _stop(view, name, proc)
+            _stop(view, name, proc, limits.get(name, 60.0))
         if warm_workers.shutdown(ws.config.state_dir):
             view.line("up", "job workers: stopping once running jobs end")
-            deadline = time.monotonic() + STOP_LIMITS["controller"]
+            deadline = time.monotonic() + limits["controller"]
             while time.monotonic() < deadline and any(
                     s.poll() is None for s in warm_workers._SERVERS):  # fmt: skip
                 time.sleep(0.1)
@@ -157,14 +162,14 @@ def up(c: Context, host: str, port: int, interval: float, lease_seconds: float,
         raise SystemExit(code)
 
 
-def _stop(view: LogView, name: str, proc: subprocess.Popen) -> None:
+def _stop(view: LogView, name: str, proc: subprocess.Popen, limit: float) -> None:
     if proc.poll() is None:
         view.line("up", f"stopping {name}")
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(STOP_LIMITS.get(name, 60.0))
+            proc.wait(limit)
         except subprocess.TimeoutExpired:
-            view.line("up", f"{name} did not stop in {STOP_LIMITS.get(name, 60.0):g} s: killed")
+            view.line("up", f"{name} did not stop in {limit:g} s: killed")
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     # uvicorn re-raises the SIGTERM it handled once its requests are answered: a clean stop too
