@@ -332,7 +332,7 @@ class Workspace:
 
         leader = Leader(self.store, ttl=lease_seconds, holder=holder, on_change=on_change)
         return Controller(leader=leader, monitoring=self.monitoring, jobs=self.jobs,
-                          triggers=getattr(self, "triggers", None),
+                          triggers=self.triggers,
                           stream=self.events_stream)  # fmt: skip
 
     # -- telemetry: one of each, shared by serving (writes) and monitoring (reads, evaluates)

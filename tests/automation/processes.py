@@ -15,11 +15,11 @@ class Command:
     """A ``modelloop`` command started as from a terminal; its output lines (stdout and stderr
     together) collected as they come."""
 
-    def __init__(self, root, *args: str):
+    def __init__(self, root, *args: str, env: dict | None = None):
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "modelloop", "-w", str(root), *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=foreground,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )  # fmt: skip
         self.pid, self.lines = self.proc.pid, []
         self.reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout))

@@ -46,8 +46,9 @@ def tick_line(tick, lease: dict | None) -> str:
         parts.append(f"{tick.events} event{'s' * (tick.events != 1)}")
     for f in tick.firings:
         parts.append(f"fired [bold]{f.get('trigger', '?')}[/bold] ({f.get('cause_key', '')})")
-    for a in tick.actions:
-        parts.append(f"{a.get('trigger', 'action')}: {a.get('status', '?')}")
+    for a in tick.actions:  # claimed (running), or ended without running (skipped, cancelled)
+        what = "started" if a.get("status") == "running" else a.get("status", "?")
+        parts.append(f"{what} [bold]{a.get('trigger', '?')}[/bold] ({a.get('cause_key', '')})")
     for r in tick.monitor_runs:
         what = f"run #{r['id']}, {r.get('n_violations', 0)} violation(s)" if "id" in r else \
             f"[red]{r.get('error', 'failed')}[/red]"  # fmt: skip
