@@ -192,3 +192,17 @@ def test_a_relay_run_again_after_a_crash_duplicates_nothing(events):
     assert [e[0] for e in entries] == [f"{i}-1" for i in ids + more]
     consumer = restarted.consumer("g", "m", start="earliest")
     assert _ids(_drain(consumer)) == ids + more
+
+
+def test_a_lost_redis_stream_is_rebuilt_from_the_store(events):
+    """Redis only: a Redis restarted without persistence loses the stream and its groups; the
+    next read copies the store's events again and delivers them again (at least once)."""
+    if events.name != "redis":
+        pytest.skip("the embedded stream's groups live in the store itself")
+    ids = events.append(3)
+    stream = events.stream()
+    consumer = stream.consumer("g", "m", start="earliest")
+    consumer.ack(consumer.read())
+    stream.client.delete(stream.key)
+    more = events.append(1)
+    assert _ids(_drain(consumer)) == ids + more

@@ -91,18 +91,34 @@ def init(directory: str, store_url: str | None, artifacts_url: str | None, as_js
 @click.option("--kind", help="Only events of this kind, e.g. dataset.version_created.")
 @click.option("--after", "after_id", type=int, default=0, help="Only events after this id.")
 @click.option("-n", "--limit", type=int, default=100, show_default=True)
+@click.option("--group", help="How far consumer group GROUP is (e.g. controller): its position, "
+              "each member's unacknowledged deliveries, and the events it has not been given.")
 @json_option
 @pass_ctx
-def events(c: Context, kind: str | None, after_id: int, limit: int, as_json: bool) -> None:
+def events(c: Context, kind: str | None, after_id: int, limit: int, group: str | None,
+           as_json: bool) -> None:
     """Show the workspace event log."""
     from modelloop.cli import render
 
+    info = None
+    if group is not None:
+        info = c.ws.events_stream.group_info(group)
+        if info is None:
+            from modelloop.errors import NotFound
+
+            raise NotFound(f"no consumer group {group!r}",
+                           hint="the controller's is 'controller', made when it first runs")
+        after_id = max(after_id, info["position"])
     rows = c.ws.events(after_id=after_id, kind=kind, limit=limit)
     if as_json:
-        render.print_json(rows)
+        render.print_json({"group": info, "events": rows} if info else rows)
         return
+    if info:
+        pending = ", ".join(f"{m} {n}" for m, n in info["pending"].items()) or "none"
+        render.out.print(f"group {group}: handed out up to event {info['position']}; "
+                         f"unacknowledged: {pending}")
     render.table(
-        "Events",
+        "Events not handed out yet" if info else "Events",
         ["id", "time", "kind", "subject"],
         [[e["id"], e["time"], e["kind"], e["subject"]] for e in rows],
     )

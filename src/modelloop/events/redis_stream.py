@@ -77,14 +77,22 @@ class RedisStream(EventStream):
             events = self.store.list_events(after_id=self._relayed, limit=RELAY_BATCH)
             if not events:
                 return added
+            # Past the first event the stream must exist: NOMKSTREAM tells a stream that was
+            # lost (a Redis restarted without persistence, a key deleted), copied again whole.
+            exists = self._relayed > 0
             pipe = self.client.pipeline(transaction=False)
             for event in events:
-                pipe.xadd(self.key, {"e": _encode(event)}, id=_entry_id(event["id"]))
-            for result in pipe.execute(raise_on_error=False):
+                pipe.xadd(self.key, {"e": _encode(event)}, id=_entry_id(event["id"]),
+                          nomkstream=exists)
+            results = pipe.execute(raise_on_error=False)
+            if exists and results[0] is None:
+                self._relayed = 0
+                continue
+            for result in results:
                 if isinstance(result, Exception):
                     if "equal or smaller" not in str(result):
                         raise result
-                else:  # refused ones were added by another relay first
+                elif result is not None:  # refused ones were added by another relay first
                     added += 1
             self._relayed = events[-1]["id"]
             if len(events) < RELAY_BATCH:
@@ -102,13 +110,17 @@ class RedisStream(EventStream):
         check_names(group, name, start)
         self._reachable(self.relay)
         after = {"earliest": 0, "latest": self._relayed}.get(start, start)
-        try:
-            self.client.xgroup_create(self.key, group, id=_entry_id(after) if after else "0",
-                                      mkstream=True)
-        except self._redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):  # exists: it keeps its position
-                raise
+        self.create_group(group, _entry_id(after) if after else "0")
         return RedisConsumer(self, group, name)
+
+    def create_group(self, group: str, last_id: str) -> None:
+        """Create ``group`` (and the stream) unless it exists: an existing group keeps its
+        position."""
+        try:
+            self.client.xgroup_create(self.key, group, id=last_id, mkstream=True)
+        except self._redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
 
     def group_info(self, group: str) -> dict | None:
         try:
@@ -154,7 +166,19 @@ class RedisConsumer(Consumer):
         return [Delivery(_decode(eid, fields), 1) for eid, fields in self._read(">", count)]
 
     def _read(self, start: str, count: int) -> list[tuple[str, dict]]:
-        reply = self.client.xreadgroup(self.group, self.name, {self.stream.key: start}, count=count)
+        try:
+            reply = self.client.xreadgroup(self.group, self.name, {self.stream.key: start},
+                                           count=count)
+        except self.stream._redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # The stream or the group is gone (a Redis restarted without persistence, a key
+            # deleted): copy the store's events again and start the group over. At least once:
+            # what the group had handled comes again, and handlers are idempotent.
+            self.stream.relay()
+            self.stream.create_group(self.group, "0")
+            reply = self.client.xreadgroup(self.group, self.name, {self.stream.key: start},
+                                           count=count)
         entries = reply[0][1] if reply else []
         gone = [eid for eid, fields in entries if not fields]  # trimmed from the stream
         if gone:
