@@ -269,10 +269,23 @@ class Workspace:
 
     @_service
     def loops(self):
-        """Declarative retraining loops (:class:`modelloop.pipelines.loop.Loops`)."""
-        from modelloop.pipelines.loop import Loops
+        """Declarative retraining loops: run a spec, or apply it and run it by name
+        (:class:`modelloop.automation.apply.DeclaredLoops`)."""
+        from modelloop.automation.apply import DeclaredLoops
 
-        return Loops(self.datasets, self.models, self.runs)
+        return DeclaredLoops(self.datasets, self.models, self.runs, store=self.store,
+                             monitoring=self.monitoring, endpoints=self._endpoints_if_installed,
+                             triggers=self._loop_triggers)
+
+    def _endpoints_if_installed(self):
+        try:
+            return self.endpoints
+        except ImportError:  # an installation without serving's dependencies
+            return None
+
+    def _loop_triggers(self):
+        """The triggers service a loop's triggers are made with (None until there is one)."""
+        return getattr(self, "triggers", None)
 
     @_service
     def triggers(self):

@@ -76,6 +76,13 @@ def run(c: Context, spec: str, executor: str, wait: bool, as_json: bool) -> None
         raise SystemExit(1)
 
 
+from modelloop.cli.loop_apply import apply, delete, status  # noqa: E402 - the loop group's
+
+loop.add_command(apply)
+loop.add_command(status)
+loop.add_command(delete)
+
+
 def _live_steps():
     """A progress callback printing each step as it changes state (stderr, for a person)."""
     shown: dict[str, str] = {}

@@ -36,6 +36,11 @@ if TYPE_CHECKING:
     from modelloop.training.jobs import Jobs
 
 
+#: The fields a monitor is created (and updated) with.
+_MONITOR_FIELDS = ("baseline", "dataset", "endpoint", "variant", "schedule", "after_ingest",
+                   "window", "model", "config")
+
+
 class Monitoring:
     """What faces call (``ws.monitoring``). The metric series, alarms and labels are the
     workspace's shared telemetry objects, the same ones serving writes to."""
@@ -114,6 +119,24 @@ class Monitoring:
         config: dict | None = None,
     ) -> dict:
         check_name(name, "monitor")
+        self._check_monitor(baseline=baseline, dataset=dataset, endpoint=endpoint,
+                            schedule=schedule, after_ingest=after_ingest, window=window,
+                            model=model, config=config)
+        config = dict(config or {})
+        last_event = self.store.list_events(kind="dataset.version_created", limit=1_000_000)
+        self.store.add_monitor(
+            name=name, dataset=dataset, endpoint=endpoint, variant=variant, baseline=baseline,
+            model=model, schedule=schedule, after_ingest=after_ingest,
+            window=window or (None if dataset else "1h"), config=config,
+            last_event_id=last_event[-1]["id"] if last_event else 0,
+            last_scheduled_at=datetime.now(UTC) if schedule else None,
+        )  # fmt: skip
+        return self.monitor(name)
+
+    def _check_monitor(self, *, baseline, dataset, endpoint, schedule, after_ingest, window,
+                       model, config, variant=None) -> None:
+        """What :meth:`create_monitor` and :meth:`update_monitor` refuse."""
+        config = config or {}
         if bool(dataset) == bool(endpoint):
             raise InvalidInput(
                 "a monitor watches either a dataset or an endpoint",
@@ -132,7 +155,6 @@ class Monitoring:
             M.parse_window(window)
         if dataset:
             self.datasets.get(dataset)  # it must exist
-        config = dict(config or {})
         M.exclude_columns(self.baselines.load(baseline), config.get("exclude"))  # they must exist
         if "check" in config:
             from modelloop.quality.checks import CheckConfig
@@ -140,15 +162,6 @@ class Monitoring:
             CheckConfig.from_dict(config["check"])
         if model:
             M._model_facts(self.store, model)
-        last_event = self.store.list_events(kind="dataset.version_created", limit=1_000_000)
-        self.store.add_monitor(
-            name=name, dataset=dataset, endpoint=endpoint, variant=variant, baseline=baseline,
-            model=model, schedule=schedule, after_ingest=after_ingest,
-            window=window or (None if dataset else "1h"), config=config,
-            last_event_id=last_event[-1]["id"] if last_event else 0,
-            last_scheduled_at=datetime.now(UTC) if schedule else None,
-        )  # fmt: skip
-        return self.monitor(name)
 
     def monitor(self, name: str) -> dict:
         found = self.store.get_monitor(name)
@@ -161,6 +174,22 @@ class Monitoring:
 
     def monitors(self) -> list[dict]:
         return self.store.list_monitors()
+
+    def update_monitor(self, name: str, **fields) -> dict:
+        """Change a monitor's fields (those of :meth:`create_monitor`), checked as there, in
+        place: its runs, schedule slot and event-log position are kept (``modelloop loop
+        apply`` updates the monitors a loop declares this way)."""
+        current = self.monitor(name)
+        unknown = set(fields) - set(_MONITOR_FIELDS)
+        if unknown:
+            raise InvalidInput(f"a monitor has no field(s) {', '.join(sorted(unknown))}")
+        merged = {k: current.get(k) for k in _MONITOR_FIELDS} | fields
+        self._check_monitor(**merged)
+        merged["config"] = dict(merged["config"] or {})
+        if merged["schedule"] and not current.get("schedule"):
+            merged["last_scheduled_at"] = datetime.now(UTC)
+        self.store.update_monitor(name, **merged)
+        return self.monitor(name)
 
     def delete_monitor(self, name: str) -> None:
         self.monitor(name)

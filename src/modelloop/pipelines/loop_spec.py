@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from modelloop.errors import InvalidInput
 from modelloop.pipelines.loop_triggers import TriggerSection
+from modelloop.pipelines.loop_alarms import AlarmSection
 
 #: Constraint checks of :func:`modelloop.quality.check` a loop may stop on.
 CHECK_TYPES = (
@@ -155,6 +156,7 @@ class DeploySection(_Section):
     endpoint: str
     strategy: Literal[STRATEGIES] = "all-at-once"
     options: DeployOptions = Field(default_factory=DeployOptions)
+    capture: dict[str, Any] | None = None  # the endpoint's (enabled, sampling, mode); loop apply
 
 
 class MonitorSection(_Section):
@@ -162,6 +164,8 @@ class MonitorSection(_Section):
     kind: Literal["data_quality", "data_drift", "model_quality"]
     schedule: str | None = None  # cron
     options: dict[str, Any] = Field(default_factory=dict)
+    watch: Literal["data", "endpoint"] | None = None  # default: endpoint for model_quality
+    alarm: AlarmSection | None = None  # see loop_alarms
 
 
 class LoopSpec(_Section):
@@ -420,6 +424,9 @@ def check_against(spec: LoopSpec, source: SpecSource, datasets) -> dict:
     for i, m in enumerate(spec.monitors):
         if m.schedule:
             problems += _check_cron(m.schedule, source, ("monitors", i, "schedule"))
+    from modelloop.pipelines.loop_alarms import check_monitors
+
+    problems += check_monitors(spec, source)
     for i, t in enumerate(spec.triggers):
         if t.schedule:
             problems += _check_cron(t.schedule, source, ("triggers", i, "schedule"))

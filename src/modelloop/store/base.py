@@ -18,6 +18,7 @@ from modelloop.store.interfaces import (
     EventStore,
     JobStore,
     LeaseStore,
+    LoopStore,
     ModelRegistryStore,
     MonitoringStore,
     PipelineStore,
@@ -38,6 +39,7 @@ class MetadataStore(
     EventStore,
     LeaseStore,
     TriggerStore,
+    LoopStore,
 ):
     """Records of everything in a workspace. Every method is one transaction."""
 

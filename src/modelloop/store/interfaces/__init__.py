@@ -12,6 +12,7 @@ from modelloop.store.interfaces.datasets import DatasetStore
 from modelloop.store.interfaces.events import EventStore
 from modelloop.store.interfaces.jobs import JobStore
 from modelloop.store.interfaces.leases import LeaseStore
+from modelloop.store.interfaces.loops import LoopStore
 from modelloop.store.interfaces.monitoring import (
     AlarmStore,
     LabelStore,
@@ -32,6 +33,7 @@ __all__ = [
     "JobStore",
     "LabelStore",
     "LeaseStore",
+    "LoopStore",
     "MetricSeriesStore",
     "ModelRegistryStore",
     "MonitoringStore",

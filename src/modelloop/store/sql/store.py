@@ -9,6 +9,7 @@ from modelloop.store.sql.datasets import SqlDatasets
 from modelloop.store.sql.events import SqlEvents
 from modelloop.store.sql.jobs import SqlJobs
 from modelloop.store.sql.leases import SqlLeases
+from modelloop.store.sql.loops import SqlLoops
 from modelloop.store.sql.monitoring import SqlMonitoring
 from modelloop.store.sql.pipelines import SqlPipelines
 from modelloop.store.sql.registry import SqlRegistry
@@ -28,6 +29,7 @@ class SqlStore(
     SqlEvents,
     SqlLeases,
     SqlTriggers,
+    SqlLoops,
     MetadataStore,
 ):
     """The metadata store on SQLAlchemy: SQLite by default, PostgreSQL to scale out."""

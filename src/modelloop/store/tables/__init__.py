@@ -11,6 +11,7 @@ from modelloop.store.tables import (
     events,
     jobs,
     leases,
+    loops,
     monitoring,
     pipelines,
     registry,
@@ -28,6 +29,7 @@ BLOB_REFERENCES = [
     *serving.BLOB_COLUMNS,
     *monitoring.BLOB_COLUMNS,
     *batch.BLOB_COLUMNS,
+    *loops.BLOB_COLUMNS,
 ]
 
 __all__ = ["BLOB_REFERENCES", "blobs", "events", "leases", "metadata", "triggers"]

@@ -1,0 +1,277 @@
+"""What a loop spec declares besides the loop itself, brought in line with the workspace.
+
+Each ``sync_*`` function compares what the spec wants with what exists, creates, updates or
+deletes the difference, and returns one change per object (``{"kind", "name", "action",
+"diff"}``; action ``created | updated | unchanged | deleted``, or ``waiting`` for what cannot exist
+yet: an endpoint before the loop's first champion, a monitor before its data). What the loop owns
+is kept in ``resources`` (the ``loops`` row), so an object the spec no longer declares is deleted,
+and one that existed before the loop was applied (an adopted endpoint) is never deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from modelloop.errors import InvalidInput, NotFound
+from modelloop.pipelines.loop_alarms import ALARM_DEFAULTS, watches
+
+
+def change(kind: str, name: str, action: str, diff: list[str] | None = None) -> dict:
+    return {"kind": kind, "name": name, "action": action, "diff": list(diff or [])}
+
+
+def diff(old: Any, new: Any, path: str = "") -> list[str]:
+    """``path: old -> new`` for each leaf that differs (dicts compared key by key)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new), key=str):
+            out += diff(old.get(key), new.get(key), f"{path}.{key}" if path else str(key))
+        return out
+    if isinstance(old, list) and isinstance(new, list) and old != new:
+        keyed = [_by_name(old), _by_name(new)]
+        if None not in keyed:  # monitors, triggers: by name
+            return diff(*keyed, path)
+        if len(old) == len(new):
+            return diff(dict(enumerate(old)), dict(enumerate(new)), path)
+    if old == new:
+        return []
+    return [f"{path or '(value)'}: {_short(old)} -> {_short(new)}"]
+
+
+def _by_name(items: list) -> dict | None:
+    if all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in items):
+        named = {i["name"]: i for i in items}
+        return named if len(named) == len(items) else None
+    return None
+
+
+def _short(value: Any) -> str:
+    import json
+
+    text = json.dumps(value, default=str, sort_keys=True)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass
+class Loop:
+    """The facts every part reads: the spec (parsed and dumped) and the loop's champion."""
+
+    name: str
+    parsed: Any  # LoopSpec
+    spec: dict  # the same, dumped to JSON values
+    champion: str | None  # "model@version"
+    trained_on: str | None  # the champion's training data (a dataset ref)
+
+    @property
+    def owner(self) -> str:
+        return f"loop:{self.name}"
+
+    def monitor_name(self, m) -> str:
+        return f"{self.name}-{m.name}"
+
+    def alarm_name(self, m) -> str:
+        return m.alarm.name or f"{self.name}-{m.name}"
+
+
+def champion_of(models, parsed) -> tuple[str | None, str | None]:
+    """(the champion's ref, the dataset ref it trained on), or (None, None) before the first."""
+    model, alias = parsed.model_name, parsed.registration.alias
+    version = models.alias_version(model, alias)
+    if version is None:
+        return None, None
+    record = models.get(f"{model}@{version}")
+    lineage = record["manifest"].get("lineage") or {}
+    data = [i for i in lineage.get("inputs") or [] if i.get("kind") == "dataset"]
+    return record["ref"], (data[0]["ref"] if data else None)
+
+
+# -- the endpoint -----------------------------------------------------------------------------------
+def sync_endpoint(loop: Loop, endpoints, resources: dict) -> list[dict]:
+    """Create the deploy section's endpoint with the champion, keep its capture as declared,
+    delete an endpoint the loop made that the spec no longer names."""
+    out: list[dict] = []
+    had = resources.get("endpoint")
+    deploy = loop.parsed.deploy
+    want = deploy.endpoint if deploy else None
+    if had and had["name"] != want:
+        if had.get("owned") and endpoints is not None and endpoints.store.get_endpoint(had["name"]):
+            endpoints.delete(had["name"])
+            out.append(change("endpoint", had["name"], "deleted"))
+        resources.pop("endpoint", None)
+    if want is None:
+        return out
+    if endpoints is None:
+        return [*out, change("endpoint", want, "waiting", ["serving is not installed"])]
+    existing = endpoints.store.get_endpoint(want)
+    if "endpoint" not in resources:  # first seen: the loop owns it unless it was there before
+        resources["endpoint"] = {"name": want, "owned": existing is None}
+    capture = _capture(loop)
+    if existing is None:
+        if loop.champion is None:
+            return [*out, change("endpoint", want, "waiting",
+                                 ["no champion yet: the loop's first run creates it"])]
+        endpoints.create(want, loop.champion, capture=capture)
+        return [*out, change("endpoint", want, "created", [f"serving {loop.champion}"])]
+    now = {k: existing["spec"]["capture"].get(k) for k in capture}
+    changed = diff({"capture": now}, {"capture": capture})
+    if changed:
+        endpoints.update(want, capture=capture)
+        return [*out, change("endpoint", want, "updated", changed)]
+    return [*out, change("endpoint", want, "unchanged")]
+
+
+def _capture(loop: Loop) -> dict:
+    """The endpoint's capture settings: on when a monitor watches the endpoint, unless the
+    spec's ``deploy.capture`` says otherwise."""
+    watched = any(watches(m) == "endpoint" for m in loop.parsed.monitors)
+    return {"enabled": watched, **(loop.parsed.deploy.capture or {})}
+
+
+# -- monitors and their alarms -----------------------------------------------------------------------
+def monitor_fields(loop: Loop, m, baseline: str) -> dict:
+    """The monitor record the spec asks for (as ``ws.monitoring.create_monitor`` takes it)."""
+    options = dict(m.options)
+    window = options.pop("window", None)
+    variant = options.pop("variant", None)
+    after_ingest = options.pop("after_ingest", None)
+    config = dict(options)
+    if "exclude" not in config and loop.parsed.quality.ignore:
+        config["exclude"] = list(loop.parsed.quality.ignore)
+    on_endpoint = watches(m) == "endpoint"
+    fields = {
+        "baseline": baseline,
+        "dataset": None if on_endpoint else loop.parsed.data.dataset,
+        "endpoint": loop.parsed.deploy.endpoint if on_endpoint else None,
+        "variant": variant,
+        "schedule": m.schedule,
+        "after_ingest": bool(not on_endpoint and (after_ingest if after_ingest is not None
+                                                   else m.schedule is None)),
+        "window": window or ("1h" if on_endpoint else None),
+        "model": (f"{loop.parsed.model_name}@{loop.parsed.registration.alias}"
+                  if m.kind == "model_quality" else None),
+        "config": config,
+    }
+    return fields
+
+
+def _baseline(loop: Loop, monitoring, datasets, current: str | None) -> str | None:
+    """The monitor's reference: a baseline of the champion's training data (it follows each new
+    champion); before the first champion the one it has, else the dataset's newest version."""
+    ref = loop.trained_on
+    if ref is None and current is not None:
+        return current
+    if ref is None:
+        try:
+            ref = datasets.get(loop.parsed.data.dataset).ref
+        except NotFound:
+            return None
+    return monitoring.ensure_baseline(ref, target=loop.parsed.target)["name"]
+
+
+def sync_monitors(loop: Loop, monitoring, datasets, resources: dict) -> list[dict]:
+    out: list[dict] = []
+    wanted = {loop.monitor_name(m): m for m in loop.parsed.monitors}
+    owned = set(resources.get("monitors") or [])
+    for name in sorted(owned - set(wanted)):
+        if monitoring.store.get_monitor(name) is not None:
+            monitoring.delete_monitor(name)
+            out.append(change("monitor", name, "deleted"))
+        owned.discard(name)
+    for name, m in wanted.items():
+        existing = monitoring.store.get_monitor(name)
+        if watches(m) == "endpoint" and loop.champion is None and existing is None:
+            out.append(change("monitor", name, "waiting", ["no champion served yet"]))
+            continue
+        baseline = _baseline(loop, monitoring, datasets, existing and existing["baseline"])
+        if baseline is None:
+            out.append(change("monitor", name, "waiting",
+                              [f"dataset {loop.parsed.data.dataset!r} has no version yet"]))
+            continue
+        fields = monitor_fields(loop, m, baseline)
+        owned.add(name)
+        if existing is None:
+            monitoring.create_monitor(name, **fields)
+            out.append(change("monitor", name, "created", [f"baseline {baseline}"]))
+            continue
+        changed = diff({k: existing.get(k) for k in fields}, fields)
+        if changed:
+            monitoring.update_monitor(name, **fields)
+            out.append(change("monitor", name, "updated", changed))
+        else:
+            out.append(change("monitor", name, "unchanged"))
+    resources["monitors"] = sorted(owned)
+    return out
+
+
+def alarm_fields(loop: Loop, m) -> dict:
+    """The alarm record the spec asks for (as ``ws.alarms.create`` takes it)."""
+    from modelloop.telemetry.alarms import comparison_name
+
+    a = m.alarm
+    metric, comparison, threshold = ALARM_DEFAULTS[m.kind]
+    if metric is None:
+        metric = f"quality.{loop.parsed.evaluate.metric or 'accuracy'}"
+    return {
+        "metric": a.metric or metric,
+        "dimensions": {"monitor": loop.monitor_name(m), **a.dimensions},
+        "threshold": float(a.threshold if a.threshold is not None else threshold),
+        "comparison": comparison_name(a.comparison or comparison),
+        "statistic": a.statistic,
+        "period": a.period,
+        "evaluation_periods": a.evaluation_periods,
+        "datapoints_to_alarm": a.datapoints_to_alarm or a.evaluation_periods,
+        "missing_data": a.missing_data,
+        "actions": list(a.actions),
+    }
+
+
+def sync_alarms(loop: Loop, alarms, resources: dict) -> list[dict]:
+    """Alarms exist from the first apply, before their monitor writes a point
+    (INSUFFICIENT_DATA), so triggers can name them at once. A changed alarm is made anew: its
+    state starts again from INSUFFICIENT_DATA on the new condition."""
+    out: list[dict] = []
+    wanted = {loop.alarm_name(m): alarm_fields(loop, m) for m in loop.parsed.monitors if m.alarm}
+    owned = set(resources.get("alarms") or [])
+    for name in sorted(owned - set(wanted)):
+        if alarms.store.get_alarm(name) is not None:
+            alarms.delete(name)
+            out.append(change("alarm", name, "deleted"))
+        owned.discard(name)
+    for name, fields in wanted.items():
+        existing = alarms.store.get_alarm(name)
+        owned.add(name)
+        if existing is None:
+            alarms.create(name, **fields)
+            out.append(change("alarm", name, "created", [_condition(fields)]))
+            continue
+        changed = diff({k: existing.get(k) for k in fields}, fields)
+        if changed:
+            alarms.delete(name)
+            alarms.create(name, **fields)
+            out.append(change("alarm", name, "updated", changed))
+        else:
+            out.append(change("alarm", name, "unchanged"))
+    resources["alarms"] = sorted(owned)
+    return out
+
+
+def _condition(f: dict) -> str:
+    from modelloop.telemetry.alarms import COMPARISONS
+
+    sym = COMPARISONS[f["comparison"]][0]
+    return (f"{f['metric']} {sym} {f['threshold']:g} in {f['datapoints_to_alarm']} of "
+            f"{f['evaluation_periods']} periods of {f['period']}s")
+
+
+def check_alarm_names(loop: Loop) -> None:
+    """Two monitors may not declare one alarm."""
+    seen: dict[str, str] = {}
+    for m in loop.parsed.monitors:
+        if m.alarm is None:
+            continue
+        name = loop.alarm_name(m)
+        if name in seen:
+            raise InvalidInput(f"monitors {seen[name]!r} and {m.name!r} both declare alarm "
+                               f"{name!r}", hint="give one of them alarm.name")
+        seen[name] = m.name

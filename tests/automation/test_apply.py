@@ -1,0 +1,171 @@
+"""``modelloop loop apply|status|delete`` through the CLI and the SDK: idempotent apply, one
+change for one edit, deletion of what the spec drops, status, delete keeping versions and data,
+and bad input as one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelloop.data.agrawal import write_days
+from modelloop.errors import InvalidInput, NotFound
+
+SPEC = """\
+name: loans
+data:
+  dataset: loans
+  event_time_column: applied_at
+target: approved
+split: {{method: time, fraction: 0.25}}
+quality:
+  ignore: [application_id, applied_at]
+train:
+  algorithm: hist_gradient_boosting
+  params: {{max_iter: 10}}
+deploy:
+  endpoint: loans-ep
+monitors:
+  - name: drift
+    kind: data_drift
+    alarm: {{threshold: {threshold}, evaluation_periods: 2, datapoints_to_alarm: 1}}
+{extra}"""
+
+QUALITY = """\
+  - name: checks
+    kind: data_quality
+    alarm: {}
+"""
+
+
+def write_spec(folder, threshold=0.3, extra=QUALITY, name="loop.yaml"):
+    path = folder / name
+    path.write_text(SPEC.format(threshold=threshold, extra=extra))
+    return path
+
+
+@pytest.fixture
+def ws(local_workspace):
+    files = write_days(local_workspace.root / "incoming", 1, 300)
+    local_workspace.datasets.ingest("loans", files, event_time_column="applied_at")
+    return local_workspace
+
+
+def apply(cli, ws, spec):
+    return cli("-w", ws.root, "loop", "apply", spec)
+
+
+def actions(changes):
+    return {(c["kind"], c["name"]): c["action"] for c in changes}
+
+
+def test_apply_creates_what_the_spec_declares_and_twice_changes_nothing(ws, cli):
+    spec = write_spec(ws.root)
+    first = apply(cli, ws, spec)
+    assert "loop/loans created" in first.out
+    assert "monitor/loans-drift created" in first.out and "alarm/loans-drift created" in first.out
+    assert "endpoint/loans-ep waiting" in first.out  # no champion yet
+    mon = ws.monitoring.monitor("loans-drift")
+    assert mon["dataset"] == "loans" and mon["after_ingest"] and mon["baseline"] == "loans-v1"
+    assert mon["config"]["exclude"] == ["application_id", "applied_at"]
+    alarm = ws.alarms.get("loans-drift")
+    assert (alarm["metric"], alarm["threshold"], alarm["comparison"]) == (
+        "drift_share", 0.3, "GreaterThanOrEqualToThreshold")
+    assert alarm["dimensions"] == {"monitor": "loans-drift"}
+    assert (alarm["evaluation_periods"], alarm["datapoints_to_alarm"]) == (2, 1)
+    assert ws.alarms.get("loans-checks")["metric"] == "violations"
+    applied_at = ws.loops.get("loans")["applied_at"]
+
+    again = cli("-w", ws.root, "loop", "apply", spec, "--json").json()
+    assert {c["action"] for c in again} <= {"unchanged", "waiting"}, again
+    assert ws.loops.get("loans")["applied_at"] == applied_at  # nothing written either
+    assert "no changes" in apply(cli, ws, spec).out
+
+
+def test_one_threshold_edit_is_one_change_and_a_dropped_monitor_is_deleted(ws, cli):
+    apply(cli, ws, write_spec(ws.root))
+    changes = ws.loops.apply(write_spec(ws.root, threshold=0.2))
+    changed = [c for c in changes if c["action"] not in ("unchanged", "waiting")]
+    kinds = [(c["kind"], c["name"], c["action"]) for c in changed]
+    assert kinds == [("loop", "loans", "updated"), ("alarm", "loans-drift", "updated")], changes
+    assert changed[1]["diff"] == ["threshold: 0.3 -> 0.2"]
+    assert changed[0]["diff"] == ["monitors.drift.alarm.threshold: 0.3 -> 0.2"]
+    assert ws.alarms.get("loans-drift")["threshold"] == 0.2
+
+    shown = apply(cli, ws, write_spec(ws.root, threshold=0.2, extra=""))
+    assert "monitor/loans-checks deleted" in shown.out and "alarm/loans-checks deleted" in shown.out
+    with pytest.raises(NotFound):
+        ws.monitoring.monitor("loans-checks")
+    with pytest.raises(NotFound):
+        ws.alarms.get("loans-checks")
+    assert ws.monitoring.monitor("loans-drift")["name"] == "loans-drift"
+
+
+def test_a_monitor_option_edit_updates_the_monitor_in_place(ws):
+    ws.loops.apply(write_spec(ws.root))
+    before = ws.monitoring.monitor("loans-drift")
+    extra = QUALITY.replace("alarm: {}", "schedule: '0 * * * *'\n    alarm: {}")
+    changes = actions(ws.loops.apply(write_spec(ws.root, extra=extra)))
+    assert changes[("monitor", "loans-checks")] == "updated"
+    assert changes[("monitor", "loans-drift")] == "unchanged"
+    checks = ws.monitoring.monitor("loans-checks")
+    assert checks["schedule"] == "0 * * * *" and not checks["after_ingest"]
+    assert ws.monitoring.monitor("loans-drift")["id"] == before["id"]
+
+
+@pytest.mark.slow
+def test_status_run_by_name_and_delete_keeping_versions_and_data(ws, cli):
+    apply(cli, ws, write_spec(ws.root))
+    waiting = cli("-w", ws.root, "loop", "status", "loans").out
+    assert "champion  none yet" in waiting and "loans-ep: waiting" in waiting
+    assert "loans-drift" in waiting and "INSUFFICIENT_DATA" in waiting
+
+    ran = cli("-w", ws.root, "loop", "run", "loans", "--json").json()
+    assert ran["status"] == "succeeded", ran
+    assert ran["champion"] == "loans@1" and ran["deployed"]["deployed"] is True
+
+    s = cli("-w", ws.root, "loop", "status", "loans", "--json").json()
+    assert s["champion"] == "loans@1" and s["trained_on"].startswith("loans@1")
+    assert [(v["model"], v["traffic"]) for v in s["endpoint"]["variants"]] == [("loans@1", 100.0)]
+    assert [r["id"] for r in s["runs"]] == [ran["run_id"]] and s["runs"][0]["status"] == "succeeded"
+    assert {a["name"]: a["state"] for a in s["alarms"]} == {
+        "loans-drift": "INSUFFICIENT_DATA", "loans-checks": "INSUFFICIENT_DATA"}
+    shown = cli("-w", ws.root, "loop", "status", "loans").out
+    assert "champion  loans@1" in shown and "loans@1 100%" in shown
+
+    assert "no changes" in apply(cli, ws, write_spec(ws.root)).out  # the run left it in line
+
+    gone = cli("-w", ws.root, "loop", "delete", "loans", "--yes").out
+    for line in ("endpoint/loans-ep deleted", "monitor/loans-drift deleted",
+                 "alarm/loans-checks deleted", "loop/loans deleted"):
+        assert line in gone, gone
+    assert [v["version"] for v in ws.models.versions("loans")] == [1]  # versions kept
+    assert ws.datasets.get("loans").version == 1  # data kept
+    with pytest.raises(NotFound):
+        ws.endpoints.get("loans-ep")
+    assert ws.monitoring.monitors() == [] and ws.alarms.list() == []
+    missing = cli("-w", ws.root, "loop", "status", "loans", check=False)
+    assert missing.code != 0 and "no applied loop named 'loans'" in missing.err
+
+
+def test_bad_input_is_one_line_and_a_typed_error(ws, cli):
+    spec = write_spec(ws.root)
+    spec.write_text(spec.read_text().replace("dataset: loans", "dataset: laons"))
+    bad = cli("-w", ws.root, "loop", "apply", spec, check=False)
+    assert bad.code != 0 and bad.out == ""
+    assert "loop.yaml:3 data.dataset: unknown dataset 'laons'; did you mean 'loans'?" in bad.err
+    assert len(bad.err.strip().splitlines()) <= 2  # the error (and its hint)
+    assert ws.loops.list() == []  # nothing stored
+
+    quality = "  - name: q\n    kind: model_quality\n    alarm: {comparison: '<'}\n"
+    with pytest.raises(InvalidInput, match=r"monitors\.2\.alarm\.threshold: a model_quality "
+                                           r"alarm needs a threshold"):
+        ws.loops.apply(write_spec(ws.root, extra=QUALITY + quality))
+    no_deploy = write_spec(ws.root, extra=QUALITY + quality.replace("{comparison: '<'}",
+                                                                    "{threshold: 0.7}"))
+    no_deploy.write_text(no_deploy.read_text().replace("deploy:\n  endpoint: loans-ep\n", ""))
+    with pytest.raises(InvalidInput, match="watches the endpoint, and the loop has no deploy"):
+        ws.loops.apply(no_deploy)
+    typo = write_spec(ws.root)
+    typo.write_text(typo.read_text().replace("evaluation_periods", "evaluation_period"))
+    with pytest.raises(InvalidInput, match="unknown key; did you mean 'evaluation_periods'"):
+        ws.loops.apply(typo)
+    assert ws.loops.list() == [] and ws.monitoring.monitors() == []
