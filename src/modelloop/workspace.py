@@ -275,17 +275,13 @@ class Workspace:
 
         return DeclaredLoops(self.datasets, self.models, self.runs, store=self.store,
                              monitoring=self.monitoring, endpoints=self._endpoints_if_installed,
-                             triggers=self._loop_triggers)
+                             triggers=lambda: self.triggers)
 
     def _endpoints_if_installed(self):
         try:
             return self.endpoints
         except ImportError:  # an installation without serving's dependencies
             return None
-
-    def _loop_triggers(self):
-        """The triggers service a loop's triggers are made with (None until there is one)."""
-        return getattr(self, "triggers", None)
 
     @_service
     def triggers(self):

@@ -143,7 +143,7 @@ def test_status_run_by_name_and_delete_keeping_versions_and_data(ws, cli):
         ws.endpoints.get("loans-ep")
     assert ws.monitoring.monitors() == [] and ws.alarms.list() == []
     missing = cli("-w", ws.root, "loop", "status", "loans", check=False)
-    assert missing.code != 0 and "no applied loop named 'loans'" in missing.err
+    assert missing.code != 0 and "no loop named 'loans'" in missing.err
 
 
 def test_bad_input_is_one_line_and_a_typed_error(ws, cli):

@@ -53,7 +53,7 @@ class DeclaredLoops(Loops):
         found = self.store.get_loop(name)
         if found is None:
             known = [r["name"] for r in self.store.list_loops()]
-            raise NotFound(f"no applied loop named {name!r}",
+            raise NotFound(f"no loop named {name!r}",
                            hint=f"applied loops: {', '.join(known)}" if known else
                            "apply one with 'modelloop loop apply loop.yaml'")
         return found
@@ -67,15 +67,24 @@ class DeclaredLoops(Loops):
         stored = self._stored_name(spec)
         if stored is None:
             return super()._load(spec)
+        return self._load_stored(stored)
+
+    def _load_stored(self, name: str):
         from modelloop.pipelines import loop_spec
 
-        row = self.get(stored)
-        source = loop_spec.SpecSource(f"loop {stored}", None, Path(row["base_dir"]))
+        row = self.get(name)
+        source = loop_spec.SpecSource(f"loop {name}", None, Path(row["base_dir"]))
         parsed = loop_spec.parse(row["spec"], source)
         loop_spec.check_against(parsed, source, self.datasets)
         return parsed, source
 
     def _stored_name(self, spec) -> str | None:
+        """The applied loop ``spec`` means: its name (when no such file exists), or its stored
+        spec itself (what :meth:`get_spec` gave a ``run_loop`` trigger)."""
+        if isinstance(spec, dict):
+            row = self.store.get_loop(spec.get("name")) if isinstance(spec.get("name"), str) \
+                else None
+            return row["name"] if row is not None and row["spec"] == spec else None
         if not isinstance(spec, str) or os.sep in spec or spec.endswith((".yaml", ".yml")):
             return None
         if Path(spec).exists() or self.store.get_loop(spec) is None:
@@ -87,7 +96,9 @@ class DeclaredLoops(Loops):
         """Store the loop and bring what its spec declares in line; returns the changes
         (``{"kind", "name", "action", "diff"}``, action created | updated | unchanged |
         deleted, or waiting for what needs the loop's first champion or data)."""
-        parsed, source = self._load(spec)
+        return self._apply(*self._load(spec))
+
+    def _apply(self, parsed, source) -> list[dict]:
         dumped = parsed.model_dump(mode="json", by_alias=True)
         base_dir = str(source.base_dir)
         digest = sha256_bytes(json.dumps({"spec": dumped, "base_dir": base_dir},
@@ -101,11 +112,15 @@ class DeclaredLoops(Loops):
                                                {**dumped, "base_dir": base_dir}))]
         else:
             changes = [parts.change("loop", parsed.name, "unchanged")]
-        resources = dict(old["resources"]) if old else {}
+        before = dict(old["resources"]) if old else {}
+        resources = dict(before)
+        if old is None or old["hash"] != digest:  # first: its triggers' run_loop must find it
+            self.store.put_loop(parsed.name, spec=dumped, base_dir=base_dir, hash=digest,
+                                resources=before)
         try:
             changes += self._sync(parsed, dumped, resources)
         finally:  # what exists is recorded even when a later part failed
-            if old is None or old["hash"] != digest or old["resources"] != resources:
+            if resources != before:
                 self.store.put_loop(parsed.name, spec=dumped, base_dir=base_dir, hash=digest,
                                     resources=resources)
         return changes
@@ -123,16 +138,17 @@ class DeclaredLoops(Loops):
 
     def sync(self, name: str) -> list[dict]:
         """Apply the stored spec again (after a run: a first champion, new baselines)."""
-        return self.apply(name)
+        return self._apply(*self._load_stored(name))
 
     # -- running a stored loop --------------------------------------------------------------------
     def run(self, spec: str | os.PathLike | dict, *, executor: str = "threads",
-            wait: bool = False, wait_timeout: float | None = None,
-            on_progress=None) -> LoopResult:  # fmt: skip
-        """Run a loop once: a spec file, or an applied loop by name (then its objects are
-        brought in line after the run; the changes are in ``result.extra["applied"]``)."""
+            wait: bool = False, wait_timeout: float | None = None, on_progress=None,
+            started_by: dict | None = None) -> LoopResult:  # fmt: skip
+        """Run a loop once: a spec file, or an applied loop (by name, or its stored spec);
+        then the applied loop's objects are brought in line with the run (the changes are in
+        ``result.extra["applied"]``). ``started_by``: see :meth:`Loops.run`."""
         result = super().run(spec, executor=executor, wait=wait, wait_timeout=wait_timeout,
-                             on_progress=on_progress)
+                             on_progress=on_progress, started_by=started_by)
         stored = self._stored_name(spec)
         if stored is not None:
             try:

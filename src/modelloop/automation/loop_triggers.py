@@ -1,51 +1,53 @@
 """A loop spec's ``triggers:`` as triggers of ``ws.triggers``, owned by the loop (``loop:NAME``).
 
-The one place apply talks to the triggers service: each spec entry becomes
-``ws.triggers.create(name, cause=..., action=..., owner="loop:NAME", ...)``; without an action
-a trigger runs this loop (``{"do": "run_loop", "loop": NAME}``). ``alarm:`` may name one of the
-loop's monitors (its alarm is meant) or any alarm. Names: the entry's ``name``, else
-``<loop>-<on>`` (``-2``, ``-3`` … when the loop has several of one cause).
+The one place apply talks to the triggers service: each spec entry (its shape and defaults:
+:mod:`modelloop.pipelines.loop_triggers`) becomes ``ws.triggers.create(name, cause=...,
+action=..., owner="loop:NAME", ...)``; without ``do:`` a trigger runs this loop. ``alarm:`` may
+name one of the loop's monitors (its alarm is meant) or any alarm.
 """
 
 from __future__ import annotations
 
 from modelloop.automation.loop_parts import Loop, change, diff
-from modelloop.errors import InvalidInput
-
-#: Keys of a spec entry that say what the action is, and how it is run (the rest is the cause).
-ACTION_KEYS = ("do", "loop", "pipeline", "endpoint", "strategy", "options", "url", "spec",
-               "input", "output", "args", "params")
-POLICY_KEYS = ("concurrency", "missed", "retry", "paused")
+from modelloop.errors import InvalidInput, NotFound
 
 
 def requests(loop: Loop) -> dict[str, dict]:
-    """name -> ``{"cause", "action", <policies>}`` for each trigger the spec declares."""
+    """name -> ``ws.triggers.create`` keywords (``cause``, ``action``, policies) for each trigger
+    the spec declares, normalized as the triggers service stores them, so an unchanged trigger
+    compares equal."""
+    from modelloop.automation.triggers import DEFAULT_RETRY
+    from modelloop.pipelines.loop_triggers import ACTION, CAUSE, resolve_all
+
+    parsed = loop.parsed
+    alarms = {m.name: loop.alarm_name(m) for m in parsed.monitors if m.alarm}
+    made = resolve_all(
+        parsed.triggers,
+        loop=loop.name,
+        dataset=parsed.data.dataset,
+        model=parsed.model_name,
+        endpoint=parsed.deploy.endpoint if parsed.deploy else None,
+    )
     out: dict[str, dict] = {}
-    counts: dict[str, int] = {}
-    alarms = {m.name: loop.alarm_name(m) for m in loop.parsed.monitors if m.alarm}
-    for entry in loop.spec.get("triggers") or []:
-        entry = {k: v for k, v in entry.items() if v is not None}
-        name = entry.pop("name", None)
-        action = entry.pop("action", None) or {}
-        for key in ACTION_KEYS:
-            if key in entry:
-                action[key] = entry.pop(key)
-        if not action:
-            action = {"do": "run_loop", "loop": loop.name}
-        policies = {k: entry.pop(k) for k in POLICY_KEYS if k in entry}
-        cause = entry
-        if cause.get("on") == "alarm" and cause.get("alarm") in alarms:
-            cause["alarm"] = alarms[cause["alarm"]]
-        if cause.get("on") == "new_data":
-            cause.setdefault("dataset", loop.parsed.data.dataset)
-        if name is None:
-            counts[cause["on"]] = counts.get(cause["on"], 0) + 1
-            n = counts[cause["on"]]
-            name = f"{loop.name}-{cause['on']}" + (f"-{n}" if n > 1 else "")
+    for request, section in zip(made, parsed.triggers, strict=True):
+        name = request.pop("name")
         if name in out:
-            raise InvalidInput(f"the loop declares trigger {name!r} twice",
-                               hint="give each trigger its own name")
-        out[name] = {"cause": cause, "action": action, **policies}
+            raise InvalidInput(
+                f"the loop declares trigger {name!r} twice", hint="give each trigger its own name"
+            )
+        cause = request["cause"]
+        if cause["on"] == "alarm" and cause["alarm"] in alarms:
+            cause["alarm"] = alarms[cause["alarm"]]  # a monitor of this loop: its alarm
+        request["cause"] = CAUSE.validate_python(cause).model_dump(mode="json", exclude_none=True)
+        request["action"] = ACTION.validate_python(request["action"]).model_dump(
+            mode="json", exclude_none=True
+        )
+        request.setdefault("concurrency", "skip")
+        request.setdefault("missed", "skip")
+        request["retry"] = {**DEFAULT_RETRY, **(request.get("retry") or {})}
+        if not section.paused:  # a person may pause a loop's trigger; apply leaves it paused
+            request.pop("paused", None)
+        out[name] = request
     return out
 
 
@@ -67,9 +69,11 @@ def sync_triggers(loop: Loop, triggers) -> list[dict]:
             out.append(change("trigger", name, "created", [_describe(request)]))
             continue
         if existing.get("owner") != loop.owner:
-            raise InvalidInput(f"trigger {name!r} exists and is not loop {loop.name!r}'s "
-                               f"(owner: {existing.get('owner') or 'none'})",
-                               hint="name the loop's trigger differently (triggers: - name: …)")
+            raise InvalidInput(
+                f"trigger {name!r} exists and is not loop {loop.name!r}'s "
+                f"(owner: {existing.get('owner') or 'none'})",
+                hint="name the loop's trigger differently (triggers: - name: …)",
+            )
         changed = diff({k: existing.get(k) for k in request}, request)
         if changed:
             triggers.update(name, **request)
@@ -90,8 +94,6 @@ def delete_triggers(loop_name: str, triggers) -> list[dict]:
 
 
 def _get(triggers, name: str) -> dict | None:
-    from modelloop.errors import NotFound
-
     try:
         return triggers.get(name)
     except NotFound:
@@ -101,6 +103,8 @@ def _get(triggers, name: str) -> dict | None:
 def _describe(request: dict) -> str:
     cause = ", ".join(f"{k}={v}" for k, v in request["cause"].items() if k != "on")
     action = request["action"]
-    return (f"on {request['cause']['on']}" + (f" ({cause})" if cause else "")
-            + f" -> {action.get('do')} {action.get('loop') or action.get('endpoint') or ''}"
-            ).rstrip()
+    return (
+        f"on {request['cause']['on']}"
+        + (f" ({cause})" if cause else "")
+        + f" -> {action.get('do')} {action.get('loop') or action.get('endpoint') or ''}"
+    ).rstrip()

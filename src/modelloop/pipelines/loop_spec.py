@@ -34,8 +34,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from modelloop.errors import InvalidInput
-from modelloop.pipelines.loop_triggers import TriggerSection
 from modelloop.pipelines.loop_alarms import AlarmSection
+from modelloop.pipelines.loop_triggers import TriggerSection
 
 #: Constraint checks of :func:`modelloop.quality.check` a loop may stop on.
 CHECK_TYPES = (

@@ -1,0 +1,84 @@
+"""A loop's triggers through ``loop apply``: made with the loop as owner, unchanged on a second
+apply, deleted when the spec drops them; a trigger runs the applied loop by name, and the run
+shows what started it in ``loop status``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from tests.automation.test_apply import write_spec
+
+from modelloop.errors import NotFound
+
+TRIGGERS = """\
+triggers:
+  - {on: alarm, alarm: drift}
+  - {on: manual}
+"""
+CRON = "  - {on: cron, schedule: '0 6 * * *', timezone: Europe/Paris}\n"
+
+
+@pytest.fixture
+def ws(local_workspace):
+    from modelloop.data.agrawal import write_days
+
+    files = write_days(local_workspace.root / "incoming", 1, 300)
+    local_workspace.datasets.ingest("loans", files, event_time_column="applied_at")
+    return local_workspace
+
+
+def spec_with(ws, triggers):
+    from tests.automation.test_apply import QUALITY
+
+    return write_spec(ws.root, extra=QUALITY + triggers)
+
+
+def test_triggers_are_the_loops_and_follow_the_spec(ws, cli):
+    first = cli("-w", ws.root, "loop", "apply", spec_with(ws, TRIGGERS + CRON)).out
+    for line in ("trigger/loans-alarm created", "trigger/loans-manual created",
+                 "trigger/loans-cron created"):
+        assert line in first, first
+    alarm = ws.triggers.get("loans-alarm")
+    assert alarm["owner"] == "loop:loans" and alarm["cause"]["alarm"] == "loans-drift"
+    assert alarm["action"] == {"do": "run_loop", "loop": "loans"}
+    assert "no changes" in cli("-w", ws.root, "loop", "apply", spec_with(ws, TRIGGERS + CRON)).out
+
+    ws.triggers.pause("loans-cron")  # a person's pause survives an unrelated apply
+    changes = ws.loops.apply(spec_with(ws, TRIGGERS + CRON.replace("6 *", "7 *")))
+    updated = [c for c in changes if c["kind"] == "trigger" and c["action"] == "updated"]
+    assert [(c["name"], c["diff"]) for c in updated] == [
+        ("loans-cron", ["cause.schedule: \"0 6 * * *\" -> \"0 7 * * *\""])]
+    assert ws.triggers.get("loans-cron")["paused"] is True
+
+    status = cli("-w", ws.root, "loop", "status", "loans", "--json").json()
+    assert {t["name"]: t.get("paused") for t in status["triggers"]} == {
+        "loans-alarm": False, "loans-manual": False, "loans-cron": True}
+
+    dropped = cli("-w", ws.root, "loop", "apply", spec_with(ws, TRIGGERS)).out
+    assert "trigger/loans-cron deleted" in dropped
+    with pytest.raises(NotFound):
+        ws.triggers.get("loans-cron")
+    assert sorted(t["name"] for t in ws.triggers.list(owner="loop:loans")) == [
+        "loans-alarm", "loans-manual"]
+
+    cli("-w", ws.root, "loop", "delete", "loans", "--yes")
+    assert ws.triggers.list(owner="loop:loans") == []
+
+
+@pytest.mark.slow
+def test_a_trigger_runs_the_applied_loop_and_status_shows_what_started_it(ws, cli, tmp_path,
+                                                                          monkeypatch):
+    spec = spec_with(ws, TRIGGERS)
+    ws.loops.apply(spec)
+    monkeypatch.chdir(tmp_path)  # the stored loop does not depend on the caller's folder
+    ws.triggers.fire("loans-manual")
+    done = ws.triggers.run_pending(datetime.now(UTC), wait=True)
+    assert [f["status"] for f in done] and ws.triggers.history("loans-manual")[0]["status"] == \
+        "succeeded", ws.triggers.history("loans-manual")
+    s = ws.loops.status("loans")
+    assert s["champion"] == "loans@1"
+    assert s["runs"][0]["started_by"]["trigger"] == "loans-manual"
+    assert s["endpoint"]["variants"][0]["model"] == "loans@1"
+    shown = cli("-w", ws.root, "loop", "status", "loans").out
+    assert "loans-manual" in shown
