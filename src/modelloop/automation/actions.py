@@ -67,6 +67,8 @@ def run(sv: Services, firing: dict, on_started: Callable[[dict], None]) -> dict:
         cause.update(_ingest(sv, cause))
         on_started({"cause": cause})
     do = action["do"]
+    if do == "ingest":  # done above: the version is the result
+        return {"ref": cause.get("ref"), "version": cause.get("version")}
     marker = {"firing": firing["id"], "trigger": firing["trigger"], "cause": describe(cause)}
     if do == "run_loop":
         return _run_loop(sv, firing, marker, on_started)

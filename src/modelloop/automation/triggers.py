@@ -64,7 +64,7 @@ def target_of(action: dict, trigger: str) -> str:
         return f"endpoint:{action['endpoint']}"
     if do == "transform":
         return f"transform:{action['output']}"
-    return f"trigger:{trigger}"
+    return f"trigger:{trigger}"  # webhook, ingest: one firing of the trigger at a time
 
 
 def _shape(adapter, value: dict, what: str) -> dict:

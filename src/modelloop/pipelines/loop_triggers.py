@@ -10,6 +10,7 @@ loop's dataset, model and endpoint::
       - {on: cron, schedule: "0 6 * * *", timezone: Europe/Paris, missed: catch-up-once}
       - {on: new_data, min_new_rows: 1000}
       - {on: watch, location: incoming/, pattern: "*.csv", settle_seconds: 2}
+      - {on: watch, location: landing/, do: ingest}   # only ingest: others react to the version
       - {on: alarm, alarm: loans-drift, concurrency: skip}
       - {on: approval, do: deploy, strategy: canary}
       - {on: manual}
@@ -22,7 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 CAUSES = ("cron", "new_data", "watch", "alarm", "approval", "manual")
-ACTIONS = ("run_loop", "run_pipeline", "deploy", "rollback", "transform", "webhook")
+ACTIONS = ("run_loop", "run_pipeline", "deploy", "rollback", "transform", "webhook", "ingest")
 CONCURRENCY = ("skip", "queue", "cancel-previous")
 MISSED = ("skip", "catch-up-once")
 STRATEGIES = ("all-at-once", "blue-green", "canary", "linear")
@@ -126,8 +127,16 @@ class Webhook(_Shape):
         return self
 
 
+class Ingest(_Shape):
+    """Only the watched file's ingest (which every watch trigger does first): what reacts to the
+    new version is left to others (the after-ingest monitors, their alarms, new-data triggers)."""
+
+    do: Literal["ingest"]
+
+
 Action = Annotated[
-    RunLoop | RunPipeline | Deploy | Rollback | Transform | Webhook, Field(discriminator="do")
+    RunLoop | RunPipeline | Deploy | Rollback | Transform | Webhook | Ingest,
+    Field(discriminator="do"),
 ]
 
 
@@ -155,6 +164,7 @@ _ACTION_KEYS = {
     "rollback": ("endpoint",),
     "transform": ("model", "input", "output", "options"),
     "webhook": ("url",),
+    "ingest": (),
 }
 _POLICY_KEYS = ("name", "on", "do", "concurrency", "missed", "retry", "paused")
 
@@ -210,6 +220,8 @@ class TriggerSection(_Shape):
             raise ValueError("an alarm trigger needs the alarm's name (alarm: NAME)")
         if self.on == "watch" and not self.location:
             raise ValueError("a watch trigger needs a location (a folder or an s3:// prefix)")
+        if self.do == "ingest" and self.on != "watch":
+            raise ValueError("do: ingest is for watch triggers (it ingests the watched file)")
         if self.do == "webhook" and not self.url:
             raise ValueError("a webhook trigger needs its url")
         if self.do == "run_pipeline" and not self.pipeline:
