@@ -42,7 +42,16 @@ def test_demo_closes_the_loop_with_no_command_typed(tmp_path, cli):
     assert out["requests"] > 0 and out["failures"] == 0, [d["errors"] for d in out["days"]]
     assert all(d["requests"] > 0 for d in out["days"])
     assert days[3]["champion_auc"] < 0.8 < (days[3]["live_auc_by_variant"].get("loans-v2") or 0)
-    assert not out["controller_errors"], out["controller_errors"]
+    # what the triggers did: each file ingested once, the first champion by hand, the retrain by
+    # an alarm; nothing failed
+    fired = {(f["trigger"], f["status"]) for f in out["firings"]}
+    assert ("retrain-now", "succeeded") in fired, out["firings"]
+    starters = {f["trigger"] for f in out["firings"]
+                if (f["started"] or {}).get("run_id") == reaction["run"]}
+    assert len(starters) == 1 and starters <= {"retrain-on-drift", "retrain-on-quality"}
+    files = [f["cause"]["file"] for f in out["firings"] if f["trigger"] == "incoming"]
+    assert len(files) == len(set(files)) == 3
+    assert not [f for f in out["firings"] if f["status"] == "failed"], out["firings"]
 
     # a used folder is refused
     refused = cli("demo", folder, check=False)

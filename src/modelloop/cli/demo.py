@@ -113,31 +113,43 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(root: Path, port: int, log_path: Path) -> subprocess.Popen:
-    """``modelloop serve`` for the workspace in a process of its own; returns once it listens."""
-    env = {**os.environ, "MODELLOOP_HOME": str(root)}
-    log = open(log_path, "ab")  # noqa: SIM115 - the server writes to it until stopped
+def start_up(root: Path, port: int, log_path: Path, *, interval: float) -> subprocess.Popen:
+    """``modelloop up`` for the workspace (the controller, the endpoint server and the job
+    workers: one process tree), its lines in ``log_path``; returns once the server listens."""
+    log = open(log_path, "ab")  # noqa: SIM115 - the process tree writes to it until stopped
     proc = subprocess.Popen(
-        [sys.executable, "-m", "modelloop", "-w", str(root), "serve", "--port", str(port),
-         "--metrics-interval", "2"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root,
+        [sys.executable, "-m", "modelloop", "-w", str(root), "up", "--port", str(port),
+         "--interval", str(interval)],
+        stdout=log, stderr=subprocess.STDOUT, cwd=root,
+        env={**os.environ, "COLUMNS": "200"},
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             from modelloop.errors import ModelloopError
 
-            raise ModelloopError(f"the endpoint server exited ({proc.returncode})",
+            raise ModelloopError(f"'modelloop up' exited ({proc.returncode})",
                                  hint=f"see {log_path}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return proc
         except OSError:
             time.sleep(0.1)
-    proc.terminate()
+    stop_up(proc)
     from modelloop.errors import ModelloopError
 
-    raise ModelloopError("the endpoint server did not start within 60 s", hint=f"see {log_path}")
+    raise ModelloopError("the endpoint server did not start within 120 s", hint=f"see {log_path}")
+
+
+def stop_up(proc: subprocess.Popen) -> None:
+    """SIGTERM: ``up`` stops the controller, then the server (requests in flight answered)."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def read_spec(text: str) -> dict:

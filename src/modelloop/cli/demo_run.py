@@ -16,6 +16,8 @@ ENDPOINT = "loans"
 REACTION_TIMEOUT = 150.0
 #: Distinct applicants a day's requests cycle through.
 REQUEST_ROWS = 600
+#: The controller's tick (``modelloop up --interval``): how soon it notices a file or an event.
+CONTROLLER_INTERVAL = 0.25
 
 
 class DemoRun:
@@ -73,8 +75,8 @@ class DemoRun:
 
     # -- the play -------------------------------------------------------------------------------
     def play(self) -> dict:
-        from modelloop.cli.demo import free_port, read_spec, start_server
-        from modelloop.cli.demo_standin import StandInController, apply_monitors, runnable
+        from modelloop.cli.demo import free_port, read_spec, start_up, stop_up
+        from modelloop.cli.demo_standin import apply
         from modelloop.workspace import Workspace
 
         self._frames = self._prefetch()  # River's import and the days' rows, in the background
@@ -82,42 +84,41 @@ class DemoRun:
         ws.jobs.warm_up()  # the job server imports while the demo sets up
         self.ws = ws
         spec_text = demo_spec()
-        (self.root / "loop.yaml").write_text(spec_text)
+        spec_path = self.root / "loop.yaml"
+        spec_path.write_text(spec_text)
         spec = read_spec(spec_text)
-        port = free_port()
-        controller = StandInController(self.root, spec)
+        (self.root / "incoming").mkdir()
         self.tracker = Tracker(ws, loop=spec["name"], endpoint=ENDPOINT,
-                               firings=lambda: list(controller.firings))
-        self._line("setup", f"workspace {self.root}; loop spec loop.yaml; {self.days} days of "
-                   f"{self.rows:,} applications, drift on day {self.drift_day}")
-        server = start_server(self.root, port, self.root / "serve.log")
-        self._line("setup", f"endpoint server on 127.0.0.1:{port} (log: serve.log)")
+                               firings=lambda: ws.triggers.history(limit=100))
+        self._line("setup", f"workspace {self.root}; {self.days} days of {self.rows:,} "
+                   f"applications, drift on day {self.drift_day}")
+        for change in apply(ws, spec_path, spec):
+            self._line("apply", change)
+        port = free_port()
+        up = start_up(self.root, port, self.root / "up.log", interval=CONTROLLER_INTERVAL)
+        self._line("setup", f"modelloop up: the controller, the endpoint server on "
+                   f"127.0.0.1:{port} and the job workers (log: up.log)")
         traffic = Traffic("127.0.0.1", port, ENDPOINT, rate=self.rate)
         from rich.live import Live
 
         live = render.err.is_terminal and not self.quiet
         try:
-            controller.start()
             view = Live(console=render.err, refresh_per_second=4, transient=True) if live \
                 else contextlib.nullcontext()
             with view as handle:
                 self._live = handle if live else None
-                self._bootstrap(ws, spec, controller, runnable, apply_monitors, traffic)
+                self._bootstrap(ws, spec_path, spec, apply, traffic)
                 for number in range(2, self.days + 1):
                     self._day(number, traffic)
                 self._refresh()
         finally:
+            self._live = None
             traffic.stop()
-            controller.stop()
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except Exception:
-                server.kill()
+            stop_up(up)
         self._refresh()
         from modelloop.cli.demo_summary import summarize
 
-        return summarize(self, controller)
+        return summarize(self)
 
     def _land(self, number: int, traffic: Traffic | None) -> Day:
         drifted = number >= self.drift_day
@@ -147,23 +148,25 @@ class DemoRun:
         pool.shutdown(wait=False)
         return frames
 
-    def _bootstrap(self, ws, spec, controller, runnable, apply_monitors, traffic) -> None:
-        """Day 1: its file is ingested by the watch trigger, the first run of the loop trains the
-        first champion (no alarm can ask for it: nothing is served yet), and the monitors start
-        from that day's baseline; then the requests start."""
+    def _bootstrap(self, ws, spec_path, spec, apply, traffic) -> None:
+        """Day 1: the watch trigger ingests its file; the demo presses ``retrain-now`` once (no
+        alarm can ask for a first champion: nothing is served yet); apply again makes what
+        waited for a champion (the endpoint's capture, the monitors); then the requests start."""
         self._land(1, None)
         self._wait(60, until=lambda: 1 in self.tracker.versions)
-        self._line("setup", "first run of the loop: the first champion")
-        result = ws.loops.run(runnable(spec))
-        self._refresh()
-        if result.status != "succeeded":
+        for change in apply(ws, spec_path, spec):
+            self._line("apply", change)
+        ws.triggers.fire("retrain-now", {"by": "the demo: the first champion"})
+        self._wait(REACTION_TIMEOUT, until=lambda: any(
+            r["result"] is not None for r in self.tracker.runs.values()))
+        first = next(iter(self.tracker.runs.values()))["result"]
+        if first.status != "succeeded" or first.champion is None:
             from modelloop.errors import ModelloopError
 
-            raise ModelloopError(f"the first run of the loop {result.status}: {result.error}",
-                                 hint=f"see 'modelloop -w {self.root} runs show {result.run_id}'")
-        ws.endpoints.update(ENDPOINT, capture=spec["deploy"]["capture"])
-        for made in apply_monitors(ws, spec):
-            self._line("setup", f"created {made}")
+            raise ModelloopError(f"the first run of the loop {first.status}: {first.error}",
+                                 hint=f"see 'modelloop -w {self.root} runs show {first.run_id}'")
+        for change in apply(ws, spec_path, spec):
+            self._line("apply", change)
         traffic.set_day(self.days_played[0], self._frames[(1, "requests")].result())
         traffic.wait_ready()
         traffic.start()

@@ -1,141 +1,101 @@
-"""A stand-in for ``loop apply`` and the controller, used by the demo only while those are not in
-the workspace: it makes the spec's monitors and alarms with the services that exist, and a thread
-does what the controller will (ingest each settled file of the watched folder once, tick the
-monitoring scheduler, run the loop when an alarm of an alarm trigger enters ALARM, one run at a
-time). It goes away when the demo switches to the real parts.
+"""``loop apply`` of the demo's spec: ``ws.loops.apply`` when the workspace has it, else a
+stand-in that makes the same objects with the services that exist (alarms, monitors once the
+first champion serves, the endpoint's capture, the triggers through ``ws.triggers``), named as
+apply names them (``<loop>-<monitor>``). The stand-in goes away once apply is in every workspace.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import threading
-import time
 from pathlib import Path
 
-#: The loop spec's sections the loop runner takes today (monitors, triggers and the extended
-#: deploy section are for ``loop apply``).
+#: The loop spec's sections the loop runner validates without apply (monitors' alarms, the
+#: deploy section's capture and the triggers are apply's).
 RUN_SECTIONS = ("name", "data", "target", "split", "quality", "train", "tune", "evaluate",
                 "register")
-DEPLOY_OPTIONS = ("endpoint", "strategy", "options")
+DEPLOY_KEYS = ("endpoint", "strategy", "options")
+KIND_METRIC = {"data_drift": "drift_share", "data_quality": "violations"}
 
 
 def runnable(spec: dict) -> dict:
-    """The part of the demo's spec ``ws.loops.run`` validates today."""
+    """The part of the demo's spec ``ws.loops.run`` validates without apply."""
     out = {k: v for k, v in spec.items() if k in RUN_SECTIONS}
     if spec.get("deploy"):
-        out["deploy"] = {k: v for k, v in spec["deploy"].items() if k in DEPLOY_OPTIONS}
+        out["deploy"] = {k: v for k, v in spec["deploy"].items() if k in DEPLOY_KEYS}
     return out
 
 
-def apply_monitors(ws, spec: dict) -> list[str]:
-    """Create the spec's monitors and their alarms (what ``loop apply`` will do)."""
-    made = []
+def apply(ws, spec_path: Path, spec: dict) -> list[str]:
+    """Apply the spec; one line per change (``created trigger incoming``, ...)."""
+    real = getattr(ws.loops, "apply", None)
+    if real is not None:
+        return [f"{c['action']} {c['kind']} {c['name']}" + (f": {'; '.join(c['diff'])}"
+                                                           if c.get("diff") else "")
+                for c in real(str(spec_path)) if c["action"] != "unchanged"]
+    return _stand_in(ws, Path(spec_path), spec)
+
+
+def _stand_in(ws, spec_path: Path, spec: dict) -> list[str]:
+    import yaml
+
+    from modelloop.errors import NotFound
+    from modelloop.pipelines.loop_triggers import TriggerSection
+
+    loop, out = spec["name"], []
+    run_spec = spec_path.with_name(f".{spec_path.stem}.run.yaml")
+    if not run_spec.exists():
+        run_spec.write_text(yaml.safe_dump(runnable(spec), sort_keys=False))
+    champion = ws.models.alias_version(loop, "champion")
+    names = {m["name"]: f"{loop}-{m['name']}" for m in spec.get("monitors", [])}
     for m in spec.get("monitors", []):
-        kwargs = {k: m[k] for k in ("dataset", "endpoint", "schedule", "after_ingest", "window",
-                                    "model") if m.get(k) is not None}
-        ws.monitoring.ensure_baseline(m["baseline"], target=spec["target"])
-        ws.monitoring.create_monitor(m["name"], baseline=m["baseline"], **kwargs)
-        made.append(f"monitor {m['name']}")
-        if m.get("alarm"):
+        name = names[m["name"]]
+        if m.get("alarm") and ws.alarms.store.get_alarm(name) is None:
             a = dict(m["alarm"])
-            ws.alarms.create(m["name"], a.pop("metric"), threshold=a.pop("threshold"),
-                             dimensions={"monitor": m["name"]}, **a)
-            made.append(f"alarm {m['name']}")
-    return made
-
-
-class StandInController:
-    """One thread doing the controller's part of the demo's loop (see the module's docstring).
-
-    ``firings`` records what each trigger started: ``{"trigger", "cause", "run", "time"}``."""
-
-    def __init__(self, root: Path, spec: dict, *, interval: float = 0.2):
-        self.root = Path(root)
-        self.spec = spec
-        self.interval = interval
-        self.firings: list[dict] = []
-        self.errors: list[str] = []
-        self._seen: set[str] = set()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._running: threading.Thread | None = None
-        self._last_event = 0
-
-    def start(self) -> None:
-        from modelloop.workspace import Workspace
-
-        ws = Workspace(self.root)
-        events = ws.events(kind="alarm.triggered", limit=1_000_000)
-        self._last_event = events[-1]["id"] if events else 0
-        t = threading.Thread(target=self._loop, args=(ws,), name="demo-standin", daemon=True)
-        t.start()
-        self._threads.append(t)
-
-    def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=120)
-        if self._running:
-            self._running.join(timeout=120)
-
-    def busy(self) -> bool:
-        return self._running is not None and self._running.is_alive()
-
-    def _loop(self, ws) -> None:
-        while not self._stop.is_set():
-            try:
-                self._tick(ws)
-            except Exception as exc:  # the stand-in keeps going, as the controller does
-                self.errors.append(f"{type(exc).__name__}: {exc}")
-            self._stop.wait(self.interval)
-        ws.close()
-
-    def _tick(self, ws) -> None:
-        for t in self.spec.get("triggers", []):
-            if t.get("on") == "watch":
-                self._watch(ws, t)
-        ws.monitoring.tick()
-        alarms = {t["alarm"]: t for t in self.spec.get("triggers", []) if t.get("on") == "alarm"}
-        for e in ws.events(after_id=self._last_event, kind="alarm.triggered"):
-            self._last_event = e["id"]
-            trigger = alarms.get(e["payload"].get("alarm"))
-            if trigger is None:
-                continue
-            firing = {"trigger": trigger["name"], "cause": f"event:{e['id']}",
-                      "time": time.time(), "run": None}
-            if self.busy():
-                firing["status"] = "skipped"
-                firing["why"] = "a run of the loop is in progress (concurrency: skip)"
-            else:
-                firing["status"] = "started"
-                self._running = threading.Thread(target=self._run_loop, args=(firing,),
-                                                 name="demo-standin-run", daemon=True)
-                self._running.start()
-            self.firings.append(firing)
-
-    def _watch(self, ws, trigger: dict) -> None:
-        folder = self.root / trigger["location"]
-        if not folder.is_dir():
-            return
-        settle = float(trigger.get("settle_seconds", 1.0))
-        for f in sorted(folder.iterdir()):
-            if not f.is_file() or not fnmatch.fnmatch(f.name, trigger.get("pattern", "*")):
-                continue
-            st = f.stat()
-            key = f"{f}:{st.st_size}:{st.st_mtime_ns}"
-            if key in self._seen or time.time() - st.st_mtime < settle:
-                continue
-            self._seen.add(key)
-            ws.datasets.ingest(trigger["dataset"], [f],
-                               event_time_column=self.spec["data"].get("event_time_column"))
-
-    def _run_loop(self, firing: dict) -> None:
-        from modelloop.workspace import Workspace
-
+            metric = a.pop("metric", None) or KIND_METRIC[m["kind"]]
+            ws.alarms.create(name, metric, dimensions={"monitor": name},
+                             comparison=a.pop("comparison", ">="), **a)
+            out.append(f"created alarm {name}")
+        if champion is None or ws.monitoring.store.get_monitor(name) is not None:
+            continue
+        baseline = ws.monitoring.ensure_baseline(f"{spec['data']['dataset']}@1",
+                                                 target=spec["target"])["name"]
+        on_endpoint = m["kind"] == "model_quality"
+        options = m.get("options") or {}
+        ws.monitoring.create_monitor(
+            name, baseline=baseline, schedule=m.get("schedule"),
+            dataset=None if on_endpoint else spec["data"]["dataset"],
+            endpoint=spec["deploy"]["endpoint"] if on_endpoint else None,
+            after_ingest=not on_endpoint, window=options.get("window"),
+            model=f"{loop}@champion" if on_endpoint else None,
+            config={"exclude": list(spec["quality"]["ignore"])})
+        out.append(f"created monitor {name}")
+    if champion is not None:
+        endpoint = ws.endpoints.get(spec["deploy"]["endpoint"])
+        want = spec["deploy"].get("capture") or {}
+        if any(endpoint["spec"]["capture"].get(k) != v for k, v in want.items()):
+            ws.endpoints.update(endpoint["name"], capture=want)
+            out.append(f"updated endpoint {endpoint['name']}: capture on")
+    try:
+        has_data = ws.datasets.get(spec["data"]["dataset"]) is not None
+    except NotFound:  # a run_loop trigger checks the spec against the data: it waits for it
+        has_data = False
+    for entry in spec.get("triggers", []):
+        section = TriggerSection.model_validate(entry)
+        if section.do == "run_loop" and not has_data:
+            continue
+        made = section.resolve(loop=loop, dataset=spec["data"]["dataset"], model=loop,
+                               endpoint=spec["deploy"]["endpoint"], spec_path=str(run_spec))
         try:
-            with Workspace(self.root) as ws:
-                result = ws.loops.run(runnable(self.spec))
-                firing["run"] = result.run_id
-        except Exception as exc:
-            firing["status"] = "failed"
-            self.errors.append(f"{type(exc).__name__}: {exc}")
+            ws.triggers.get(made["name"])
+            continue
+        except NotFound:
+            pass
+        cause = made["cause"]
+        if cause["on"] == "alarm":
+            cause["alarm"] = names.get(cause["alarm"], cause["alarm"])
+        if cause["on"] == "watch" and "://" not in cause["location"]:
+            folder = spec_path.parent / cause["location"]
+            folder.mkdir(parents=True, exist_ok=True)
+            cause["location"] = str(folder)
+        ws.triggers.create(made.pop("name"), owner=f"loop:{loop}", **made)
+        out.append(f"created trigger {section.name}")
+    return out

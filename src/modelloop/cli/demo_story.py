@@ -28,17 +28,18 @@ FUNCTION_BEFORE, FUNCTION_AFTER = 0, 2
 
 DEMO_SPEC = """\
 # The closed-loop demo's loop. 'modelloop loop apply loop.yaml' makes everything below; the
-# controller then does the rest: files landing in incoming/ are ingested, the drift monitor checks
-# each new day against the first, the model-quality monitor scores the endpoint's answers against
-# the ground truth posted later, and either alarm retrains; a candidate that beats the champion by
-# 0.005 AUC on the freshest rows is promoted and rolled out as a canary while requests flow.
+# controller ('modelloop up') then does the rest: each file landing in incoming/ is ingested, the
+# drift monitor checks each new day against the champion's training data, the quality monitor
+# scores the endpoint's answers against the ground truth posted later, either alarm retrains (one
+# run at a time), and a candidate that beats the champion by 0.005 AUC on the freshest rows is
+# promoted and rolled out as a canary while requests flow.
 name: loans
 data:
   dataset: loans
   event_time_column: applied_at
   window: 1                 # retrain on the newest day
 target: approved
-split: {{method: time, fraction: 0.25}}
+split: {{method: time, fraction: 0.25, time_column: applied_at}}
 quality:
   ignore: [application_id, applied_at]
 train:
@@ -57,39 +58,33 @@ deploy:
   options: {{canary_percent: 25, bake_seconds: {bake}, min_requests: 10, max_error_rate: 0.01,
              max_wait: 60}}
 monitors:
-  - name: loans-drift       # each ingested day against the first day's baseline
+  - name: drift             # each ingested day (alarm loans-drift)
     kind: data_drift
-    dataset: loans
-    after_ingest: true
-    baseline: loans@1
-    alarm: {{metric: drift_share, comparison: ">=", threshold: 0.2, period: 5,
-             missing_data: ignore}}
-  - name: loans-quality     # the endpoint's answers against late ground truth
+    alarm: {{threshold: 0.2, period: 5, missing_data: ignore}}    # drift_share >= 0.2
+  - name: quality           # the endpoint's answers against late ground truth (loans-quality)
     kind: model_quality
-    endpoint: loans
-    schedule: "* * * * * */{quality_every}"    # every {quality_every} s (croniter's sixth field: seconds)
-    window: {quality_window}s
-    baseline: loans@1
-    model: loans@champion
+    schedule: "* * * * * */{quality_every}"   # every {quality_every} s (croniter's sixth field: seconds)
+    options: {{window: {quality_window}s}}
     alarm: {{metric: quality.roc_auc, comparison: "<", threshold: 0.8, period: {quality_every},
              missing_data: ignore}}
 triggers:
-  - name: incoming          # each new file in incoming/ is ingested once
+  - name: incoming          # each file landing in incoming/ is ingested once
     on: watch
     location: incoming/
     dataset: loans
     pattern: "*.csv"
-    settle_seconds: 0.3
-  - name: retrain-on-drift
+    settle_seconds: 0       # files land by rename: whole when they appear
+    do: ingest
+  - name: retrain-on-drift  # the loop runs; never two runs of it at once
     on: alarm
-    alarm: loans-drift
-    do: run_loop
-    concurrency: skip       # never two retrains of the loop at once
+    alarm: drift
+    concurrency: skip
   - name: retrain-on-quality
     on: alarm
-    alarm: loans-quality
-    do: run_loop
+    alarm: quality
     concurrency: skip
+  - name: retrain-now       # by hand (the demo presses it once, for the first champion)
+    on: manual
 """
 
 

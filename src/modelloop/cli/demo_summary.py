@@ -7,7 +7,7 @@ from modelloop.cli.demo_story import auc
 from modelloop.cli.demo_view import _ts, drift_verdict
 
 
-def summarize(play, controller=None) -> dict:
+def summarize(play) -> dict:
     t = play.tracker
     days = play.days_played
     out_days = []
@@ -69,8 +69,9 @@ def summarize(play, controller=None) -> dict:
                       "seconds": None if r.get("ended") is None else round(
                           r["ended"] - r["created"], 3)}
                      for rid, r in sorted(t.rollouts.items())],
-        "firings": list(getattr(controller, "firings", []) or []),
-        "controller_errors": list(getattr(controller, "errors", []) or []),
+        "firings": [{"trigger": f["trigger"], "cause": f["cause"], "status": f["status"],
+                     "started": f.get("started"), "error": f.get("error")}
+                    for f in reversed(play.ws.triggers.history(limit=100))],
     }
 
 

@@ -54,7 +54,6 @@ class Tracker:
         self.rollouts: dict[int, dict] = {}
         self.quality: list[tuple[float, float, int]] = []  # (time, roc_auc, labelled rows)
         self._event = 0
-        self._firings = 0
         self._monitor_run = 0
         self._step_seen: set[tuple] = set()
 
@@ -155,14 +154,23 @@ class Tracker:
                 rec["ended"] = _ts(run.get("ended_at"))
 
     def _triggers(self) -> None:
+        """A line per firing and per change of its status (pending, running, succeeded, skipped
+        with why...)."""
         if self.firings is None:
             return
-        firings = self.firings()
-        for f in firings[self._firings:]:
-            why = f" ({f['why']})" if f.get("why") else ""
-            self._say("trigger", f"{f['trigger']} fired on {f['cause']}: {f['status']}{why}",
-                      f.get("time"))
-        self._firings = len(firings)
+        from modelloop.automation.actions import describe
+
+        for f in reversed(self.firings()):
+            key = (f["id"], str(f["status"]))
+            if key in self._step_seen:
+                continue
+            self._step_seen.add(key)
+            why = f": {f['error']}" if f.get("error") else ""
+            started = (f.get("started") or {}).get("run_id")
+            run = f" → run {started}" if started else ""
+            at = _ts(f.get("ended_at") or f.get("started_at") or f.get("created_at"))
+            self._say("trigger", f"{f['trigger']} ({describe(f['cause'])}): {f['status']}"
+                      f"{run}{why}", at)
 
     def _rollouts(self) -> None:
         from modelloop.errors import NotFound
