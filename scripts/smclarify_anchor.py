@@ -67,8 +67,8 @@ def call(spec: dict, python: Path | None = None, timeout: float = 1800) -> dict:
 def run(spec: dict) -> dict:
     """``spec``: ``parquet``, ``facet`` (column), ``facet_values`` (list, or None for one vs
     rest), ``label`` (column), ``label_values`` (list of positive values or ``[threshold]``),
-    ``predicted`` (column or None), ``group`` (column or None), ``stages``, ``repeat``
-    (timed runs after one warm-up when > 0)."""
+    ``predicted`` (column or None), ``group`` (column or None), ``stages``, ``metrics`` (stage ->
+    names; default all), ``repeat`` (timed runs after the first, a warm-up, when > 0)."""
     import logging
 
     import pandas as pd
@@ -85,8 +85,8 @@ def run(spec: dict) -> dict:
             if stage == "post_training":
                 kwargs["predicted_label_column"] = LabelColumn(
                     spec["predicted"], df[spec["predicted"]], list(spec["label_values"]))
-            if spec.get("metrics"):
-                kwargs["metrics"] = spec["metrics"]
+            if (spec.get("metrics") or {}).get(stage):
+                kwargs["metrics"] = spec["metrics"][stage]
             group = df[spec["group"]] if spec.get("group") else None
             facet = FacetColumn(spec["facet"], spec.get("facet_values"))
             return bias_report(df, facet, label, StageType(stage), group_variable=group, **kwargs)
