@@ -121,3 +121,20 @@ def test_bad_input_is_one_line_on_stderr(ws_dir, tmp_path, cli):
         assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r
     usage = cli("-w", ws.root, "transform", "--model", "clf", "--input", good, check=False)
     assert usage.code == 2 and "missing --output" in usage.err
+
+
+def test_resuming_a_finished_transform_returns_its_result_without_a_new_job(ws_dir, tmp_path,
+                                                                            cli):
+    ws = ws_dir
+    source = write(make_frame(500), tmp_path / "in.csv", "csv")
+    output = tmp_path / "out.csv"
+    done = cli("-w", ws.root, "transform", "--model", "clf@1", "--input", source, "--output",
+               output, "--json").json()
+    written = output.read_bytes()
+    again = cli("-w", ws.root, "transform", "resume", done["job_id"], "--json").json()
+    assert again["job_id"] == done["job_id"] and again["chunks_skipped"] == again["chunks"]
+    assert output.read_bytes() == written
+    assert len(Workspace(ws.root).store.list_jobs(kind="transform")) == 1
+    output.unlink()  # its output gone: resume writes it again, from its recorded chunks
+    redo = cli("-w", ws.root, "transform", "resume", done["job_id"], "--json").json()
+    assert redo["job_id"] != done["job_id"] and output.read_bytes() == written

@@ -36,8 +36,9 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from modelloop.batch import sources
 from modelloop.batch.plan import make_plan
-from modelloop.common.status import TransformStatus
+from modelloop.common.status import JobStatus, TransformStatus
 from modelloop.errors import InvalidInput
+from modelloop.tabular.locations import filesystem, is_remote
 from modelloop.training.job_kinds import register_job_kind
 
 if TYPE_CHECKING:
@@ -176,6 +177,9 @@ class Transforms:
                 hint="list transforms with 'modelloop jobs list --kind transform'",
             )
         spec = dict(job["spec"])
+        if job["status"] == JobStatus.SUCCEEDED and _exists(spec["output"],
+                                                            spec["storage_options"]):
+            return self._finished(job)  # nothing left to do: its result, not a new job
         for f in spec.get("files", []):
             now = {(g.path, g.size, g.version) for g in sources.find_inputs(f["path"], f["format"],
                                                                           spec["storage_options"])}
@@ -186,6 +190,16 @@ class Transforms:
                 )
         spec["resumes"] = job["id"]
         return self._execute(spec, workers, executor, ray_address, progress)
+
+    @staticmethod
+    def _finished(job: dict) -> TransformResult:
+        spec, out = job["spec"], job["outputs"]
+        return TransformResult(
+            job_id=job["id"], status=out["status"], output=spec["output"], rows=out["rows"],
+            error_rows=out["error_rows"], errors_file=out.get("errors_file"),
+            chunks=len(spec["chunks"]), chunks_skipped=len(spec["chunks"]), seconds=0.0,
+            model=spec["model"], job=job,
+        )
 
     def status(self, job_id: int | str) -> dict:
         """A transform job with its chunk progress."""
@@ -246,6 +260,16 @@ class Transforms:
         if self.artifacts.url.startswith("s3://"):
             return dict(self.artifacts.options)
         return {}
+
+
+def _exists(location: str, options: dict | None) -> bool:
+    """Whether a finished transform's output is still where it wrote it."""
+    if is_remote(location):
+        try:
+            return filesystem(location, options).exists(location.split("://", 1)[1])
+        except Exception:  # noqa: BLE001 - unreachable store: resume decides by running it again
+            return False
+    return os.path.exists(location)
 
 
 class _Watcher:
