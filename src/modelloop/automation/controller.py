@@ -197,3 +197,12 @@ class Controller:
             self.leader.release()
             if grace > 0 and self.triggers is not None and hasattr(self.triggers, "wait"):
                 self.triggers.wait(grace)
+
+    def unfinished(self) -> list[dict]:
+        """Firings whose action this process claimed and still runs (after a stop and its grace:
+        what the next leader adopts and continues once this process is gone)."""
+        me = getattr(self.triggers, "me", None)
+        if me is None:
+            return []
+        return [f for f in self.triggers.history(limit=500)
+                if f["status"] == "running" and f.get("claimed_by") == me]  # fmt: skip
