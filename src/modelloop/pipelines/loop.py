@@ -62,7 +62,8 @@ def compile_loop(spec: dict, base_dir: str, **earlier) -> Pipeline:
     verdict = pipe.add(
         S.evaluate,
         args={"data": data, "candidate": candidate, "champion": champ,
-              "target": spec["target"], "metric": spec["evaluate"]["metric"], "gate": gate},
+              "target": spec["target"], "metric": spec["evaluate"]["metric"], "gate": gate,
+              "bias": spec["evaluate"].get("bias")},
     )
     promote_if = Ref(verdict.node, ("promote",))
     version = pipe.add(

@@ -125,11 +125,26 @@ class GateCondition(_Section):
     direction: Literal["greater", "lower"] | None = None
 
 
+class BiasCondition(_Section):
+    metric: str  # a post-training bias metric: DI, DPPL, AD, …
+    within: tuple[float, float] | None = None  # the candidate's value must lie in [low, high]
+    max_worsening: float | None = Field(None, ge=0)  # vs the champion, from fairness
+    facet_value: str | None = None  # one group of a one-vs-rest facet (default: every group)
+
+
+class BiasGate(_Section):
+    facet: str  # sex=female, age>40, or a column (one vs rest), as modelloop bias takes it
+    label: str  # approved=1, score>0.5, or a binary column
+    group: str | None = None  # the column CDDPL conditions on
+    conditions: list[BiasCondition] = Field(min_length=1)
+
+
 class EvaluateSection(_Section):
     metric: str | None = None  # default: roc_auc (binary), log_loss (multiclass), rmse
     gate: list[GateCondition] = Field(
         default_factory=lambda: [GateCondition(min_absolute_change=0.0)]
     )
+    bias: BiasGate | None = None  # bias conditions on the candidate's holdout predictions
 
 
 class RegisterSection(_Section):
@@ -414,6 +429,13 @@ def check_against(spec: LoopSpec, source: SpecSource, datasets) -> dict:
             check_conditions([gate_condition(cond, "roc_auc")])
         except InvalidInput as exc:
             problems.append(source.error(("evaluate", "gate", i), exc.message, hint=exc.hint))
+    if spec.evaluate.bias is not None:
+        from modelloop.training.bias_gate import check_bias_spec
+
+        try:
+            check_bias_spec(spec.evaluate.bias.model_dump())
+        except InvalidInput as exc:  # BiasSpecError included
+            problems.append(source.error(("evaluate", "bias"), exc.message, hint=exc.hint))
     if spec.quality.config:
         from modelloop.quality.checks import CheckConfig
 

@@ -190,8 +190,10 @@ def evaluate(
     target: str,
     metric: str | None,
     gate: list,
+    bias: dict | None = None,
 ) -> dict:
-    """Score candidate and champion on the same holdout rows and apply the gate.
+    """Score candidate and champion on the same holdout rows and apply the gate (and its bias
+    conditions, :mod:`modelloop.training.bias_gate`, on both models' predictions).
 
     The holdout is the candidate's own validation split, made again from the same rows with the
     same spec and seed; its index hash is checked against the one the training job recorded, so
@@ -245,6 +247,16 @@ def evaluate(
         base = score(current, _columns(holdout, current, target), target, model.task).metrics
     conditions = [{**c, "metric": c.get("metric") or metric} for c in gate]
     verdict = apply_gate(cand, base, conditions)
+    if bias:
+        from modelloop.training.bias_gate import bias_gate
+
+        new_pred = model.predict(_columns(holdout, model, target).drop(columns=[target]))
+        old_pred = None if base is None else current.predict(
+            _columns(holdout, current, target).drop(columns=[target]))
+        unfair, bias_checks = bias_gate(holdout, bias, new_pred, old_pred)
+        verdict.reasons += unfair
+        verdict.checks += bias_checks
+        verdict.passed = verdict.passed and not unfair
     same = bool(champion.get("ref")) and champion.get("job") == job["id"]
     reasons = list(verdict.reasons)
     if same:
