@@ -4,7 +4,6 @@ resume, delete; bad input is one line on stderr and a non-zero exit."""
 from __future__ import annotations
 
 import pytest
-
 from tests.automation.test_triggers import PIPES, ran
 
 

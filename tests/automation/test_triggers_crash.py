@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from tests.automation.test_triggers import pipe_action, ran
 
 _TICK = """

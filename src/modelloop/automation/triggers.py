@@ -16,7 +16,8 @@ running); what it starts names the firing (a pipeline run's ``started_by``), so 
 died half-way is continued, not repeated. A concurrency policy per target (``loop:L``,
 ``endpoint:E``, ...) decides what a firing does while another of the target runs: ``skip``
 (recorded as skipped), ``queue`` (waits its turn), ``cancel-previous`` (the newest waiting cause
-replaces older waiting ones). A failed action is recorded with its error and retried with
+replaces older waiting ones); a watched file's firing always waits its turn (a file is never
+dropped). A failed action is recorded with its error and retried with
 exponential backoff as the trigger's ``retry`` says; it never raises out of ``run_pending``.
 """
 
@@ -64,7 +65,9 @@ def target_of(action: dict, trigger: str) -> str:
         return f"endpoint:{action['endpoint']}"
     if do == "transform":
         return f"transform:{action['output']}"
-    return f"trigger:{trigger}"  # webhook, ingest: one firing of the trigger at a time
+    if do == "ingest":
+        return f"ingest:{trigger}"
+    return f"trigger:{trigger}"
 
 
 def _shape(adapter, value: dict, what: str) -> dict:
@@ -161,6 +164,9 @@ class Triggers:
             self.sv.alarms.get(cause["alarm"])
         elif on == "approval":
             check_name(cause["model"], "model")
+        if do == "ingest" and on != "watch":
+            raise InvalidInput("an ingest action is for watch causes (their files are ingested)",
+                               hint="cause: {on: watch, location: DIR, dataset: D}")
         if do == "run_loop":
             spec = actions.loop_spec(self.sv, action)
             if isinstance(spec, str):
@@ -386,6 +392,8 @@ class Triggers:
             if f["not_before"] is not None and f["not_before"] > now:
                 continue
             policy = (triggers.get(f["trigger"]) or {}).get("concurrency", "queue")
+            if f["cause"].get("on") == "watch":
+                policy = "queue"  # a watched file is never dropped: its firing waits its turn
             if policy == "cancel-previous":
                 newer = next((g for g in pending[i + 1:] if g["target"] == f["target"]), None)
                 if newer is not None:

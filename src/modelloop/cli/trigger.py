@@ -81,7 +81,7 @@ def _action(run_loop, spec, run_pipeline, deploy, model, strategy, rollback, web
 @click.option("--on-new-data", metavar="DATASET", help="Fire when DATASET gets new rows.")
 @click.option("--min-new-rows", type=click.IntRange(min=1), help="Rows needed (default 1).")
 @click.option("--watch", metavar="LOCATION", help="Ingest each new file of a folder or s3:// "
-              "prefix, then act.")
+              "prefix once (then do the action, if one is given).")
 @click.option("--dataset", help="The dataset --watch ingests into.")
 @click.option("--pattern", help="File name pattern of --watch (default *).")
 @click.option("--settle", type=click.FloatRange(min=0), help="Seconds a file's size and mtime "
@@ -116,7 +116,10 @@ def trigger_create(c: Context, name, cron, timezone, on_new_data, min_new_rows, 
     """Create trigger NAME: one cause (none: fired by hand) and one action."""
     cause = _cause(cron, timezone, on_new_data, min_new_rows, watch, dataset, pattern, settle,
                    on_alarm, on_approval, alias)
-    action = _action(run_loop, spec, run_pipeline, deploy, model, strategy, rollback, webhook)
+    if watch and not any((run_loop, run_pipeline, deploy, rollback, webhook)):
+        action = {"do": "ingest"}  # a watched folder alone: its files are ingested, that is all
+    else:
+        action = _action(run_loop, spec, run_pipeline, deploy, model, strategy, rollback, webhook)
     rec = c.ws.triggers.create(name, cause=cause, action=action, concurrency=concurrency,
                                missed=missed, paused=paused,
                                retry={"max_attempts": max_attempts, "backoff_seconds": backoff})

@@ -189,7 +189,7 @@ class TriggerSection(_Shape):
     model: str | None = None
     alias: str | None = None
     # action fields
-    do: Literal[ACTIONS] = "run_loop"
+    do: Literal[ACTIONS] | None = None  # default: ingest for on: watch, else run_loop
     pipeline: str | None = None
     params: dict[str, Any] | None = None
     endpoint: str | None = None
@@ -214,6 +214,8 @@ class TriggerSection(_Shape):
 
     @model_validator(mode="after")
     def _needs(self):
+        if self.do is None:
+            self.do = "ingest" if self.on == "watch" else "run_loop"
         if self.on == "cron" and not self.schedule:
             raise ValueError("a cron trigger needs a schedule, e.g. schedule: '0 6 * * *'")
         if self.on == "alarm" and not self.alarm:
@@ -237,10 +239,16 @@ class TriggerSection(_Shape):
         return self
 
     def resolve(self, *, loop: str, dataset: str, model: str, endpoint: str | None,
-                spec_path: str | None = None) -> dict:
+                spec_path: str | None = None, base_dir: str | None = None) -> dict:
         """``ws.triggers.create`` keyword arguments, the loop's defaults filled in:
-        ``{"name", "cause", "action", "concurrency", "missed", "retry", "paused"}``."""
+        ``{"name", "cause", "action", "concurrency", "missed", "retry", "paused"}``. A watched
+        folder given relative is relative to ``base_dir`` (the spec's folder)."""
+        import os
+
         given = self.model_dump(exclude_none=True)
+        loc = given.get("location")
+        if loc and "://" not in loc and base_dir and not os.path.isabs(loc):
+            given["location"] = os.path.normpath(os.path.join(base_dir, loc))
         cause = {"on": self.on}
         defaults = {"dataset": dataset, "model": model}
         for key in _CAUSE_KEYS[self.on]:
