@@ -124,6 +124,8 @@ class Triggers:
         from modelloop.pipelines.loop_triggers import ACTION, CAUSE, CONCURRENCY, MISSED, Retry
 
         cause = _shape(CAUSE, given["cause"], "cause")
+        if cause["on"] == "watch" and not is_remote(cause["location"]):  # as the caller means it
+            cause["location"] = os.path.abspath(cause["location"].removeprefix("file://"))
         action = _shape(ACTION, given["action"], "action")
         if given["concurrency"] not in CONCURRENCY:
             raise InvalidInput(f"unknown concurrency policy {given['concurrency']!r}",
