@@ -24,13 +24,13 @@ train:
 deploy:
   endpoint: loans-ep
 monitors:
-  - name: drift
+  - name: loans-drift
     kind: data_drift
     alarm: {{threshold: {threshold}, evaluation_periods: 2, datapoints_to_alarm: 1}}
 {extra}"""
 
 QUALITY = """\
-  - name: checks
+  - name: loans-checks
     kind: data_quality
     alarm: {}
 """
@@ -87,7 +87,7 @@ def test_one_threshold_edit_is_one_change_and_a_dropped_monitor_is_deleted(ws, c
     kinds = [(c["kind"], c["name"], c["action"]) for c in changed]
     assert kinds == [("loop", "loans", "updated"), ("alarm", "loans-drift", "updated")], changes
     assert changed[1]["diff"] == ["threshold: 0.3 -> 0.2"]
-    assert changed[0]["diff"] == ["monitors.drift.alarm.threshold: 0.3 -> 0.2"]
+    assert changed[0]["diff"] == ["monitors.loans-drift.alarm.threshold: 0.3 -> 0.2"]
     assert ws.alarms.get("loans-drift")["threshold"] == 0.2
 
     shown = apply(cli, ws, write_spec(ws.root, threshold=0.2, extra=""))

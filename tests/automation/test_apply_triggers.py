@@ -13,7 +13,7 @@ from modelloop.errors import NotFound
 
 TRIGGERS = """\
 triggers:
-  - {on: alarm, alarm: drift}
+  - {on: alarm, alarm: loans-drift}
   - {on: manual}
 """
 CRON = "  - {on: cron, schedule: '0 6 * * *', timezone: Europe/Paris}\n"
@@ -82,3 +82,29 @@ def test_a_trigger_runs_the_applied_loop_and_status_shows_what_started_it(ws, cl
     assert s["endpoint"]["variants"][0]["model"] == "loans@1"
     shown = cli("-w", ws.root, "loop", "status", "loans").out
     assert "loans-manual" in shown
+
+
+def test_the_demos_loop_applies_and_reapplies_unchanged(local_workspace, cli):
+    from modelloop.cli.demo_story import demo_spec
+    from modelloop.data.agrawal import write_days
+
+    ws = local_workspace
+    files = write_days(ws.root / "incoming", 1, 300)
+    ws.datasets.ingest("loans", files, event_time_column="applied_at")
+    spec = ws.root / "loop.yaml"
+    spec.write_text(demo_spec())
+    changes = actions(cli("-w", ws.root, "loop", "apply", spec, "--json").json())
+    assert set(changes.values()) == {"created", "waiting"}, changes
+    assert changes[("endpoint", "loans")] == "waiting"  # until the first champion
+    assert changes[("monitor", "loans-quality")] == "waiting"  # it scores the champion's answers
+    assert changes[("monitor", "loans-drift")] == "created"
+    assert {"loans-drift", "loans-quality"} <= {a["name"] for a in ws.alarms.list()}
+    triggers = {t["name"]: t for t in ws.triggers.list(owner="loop:loans")}
+    assert triggers["incoming"]["cause"]["location"] == str(ws.root / "incoming")
+    assert triggers["retrain-on-drift"]["cause"]["alarm"] == "loans-drift"
+    again = cli("-w", ws.root, "loop", "apply", spec).out
+    assert "no changes" in again, again
+
+
+def actions(changes):
+    return {(c["kind"], c["name"]): c["action"] for c in changes}

@@ -118,21 +118,23 @@ class DeclaredLoops(Loops):
             self.store.put_loop(parsed.name, spec=dumped, base_dir=base_dir, hash=digest,
                                 resources=before)
         try:
-            changes += self._sync(parsed, dumped, resources)
+            changes += self._sync(parsed, dumped, base_dir, resources)
         finally:  # what exists is recorded even when a later part failed
             if resources != before:
                 self.store.put_loop(parsed.name, spec=dumped, base_dir=base_dir, hash=digest,
                                     resources=resources)
         return changes
 
-    def _sync(self, parsed, dumped: dict, resources: dict) -> list[dict]:
+    def _sync(self, parsed, dumped: dict, base_dir: str, resources: dict) -> list[dict]:
         champion, trained_on = parts.champion_of(self.models, parsed)
-        loop = parts.Loop(parsed.name, parsed, dumped, champion, trained_on)
+        loop = parts.Loop(parsed.name, parsed, dumped, champion, trained_on, base_dir)
         parts.check_alarm_names(loop)
         loop_triggers.requests(loop)  # a spec mistake stops apply before anything changes
+        monitors = parts.claimed_elsewhere(self.store, loop.name, "monitors")
+        alarms = parts.claimed_elsewhere(self.store, loop.name, "alarms")
         changes = parts.sync_endpoint(loop, self._endpoints(), resources)
-        changes += parts.sync_monitors(loop, self.monitoring, self.datasets, resources)
-        changes += parts.sync_alarms(loop, self.monitoring.alarms, resources)
+        changes += parts.sync_monitors(loop, self.monitoring, self.datasets, resources, monitors)
+        changes += parts.sync_alarms(loop, self.monitoring.alarms, resources, alarms)
         changes += loop_triggers.sync_triggers(loop, self._triggers())
         return changes
 

@@ -62,16 +62,31 @@ class Loop:
     spec: dict  # the same, dumped to JSON values
     champion: str | None  # "model@version"
     trained_on: str | None  # the champion's training data (a dataset ref)
+    base_dir: str = "."  # the spec's folder: relative paths start here
 
     @property
     def owner(self) -> str:
         return f"loop:{self.name}"
 
     def monitor_name(self, m) -> str:
-        return f"{self.name}-{m.name}"
+        """``<loop>-<name>``: monitors of several loops do not clash (a name that starts with
+        the loop's already is one)."""
+        prefix = f"{self.name}-"
+        return m.name if m.name.startswith(prefix) else prefix + m.name
 
     def alarm_name(self, m) -> str:
-        return m.alarm.name or f"{self.name}-{m.name}"
+        return m.alarm.name or self.monitor_name(m)
+
+    def endpoint_of(self, m) -> str | None:
+        """The endpoint a monitor watches (None: it watches data)."""
+        if watches(m) != "endpoint":
+            return None
+        return m.endpoint or self.parsed.deploy.endpoint
+
+    def waits_for_champion(self, m) -> bool:
+        """A monitor of the loop's own endpoint, or of its model, needs the first champion."""
+        own = self.parsed.deploy is not None and self.endpoint_of(m) == self.parsed.deploy.endpoint
+        return self.champion is None and (own or (m.kind == "model_quality" and not m.model))
 
 
 def champion_of(models, parsed) -> tuple[str | None, str | None]:
@@ -132,46 +147,65 @@ def _capture(loop: Loop) -> dict:
 def monitor_fields(loop: Loop, m, baseline: str) -> dict:
     """The monitor record the spec asks for (as ``ws.monitoring.create_monitor`` takes it)."""
     options = dict(m.options)
-    window = options.pop("window", None)
+    window = m.window or options.pop("window", None)
     variant = options.pop("variant", None)
-    after_ingest = options.pop("after_ingest", None)
+    after_ingest = m.after_ingest if m.after_ingest is not None else options.pop("after_ingest",
+                                                                                 None)
     config = dict(options)
-    if "exclude" not in config and loop.parsed.quality.ignore:
+    if "exclude" not in config and loop.parsed.quality.ignore and not m.baseline:
         config["exclude"] = list(loop.parsed.quality.ignore)
-    on_endpoint = watches(m) == "endpoint"
-    fields = {
+    endpoint = loop.endpoint_of(m)
+    model = m.model or (f"{loop.parsed.model_name}@{loop.parsed.registration.alias}"
+                        if m.kind == "model_quality" else None)
+    return {
         "baseline": baseline,
-        "dataset": None if on_endpoint else loop.parsed.data.dataset,
-        "endpoint": loop.parsed.deploy.endpoint if on_endpoint else None,
+        "dataset": None if endpoint else (m.dataset or loop.parsed.data.dataset),
+        "endpoint": endpoint,
         "variant": variant,
         "schedule": m.schedule,
-        "after_ingest": bool(not on_endpoint and (after_ingest if after_ingest is not None
-                                                   else m.schedule is None)),
-        "window": window or ("1h" if on_endpoint else None),
-        "model": (f"{loop.parsed.model_name}@{loop.parsed.registration.alias}"
-                  if m.kind == "model_quality" else None),
+        "after_ingest": bool(not endpoint and (after_ingest if after_ingest is not None
+                                               else m.schedule is None)),
+        "window": window or ("1h" if endpoint else None),
+        "model": model,
         "config": config,
     }
-    return fields
 
 
-def _baseline(loop: Loop, monitoring, datasets, current: str | None) -> str | None:
-    """The monitor's reference: a baseline of the champion's training data (it follows each new
-    champion); before the first champion the one it has, else the dataset's newest version."""
-    ref = loop.trained_on
+def _baseline(loop: Loop, m, monitoring, datasets, current: str | None) -> str | None:
+    """The monitor's reference: the baseline of the version the spec pins (``baseline:``), else
+    of the champion's training data (it follows each new champion); before the first champion
+    the one it has, else the dataset's newest version. None: no such data yet."""
+    ref = m.baseline or loop.trained_on
     if ref is None and current is not None:
         return current
-    if ref is None:
-        try:
-            ref = datasets.get(loop.parsed.data.dataset).ref
-        except NotFound:
-            return None
-    return monitoring.ensure_baseline(ref, target=loop.parsed.target)["name"]
+    try:
+        ref = ref or datasets.get(m.dataset or loop.parsed.data.dataset).ref
+        return monitoring.ensure_baseline(ref, target=loop.parsed.target)["name"]
+    except NotFound:
+        return None
 
 
-def sync_monitors(loop: Loop, monitoring, datasets, resources: dict) -> list[dict]:
+def claimed_elsewhere(store, loop_name: str, kind: str) -> dict[str, str]:
+    """name -> the other applied loop that owns it, for ``kind`` (monitors, alarms)."""
+    out = {}
+    for row in store.list_loops():
+        if row["name"] != loop_name:
+            for name in row["resources"].get(kind) or []:
+                out[name] = row["name"]
+    return out
+
+
+def _refuse_taken(loop: Loop, names, taken: dict[str, str], what: str) -> None:
+    clash = [n for n in names if n in taken]
+    if clash:
+        raise InvalidInput(f"{what} {clash[0]!r} belongs to loop {taken[clash[0]]!r}",
+                           hint=f"name this loop's {what} differently")
+
+
+def sync_monitors(loop: Loop, monitoring, datasets, resources: dict, taken: dict) -> list[dict]:
     out: list[dict] = []
     wanted = {loop.monitor_name(m): m for m in loop.parsed.monitors}
+    _refuse_taken(loop, wanted, taken, "monitor")
     owned = set(resources.get("monitors") or [])
     for name in sorted(owned - set(wanted)):
         if monitoring.store.get_monitor(name) is not None:
@@ -180,13 +214,14 @@ def sync_monitors(loop: Loop, monitoring, datasets, resources: dict) -> list[dic
         owned.discard(name)
     for name, m in wanted.items():
         existing = monitoring.store.get_monitor(name)
-        if watches(m) == "endpoint" and loop.champion is None and existing is None:
+        if loop.waits_for_champion(m) and existing is None:
             out.append(change("monitor", name, "waiting", ["no champion served yet"]))
             continue
-        baseline = _baseline(loop, monitoring, datasets, existing and existing["baseline"])
+        baseline = _baseline(loop, m, monitoring, datasets, existing and existing["baseline"])
         if baseline is None:
             out.append(change("monitor", name, "waiting",
-                              [f"dataset {loop.parsed.data.dataset!r} has no version yet"]))
+                              [f"no data for its baseline yet ({m.baseline or 'dataset '}"
+                               f"{'' if m.baseline else m.dataset or loop.parsed.data.dataset})"]))
             continue
         fields = monitor_fields(loop, m, baseline)
         owned.add(name)
@@ -226,12 +261,13 @@ def alarm_fields(loop: Loop, m) -> dict:
     }
 
 
-def sync_alarms(loop: Loop, alarms, resources: dict) -> list[dict]:
+def sync_alarms(loop: Loop, alarms, resources: dict, taken: dict) -> list[dict]:
     """Alarms exist from the first apply, before their monitor writes a point
     (INSUFFICIENT_DATA), so triggers can name them at once. A changed alarm is made anew: its
     state starts again from INSUFFICIENT_DATA on the new condition."""
     out: list[dict] = []
     wanted = {loop.alarm_name(m): alarm_fields(loop, m) for m in loop.parsed.monitors if m.alarm}
+    _refuse_taken(loop, wanted, taken, "alarm")
     owned = set(resources.get("alarms") or [])
     for name in sorted(owned - set(wanted)):
         if alarms.store.get_alarm(name) is not None:

@@ -17,7 +17,7 @@ def gather(loops, row: dict, *, endpoints, triggers) -> dict:
     name = row["name"]
     parsed = loop_spec.parse(row["spec"], loop_spec.SpecSource(f"loop {name}"))
     champion, trained_on = champion_of(loops.models, parsed)
-    loop = Loop(name, parsed, row["spec"], champion, trained_on)
+    loop = Loop(name, parsed, row["spec"], champion, trained_on, row["base_dir"])
     return {
         "name": name,
         "applied_at": row["applied_at"].isoformat(),

@@ -8,6 +8,8 @@ name one of the loop's monitors (its alarm is meant) or any alarm.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from modelloop.automation.loop_parts import Loop, change, diff
 from modelloop.errors import InvalidInput, NotFound
 
@@ -21,6 +23,7 @@ def requests(loop: Loop) -> dict[str, dict]:
 
     parsed = loop.parsed
     alarms = {m.name: loop.alarm_name(m) for m in parsed.monitors if m.alarm}
+    alarms.update({loop.monitor_name(m): loop.alarm_name(m) for m in parsed.monitors if m.alarm})
     made = resolve_all(
         parsed.triggers,
         loop=loop.name,
@@ -38,6 +41,8 @@ def requests(loop: Loop) -> dict[str, dict]:
         cause = request["cause"]
         if cause["on"] == "alarm" and cause["alarm"] in alarms:
             cause["alarm"] = alarms[cause["alarm"]]  # a monitor of this loop: its alarm
+        if cause["on"] == "watch" and "://" not in cause["location"]:
+            cause["location"] = str(Path(loop.base_dir) / cause["location"])  # the spec's folder
         request["cause"] = CAUSE.validate_python(cause).model_dump(mode="json", exclude_none=True)
         request["action"] = ACTION.validate_python(request["action"]).model_dump(
             mode="json", exclude_none=True

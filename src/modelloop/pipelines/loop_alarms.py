@@ -3,7 +3,7 @@
     monitors:
       - name: drift
         kind: data_drift               # watches the loop's dataset after each ingest
-        alarm: {threshold: 0.3, evaluation_periods: 1}      # drift_share >= 0.3
+        alarm: {threshold: 0.3, evaluation_periods: 2, datapoints_to_alarm: 1}
       - name: quality
         kind: model_quality            # watches the endpoint's captured, labelled traffic
         schedule: "*/5 * * * *"
@@ -12,8 +12,12 @@
 An alarm watches one series the monitor writes (``metric``, dimensioned by the monitor's name);
 without ``metric`` a kind's own one: ``drift_share`` (data_drift), ``violations``
 (data_quality), ``quality.<evaluate.metric>`` (model_quality). ``modelloop loop apply`` creates
-the monitor and its alarm (named ``<loop>-<monitor>`` unless ``name`` says otherwise); kept
-separate from :mod:`.loop_spec` so the spec's shape stays in one short file.
+the monitor (named ``<loop>-<name>``, unless its name starts so already) and its alarm (the
+monitor's name unless ``name`` says otherwise; a trigger's ``alarm:`` may give either). A monitor watches the loop's dataset or endpoint and compares with the champion's
+training data (following each new champion) unless it names its own ``dataset``, ``endpoint``
+or ``baseline`` (a pinned dataset version); ``after_ingest``, ``window`` and ``model`` are
+:meth:`ws.monitoring.create_monitor`'s. Kept apart from :mod:`.loop_spec` so that file stays
+short.
 """
 
 from __future__ import annotations
@@ -49,8 +53,13 @@ class AlarmSection(BaseModel):
 
 
 def watches(monitor) -> str:
-    """``data`` (the loop's dataset) or ``endpoint`` (the deploy section's endpoint)."""
-    return monitor.watch or ("endpoint" if monitor.kind == "model_quality" else "data")
+    """``data`` (a dataset: the loop's unless ``dataset`` names one) or ``endpoint`` (the
+    deploy section's unless ``endpoint`` names one)."""
+    if monitor.watch:
+        return monitor.watch
+    if monitor.endpoint or monitor.dataset:
+        return "endpoint" if monitor.endpoint else "data"
+    return "endpoint" if monitor.kind == "model_quality" else "data"
 
 
 def check_monitors(spec, source) -> list:
@@ -62,7 +71,10 @@ def check_monitors(spec, source) -> list:
             problems.append(source.error(("monitors", i, "name"), f"monitor {m.name!r} is "
                                          "declared twice"))
         seen.add(m.name)
-        if watches(m) == "endpoint" and spec.deploy is None:
+        if m.dataset and m.endpoint:
+            problems.append(source.error(("monitors", i), f"monitor {m.name!r} names a dataset "
+                                         "and an endpoint", hint="a monitor watches one"))
+        if watches(m) == "endpoint" and spec.deploy is None and not m.endpoint:
             problems.append(source.error(
                 ("monitors", i), f"monitor {m.name!r} watches the endpoint, and the loop has "
                 "no deploy section", hint="add deploy: {endpoint: NAME}, or watch: data"))

@@ -181,6 +181,13 @@ class MonitorSection(_Section):
     options: dict[str, Any] = Field(default_factory=dict)
     watch: Literal["data", "endpoint"] | None = None  # default: endpoint for model_quality
     alarm: AlarmSection | None = None  # see loop_alarms
+    # what loop apply fills in from the loop unless given (see loop_alarms)
+    dataset: str | None = None
+    endpoint: str | None = None
+    baseline: str | None = None  # a dataset version (loans@1); default: the champion's data
+    after_ingest: bool | None = None
+    window: str | None = None
+    model: str | None = None
 
 
 class LoopSpec(_Section):
