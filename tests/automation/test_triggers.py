@@ -234,3 +234,62 @@ def test_a_watched_file_is_ingested_once_after_it_settled(workspace, marks, tmp_
         assert again.triggers.due(t0 + timedelta(seconds=60)) == []
         assert again.triggers.due(t0 + timedelta(seconds=120)) == []
     assert [v.version for v in ws.datasets.versions("d")] == [1]
+
+
+# -- deploy and roll back ----------------------------------------------------------------------------
+def test_an_approval_deploys_that_version_once_and_an_alarm_rolls_back(workspace):
+    from tests.serving.conftest import register_model
+
+    ws = workspace
+    first = register_model(ws, "clf")
+    ws.endpoints.create("web", first)
+    ws.triggers.create("ship", cause={"on": "approval", "model": "clf"},
+                       action={"do": "deploy", "endpoint": "web"})
+    ws.monitoring.alarms.create("errors", "errors", threshold=1.0)
+    ws.triggers.create("undo", cause={"on": "alarm", "alarm": "errors"},
+                       action={"do": "rollback", "endpoint": "web"})
+    after = ws.store.last_event_id()
+    second = register_model(ws, "clf", seed=1)  # registered and approved: one event each
+    now = datetime.now(UTC)
+    for _ in range(2):
+        for event in ws.events(after_id=after):
+            ws.triggers.on_event(event)
+        ws.triggers.run_pending(now, wait=True)
+    (shipped,) = ws.triggers.history("ship")
+    assert shipped["status"] == "succeeded", shipped["error"]
+    assert shipped["result"]["model"] == second
+    assert [v["model"] for v in ws.endpoints.get("web")["spec"]["variants"]] == [second]
+    ws.store.append_event("alarm.triggered", "errors", {"alarm": "errors", "reason": "test"})
+    for event in ws.events(kind="alarm.triggered"):
+        ws.triggers.on_event(event)
+    ws.triggers.run_pending(now, wait=True)
+    (undone,) = ws.triggers.history("undo")
+    assert undone["status"] == "succeeded", undone["error"]
+    assert [v["model"] for v in ws.endpoints.get("web")["spec"]["variants"]] == [first]
+
+
+def test_a_watched_s3_prefix_ingests_each_object_once(workspace, s3_bucket):
+    import boto3
+
+    ws = workspace
+    bucket = s3_bucket.split("://", 1)[1].split("/", 1)[0]
+    prefix = f"s3://{bucket}/landing/"
+    ws.triggers.create("s3-inbox", cause={"on": "watch", "location": prefix, "dataset": "s3d",
+                                          "pattern": "*.csv", "settle_seconds": 0},
+                       action={"do": "ingest"})
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=bucket, Key="landing/a.csv", Body=b"x,y\n1,2\n3,4\n")
+    s3.put_object(Bucket=bucket, Key="landing/_SUCCESS", Body=b"")
+    now = datetime.now(UTC)
+    for _ in range(2):
+        ws.triggers.due(now)
+        ws.triggers.run_pending(now, wait=True)
+    (done,) = ws.triggers.history("s3-inbox")
+    assert done["status"] == "succeeded", done["error"]
+    assert done["cause"]["file"] == f"s3://{bucket}/landing/a.csv"
+    s3.put_object(Bucket=bucket, Key="landing/b.csv", Body=b"x,y\n5,6\n")
+    for _ in range(2):
+        ws.triggers.due(now)
+        ws.triggers.run_pending(now, wait=True)
+    assert [f["cause"]["ref"] for f in ws.triggers.history("s3-inbox")] == ["s3d@2", "s3d@1"]
+    assert ws.datasets.get("s3d").row_count == 3

@@ -118,10 +118,10 @@ def list_location(location: str, pattern: str, options: dict | None = None) -> l
         fs.invalidate_cache()  # a listing cached by fsspec would hide new objects
         protocol, bare = location.split("://", 1)
         out = []
-        for path in sorted(fs.glob(f"{bare.rstrip('/')}/{pattern}")):
+        found = fs.glob(f"{bare.rstrip('/')}/{pattern}", detail=True)  # one listing, no HEADs
+        for path, info in sorted(found.items()):
             if path.rsplit("/", 1)[-1].startswith((".", "_")):
                 continue
-            info = fs.info(path)
             if info.get("type") == "directory":
                 continue
             version = str(info.get("ETag") or info.get("etag") or info.get("LastModified") or "")

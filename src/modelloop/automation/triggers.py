@@ -371,9 +371,15 @@ class Triggers:
         for f in self.store.list_firings(statuses=[RUNNING], oldest_first=True, limit=None):
             busy.setdefault(f["target"], f["id"])
             if f["claimed_by"] == self.me:
-                if f["id"] in self._threads and self._threads[f["id"]].is_alive():
+                thread = self._threads.get(f["id"])
+                if thread is not None and thread.is_alive():
                     self.store.update_firing(f["id"], only_if_claimed_by=self.me,
                                              heartbeat_at=now)
+                    continue
+                # ours, but nothing runs it (its thread died of a BaseException): run it again,
+                # it continues what it started
+                self._start(f, wait, now)
+                touched.append(f["id"])
                 continue
             if self._orphaned(f, now) and self.store.update_firing(
                 f["id"], only_if_status=[RUNNING], only_if_claimed_by=f["claimed_by"],
