@@ -55,3 +55,43 @@ def bias(c: Context, dataset_ref: str, facet: str, label: str, model_ref: str | 
                             for g in results]] for n in names])  # fmt: skip
     if html_out:
         render.note(f"HTML report written to {html_out}")
+
+
+@click.command("explain")
+@click.argument("model_ref", metavar="MODEL@VERSION")
+@click.argument("dataset_ref", metavar="DATASET@VERSION")
+@click.option("--rows", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Explain the first N rows (Kernel SHAP's cost grows with it).")
+@click.option("--method", type=click.Choice(["auto", "tree", "kernel"]), default="auto",
+              show_default=True, help="TreeSHAP for tree models, Kernel SHAP for any model.")
+@click.option("--nsamples", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Kernel SHAP: model evaluations per row.")
+@click.option("--centroids", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Kernel SHAP: k-means centroids of the background rows (its baseline).")
+@click.option("--background", metavar="DATASET@VERSION",
+              help="Kernel SHAP's background rows (default: DATASET@VERSION).")
+@click.option("--local-out", metavar="FILE.csv", help="Write each row's attributions here.")
+@click.option("--html", "html_out", metavar="FILE", help="Write the report (bar, beeswarm, waterfalls).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print Clarify's explanations JSON (global SHAP values, expected value) and the cost.")
+@pass_ctx
+def explain(c: Context, model_ref: str, dataset_ref: str, rows: int, method: str, nsamples: int,
+            centroids: int, background: str | None, local_out: str | None,
+            html_out: str | None, as_json: bool) -> None:  # fmt: skip
+    """SHAP attributions of MODEL@VERSION on DATASET@VERSION, per column of the data: global
+    (mean absolute SHAP per column) and per row."""
+    result = c.ws.explain.attributions(model_ref, dataset_ref, rows=rows, method=method,
+                                       nsamples=nsamples, background=background,
+                                       centroids=centroids)  # fmt: skip
+    if local_out:
+        render.write_output(local_out, result.local().to_csv(index=True))
+    if html_out:
+        from modelloop.explain.report import render_attributions_html
+
+        render.write_output(html_out, render_attributions_html(result))
+    if as_json:
+        return render.print_json(result.to_clarify())
+    render.table(f"{result.method} SHAP of {model_ref}'s {result.output} on {dataset_ref} "
+                 f"(expected value {result.expected_value:.6g})", ["column", "mean |SHAP|"],
+                 [[k, v] for k, v in result.global_importance.items()])  # fmt: skip
+    render.note("cost: " + ", ".join(f"{k} {v}" for k, v in result.cost.items()))

@@ -140,7 +140,7 @@ COMMANDS = [
     transform.transform,
     controller.controller, up.up,
     trigger.trigger,
-    explain.bias,
+    explain.bias, explain.explain,
 ]  # fmt: skip
 
 for _command in COMMANDS:

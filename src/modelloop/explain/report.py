@@ -62,3 +62,60 @@ def render_html(report: BiasReport) -> str:
         parts.append("</table>")
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def _png(fig) -> str:
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return "<img src='data:image/png;base64," + base64.b64encode(buf.getvalue()).decode() + "'>"
+
+
+def render_attributions_html(expl, *, max_display: int = 15, waterfall_rows: int = 3) -> str:
+    """The usual SHAP plots of an :class:`~modelloop.explain.attributions.Explanation`: a bar of
+    the global importances, a beeswarm of every row's attributions, and a waterfall per row for
+    the first ``waterfall_rows`` rows (shap's own plots, drawn with matplotlib)."""
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import shap
+
+    base = np.full(len(expl.values), expl.expected_value)
+    shown = shap.Explanation(values=expl.values, base_values=base, data=expl.data.to_numpy(),
+                             feature_names=expl.columns)  # fmt: skip
+    title = f"SHAP attributions: {expl.cost.get('model', 'model')} on {expl.cost.get('dataset', 'data')}"
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)}</title>",
+             "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em}"
+             ".muted{color:#666}</style></head><body>", f"<h1>{_e(title)}</h1>",
+             f"<p>{_e(expl.method)} SHAP of the model's {_e(expl.output)}; expected value "
+             f"{expl.expected_value:.6g}. Cost: "
+             + ", ".join(f"{_e(k)} {_e(v)}" for k, v in expl.cost.items()
+                         if k not in ("model", "dataset")) + ".</p>",
+             "<h2>Global importance (mean |SHAP|)</h2><table><tr><th>column</th><th>mean "
+             "|SHAP|</th></tr>"]  # fmt: skip
+    parts += [f"<tr><td>{_e(c)}</td><td>{v:.6g}</td></tr>"
+              for c, v in expl.global_importance.items()]  # fmt: skip
+    parts.append("</table>")
+    plt.figure()
+    shap.plots.bar(shown, max_display=max_display, show=False)
+    parts.append(_png(plt.gcf()))
+    if len(expl.values) > 1:
+        parts.append("<h2>Every row (beeswarm)</h2>")
+        plt.figure()
+        shap.plots.beeswarm(shown, max_display=max_display, show=False)
+        parts.append(_png(plt.gcf()))
+    for i in range(min(waterfall_rows, len(expl.values))):
+        parts.append(f"<h2>Row {_e(expl.data.index[i])} (waterfall)</h2>")
+        plt.figure()
+        shap.plots.waterfall(shown[i], max_display=max_display, show=False)
+        parts.append(_png(plt.gcf()))
+    parts.append("</body></html>")
+    return "".join(parts)

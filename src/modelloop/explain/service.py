@@ -6,7 +6,7 @@ modules: ``explain`` sits beside ``registry`` on the domain floor and imports ne
 
 from __future__ import annotations
 
-from modelloop.errors import BiasSpecError
+from modelloop.errors import BiasSpecError, InvalidInput
 from modelloop.explain.bias import BiasReport, analyse
 from modelloop.explain.groups import Selector
 
@@ -43,6 +43,34 @@ class Explain:
             preds = self._predict(model_ref, frame, Selector.parse(label, field="label"))
         return analyse(frame, facet, label, predicted=preds, group=group, methods=methods,
                        ft_columns=ft_columns, dataset=str(dataset), model=model_ref)  # fmt: skip
+
+    def attributions(
+        self,
+        model: str,
+        dataset: str,
+        *,
+        rows: int | None = 1000,
+        method: str = "auto",
+        nsamples: int = 200,
+        background: str | None = None,
+        centroids: int = 20,
+    ):
+        """SHAP attributions of ``model`` (``M@V``) on the first ``rows`` rows of ``dataset``
+        (:func:`modelloop.explain.attributions.explain`): TreeSHAP for tree models, else Kernel
+        SHAP with ``centroids`` k-means centroids of ``background`` (a dataset ref; default:
+        ``dataset``) and ``nsamples`` model evaluations per row."""
+        from modelloop.explain.attributions import explain
+
+        if rows is not None and rows < 1 or nsamples < 1 or centroids < 1:
+            raise InvalidInput("rows, nsamples and centroids must be at least 1")
+        ref = "{}@{}".format(*self.models.resolve(model))
+        loaded = self.models.load(ref)
+        frame = self.datasets.to_pandas(dataset)
+        bg = None if background is None else self.datasets.to_pandas(background)
+        result = explain(loaded, frame, background=bg, rows=rows, method=method,
+                         nsamples=nsamples, centroids=centroids)  # fmt: skip
+        result.cost.update({"model": ref, "dataset": str(dataset)})
+        return result
 
     def _predict(self, ref: str, frame, label: Selector):
         """The model's predicted labels on ``frame``'s feature columns (its signature's); a label
