@@ -169,3 +169,20 @@ def test_bad_input_is_one_line_and_a_typed_error(ws, cli):
     with pytest.raises(InvalidInput, match="unknown key; did you mean 'evaluation_periods'"):
         ws.loops.apply(typo)
     assert ws.loops.list() == [] and ws.monitoring.monitors() == []
+
+
+@pytest.mark.all_backends
+def test_apply_update_and_delete_on_each_backend(workspace):
+    files = write_days(workspace.root / "incoming", 1, 300)
+    workspace.datasets.ingest("loans", files, event_time_column="applied_at")
+    first = actions(workspace.loops.apply(write_spec(workspace.root)))
+    assert first[("monitor", "loans-drift")] == first[("alarm", "loans-checks")] == "created"
+    assert set(actions(workspace.loops.apply(write_spec(workspace.root))).values()) <= {
+        "unchanged", "waiting"}
+    edited = actions(workspace.loops.apply(write_spec(workspace.root, threshold=0.25, extra="")))
+    assert edited[("alarm", "loans-drift")] == "updated"
+    assert edited[("monitor", "loans-checks")] == edited[("alarm", "loans-checks")] == "deleted"
+    assert workspace.loops.get_spec("loans")["monitors"][0]["alarm"]["threshold"] == 0.25
+    gone = actions(workspace.loops.delete("loans"))
+    assert gone[("loop", "loans")] == gone[("monitor", "loans-drift")] == "deleted"
+    assert workspace.loops.list() == [] and workspace.datasets.get("loans").version == 1

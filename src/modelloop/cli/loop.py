@@ -64,14 +64,21 @@ def validate(c: Context, spec: str, as_json: bool) -> None:
 @json_option
 @pass_ctx
 def run(c: Context, spec: str, executor: str, wait: bool, as_json: bool) -> None:
-    """Run the loop in SPEC once: ingest, validate, train, evaluate, gate, register, promote."""
+    """Run the loop in SPEC once: ingest, validate, train, evaluate, gate, register, promote.
+
+    SPEC is a loop.yaml, or the name of an applied loop ('loop apply'), whose endpoint,
+    monitors and alarms are then brought in line with the run."""
     result = c.ws.loops.run(
         spec, executor=executor, wait=wait, on_progress=None if as_json else _live_steps()
     )
     if as_json:
-        render.print_json(result.to_dict())
+        render.print_json({**result.to_dict(), **result.extra})
     else:
         print_summary(result)
+        for ch in result.extra.get("applied") or []:
+            render.out.print(f"  applied   {ch['kind']}/{ch['name']} {ch['action']}")
+        if result.extra.get("apply_error"):
+            render.err.print(f"  not applied after the run: {result.extra['apply_error']}")
     if result.status == RunStatus.FAILED:
         raise SystemExit(1)
 
