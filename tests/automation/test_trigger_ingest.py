@@ -35,3 +35,24 @@ def test_ingest_is_an_action_of_watch_triggers_only():
     made = TriggerSection.model_validate({"on": "watch", "location": "in/", "do": "ingest"})
     assert made.resolve(loop="l", dataset="d", model="m", endpoint=None)["action"] == {
         "do": "ingest"}
+
+
+def test_a_loop_whose_data_comes_through_its_watch_trigger_applies_before_any_data(
+        workspace, tmp_path):
+    ws = workspace
+    (tmp_path / "incoming").mkdir()
+    spec = tmp_path / "loop.yaml"
+    spec.write_text(
+        "name: loans\n"
+        "data: {dataset: loans}\n"
+        "target: approved\n"
+        "triggers:\n"
+        "  - {name: incoming, on: watch, location: incoming/, pattern: '*.csv', do: ingest}\n"
+        "  - {name: retrain-now, on: manual}\n")
+    changes = {(c["kind"], c["name"]): c["action"] for c in ws.loops.apply(spec)}
+    assert changes[("loop", "loans")] == "created"
+    assert changes[("trigger", "incoming")] == changes[("trigger", "retrain-now")] == "created"
+    watched = ws.triggers.get("incoming")["cause"]
+    # relative to the spec's folder, as data.ingest is, not to where apply happened to run
+    assert watched["location"] == f"{tmp_path}/incoming/" and watched["dataset"] == "loans"
+    assert all(c["action"] == "unchanged" for c in ws.loops.apply(spec))

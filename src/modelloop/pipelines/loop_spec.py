@@ -384,7 +384,10 @@ def check_against(spec: LoopSpec, source: SpecSource, datasets) -> dict:
     facts: dict = {"columns": None}
     problems: list[InvalidInput] = []
     known = {d["name"] for d in datasets.store.list_datasets()}
-    if spec.data.dataset not in known and not spec.data.ingest:
+    # a watch trigger into the loop's dataset brings its data, as data.ingest does
+    watched = any(t.on == "watch" and (t.dataset or spec.data.dataset) == spec.data.dataset
+                  for t in spec.triggers)
+    if spec.data.dataset not in known and not spec.data.ingest and not watched:
         close = difflib.get_close_matches(spec.data.dataset, sorted(known), n=1)
         problems.append(source.error(
             ("data", "dataset"),
