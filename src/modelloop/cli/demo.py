@@ -150,13 +150,3 @@ def stop_up(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-def read_spec(text: str) -> dict:
-    """The spec as a dict; YAML 1.1 reads a bare ``on:`` key as True, put back as "on"."""
-    import yaml
-
-    spec = yaml.safe_load(text)
-    spec["triggers"] = [{("on" if k is True else k): v for k, v in t.items()}
-                        for t in spec.get("triggers") or []]
-    return spec

@@ -75,25 +75,21 @@ class DemoRun:
 
     # -- the play -------------------------------------------------------------------------------
     def play(self) -> dict:
-        from modelloop.cli.demo import free_port, read_spec, start_up, stop_up
-        from modelloop.cli.demo_standin import apply
+        from modelloop.cli.demo import free_port, start_up, stop_up
         from modelloop.workspace import Workspace
 
         self._frames = self._prefetch()  # River's import and the days' rows, in the background
         ws = Workspace.init(self.root)
         ws.jobs.warm_up()  # the job server imports while the demo sets up
         self.ws = ws
-        spec_text = demo_spec()
         spec_path = self.root / "loop.yaml"
-        spec_path.write_text(spec_text)
-        spec = read_spec(spec_text)
+        spec_path.write_text(demo_spec())
         (self.root / "incoming").mkdir()
-        self.tracker = Tracker(ws, loop=spec["name"], endpoint=ENDPOINT,
+        self.tracker = Tracker(ws, loop="loans", endpoint=ENDPOINT,
                                firings=lambda: ws.triggers.history(limit=100))
         self._line("setup", f"workspace {self.root}; {self.days} days of {self.rows:,} "
                    f"applications, drift on day {self.drift_day}")
-        for change in apply(ws, spec_path, spec):
-            self._line("apply", change)
+        self._apply(ws, spec_path)
         port = free_port()
         up = start_up(self.root, port, self.root / "up.log", interval=CONTROLLER_INTERVAL)
         self._line("setup", f"modelloop up: the controller, the endpoint server on "
@@ -107,7 +103,7 @@ class DemoRun:
                 else contextlib.nullcontext()
             with view as handle:
                 self._live = handle if live else None
-                self._bootstrap(ws, spec_path, spec, apply, traffic)
+                self._bootstrap(ws, spec_path, traffic)
                 for number in range(2, self.days + 1):
                     self._day(number, traffic)
                 self._refresh()
@@ -148,14 +144,21 @@ class DemoRun:
         pool.shutdown(wait=False)
         return frames
 
-    def _bootstrap(self, ws, spec_path, spec, apply, traffic) -> None:
+    def _apply(self, ws, spec_path: Path) -> None:
+        """``loop apply loop.yaml``, one line per change (what waits for data or a champion
+        too)."""
+        for c in ws.loops.apply(spec_path):
+            if c["action"] != "unchanged":
+                detail = f": {'; '.join(c['diff'])}" if c.get("diff") else ""
+                self._line("apply", f"{c['action']} {c['kind']} {c['name']}{detail}")
+
+    def _bootstrap(self, ws, spec_path, traffic) -> None:
         """Day 1: the watch trigger ingests its file; the demo presses ``retrain-now`` once (no
         alarm can ask for a first champion: nothing is served yet); apply again makes what
         waited for a champion (the endpoint's capture, the monitors); then the requests start."""
         self._land(1, None)
         self._wait(60, until=lambda: 1 in self.tracker.versions)
-        for change in apply(ws, spec_path, spec):
-            self._line("apply", change)
+        self._apply(ws, spec_path)
         ws.triggers.fire("retrain-now", {"by": "the demo: the first champion"})
         self._wait(REACTION_TIMEOUT, until=lambda: any(
             r["result"] is not None for r in self.tracker.runs.values()))
@@ -165,8 +168,7 @@ class DemoRun:
 
             raise ModelloopError(f"the first run of the loop {first.status}: {first.error}",
                                  hint=f"see 'modelloop -w {self.root} runs show {first.run_id}'")
-        for change in apply(ws, spec_path, spec):
-            self._line("apply", change)
+        self._apply(ws, spec_path)
         traffic.set_day(self.days_played[0], self._frames[(1, "requests")].result())
         traffic.wait_ready()
         traffic.start()
