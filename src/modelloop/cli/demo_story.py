@@ -60,13 +60,16 @@ deploy:
 monitors:
   - name: drift             # each ingested day (alarm loans-drift)
     kind: data_drift
-    alarm: {{threshold: 0.2, period: 5, missing_data: ignore}}    # drift_share >= 0.2
+    # drift_share >= 0.2 in one of the last two 5 s periods (two: a point written just before a
+    # period ends is still seen by the evaluation just after)
+    alarm: {{threshold: 0.2, period: 5, evaluation_periods: 2, datapoints_to_alarm: 1,
+             missing_data: ignore}}
   - name: quality           # the endpoint's answers against late ground truth (loans-quality)
     kind: model_quality
     schedule: "* * * * * */{quality_every}"   # every {quality_every} s (croniter's sixth field: seconds)
     options: {{window: {quality_window}s}}
     alarm: {{metric: quality.roc_auc, comparison: "<", threshold: 0.8, period: {quality_every},
-             missing_data: ignore}}
+             evaluation_periods: 2, datapoints_to_alarm: 1, missing_data: ignore}}
 triggers:
   - name: incoming          # each file landing in incoming/ is ingested once
     on: watch
