@@ -174,15 +174,23 @@ def test_overlapping_causes_follow_the_concurrency_policy(workspace, marks, poli
     for _ in range(3):
         t.run_pending(now, wait=True)
     seen = {f["id"]: f for f in t.history("p")}
-    expected = {"skip": 1, "queue": 3, "cancel-previous": 2}[policy]
-    assert ran(marks) == expected
-    assert sum(f["status"] == "succeeded" for f in seen.values()) == expected
+    assert ran(marks) == {"skip": 1, "queue": 3, "cancel-previous": 2}[policy]
+    succeeded = {"skip": 1, "queue": 3, "cancel-previous": 1}[policy]
+    assert sum(f["status"] == "succeeded" for f in seen.values()) == succeeded
     if policy != "skip":
         assert seen[third["id"]]["status"] == "succeeded"
+    if policy == "cancel-previous":  # the running one stopped at its next step, not retried
+        stopped = seen[first["id"]]
+        assert stopped["status"] == "cancelled" and stopped["attempts"] == 1
+        assert f"replaced by firing {third['id']}" in stopped["error"]
+        run = ws.runs.get(stopped["started"]["run_id"])
+        assert run["status"] == "failed" and "stopped: replaced by firing" in run["error"]
+        steps = {s["name"]: s["status"] for s in ws.runs.steps(run["id"])}
+        assert steps == {"note": "succeeded", "finish": "pending"}
     # each firing started at most one run, and each run names its firing
-    runs = [r for r in ws.runs.list(pipeline="marker")]
+    runs = ws.runs.list(pipeline="marker")
     assert sorted(r["started_by"]["firing"] for r in runs) == sorted(
-        f["id"] for f in seen.values() if f["status"] == "succeeded")
+        f["id"] for f in seen.values() if f["started"])
 
 
 def test_a_failing_action_is_recorded_and_retried_with_backoff(workspace, marks):

@@ -22,6 +22,11 @@ def note(tag: str) -> dict:
     return {"tag": tag}
 
 
+@step(cache=False)
+def finish(noted: dict) -> dict:
+    return {**noted, "finished": True}
+
+
 @pipeline(name="marker")
 def marker(tag: str = "x"):
-    note(tag)
+    finish(note(tag))

@@ -59,9 +59,11 @@ def loop_spec(sv: Services, action: dict):
                    hint="apply its loop.yaml first ('modelloop loop apply'), or name the spec file")
 
 
-def run(sv: Services, firing: dict, on_started: Callable[[dict], None]) -> dict:
+def run(sv: Services, firing: dict, on_started: Callable[[dict], None],
+        should_stop: Callable[[], str | None] | None = None) -> dict:
     """Do ``firing``'s action (its watched file ingested first); returns the result to record.
-    Raises on failure (recorded by the caller, and retried)."""
+    Raises on failure (recorded by the caller, and retried). A pipeline or loop run asks
+    ``should_stop()`` between its steps (a newer cause replaced this one)."""
     cause, action = firing["cause"], firing["action"]
     if cause.get("on") == "watch" and "version" not in cause:
         cause.update(_ingest(sv, cause))
@@ -71,9 +73,9 @@ def run(sv: Services, firing: dict, on_started: Callable[[dict], None]) -> dict:
         return {"ref": cause.get("ref"), "version": cause.get("version")}
     marker = {"firing": firing["id"], "trigger": firing["trigger"], "cause": describe(cause)}
     if do == "run_loop":
-        return _run_loop(sv, firing, marker, on_started)
+        return _run_loop(sv, firing, marker, on_started, should_stop)
     if do == "run_pipeline":
-        return _run_pipeline(sv, firing, marker, on_started)
+        return _run_pipeline(sv, firing, marker, on_started, should_stop)
     if do == "deploy":
         return _deploy(sv, firing, on_started)
     if do == "rollback":
@@ -136,21 +138,22 @@ def _wait_run(sv: Services, run_id: int) -> dict:
         time.sleep(_POLL)
 
 
-def _continue_run(sv: Services, run: dict) -> dict:
+def _continue_run(sv: Services, run: dict, should_stop=None) -> dict:
     """Wait for a run its live runner drives; resume one whose runner died or that failed."""
     if run["status"] in _ACTIVE:
         run = _wait_run(sv, run["id"])
     if run["status"] in (RunStatus.INTERRUPTED, RunStatus.FAILED):
-        sv.runs.resume(run["id"])
+        sv.runs.resume(run["id"], should_stop=should_stop)
         run = sv.runs.get(run["id"])
     return run
 
 
-def _run_loop(sv: Services, firing: dict, marker: dict, on_started) -> dict:
+def _run_loop(sv: Services, firing: dict, marker: dict, on_started, should_stop) -> dict:
     run = sv.runs.started_by_firing(firing["id"])
     if run is None:
         try:
-            result = sv.loops.run(loop_spec(sv, firing["action"]), started_by=marker)
+            result = sv.loops.run(loop_spec(sv, firing["action"]), started_by=marker,
+                                  should_stop=should_stop)
         except Exception:
             run = sv.runs.started_by_firing(firing["id"])
             if run is None:
@@ -159,7 +162,7 @@ def _run_loop(sv: Services, firing: dict, marker: dict, on_started) -> dict:
             raise
         run_id = result.run_id
     else:
-        run_id = _continue_run(sv, run)["id"]
+        run_id = _continue_run(sv, run, should_stop)["id"]
     on_started({"started": {"run_id": run_id}})
     result = sv.loops.result(run_id)
     if result.status == RunStatus.FAILED:
@@ -169,7 +172,7 @@ def _run_loop(sv: Services, firing: dict, marker: dict, on_started) -> dict:
             "promoted": bool(result.promoted)}  # fmt: skip
 
 
-def _run_pipeline(sv: Services, firing: dict, marker: dict, on_started) -> dict:
+def _run_pipeline(sv: Services, firing: dict, marker: dict, on_started, should_stop) -> dict:
     from modelloop.common.loading import load_object
 
     run = sv.runs.started_by_firing(firing["id"])
@@ -177,14 +180,15 @@ def _run_pipeline(sv: Services, firing: dict, marker: dict, on_started) -> dict:
         action = firing["action"]
         pipe = load_object(action["pipeline"], what="pipeline")
         try:
-            result = sv.runs.start(pipe, action.get("params") or {}, started_by=marker)
+            result = sv.runs.start(pipe, action.get("params") or {}, started_by=marker,
+                                   should_stop=should_stop)
             run = sv.runs.get(result.run_id)
         except Exception:
             run = sv.runs.started_by_firing(firing["id"])
             if run is None:
                 raise
     else:
-        run = _continue_run(sv, run)
+        run = _continue_run(sv, run, should_stop)
     on_started({"started": {"run_id": run["id"]}})
     if run["status"] == RunStatus.FAILED:
         raise ActionFailed(f"pipeline run {run['id']} failed: {run.get('error')}")

@@ -15,8 +15,9 @@ transaction that moves the trigger's cursor; it is claimed by a conditional upda
 running); what it starts names the firing (a pipeline run's ``started_by``), so an attempt that
 died half-way is continued, not repeated. A concurrency policy per target (``loop:L``,
 ``endpoint:E``, ...) decides what a firing does while another of the target runs: ``skip``
-(recorded as skipped), ``queue`` (waits its turn), ``cancel-previous`` (the newest waiting cause
-replaces older waiting ones); a watched file's firing always waits its turn (a file is never
+(recorded as skipped), ``queue`` (waits its turn), ``cancel-previous`` (the newest cause replaces
+older waiting ones, and the running pipeline or loop run of this process stops at its next step;
+the newest starts when it has); a watched file's firing always waits its turn (a file is never
 dropped). A failed action is recorded with its error and retried with
 exponential backoff as the trigger's ``retry`` says; it never raises out of ``run_pending``.
 """
@@ -106,6 +107,7 @@ class Triggers:
         self.me = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.errors: dict[str, str] = {}  # trigger -> why its last look (due) failed
         self._threads: dict[int, threading.Thread] = {}
+        self._stop: dict[int, str] = {}  # firing -> why its run must stop (cancel-previous)
 
     # -- records ------------------------------------------------------------------------------
     def create(self, name: str, *, cause: dict, action: dict, concurrency: str = "skip",
@@ -412,6 +414,11 @@ class Triggers:
                         touched.append(f["id"])
                     continue
             if f["target"] in busy:
+                previous = busy[f["target"]]
+                if policy == "cancel-previous" and previous in self._threads:
+                    # ours, in a thread: its run stops at its next step; this one waits for it
+                    self._stop.setdefault(previous, f"replaced by firing {f['id']} "
+                                                    "(concurrency: cancel-previous)")
                 if policy == "skip" and self.store.update_firing(
                         f["id"], only_if_status=[PENDING], status=SKIPPED, ended_at=now,
                         error=f"{f['target']} was busy with firing {busy[f['target']]} "
@@ -465,10 +472,16 @@ class Triggers:
 
         _faults.checkpoint("trigger.claimed")
         try:
-            result = actions.run(self.sv, firing, on_started)
+            result = actions.run(self.sv, firing, on_started, lambda: self._stop.get(fid))
         except Exception as exc:  # noqa: BLE001 - recorded on the firing, retried by policy
+            if fid in self._stop:  # replaced by a newer cause: not a failure to retry
+                self.store.update_firing(fid, only_if_claimed_by=self.me,
+                                         only_if_status=[RUNNING], status=CANCELLED,
+                                         error=self._stop.pop(fid), ended_at=max(now, _now()))
+                return
             self._failed(firing, f"{type(exc).__name__}: {exc}", now)
             return
+        self._stop.pop(fid, None)
         _faults.checkpoint("trigger.acted")
         self.store.update_firing(fid, only_if_claimed_by=self.me, only_if_status=[RUNNING],
                                  status=SUCCEEDED, result=result, error=None,

@@ -165,13 +165,14 @@ class Loops:
         wait_timeout: float | None = None,
         on_progress=None,
         started_by: dict | None = None,
+        should_stop=None,
     ) -> LoopResult:
         """Compile and run the loop once; returns a :class:`LoopResult`.
 
         A manual approval leaves the run ``waiting`` unless ``wait`` (then it blocks until a
         decision, up to ``wait_timeout`` seconds). ``on_progress(steps)`` is called from a
         watcher thread with the run's step rows whenever a step changes state. ``started_by``
-        is recorded on the run (see :meth:`Runs.start`).
+        is recorded on the run, ``should_stop`` asked between steps (see :meth:`Runs.start`).
         """
         pipe = self.compile(spec)
         started = time.perf_counter()
@@ -180,7 +181,7 @@ class Loops:
             watcher.start()
         try:
             run = self.runs.start(pipe, executor=executor, wait=wait, wait_timeout=wait_timeout,
-                                  started_by=started_by)
+                                  started_by=started_by, should_stop=should_stop)
         finally:
             if watcher:
                 watcher.stop()

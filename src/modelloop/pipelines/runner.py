@@ -64,7 +64,7 @@ class Runner:
 
     # -- entry points -------------------------------------------------------------------------
     def start(self, pipe: Pipeline, params: dict, *, wait=True, wait_timeout=None,
-              started_by: dict | None = None) -> RunResult:
+              started_by: dict | None = None, should_stop=None) -> RunResult:
         order = pipe.order()
         unknown = sorted(set(params) - set(pipe.params))
         if unknown:
@@ -84,10 +84,12 @@ class Runner:
             started_by=started_by,
         )
         state = RunState(run_id, pipe, merged, ids, {n: StepStatus.PENDING for n in order})
-        return self._drive(state, order, wait=wait, wait_timeout=wait_timeout)
+        return self._drive(state, order, wait=wait, wait_timeout=wait_timeout,
+                           should_stop=should_stop)
 
     def resume(
-        self, run_id: int, *, pipeline: Pipeline | None = None, wait=True, wait_timeout=None
+        self, run_id: int, *, pipeline: Pipeline | None = None, wait=True, wait_timeout=None,
+        should_stop=None,
     ) -> RunResult:
         run = self.store.get_pipeline_run(run_id)
         if run is None:
@@ -135,16 +137,26 @@ class Runner:
             state.info[n] = {} if n in reset else s["info"]
             if s["outputs"] and n not in reset:
                 state.outputs[n] = s["outputs"][0]
-        return self._drive(state, order, wait=wait, wait_timeout=wait_timeout)
+        return self._drive(state, order, wait=wait, wait_timeout=wait_timeout,
+                           should_stop=should_stop)
 
     # -- the loop -----------------------------------------------------------------------------
-    def _drive(self, st: RunState, order: list[str], *, wait: bool, wait_timeout) -> RunResult:
+    def _drive(self, st: RunState, order: list[str], *, wait: bool, wait_timeout,
+               should_stop=None) -> RunResult:
+        """Run the DAG. ``should_stop()``, asked between steps, returns why the run must stop
+        (a newer cause replaced it) or None: then nothing new starts, as after a failure, and
+        the run ends failed with that reason (resumable)."""
         nodes = st.pipe.nodes
         step_names = [n for n in order if nodes[n].kind == "step"]
         candidates = self.store.cache_candidates(st.pipe.name, step_names) if step_names else {}
         waited_since: float | None = None
         try:
             while True:
+                if should_stop is not None and not st.error and StepStatus.PENDING in \
+                        st.status.values():
+                    why = should_stop()
+                    if why:
+                        st.error = f"stopped: {why}"
                 writes: list[dict] = []
                 launch: list[str] = []
                 for name in order:

@@ -89,12 +89,15 @@ class Runs:
         wait: bool = True,
         wait_timeout: float | None = None,
         started_by: dict | None = None,
+        should_stop=None,
     ):
         """Run ``pipeline`` (see :meth:`Pipeline.run <modelloop.pipelines.graph.Pipeline.run>`).
         ``started_by`` is recorded on the run (a trigger's firing: ``{"firing", "trigger",
-        "cause"}``; one run per firing)."""
+        "cause"}``; one run per firing). ``should_stop()``, asked between steps, says why the
+        run must stop early (or None)."""
         return self._runner(executor, concurrency).start(
-            pipeline, params or {}, wait=wait, wait_timeout=wait_timeout, started_by=started_by
+            pipeline, params or {}, wait=wait, wait_timeout=wait_timeout, started_by=started_by,
+            should_stop=should_stop,
         )
 
     def resume(
@@ -106,11 +109,13 @@ class Runs:
         pipeline=None,
         wait: bool = True,
         wait_timeout: float | None = None,
+        should_stop=None,
     ):
         """Continue a failed, interrupted or waiting run; its finished steps are reused."""
         run = self.get(run_id)
         return self._runner(executor, concurrency).resume(
-            run["id"], pipeline=pipeline, wait=wait, wait_timeout=wait_timeout
+            run["id"], pipeline=pipeline, wait=wait, wait_timeout=wait_timeout,
+            should_stop=should_stop,
         )
 
     def _runner(self, executor, concurrency: int | None):
