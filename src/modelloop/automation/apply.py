@@ -175,18 +175,14 @@ class DeclaredLoops(Loops):
         row = self.get(name)
         res = row["resources"]
         changes = loop_triggers.delete_triggers(name, self._triggers())
-        alarms = self.monitoring.alarms
-        for alarm in res.get("alarms") or []:
-            if alarms.store.get_alarm(alarm) is not None:
-                alarms.delete(alarm)
-                changes.append(parts.change("alarm", alarm, "deleted"))
-        for monitor in res.get("monitors") or []:
-            if self.monitoring.store.get_monitor(monitor) is not None:
-                self.monitoring.delete_monitor(monitor)
-                changes.append(parts.change("monitor", monitor, "deleted"))
+        alarms, monitoring = self.monitoring.alarms, self.monitoring
+        changes += parts.drop("alarm", set(res.get("alarms") or []), (), alarms.get,
+                              alarms.delete)
+        changes += parts.drop("monitor", set(res.get("monitors") or []), (), monitoring.monitor,
+                              monitoring.delete_monitor)
         endpoint, endpoints = res.get("endpoint"), self._endpoints()
         if endpoint and endpoint.get("owned") and endpoints is not None \
-                and endpoints.store.get_endpoint(endpoint["name"]) is not None:
+                and parts.find(endpoints.get, endpoint["name"]) is not None:
             endpoints.delete(endpoint["name"])
             changes.append(parts.change("endpoint", endpoint["name"], "deleted"))
         self.store.delete_loop(name)

@@ -17,8 +17,40 @@ from modelloop.errors import InvalidInput, NotFound
 from modelloop.pipelines.loop_alarms import ALARM_DEFAULTS, watches
 
 
+def find(get, name: str) -> dict | None:
+    """``get(name)`` of a service, or None where it raises NotFound."""
+    try:
+        return get(name)
+    except NotFound:
+        return None
+
+
 def change(kind: str, name: str, action: str, diff: list[str] | None = None) -> dict:
     return {"kind": kind, "name": name, "action": action, "diff": list(diff or [])}
+
+
+def drop(kind: str, owned: set, wanted, get, delete) -> list[dict]:
+    """Delete the ``owned`` objects not ``wanted`` (those still there); ``owned`` loses them."""
+    out = []
+    for name in sorted(owned - set(wanted)):
+        if find(get, name) is not None:
+            delete(name)
+            out.append(change(kind, name, "deleted"))
+        owned.discard(name)
+    return out
+
+
+def converge(kind: str, name: str, existing: dict | None, fields: dict, create, update,
+             made: list[str] | None = None) -> dict:  # fmt: skip
+    """Create the object, or update the fields that differ, or leave it; the change."""
+    if existing is None:
+        create(name, **fields)
+        return change(kind, name, "created", made)
+    changed = diff({k: existing.get(k) for k in fields}, fields)
+    if not changed:
+        return change(kind, name, "unchanged")
+    update(name, **fields)
+    return change(kind, name, "updated", changed)
 
 
 def diff(old: Any, new: Any, path: str = "") -> list[str]:
@@ -110,7 +142,7 @@ def sync_endpoint(loop: Loop, endpoints, resources: dict) -> list[dict]:
     deploy = loop.parsed.deploy
     want = deploy.endpoint if deploy else None
     if had and had["name"] != want:
-        if had.get("owned") and endpoints is not None and endpoints.store.get_endpoint(had["name"]):
+        if had.get("owned") and endpoints is not None and find(endpoints.get, had["name"]):
             endpoints.delete(had["name"])
             out.append(change("endpoint", had["name"], "deleted"))
         resources.pop("endpoint", None)
@@ -118,7 +150,7 @@ def sync_endpoint(loop: Loop, endpoints, resources: dict) -> list[dict]:
         return out
     if endpoints is None:
         return [*out, change("endpoint", want, "waiting", ["serving is not installed"])]
-    existing = endpoints.store.get_endpoint(want)
+    existing = find(endpoints.get, want)
     if "endpoint" not in resources:  # first seen: the loop owns it unless it was there before
         resources["endpoint"] = {"name": want, "owned": existing is None}
     capture = _capture(loop)
@@ -207,13 +239,9 @@ def sync_monitors(loop: Loop, monitoring, datasets, resources: dict, taken: dict
     wanted = {loop.monitor_name(m): m for m in loop.parsed.monitors}
     _refuse_taken(loop, wanted, taken, "monitor")
     owned = set(resources.get("monitors") or [])
-    for name in sorted(owned - set(wanted)):
-        if monitoring.store.get_monitor(name) is not None:
-            monitoring.delete_monitor(name)
-            out.append(change("monitor", name, "deleted"))
-        owned.discard(name)
+    out += drop("monitor", owned, wanted, monitoring.monitor, monitoring.delete_monitor)
     for name, m in wanted.items():
-        existing = monitoring.store.get_monitor(name)
+        existing = find(monitoring.monitor, name)
         if loop.waits_for_champion(m) and existing is None:
             out.append(change("monitor", name, "waiting", ["no champion served yet"]))
             continue
@@ -223,18 +251,10 @@ def sync_monitors(loop: Loop, monitoring, datasets, resources: dict, taken: dict
                               [f"no data for its baseline yet ({m.baseline or 'dataset '}"
                                f"{'' if m.baseline else m.dataset or loop.parsed.data.dataset})"]))
             continue
-        fields = monitor_fields(loop, m, baseline)
         owned.add(name)
-        if existing is None:
-            monitoring.create_monitor(name, **fields)
-            out.append(change("monitor", name, "created", [f"baseline {baseline}"]))
-            continue
-        changed = diff({k: existing.get(k) for k in fields}, fields)
-        if changed:
-            monitoring.update_monitor(name, **fields)
-            out.append(change("monitor", name, "updated", changed))
-        else:
-            out.append(change("monitor", name, "unchanged"))
+        out.append(converge("monitor", name, existing, monitor_fields(loop, m, baseline),
+                            monitoring.create_monitor, monitoring.update_monitor,
+                            [f"baseline {baseline}"]))
     resources["monitors"] = sorted(owned)
     return out
 
@@ -269,25 +289,16 @@ def sync_alarms(loop: Loop, alarms, resources: dict, taken: dict) -> list[dict]:
     wanted = {loop.alarm_name(m): alarm_fields(loop, m) for m in loop.parsed.monitors if m.alarm}
     _refuse_taken(loop, wanted, taken, "alarm")
     owned = set(resources.get("alarms") or [])
-    for name in sorted(owned - set(wanted)):
-        if alarms.store.get_alarm(name) is not None:
-            alarms.delete(name)
-            out.append(change("alarm", name, "deleted"))
-        owned.discard(name)
+    out += drop("alarm", owned, wanted, alarms.get, alarms.delete)
+
+    def recreate(name, **fields):
+        alarms.delete(name)
+        alarms.create(name, **fields)
+
     for name, fields in wanted.items():
-        existing = alarms.store.get_alarm(name)
         owned.add(name)
-        if existing is None:
-            alarms.create(name, **fields)
-            out.append(change("alarm", name, "created", [_condition(fields)]))
-            continue
-        changed = diff({k: existing.get(k) for k in fields}, fields)
-        if changed:
-            alarms.delete(name)
-            alarms.create(name, **fields)
-            out.append(change("alarm", name, "updated", changed))
-        else:
-            out.append(change("alarm", name, "unchanged"))
+        out.append(converge("alarm", name, find(alarms.get, name), fields, alarms.create,
+                            recreate, [_condition(fields)]))
     resources["alarms"] = sorted(owned)
     return out
 

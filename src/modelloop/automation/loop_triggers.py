@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelloop.automation.loop_parts import Loop, change, diff
-from modelloop.errors import InvalidInput, NotFound
+from modelloop.automation.loop_parts import Loop, change, converge, drop, find
+from modelloop.errors import InvalidInput
 
 
 def requests(loop: Loop) -> dict[str, dict]:
@@ -62,47 +62,27 @@ def sync_triggers(loop: Loop, triggers) -> list[dict]:
     wanted = requests(loop)
     if triggers is None:
         return [change("trigger", n, "waiting", ["triggers are not available"]) for n in wanted]
-    out: list[dict] = []
-    for existing in triggers.list(owner=loop.owner):
-        if existing["name"] not in wanted:
-            triggers.delete(existing["name"])
-            out.append(change("trigger", existing["name"], "deleted"))
+    owned = {t["name"] for t in triggers.list(owner=loop.owner)}
+    out = drop("trigger", owned, wanted, triggers.get, triggers.delete)
     for name, request in wanted.items():
-        existing = _get(triggers, name)
-        if existing is None:
-            triggers.create(name, owner=loop.owner, **request)
-            out.append(change("trigger", name, "created", [_describe(request)]))
-            continue
-        if existing.get("owner") != loop.owner:
+        existing = find(triggers.get, name)
+        if existing is not None and existing.get("owner") != loop.owner:
             raise InvalidInput(
                 f"trigger {name!r} exists and is not loop {loop.name!r}'s "
                 f"(owner: {existing.get('owner') or 'none'})",
                 hint="name the loop's trigger differently (triggers: - name: …)",
             )
-        changed = diff({k: existing.get(k) for k in request}, request)
-        if changed:
-            triggers.update(name, **request)
-            out.append(change("trigger", name, "updated", changed))
-        else:
-            out.append(change("trigger", name, "unchanged"))
+        out.append(converge("trigger", name, existing, request,
+                            lambda n, **r: triggers.create(n, owner=loop.owner, **r),
+                            triggers.update, [_describe(request)]))
     return out
 
 
 def delete_triggers(loop_name: str, triggers) -> list[dict]:
     if triggers is None:
         return []
-    out = []
-    for existing in triggers.list(owner=f"loop:{loop_name}"):
-        triggers.delete(existing["name"])
-        out.append(change("trigger", existing["name"], "deleted"))
-    return out
-
-
-def _get(triggers, name: str) -> dict | None:
-    try:
-        return triggers.get(name)
-    except NotFound:
-        return None
+    owned = {t["name"] for t in triggers.list(owner=f"loop:{loop_name}")}
+    return drop("trigger", owned, (), triggers.get, triggers.delete)
 
 
 def _describe(request: dict) -> str:
