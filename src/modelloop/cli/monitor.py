@@ -33,14 +33,25 @@ def monitor() -> None:
               help="Seconds per model-quality window.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="Check configuration (YAML/JSON).")
+@click.option("--bias-facet", metavar="COLUMN[=V|>T]",
+              help="Bias drift on labelled traffic for this facet (series bias.<METRIC>).")
+@click.option("--bias-label", metavar="VALUES|>T", help="The positive label, e.g. 1 (with --bias-facet).")
+@click.option("--bias-metric", "bias_metrics", multiple=True, metavar="NAME",
+              help="Post-training metric to watch (repeat; default DI, DPPL, AD, RD).")
+@click.option("--bias-baseline", "bias_baseline", multiple=True, metavar="NAME=VALUE",
+              help="A metric's value at training time: farther from fair is a violation.")
 @json_option
 @pass_ctx
 def monitor_create(c: Context, name, dataset, endpoint, variant, baseline_ref, schedule,
                    after_ingest, window, model, exclude, detectors, quality_period, config_path,
-                   as_json) -> None:  # fmt: skip
+                   bias_facet, bias_label, bias_metrics, bias_baseline, as_json) -> None:  # fmt: skip
     """Create monitor NAME on a dataset or an endpoint, against a baseline."""
     config = {"exclude": list(exclude), "detectors": list(detectors),
               "quality_period": quality_period}  # fmt: skip
+    if bias_facet or bias_label:
+        config["bias"] = {"facet": bias_facet, "label": bias_label,
+                          "metrics": list(bias_metrics) or None,
+                          "baseline": _pairs(bias_baseline, "--bias-baseline")}  # fmt: skip
     check_config = load_check_config(config_path)
     if check_config:
         config["check"] = check_config
@@ -55,6 +66,21 @@ def monitor_create(c: Context, name, dataset, endpoint, variant, baseline_ref, s
                                       "after each ingest" if after_ingest else None])) or "on demand"
     render.out.print(f"Created monitor [bold]{name}[/bold] on {watch} against {baseline_ref}, "
                      f"running {when}")  # fmt: skip
+
+
+def _pairs(items, option: str) -> dict[str, float]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            out[key] = float(value)
+            if out[key] != out[key] or abs(out[key]) == float("inf"):
+                raise ValueError(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: use NAME=NUMBER", param_hint=option)
+    return out
 
 
 @monitor.command("list")

@@ -201,6 +201,15 @@ def execute(store: MetadataStore, artifacts: ArtifactStore, datasets: Datasets, 
             + ", ".join(f"{k}={v:.4g}" for k, v in q["metrics"].items())
             + ("" if q["enough_labels"] else f" (fewer than {min_labels}: not enough labels, "
                "no quality points)"))  # fmt: skip
+    if labelled is not None and cfg.get("bias"):
+        from modelloop.monitoring.bias_drift import bias_drift
+
+        section, bias_points = bias_drift(labelled, cfg["bias"], monitor["name"], end,
+                                          min_labels=int(result.config.get("min_rows", MIN_ROWS)))  # fmt: skip
+        report["bias"], summary["bias_violations"] = section, len(section["violations"])
+        points += bias_points
+        log(f"bias drift on {section['n_labelled']} labelled rows: "
+            + ("; ".join(v["description"] for v in section["violations"]) or "no violation"))
     report["summary"] = summary
     report["points"] = points
     return report

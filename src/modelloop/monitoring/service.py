@@ -162,6 +162,13 @@ class Monitoring:
             CheckConfig.from_dict(config["check"])
         if model:
             M._model_facts(self.store, model)
+        if config.get("bias"):
+            from modelloop.monitoring.bias_drift import check_config
+
+            if not endpoint:
+                raise InvalidInput("bias drift watches an endpoint's labelled traffic",
+                                   hint="give --endpoint EP (labels: monitor labels)")  # fmt: skip
+            check_config(config["bias"])
 
     def monitor(self, name: str) -> dict:
         found = self.store.get_monitor(name)
