@@ -186,3 +186,9 @@ def test_apply_update_and_delete_on_each_backend(workspace):
     gone = actions(workspace.loops.delete("loans"))
     assert gone[("loop", "loans")] == gone[("monitor", "loans-drift")] == "deleted"
     assert workspace.loops.list() == [] and workspace.datasets.get("loans").version == 1
+
+
+def test_run_takes_what_the_loops_runner_takes(ws):
+    ws.loops.apply(write_spec(ws.root))
+    with pytest.raises(InvalidInput, match="unexpected keyword argument 'executr'"):
+        ws.loops.run("loans", executr="threads")
