@@ -135,3 +135,25 @@ def test_the_command_stops_gracefully_and_lets_its_lease_go(local_workspace, sig
     # let go at once: a standby need not wait out the 60 s lease
     assert ws.store.get_lease("controller")["expired"]
     assert ws.controller(holder="next").leader.try_lead()
+
+
+def test_an_event_starts_the_next_tick_without_waiting_for_the_interval(local_workspace):
+    import threading
+
+    ws = local_workspace
+    ws.triggers.create("on-approval", cause={"on": "approval", "model": "loans"},
+                       action={"do": "webhook", "url": "http://127.0.0.1:9/"}, paused=False)
+    ctl = ws.controller(holder="me")
+    stop, ticks = threading.Event(), []
+    runner = threading.Thread(target=ctl.run, kwargs={"interval": 3600, "stop": stop,
+                                                       "on_tick": ticks.append})
+    runner.start()
+    try:
+        wait_for(lambda: ticks)  # the first tick ran; the next is an hour away
+        ws.store.append_event("model.approved", "loans@1", {"model": "loans", "version": 1})
+        woke = wait_for(lambda: next((t for t in ticks if t.events), None), 60)
+        assert woke.number == 2 and [f["trigger"] for f in woke.firings] == ["on-approval"]
+    finally:
+        stop.set()
+        runner.join(120)
+    assert not runner.is_alive() and ws.store.get_lease("controller")["expired"]
