@@ -130,6 +130,10 @@ def test_status_run_by_name_and_delete_keeping_versions_and_data(ws, cli):
         "loans-drift": "INSUFFICIENT_DATA", "loans-checks": "INSUFFICIENT_DATA"}
     shown = cli("-w", ws.root, "loop", "status", "loans").out
     assert "champion  loans@1" in shown and "loans@1 100%" in shown
+    listed = cli("-w", ws.root, "loop", "list", "--json").json()
+    assert [(r["name"], r["resources"]["endpoint"]["name"]) for r in listed] == [
+        ("loans", "loans-ep")]
+    assert "loans-ep" in cli("-w", ws.root, "loop", "list").out
 
     assert "no changes" in apply(cli, ws, write_spec(ws.root)).out  # the run left it in line
 

@@ -81,8 +81,25 @@ def _monitor(loop: Loop, m, monitoring) -> dict:
         "data": r.get("data"), "rows": r.get("n_rows"), "violations": r.get("n_violations"),
         "drift": summary.get("dataset_drift"),
         "drifted_columns": summary.get("drifted_columns") or [],
+        "labelled": summary.get("n_labelled"),
     }
+    if m.kind == "model_quality":
+        out["last_run"]["quality"] = _quality(loop, m, monitoring, r["created_at"])
     return out
+
+
+def _quality(loop: Loop, m, monitoring, at) -> dict | None:
+    """The model-quality metric the monitor's last run wrote (``{"metric", "value"}``), if it
+    had enough labels to write one."""
+    from datetime import timedelta
+
+    from modelloop.automation.loop_parts import alarm_fields
+
+    metric = (m.alarm and alarm_fields(loop, m)["metric"]) or \
+        f"quality.{loop.parsed.evaluate.metric or 'accuracy'}"
+    points = monitoring.metric(metric, {"monitor": loop.monitor_name(m)},
+                               since=at - timedelta(minutes=5))
+    return {"metric": metric, "value": points[-1]["value"]} if points else None
 
 
 def _alarm(loop: Loop, m, alarms) -> dict:

@@ -83,9 +83,10 @@ def run(c: Context, spec: str, executor: str, wait: bool, as_json: bool) -> None
         raise SystemExit(1)
 
 
-from modelloop.cli.loop_apply import apply, delete, status  # noqa: E402 - the loop group's
+from modelloop.cli.loop_apply import apply, delete, list_, status  # noqa: E402 - the group's
 
 loop.add_command(apply)
+loop.add_command(list_)
 loop.add_command(status)
 loop.add_command(delete)
 

@@ -101,6 +101,10 @@ def _last_run(m: dict) -> list[str]:
         return ["never", "-"]
     if r["status"] != "completed":
         return [r["at"][:19], r["status"]]
+    if m["kind"] == "model_quality":
+        q = r.get("quality")
+        return [r["at"][:19], f"{q['metric']} {q['value']:.3f} on {r['labelled']} labels" if q
+                else f"{r.get('labelled') or 0} labels: not enough"]
     verdict = "drift" if r["drift"] else "no drift"
     if r["violations"]:
         verdict += f", {r['violations']} violation(s)"
@@ -120,11 +124,36 @@ def _action(action: dict | None) -> str:
 
 
 def _started_by(value) -> str:
+    """``trigger NAME (its cause)`` for a run a trigger started; ``-`` for one a person did."""
     if not value:
         return "-"
+    if isinstance(value, dict) and value.get("trigger"):
+        return f"trigger {value['trigger']}" + (f" ({value['cause']})" if value.get("cause")
+                                                else "")
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items())
     return str(value)
+
+
+@click.command(name="list")
+@json_option
+@pass_ctx
+def list_(c: Context, as_json: bool) -> None:
+    """List the applied loops."""
+    rows = c.ws.loops.list()
+    if as_json:
+        render.print_json([{"name": r["name"], "applied_at": r["applied_at"].isoformat(),
+                            "hash": r["hash"], "base_dir": r["base_dir"],
+                            "resources": r["resources"]} for r in rows])
+        return
+    if not rows:
+        render.out.print("no applied loops ('modelloop loop apply loop.yaml')")
+        return
+    render.table("applied loops", ["loop", "applied", "endpoint", "monitors", "alarms", "folder"],
+                 [[r["name"], r["applied_at"].isoformat()[:19],
+                   (r["resources"].get("endpoint") or {}).get("name", "-"),
+                   len(r["resources"].get("monitors") or []),
+                   len(r["resources"].get("alarms") or []), r["base_dir"]] for r in rows])
 
 
 @click.command()
