@@ -62,7 +62,7 @@ def test_demo_closes_the_loop_with_no_command_typed(tmp_path, cli):
     person = tmp_path / "table"
     result = cli("demo", person, "--days", "2", "--rows", "300", "--drift-day", "2",
                  "--day-seconds", "2", timeout=900)
-    assert "The loop, day by day" in result.out and "drift → new champion" in result.out
+    assert "The loop, day by day" in result.out and "drift → champion" in result.out
     assert "0 failed" in result.out
     for stage in ("ingest", "check", "alarm", "trigger", "train", "evaluate", "rollout",
                   "serving"):

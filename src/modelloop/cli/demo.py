@@ -79,8 +79,10 @@ def show_summary(summary: dict) -> None:
         rows.append([
             f"{d['day']}" + (" (drift)" if d["day"] == summary["drift_day"] else ""),
             f"{d['rows']:,}" if d["rows"] is not None else "-",
-            d["drift"] or "-",
-            ", ".join(d["alarms"]) or "-",
+            "-" if d["drift"] is None else
+            f"[yellow]yes[/yellow] ({len(d['drifted_columns'])} columns)" if d["drifted_columns"]
+            else "no",
+            ", ".join(a.removeprefix("loans-") for a in d["alarms"]) or "-",
             auc(d["champion_auc"]),
             auc(d["candidate_auc"]),
             d["promoted"] or "no",
@@ -91,7 +93,7 @@ def show_summary(summary: dict) -> None:
     render.table(
         "The loop, day by day",
         ["day", "rows", "drift", "alarm", "champion AUC", "candidate AUC", "promoted",
-         "requests", "failures", "drift → new champion"],
+         "requests", "failures", "drift → champion"],
         rows,
     )
     r = summary.get("reaction")

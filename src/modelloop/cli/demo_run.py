@@ -18,6 +18,8 @@ REACTION_TIMEOUT = 150.0
 REQUEST_ROWS = 600
 #: The controller's tick (``modelloop up --interval``): how soon it notices a file or an event.
 CONTROLLER_INTERVAL = 0.25
+#: Statuses of a firing that has ended.
+FINISHED = ("succeeded", "failed", "skipped", "cancelled")
 
 
 class DemoRun:
@@ -159,15 +161,24 @@ class DemoRun:
         self._land(1, None)
         self._wait(60, until=lambda: 1 in self.tracker.versions)
         self._apply(ws, spec_path)
-        ws.triggers.fire("retrain-now", {"by": "the demo: the first champion"})
-        self._wait(REACTION_TIMEOUT, until=lambda: any(
-            r["result"] is not None for r in self.tracker.runs.values()))
-        first = next(iter(self.tracker.runs.values()))["result"]
-        if first.status != "succeeded" or first.champion is None:
+        fired = ws.triggers.fire("retrain-now", {"by": "the demo: the first champion"})
+
+        def firing():
+            return ws.triggers.firing(fired["id"])
+
+        self._wait(REACTION_TIMEOUT, until=lambda: (f := firing())["error"] is not None
+                   or str(f["status"]) in FINISHED)
+        done = firing()
+        run_id = (done.get("started") or {}).get("run_id")
+        result = ws.loops.result(run_id) if run_id else None
+        if str(done["status"]) != "succeeded" or result is None or result.champion is None:
             from modelloop.errors import ModelloopError
 
-            raise ModelloopError(f"the first run of the loop {first.status}: {first.error}",
-                                 hint=f"see 'modelloop -w {self.root} runs show {first.run_id}'")
+            why = done.get("error") or (result and (result.error or result.status)) or "no run"
+            raise ModelloopError(
+                f"the first run of the loop did not make a champion: {why}",
+                hint=f"see 'modelloop -w {self.root} trigger history' and {self.root}/up.log")
+        self._refresh()
         self._apply(ws, spec_path)
         traffic.set_day(self.days_played[0], self._frames[(1, "requests")].result())
         traffic.wait_ready()

@@ -16,11 +16,12 @@ def summarize(play) -> dict:
         end = days[i + 1].landed if i + 1 < len(days) else float("inf")
         versions = [v for v, rec in t.versions.items() if start <= rec["time"] < end]
         rows = sum(t.versions[v]["rows"] for v in versions) if versions else None
-        drift = None
+        drift, drifted = None, []
         for v in versions:
             check = _check_of(t, v)
             if check:
                 drift = drift_verdict(check)
+                drifted = list(check.get("drifted_columns") or [])
         alarms = [a["alarm"] for a in t.alarms if start <= a["time"] < end]
         runs = [r for r in t.runs.values() if start <= (r["created"] or 0) < end]
         evaluation = next((r.get("evaluation") for r in runs if r.get("evaluation")), None)
@@ -34,6 +35,7 @@ def summarize(play) -> dict:
             "drifted": day.drifted,
             "rows": rows,
             "drift": drift,
+            "drifted_columns": drifted,
             "alarms": alarms,
             # the champion of the day's start, on the day's answered and labelled requests
             "champion_auc": auc(day.scored, first_variant) if first_variant else None,
