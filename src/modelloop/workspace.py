@@ -236,7 +236,8 @@ class Workspace:
 
         return JobServices(
             datasets=self.datasets,
-            services={"ensure_baseline": lambda ref, **kw: self.monitoring.ensure_baseline(ref, **kw)},
+            services={"ensure_baseline": lambda ref, **kw: self.monitoring.ensure_baseline(ref, **kw),
+                      "load_model": lambda ref: self.models.load(ref)},
         )
 
     @_service

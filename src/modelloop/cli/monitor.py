@@ -40,14 +40,23 @@ def monitor() -> None:
               help="Post-training metric to watch (repeat; default DI, DPPL, AD, RD).")
 @click.option("--bias-baseline", "bias_baseline", multiple=True, metavar="NAME=VALUE",
               help="A metric's value at training time: farther from fair is a violation.")
+@click.option("--attribution-drift", is_flag=True,
+              help="SHAP importances of --model on traffic vs the baseline data, by NDCG.")
+@click.option("--attribution-threshold", type=click.FloatRange(0, 1), default=0.9,
+              show_default=True, help="NDCG below this is a violation.")
+@click.option("--attribution-rows", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Rows explained on each side per run.")
 @json_option
 @pass_ctx
 def monitor_create(c: Context, name, dataset, endpoint, variant, baseline_ref, schedule,
                    after_ingest, window, model, exclude, detectors, quality_period, config_path,
-                   bias_facet, bias_label, bias_metrics, bias_baseline, as_json) -> None:  # fmt: skip
+                   bias_facet, bias_label, bias_metrics, bias_baseline, attribution_drift,
+                   attribution_threshold, attribution_rows, as_json) -> None:  # fmt: skip
     """Create monitor NAME on a dataset or an endpoint, against a baseline."""
     config = {"exclude": list(exclude), "detectors": list(detectors),
               "quality_period": quality_period}  # fmt: skip
+    if attribution_drift:
+        config["attribution"] = {"threshold": attribution_threshold, "rows": attribution_rows}
     if bias_facet or bias_label:
         config["bias"] = {"facet": bias_facet, "label": bias_label,
                           "metrics": list(bias_metrics) or None,

@@ -96,8 +96,9 @@ def traffic(store: MetadataStore, baseline, frame):
 
 
 def execute(store: MetadataStore, artifacts: ArtifactStore, datasets: Datasets, monitor: dict,
-            spec: dict, log=print) -> dict:
-    """Run a monitor once; returns the report (summary, check, quality, histograms, points)."""
+            spec: dict, log=print, load_model=None) -> dict:
+    """Run a monitor once; returns the report (summary, check, quality, histograms, points).
+    ``load_model`` (a model ref -> loaded model, from the workspace) serves attribution drift."""
     from modelloop.quality.baseline import MIN_ROWS, Baseline
     from modelloop.quality.checks import CheckConfig, check
 
@@ -210,6 +211,16 @@ def execute(store: MetadataStore, artifacts: ArtifactStore, datasets: Datasets, 
         points += bias_points
         log(f"bias drift on {section['n_labelled']} labelled rows: "
             + ("; ".join(v["description"] for v in section["violations"]) or "no violation"))
+    if monitor.get("endpoint") and cfg.get("attribution") and load_model is not None:
+        from modelloop.monitoring.attribution_drift import attribution_drift
+
+        reference = datasets.to_pandas(baselines.get(monitor["baseline"])["ref"])
+        section, more = attribution_drift(load_model(monitor["model"]), frame, reference,
+                                          cfg["attribution"], monitor["name"], end)  # fmt: skip
+        report["attribution"], points = section, points + more
+        summary["attribution_violations"] = len(section["violations"])
+        log(f"feature attribution drift: NDCG {section['ndcg']:.3f} "
+            f"(threshold {section['threshold']:g})")  # fmt: skip
     report["summary"] = summary
     report["points"] = points
     return report

@@ -169,6 +169,13 @@ class Monitoring:
                 raise InvalidInput("bias drift watches an endpoint's labelled traffic",
                                    hint="give --endpoint EP (labels: monitor labels)")  # fmt: skip
             check_config(config["bias"])
+        if config.get("attribution"):
+            from modelloop.monitoring.attribution_drift import check_config as check_attribution
+
+            if not endpoint or not model:
+                raise InvalidInput("attribution drift explains an endpoint's traffic with its model",
+                                   hint="give --endpoint EP and --model M@V")  # fmt: skip
+            check_attribution(config["attribution"])
 
     def monitor(self, name: str) -> dict:
         found = self.store.get_monitor(name)
@@ -388,7 +395,8 @@ def run_monitor_job(ctx, spec: dict) -> None:
     if mon is None:
         raise NotFound(f"no monitor named {spec['monitor']!r}")
     report = M.execute(store, ctx.artifacts, ctx.datasets, mon, spec,
-                       log=lambda s: ctx.recorder.log_text(s))  # fmt: skip
+                       log=lambda s: ctx.recorder.log_text(s),
+                       load_model=ctx.services.get("load_model"))  # fmt: skip
     points = report.pop("points")
     report["metric_points"] = M.points_json(points)
     report["job_id"] = ctx.job_id
