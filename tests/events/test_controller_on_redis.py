@@ -18,6 +18,7 @@ from tests.automation.test_controller_crash import (
     _runs_started_by,
     marks,  # noqa: F401 - the fixture
 )
+from tests.foreground import wait_for
 
 from modelloop import Workspace
 from modelloop.events.redis_stream import RedisStream
@@ -47,9 +48,10 @@ def test_killed_mid_action_and_restarted_fires_once_on_redis(redis_workspace, ma
     second = _controller(ws)
     try:
         (firing,) = _done(ws, "on-approval")
+        # the dead controller's delivery is claimed once idle for a lease, handled, acknowledged
+        wait_for(lambda: not any(ws.events_stream.group_info("controller")["pending"].values()))
     finally:
         assert second.stop() == 0, second.output
+    assert len(ws.triggers.history("on-approval")) == 1
     assert len(list(marks.glob("ran-x-*"))) == 1
     assert len(_runs_started_by(ws, firing["id"])) == 1
-    group = ws.events_stream.group_info("controller")
-    assert group is not None and not any(group["pending"].values())
