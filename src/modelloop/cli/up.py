@@ -116,13 +116,12 @@ def up(c: Context, host: str, port: int, interval: float, lease_seconds: float, 
 
     ws = c.ws
     ws.store  # noqa: B018 - open (and migrate) once, before the children open it too
-    # Children write to pipes: unbuffered, or their lines would come in blocks. Set here, not
-    # only for them, so the warm server (started below) and the controller's jobs agree on the
-    # import-time environment and the controller uses that server.
-    os.environ["PYTHONUNBUFFERED"] = "1"
     view = LogView()
     tails = threading.Event()
-    base = [sys.executable, "-m", "modelloop", "-w", str(ws.root)]
+    # Children write to pipes: unbuffered (-u), or their lines would come in blocks. A flag, not
+    # $PYTHONUNBUFFERED: the environment is part of the warm server's fingerprint, and the
+    # controller's jobs must find the server started here (or by whoever started us) usable.
+    base = [sys.executable, "-u", "-m", "modelloop", "-w", str(ws.root)]
     commands = {"controller": [*base, "controller", "--quiet", "--interval", str(interval),
                                "--lease-seconds", str(lease_seconds), "--grace", str(grace)]}
     limits = {**STOP_LIMITS, "controller": STOP_LIMITS["controller"] + grace}
