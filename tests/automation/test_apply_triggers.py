@@ -108,3 +108,11 @@ def test_the_demos_loop_applies_and_reapplies_unchanged(local_workspace, cli):
 
 def actions(changes):
     return {(c["kind"], c["name"]): c["action"] for c in changes}
+
+
+def test_a_trigger_naming_an_unknown_alarm_changes_nothing(ws, cli):
+    spec = spec_with(ws, "triggers:\n  - {on: alarm, alarm: loans-drfit}\n")
+    bad = cli("-w", ws.root, "loop", "apply", spec, check=False)
+    assert bad.code != 0 and bad.out == ""
+    assert "trigger 'loans-alarm': no alarm named 'loans-drfit'" in bad.err
+    assert ws.loops.list() == [] and ws.monitoring.monitors() == [] and ws.alarms.list() == []

@@ -112,24 +112,31 @@ class DeclaredLoops(Loops):
                                                {**dumped, "base_dir": base_dir}))]
         else:
             changes = [parts.change("loop", parsed.name, "unchanged")]
+        loop = self._checked(parsed, dumped, base_dir)  # a spec mistake changes nothing
         before = dict(old["resources"]) if old else {}
         resources = dict(before)
         if old is None or old["hash"] != digest:  # first: its triggers' run_loop must find it
             self.store.put_loop(parsed.name, spec=dumped, base_dir=base_dir, hash=digest,
                                 resources=before)
         try:
-            changes += self._sync(parsed, dumped, base_dir, resources)
+            changes += self._sync(loop, resources)
         finally:  # what exists is recorded even when a later part failed
             if resources != before:
                 self.store.put_loop(parsed.name, spec=dumped, base_dir=base_dir, hash=digest,
                                     resources=resources)
         return changes
 
-    def _sync(self, parsed, dumped: dict, base_dir: str, resources: dict) -> list[dict]:
+    def _checked(self, parsed, dumped: dict, base_dir: str) -> parts.Loop:
+        """The loop's facts, after the checks that need the workspace (names its triggers and
+        alarms use)."""
         champion, trained_on = parts.champion_of(self.models, parsed)
         loop = parts.Loop(parsed.name, parsed, dumped, champion, trained_on, base_dir)
         parts.check_alarm_names(loop)
-        loop_triggers.requests(loop)  # a spec mistake stops apply before anything changes
+        loop_triggers.check_refs(loop, loop_triggers.requests(loop), self.monitoring.alarms,
+                                 self.datasets)
+        return loop
+
+    def _sync(self, loop: parts.Loop, resources: dict) -> list[dict]:
         monitors = parts.claimed_elsewhere(self.store, loop.name, "monitors")
         alarms = parts.claimed_elsewhere(self.store, loop.name, "alarms")
         changes = parts.sync_endpoint(loop, self._endpoints(), resources)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from modelloop.automation.loop_parts import Loop, change, converge, drop, find
-from modelloop.errors import InvalidInput
+from modelloop.errors import InvalidInput, NotFound
 
 
 def requests(loop: Loop) -> dict[str, dict]:
@@ -54,6 +54,21 @@ def requests(loop: Loop) -> dict[str, dict]:
             request.pop("paused", None)
         out[name] = request
     return out
+
+
+def check_refs(loop: Loop, wanted: dict[str, dict], alarms, datasets) -> None:
+    """The alarms and datasets the loop's triggers name exist, or are the loop's own, before
+    apply changes anything (the triggers service checks them again when they are made)."""
+    own = {loop.alarm_name(m) for m in loop.parsed.monitors if m.alarm}
+    known = own | {a["name"] for a in alarms.list()}
+    for name, request in wanted.items():
+        cause = request["cause"]
+        if cause["on"] == "alarm" and cause["alarm"] not in known:
+            raise NotFound(f"trigger {name!r}: no alarm named {cause['alarm']!r}",
+                           hint=f"this loop's alarms: {', '.join(sorted(own)) or 'none'} "
+                                "(a monitor's alarm: section), or an alarm of the workspace")
+        if cause["on"] == "new_data" and find(datasets.get, cause["dataset"]) is None:
+            raise NotFound(f"trigger {name!r}: no dataset named {cause['dataset']!r}")
 
 
 def sync_triggers(loop: Loop, triggers) -> list[dict]:
