@@ -79,6 +79,7 @@ def test_an_event_fires_once_when_the_process_dies_midway(workspace, marks, faul
     assert ran(marks) == 1 and before == (0 if fault == "trigger.claimed" else 1)
 
 
+@pytest.mark.all_backends
 def test_a_watched_file_is_ingested_once_when_the_process_dies_midway(workspace, marks,
                                                                        tmp_path):
     ws = workspace

@@ -34,7 +34,6 @@ from modelloop import _faults
 from modelloop._faults import pid_alive
 from modelloop.automation import actions
 from modelloop.automation.causes import (
-    check_cron,
     cron_decision,
     is_remote,
     list_location,
@@ -42,57 +41,17 @@ from modelloop.automation.causes import (
     next_slot,
     settled,
 )
+from modelloop.automation.trigger_checks import DEFAULT_RETRY, checked_record
 from modelloop.data.refs import check_name
 from modelloop.errors import InvalidInput, NotFound
 
 PENDING, RUNNING, SUCCEEDED, FAILED = "pending", "running", "succeeded", "failed"
 SKIPPED, CANCELLED = "skipped", "cancelled"
-DEFAULT_RETRY = {"max_attempts": 3, "backoff_seconds": 30.0}
 _FIELDS = ("cause", "action", "concurrency", "missed", "retry", "paused", "owner")
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def target_of(action: dict, trigger: str) -> str:
-    """What two firings must not run at once on: a loop, a pipeline, an endpoint..."""
-    do = action["do"]
-    if do == "run_loop":
-        return f"loop:{action['loop']}"
-    if do == "run_pipeline":
-        return f"pipeline:{action['pipeline']}"
-    if do in ("deploy", "rollback"):
-        return f"endpoint:{action['endpoint']}"
-    if do == "transform":
-        return f"transform:{action['output']}"
-    if do == "ingest":
-        return f"ingest:{trigger}"
-    return f"trigger:{trigger}"
-
-
-def _shape(adapter, value: dict, what: str) -> dict:
-    from pydantic import ValidationError
-
-    if not isinstance(value, dict):
-        raise InvalidInput(f"a trigger's {what} is a mapping, got {type(value).__name__}")
-    try:
-        return adapter.validate_python(value).model_dump(mode="json", exclude_none=True)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"][1:] if p not in ("function-after[_http()]",))
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            if err["type"] == "union_tag_invalid":
-                key = "on" if what == "cause" else "do"
-                known = err.get("ctx", {}).get("expected_tags", "")
-                msg = f"unknown {what} {value.get(key)!r} ({key}: one of {known})"
-                where = key
-            elif err["type"] == "union_tag_not_found":
-                key = "on" if what == "cause" else "do"
-                msg, where = f"says what it is with {key}:", key
-            problems.append(f"{what}.{where}: {msg}" if where else f"{what}: {msg}")
-        raise InvalidInput(problems[0], details=problems[1:]) from None
 
 
 class Triggers:
@@ -116,75 +75,11 @@ class Triggers:
         """Make a trigger; see the module docstring for causes and actions. Refuses an unknown
         loop, dataset, alarm or endpoint, a malformed cron or an unknown time zone."""
         check_name(name, "trigger")
-        record = self._checked_record(name, cause=cause, action=action, concurrency=concurrency,
+        record = checked_record(self.sv, name, cause=cause, action=action, concurrency=concurrency,
                                       missed=missed, retry=retry, paused=paused, owner=owner)
         record["cursor"] = self._initial_cursor(record["cause"])
         record["after_event"] = self.store.last_event_id()
         return self._shown(self.store.create_trigger(record))
-
-    def _checked_record(self, name: str, **given) -> dict:
-        from modelloop.pipelines.loop_triggers import ACTION, CAUSE, CONCURRENCY, MISSED, Retry
-
-        cause = _shape(CAUSE, given["cause"], "cause")
-        if cause["on"] == "watch" and not is_remote(cause["location"]):  # as the caller means it
-            cause["location"] = os.path.abspath(cause["location"].removeprefix("file://"))
-        action = _shape(ACTION, given["action"], "action")
-        if given["concurrency"] not in CONCURRENCY:
-            raise InvalidInput(f"unknown concurrency policy {given['concurrency']!r}",
-                               hint=f"one of {', '.join(CONCURRENCY)}")
-        if given["missed"] not in MISSED:
-            raise InvalidInput(f"unknown missed-run policy {given['missed']!r}",
-                               hint=f"one of {', '.join(MISSED)}")
-        retry = dict(DEFAULT_RETRY)
-        if given["retry"] is not None:
-            from pydantic import ValidationError
-
-            try:
-                retry = Retry.model_validate(given["retry"]).model_dump()
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                raise InvalidInput(f"retry.{'.'.join(map(str, err['loc']))}: {err['msg']}",
-                                   hint="retry: {max_attempts: 3, backoff_seconds: 30}") from None
-        self._check_refs(cause, action)
-        return {"name": name, "cause": cause, "action": action,
-                "target": target_of(action, name), "concurrency": given["concurrency"],
-                "missed": given["missed"], "retry": retry, "paused": bool(given["paused"]),
-                "owner": given["owner"]}  # fmt: skip
-
-    def _check_refs(self, cause: dict, action: dict) -> None:
-        """Names the workspace must know: each a NotFound naming it, before anything fires."""
-        on, do = cause["on"], action["do"]
-        if on == "cron":
-            check_cron(cause["schedule"], cause.get("timezone", "UTC"))
-        elif on == "new_data":
-            self.sv.datasets.get(cause["dataset"])
-        elif on == "watch":
-            check_name(cause["dataset"])
-            loc = cause["location"]
-            if not is_remote(loc) and not os.path.isdir(loc.removeprefix("file://")):
-                raise NotFound(f"no folder {loc!r} to watch", hint="create it, or give an "
-                               "s3:// prefix")
-        elif on == "alarm":
-            self.sv.alarms.get(cause["alarm"])
-        elif on == "approval":
-            check_name(cause["model"], "model")
-        if do == "ingest" and on != "watch":
-            raise InvalidInput("an ingest action is for watch causes (their files are ingested)",
-                               hint="cause: {on: watch, location: DIR, dataset: D}")
-        if do == "run_loop":
-            spec = actions.loop_spec(self.sv, action)
-            if isinstance(spec, str):
-                found = self.sv.loops.validate(spec)
-                if found.name != action["loop"]:
-                    raise InvalidInput(f"{spec} is the loop {found.name!r}, not {action['loop']!r}")
-        elif do in ("deploy", "rollback"):
-            self.sv.endpoints.get(action["endpoint"])
-            if do == "deploy" and not action.get("model") and on != "approval":
-                raise InvalidInput("a deploy action needs a model unless an approval causes it",
-                                   hint="action: {do: deploy, endpoint: E, model: M@champion}")
-        elif do == "run_pipeline" and ":" not in action["pipeline"]:
-            raise InvalidInput(f"pipeline {action['pipeline']!r} is not file.py:function or "
-                               "module:function")
 
     def _initial_cursor(self, cause: dict) -> dict:
         if cause["on"] == "cron":
@@ -218,7 +113,7 @@ class Triggers:
                                hint=f"fields: {', '.join(_FIELDS)}")
         old = self.get(name)
         merged = {k: fields.get(k, old[k]) for k in _FIELDS}
-        record = self._checked_record(name, **merged)
+        record = checked_record(self.sv, name, **merged)
         changes = {k: v for k, v in record.items() if k != "name" and old.get(k) != v}
         if "cause" in changes:
             changes["cursor"] = self._initial_cursor(record["cause"])
