@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from tests.automation.test_apply import QUALITY as QUALITY_
 from tests.automation.test_apply import write_spec
 
 from modelloop.errors import NotFound
@@ -116,3 +117,27 @@ def test_a_trigger_naming_an_unknown_alarm_changes_nothing(ws, cli):
     assert bad.code != 0 and bad.out == ""
     assert "trigger 'loans-alarm': no alarm named 'loans-drfit'" in bad.err
     assert ws.loops.list() == [] and ws.monitoring.monitors() == [] and ws.alarms.list() == []
+
+
+def test_what_the_first_run_makes_is_waited_for_then_made(local_workspace, cli):
+    from modelloop.data.agrawal import write_days
+
+    ws = local_workspace
+    write_days(ws.root / "incoming", 1, 300)
+    spec = write_spec(ws.root, extra=QUALITY_ + "triggers:\n  - {on: new_data, min_new_rows: 100}\n")
+    spec.write_text(spec.read_text().replace("  dataset: loans\n",
+                                             "  dataset: loans\n  ingest: [incoming/]\n"))
+    first = actions(ws.loops.apply(spec))
+    assert first[("trigger", "loans-new_data")] == first[("monitor", "loans-drift")] == "waiting"
+    missing = spec.read_text().replace("ingest: [incoming/]", "ingest: [incoming/]\n  window: 1")
+    spec.with_name("watch.yaml").write_text(missing + "  - {on: watch, location: nowhere/, "
+                                            "dataset: loans}\n")
+    with pytest.raises(NotFound, match="no folder .*nowhere"):
+        ws.loops.apply(spec.with_name("watch.yaml"))
+
+    ran = cli("-w", ws.root, "loop", "run", "loans").out
+    assert "applied   trigger/loans-new_data created" in ran, ran
+    assert "applied   monitor/loans-drift created" in ran
+    assert ws.triggers.get("loans-new_data")["cause"] == {
+        "on": "new_data", "dataset": "loans", "min_new_rows": 100}
+    assert "no changes" in cli("-w", ws.root, "loop", "apply", spec).out

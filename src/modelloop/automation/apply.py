@@ -142,7 +142,7 @@ class DeclaredLoops(Loops):
         changes = parts.sync_endpoint(loop, self._endpoints(), resources)
         changes += parts.sync_monitors(loop, self.monitoring, self.datasets, resources, monitors)
         changes += parts.sync_alarms(loop, self.monitoring.alarms, resources, alarms)
-        changes += loop_triggers.sync_triggers(loop, self._triggers())
+        changes += loop_triggers.sync_triggers(loop, self._triggers(), self.datasets)
         return changes
 
     def sync(self, name: str) -> list[dict]:

@@ -67,11 +67,21 @@ def check_refs(loop: Loop, wanted: dict[str, dict], alarms, datasets) -> None:
             raise NotFound(f"trigger {name!r}: no alarm named {cause['alarm']!r}",
                            hint=f"this loop's alarms: {', '.join(sorted(own)) or 'none'} "
                                 "(a monitor's alarm: section), or an alarm of the workspace")
-        if cause["on"] == "new_data" and find(datasets.get, cause["dataset"]) is None:
+        if cause["on"] == "new_data" and find(datasets.get, cause["dataset"]) is None \
+                and not _made_by_first_run(loop, cause["dataset"]):
             raise NotFound(f"trigger {name!r}: no dataset named {cause['dataset']!r}")
+        if cause["on"] == "watch" and "://" not in cause["location"] \
+                and not Path(cause["location"]).is_dir():
+            raise NotFound(f"trigger {name!r}: no folder {cause['location']!r} to watch",
+                           hint="create it (files land there later), or give an s3:// prefix")
 
 
-def sync_triggers(loop: Loop, triggers) -> list[dict]:
+def _made_by_first_run(loop: Loop, dataset: str) -> bool:
+    """The loop's own dataset, made by its first run's ingest: its trigger waits for it."""
+    return dataset == loop.parsed.data.dataset and bool(loop.parsed.data.ingest)
+
+
+def sync_triggers(loop: Loop, triggers, datasets) -> list[dict]:
     """Create, update and delete the loop's triggers; ``triggers`` is ``ws.triggers`` or None
     where the triggers service is not available (then each one waits)."""
     wanted = requests(loop)
@@ -81,6 +91,12 @@ def sync_triggers(loop: Loop, triggers) -> list[dict]:
     out = drop("trigger", owned, wanted, triggers.get, triggers.delete)
     for name, request in wanted.items():
         existing = find(triggers.get, name)
+        cause = request["cause"]
+        if existing is None and cause["on"] == "new_data" and _made_by_first_run(
+                loop, cause["dataset"]) and find(datasets.get, cause["dataset"]) is None:
+            out.append(change("trigger", name, "waiting", [
+                f"dataset {cause['dataset']!r} is made by the loop's first run"]))
+            continue
         if existing is not None and existing.get("owner") != loop.owner:
             raise InvalidInput(
                 f"trigger {name!r} exists and is not loop {loop.name!r}'s "
