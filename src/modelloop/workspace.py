@@ -345,6 +345,15 @@ class Workspace:
                           triggers=self.triggers,
                           stream=self.events_stream)  # fmt: skip
 
+    def controller_status(self) -> dict:
+        """Who leads the controllers of this workspace (the ``controller`` lease: holder, term,
+        until when; None if no controller ever ran) and the event group they consume
+        (position and unacknowledged deliveries per member)."""
+        from modelloop.automation.leader import LEASE
+
+        return {"lease": self.store.get_lease(LEASE),
+                "events": self.events_stream.group_info("controller")}
+
     # -- telemetry: one of each, shared by serving (writes) and monitoring (reads, evaluates)
     @cached_property
     def metric_series(self):

@@ -157,3 +157,17 @@ def test_an_event_starts_the_next_tick_without_waiting_for_the_interval(local_wo
         stop.set()
         runner.join(120)
     assert not runner.is_alive() and ws.store.get_lease("controller")["expired"]
+
+
+def test_status_says_who_leads(local_workspace, cli):
+    ws = local_workspace
+    assert "no controller has run" in cli("-w", ws.root, "controller", "--status").out
+    ctl = ws.controller(holder="host:1:abc")
+    ctl.leader.try_lead()
+    ctl.tick()
+    out = cli("-w", ws.root, "controller", "--status").out
+    assert "leader host:1:abc, term 1" in out and "events: handled up to #" in out
+    found = cli("-w", ws.root, "controller", "--status", "--json").json()
+    assert found["lease"]["holder"] == "host:1:abc" and found["lease"]["expired"] is False
+    ctl.leader.release()
+    assert "nobody leads" in cli("-w", ws.root, "controller", "--status").out

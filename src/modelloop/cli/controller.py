@@ -67,6 +67,24 @@ def tick_line(tick, lease: dict | None) -> str:
     return line
 
 
+def show_status(found: dict, as_json: bool) -> None:
+    if as_json:
+        return render.print_json(found)
+    lease, group = found["lease"], found["events"]
+    if lease is None:
+        render.out.print("no controller has run on this workspace")
+    else:
+        state = "[yellow]nobody leads[/yellow] (last" if lease["expired"] else "leader"
+        render.out.print(f"{state} [bold]{lease['holder']}[/bold], term {lease['term']}, since "
+                         f"{render.fmt(lease['acquired_at'])}, lease until "
+                         f"{render.fmt(lease['expires_at'])}" + (")" if lease["expired"] else ""))
+    if group is not None:
+        pending = {m: n for m, n in group["pending"].items() if n}
+        render.out.print(f"events: handled up to #{group['position']}, "
+                         + (", ".join(f"{n} unacknowledged by {m}" for m, n in pending.items())
+                            or "none unacknowledged"))  # fmt: skip
+
+
 def render_escape(text: str) -> str:
     from rich.markup import escape
 
@@ -84,10 +102,12 @@ def render_escape(text: str) -> str:
                    "does not is continued by the next leader (its run resumed).")
 @click.option("--ticks", type=int, help="Stop after this many ticks.")
 @click.option("--quiet", is_flag=True, help="Print only ticks that did something.")
+@click.option("--status", is_flag=True, help="Show who leads (and the events not yet "
+              "acknowledged) and exit.")
 @json_option
 @pass_ctx
 def controller(c: Context, interval: float, lease_seconds: float, grace: float,
-               ticks: int | None, quiet: bool, as_json: bool) -> None:  # fmt: skip
+               ticks: int | None, quiet: bool, status: bool, as_json: bool) -> None:  # fmt: skip
     """Close the loop: consume events, run due schedules and monitors, evaluate alarms, fire
     triggers and run their actions. Runs in the foreground until SIGTERM or Ctrl-C (the tick
     under way finishes, then the lease is let go).
@@ -97,6 +117,8 @@ def controller(c: Context, interval: float, lease_seconds: float, grace: float,
     """
     from modelloop.errors import InvalidInput
 
+    if status:
+        return show_status(c.ws.controller_status(), as_json)
     if not interval > 0:
         raise InvalidInput(f"--interval must be positive, not {interval}")
     ws = c.ws
