@@ -21,6 +21,7 @@ from modelloop.store.interfaces import (
     LoopStore,
     ModelRegistryStore,
     MonitoringStore,
+    OnlineStore,
     PipelineStore,
     ServingStore,
     TriggerStore,
@@ -40,6 +41,7 @@ class MetadataStore(
     LeaseStore,
     TriggerStore,
     LoopStore,
+    OnlineStore,
 ):
     """Records of everything in a workspace. Every method is one transaction."""
 

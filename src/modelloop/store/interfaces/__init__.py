@@ -19,6 +19,7 @@ from modelloop.store.interfaces.monitoring import (
     MetricSeriesStore,
     MonitoringStore,
 )
+from modelloop.store.interfaces.online import OnlineStore
 from modelloop.store.interfaces.pipelines import PipelineStore
 from modelloop.store.interfaces.registry import ModelRegistryStore
 from modelloop.store.interfaces.serving import ServingStore
@@ -37,6 +38,7 @@ __all__ = [
     "MetricSeriesStore",
     "ModelRegistryStore",
     "MonitoringStore",
+    "OnlineStore",
     "PipelineStore",
     "ServingStore",
     "TriggerStore",

@@ -11,6 +11,7 @@ from modelloop.store.sql.jobs import SqlJobs
 from modelloop.store.sql.leases import SqlLeases
 from modelloop.store.sql.loops import SqlLoops
 from modelloop.store.sql.monitoring import SqlMonitoring
+from modelloop.store.sql.online import SqlOnline
 from modelloop.store.sql.pipelines import SqlPipelines
 from modelloop.store.sql.registry import SqlRegistry
 from modelloop.store.sql.serving import SqlServing
@@ -30,6 +31,7 @@ class SqlStore(
     SqlLeases,
     SqlTriggers,
     SqlLoops,
+    SqlOnline,
     MetadataStore,
 ):
     """The metadata store on SQLAlchemy: SQLite by default, PostgreSQL to scale out."""

@@ -13,6 +13,7 @@ from modelloop.store.tables import (
     leases,
     loops,
     monitoring,
+    online,
     pipelines,
     registry,
     serving,
@@ -32,4 +33,4 @@ BLOB_REFERENCES = [
     *loops.BLOB_COLUMNS,
 ]
 
-__all__ = ["BLOB_REFERENCES", "blobs", "events", "leases", "metadata", "triggers"]
+__all__ = ["BLOB_REFERENCES", "blobs", "events", "leases", "metadata", "online", "triggers"]

@@ -1,0 +1,120 @@
+"""SQL of online learning: labelled events and online variants' models."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+
+from modelloop.store.interfaces.online import OnlineStore
+from modelloop.store.sql.engine import SqlBase, aware, dumps, row_dict, utcnow
+from modelloop.store.tables.online import online_events, online_models, online_streams
+
+
+def _take_seqs(conn, endpoint: str, count: int, rejected: int) -> int:
+    """Reserve ``count`` seqs; the last seq before them. The update locks the endpoint's row
+    until commit, so a concurrent appender waits and its seqs commit after these."""
+    where = online_streams.c.endpoint == endpoint
+    for _ in range(2):
+        moved = conn.execute(
+            online_streams.update().where(where).values(
+                last_seq=online_streams.c.last_seq + count,
+                rejected=online_streams.c.rejected + rejected)
+        ).rowcount  # fmt: skip
+        if moved:
+            return conn.execute(sa.select(online_streams.c.last_seq).where(where)).scalar() - count
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    online_streams.insert().values(endpoint=endpoint, last_seq=0, rejected=0)
+                )
+        except sa.exc.IntegrityError:
+            pass  # another appender made it first; its row lock is taken by the update
+    raise RuntimeError(f"could not reserve event seqs for {endpoint!r}")  # pragma: no cover
+
+
+class SqlOnline(SqlBase, OnlineStore):
+    def append_online_events(
+        self, endpoint: str, events: list[dict], rejected: int = 0
+    ) -> list[int]:
+        if not events and not rejected:
+            return []
+        now = utcnow()
+        with self._write() as conn:
+            base = _take_seqs(conn, endpoint, len(events), rejected)
+            rows = [{"endpoint": endpoint, "seq": base + i + 1, "time": e.get("time") or now,
+                     "features": json.dumps(e["features"]), "label": json.dumps(e["label"]),
+                     "inference_id": e.get("inference_id")} for i, e in enumerate(events)]  # fmt: skip
+            if rows:
+                conn.execute(online_events.insert(), rows)
+        return [base + i + 1 for i in range(len(events))]
+
+    def read_online_events(self, endpoint: str, after_seq: int, limit: int) -> list[dict]:
+        c = online_events.c
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(c.seq, c.time, c.features, c.label, c.inference_id)
+                .where(c.endpoint == endpoint, c.seq > after_seq)
+                .order_by(c.seq).limit(limit)
+            ).all()  # fmt: skip
+        return [{"seq": r.seq, "time": aware(r.time), "features": json.loads(r.features),
+                 "label": json.loads(r.label), "inference_id": r.inference_id} for r in rows]  # fmt: skip
+
+    def online_stream(self, endpoint: str) -> dict:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(online_streams).where(online_streams.c.endpoint == endpoint)
+            ).first()
+        return row_dict(row) if row else {"endpoint": endpoint, "last_seq": 0, "rejected": 0}
+
+    def count_online_rejected(self, endpoint: str, count: int) -> None:
+        if count:
+            with self._write() as conn:
+                _take_seqs(conn, endpoint, 0, count)
+
+    def save_online_model(
+        self,
+        endpoint: str,
+        variant: str,
+        *,
+        applied_seq: int,
+        model: bytes,
+        state: bytes | None,
+        info: dict,
+    ) -> int:
+        c = online_models.c
+        where = (c.endpoint == endpoint) & (c.variant == variant)
+        values = {"applied_seq": applied_seq, "model": model, "state": state,
+                  "info": dumps(info), "updated_at": utcnow()}  # fmt: skip
+        with self._write() as conn:
+            if conn.execute(online_models.update().where(where)
+                            .values(revision=c.revision + 1, **values)).rowcount:  # fmt: skip
+                return conn.execute(sa.select(c.revision).where(where)).scalar()
+            conn.execute(
+                online_models.insert().values(
+                    endpoint=endpoint, variant=variant, revision=1, **values
+                )
+            )
+            return 1
+
+    def online_model_revision(self, endpoint: str, variant: str) -> int:
+        c = online_models.c
+        with self._read() as conn:
+            got = conn.execute(
+                sa.select(c.revision).where(c.endpoint == endpoint, c.variant == variant)
+            ).scalar()
+        return got or 0
+
+    def get_online_model(self, endpoint: str, variant: str, *, state: bool = False) -> dict | None:
+        c = online_models.c
+        cols = [c.endpoint, c.variant, c.revision, c.applied_seq, c.model, c.info, c.updated_at]
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(*cols, *([c.state] if state else []))
+                .where(c.endpoint == endpoint, c.variant == variant)
+            ).first()  # fmt: skip
+        if row is None:
+            return None
+        out = row_dict(row)
+        out["info"] = json.loads(out["info"])
+        return out

@@ -1,0 +1,95 @@
+"""Intake: labelled events validated, stored durably in order, refused ones counted."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelloop.errors import InvalidInput
+from modelloop.online import EventSchema, Intake, build_model, current_revision, load_published
+from modelloop.online.publish import dumps
+from modelloop.store import open_store
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path}/meta.db")
+    yield store
+    store.close()
+
+
+def test_valid_events_are_stored_and_bad_ones_refused_and_counted(store):
+    schema = EventSchema({"amount": "number", "country": "category"}, label="class")
+    intake = Intake(store, lambda endpoint: schema)
+    got = intake.append(
+        "fraud",
+        [
+            {"features": {"amount": 3.5, "country": "fr"}, "label": True},
+            {"features": {"amount": 1.0}, "label": False},  # missing
+            {"features": {"amount": 1.0, "country": "de", "x": 1}, "label": 0},  # extra
+            {"features": {"amount": "a lot", "country": "de"}, "label": 1},  # wrong type
+            {"features": {"amount": 2, "country": "de"}, "label": [1]},  # wrong label type
+            {"features": {"amount": 2, "country": "de"}, "label": "no", "inference_id": "r1"},
+            "not an event",
+        ],
+    )
+    assert got["accepted"] == 2 and got["seqs"] == [1, 2]
+    assert [r["index"] for r in got["rejected"]] == [1, 2, 3, 4, 6]
+    assert "missing features ['country']" in got["rejected"][0]["error"]
+    assert "unknown features ['x']" in got["rejected"][1]["error"]
+    assert intake.stats("fraud")["rejected"] == 5
+    events = intake.read("fraud", 0, 10)
+    assert [(e["seq"], e["label"], e["inference_id"]) for e in events] == [
+        (1, True, None),
+        (2, "no", "r1"),
+    ]
+
+
+def test_allocations_are_bounded(store):
+    intake = Intake(store)
+    with pytest.raises(InvalidInput, match="at most"):
+        intake.append("fraud", [{"features": {}, "label": 1}] * 10_001)
+    with pytest.raises(InvalidInput):
+        intake.read("fraud", 0, 10_000_000)
+    with pytest.raises(InvalidInput):
+        intake.append("fraud", {"features": {}, "label": 1})
+
+
+def test_published_model_round_trips(store):
+    model = build_model("preprocessing.StandardScaler|linear_model.LogisticRegression")
+    assert current_revision(store, "fraud", "online") == 0
+    store.save_online_model(
+        "fraud", "online", applied_seq=0, model=dumps(model), state=None, info={}
+    )
+    revision, loaded = load_published(store, None, "fraud", "online")
+    assert revision == 1 == current_revision(store, "fraud", "online")
+    assert loaded.predict_proba_one({"a": 1.0}) == model.predict_proba_one({"a": 1.0})
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "os.system",
+        "linear_model.Nope",
+        "preprocessing.StandardScaler|",
+        "tree.HoeffdingTreeClassifier(grace_period=__import__('os'))",
+        "sklearn.svm.SVC",
+        "linear_model.LogisticRegression(1)",
+        "",
+    ],
+)
+def test_a_spec_that_does_not_resolve_is_invalid_input(spec):
+    with pytest.raises(InvalidInput):
+        build_model(spec)
+
+
+def test_specs_build_river_and_sklearn_models():
+    assert type(build_model("forest.ARFClassifier(n_models=3, seed=1)")).__name__ == "ARFClassifier"
+    pipe = build_model(
+        "preprocessing.StandardScaler | linear_model.LogisticRegression", categorical=["country"]
+    )
+    pipe.learn_one({"amount": 1.0, "country": "fr"}, True)
+    assert "country=fr" in pipe["LogisticRegression"].weights
+    sk = build_model("sklearn.linear_model.SGDClassifier(loss='log_loss')")
+    for i in range(40):
+        sk.learn_one({"a": float(i % 2)}, i % 2 == 0)
+    assert sk.predict_one({"a": 0.0}) in (True, False)

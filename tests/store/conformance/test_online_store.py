@@ -1,0 +1,54 @@
+"""Conformance: OnlineStore (store/interfaces/online.py)."""
+
+from __future__ import annotations
+
+import threading
+
+
+def _event(i):
+    return {"features": {"x": i}, "label": i % 2 == 0}
+
+
+def test_events_get_seqs_in_order_and_read_back(store):
+    assert store.online_stream("fraud") == {"endpoint": "fraud", "last_seq": 0, "rejected": 0}
+    assert store.append_online_events("fraud", [_event(1), _event(2)]) == [1, 2]
+    assert store.append_online_events("fraud", [_event(3)], rejected=2) == [3]
+    assert store.append_online_events("other", [_event(9)]) == [1]  # seqs are per endpoint
+    got = store.read_online_events("fraud", 1, 10)
+    assert [(e["seq"], e["features"], e["label"]) for e in got] == [
+        (2, {"x": 2}, True),
+        (3, {"x": 3}, False),
+    ]
+    assert got[0]["time"].tzinfo is not None and got[0]["inference_id"] is None
+    assert [e["seq"] for e in store.read_online_events("fraud", 0, 1)] == [1]
+    store.count_online_rejected("fraud", 3)
+    assert store.online_stream("fraud") | {} == {"endpoint": "fraud", "last_seq": 3, "rejected": 5}
+
+
+def test_concurrent_appenders_leave_no_gap(store):
+    def append():
+        for _ in range(10):
+            store.append_online_events("fraud", [_event(0), _event(1)])
+
+    threads = [threading.Thread(target=append) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [e["seq"] for e in store.read_online_events("fraud", 0, 1000)] == list(range(1, 81))
+
+
+def test_a_variant_model_is_published_with_a_growing_revision(store):
+    assert store.online_model_revision("fraud", "online") == 0
+    assert store.get_online_model("fraud", "online") is None
+    rev = store.save_online_model(
+        "fraud", "online", applied_seq=5, model=b"m1", state=b"s1", info={"events": 5}
+    )
+    assert rev == 1 and store.online_model_revision("fraud", "online") == 1
+    assert (
+        store.save_online_model("fraud", "online", applied_seq=9, model=b"m2", state=None, info={})
+        == 2
+    )
+    row = store.get_online_model("fraud", "online", state=True)
+    assert (row["revision"], row["applied_seq"], row["model"], row["state"]) == (2, 9, b"m2", None)
+    assert "state" not in store.get_online_model("fraud", "online")
