@@ -51,6 +51,7 @@ class VariantSpec(_Checked):
     weight: float = Field(100.0, ge=0, le=1_000_000)  # relative share; a sum must stay finite
     role: Literal[ROLES] = "primary"
     sample: Percent = 100.0  # shadows: share of primary traffic mirrored
+    explain: bool = False  # answers POST /endpoints/NAME/explain (SHAP attributions)
 
 
 class CaptureSpec(_Checked):
@@ -65,6 +66,9 @@ class EndpointOptions(_Checked):
     max_batch_rows: int = Field(256, ge=1, le=1_000_000)
     max_request_rows: int = Field(100_000, ge=1, le=100_000_000)
     max_wait_ms: float = Field(0.0, ge=0, le=10_000)
+    explain_budget_ms: float = Field(1000.0, gt=0, le=600_000)  # reported with each explanation
+    explain_max_rows: int = Field(100, ge=1, le=100_000)  # rows one explain request may carry
+    explain_nsamples: int = Field(100, ge=1, le=100_000)  # Kernel SHAP: evaluations per row
 
 
 class DeployOptions(_Checked):
@@ -159,7 +163,8 @@ def check_variant(v: dict) -> dict:
             f"invalid variant name {out['name']!r}",
             hint="use up to 63 letters, digits, '_', '-' or '.', starting with a letter or digit",
         )
-    return {k: out[k] for k in ("name", "model", "weight", "role", "sample")}
+    keys = ("name", "model", "weight", "role", "sample") + (("explain",) if out["explain"] else ())
+    return {k: out[k] for k in keys}
 
 
 def check_deploy(**values) -> DeployOptions:

@@ -66,7 +66,7 @@ class EndpointRuntimes:
         for spec in record["spec"]["variants"]:
             packaged = self._load(spec["model"])
             key = (record["name"], spec["name"], spec["model"], spec["role"], spec["weight"],
-                   spec["sample"], tuple(sorted(options.items())))
+                   spec["sample"], spec.get("explain", False), tuple(sorted(options.items())))
             v = self._variants.get(key)
             if v is None:
                 ex = self._executors.get((record["name"], spec["name"]))

@@ -20,6 +20,7 @@ class VariantRuntime:
         self.role = spec["role"]
         self.weight = spec["weight"]
         self.sample = spec["sample"]
+        self.explain = bool(spec.get("explain", False))  # SHAP at the endpoint allowed
         self.packaged = packaged
         self.plan = getattr(packaged, "plan", None)
         self.validator = Validator(packaged.signature, options, arrays=self.plan is not None)

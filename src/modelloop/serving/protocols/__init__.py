@@ -12,6 +12,7 @@ from modelloop.serving.protocols.base import (
     register_protocol,
     registered,
 )
+from modelloop.serving.protocols.explain import Explain
 from modelloop.serving.protocols.feedback import Feedback
 from modelloop.serving.protocols.mlflow import MLflow
 from modelloop.serving.protocols.prometheus import Prometheus
@@ -19,7 +20,7 @@ from modelloop.serving.protocols.sagemaker import SageMaker
 from modelloop.serving.protocols.status import Status
 from modelloop.serving.protocols.v2 import V2
 
-for _protocol in (SageMaker(), MLflow(), V2(), Feedback(), Prometheus(), Status()):
+for _protocol in (SageMaker(), MLflow(), V2(), Feedback(), Explain(), Prometheus(), Status()):
     register_protocol(_protocol)
 
 __all__ = ["Protocol", "ServerContext", "register_protocol", "registered"]
