@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("shap")
+pytestmark = pytest.mark.filterwarnings("ignore:LightGBM binary classifier:UserWarning")
 
 from modelloop.errors import InvalidInput  # noqa: E402
 
@@ -38,9 +39,10 @@ def _register(ws, algorithm, target="approved", params=None, name=None):
     return ws.models.register_from_job(name or algorithm.replace("_", "-"), job["id"])["ref"]
 
 
-@pytest.mark.parametrize("algorithm", ["random_forest", "hist_gradient_boosting"])
+@pytest.mark.parametrize("algorithm", ["random_forest", "hist_gradient_boosting", "lightgbm"])
 def test_treeshap_rows_add_up_to_the_model_output(ws, algorithm):
-    params = {"n_estimators": 20} if algorithm == "random_forest" else {"max_iter": 20}
+    params = {"random_forest": {"n_estimators": 20}, "hist_gradient_boosting": {"max_iter": 20},
+              "lightgbm": {"n_estimators": 20}}[algorithm]  # fmt: skip
     ref = _register(ws, algorithm, params=params)
     result = ws.explain.attributions(ref, "loans@1", rows=100)
     assert result.method == "tree" and result.values.shape == (100, 5)
@@ -51,8 +53,13 @@ def test_treeshap_rows_add_up_to_the_model_output(ws, algorithm):
         out = model.predict_proba(X)[:, 1]
     else:
         assert result.output == "log-odds"
-        out = model.model.decision_function(X)
-    np.testing.assert_allclose(result.values.sum(axis=1) + result.expected_value, out, atol=1e-9)
+        if hasattr(model.model, "decision_function"):
+            out = model.model.decision_function(X)
+        else:  # LightGBM: the margin behind its probability
+            p = model.predict_proba(X)[:, 1]
+            out = np.log(p / (1 - p))
+    tolerance = 1e-6 if algorithm == "lightgbm" else 1e-9  # LightGBM's margin: via its probability
+    np.testing.assert_allclose(result.values.sum(axis=1) + result.expected_value, out, atol=tolerance)
     assert next(iter(result.global_importance)) in ("income", "amount")  # the label's drivers
 
 

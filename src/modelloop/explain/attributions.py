@@ -77,7 +77,9 @@ class Explanation:
 
 def split_pipeline(model):
     """(preprocessing steps or None, final estimator) of a scikit-learn Pipeline, else
-    (None, model)."""
+    (None, model); a native booster package: (its preprocessing, the booster)."""
+    if getattr(model, "booster", None) is not None and hasattr(model, "preprocess"):
+        return model.preprocess, model.booster  # registry's native LightGBM/XGBoost packages
     steps = getattr(model, "steps", None)
     if not steps:
         return None, model
@@ -92,7 +94,8 @@ def encoded_columns(prep, columns: list[str]) -> list[str]:
     name or starts with it and ``_`` (one-hot: ``sex_female``); the longest such name wins."""
     from sklearn.compose import ColumnTransformer
 
-    ct = next((s for _, s in reversed(prep.steps) if isinstance(s, ColumnTransformer)), None)
+    steps = getattr(prep, "steps", [("", prep)])
+    ct = next((s for _, s in reversed(steps) if isinstance(s, ColumnTransformer)), None)
     if ct is None:
         out = list(prep.get_feature_names_out())
         return [_owner(name, columns) for name in out]
@@ -117,6 +120,8 @@ def _owner(feature: str, columns: list[str]) -> str:
 
 def _positive(values, expected, classes: int | None):
     """The positive class's slice of shap's output (binary: class 1)."""
+    if isinstance(values, list):  # older shap: one array per class
+        values = values[-1]
     values, expected = np.asarray(values), np.atleast_1d(np.asarray(expected, dtype=float))
     if isinstance(values, np.ndarray) and values.ndim == 3:
         return values[:, :, -1], float(expected[-1])
