@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -331,9 +332,11 @@ class Triggers:
         return touched
 
     def wait(self, timeout: float | None = None) -> None:
-        """Wait for the actions this object runs in threads (tests, a graceful stop)."""
+        """Wait up to ``timeout`` seconds in all (None: as long as it takes) for the actions
+        this object runs in threads (tests, a graceful stop)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         for thread in list(self._threads.values()):
-            thread.join(timeout)
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def _orphaned(self, f: dict, now: datetime) -> bool:
         host, _, rest = (f["claimed_by"] or "").partition(":")

@@ -244,8 +244,13 @@ def trigger_fire(c: Context, name: str, payload, wait: bool, as_json: bool) -> N
     firing = c.ws.triggers.fire(name, data, run=wait)
     if as_json:
         return render.print_json(firing)
+    status = firing["status"]
+    if wait and status == "pending" and firing.get("error"):  # failed, a retry is scheduled
+        status = (f"attempt {firing['attempts']} failed, retried from "
+                  f"{render.fmt(firing['not_before'])} by the controller")
     ending = f": {firing['error']}" if firing.get("error") else ""
-    render.out.print(f"Firing {firing['id']} of {name}: {firing['status']}"
+    render.out.print(f"Firing {firing['id']} of {name}: {status}"
                      + (f" ({_kv(firing['started'])})" if firing.get("started") else "") + ending)
-    if wait and firing["status"] not in ("succeeded", "pending"):
+    if wait and firing["status"] != "succeeded" and (firing.get("error") or
+                                                      firing["status"] != "pending"):
         raise SystemExit(1)
