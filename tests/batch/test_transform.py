@@ -257,3 +257,44 @@ def test_whole_numbers_in_a_double_feature_score_as_floats_and_pass_through_as_w
                                             workers=1, id_column="id")
     assert (result.rows, result.error_rows) == (299, 1)
     assert "f2" in Path(result.errors_file).read_text()
+
+
+def test_numeric_batches_score_as_arrays_with_the_same_output(local_workspace, tmp_path,
+                                                              monkeypatch):
+    """A bare scikit-learn model fed only double columns scores each batch as one float64 array
+    straight from Arrow (no DataFrame): the output is byte for byte the DataFrame path's, and a
+    batch the array path cannot take (a missing value, a column read as text) goes the DataFrame
+    way, so its bad rows still reach the error file."""
+    from modelloop.batch import scoring
+
+    register_classifier(local_workspace)
+    frame = make_frame(1200)
+    frame.loc[640, "f3"] = np.nan
+    source = write(frame, tmp_path / "in.csv", "csv")
+    calls = {"arrays": 0, "frames": 0}
+    real_arrays, real_frame = scoring._score_arrays, scoring._score_frame
+
+    def arrays(*args):
+        out = real_arrays(*args)
+        calls["arrays"] += out is not None
+        return out
+
+    def frames(*args):
+        calls["frames"] += 1
+        return real_frame(*args)
+
+    monkeypatch.setattr(scoring, "_score_arrays", arrays)
+    monkeypatch.setattr(scoring, "_score_frame", frames)
+    outputs = {}
+    for direct in (True, False):
+        scoring._DIRECT.clear()
+        monkeypatch.setattr(scoring, "accepts_arrays", lambda m, d=direct: d, raising=False)
+        result = local_workspace.transforms.run(
+            "clf@1", str(source), str(tmp_path / f"out-{direct}.csv"), id_column="id",
+            proba=True, workers=1, batch_rows=300)
+        assert (result.rows, result.error_rows) == (1199, 1)
+        outputs[direct] = (Path(result.output).read_bytes(),
+                           json.loads(Path(result.errors_file).read_text())["record"]["id"])
+        if direct:  # 4 batches: 3 as arrays, the one with the missing value as a frame
+            assert calls == {"arrays": 3, "frames": 1}
+    assert outputs[True] == outputs[False] and outputs[True][1] == 1640

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from modelloop.common.jsonable import to_jsonable
 from modelloop.errors import InvalidInput
+from modelloop.registry.arrays import NO_FEATURE_NAMES, accepts_arrays
 
 _MODELS: dict[str, object] = {}  # package folder -> loaded model, once per process
 PACKAGE_ENV = "MODELLOOP_TRANSFORM_PACKAGE"  # the model a fork server preloads (batch/warm.py)
@@ -58,8 +59,14 @@ def score_chunk(package_dir: str, index: int, chunk: dict, layout: dict) -> Chun
         from modelloop.artifacts import ArtifactStore
 
         artifacts = ArtifactStore(layout["artifacts_url"], layout.get("artifacts_options"))
+    direct = _direct(package_dir, model, layout)
     tables, errors, offset = [], [], 0
     for batch in read_chunk(chunk, layout, artifacts):
+        out = _score_arrays(model.model, batch, layout) if direct else None
+        if out is not None:
+            tables.append(out)
+            offset += batch.num_rows
+            continue
         frame = batch.to_pandas()
         out, bad = _score_frame(model, frame, layout)
         tables.append(out)
@@ -84,6 +91,55 @@ def score_chunk(package_dir: str, index: int, chunk: dict, layout: dict) -> Chun
 
 
 # -- predicting ----------------------------------------------------------------------------------
+_DIRECT: dict[tuple, bool] = {}  # (package folder, fed columns) -> called on arrays, per process
+
+
+def _direct(package_dir: str, model, layout: dict) -> bool:
+    """Whether this model scores a batch as a float64 array straight from Arrow (no DataFrame):
+    a scikit-learn model without a fast-path plan that answers the same on arrays
+    (:func:`~modelloop.registry.arrays.accepts_arrays`), fed every column of its signature, all
+    ``double``: the DataFrame path would check and reorder those columns and nothing else."""
+    key = (package_dir, tuple(layout["feed_columns"]))
+    found = _DIRECT.get(key)
+    if found is None:
+        sig = model.signature
+        found = _DIRECT[key] = bool(
+            getattr(model, "plan", None) is None and model.flavor == "sklearn"
+            and list(layout["feed_columns"]) == sig.names
+            and all(c.type == "double" for c in sig.columns) and accepts_arrays(model))
+    return found
+
+
+def _score_arrays(estimator, batch, layout: dict):
+    """The output table of a record batch scored as one float64 array, or None when the batch
+    needs the DataFrame path: a fed column that is not float64 or holds a missing value, or a
+    model that fails on the batch (the DataFrame path then finds and names the bad rows).
+
+    The array is laid out as pandas hands a frame of float64 columns to scikit-learn (column
+    after column, Fortran order), so the model does the very same arithmetic."""
+    import warnings
+
+    import numpy as np
+    import pyarrow as pa
+
+    names = layout["feed_columns"]
+    X = np.empty((batch.num_rows, len(names)), dtype=np.float64, order="F")
+    for j, name in enumerate(names):
+        col = batch.column(name)
+        if col.type != pa.float64() or col.null_count:
+            return None
+        X[:, j] = col.to_numpy(zero_copy_only=False)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=NO_FEATURE_NAMES)
+            pred = estimator.predict(X)
+            probs = estimator.predict_proba(X) if layout["proba"] else None
+    except Exception:
+        return None
+    frame = batch.select(layout["pass_columns"]).to_pandas() if layout["pass_columns"] else None
+    return _table(frame, np.asarray(pred), None if probs is None else np.asarray(probs), layout)
+
+
 def _predict(model, features, proba: bool):
     if getattr(model, "plan", None) is not None:  # the fast path: the same function on arrays
         return model.plan.predict(model.prepare(features), proba)
@@ -131,7 +187,6 @@ def _reason(exc: BaseException) -> str:
 def _output_table(frame, good, layout: dict):
     """Pass-through columns, the prediction and the probabilities, in the output's order."""
     import numpy as np
-    import pyarrow as pa
 
     if good:
         rows = np.concatenate([g[0] for g in good])
@@ -142,6 +197,14 @@ def _output_table(frame, good, layout: dict):
         pred = np.asarray(layout.get("empty_prediction", []), dtype=layout["prediction_dtype"])
         probs = np.zeros((0, len(layout["classes"] or []))) if layout["proba"] else None
     kept = frame.take(rows) if len(rows) != len(frame) else frame
+    return _table(kept, pred, probs, layout)
+
+
+def _table(kept, pred, probs, layout: dict):
+    """The output table of the rows ``kept`` (a frame of at least the pass-through columns)."""
+    import numpy as np
+    import pyarrow as pa
+
     columns: dict[str, object] = {}
     for name in layout["pass_columns"]:
         columns[name] = pa.Array.from_pandas(kept[name])

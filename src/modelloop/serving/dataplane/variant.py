@@ -7,6 +7,7 @@ from __future__ import annotations
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
+from modelloop.registry.arrays import accepts_arrays
 from modelloop.serving.dataplane.batching import Batcher
 from modelloop.serving.dataplane.validation import Validator
 
@@ -29,7 +30,7 @@ class VariantRuntime:
         self.has_proba = bool(packaged.task in ("binary", "multiclass") and packaged.has_proba)
         classes = packaged.classes_ if self.has_proba else None
         self.classes = None if classes is None else classes.tolist()
-        self.direct = self.plan is None and self.validator.numeric and _accepts_arrays(packaged)
+        self.direct = self.plan is None and self.validator.numeric and accepts_arrays(packaged)
         self._labels = classes if self.direct and _labels_are_argmax(packaged) else None
         self.label_type = _label_type(packaged, classes)
         self.outputs = [{"name": "predict", "datatype": self.label_type, "shape": [-1]}]
@@ -81,27 +82,6 @@ def _label_type(packaged, classes) -> str:
     if out is not None and len(out.columns) == 1:
         return _SIGNATURE_TYPES.get(out.columns[0].type, "BYTES")
     return "BYTES"
-
-
-def _accepts_arrays(packaged) -> bool:
-    """Whether a scikit-learn model gives the same answers on a bare array as on a DataFrame
-    (it does unless a step selects columns by name); probed once at load."""
-    if packaged.flavor != "sklearn":
-        return False
-    import numpy as np
-    import pandas as pd
-
-    n = len(packaged.signature.names)
-    X = np.linspace(0.0, 1.0, 3 * n).reshape(3, n)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            a = packaged.model.predict(X)
-            b = packaged.predict(pd.DataFrame(X, columns=packaged.signature.names),
-                                 validate=False)
-        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
-    except Exception:
-        return False
 
 
 #: Classifiers whose ``predict`` is by definition the class of highest probability, so that one
