@@ -185,12 +185,37 @@ def test_an_unreadable_plan_falls_back_to_the_plain_path(packaged, tmp_path):
 
     from modelloop.registry.fastpath import load_plan
 
+    from modelloop.common.hashing import sha256_bytes
+    from modelloop.registry.package import Manifest
+
     pm = packaged[("random_forest", "y")]
     assert isinstance(pm.plan, Plan) and pm.plan.kind == "estimator"
     copy = tmp_path / "copy"
     shutil.copytree(pm.path, copy)
-    (copy / "fastpath.json").write_text(json.dumps({"format": 99}))
-    assert load_plan(copy, pm.manifest, pm.model) is None
+    unknown = json.dumps({"format": 99}).encode()
+    (copy / "fastpath.json").write_bytes(unknown)
+    # a manifest that lists the unknown plan (as a newer modelloop would write it)
+    manifest = Manifest.from_dict({**pm.manifest.to_dict(), "files": {
+        **pm.manifest.files, "fastpath.json": sha256_bytes(unknown)}})
+    assert load_plan(copy, manifest, pm.model) is None
+
+
+def test_the_plan_is_read_when_first_used_and_checked_against_its_hash(packaged, tmp_path):
+    import shutil
+
+    from modelloop.registry import package
+
+    pm = packaged[("ridge", "y")]
+    copy = tmp_path / "copy"
+    shutil.copytree(pm.path, copy)
+    loaded = load_package(copy)
+    assert loaded._plan is package._UNREAD  # a load that only predicts never reads it
+    # changed after the load's hash check, before its first use: refused, not used
+    with open(copy / "fastpath.json", "a") as fh:
+        fh.write(" ")
+    with pytest.raises(IntegrityError, match="fastpath.json"):
+        _ = loaded.plan
+    assert isinstance(load_package(pm.path).plan, Plan)
 
 
 def test_the_registry_and_models_show_say_which_path(local_workspace, tmp_path, cli):

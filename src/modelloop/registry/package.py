@@ -20,7 +20,6 @@ files that hold code (pickles; see ``Flavor.code_in``) load only with ``trust_pi
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
 import os
@@ -28,7 +27,6 @@ import platform
 import shutil
 import stat
 import uuid
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from modelloop.common.hashing import sha256_bytes, sha256_file
 from modelloop.common.jsonable import to_jsonable
 from modelloop.errors import AlreadyExists, IntegrityError, InvalidInput, NotFound, UntrustedCode
 from modelloop.registry.signature import ColumnSpec, Signature
+from modelloop.registry.versions import library_versions, warn_on_version_drift
 
 MANIFEST = "model.json"
 FORMAT_VERSION = 1
@@ -156,16 +155,6 @@ def _listing(root: Path) -> list[str]:
     return check_folder(root)
 
 
-def _library_versions(names) -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in ("modelloop", *names):
-        with contextlib.suppress(PackageNotFoundError):
-            out[name] = version(name)
-    return out
-
-
 # -- writing -------------------------------------------------------------------------------------
 def save_package(
     model: Any,
@@ -245,7 +234,7 @@ def save_package(
             params=to_jsonable(params or {}, nonfinite="keep"),
             lineage=to_jsonable(lineage or {}, nonfinite="keep"),
             python=platform.python_version(),
-            libraries=_library_versions(kind.libraries),
+            libraries=library_versions(kind.libraries),
             created_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         )
         (staging / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=2, default=str))
@@ -321,14 +310,16 @@ def _check_paths(manifest: Manifest, root: Path) -> None:
                 "does not list", hint="re-package the model")
 
 
-def verify_package(path: str | os.PathLike, expected_hash: str | None = None) -> Manifest:
+def verify_package(path: str | os.PathLike, expected_hash: str | None = None, *,
+                   manifest: Manifest | None = None) -> Manifest:
     """Check every file against the manifest; return the manifest or raise IntegrityError.
 
     Fails on the first changed, missing or unexpected file, naming it. ``expected_hash`` (the
     package hash recorded elsewhere, e.g. in the registry) also guards the manifest itself.
+    ``manifest``: the folder's manifest as :func:`read_manifest` just read it (not read again).
     """
     root = Path(path)
-    manifest = read_manifest(root)
+    manifest = read_manifest(root) if manifest is None else manifest
     if expected_hash is not None and manifest.package_hash != expected_hash:
         raise IntegrityError(
             f"package at {root} has hash {manifest.package_hash[:12]}…, expected "
@@ -378,49 +369,15 @@ def load_package(path: str | os.PathLike, verify: bool = True, *,
             hint="load it only if you trust who made it: load_package(..., trust_pickle=True)",
         )
     if verify or code:
-        manifest = verify_package(root)
+        verify_package(root, manifest=manifest)
     try:
         model = kind.load(root, manifest.flavor_info)
     finally:  # after loading: the libraries it needed are imported, and their versions known
-        _warn_on_version_drift(manifest)
-    packaged = PackagedModel(model, manifest, root)
-    if manifest.flavor in PLANNED_FLAVORS:
-        from modelloop.registry.fastpath import load_plan
-
-        packaged.plan = load_plan(root, manifest, model)
-    return packaged
+        warn_on_version_drift(manifest.libraries)
+    return PackagedModel(model, manifest, root)
 
 
-def _warn_on_version_drift(manifest: Manifest) -> None:
-    for name, saved in manifest.libraries.items():
-        if name == "modelloop":
-            continue
-        now = _installed_version(name)
-        if now is not None and now.split(".")[:2] != saved.split(".")[:2]:
-            warnings.warn(
-                f"model was packaged with {name} {saved}, loading with {now}", stacklevel=3
-            )
-
-
-#: Distributions whose import name differs from their name.
-_MODULE_OF = {"scikit-learn": "sklearn"}
-
-
-def _installed_version(name: str) -> str | None:
-    """The installed version of distribution ``name``: the imported module's ``__version__``
-    when it has been imported (loading the model imports what it needs), else the installed
-    distribution's (a lookup that costs ~10 ms each); None if it is not installed."""
-    import sys
-    from importlib.metadata import PackageNotFoundError, version
-
-    module = sys.modules.get(_MODULE_OF.get(name, name))
-    found = getattr(module, "__version__", None)
-    if isinstance(found, str):
-        return found
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
+_UNREAD = object()
 
 
 class PackagedModel:
@@ -437,8 +394,24 @@ class PackagedModel:
             Signature.from_dict(manifest.output_signature) if manifest.output_signature else None
         )
         self._flavor = get_flavor(manifest.flavor)
-        #: The fast path's plan (serving and batch transform use it), or None: the plain path.
-        self.plan = None
+        self._plan: Any = _UNREAD
+
+    @property
+    def plan(self):
+        """The fast path's plan (serving and batch transform use it), or None: the plain path.
+        Read when first asked for, so a load that only predicts never reads or imports it; the
+        plan's file is checked against the manifest's sha256 as it is read."""
+        if self._plan is _UNREAD:
+            self._plan = None
+            if self.path is not None and self.manifest.flavor in PLANNED_FLAVORS:
+                from modelloop.registry.fastpath import load_plan
+
+                self._plan = load_plan(self.path, self.manifest, self.model)
+        return self._plan
+
+    @plan.setter
+    def plan(self, value) -> None:
+        self._plan = value
 
     @property
     def fast_path(self) -> dict:

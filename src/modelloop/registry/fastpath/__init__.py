@@ -25,6 +25,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from modelloop.common.hashing import sha256_bytes
+from modelloop.errors import IntegrityError
 from modelloop.registry.fastpath.compile import Unsupported, compile_plan
 from modelloop.registry.fastpath.plan import Plan
 
@@ -70,13 +72,19 @@ def describe(flavor_info: dict | None, flavor: str | None = None) -> dict:
 
 
 def load_plan(root: Path, manifest, model: Any) -> Plan | None:
-    """The plan of a loaded package, or None (plain path). The package was verified against
-    its manifest, which lists the plan's file with its sha256."""
+    """The plan of a loaded package, or None (plain path). Its bytes are checked against the
+    sha256 the manifest lists for them (IntegrityError if they differ): the plan may be read
+    long after the package was verified."""
     info = manifest.flavor_info.get("fast_path") or {}
     if info.get("path") != "plan" or FILE not in manifest.files:
         return None
+    raw = (Path(root) / FILE).read_bytes()
+    if sha256_bytes(raw) != manifest.files[FILE]:
+        raise IntegrityError(f"{FILE} in {root} does not match its recorded sha256 (tampered or "
+                             "corrupted)", hint="refusing to use it; re-fetch or re-package "
+                             "the model")
     try:
-        data = json.loads((Path(root) / FILE).read_text(encoding="utf-8"))
+        data = json.loads(raw.decode("utf-8"))
         if data.get("format") != FORMAT:
             raise ValueError(f"plan format {data.get('format')!r}")
         estimator = _final_estimator(model) if data["estimator"]["kind"] == "estimator" else None
