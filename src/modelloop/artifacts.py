@@ -74,28 +74,38 @@ class ArtifactStore:
         """Store a local file; returns its blob. Uploading existing content is a no-op."""
         digest = digest or sha256_file(path)
         size = os.path.getsize(path)
-        key = self._key(digest)
         if self.is_local:
-            if not os.path.exists(key):
-                os.makedirs(os.path.dirname(key), exist_ok=True)
-                tmp = os.path.join(self.root, "tmp", f"{os.getpid()}-{uuid.uuid4().hex}.part")
-                try:
-                    shutil.copyfile(path, tmp)
-                    os.replace(tmp, key)  # atomic commit
-                finally:
-                    if os.path.exists(tmp):
-                        os.unlink(tmp)
-        elif not self._fs.exists(key):
-            self._fs.put_file(str(path), key)
+            self._commit_local(digest, lambda tmp: shutil.copyfile(path, tmp))
+        elif not self._fs.exists(self._key(digest)):
+            self._fs.put_file(str(path), self._key(digest))
         return Blob(digest, size)
 
     def put_bytes(self, data: bytes) -> Blob:
+        digest = sha256_bytes(data)
+        if self.is_local:  # written once (capture writes several blobs a second)
+            self._commit_local(digest, lambda tmp: Path(tmp).write_bytes(data))
+            return Blob(digest, len(data))
         with tempfile.NamedTemporaryFile(dir=self._scratch(), delete=False) as fh:
             fh.write(data)
         try:
-            return self.put_file(fh.name, sha256_bytes(data))
+            return self.put_file(fh.name, digest)
         finally:
             os.unlink(fh.name)
+
+    def _commit_local(self, digest: str, write) -> None:
+        """Write a local blob with ``write(tmp)`` under a temporary name and rename it into
+        place (atomic); nothing to do when the blob is there already."""
+        key = self._key(digest)
+        if os.path.exists(key):
+            return
+        os.makedirs(os.path.dirname(key), exist_ok=True)
+        tmp = os.path.join(self.root, "tmp", f"{os.getpid()}-{uuid.uuid4().hex}.part")
+        try:
+            write(tmp)
+            os.replace(tmp, key)  # atomic commit
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
     def _scratch(self) -> str | None:
         return os.path.join(self.root, "tmp") if self.is_local else None

@@ -222,32 +222,35 @@ class CaptureWriter:
             lines = self._lines
             # (endpoint, variant, hour) -> [(whole-second time, JSON line, (indexed id, rows))]
             groups: dict[tuple, list[tuple]] = {}
-            stamp: tuple[int, str, datetime] | None = None
+            stamp: tuple[int, str, datetime, datetime] | None = None
             for item in batch:
                 try:
                     if isinstance(item, Pending):
                         second = int(item.ts)
                         if stamp is None or stamp[0] != second:  # one strftime per second
-                            stamp = (second, inference_time(second),
-                                     datetime.fromtimestamp(second, UTC))
+                            when = datetime.fromtimestamp(second, UTC)
+                            stamp = (second, inference_time(second), when, _hour(when))
                         event_id = next(ids)
                         line = lines.line(item, event_id, stamp[1])
                         if line is None:
                             line = _encode(item.record(stamp[1], event_id))
-                        endpoint, variant, when = item.endpoint, item.variant, stamp[2]
+                        key = (item.endpoint, item.variant, stamp[3])
+                        when = stamp[2]
                         ident = (id_key(str(item.inference_id)), _rows_of(item))
                     else:
                         rec = item() if callable(item) else item
                         meta = rec.get("modelloop") or {}
-                        endpoint, variant = meta.get("endpoint", "-"), meta.get("variant", "-")
                         when = _parse_time(rec["eventMetadata"]["inferenceTime"])
+                        key = (meta.get("endpoint", "-"), meta.get("variant", "-"), _hour(when))
                         ident = record_ids([rec])[0]
                         line = _encode(rec)
                 except Exception as exc:  # a record that cannot be built is counted, not lost
                     self._failed(1, exc)
                     continue
-                groups.setdefault((endpoint, variant, _hour(when)), []).append(
-                    (when, line, ident))
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = []
+                group.append((when, line, ident))
             files, count = [], 0
             for (endpoint, variant, hour), items in groups.items():
                 body = b"".join(line for _, line, _ in items)
