@@ -179,3 +179,29 @@ def test_the_line_encoder_writes_what_make_record_does():
     assert enc.line(text, "e", "2026-11-29T22:00:00Z") is None
     labels = _pending(0, predictions=np.array(["yes"]))
     assert enc.line(labels, "e", "2026-11-29T22:00:00Z") is None
+
+
+def test_ids_the_server_makes_sort_by_time(local_workspace, serve):
+    """An answer the client did not name gets a version-7 UUID (time first): the capture index
+    of ids grows at its end instead of rewriting pages all over its tree at each flush."""
+    import uuid
+
+    from modelloop.common.ids import time_ordered_uuid
+
+    made = [time_ordered_uuid() for _ in range(2000)]
+    assert len(set(made)) == len(made)
+    assert all(uuid.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122
+               for i in made)
+    ws = local_workspace
+    ws.endpoints.create("ep", register_model(ws), capture={"enabled": True, "sampling": 100})
+    s = serve(ws)
+    s.wait_for("ep")
+    with httpx.Client(timeout=30) as client:
+        for i in range(5):
+            r = client.post(f"{s.url}/endpoints/ep/invocations", json=row(i, 1))
+            assert r.status_code == 200, r.text
+            time.sleep(0.003)  # a later millisecond
+    s.stop()
+    ids = [r["eventMetadata"]["inferenceId"] for r in ws.endpoints.capture("ep")]
+    assert len(ids) == 5 and all(uuid.UUID(i).version == 7 for i in ids)
+    assert ids == sorted(ids)

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from modelloop.common.ids import time_ordered_uuid
 from modelloop.errors import InvalidInput, ModelloopError
 from modelloop.serving.dataplane.batching import _concat
 from modelloop.serving.dataplane.payload import Payload, Result
@@ -129,7 +130,7 @@ class DataPlane:
             model_ms = (time.perf_counter() - tm) * 1000.0
             result = Result(variant.name, variant.model_ref, preds.tolist(),
                             None if probs is None or not want_proba else probs.tolist(),
-                            variant.classes, model_ms, inference_id or str(uuid.uuid4()))
+                            variant.classes, model_ms, inference_id or time_ordered_uuid())
             if capturing:
                 self._capture(rt, variant, X, preds, probs, result.inference_id, shadow=False)
             if rt.shadows:
