@@ -20,11 +20,13 @@ class LineEncoder:
 
     def __init__(self):
         self._parts: dict[tuple, tuple[bytes, ...]] = {}
+        # the last pieces of each variant and shape, held with the very column and class lists
+        # they were made from: a variant's captures share those lists, so the next capture of
+        # it finds its pieces without copying and hashing its column names
+        self._recent: dict[tuple, tuple] = {}
 
     def line(self, p, event_id: str, when: str) -> bytes | None:
-        import numpy as np
-        import orjson
-
+        np, orjson = _libraries()
         rows = None
         if p.keep_input:
             rows = p.x.to_numpy() if hasattr(p.x, "to_numpy") else p.x
@@ -33,14 +35,22 @@ class LineEncoder:
         for a in (rows, preds, probs):
             if a is not None and not (isinstance(a, np.ndarray) and a.dtype.kind in "biuf"):
                 return None
-        key = (p.endpoint, p.variant, p.model, bool(p.shadow),
-               None if rows is None else tuple(p.columns) if p.columns is not None else (),
-               preds is not None, probs is not None,
-               None if probs is None or p.classes is None else tuple(p.classes))
-        parts = self._parts.get(key)
-        if parts is None:
-            parts = self._parts[key] = _line_parts(p, rows is not None, preds is not None,
-                                                   probs is not None)
+        cols, classes = p.columns, p.classes
+        fast = (p.endpoint, p.variant, p.model, p.shadow, rows is None, preds is None,
+                probs is None)
+        hit = self._recent.get(fast)
+        if hit is not None and hit[0] is cols and hit[1] is classes:
+            parts = hit[2]
+        else:
+            key = (p.endpoint, p.variant, p.model, bool(p.shadow),
+                   None if rows is None else tuple(cols) if cols is not None else (),
+                   preds is not None, probs is not None,
+                   None if probs is None or classes is None else tuple(classes))
+            parts = self._parts.get(key)
+            if parts is None:
+                parts = self._parts[key] = _line_parts(p, rows is not None, preds is not None,
+                                                       probs is not None)
+            self._recent[fast] = (cols, classes, parts)
         dumps, opt = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
         out = [parts[0]]
         if rows is not None:
@@ -54,6 +64,22 @@ class LineEncoder:
         out += (parts[5], event_id.encode(), b'","inferenceId":', dumps(str(p.inference_id)),
                 b',"inferenceTime":"', when.encode(), parts[6], str(n).encode(), b"}}\n")
         return b"".join(out)
+
+
+_LIBRARIES: tuple = ()
+
+
+def _libraries() -> tuple:
+    """numpy and orjson, imported on first use (not by whoever imports this module) and then
+    kept: an import statement costs about a microsecond even when the module is loaded, and the
+    writer encodes thousands of lines a second."""
+    global _LIBRARIES
+    if not _LIBRARIES:
+        import numpy
+        import orjson
+
+        _LIBRARIES = (numpy, orjson)
+    return _LIBRARIES
 
 
 def _line_parts(p, inp: bool, output: bool, proba: bool) -> tuple[bytes, ...]:
