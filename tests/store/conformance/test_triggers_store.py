@@ -82,3 +82,22 @@ def test_the_last_event_id(store):
     assert store.last_event_id() == 0
     eid = store.append_event("x", "y", {})
     assert store.last_event_id() == eid
+
+
+def test_a_firing_starts_one_pipeline_run(store):
+    def start(firing):
+        return store.create_pipeline_run(
+            pipeline="p", params={}, spec={}, executor="threads", steps=[{"name": "a",
+                                                                          "kind": "step"}],
+            host="h", pid=1, started_by={"firing": firing, "trigger": "t", "cause": "c"})
+
+    run_id, _ = start(7)
+    assert store.pipeline_run_of_firing(7)["id"] == run_id
+    assert store.get_pipeline_run(run_id)["started_by"] == {"firing": 7, "trigger": "t",
+                                                           "cause": "c"}
+    with pytest.raises(AlreadyExists):
+        start(7)
+    assert store.pipeline_run_of_firing(8) is None
+    other, _ = store.create_pipeline_run(pipeline="p", params={}, spec={}, executor="threads",
+                                         steps=[{"name": "a", "kind": "step"}], host="h", pid=1)
+    assert store.get_pipeline_run(other)["started_by"] is None
