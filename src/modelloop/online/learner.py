@@ -1,0 +1,313 @@
+"""The learner: an online variant's model learning its endpoint's labelled events, in seq order.
+
+Each event is predicted, scored, then learned (prequential evaluation, exactly as River's
+``evaluate.progressive_val_score``), and scored by the frozen champion too. Every ``window``
+events the window's metrics become metric series points (``online.<metric>`` and
+``online.champion.<metric>``, dimensions endpoint and variant) and the guard checks them.
+
+Exactly once: the model, its metrics and guard state are saved with the last applied seq in one
+row (:meth:`OnlineStore.save_online_model`), which is also what serving loads. A restarted
+learner loads that row and goes on from the event after it: no event is learned twice, and none
+is lost, since intake made them durable before acknowledging them. Saves happen every
+``publish_interval`` seconds while events arrive (so serving sees an update within a second) and
+whenever the guard reverts.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from modelloop import _faults
+from modelloop.errors import InvalidInput
+from modelloop.online.guard import GuardConfig, below, pick_snapshot
+from modelloop.online.models import SklearnOnline, build_model
+from modelloop.online.publish import current_revision, dumps, load_published, loads
+
+__all__ = ["Learner", "current_revision", "load_published"]
+
+#: Most events one step reads and learns.
+MAX_STEP = 10_000
+#: Guard and drift records kept in the learner's info.
+HISTORY = 20
+
+
+def make_metric(name: str):
+    """A River metric by its class name (``Accuracy``, ``LogLoss``, ``MAE``, ``ROCAUC``…)."""
+    from river import metrics
+
+    cls = getattr(metrics, name, None) if isinstance(name, str) and name.isidentifier() else None
+    if not isinstance(cls, type) or not issubclass(cls, metrics.base.Metric):
+        raise InvalidInput(f"{name!r} is not a River metric", hint="e.g. Accuracy, LogLoss, MAE")
+    return cls()
+
+
+def is_classifier(model) -> bool:
+    from river import base
+
+    if isinstance(model, SklearnOnline):
+        from sklearn.base import is_classifier as sk
+
+        return sk(model.estimator)
+    return isinstance(model, base.Classifier)
+
+
+def predictor(model, metric) -> Callable:
+    """What River's progressive validation calls: probabilities for a classifier scored by a
+    metric that needs them, the prediction otherwise."""
+    if is_classifier(model) and not metric.requires_labels:
+        return type(model).predict_proba_one
+    return type(model).predict_one
+
+
+class Learner:
+    """One online variant's learner. ``champion`` is the frozen model to beat (an object with
+    ``predict_one``/``predict_proba_one``, or a callable taking a list of feature dicts and
+    returning their predictions), ``series`` a telemetry ``MetricSeries`` and ``alarms`` its
+    ``Alarms`` (both optional). Not thread-safe: one learner per variant (serving holds a lease)."""
+
+    def __init__(self, store, endpoint: str, variant: str, *, spec: str,
+                 categorical: Iterable[str] = (), metric: str | None = None,
+                 guard: GuardConfig | None = None, champion=None, series=None, alarms=None,
+                 publish_interval: float = 0.2, batch: int = 1000):  # fmt: skip
+        if not 1 <= batch <= MAX_STEP or not 0 <= publish_interval <= 3600:
+            raise InvalidInput(f"a learner reads 1 to {MAX_STEP} events a step and publishes "
+                               "at most every hour")  # fmt: skip
+        self.store, self.endpoint, self.variant = store, endpoint, variant
+        self.spec, self.categorical = spec, sorted(categorical)
+        self.guard = guard or GuardConfig()
+        self.champion, self.series, self.alarms = champion, series, alarms
+        self.publish_interval, self.batch = publish_interval, batch
+        self.alarm_name = f"online-guard-{endpoint}-{variant}"[:128]
+        self.dims = {"endpoint": endpoint, "variant": variant}
+        self._metric_name = metric
+        self.state = self._load()
+        self._dirty = False
+        self._last_save = time.monotonic()
+
+    # -- state -------------------------------------------------------------------------------
+    def _fresh_model(self):
+        return build_model(self.spec, categorical=self.categorical)
+
+    def _fresh_state(self) -> dict:
+        model = self._fresh_model()
+        name = self._metric_name or ("Accuracy" if is_classifier(model) else "MAE")
+        metric = make_metric(name)
+        if not metric.works_with(model) and not isinstance(model, SklearnOnline):
+            raise InvalidInput(f"metric {name} does not fit the model {self.spec!r}")
+        return {"spec": self.spec, "model": model, "metric": metric, "champion": metric.clone(),
+                "window": metric.clone(), "window_champion": metric.clone(), "recent": [],
+                "win_n": 0, "win_champion_n": 0,
+                "snapshots": [], "breaches": 0, "detector": self._detector(), "applied_seq": 0,
+                "events": 0, "bad": 0, "last_error": None, "history": [], "reverts": 0,
+                "drifts": 0}  # fmt: skip
+
+    def _detector(self):
+        if self.guard.drift is None:
+            return None
+        from river import drift
+
+        return drift.ADWIN()
+
+    def _load(self) -> dict:
+        row = self.store.get_online_model(self.endpoint, self.variant, state=True)
+        if row is not None and row.get("state"):
+            # Written by this learner's own code into the metadata store (see publish.py).
+            state = loads(row["state"])
+            if state.get("spec") == self.spec:
+                return state
+        return self._fresh_state()
+
+    @property
+    def model(self):
+        return self.state["model"]
+
+    @property
+    def applied_seq(self) -> int:
+        return self.state["applied_seq"]
+
+    def metrics(self) -> dict:
+        """Cumulative prequential metrics: ``{"events", "metric", "value", "champion"}``."""
+        s = self.state
+        return {"events": s["events"], "metric": type(s["metric"]).__name__,
+                "value": s["metric"].get(), "champion": s["champion"].get() if self.champion
+                is not None else None, "bad": s["bad"], "applied_seq": s["applied_seq"]}  # fmt: skip
+
+    def info(self) -> dict:
+        return {**self.metrics(), "spec": self.spec, "reverts": self.state["reverts"],
+                "drifts": self.state["drifts"], "last_error": self.state["last_error"],
+                "history": self.state["history"]}  # fmt: skip
+
+    def save(self) -> int:
+        """Checkpoint and publish: model, metrics and guard state with the last applied seq."""
+        s = self.state
+        revision = self.store.save_online_model(
+            self.endpoint, self.variant, applied_seq=s["applied_seq"], model=dumps(s["model"]),
+            state=dumps(s), info=self.info())  # fmt: skip
+        self._dirty = False
+        self._last_save = time.monotonic()
+        return revision
+
+    # -- learning ----------------------------------------------------------------------------
+    def _champion_predictions(self, xs: list[dict], proba: bool) -> list:
+        champion = self.champion
+        if champion is None:
+            return [None] * len(xs)
+        if hasattr(champion, "predict_one"):
+            one = champion.predict_proba_one if proba else champion.predict_one
+            return [one(x) for x in xs]
+        return list(champion(xs))
+
+    def step(self, max_events: int | None = None) -> int:
+        """Learn the events after the last applied one (at most ``max_events``); how many."""
+        events = self.store.read_online_events(self.endpoint, self.applied_seq,
+                                               min(max_events or self.batch, MAX_STEP))  # fmt: skip
+        if events:
+            self.learn(events)
+            _faults.checkpoint("online.learned")  # learned, not yet saved
+        if self._dirty and time.monotonic() - self._last_save >= self.publish_interval:
+            self.save()
+        return len(events)
+
+    def learn(self, events: list[dict]) -> None:
+        """Predict, score, learn each event (they must follow the last applied seq)."""
+        s = self.state
+        model, metric, window = s["model"], s["metric"], s["window"]
+        predict = predictor(model, metric)
+        champ = self._champion_predictions([e["features"] for e in events],
+                                           proba=not metric.requires_labels)  # fmt: skip
+        keep_recent = self.champion is not None or self.guard.drift == "reseed"
+        bad = 0
+        for event, y_champ in zip(events, champ, strict=True):
+            x, y = event["features"], event["label"]
+            try:
+                y_pred = predict(model, x)
+                if y_pred is not None and y_pred != {}:
+                    metric.update(y, y_pred)
+                    window.update(y, y_pred)
+                model.learn_one(x, y)
+            except Exception as exc:  # a user's event must never stop the learner: counted
+                bad += 1
+                s["last_error"] = f"seq {event['seq']}: {type(exc).__name__}: {exc}"[:300]
+                s["applied_seq"] = event["seq"]
+                continue
+            if y_champ is not None and y_champ != {}:
+                s["champion"].update(y, y_champ)
+                s["window_champion"].update(y, y_champ)
+                s["win_champion_n"] += 1
+            if keep_recent:
+                s["recent"].append((x, y))
+            if s["detector"] is not None and y_pred is not None and y_pred != {}:
+                model = self._watch_drift(x, y, y_pred) or model
+            s["events"] += 1
+            s["win_n"] += 1
+            s["applied_seq"] = event["seq"]
+            if s["win_n"] >= self.guard.window:
+                self._close_window(event["seq"])
+                model, window = s["model"], s["window"]
+                predict = predictor(model, metric)
+        if bad:
+            s["bad"] += bad
+            self.store.count_online_rejected(self.endpoint, bad)
+        self._dirty = True
+
+    def _watch_drift(self, x, y, y_pred):
+        s = self.state
+        if isinstance(y_pred, dict):
+            y_pred = max(y_pred, key=y_pred.get)
+        error = float(y_pred != y) if is_classifier(s["model"]) else abs(float(y_pred) - float(y))
+        s["detector"].update(error)
+        if not s["detector"].drift_detected:
+            return None
+        model = self._fresh_model()
+        if self.guard.drift == "reseed":
+            for rx, ry in s["recent"]:
+                model.learn_one(rx, ry)
+        s["model"] = model
+        s["drifts"] += 1
+        self._record({"kind": "drift", "seq": s["applied_seq"], "action": self.guard.drift,
+                      "reason": "ADWIN detected a change in the error stream"})  # fmt: skip
+        return model
+
+    def _record(self, entry: dict) -> None:
+        entry["time"] = time.time()
+        self.state["history"] = [*self.state["history"], entry][-HISTORY:]
+
+    def _close_window(self, seq: int) -> None:
+        s = self.state
+        name = type(s["metric"]).__name__
+        online, champion = s["window"].get(), s["window_champion"].get()
+        has_champion = s["win_champion_n"] > 0
+        fired = False
+        if has_champion and below(online, champion, self.guard.margin,
+                                  s["metric"].bigger_is_better):  # fmt: skip
+            s["breaches"] += 1
+            fired = s["breaches"] >= self.guard.breaches
+        else:
+            s["breaches"] = 0
+        points = [(f"online.{name}", online)]
+        if has_champion:
+            points += [(f"online.champion.{name}", champion), ("online.guard.breach", float(fired))]
+        if self.series is not None:
+            from datetime import UTC, datetime
+
+            now = datetime.now(UTC)
+            self.series.put_many([(metric, self.dims, now, value) for metric, value in points])
+        if fired:
+            self._revert(seq, online, champion)
+        else:
+            snaps = s["snapshots"]
+            snaps.append((seq, copy.deepcopy(s["model"])))
+            del snaps[: -self.guard.keep]
+        s["window"], s["window_champion"] = s["metric"].clone(), s["metric"].clone()
+        s["recent"], s["win_n"], s["win_champion_n"] = [], 0, 0
+
+    def _revert(self, seq: int, online: float, champion: float) -> None:
+        s = self.state
+        metric = s["metric"]
+        index, tried = pick_snapshot(s["snapshots"], s["recent"], champion, metric,
+                                     self.guard.margin, predictor(s["model"], metric))  # fmt: skip
+        if index is None:
+            s["model"] = self._fresh_model()
+            to = "a fresh model (no kept snapshot was above the champion on this window)"
+        else:
+            snap_seq, snap = s["snapshots"][index]
+            s["model"] = copy.deepcopy(snap)
+            del s["snapshots"][index + 1 :]
+            to = f"the snapshot after seq {snap_seq}"
+        name = type(metric).__name__
+        reason = (f"online {name} {online:.4f} below the champion's {champion:.4f} by more than "
+                  f"{self.guard.margin} over events up to seq {seq}: reverted to {to}")  # fmt: skip
+        s["reverts"] += 1
+        s["breaches"] = 0
+        self._record({"kind": "revert", "seq": seq, "online": online, "champion": champion,
+                      "tried": tried, "reason": reason})  # fmt: skip
+        self._alarm(reason)
+        self._dirty = True
+        self.save()
+
+    def _alarm(self, reason: str) -> None:
+        """Raise the guard's alarm (on ``online.guard.breach``, made on first need) now."""
+        if self.alarms is None:
+            return
+        try:
+            if self.alarms.store.get_alarm(self.alarm_name) is None:
+                self.alarms.create(self.alarm_name, "online.guard.breach", threshold=0,
+                                   comparison=">", dimensions=self.dims, statistic="max",
+                                   period=60)  # fmt: skip
+            self.alarms.evaluate(self.alarm_name)
+            self.alarms.store.add_alarm_history(self.alarm_name, "guard", reason[:500],
+                                                {"endpoint": self.endpoint,
+                                                 "variant": self.variant})  # fmt: skip
+        except Exception as exc:  # the alarm failing must not stop learning; it is recorded
+            self.state["last_error"] = f"guard alarm: {type(exc).__name__}: {exc}"[:300]
+
+    def run(self, stop: threading.Event, idle: float = 0.05) -> None:
+        """Learn until ``stop`` is set, waiting ``idle`` s when no event is pending."""
+        while not stop.is_set():
+            if not self.step():
+                stop.wait(idle)
+        if self._dirty:
+            self.save()

@@ -1,0 +1,130 @@
+"""The learner: prequential metrics equal River's own, checkpoints resume exactly, bad events
+are counted, the guard reverts a poisoned model and raises its alarm."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from river import datasets, evaluate, metrics
+
+from modelloop.online import Intake, load_published
+from modelloop.online.guard import GuardConfig
+from modelloop.online.learner import Learner
+from modelloop.online.models import build_model
+from modelloop.store import open_store
+from modelloop.telemetry.alarms import Alarms
+from modelloop.telemetry.series import MetricSeries
+
+SPEC = "preprocessing.StandardScaler|linear_model.LogisticRegression"
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path}/meta.db")
+    yield store
+    store.close()
+
+
+def _append(store, endpoint, rows):
+    intake = Intake(store)
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        got = intake.append(endpoint, [{"features": x, "label": y} for x, y in chunk])
+        assert not got["rejected"]
+
+
+def _drain(learner):
+    while learner.step():
+        pass
+
+
+@pytest.mark.parametrize(
+    ("spec", "metric"),
+    [
+        (SPEC, "Accuracy"),
+        (SPEC, "LogLoss"),
+        ("tree.HoeffdingAdaptiveTreeClassifier(seed=7)", "F1"),
+    ],
+)
+def test_prequential_metrics_equal_rivers_progressive_val_score(store, spec, metric):
+    rows = list(datasets.Phishing())
+    _append(store, "phish", rows)
+    expected = evaluate.progressive_val_score(rows, build_model(spec), getattr(metrics, metric)())
+    # A learner stopped and restarted from its checkpoint halfway gives the same figure.
+    first = Learner(store, "phish", "online", spec=spec, metric=metric, batch=300)
+    first.step(617)
+    first.save()
+    second = Learner(store, "phish", "online", spec=spec, metric=metric, batch=300)
+    assert second.applied_seq == 617
+    _drain(second)
+    second.save()
+    got = second.metrics()
+    assert got["events"] == len(rows) == second.applied_seq
+    assert got["value"] == expected.get()  # to the last digit
+    revision, model = load_published(store, None, "phish", "online")
+    x = rows[0][0]
+    assert model.predict_proba_one(x) == second.model.predict_proba_one(x)
+
+
+def test_bad_events_are_counted_and_never_stop_the_learner(store):
+    Intake(store).append(
+        "fraud",
+        [
+            {"features": {"a": 1.0}, "label": True},
+            {"features": {"a": 2.0}, "label": "not a bool"},  # the model cannot learn this label
+            {"features": {"a": 3.0}, "label": False},
+        ],
+    )
+    learner = Learner(store, "fraud", "online", spec=SPEC)
+    assert learner.step() == 3
+    assert learner.applied_seq == 3 and learner.metrics()["bad"] == 1
+    assert "seq 2" in learner.info()["last_error"]
+    assert store.online_stream("fraud")["rejected"] == 1
+
+
+def _stream(n, seed, flip=False):
+    from river.datasets import synth
+
+    gen = synth.Agrawal(classification_function=0, seed=seed)
+    return [(x, (not y) if flip else y) for x, y in itertools.islice(gen, n)]
+
+
+def test_the_guard_reverts_a_model_fed_flipped_labels_and_raises_its_alarm(store):
+    spec = "preprocessing.StandardScaler|linear_model.LogisticRegression"
+    champion = build_model(spec)
+    for x, y in _stream(3000, seed=1):
+        champion.learn_one(x, y)
+    series = MetricSeries(store)
+    alarms = Alarms(store, series)
+    learner = Learner(
+        store,
+        "fraud",
+        "online",
+        spec=spec,
+        champion=champion,
+        series=series,
+        alarms=alarms,
+        guard=GuardConfig(window=250, margin=0.05, keep=16),
+    )
+    clean, poisoned, after = _stream(2000, 2), _stream(1500, 3, flip=True), _stream(1000, 4)
+    _append(store, "fraud", clean)
+    _drain(learner)
+    assert learner.info()["reverts"] == 0
+    good = learner.metrics()
+    _append(store, "fraud", poisoned + after)
+    _drain(learner)
+    info = learner.info()
+    assert info["reverts"] >= 1
+    revert = next(h for h in info["history"] if h["kind"] == "revert")
+    assert revert["seq"] > len(clean) + len(poisoned)  # fired once clean labels came back
+    assert "reverted to the snapshot after seq" in revert["reason"]
+    snap_seq = int(revert["reason"].rsplit("seq ", 1)[1].split(":")[0].split()[0])
+    # A snapshot from before most of the poisoned stretch, not below the champion on clean data.
+    assert snap_seq < len(clean) + len(poisoned) / 2, info["history"]
+    assert revert["tried"][-1] >= revert["champion"] - 0.05 > revert["online"]
+    assert alarms.get(learner.alarm_name)["state"] == "ALARM"
+    history = alarms.history(learner.alarm_name)
+    assert any("below the champion" in h["reason"] for h in history)
+    assert good["value"] > 0.6
+    assert series.points("online.guard.breach", learner.dims)
