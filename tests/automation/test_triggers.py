@@ -306,3 +306,28 @@ def test_a_watched_s3_prefix_ingests_each_object_once(workspace, s3_bucket):
         ws.triggers.run_pending(now, wait=True)
     assert [f["cause"]["ref"] for f in ws.triggers.history("s3-inbox")] == ["s3d@2", "s3d@1"]
     assert ws.datasets.get("s3d").row_count == 3
+
+
+def test_new_data_scores_the_new_version_with_a_batch_transform(workspace, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from tests.conftest import write_csv
+    from tests.serving.conftest import FEATURES, register_model
+
+    ws = workspace
+    ref = register_model(ws, "clf")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(50, len(FEATURES))), columns=FEATURES)
+    ws.datasets.ingest("feats", write_csv(tmp_path / "a.csv", frame))
+    out = tmp_path / "scores"
+    ws.triggers.create("score", cause={"on": "new_data", "dataset": "feats"},
+                       action={"do": "transform", "model": ref, "output": str(out)})
+    ws.datasets.ingest("feats", write_csv(tmp_path / "b.csv", frame.head(20)))
+    for event in ws.events(kind="dataset.version_created"):
+        ws.triggers.on_event(event)
+    ws.triggers.run_pending(datetime.now(UTC), wait=True)
+    (done,) = ws.triggers.history("score")
+    assert done["status"] == "succeeded", done["error"]
+    assert done["cause"]["ref"] == "feats@2" and done["started"]["job_id"]
+    assert done["result"]["transform"]["rows"] == 70  # the version: every row up to it

@@ -226,7 +226,8 @@ def _deploy(sv: Services, firing: dict, on_started) -> dict:
 
 def _transform(sv: Services, firing: dict, on_started) -> dict:
     action, cause = firing["action"], firing["cause"]
-    source = action.get("input") or cause.get("ref")
+    data = cause.get("ref") if cause.get("on") in ("new_data", "watch") else None
+    source = action.get("input") or (f"dataset:{data}" if data else None)
     if not source:
         raise InvalidInput("a transform action needs its input: a dataset version from a "
                            "new-data or watch cause, or its input field")
