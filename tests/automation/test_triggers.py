@@ -311,7 +311,6 @@ def test_a_watched_s3_prefix_ingests_each_object_once(workspace, s3_bucket):
 def test_new_data_scores_the_new_version_with_a_batch_transform(workspace, tmp_path):
     import numpy as np
     import pandas as pd
-
     from tests.conftest import write_csv
     from tests.serving.conftest import FEATURES, register_model
 
