@@ -49,3 +49,33 @@ def test_explain_answers_predictions_with_attributions_that_add_up(workspace, se
         assert lin.status_code == 400 and "no training data" in lin.text
         # the ordinary route still answers
         assert client.post(f"{s.url}/endpoints/trees/invocations", json=rows).status_code == 200
+
+
+def test_invoke_endpoint_with_enable_explanations(workspace, serve):
+    ws = workspace
+    forest = register_model(ws, "trees", kind="forest")
+    ws.endpoints.create("trees", variants=[{"model": forest, "explain": True}])
+    ws.endpoints.create("quiet", forest)
+    s = serve(ws)
+    s.wait_for("trees")
+    s.wait_for("quiet")
+    rows = row(7, 2)
+    url = f"{s.url}/endpoints/trees/invocations"
+    with httpx.Client(timeout=60) as client:
+        r = client.post(url, json=rows, headers={"X-Amzn-SageMaker-Enable-Explanations": "`true`",
+                                                 "Accept": "text/csv"})  # fmt: skip
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert out["version"] == "1.0" and out["predictions"]["content_type"] == "text/csv"
+        plain = client.post(url, json=rows, headers={"Accept": "text/csv"}).text
+        assert out["predictions"]["data"] == plain
+        [first, _] = out["explanations"]["tree_shap"]
+        assert [f["feature_header"] for f in first] == FEATURES
+        assert all(len(f["attributions"][0]["attribution"]) == 1 for f in first)
+        off = client.post(url, json=rows, headers={"X-Amzn-SageMaker-Enable-Explanations": "`false`"})
+        assert off.status_code == 200 and "predictions" in off.json() and "explanations" not in off.json()
+        bad = client.post(url, json=rows, headers={"X-Amzn-SageMaker-Enable-Explanations": "`x > 1`"})
+        assert bad.status_code == 400 and bad.headers["x-amzn-ErrorType"] == "ValidationError"
+        quiet = client.post(f"{s.url}/endpoints/quiet/invocations", json=rows,
+                            headers={"X-Amzn-SageMaker-Enable-Explanations": "`true`"})  # fmt: skip
+        assert quiet.status_code == 403 and "does not explain" in quiet.text

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -36,29 +37,67 @@ class ExplainNotAllowed(ModelloopError):
     status = 403
 
 
+class Explainers:
+    """Per server: which variant may explain, and its attributions for a request's rows (the
+    Kernel SHAP background of each model read once)."""
+
+    def __init__(self, plane):
+        self.plane = plane
+        self._backgrounds: dict[str, object] = {}  # model ref -> its training rows
+        self._lock = threading.Lock()
+
+    def check(self, rt, variant, n_rows: int) -> None:
+        if not variant.explain:
+            raise ExplainNotAllowed(
+                f"variant {variant.name!r} of endpoint {rt.name!r} does not explain",
+                hint="allow it in the variant's spec: {'model': ..., 'explain': true}")
+        limit = int(rt.options.get("explain_max_rows", 100))
+        if n_rows > limit:
+            raise InvalidInput(f"{n_rows} rows to explain; this endpoint explains at most "
+                               f"{limit} a request", hint="send fewer rows, or raise explain_max_rows")  # fmt: skip
+
+    def _background(self, variant):
+        with self._lock:
+            if variant.model_ref not in self._backgrounds:
+                self._backgrounds[variant.model_ref] = _training_rows(self.plane, variant)
+            return self._backgrounds[variant.model_ref]
+
+    async def explain(self, rt, variant, payload):
+        """(Explanation, milliseconds) for the payload's rows on ``variant``."""
+        from modelloop.explain.attributions import explain, split_pipeline
+
+        frame = _frame(variant, variant.prepare(payload))
+        _, est = split_pipeline(variant.packaged.model)
+        tree = _is_tree(est)
+
+        def work():
+            return explain(variant.packaged, frame, rows=None, method="tree" if tree else "kernel",
+                           background=None if tree else self._background(variant),
+                           nsamples=int(rt.options.get("explain_nsamples", 100)),
+                           centroids=CENTROIDS)  # fmt: skip
+
+        started = time.perf_counter()
+        result = await run_in_threadpool(work)
+        return result, (time.perf_counter() - started) * 1000.0
+
+
+_BY_PLANE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def explainers(server: ServerContext) -> Explainers:
+    """The data plane's one :class:`Explainers` (shared by this route and SageMaker's
+    ``EnableExplanations``)."""
+    found = _BY_PLANE.get(server.plane)
+    if found is None:
+        found = _BY_PLANE[server.plane] = Explainers(server.plane)
+    return found
+
+
 class Explain(Protocol):
     name = "explain"
 
     def routes(self, server: ServerContext) -> list[Route]:
         plane = server.plane
-        backgrounds: dict[str, object] = {}  # model ref -> its background frame
-        lock = threading.Lock()
-
-        def background(variant):
-            with lock:
-                if variant.model_ref not in backgrounds:
-                    backgrounds[variant.model_ref] = _training_rows(plane, variant)
-                return backgrounds[variant.model_ref]
-
-        def attributions(variant, frame, options):
-            from modelloop.explain.attributions import explain, split_pipeline
-
-            _, est = split_pipeline(variant.packaged.model)
-            tree = _is_tree(est)
-            return explain(variant.packaged, frame, rows=None, method="tree" if tree else "kernel",
-                           background=None if tree else background(variant),
-                           nsamples=int(options.get("explain_nsamples", 100)),
-                           centroids=CENTROIDS)  # fmt: skip
 
         async def explain_route(request: Request) -> Response:
             t0 = time.perf_counter()
@@ -67,29 +106,19 @@ class Explain(Protocol):
                 h = request.headers
                 variant = rt.choose(h.get("x-amzn-sagemaker-target-variant"),
                                     h.get("x-modelloop-routing-key"))  # fmt: skip
-                if not variant.explain:
-                    raise ExplainNotAllowed(
-                        f"variant {variant.name!r} of endpoint {rt.name!r} does not explain",
-                        hint="allow it in the variant's spec: {'model': ..., 'explain': true}")
-                options = rt.options
-                limit = int(options.get("explain_max_rows", 100))
+                ex = explainers(server)
+                ex.check(rt, variant, 0)
                 body = await read_body(request, rt.max_payload, rt.timeout)
                 payload = content.decode(body, h.get("content-type", ""), max_rows=rt.max_rows)
-                if len(payload.rows) > limit:
-                    raise InvalidInput(f"{len(payload.rows)} rows to explain; this endpoint "
-                                       f"explains at most {limit} a request",
-                                       hint="send fewer rows, or raise explain_max_rows")  # fmt: skip
+                ex.check(rt, variant, len(payload.rows))
                 result = await plane.infer(rt, payload, target=variant.name,
                                            inference_id=h.get("x-amzn-sagemaker-inference-id"),
                                            t_start=t0)  # fmt: skip
-                frame = _frame(variant, variant.prepare(payload))
-                te = time.perf_counter()
-                expl = await run_in_threadpool(attributions, variant, frame, options)
-                explain_ms = (time.perf_counter() - te) * 1000.0
+                expl, explain_ms = await ex.explain(rt, variant, payload)
             except Exception as exc:
                 return plain_error(exc)
             total_ms = (time.perf_counter() - t0) * 1000.0
-            budget = float(options.get("explain_budget_ms", 1000.0))
+            budget = float(rt.options.get("explain_budget_ms", 1000.0))
             return JSONResponse({
                 "predictions": result.predictions, "variant": result.variant,
                 "model": result.model, "inference_id": result.inference_id,
@@ -103,6 +132,26 @@ class Explain(Protocol):
             }, headers={"x-Amzn-Invoked-Production-Variant": result.variant})  # fmt: skip
 
         return [Route("/endpoints/{name}/explain", explain_route, methods=["POST"])]
+
+
+def sagemaker_explanations(expl) -> dict:
+    """SageMaker's online explainability layout: per row, per feature
+    ``{"feature_header", "attributions": [{"attribution": [value]}]}``."""
+    key = f"{expl.method}_shap"
+    return {key: [[{"feature_header": c, "attributions": [{"attribution": [float(v)]}]}
+                   for c, v in zip(expl.columns, row, strict=True)] for row in expl.values]}
+
+
+def enable_explanations(value: str | None) -> bool:
+    """SageMaker's ``EnableExplanations`` is a JMESPath expression on the predictions; the
+    literal ones are understood: `` `true` `` (every request) and `` `false` ``."""
+    if value is None:
+        return False
+    text = value.strip().strip("`").strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    raise InvalidInput(f"EnableExplanations {value!r} is not understood",
+                       hint="use `true` or `false` (JMESPath conditions are not supported)")
 
 
 def _is_tree(estimator) -> bool:

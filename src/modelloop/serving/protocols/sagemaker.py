@@ -5,7 +5,8 @@ the only one there is; it takes MLflow's JSON too).
 Bodies are JSON, CSV (headerless unless ``header=present``), JSON Lines or ``.npy``; answers come
 in the ``Accept`` type. ``CustomAttributes: probabilities=true`` asks for class probabilities;
 ``X-Amzn-SageMaker-Target-Variant`` picks a variant and ``X-Modelloop-Routing-Key`` keeps a key
-on one. Errors are shaped as the SageMaker runtime shapes them, so botocore raises the named
+on one. ``X-Amzn-SageMaker-Enable-Explanations: `true``` (boto3's ``EnableExplanations``) adds
+SHAP attributions in SageMaker's online-explainability layout, from variants allowed to explain. Errors are shaped as the SageMaker runtime shapes them, so botocore raises the named
 exception.
 """
 
@@ -21,6 +22,11 @@ from starlette.routing import Route
 from modelloop.errors import InvalidInput
 from modelloop.serving.protocols import content
 from modelloop.serving.protocols.base import Protocol, ServerContext, error_parts, read_body
+from modelloop.serving.protocols.explain import (
+    enable_explanations,
+    explainers,
+    sagemaker_explanations,
+)
 
 
 class SageMaker(Protocol):
@@ -50,16 +56,29 @@ class SageMaker(Protocol):
                 options = custom_attributes(attrs)
                 payload = content.decode(body, h.get("content-type", ""),
                                          csv_header=options.get("header"), max_rows=rt.max_rows)
+                target = h.get("x-amzn-sagemaker-target-variant")
+                explaining = enable_explanations(h.get("x-amzn-sagemaker-enable-explanations"))
+                if explaining:  # the variant that answers must be one that explains
+                    variant = rt.choose(target, h.get("x-modelloop-routing-key"))
+                    explainers(server).check(rt, variant, len(payload.rows))
+                    target = variant.name
                 result = await plane.infer(
-                    rt, payload, target=h.get("x-amzn-sagemaker-target-variant"),
+                    rt, payload, target=target,
                     routing_key=h.get("x-modelloop-routing-key"),
                     inference_id=h.get("x-amzn-sagemaker-inference-id"),
                     want_proba=_flag(options.get("probabilities"),
                                      "custom attribute probabilities"),
                     t_start=t0)
+                if explaining:
+                    expl, _ = await explainers(server).explain(rt, variant, payload)
             except Exception as exc:
                 return sagemaker_error(exc)
             body, ctype = encode(result.body(), request.headers.get("accept", ""))
+            if explaining:  # SageMaker's layout: the predictions as they would be, then the SHAP
+                body, ctype = json.dumps({
+                    "version": "1.0",
+                    "predictions": {"content_type": ctype, "data": body.decode()},
+                    "explanations": sagemaker_explanations(expl)}).encode(), "application/json"
             headers = {"x-Amzn-Invoked-Production-Variant": result.variant,
                        "X-Amzn-SageMaker-Inference-Id": result.inference_id}
             if attrs:
