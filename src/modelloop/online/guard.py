@@ -58,13 +58,13 @@ def pick_snapshot(
     margin: float,
     predict,
 ) -> tuple[int | None, list[float]]:
-    """Index of the newest snapshot (``[(seq, model), …]`` oldest first) that is not below the
+    """Index of the newest snapshot (``[(seq, model, ranges), …]`` oldest first) that is not below the
     champion on ``window``'s events ``(x, y)``, and every tried snapshot's value (newest first);
     None when none is."""
     tried = []
     for index in range(len(snapshots) - 1, -1, -1):
         m = metric.clone()
-        model = snapshots[index][1]
+        model = snapshots[index][1]  # (seq, model, ranges)
         for x, y in window:
             y_pred = predict(model, x)
             if y_pred is not None and y_pred != {}:

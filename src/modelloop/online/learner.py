@@ -62,6 +62,16 @@ def predictor(model, metric) -> Callable:
     return type(model).predict_one
 
 
+def _extend(ranges: list, seq: int, most: int = 100) -> None:
+    """Add ``seq`` to the ranges of events the model learned from (its lineage)."""
+    if ranges and ranges[-1][1] == seq - 1:
+        ranges[-1][1] = seq
+    else:
+        ranges.append([seq, seq])
+        if len(ranges) > most:  # many reverts: the oldest two become one span
+            ranges[:2] = [[ranges[0][0], ranges[1][1]]]
+
+
 class Learner:
     """One online variant's learner. ``champion`` is the frozen model to beat (an object with
     ``predict_one``/``predict_proba_one``, or a callable taking a list of feature dicts and
@@ -71,7 +81,9 @@ class Learner:
     def __init__(self, store, endpoint: str, variant: str, *, spec: str,
                  categorical: Iterable[str] = (), metric: str | None = None,
                  guard: GuardConfig | None = None, champion=None, series=None, alarms=None,
-                 publish_interval: float = 0.2, batch: int = 1000):  # fmt: skip
+                 publish_interval: float = 0.2, batch: int = 1000, registry=None,
+                 snapshot_model: str | None = None, snapshot_every: int | None = None,
+                 schema=None):  # fmt: skip
         if not 1 <= batch <= MAX_STEP or not 0 <= publish_interval <= 3600:
             raise InvalidInput(f"a learner reads 1 to {MAX_STEP} events a step and publishes "
                                "at most every hour")  # fmt: skip
@@ -83,6 +95,9 @@ class Learner:
         self.alarm_name = f"online-guard-{endpoint}-{variant}"[:128]
         self.dims = {"endpoint": endpoint, "variant": variant}
         self._metric_name = metric
+        # Every ``snapshot_every`` events a checkpoint becomes a version of ``snapshot_model``.
+        self.registry, self.snapshot_model, self.schema = registry, snapshot_model, schema
+        self.snapshot_every = snapshot_every if registry and snapshot_model else None
         self.state = self._load()
         self._dirty = False
         self._last_save = time.monotonic()
@@ -102,7 +117,7 @@ class Learner:
                 "win_n": 0, "win_champion_n": 0,
                 "snapshots": [], "breaches": 0, "detector": self._detector(), "applied_seq": 0,
                 "events": 0, "bad": 0, "last_error": None, "history": [], "reverts": 0,
-                "drifts": 0}  # fmt: skip
+                "drifts": 0, "ranges": []}  # fmt: skip
 
     def _detector(self):
         if self.guard.drift is None:
@@ -136,7 +151,7 @@ class Learner:
                 is not None else None, "bad": s["bad"], "applied_seq": s["applied_seq"]}  # fmt: skip
 
     def info(self) -> dict:
-        return {**self.metrics(), "spec": self.spec, "reverts": self.state["reverts"],
+        return {**self.metrics(), "spec": self.spec, "ranges": self.state["ranges"], "reverts": self.state["reverts"],
                 "drifts": self.state["drifts"], "last_error": self.state["last_error"],
                 "history": self.state["history"]}  # fmt: skip
 
@@ -148,7 +163,25 @@ class Learner:
             state=dumps(s), info=self.info())  # fmt: skip
         self._dirty = False
         self._last_save = time.monotonic()
+        if self.snapshot_every and s["events"] - s.get("registered_at", 0) >= self.snapshot_every:
+            self.register_snapshot()
         return revision
+
+    def register_snapshot(self, description: str | None = None) -> dict | None:
+        """Register the last checkpoint as a version of ``snapshot_model`` (a failure is
+        recorded in ``last_error``, never raised: learning goes on)."""
+        from modelloop.online.snapshots import register_snapshot
+
+        try:
+            version = register_snapshot(self.registry, self.store, self.endpoint, self.variant,
+                                        self.snapshot_model, schema=self.schema,
+                                        description=description)  # fmt: skip
+        except Exception as exc:
+            self.state["last_error"] = f"snapshot: {type(exc).__name__}: {exc}"[:300]
+            return None
+        self.state["registered_at"] = self.state["events"]
+        self._record({"kind": "snapshot", "seq": self.applied_seq, "version": version.get("ref")})
+        return version
 
     # -- learning ----------------------------------------------------------------------------
     def _champion_predictions(self, xs: list[dict], proba: bool) -> list:
@@ -192,6 +225,7 @@ class Learner:
                 bad += 1
                 s["last_error"] = f"seq {event['seq']}: {type(exc).__name__}: {exc}"[:300]
                 s["applied_seq"] = event["seq"]
+                _extend(s["ranges"], event["seq"])
                 continue
             if y_champ is not None and y_champ != {}:
                 s["champion"].update(y, y_champ)
@@ -204,6 +238,7 @@ class Learner:
             s["events"] += 1
             s["win_n"] += 1
             s["applied_seq"] = event["seq"]
+            _extend(s["ranges"], event["seq"])
             if s["win_n"] >= self.guard.window:
                 self._close_window(event["seq"])
                 model, window = s["model"], s["window"]
@@ -222,9 +257,11 @@ class Learner:
         if not s["detector"].drift_detected:
             return None
         model = self._fresh_model()
-        if self.guard.drift == "reseed":
+        s["ranges"] = []
+        if self.guard.drift == "reseed" and s["recent"]:
             for rx, ry in s["recent"]:
                 model.learn_one(rx, ry)
+            s["ranges"] = [[s["applied_seq"] - len(s["recent"]) + 1, s["applied_seq"]]]
         s["model"] = model
         s["drifts"] += 1
         self._record({"kind": "drift", "seq": s["applied_seq"], "action": self.guard.drift,
@@ -259,7 +296,7 @@ class Learner:
             self._revert(seq, online, champion)
         else:
             snaps = s["snapshots"]
-            snaps.append((seq, copy.deepcopy(s["model"])))
+            snaps.append((seq, copy.deepcopy(s["model"]), [list(r) for r in s["ranges"]]))
             del snaps[: -self.guard.keep]
         s["window"], s["window_champion"] = s["metric"].clone(), s["metric"].clone()
         s["recent"], s["win_n"], s["win_champion_n"] = [], 0, 0
@@ -270,11 +307,11 @@ class Learner:
         index, tried = pick_snapshot(s["snapshots"], s["recent"], champion, metric,
                                      self.guard.margin, predictor(s["model"], metric))  # fmt: skip
         if index is None:
-            s["model"] = self._fresh_model()
+            s["model"], s["ranges"] = self._fresh_model(), []
             to = "a fresh model (no kept snapshot was above the champion on this window)"
         else:
-            snap_seq, snap = s["snapshots"][index]
-            s["model"] = copy.deepcopy(snap)
+            snap_seq, snap, ranges = s["snapshots"][index]
+            s["model"], s["ranges"] = copy.deepcopy(snap), [list(r) for r in ranges]
             del s["snapshots"][index + 1 :]
             to = f"the snapshot after seq {snap_seq}"
         name = type(metric).__name__
