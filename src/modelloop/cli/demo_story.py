@@ -126,13 +126,12 @@ def day_frame(day: int, rows: int, *, drift_day: int, seed: int):
 def land_file(folder: Path, day: int, frame) -> Path:
     """Write a day's CSV the way a file transfer does: under a temporary name, then renamed, so
     a watcher never sees it half-written."""
+    from datetime import timedelta
+
     from modelloop.data.agrawal import START
 
     folder.mkdir(parents=True, exist_ok=True)
-    date = START.toordinal() + day - 1
-    from datetime import date as _date
-
-    path = folder / f"loans-{_date.fromordinal(date):%Y-%m-%d}.csv"
+    path = folder / f"loans-{START + timedelta(days=day - 1):%Y-%m-%d}.csv"
     tmp = folder / f".{path.name}.part"
     frame.to_csv(tmp, index=False)
     tmp.replace(path)
