@@ -4,6 +4,7 @@ what reacts to the new version is the after-ingest monitors and their alarms' tr
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -54,5 +55,5 @@ def test_a_loop_whose_data_comes_through_its_watch_trigger_applies_before_any_da
     assert changes[("trigger", "incoming")] == changes[("trigger", "retrain-now")] == "created"
     watched = ws.triggers.get("incoming")["cause"]
     # relative to the spec's folder, as data.ingest is, not to where apply happened to run
-    assert watched["location"] == f"{tmp_path}/incoming/" and watched["dataset"] == "loans"
+    assert Path(watched["location"]) == tmp_path / "incoming" and watched["dataset"] == "loans"
     assert all(c["action"] == "unchanged" for c in ws.loops.apply(spec))
