@@ -80,6 +80,8 @@ def test_a_trigger_runs_the_applied_loop_and_status_shows_what_started_it(ws, cl
     s = ws.loops.status("loans")
     assert s["champion"] == "loans@1"
     assert s["runs"][0]["started_by"]["trigger"] == "loans-manual"
+    fired = {t["name"]: t["last_firing"] for t in s["triggers"]}
+    assert fired["loans-manual"]["status"] == "succeeded" and fired["loans-alarm"] is None
     assert s["endpoint"]["variants"][0]["model"] == "loans@1"
     shown = cli("-w", ws.root, "loop", "status", "loans").out
     assert "loans-manual" in shown

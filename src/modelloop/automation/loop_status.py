@@ -131,9 +131,13 @@ def _triggers(loop: Loop, triggers) -> list[dict]:
                         "action": wanted[name]["action"], "waiting": "not created yet"})
             continue
         nxt = upcoming.get(name)
+        last = triggers.history(name, limit=1)
         out.append({"name": name, "cause": t.get("cause"), "action": t.get("action"),
                     "paused": bool(t.get("paused")),
-                    "next_firing": nxt.isoformat() if hasattr(nxt, "isoformat") else nxt})
+                    "next_firing": nxt.isoformat() if hasattr(nxt, "isoformat") else nxt,
+                    "last_firing": {"id": last[0]["id"], "status": last[0]["status"],
+                                    "at": last[0]["created_at"].isoformat(),
+                                    "error": last[0].get("error")} if last else None})
     return out
 
 

@@ -80,10 +80,11 @@ def status(c: Context, name: str, as_json: bool) -> None:
                        (a.get("since") or "-")[:19], a.get("reason") or ""]
                       for a in s["alarms"]])
     if s["triggers"]:
-        render.table("triggers", ["trigger", "cause", "action", "next firing"],
+        render.table("triggers", ["trigger", "cause", "action", "next firing", "last firing"],
                      [[t["name"], _cause(t["cause"]), _action(t["action"]),
                        t.get("waiting") or ("paused" if t.get("paused") else
-                                            (t.get("next_firing") or "-")[:19])]
+                                            (t.get("next_firing") or "-")[:19]),
+                       _last_firing(t.get("last_firing"))]
                       for t in s["triggers"]])
     if s["runs"]:
         render.table("last runs", ["run", "status", "started", "started by"],
@@ -109,6 +110,12 @@ def _last_run(m: dict) -> list[str]:
     if r["violations"]:
         verdict += f", {r['violations']} violation(s)"
     return [r["at"][:19], verdict]
+
+
+def _last_firing(f: dict | None) -> str:
+    if not f:
+        return "-"
+    return f"{f['at'][:19]} {f['status']}" + (f": {f['error'][:60]}" if f.get("error") else "")
 
 
 def _cause(cause: dict | None) -> str:
