@@ -171,3 +171,10 @@ def test_status_says_who_leads(local_workspace, cli):
     assert found["lease"]["holder"] == "host:1:abc" and found["lease"]["expired"] is False
     ctl.leader.release()
     assert "nobody leads" in cli("-w", ws.root, "controller", "--status").out
+
+
+def test_a_tick_on_its_own_takes_the_lease_first(local_workspace):
+    ws = local_workspace
+    tick = ws.controller(holder="script").tick()
+    assert tick.leading and tick.term == 1
+    assert ws.controller(holder="other").tick().leading is False  # held by "script"

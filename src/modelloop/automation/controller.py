@@ -94,6 +94,8 @@ class Controller:
     def tick(self) -> Tick:
         started = time.monotonic()
         self.ticks += 1
+        if not self.leader.beating:  # a tick called on its own (a script, a test): lead first
+            self.leader.try_lead()
         tick = Tick(self.ticks, self.clock(), self.leader.leading, self.leader.term)
         if tick.leading:
             self._warm_up()

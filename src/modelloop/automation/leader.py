@@ -60,6 +60,12 @@ class Leader:
     def leading(self) -> bool:
         return time.monotonic() < self._valid_until
 
+    @property
+    def beating(self) -> bool:
+        """Whether the heartbeat thread renews the lease (between :meth:`start` and
+        :meth:`release`)."""
+        return self._thread is not None and not self._stop.is_set()
+
     def try_lead(self) -> bool:
         """Renew the lease or take it if it is free; whether this process leads now."""
         with self._lock:
