@@ -11,7 +11,7 @@ from modelloop.cli.context import Context, pass_ctx
 @click.command()
 @click.argument("dataset_ref", metavar="DATASET@VERSION")
 @click.option("--facet", required=True, metavar="COLUMN[=V1,V2|>T]",
-              help="The sensitive group: sex=female, race=black,hispanic, age>40; a column alone "
+              help="The sensitive group: sex=female, race=black,hispanic, 'age>40' (quoted); a column alone "
                    "compares each of its values with the rest.")
 @click.option("--label", required=True, metavar="COLUMN[=V1,V2|>T]",
               help="The positive outcome: approved=1, score>0.5; a column alone must be binary.")
