@@ -196,3 +196,25 @@ def test_run_takes_what_the_loops_runner_takes(ws):
     ws.loops.apply(write_spec(ws.root))
     with pytest.raises(InvalidInput, match="unexpected keyword argument 'executr'"):
         ws.loops.run("loans", executr="threads")
+
+
+@pytest.mark.slow
+def test_the_endpoint_follows_the_deploy_section_and_an_adopted_one_is_kept(ws, cli):
+    spec = write_spec(ws.root, extra="")
+    ws.loops.apply(spec)
+    assert ws.loops.run("loans").status == "succeeded"
+    assert ws.endpoints.get("loans-ep")["spec"]["capture"]["enabled"] is False
+    captured = spec.read_text().replace("  endpoint: loans-ep\n",
+                                        "  endpoint: loans-ep\n  capture: {enabled: true}\n")
+    spec.write_text(captured)
+    changes = {(c["kind"], c["name"]): c for c in ws.loops.apply(spec)}
+    assert changes[("endpoint", "loans-ep")]["diff"] == ["capture.enabled: false -> true"]
+    assert ws.endpoints.get("loans-ep")["spec"]["capture"]["enabled"] is True
+
+    ws.endpoints.create("theirs", "loans@1")  # made by a person before the loop named it
+    spec.write_text(captured.replace("endpoint: loans-ep", "endpoint: theirs"))
+    moved = actions(ws.loops.apply(spec))
+    assert moved[("endpoint", "loans-ep")] == "deleted"  # the loop's own
+    assert moved[("endpoint", "theirs")] == "updated"  # capture on
+    ws.loops.delete("loans")
+    assert ws.endpoints.get("theirs")["name"] == "theirs"  # adopted: kept
