@@ -330,3 +330,17 @@ def test_new_data_scores_the_new_version_with_a_batch_transform(workspace, tmp_p
     assert done["status"] == "succeeded", done["error"]
     assert done["cause"]["ref"] == "feats@2" and done["started"]["job_id"]
     assert done["result"]["transform"]["rows"] == 70  # the version: every row up to it
+
+
+def test_an_alias_moving_is_a_cause_with_its_version(workspace, marks):
+    ws = workspace
+    ws.triggers.create("moved", cause={"on": "approval", "model": "m", "alias": "champion"},
+                       action=pipe_action())
+    ws.store.append_event("model.approved", "m@2", {"model": "m", "version": 2})
+    ws.store.append_event("model.alias_moved", "m@staging",
+                          {"model": "m", "alias": "staging", "version": 2})
+    ws.store.append_event("model.alias_moved", "m@champion",
+                          {"model": "m", "alias": "champion", "version": 2})
+    fired = [f for e in ws.events() for f in ws.triggers.on_event(e)]
+    assert [f["cause"]["ref"] for f in fired] == ["m@2"]
+    assert fired[0]["cause_text"] == "m@champion moved to 2"

@@ -65,6 +65,8 @@ def checked_record(sv: actions.Services, name: str, **given) -> dict:
         if not os.path.isabs(local):  # relative to the caller: the controller may run elsewhere
             cause["location"] = os.path.abspath(local)
     action = _shape(ACTION, given["action"], "action")
+    if action["do"] == "run_loop" and action.get("spec") and not os.path.isabs(action["spec"]):
+        action["spec"] = os.path.abspath(action["spec"])  # the controller may run elsewhere
     if given["concurrency"] not in CONCURRENCY:
         raise InvalidInput(f"unknown concurrency policy {given['concurrency']!r}",
                            hint=f"one of {', '.join(CONCURRENCY)}")
