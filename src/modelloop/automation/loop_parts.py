@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelloop.errors import InvalidInput, NotFound
-from modelloop.pipelines.loop_alarms import ALARM_DEFAULTS, watches
+from modelloop.pipelines.loop_monitors import ALARM_DEFAULTS, watches
 
 
 def find(get, name: str) -> dict | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from modelloop.automation import loop_triggers
 from modelloop.automation.loop_parts import Loop, champion_of
 from modelloop.errors import NotFound
-from modelloop.pipelines.loop_alarms import watches
+from modelloop.pipelines.loop_monitors import watches
 
 RUNS_SHOWN = 5
 

@@ -34,7 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from modelloop.errors import InvalidInput
-from modelloop.pipelines.loop_alarms import AlarmSection
+from modelloop.pipelines.loop_monitors import MonitorSection
 from modelloop.pipelines.loop_triggers import TriggerSection
 
 #: Constraint checks of :func:`modelloop.quality.check` a loop may stop on.
@@ -172,22 +172,6 @@ class DeploySection(_Section):
     strategy: Literal[STRATEGIES] = "all-at-once"
     options: DeployOptions = Field(default_factory=DeployOptions)
     capture: dict[str, Any] | None = None  # the endpoint's (enabled, sampling, mode); loop apply
-
-
-class MonitorSection(_Section):
-    name: str
-    kind: Literal["data_quality", "data_drift", "model_quality"]
-    schedule: str | None = None  # cron
-    options: dict[str, Any] = Field(default_factory=dict)
-    watch: Literal["data", "endpoint"] | None = None  # default: endpoint for model_quality
-    alarm: AlarmSection | None = None  # see loop_alarms
-    # what loop apply fills in from the loop unless given (see loop_alarms)
-    dataset: str | None = None
-    endpoint: str | None = None
-    baseline: str | None = None  # a dataset version (loans@1); default: the champion's data
-    after_ingest: bool | None = None
-    window: str | None = None
-    model: str | None = None
 
 
 class LoopSpec(_Section):
@@ -456,7 +440,7 @@ def check_against(spec: LoopSpec, source: SpecSource, datasets) -> dict:
     for i, m in enumerate(spec.monitors):
         if m.schedule:
             problems += _check_cron(m.schedule, source, ("monitors", i, "schedule"))
-    from modelloop.pipelines.loop_alarms import check_monitors
+    from modelloop.pipelines.loop_monitors import check_monitors
 
     problems += check_monitors(spec, source)
     for i, t in enumerate(spec.triggers):

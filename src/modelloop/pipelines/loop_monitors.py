@@ -1,4 +1,4 @@
-"""The ``alarm:`` sub-section of a loop spec's monitors, and what a monitor watches.
+"""A loop spec's ``monitors:`` with their ``alarm:`` sub-section, and what a monitor watches.
 
     monitors:
       - name: drift
@@ -22,7 +22,7 @@ short.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,6 +50,26 @@ class AlarmSection(BaseModel):
     datapoints_to_alarm: int | None = Field(None, ge=1, description="M of N breach: ALARM")
     missing_data: Literal["missing", "ignore", "breaching", "notBreaching"] = "missing"
     actions: list[str] = Field(default_factory=list, description="webhook:URL, rollback:ENDPOINT")
+
+
+class MonitorSection(BaseModel):
+    """One of a loop spec's ``monitors:``."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    name: str
+    kind: Literal["data_quality", "data_drift", "model_quality"]
+    schedule: str | None = None  # cron
+    options: dict[str, Any] = Field(default_factory=dict)
+    watch: Literal["data", "endpoint"] | None = None  # default: endpoint for model_quality
+    alarm: AlarmSection | None = None
+    # what loop apply fills in from the loop unless given
+    dataset: str | None = None
+    endpoint: str | None = None
+    baseline: str | None = None  # a dataset version (loans@1); default: the champion's data
+    after_ingest: bool | None = None
+    window: str | None = None
+    model: str | None = None
 
 
 def watches(monitor) -> str:
