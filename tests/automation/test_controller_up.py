@@ -32,6 +32,8 @@ def test_up_starts_everything_and_sigterm_stops_it_in_order(local_workspace):
     lines = [ln.split("│", 1) for ln in out.splitlines() if "│" in ln]
     assert {name.strip() for name, _ in lines} >= {"up", "controller", "serve"}  # one view
     said = [text.strip() for name, text in lines if name.strip() == "up"]
+    assert said.index("SIGTERM: stopping the controller, the server, then the workers") < \
+        said.index("stopping controller")
     assert said.index("controller stopped") < said.index("stopping serve")  # in order
     assert said.index("serve stopped") < said.index("stopped")
     assert not any(alive(pid) for pid in pids.values())

@@ -17,16 +17,16 @@ from modelloop.cli.context import Context, json_option, pass_ctx
 
 
 @contextlib.contextmanager
-def graceful_stop(what: str = "stopping after this tick"):
+def graceful_stop(what: str = "stopping after this tick", say=render.note):
     """An event SIGTERM and SIGINT set (the first time: the work under way finishes); a second
-    SIGINT interrupts at once, as Ctrl-C twice does."""
+    SIGINT interrupts at once, as Ctrl-C twice does. ``say`` tells the person."""
     stop = threading.Event()
 
     def on_signal(signum, _frame):
         if stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         stop.set()
-        render.note(f"{signal.Signals(signum).name}: {what}")
+        say(f"{signal.Signals(signum).name}: {what}")
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:

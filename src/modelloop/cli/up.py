@@ -48,7 +48,7 @@ class LogView:
     """One stream of prefixed lines, whoever writes them (a thread per child)."""
 
     def __init__(self):
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # a signal handler (main thread) may print mid-line
 
     def line(self, name: str, text: str) -> None:
         from rich.text import Text
@@ -132,7 +132,8 @@ def up(c: Context, host: str, port: int, interval: float, lease_seconds: float, 
         view.tail("workers", warm_workers.folder(ws.config.state_dir) / "server.log", tails)
     children: dict[str, subprocess.Popen] = {}
     code = 0
-    with graceful_stop("stopping the controller, the server, then the workers") as stop:
+    with graceful_stop("stopping the controller, the server, then the workers",
+                       say=lambda message: view.line("up", message)) as stop:
         for name, argv in commands.items():
             children[name] = proc = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
