@@ -20,9 +20,10 @@ def test_demo_closes_the_loop_with_no_command_typed(tmp_path, cli):
     days = {d["day"]: d for d in out["days"]}
     assert sorted(days) == [1, 2, 3] and out["drift_day"] == 3
     assert all(d["rows"] == 600 for d in days.values()), out
-    # day 1 trained the first champion; day 2 is the same population: no drift, no alarm
+    # day 1 trained the first champion; day 2 is the same population: no alarm
     assert days[1]["promoted"] == "loans@1"
-    assert days[2]["drift"] == "no drift" and not days[2]["alarms"], days[2]
+    # (a column may move by chance; the alarm asks for a fifth of them)
+    assert len(days[2]["drifted_columns"]) <= 1 and not days[2]["alarms"], days[2]
     drifted = days[3]
     # the drift found, its alarm, the retrain it triggered, the promotion
     assert drifted["drift"].startswith(("drift:", "dataset drift:")), drifted
