@@ -104,26 +104,32 @@ def check_event(event, schema: EventSchema | None) -> tuple[dict | None, str | N
     features = event.get("features")
     if not isinstance(features, dict) or len(features) > MAX_FEATURES:
         return None, f"an event's features are a JSON object of at most {MAX_FEATURES} names"
-    for name in features:
-        if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_CHARS:
-            return None, f"a feature name is 1 to {MAX_NAME_CHARS} characters"
     if schema is not None:
-        missing = sorted(set(schema.features) - set(features) - schema.optional)
-        extra = sorted(set(features) - set(schema.features))
-        if missing or extra:
-            return None, "; ".join(
-                ([f"missing features {missing}"] if missing else [])
-                + ([f"unknown features {extra}"] if extra else [])
-            )
-    kinds = schema.features if schema is not None else {}
+        keys = features.keys()
+        if keys != schema.features.keys():
+            missing = sorted(set(schema.features) - set(keys) - schema.optional)
+            extra = sorted(set(keys) - set(schema.features))
+            if missing or extra:
+                return None, "; ".join(
+                    ([f"missing features {missing}"] if missing else [])
+                    + ([f"unknown features {extra}"] if extra else [])
+                )
+        kinds = schema.features
+    else:
+        for name in features:
+            if type(name) is not str or not 0 < len(name) <= MAX_NAME_CHARS:
+                return None, f"a feature name is 1 to {MAX_NAME_CHARS} characters"
+        kinds = {}
+    isfinite = math.isfinite
     for name, value in features.items():
-        if value is None and schema is not None and name in schema.optional:
+        # The common case first, without a call: a finite float where a number is expected.
+        if type(value) is float and isfinite(value) and kinds.get(name, "number") == "number":
             continue
-        problem = (
-            _scalar_error(name, value, kinds.get(name))
-            if value is not None
-            else f"feature {name!r} is null"
-        )
+        if value is None:
+            if schema is not None and name in schema.optional:
+                continue
+            return None, f"feature {name!r} is null"
+        problem = _scalar_error(name, value, kinds.get(name))
         if problem:
             return None, problem
     problem = check_label(event.get("label"), schema.label if schema else "class" if not

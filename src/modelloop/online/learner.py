@@ -294,7 +294,7 @@ class Learner:
             self.series.put_many([(metric, self.dims, now, value) for metric, value in points])
         if fired:
             self._revert(seq, online, champion)
-        else:
+        elif has_champion:  # snapshots are what a revert picks from; no champion, no revert
             snaps = s["snapshots"]
             snaps.append((seq, copy.deepcopy(s["model"]), [list(r) for r in s["ranges"]]))
             del snaps[: -self.guard.keep]

@@ -52,3 +52,21 @@ def test_a_variant_model_is_published_with_a_growing_revision(store):
     row = store.get_online_model("fraud", "online", state=True)
     assert (row["revision"], row["applied_seq"], row["model"], row["state"]) == (2, 9, b"m2", None)
     assert "state" not in store.get_online_model("fraud", "online")
+
+
+def test_reads_cut_across_appends_and_keep_given_times(store):
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    store.append_online_events("fraud", [_event(i) for i in range(5)])
+    store.append_online_events("fraud", [{**_event(5), "time": at, "inference_id": "r9"}])
+    store.append_online_events("fraud", [_event(i) for i in range(6, 9)])
+    got = store.read_online_events("fraud", 2, 4)
+    assert [e["seq"] for e in got] == [3, 4, 5, 6]
+    assert got[3]["time"] == at and got[3]["inference_id"] == "r9"
+    assert [e["seq"] for e in store.read_online_events("fraud", 6, 100)] == [7, 8, 9]
+    assert store.read_online_events("fraud", 9, 100) == []
+    for after in range(0, 9):  # every cut gives the rest in order
+        assert [e["seq"] for e in store.read_online_events("fraud", after, 3)] == list(
+            range(after + 1, min(after + 3, 9) + 1)
+        )

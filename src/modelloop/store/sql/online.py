@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
+import orjson
 import sqlalchemy as sa
 
+from modelloop.errors import InvalidInput
 from modelloop.store.interfaces.online import OnlineStore
 from modelloop.store.sql.engine import SqlBase, aware, dumps, row_dict, utcnow
-from modelloop.store.tables.online import online_events, online_models, online_streams
+from modelloop.store.tables.online import online_event_blocks, online_models, online_streams
+
+#: Most events one append (one block) holds; intake refuses more in one request.
+MAX_BLOCK = 10_000
 
 
 def _take_seqs(conn, endpoint: str, count: int, rejected: int) -> int:
@@ -39,26 +45,49 @@ class SqlOnline(SqlBase, OnlineStore):
     ) -> list[int]:
         if not events and not rejected:
             return []
-        now = utcnow()
+        if len(events) > MAX_BLOCK:
+            raise InvalidInput(f"at most {MAX_BLOCK} labelled events per append, not {len(events)}")
+        body = orjson.dumps([
+            [e["features"], e["label"], e.get("inference_id"),
+             e["time"].isoformat() if e.get("time") else None] for e in events
+        ]).decode() if events else None  # fmt: skip
         with self._write() as conn:
             base = _take_seqs(conn, endpoint, len(events), rejected)
-            rows = [{"endpoint": endpoint, "seq": base + i + 1, "time": e.get("time") or now,
-                     "features": json.dumps(e["features"]), "label": json.dumps(e["label"]),
-                     "inference_id": e.get("inference_id")} for i, e in enumerate(events)]  # fmt: skip
-            if rows:
-                conn.execute(online_events.insert(), rows)
-        return [base + i + 1 for i in range(len(events))]
+            if events:
+                conn.execute(online_event_blocks.insert().values(
+                    endpoint=endpoint, first_seq=base + 1, last_seq=base + len(events),
+                    time=utcnow(), events=body))  # fmt: skip
+        return list(range(base + 1, base + len(events) + 1))
 
     def read_online_events(self, endpoint: str, after_seq: int, limit: int) -> list[dict]:
-        c = online_events.c
+        c = online_event_blocks.c
+        out: list[dict] = []
         with self._read() as conn:
-            rows = conn.execute(
-                sa.select(c.seq, c.time, c.features, c.label, c.inference_id)
-                .where(c.endpoint == endpoint, c.seq > after_seq)
-                .order_by(c.seq).limit(limit)
-            ).all()  # fmt: skip
-        return [{"seq": r.seq, "time": aware(r.time), "features": json.loads(r.features),
-                 "label": json.loads(r.label), "inference_id": r.inference_id} for r in rows]  # fmt: skip
+            while len(out) < limit:
+                # A block holding after_seq + 1 starts at most MAX_BLOCK - 1 before it: the
+                # primary key's range, never the endpoint's whole history.
+                blocks = conn.execute(
+                    sa.select(c.first_seq, c.time, c.events)
+                    .where(c.endpoint == endpoint, c.first_seq > after_seq - MAX_BLOCK,
+                           c.last_seq > after_seq)
+                    .order_by(c.first_seq).limit(8)
+                ).all()  # fmt: skip
+                if not blocks:
+                    break
+                for first, time, body in blocks:
+                    block_time = aware(time)
+                    for offset, (features, label, inference_id, at) in enumerate(
+                        orjson.loads(body)
+                    ):
+                        seq = first + offset
+                        if seq > after_seq and len(out) < limit:
+                            out.append({"seq": seq, "features": features, "label": label,
+                                        "inference_id": inference_id,
+                                        "time": datetime.fromisoformat(at) if at else block_time})  # fmt: skip
+                after_seq = out[-1]["seq"] if out else after_seq
+                if len(blocks) < 8:
+                    break
+        return out
 
     def online_stream(self, endpoint: str) -> dict:
         with self._read() as conn:

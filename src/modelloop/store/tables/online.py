@@ -16,17 +16,18 @@ online_streams = sa.Table(
     sa.Column("rejected", sa.BigInteger, nullable=False),
 )
 
-# The labelled events themselves, durable before intake acknowledges them; ``features`` and
-# ``label`` are JSON text.
-online_events = sa.Table(
-    "online_events",
+# The labelled events themselves, durable before intake acknowledges them: one row per append
+# (a block of seqs first_seq..last_seq), ``events`` a JSON array of
+# ``[features, label, inference_id, time or null]``. A row per event cost more than River's own
+# learning of it (SQL per row); a block is one insert and one JSON document.
+online_event_blocks = sa.Table(
+    "online_event_blocks",
     metadata,
     sa.Column("endpoint", sa.String(128), primary_key=True),
-    sa.Column("seq", sa.BigInteger, primary_key=True),
+    sa.Column("first_seq", sa.BigInteger, primary_key=True),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
     sa.Column("time", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("features", sa.Text, nullable=False),
-    sa.Column("label", sa.Text, nullable=False),
-    sa.Column("inference_id", sa.String(64), nullable=True),
+    sa.Column("events", sa.Text, nullable=False),
 )
 
 # One row per online variant: the learner's checkpoint (``state``: its model, metrics and guard,
