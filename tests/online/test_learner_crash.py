@@ -7,11 +7,14 @@ event learned twice or lost would change the model and the count."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
+import uuid
 
+import pytest
 from river import datasets, evaluate, metrics
 
 from foreground import alive, wait_for
@@ -28,12 +31,23 @@ from modelloop.store import open_store
 stop = threading.Event()
 signal.signal(signal.SIGTERM, lambda *a: stop.set())
 store = open_store(sys.argv[1])
-Learner(store, "phish", "online", spec=sys.argv[2], batch=40, publish_interval=0).run(stop, 0.01)
+source = None
+if sys.argv[3] != "intake":
+    from modelloop.online.sources import StreamSource
+    if sys.argv[3] == "stream":
+        from modelloop.events.embedded import StoreStream
+        stream = StoreStream(store)
+    else:
+        from modelloop.events.redis_stream import RedisStream
+        stream = RedisStream(sys.argv[3], store, key=sys.argv[4])
+    source = StreamSource(stream, store, "phish")
+Learner(store, "phish", "online", spec=sys.argv[2], batch=40, publish_interval=0,
+        source=source).run(stop, 0.01)
 """
 
 
-def _start(url, **env):
-    return subprocess.Popen([sys.executable, "-c", LEARNER, url, SPEC],
+def _start(url, source, key, **env):
+    return subprocess.Popen([sys.executable, "-c", LEARNER, url, SPEC, source, key],
                             env={**os.environ, **env})  # fmt: skip
 
 
@@ -42,17 +56,34 @@ def _published(store):
     return row["applied_seq"] if row else 0
 
 
-def test_sigkilled_learner_resumes_exactly(tmp_path):
+@pytest.fixture(params=["intake", "stream", "redis"])
+def source(request):
+    """Where the learner reads: intake, the embedded event stream, Redis Streams."""
+    if request.param == "redis":
+        return request.getfixturevalue("redis_url")
+    return request.param
+
+
+def test_sigkilled_learner_resumes_exactly(tmp_path, source):
     url = f"sqlite:///{tmp_path}/meta.db"
     store = open_store(url)
-    intake = Intake(store)
+    key = f"modelloop-test-{uuid.uuid4().hex}"
+    launch = functools.partial(_start, url, source, key)
+    ids = [0]
+
+    def append(batch):  # acknowledged once this returns: durable in the store
+        if source == "intake":
+            assert Intake(store).append("phish", batch)["accepted"] == len(batch)
+        else:  # labelled events on the event stream (one event each, as an app would append)
+            ids.extend(store.append_event("online.event", "phish", e) for e in batch)
+
     rows = list(datasets.Phishing())
     events = [{"features": x, "label": y} for x, y in rows]
 
-    first = _start(url)
+    first = launch()
     acknowledged = 0
     for start in range(0, len(events), 50):  # events keep arriving while it learns
-        assert intake.append("phish", events[start : start + 50])["accepted"] == 50
+        append(events[start : start + 50])
         acknowledged = start + 50
         if acknowledged == 600:
             wait_for(lambda: _published(store) >= 200)
@@ -61,20 +92,21 @@ def test_sigkilled_learner_resumes_exactly(tmp_path):
     assert acknowledged >= len(events) - 50
     acknowledged = len(events)
     killed_at = _published(store)
-    assert killed_at < acknowledged
+    assert killed_at < (acknowledged if source == "intake" else ids[-1])
 
     # Killed by its own crash point after learning a batch it had not saved.
-    second = _start(url, MODELLOOP_FAULT="online.learned")
+    second = launch(MODELLOOP_FAULT="online.learned")
     assert second.wait(120) == -signal.SIGKILL
     assert _published(store) == killed_at
 
-    third = _start(url)
-    wait_for(lambda: _published(store) == acknowledged)
+    third = launch()
+    last = acknowledged if source == "intake" else ids[-1]
+    wait_for(lambda: _published(store) == last)
     third.send_signal(signal.SIGTERM)
     assert third.wait(60) == 0 and not alive(third.pid)
 
     state = loads(store.get_online_model("phish", "online", state=True)["state"])
     expected = evaluate.progressive_val_score(rows, build_model(SPEC), metrics.Accuracy())
-    assert state["events"] == len(rows) and state["applied_seq"] == len(rows)
+    assert state["events"] == len(rows) and state["applied_seq"] == last
     assert state["metric"].get() == expected.get()
     store.close()

@@ -25,6 +25,7 @@ from modelloop.errors import InvalidInput
 from modelloop.online.guard import GuardConfig, below, pick_snapshot
 from modelloop.online.models import SklearnOnline, build_model
 from modelloop.online.publish import current_revision, dumps, load_published, loads
+from modelloop.online.sources import IntakeSource
 
 __all__ = ["Learner", "current_revision", "load_published"]
 
@@ -76,14 +77,16 @@ class Learner:
     """One online variant's learner. ``champion`` is the frozen model to beat (an object with
     ``predict_one``/``predict_proba_one``, or a callable taking a list of feature dicts and
     returning their predictions), ``series`` a telemetry ``MetricSeries`` and ``alarms`` its
-    ``Alarms`` (both optional). Not thread-safe: one learner per variant (serving holds a lease)."""
+    ``Alarms`` (both optional), ``source`` where events come from (``sources.IntakeSource``, the
+    default, or ``sources.StreamSource`` on the event stream). Not thread-safe: one learner per
+    variant (serving holds a lease)."""
 
     def __init__(self, store, endpoint: str, variant: str, *, spec: str,
                  categorical: Iterable[str] = (), metric: str | None = None,
                  guard: GuardConfig | None = None, champion=None, series=None, alarms=None,
                  publish_interval: float = 0.2, batch: int = 1000, registry=None,
                  snapshot_model: str | None = None, snapshot_every: int | None = None,
-                 schema=None):  # fmt: skip
+                 schema=None, source=None):  # fmt: skip
         if not 1 <= batch <= MAX_STEP or not 0 <= publish_interval <= 3600:
             raise InvalidInput(f"a learner reads 1 to {MAX_STEP} events a step and publishes "
                                "at most every hour")  # fmt: skip
@@ -95,6 +98,7 @@ class Learner:
         self.alarm_name = f"online-guard-{endpoint}-{variant}"[:128]
         self.dims = {"endpoint": endpoint, "variant": variant}
         self._metric_name = metric
+        self.source = source or IntakeSource(store)
         # Every ``snapshot_every`` events a checkpoint becomes a version of ``snapshot_model``.
         self.registry, self.snapshot_model, self.schema = registry, snapshot_model, schema
         self.snapshot_every = snapshot_every if registry and snapshot_model else None
@@ -163,6 +167,7 @@ class Learner:
             state=dumps(s), info=self.info())  # fmt: skip
         self._dirty = False
         self._last_save = time.monotonic()
+        self.source.saved(s["applied_seq"])
         if self.snapshot_every and s["events"] - s.get("registered_at", 0) >= self.snapshot_every:
             self.register_snapshot()
         return revision
@@ -195,8 +200,8 @@ class Learner:
 
     def step(self, max_events: int | None = None) -> int:
         """Learn the events after the last applied one (at most ``max_events``); how many."""
-        events = self.store.read_online_events(self.endpoint, self.applied_seq,
-                                               min(max_events or self.batch, MAX_STEP))  # fmt: skip
+        limit = min(max_events or self.batch, MAX_STEP)
+        events = self.source.read(self.endpoint, self.applied_seq, limit)
         if events:
             self.learn(events)
             _faults.checkpoint("online.learned")  # learned, not yet saved

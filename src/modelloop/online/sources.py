@@ -1,0 +1,73 @@
+"""Where a learner's labelled events come from: intake (the default) or the event stream.
+
+Both give events in increasing ``seq`` and are told when the learner has saved (checkpointed)
+up to a seq. From intake, seq is the endpoint's event number. From the event stream (embedded or
+Redis Streams, ``ws.events_stream``), labelled events are events of kind ``online.event`` whose
+subject is the endpoint and payload ``{"features", "label", "inference_id"?, "time"?}``; seq is
+the event's id. The stream delivers at least once, so deliveries are acknowledged only once the
+checkpoint holding them is saved, and any event at or below the checkpoint's seq is skipped when
+delivered again: exactly once.
+"""
+
+from __future__ import annotations
+
+from modelloop.online.intake import MAX_READ, EventSchema, check_event
+
+#: The event kind that carries a labelled event on the stream.
+EVENT_KIND = "online.event"
+
+
+class IntakeSource:
+    """Events from :class:`~modelloop.online.intake.Intake`'s durable store."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def read(self, endpoint: str, after_seq: int, limit: int) -> list[dict]:
+        return self.store.read_online_events(endpoint, after_seq, min(limit, MAX_READ))
+
+    def saved(self, applied_seq: int) -> None:
+        """Nothing to do: intake keeps every event."""
+
+
+class StreamSource:
+    """Events of kind ``online.event`` from the event stream, group ``online-ENDPOINT``, one
+    member (one learner per endpoint); ``schema`` checks them as intake would, refused ones are
+    counted on the endpoint."""
+
+    def __init__(self, stream, store, endpoint: str, schema: EventSchema | None = None,
+                 name: str = "learner"):  # fmt: skip
+        self.store, self.endpoint, self.schema = store, endpoint, schema
+        self.consumer = stream.consumer(f"online-{endpoint}"[:128], name, start="earliest")
+        self.held: list = []  # deliveries read and not yet acknowledged (bounded by reads)
+
+    def read(self, endpoint: str, after_seq: int, limit: int) -> list[dict]:
+        deliveries = self.consumer.read(count=max(1, min(limit, 1000)))
+        out, bad, foreign = [], 0, []
+        for delivery in deliveries:
+            event = delivery.event
+            if event["kind"] != EVENT_KIND or event["subject"] != endpoint:
+                foreign.append(delivery)  # not a labelled event of ours: nothing to checkpoint
+                continue
+            self.held.append(delivery)  # acknowledged once a saved checkpoint holds it
+            if event["id"] <= after_seq:
+                continue  # learned before a restart: at-least-once delivery, exactly-once learning
+            row, error = check_event(event["payload"], self.schema)
+            if error:
+                bad += 1
+                continue
+            out.append({"seq": event["id"], "features": row["features"], "label": row["label"],
+                        "inference_id": row["inference_id"],
+                        "time": row["time"] or event["time"]})  # fmt: skip
+        if foreign:
+            self.consumer.ack(foreign)
+        if bad:  # (counted again if re-delivered after a crash before the next checkpoint)
+            self.store.count_online_rejected(endpoint, bad)
+        return out
+
+    def saved(self, applied_seq: int) -> None:
+        """Acknowledge the deliveries the saved checkpoint holds."""
+        done = [d for d in self.held if d.event["id"] <= applied_seq]
+        if done:
+            self.consumer.ack(done)
+            self.held = [d for d in self.held if d.event["id"] > applied_seq]
