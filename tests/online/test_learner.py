@@ -128,3 +128,42 @@ def test_the_guard_reverts_a_model_fed_flipped_labels_and_raises_its_alarm(store
     assert any("below the champion" in h["reason"] for h in history)
     assert good["value"] > 0.6
     assert series.points("online.guard.breach", learner.dims)
+
+
+def test_a_warm_start_learns_a_training_set_first_and_is_in_the_lineage(store):
+    import pandas as pd
+
+    rows = list(datasets.Phishing())
+    frame = pd.DataFrame([{**x, "label": y} for x, y in rows[:600]])
+    learner = Learner(store, "phish", "online", spec=SPEC)
+    assert learner.warm_start_frame(frame, "label", source="phish@1") == 600
+    reference = build_model(SPEC)
+    for x, y in rows[:600]:
+        reference.learn_one(x, y)
+    x = rows[700][0]
+    assert learner.model.predict_proba_one(x) == reference.predict_proba_one(x)
+    assert learner.metrics()["events"] == 0  # training, not prequential evaluation
+    info = store.get_online_model("phish", "online")["info"]
+    assert info["warm"] == [{"source": "phish@1", "rows": 600, "bad": 0}]
+
+
+def test_adwin_on_the_error_stream_reseeds_the_model_after_a_concept_switch(store):
+    from river.datasets import synth
+
+    def sea(seed, flip):
+        return [
+            ({f"x{k}": v for k, v in x.items()}, y != flip)
+            for x, y in itertools.islice(synth.SEA(variant=0, seed=seed), 3000)
+        ]
+
+    before, after = sea(1, False), sea(2, True)
+    _append(store, "sea", before + after)
+    learner = Learner(
+        store, "sea", "online", spec=SPEC, guard=GuardConfig(window=200, drift="reseed")
+    )
+    _drain(learner)
+    info = learner.info()
+    assert info["drifts"] >= 1
+    drift = next(h for h in info["history"] if h["kind"] == "drift")
+    assert drift["seq"] > 3000 and drift["action"] == "reseed"
+    assert info["ranges"][0][0] > 3000 - 200  # the model learned only from around the switch on

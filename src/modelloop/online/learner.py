@@ -155,7 +155,8 @@ class Learner:
                 is not None else None, "bad": s["bad"], "applied_seq": s["applied_seq"]}  # fmt: skip
 
     def info(self) -> dict:
-        return {**self.metrics(), "spec": self.spec, "ranges": self.state["ranges"], "reverts": self.state["reverts"],
+        return {**self.metrics(), "spec": self.spec, "ranges": self.state["ranges"],
+                "warm": self.state.get("warm", []), "reverts": self.state["reverts"],
                 "drifts": self.state["drifts"], "last_error": self.state["last_error"],
                 "history": self.state["history"]}  # fmt: skip
 
@@ -345,6 +346,32 @@ class Learner:
                                                  "variant": self.variant})  # fmt: skip
         except Exception as exc:  # the alarm failing must not stop learning; it is recorded
             self.state["last_error"] = f"guard alarm: {type(exc).__name__}: {exc}"[:300]
+
+    def warm_start(self, rows: Iterable[tuple[dict, object]], *, source: str) -> int:
+        """Learn a training set before the stream (hybrid: a batch model's data first), without
+        scoring it (it is training, not prequential evaluation); ``source`` names it in the
+        lineage (e.g. ``loans@3``). Saved at once; how many rows were learned."""
+        model, n, bad = self.state["model"], 0, 0
+        for x, y in rows:
+            try:
+                model.learn_one(x, y)
+                n += 1
+            except Exception as exc:  # a bad row is counted, as a bad event is
+                bad += 1
+                self.state["last_error"] = f"warm start: {type(exc).__name__}: {exc}"[:300]
+        self.state.setdefault("warm", []).append({"source": source, "rows": n, "bad": bad})
+        self._record({"kind": "warm_start", "seq": self.applied_seq, "source": source,
+                      "rows": n, "bad": bad})  # fmt: skip
+        self.save()
+        return n
+
+    def warm_start_frame(self, frame, target: str, *, source: str) -> int:
+        """:meth:`warm_start` from a pandas DataFrame and its target column."""
+        if target not in frame.columns:
+            raise InvalidInput(f"the warm-start data has no target column {target!r}")
+        labels = frame[target].tolist()
+        features = frame.drop(columns=[target]).to_dict("records")
+        return self.warm_start(zip(features, labels, strict=True), source=source)
 
     def run(self, stop: threading.Event, idle: float = 0.05) -> None:
         """Learn until ``stop`` is set, waiting ``idle`` s when no event is pending."""

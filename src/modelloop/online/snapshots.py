@@ -48,7 +48,7 @@ def register_snapshot(
     info = row["info"]
     lineage = {"online": {"endpoint": endpoint, "variant": variant, "spec": info.get("spec"),
                           "revision": row["revision"], "applied_seq": row["applied_seq"],
-                          "events": info.get("ranges", [])}}  # fmt: skip
+                          "events": info.get("ranges", []), "warm_start": info.get("warm", [])}}  # fmt: skip
     metrics = {f"prequential_{info.get('metric', 'metric')}": info.get("value"),
                "events": info.get("events")}  # fmt: skip
     if info.get("champion") is not None:
