@@ -18,13 +18,20 @@ EVENT_KIND = "online.event"
 
 
 class IntakeSource:
-    """Events from :class:`~modelloop.online.intake.Intake`'s durable store."""
+    """Events from :class:`~modelloop.online.intake.Intake`'s durable store, read
+    :data:`MAX_READ` at a time and handed out ``limit`` at a time: an append's block is decoded
+    once, however small the learner's steps."""
 
     def __init__(self, store):
         self.store = store
+        self._buffer: list[dict] = []  # events after the last handed out, in seq order
 
     def read(self, endpoint: str, after_seq: int, limit: int) -> list[dict]:
-        return self.store.read_online_events(endpoint, after_seq, min(limit, MAX_READ))
+        buffer = self._buffer
+        if not buffer or buffer[0]["seq"] != after_seq + 1:
+            buffer = self.store.read_online_events(endpoint, after_seq, MAX_READ)
+        out, self._buffer = buffer[:limit], buffer[limit:]
+        return out
 
     def saved(self, applied_seq: int) -> None:
         """Nothing to do: intake keeps every event."""

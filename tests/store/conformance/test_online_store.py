@@ -70,3 +70,14 @@ def test_reads_cut_across_appends_and_keep_given_times(store):
         assert [e["seq"] for e in store.read_online_events("fraud", after, 3)] == list(
             range(after + 1, min(after + 3, 9) + 1)
         )
+
+
+def test_a_large_append_reads_back_whole_in_any_steps(store):
+    events = [_event(i) for i in range(1000)]  # several stored blocks
+    assert store.append_online_events("fraud", events) == list(range(1, 1001))
+    got, after = [], 0
+    while batch := store.read_online_events("fraud", after, 333):
+        got += batch
+        after = batch[-1]["seq"]
+    assert [e["seq"] for e in got] == list(range(1, 1001))
+    assert [e["features"]["x"] for e in got] == list(range(1000))

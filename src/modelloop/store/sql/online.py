@@ -13,8 +13,12 @@ from modelloop.store.interfaces.online import OnlineStore
 from modelloop.store.sql.engine import SqlBase, aware, dumps, row_dict, utcnow
 from modelloop.store.tables.online import online_event_blocks, online_models, online_streams
 
-#: Most events one append (one block) holds; intake refuses more in one request.
-MAX_BLOCK = 10_000
+#: Most events one append takes (intake refuses more in one request).
+MAX_APPEND = 10_000
+#: Events per stored block: an append is cut into blocks of this many (one transaction). Small
+#: JSON documents decode several times faster per event than one of 10,000 (measured: orjson,
+#: 20 features: 19 ms for 100 blocks of 100 events, 73 ms for one of 10,000).
+BLOCK = 256
 
 
 def _take_seqs(conn, endpoint: str, count: int, rejected: int) -> int:
@@ -45,18 +49,22 @@ class SqlOnline(SqlBase, OnlineStore):
     ) -> list[int]:
         if not events and not rejected:
             return []
-        if len(events) > MAX_BLOCK:
-            raise InvalidInput(f"at most {MAX_BLOCK} labelled events per append, not {len(events)}")
-        body = orjson.dumps([
+        if len(events) > MAX_APPEND:
+            raise InvalidInput(
+                f"at most {MAX_APPEND} labelled events per append, not {len(events)}"
+            )
+        bodies = [orjson.dumps([
             [e["features"], e["label"], e.get("inference_id"),
-             e["time"].isoformat() if e.get("time") else None] for e in events
-        ]).decode() if events else None  # fmt: skip
+             e["time"].isoformat() if e.get("time") else None] for e in events[i : i + BLOCK]
+        ]).decode() for i in range(0, len(events), BLOCK)]  # fmt: skip
+        now = utcnow()
         with self._write() as conn:
             base = _take_seqs(conn, endpoint, len(events), rejected)
             if events:
-                conn.execute(online_event_blocks.insert().values(
-                    endpoint=endpoint, first_seq=base + 1, last_seq=base + len(events),
-                    time=utcnow(), events=body))  # fmt: skip
+                conn.execute(online_event_blocks.insert(), [
+                    {"endpoint": endpoint, "first_seq": base + 1 + k * BLOCK,
+                     "last_seq": base + min((k + 1) * BLOCK, len(events)), "time": now,
+                     "events": body} for k, body in enumerate(bodies)])  # fmt: skip
         return list(range(base + 1, base + len(events) + 1))
 
     def read_online_events(self, endpoint: str, after_seq: int, limit: int) -> list[dict]:
@@ -64,17 +72,19 @@ class SqlOnline(SqlBase, OnlineStore):
         out: list[dict] = []
         with self._read() as conn:
             while len(out) < limit:
-                # A block holding after_seq + 1 starts at most MAX_BLOCK - 1 before it: the
+                # A block holding after_seq + 1 starts at most BLOCK - 1 before it: the
                 # primary key's range, never the endpoint's whole history.
                 blocks = conn.execute(
                     sa.select(c.first_seq, c.time, c.events)
-                    .where(c.endpoint == endpoint, c.first_seq > after_seq - MAX_BLOCK,
+                    .where(c.endpoint == endpoint, c.first_seq > after_seq - BLOCK,
                            c.last_seq > after_seq)
-                    .order_by(c.first_seq).limit(8)
+                    .order_by(c.first_seq).limit(64)
                 ).all()  # fmt: skip
                 if not blocks:
                     break
                 for first, time, body in blocks:
+                    if len(out) >= limit:
+                        break  # decode no block past the limit
                     block_time = aware(time)
                     for offset, (features, label, inference_id, at) in enumerate(
                         orjson.loads(body)
@@ -85,7 +95,7 @@ class SqlOnline(SqlBase, OnlineStore):
                                         "inference_id": inference_id,
                                         "time": datetime.fromisoformat(at) if at else block_time})  # fmt: skip
                 after_seq = out[-1]["seq"] if out else after_seq
-                if len(blocks) < 8:
+                if len(blocks) < 64:
                     break
         return out
 

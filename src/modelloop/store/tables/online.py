@@ -16,10 +16,10 @@ online_streams = sa.Table(
     sa.Column("rejected", sa.BigInteger, nullable=False),
 )
 
-# The labelled events themselves, durable before intake acknowledges them: one row per append
-# (a block of seqs first_seq..last_seq), ``events`` a JSON array of
-# ``[features, label, inference_id, time or null]``. A row per event cost more than River's own
-# learning of it (SQL per row); a block is one insert and one JSON document.
+# The labelled events themselves, durable before intake acknowledges them: an append is cut into
+# blocks of at most 256 seqs (first_seq..last_seq), written in one transaction; ``events`` is a
+# JSON array of ``[features, label, inference_id, time or null]``. A row per event cost more
+# than River's own learning of it (SQL per row); a block is one row and one JSON document.
 online_event_blocks = sa.Table(
     "online_event_blocks",
     metadata,
