@@ -93,3 +93,15 @@ def test_specs_build_river_and_sklearn_models():
     for i in range(40):
         sk.learn_one({"a": float(i % 2)}, i % 2 == 0)
     assert sk.predict_one({"a": 0.0}) in (True, False)
+
+
+def test_a_sklearn_model_refuses_an_unknown_class_and_waits_for_two_classes():
+    sk = build_model("sklearn.linear_model.SGDClassifier(random_state=1)")
+    for i in range(40):  # one class only: nothing fitted yet, nothing lost
+        sk.learn_one({"a": float(i)}, True)
+    assert sk.predict_one({"a": 1.0}) is None
+    for i in range(40):
+        sk.learn_one({"a": -float(i)}, False)
+    assert sk.predict_one({"a": 5.0}) in (True, False)
+    with pytest.raises(InvalidInput, match="not one of the classes"):
+        sk.learn_one({"a": 1.0}, "maybe")

@@ -179,6 +179,11 @@ class OneHot(_transformer_base()):
         return out
 
 
+#: Most events a scikit-learn classifier holds before its first fit while it waits for a second
+#: class.
+MAX_FIRST_BATCH = 10_000
+
+
 class SklearnOnline:
     """A scikit-learn ``partial_fit`` estimator behind River's ``learn_one`` / ``predict_one``:
     events are gathered into mini-batches of ``batch_size`` and learned together. Feature order
@@ -200,10 +205,25 @@ class SklearnOnline:
         return [float(x.get(name, 0.0) or 0.0) for name in self.features]
 
     def learn_one(self, x: dict, y) -> None:
-        self._xs.append(self._row(x))
+        from sklearn.base import is_classifier
+
+        row = self._row(x)  # raises for a value that is not a number: counted by the learner
+        classifier = is_classifier(self.estimator)
+        if classifier and self.fitted and y not in set(self.estimator.classes_.tolist()):
+            raise InvalidInput(f"label {y!r} is not one of the classes this model learned "
+                               f"({self.estimator.classes_.tolist()})")  # fmt: skip
+        self._xs.append(row)
         self._ys.append(y)
-        if len(self._xs) >= self.batch_size:
-            self.flush()
+        if len(self._xs) < self.batch_size:
+            return
+        if classifier and not self.fitted and not self.classes and len(set(self._ys)) < 2:
+            # The classes are fixed by the first fit: wait for a second one (bounded).
+            if len(self._xs) < MAX_FIRST_BATCH:
+                return
+            self._xs, self._ys = [], []
+            raise InvalidInput(f"{MAX_FIRST_BATCH} events of one class: a scikit-learn "
+                               "classifier needs two to start (or give its classes)")  # fmt: skip
+        self.flush()
 
     def flush(self) -> None:
         if not self._xs:
@@ -214,9 +234,9 @@ class SklearnOnline:
         kwargs = {}
         if not self.fitted and is_classifier(self.estimator):
             kwargs["classes"] = np.array(self.classes or sorted(set(self._ys), key=str))
-        self.estimator.partial_fit(np.array(self._xs), np.array(self._ys), **kwargs)
+        xs, ys, self._xs, self._ys = self._xs, self._ys, [], []
+        self.estimator.partial_fit(np.array(xs), np.array(ys), **kwargs)
         self.fitted = True
-        self._xs, self._ys = [], []
 
     def predict_one(self, x: dict):
         if not self.fitted:
