@@ -42,3 +42,28 @@ def test_a_checkpoint_registers_as_a_version_with_its_event_range(local_workspac
     x = rows[0][0]
     inner = getattr(model, "model", model)
     assert inner.predict_proba_one(x) == learner.model.predict_proba_one(x)
+
+
+def test_a_learner_rolls_back_to_a_registered_snapshot(local_workspace):
+    ws = local_workspace
+    rows = list(datasets.Phishing())
+    intake = Intake(ws.store)
+    intake.append("phish", [{"features": x, "label": y} for x, y in rows[:300]])
+    learner = Learner(
+        ws.store, "phish", "online", spec=SPEC, registry=ws.models, snapshot_model="phish-online"
+    )
+    while learner.step():
+        pass
+    learner.save()
+    good = learner.register_snapshot()
+    x = rows[0][0]
+    expected = learner.model.predict_proba_one(x)
+    intake.append("phish", [{"features": x, "label": not y} for x, y in rows[300:600]])
+    while learner.step():
+        pass
+    assert learner.model.predict_proba_one(x) != expected
+    learner.restore(ws.models, good["ref"])
+    assert learner.model.predict_proba_one(x) == expected
+    assert learner.applied_seq == 600 and learner.info()["ranges"] == [[1, 300]]
+    restarted = Learner(ws.store, "phish", "online", spec=SPEC)  # the rollback was saved
+    assert restarted.model.predict_proba_one(x) == expected

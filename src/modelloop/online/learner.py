@@ -347,6 +347,23 @@ class Learner:
         except Exception as exc:  # the alarm failing must not stop learning; it is recorded
             self.state["last_error"] = f"guard alarm: {type(exc).__name__}: {exc}"[:300]
 
+    def restore(self, registry, ref: str) -> dict:
+        """Roll the model back to a registered version (a snapshot, or any River version):
+        learning goes on from the next event, the bad stretch is not learned again. The
+        registry loads it only if it is trusted (a snapshot is, as its learner's)."""
+        packaged = registry.load(ref)
+        model = getattr(packaged, "model", packaged)
+        if not hasattr(model, "learn_one"):
+            raise InvalidInput(f"{ref} is not an online model (it has no learn_one)")
+        version = registry.get(ref)
+        lineage = (version.get("manifest") or {}).get("lineage", {}).get("online", {})
+        s = self.state
+        s["model"], s["ranges"] = model, [list(r) for r in lineage.get("events", [])]
+        s["snapshots"] = []
+        self._record({"kind": "restore", "seq": s["applied_seq"], "version": version["ref"]})
+        self.save()
+        return version
+
     def warm_start(self, rows: Iterable[tuple[dict, object]], *, source: str) -> int:
         """Learn a training set before the stream (hybrid: a batch model's data first), without
         scoring it (it is training, not prequential evaluation); ``source`` names it in the
