@@ -111,6 +111,30 @@ def _show_endpoint(e: dict) -> None:
                      + (f", {cap['sampling']:g}% sampled" if cap["enabled"] else ""))
 
 
+def _online_features(c: Context, online, features, schema, target) -> list | None:
+    """--features or --schema/--target as the online variant's features."""
+    if online is None:
+        if features or schema or target:
+            raise click.UsageError("--features, --schema and --target go with --online")
+        return None
+    if features and schema:
+        raise click.UsageError("give --features or --schema, not both")
+    if schema:
+        if not target:
+            raise click.UsageError("--schema needs --target (the label column)")
+        return c.ws.datasets.online_features(schema, target)
+    if not features:
+        return None  # the SDK says what is missing
+    out = []
+    for item in features.split(","):
+        fname, _, kind = item.strip().partition(":")
+        if kind not in ("", "number", "category"):
+            raise click.BadParameter(f"{item!r}: a feature is NAME, NAME:number or "
+                                     "NAME:category", param_hint="--features")
+        out.append({"name": fname, "type": kind or "number"})
+    return out
+
+
 @click.group()
 def endpoint() -> None:
     """Real-time endpoints: variants, rollouts, capture, statistics."""
@@ -125,22 +149,36 @@ def endpoint() -> None:
               help="Deploy every version this alias moves to (deploy-on-approval).")
 @click.option("--follow-strategy", type=click.Choice(["all-at-once", "blue-green", "canary",
                                                       "linear"]), default="all-at-once")
+@click.option("--online", metavar="MODEL",
+              help="An online endpoint: a River model (e.g. 'preprocessing.StandardScaler|"
+                   "linear_model.LogisticRegression') learned from labelled events.")
+@click.option("--features", metavar="NAME[:category],...",
+              help="--online: the features events and requests carry (number unless :category).")
+@click.option("--schema", metavar="DATASET@V",
+              help="--online: take the features from this dataset version (all but --target).")
+@click.option("--target", help="--online --schema: the dataset's label column.")
+@click.option("--label", "label_type", type=click.Choice(["class", "number"]),
+              default="class", show_default=True,
+              help="--online: the labels' type (class: a classifier; number: a regressor).")
 @_with(capture_options)
 @_with(force_options)
 @json_option
 @pass_ctx
-def create(c: Context, name, model, variants, follow, follow_strategy, capture, sampling,
-           timeout, max_payload_mb, max_request_rows, max_batch_rows, max_wait_ms, force, reason,
-           as_json) -> None:
-    """Create endpoint NAME serving --model (or --variant …).
+def create(c: Context, name, model, variants, follow, follow_strategy, online, features, schema,
+           target, label_type, capture, sampling, timeout, max_payload_mb, max_request_rows,
+           max_batch_rows, max_wait_ms, force, reason, as_json) -> None:
+    """Create endpoint NAME serving --model (or --variant …), or learning --online.
 
     --model NAME@ALIAS (e.g. churn@champion) follows the alias: each version it moves to is
     deployed (with --follow-strategy). Versions that are not approved need --force.
+    --online MODEL with --features (or --schema DATASET@V --target COL) makes an endpoint whose
+    model learns from POST /endpoints/NAME/events ('modelloop learn NAME' runs its learner).
     """
+    feats = _online_features(c, online, features, schema, target)
     record = _warned(lambda: c.ws.endpoints.create(
         name, model, variants=_variants(variants) or None, capture=_capture(capture, sampling),
         options=_options(timeout, max_payload_mb, max_request_rows, max_batch_rows, max_wait_ms),
-        follow=follow,
+        follow=follow, online=online, features=feats, label=label_type,
         deploy={"strategy": follow_strategy}, force=force, reason=reason))
     if as_json:
         render.print_json(record)
@@ -366,17 +404,20 @@ def stats(c: Context, name: str | None, as_json: bool) -> None:
               help="How often each endpoint/variant's invocations, 4xx/5xx rates and latency "
                    "percentiles are written as metric series (for alarms; 0.1 or more).")
 @click.option("--log-level", default="warning", show_default=True)
+@click.option("--no-learn", is_flag=True,
+              help="Start no learner for the online endpoints ('modelloop learn NAME' does).")
 @pass_ctx
 def serve(c: Context, host: str, port: int, insecure: bool, default_endpoint: str | None,
           workers, max_workers, min_workers, target_inflight, scale_out_cooldown,
-          scale_in_cooldown, metrics_interval: float, log_level: str) -> None:
+          scale_in_cooldown, metrics_interval: float, log_level: str, no_learn: bool) -> None:
     """Serve every endpoint of the workspace over HTTP (SageMaker, MLflow, OIP v2 protocols).
 
     One process by default. --workers N runs N processes on one socket; --max-workers N runs
     --min-workers..N, adding workers when requests in flight per worker exceed
     --target-inflight and removing them (drained, no request failed) when load falls.
     GET /workers shows them. Listens on loopback only unless --insecure: requests carry no
-    credentials yet.
+    credentials yet. Each online endpoint gets a learner process ('modelloop learn NAME')
+    unless --no-learn.
     """
     from modelloop.serving.app import run
     from modelloop.serving.spec import check_serve
@@ -405,10 +446,20 @@ def serve(c: Context, host: str, port: int, insecure: bool, default_endpoint: st
 
         app_factory = functools.partial(server_app, str(ws.root), default_endpoint,
                                         opts.metrics_seconds)
-    run(app_factory, host=host, port=bound, log_level=log_level, min_workers=lo,
-        max_workers=hi, target_inflight=target_inflight,
-        scale_out_cooldown=scale_out_cooldown, scale_in_cooldown=scale_in_cooldown, sock=sock,
-        insecure=insecure)
+    learners = None
+    if not no_learn:
+        from modelloop.cli.learn import LearnerChildren
+
+        learners = LearnerChildren(ws)
+        learners.start()
+    try:
+        run(app_factory, host=host, port=bound, log_level=log_level, min_workers=lo,
+            max_workers=hi, target_inflight=target_inflight,
+            scale_out_cooldown=scale_out_cooldown, scale_in_cooldown=scale_in_cooldown,
+            sock=sock, insecure=insecure)
+    finally:
+        if learners is not None:
+            learners.stop()
 
 
 def _loopback(host: str) -> bool:

@@ -87,6 +87,27 @@ class Datasets:
         version = DatasetVersion.from_record(record)
         return version if ref.after is None else self._range(version, ref.after)
 
+    def online_features(self, ref: str, target: str) -> list[dict]:
+        """An online model's features from a dataset version's schema: every column but
+        ``target``, numbers as ``number``, text and booleans as ``category`` (times and nested
+        values are left out: River's models take neither)."""
+        import pyarrow as pa
+
+        schema = self.get(ref).schema
+        if target not in schema.names:
+            raise InvalidInput(f"{ref} has no column {target!r}",
+                               hint=f"its columns: {', '.join(schema.names)}")
+        out = []
+        for f in schema:
+            if f.name == target:
+                continue
+            if pa.types.is_integer(f.type) or pa.types.is_floating(f.type):
+                out.append({"name": f.name, "type": "number"})
+            elif pa.types.is_string(f.type) or pa.types.is_large_string(f.type) \
+                    or pa.types.is_boolean(f.type) or pa.types.is_dictionary(f.type):
+                out.append({"name": f.name, "type": "category"})
+        return out
+
     def _range(self, end: DatasetVersion, after: int) -> DatasetVersion:
         """The rows the versions after ``after`` up to ``end`` added, as a version-like record."""
         import dataclasses

@@ -8,6 +8,7 @@ or a ``deploy`` call that waits for its rollout to finish.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
@@ -18,7 +19,14 @@ from modelloop.common.status import ApprovalStatus, EndpointStatus, RolloutStatu
 from modelloop.data.refs import check_name
 from modelloop.errors import InvalidInput, NotApproved, NotFound
 from modelloop.serving import rollouts as _rollouts
-from modelloop.serving.spec import check_deploy, check_spec, check_variant, variant_name_for
+from modelloop.serving.spec import (
+    check_deploy,
+    check_spec,
+    check_variant,
+    is_online,
+    online_variant_dict,
+    variant_name_for,
+)
 
 if TYPE_CHECKING:
     from modelloop.artifacts import ArtifactStore
@@ -67,6 +75,8 @@ class Endpoints:
         """Resolve each variant's model reference to a pinned ``name@version``; a default variant
         name is the version's (``churn-v4``), never the alias it was given by."""
         for v in spec["variants"]:
+            if is_online(v):  # a model spec the learner builds, not a registered version
+                continue
             name, version = self.models.resolve(v["model"])
             pinned = f"{name}@{version}"
             if v["name"] == variant_name_for(v["model"]) and pinned != v["model"]:
@@ -100,7 +110,8 @@ class Endpoints:
     def create(self, name: str, model: str | None = None, *, variants: list[dict] | None = None,
                capture: dict | None = None, options: dict | None = None,
                follow: str | None = None, deploy: dict | None = None, force: bool = False,
-               reason: str | None = None) -> dict:
+               reason: str | None = None, online: str | None = None,
+               features: list | None = None, label: str = "class") -> dict:
         """A new endpoint serving ``model`` (one primary variant) or the given ``variants``.
 
         ``follow="churn@champion"`` makes it deploy each version the alias moves to (with
@@ -108,8 +119,15 @@ class Endpoints:
         alias (``churn@champion``) follows that alias as ``follow`` does: the endpoint serves what
         the name promises. Versions that are not approved are refused unless ``force``
         (recorded in the spec's ``approval_overrides`` with ``reason``).
+
+        ``online="preprocessing.StandardScaler|linear_model.LogisticRegression"``: an online
+        endpoint, learned from labelled events by ``modelloop learn NAME``; ``features``: names
+        or ``{"name", "type": "number" | "category"}``, ``label``: ``class`` or ``number``.
         """
         check_name(name, "endpoint")
+        if online is not None:
+            variants = [online_variant_dict(online, features, label,
+                                            also=model or variants or follow)]
         if model and variants:
             raise InvalidInput("give a model or variants, not both")
         if follow and not (model or variants):
@@ -133,7 +151,8 @@ class Endpoints:
             check_deploy(**deploy)
         spec = self._pin(check_spec({"variants": variants, "capture": capture, "options": options,
                                      "follow": follow, "deploy": deploy}))
-        overrides = self._check_approved([v["model"] for v in spec["variants"]], force=force,
+        overrides = self._check_approved([v["model"] for v in spec["variants"]
+                                          if not is_online(v)], force=force,
                                          reason=reason, where=f"endpoint {name}")
         if overrides:
             spec["approval_overrides"] = overrides
@@ -164,7 +183,7 @@ class Endpoints:
         out = []
         for e in self.store.list_endpoints():
             for v in e["spec"]["variants"]:
-                if v["model"] == model_ref:
+                if v["model"] == model_ref and not is_online(v):
                     role = "shadow" if v["role"] == "shadow" else f"weight {v['weight']:g}"
                     out.append(f"{e['name']}/{v['name']} ({role})")
         return out
@@ -196,7 +215,8 @@ class Endpoints:
         spec = self._pin(check_spec(spec))
         served = {v["model"] for v in record["spec"]["variants"]}
         overrides = self._check_approved(
-            [v["model"] for v in spec["variants"] if v["model"] not in served], force=force,
+            [v["model"] for v in spec["variants"] if v["model"] not in served
+             and not is_online(v)], force=force,
             reason=reason, where=f"endpoint {name}")
         if overrides:
             spec["approval_overrides"] = [*spec.get("approval_overrides", []), *overrides]
@@ -212,6 +232,8 @@ class Endpoints:
     def _mark_deployed(self, name: str, spec: dict, overrides: list[dict] = ()) -> None:
         forced = {o["model"]: o for o in overrides}
         for v in spec["variants"]:
+            if is_online(v):
+                continue
             self.models.mark_deployed(v["model"], f"endpoint {name} variant {v['name']}"
                                          + _forced_note(forced.get(v["model"])))
 
@@ -441,6 +463,20 @@ class Endpoints:
                                since=since, until=until)
         return capture_frame(records) if frame else records
 
+    # -- online endpoints ------------------------------------------------------------------------
+    def add_events(self, name: str, events: list[dict]) -> dict:
+        """Labelled events (``{"features": {...}, "label": ...}``) for endpoint ``name``'s online
+        variant, durable when this returns; the answer counts accepted and rejected ones."""
+        from modelloop.serving.online_events import add_events, online_spec
+        online_spec(self.store, name)  # NotFound / InvalidInput: not an online endpoint
+        return add_events(self.intake, name, list(events))
+
+    @functools.cached_property
+    def intake(self):
+        from modelloop.online import Intake
+        from modelloop.serving.online_events import endpoint_schema
+        return Intake(self.store, functools.partial(endpoint_schema, self.store))
+
     # -- the server -----------------------------------------------------------------------------
     def server_app(self, *, default_endpoint: str | None = None, board=None,
                    poll_seconds: float = 0.5, metrics_seconds: float = 10.0):
@@ -456,5 +492,10 @@ class Endpoints:
                           put_metrics=self._series.put_many,
                           advance_rollouts=lambda owner: self.advance(owner=owner),
                           poll_seconds=poll_seconds, metrics_seconds=metrics_seconds)
+        from modelloop.serving.online_events import learn_feedback
+
         return create_app(plane, add_labels=self._labels.add_records, default_endpoint=default_endpoint,
-                          workers_report=board.report if board is not None else None)
+                          workers_report=board.report if board is not None else None,
+                          add_events=self.add_events,
+                          learn_feedback=lambda *a, **k: learn_feedback(
+                              self.intake, self.store, self.artifacts, plane.recent, *a, **k))

@@ -5,6 +5,14 @@ name a pinned model version (``churn@3``), a weight (relative share of primary t
 ``primary`` variants answer requests, ``shadow`` variants get a mirrored copy of a sampled share
 and only have their outputs captured.
 
+A variant may instead be **online** (``{"online": {"model": "preprocessing.StandardScaler|
+linear_model.LogisticRegression", "features": [{"name": "amount", "type": "number"}, ...],
+"label": "class"}}``): its model is a River (or ``partial_fit``) estimator that a learner
+process (``modelloop learn``) updates from labelled events, and servers answer with the
+revision the learner published last (``modelloop.online``). Its ``model`` is the model spec
+itself, never a registry reference; ``features`` (names and ``number`` / ``category``) is what
+events and requests must carry, ``label`` what their labels are (``class`` or ``number``).
+
 Every number a user gives serving (weights, sizes, percentages, timeouts, bake times, worker
 counts…) is checked here by pydantic models, finite and in range, so the SDK, the CLI and any
 future API refuse the same values with the same words: a ``nan`` weight or payload limit stored
@@ -27,6 +35,9 @@ ROLES = ("primary", "shadow")
 CAPTURE_MODES = ("input", "output", "both")
 LOW_TRAFFIC = ("wait", "fail", "proceed")
 STRATEGIES = ("all-at-once", "blue-green", "canary", "linear")
+FEATURE_TYPES = ("number", "category")
+LABEL_TYPES = ("class", "number")
+ONLINE_VARIANT = "online"  # the default name of an endpoint's online variant
 
 DEFAULT_OPTIONS = {
     "timeout_seconds": 60.0,  # per request, as SageMaker's container contract
@@ -45,9 +56,27 @@ class _Checked(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+class OnlineFeature(_Checked):
+    name: str = Field(min_length=1, max_length=256)
+    type: Literal[FEATURE_TYPES] = "number"
+
+
+class OnlineSpec(_Checked):
+    """What makes a variant online: the model spec the learner builds, the features events and
+    requests carry (None: whatever the first event has), the label's type and how often the
+    learner checkpoints (every ``snapshot_events`` events or ``snapshot_seconds`` seconds)."""
+
+    model: str = Field(min_length=1, max_length=1000)
+    features: list[OnlineFeature] = Field(min_length=1, max_length=10_000)
+    label: Literal[LABEL_TYPES] = "class"
+    snapshot_events: int = Field(1000, ge=1, le=100_000_000)
+    snapshot_seconds: float = Field(10.0, gt=0, le=24 * 3600)
+
+
 class VariantSpec(_Checked):
     name: str | None = None
     model: str
+    online: OnlineSpec | None = None
     weight: float = Field(100.0, ge=0, le=1_000_000)  # relative share; a sum must stay finite
     role: Literal[ROLES] = "primary"
     sample: Percent = 100.0  # shadows: share of primary traffic mirrored
@@ -152,11 +181,28 @@ def variant_name_for(model_ref: str) -> str:
     return f"{name}-v{version}"[:63]
 
 
+def is_online(v: dict) -> bool:
+    """Whether a (checked) variant is online: learned from events, not a registered version."""
+    return bool(v.get("online"))
+
+
 def check_variant(v: dict) -> dict:
+    if isinstance(v, dict) and isinstance(v.get("online"), dict) and "model" not in v:
+        v = {**v, "model": v["online"].get("model", "")}
     if not isinstance(v, dict) or "model" not in v:
         raise InvalidInput("a variant needs at least a model", hint="e.g. {'model': 'churn@3'}")
     where = f"variant {v['name']!r}" if v.get("name") else f"variant of {v['model']!r}"
     out = validated(VariantSpec, {**v, "model": str(v["model"])}, where).model_dump()
+    if out["online"] is not None:
+        if out["explain"]:
+            raise InvalidInput(f"{where}: an online variant does not explain",
+                               hint="explanations need a fixed model and its training rows")
+        out["model"] = out["online"]["model"]  # an online variant's model is its model spec
+        names = [f["name"] for f in out["online"]["features"]]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise InvalidInput(f"{where}: feature {dupes[0]!r} is listed twice")
+        out["name"] = str(out["name"] or ONLINE_VARIANT)
     out["name"] = str(out["name"] or variant_name_for(out["model"]))
     if not VARIANT_RE.match(out["name"]):
         raise InvalidInput(
@@ -164,7 +210,34 @@ def check_variant(v: dict) -> dict:
             hint="use up to 63 letters, digits, '_', '-' or '.', starting with a letter or digit",
         )
     keys = ("name", "model", "weight", "role", "sample") + (("explain",) if out["explain"] else ())
-    return {k: out[k] for k in keys}
+    keep = {k: out[k] for k in keys}
+    if out["online"] is not None:
+        keep["online"] = out["online"]
+    return keep
+
+
+def online_variant(spec: dict) -> dict | None:
+    """The endpoint spec's online variant, if it has one."""
+    return next((v for v in spec.get("variants") or [] if is_online(v)), None)
+
+
+def online_variant_dict(model_spec: str, features: list | None, label: str,
+                        also: object = None) -> dict:
+    """The variant of an online endpoint (``features``: names or ``{"name", "type"}``); the
+    model spec is built once here, so a name that does not resolve is an InvalidInput now
+    rather than a learner failing later. ``also``: a model, variants or alias given too."""
+    if also:
+        raise InvalidInput("give an online model spec or a model (variants), not both",
+                           hint="an online endpoint serves what its learner learns")
+    from modelloop.online import build_model
+
+    if not features:
+        raise InvalidInput("an online endpoint needs its features",
+                           hint="pass --features a,b:category,... or --schema DATASET@V "
+                                "--target COLUMN (features=[...] in the SDK)")
+    build_model(model_spec)
+    feats = [{"name": f} if isinstance(f, str) else f for f in features]
+    return {"online": {"model": model_spec, "features": feats, "label": label}}
 
 
 def check_deploy(**values) -> DeployOptions:
@@ -180,6 +253,10 @@ def check_spec(spec: dict) -> dict:
     if dupes:
         raise InvalidInput(f"variant {dupes[0]!r} is listed twice",
                            hint="give each variant its own name (--variant NAME=MODEL)")
+    if sum(is_online(v) for v in variants) > 1:
+        raise InvalidInput("an endpoint has at most one online variant",
+                           hint="its labelled events (POST /endpoints/NAME/events) teach one "
+                                "model; make another endpoint for another online model")
     primaries = [v for v in variants if v["role"] == "primary"]
     if variants and not primaries:
         raise InvalidInput("an endpoint needs at least one primary variant",

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING
 from modelloop.common.ids import time_ordered_uuid
 from modelloop.errors import InvalidInput, ModelloopError
 from modelloop.serving.dataplane.batching import _concat
+from modelloop.serving.dataplane.online_variant import OnlineModels
 from modelloop.serving.dataplane.payload import Payload, Result
 from modelloop.serving.dataplane.refresh import EndpointRuntimes
 from modelloop.serving.dataplane.routing import EndpointRuntime
 from modelloop.serving.dataplane.stats import MetricSink, ServerStats
+from modelloop.serving.online_events import RecentRequests
 from modelloop.serving.dataplane.variant import VariantRuntime
 from modelloop.telemetry import capture as _capture
 
@@ -46,14 +48,19 @@ class DataPlane:
     def __init__(self, store: MetadataStore, models: Registry, capture: _capture.CaptureWriter,
                  *, put_metrics: MetricSink,
                  advance_rollouts: Callable[[str], object] | None = None,
-                 poll_seconds: float = 0.5, metrics_seconds: float = 10.0):
+                 poll_seconds: float = 0.5, metrics_seconds: float = 10.0,
+                 online_poll_seconds: float = 0.1):
         self.poll_seconds = poll_seconds
         self.metrics_seconds = metrics_seconds
         self.advance_rollouts = advance_rollouts
         self.server_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.endpoints = EndpointRuntimes(store, models)
+        # online variants follow their learners' revisions on their own, faster clock
+        self.online = OnlineModels(store, models.artifacts, self.endpoints.online_variants,
+                                   poll_seconds=online_poll_seconds)
         self.stats = ServerStats(store, put_metrics, self.server_id)
         self.capture = capture
+        self.recent = RecentRequests()  # online endpoints' requests, for joining feedback
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._shadow_tasks: set = set()
@@ -72,9 +79,11 @@ class DataPlane:
         self.endpoints.refresh()
         self._thread = threading.Thread(target=self._loop, name="dataplane-poll", daemon=True)
         self._thread.start()
+        self.online.start()
 
     def stop(self) -> None:
         self._stop.set()
+        self.online.stop()
         if self._thread:
             self._thread.join(timeout=10)
         self.stats.flush()
@@ -133,6 +142,8 @@ class DataPlane:
                             variant.classes, model_ms, inference_id or time_ordered_uuid())
             if capturing:
                 self._capture(rt, variant, X, preds, probs, result.inference_id, shadow=False)
+            if rt.learns:
+                self.recent.remember(rt.name, result.inference_id, variant.columns, X)
             if rt.shadows:
                 self._mirror(rt, X, result.inference_id)
             return result

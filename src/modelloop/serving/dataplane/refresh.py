@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from modelloop.errors import NotFound
+from modelloop.serving.dataplane.online_variant import OnlineVariantRuntime
 from modelloop.serving.dataplane.routing import EndpointRuntime
 from modelloop.serving.dataplane.variant import VariantRuntime
 
@@ -64,18 +65,38 @@ class EndpointRuntimes:
         variants = {}
         options = record["spec"]["options"]
         for spec in record["spec"]["variants"]:
-            packaged = self._load(spec["model"])
+            online = spec.get("online")
+            packaged = None if online else self._load(spec["model"])
             key = (record["name"], spec["name"], spec["model"], spec["role"], spec["weight"],
-                   spec["sample"], spec.get("explain", False), tuple(sorted(options.items())))
+                   spec["sample"], spec.get("explain", False), tuple(sorted(options.items())),
+                   repr(online))
             v = self._variants.get(key)
             if v is None:
                 ex = self._executors.get((record["name"], spec["name"]))
                 if ex is None:
                     ex = self._executors[(record["name"], spec["name"])] = ThreadPoolExecutor(
                         1, thread_name_prefix=f"predict-{spec['name']}")
-                v = self._variants[key] = VariantRuntime(spec, packaged, options, ex)
+                if online:
+                    v = OnlineVariantRuntime(record["name"], spec, options, ex)
+                    self._load_published(v)
+                else:
+                    v = VariantRuntime(spec, packaged, options, ex)
+                self._variants[key] = v
             variants[spec["name"]] = v
         return EndpointRuntime(record, variants)
+
+    def _load_published(self, v: OnlineVariantRuntime) -> None:
+        """A new online variant starts on the newest published model (loaded here, off the
+        request path), so a spec change never answers 503 in between."""
+        from modelloop.online import current_revision, load_published
+
+        if current_revision(self.store, v.endpoint, v.name):
+            v.swap(*load_published(self.store, self.models.artifacts, v.endpoint, v.name))
+
+    def online_variants(self) -> list[OnlineVariantRuntime]:
+        """The online variants served now (what :class:`OnlineModels` keeps up to date)."""
+        return [v for rt in list(self.runtimes.values()) for v in rt.variants.values()
+                if isinstance(v, OnlineVariantRuntime)]
 
     def _load(self, ref: str):
         name, version = self.models.resolve(ref)

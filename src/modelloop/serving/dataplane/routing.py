@@ -25,6 +25,8 @@ class EndpointRuntime:
         self.variants = variants
         self.primaries = [v for v in variants.values() if v.role == "primary" and v.weight > 0]
         self.shadows = [v for v in variants.values() if v.role == "shadow"]
+        # an online endpoint: feedback on its requests becomes labelled events
+        self.learns = any(v.get("online") for v in self.spec["variants"])
         total = sum(v.weight for v in self.primaries)
         acc, self.cumulative = 0.0, []
         for v in self.primaries:

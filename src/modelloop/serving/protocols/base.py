@@ -29,13 +29,15 @@ if TYPE_CHECKING:
 @dataclass
 class ServerContext:
     """What one server process offers its protocols: the data plane, the endpoint
-    ``/invocations`` serves (None: the only one), where feedback labels go, and the report of
-    the server's worker processes."""
+    ``/invocations`` serves (None: the only one), where feedback labels go, the report of
+    the server's worker processes, and where an online endpoint's labelled events go."""
 
     plane: DataPlane
     default_endpoint: str | None
     add_labels: Callable[..., dict]
     workers_report: Callable[[], dict]
+    add_events: Callable[..., dict] | None = None
+    learn_feedback: Callable[..., dict] | None = None
 
 
 class Protocol:

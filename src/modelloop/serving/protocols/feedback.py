@@ -32,10 +32,16 @@ class Feedback(Protocol):
                 body = await read_body(request, MAX_FEEDBACK_BYTES)
                 records = decode_feedback(body, request.headers.get("content-type", ""))
                 q = request.query_params
-                out = await run_in_threadpool(
-                    server.add_labels, name, records,
-                    id_column=q.get("id_column", "inference_id"),
-                    label_column=q.get("label_column", "label"))
+                columns = {"id_column": q.get("id_column", "inference_id"),
+                           "label_column": q.get("label_column", "label")}
+                out = await run_in_threadpool(server.add_labels, name, records, **columns)
+                if plane.runtime(name).learns and server.learn_feedback is not None:
+                    # an online endpoint also learns from it: joined to the request's features
+                    learned = await run_in_threadpool(server.learn_feedback, name, records,
+                                                      **columns)
+                    out = {**out, "events": learned}
+                    if learned["rejected"]:
+                        return JSONResponse(out, 422)
             except Exception as exc:
                 return plain_error(exc)
             return JSONResponse(out)
@@ -46,6 +52,13 @@ class Feedback(Protocol):
 def decode_feedback(body: bytes, content_type: str) -> list:
     """The body of ``POST /endpoints/NAME/feedback``: one JSON object, a list of them, or JSON
     Lines; the records are checked by the labels store."""
+    return decode_records(body, content_type, "feedback", "label",
+                          '{"inference_id": "...", "label": ...}')
+
+
+def decode_records(body: bytes, content_type: str, what: str, item: str, example: str) -> list:
+    """One JSON object, a list of objects, or JSON Lines (one object a line) as a list of
+    dicts; ``what`` the body is and ``item`` one record of it, for the errors."""
     ctype, _ = media_type(content_type)
     if ctype in JSON_LINES:
         records = []
@@ -53,20 +66,20 @@ def decode_feedback(body: bytes, content_type: str) -> list:
             records.append(loads_json(line, f"line {n}"))
             if not isinstance(records[-1], dict):
                 raise InvalidInput(f"line {n} is not a JSON object",
-                                   hint='send one {"inference_id": "...", "label": ...} per line')
+                                   hint=f"send one {example} per line")
         return records
     if ctype not in ("", "application/json"):
-        raise InvalidInput(f"feedback cannot be {ctype}",
+        raise InvalidInput(f"{what} cannot be {ctype}",
                            hint="send application/json or application/jsonlines")
     doc = loads_json(body)
     if not isinstance(doc, dict | list):
-        raise InvalidInput("feedback must be a JSON object or a list of objects",
-                           hint='send {"inference_id": "...", "label": ...} or a list of them')
+        raise InvalidInput(f"{what} must be a JSON object or a list of objects",
+                           hint=f"send {example} or a list of them")
     records = [doc] if isinstance(doc, dict) else doc
-    for n, record in enumerate(records, 1):  # the labels store checks the fields
+    for n, record in enumerate(records, 1):  # the receiver checks the fields
         if not isinstance(record, dict):
-            raise InvalidInput(f"label {n} is not a JSON object",
-                               hint='send {"inference_id": "...", "label": ...} or a list of them')
+            raise InvalidInput(f"{item} {n} is not a JSON object",
+                               hint=f"send {example} or a list of them")
     return records
 
 

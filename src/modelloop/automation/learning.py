@@ -1,0 +1,98 @@
+"""The learner of one online endpoint, as a process: exactly one at a time per endpoint.
+
+``modelloop learn NAME`` (started per online endpoint by ``modelloop serve`` and so by ``up``)
+runs :func:`run_learner`: it holds the lease ``learner:NAME`` (a ``leases`` row, as the
+controller's leadership: :class:`~modelloop.automation.leader.Leader`) and, while it holds it,
+steps the endpoint's :class:`~modelloop.online.learner.Learner`. Several servers on one store
+each start one; the others wait as standbys and one takes over within a lease of the holder's
+death. A learner (re)starts from its latest checkpoint plus the events after it, so a kill loses
+no acknowledged event and learns none twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from modelloop.automation.leader import Leader
+from modelloop.serving.spec import online_variant
+
+log = logging.getLogger(__name__)
+
+LEASE_PREFIX = "learner:"
+IDLE_SECONDS = 0.02  # wait when no event is waiting (the intake is polled; one cheap read)
+
+
+def lease_name(endpoint: str) -> str:
+    return f"{LEASE_PREFIX}{endpoint}"
+
+
+def run_learner(ws, endpoint: str, stop: threading.Event, *, lease_seconds: float = 10.0,
+                batch: int = 1000, say: Callable[[str], None] = lambda _: None) -> int:
+    """Learn ``endpoint``'s events while holding its lease, until ``stop``; events learned.
+
+    Losing the lease (the store unreachable for a while, this process paused) drops the learner:
+    whoever leads next starts from the last checkpoint, and this one, if it leads again, does too.
+    """
+    record = ws.endpoints.get(endpoint)
+    variant = online_variant(record["spec"])
+    if variant is None:
+        from modelloop.errors import InvalidInput
+
+        raise InvalidInput(f"endpoint {endpoint!r} is not online: it has no learner",
+                           hint="create one with 'modelloop endpoint create NAME --online MODEL'")
+    leader = Leader(ws.store, name=lease_name(endpoint), ttl=lease_seconds,
+                    on_change=lambda state: say(f"learner of {endpoint}: {state}"))
+    leader.start()
+    learner, term, learned = None, None, 0
+    try:
+        while not stop.is_set():
+            if not leader.leading:
+                learner = None
+                stop.wait(min(leader.ttl / 4, 1.0))
+                continue
+            if learner is None or term != leader.term:
+                learner, term = open_learner(ws, endpoint, variant), leader.term
+            n = learner.step(batch)
+            learned += n
+            if n == 0:
+                stop.wait(IDLE_SECONDS)
+        if learner is not None and leader.leading and learner._dirty:
+            learner.save()  # a last checkpoint, so a restart replays nothing
+    finally:
+        leader.release()
+    return learned
+
+
+def open_learner(ws, endpoint: str, variant: dict):
+    """The :class:`~modelloop.online.learner.Learner` of an endpoint's online ``variant``, from
+    its latest checkpoint; its frozen champion is the endpoint's batch primary variant, if it
+    has one (scored on the same events, never learning)."""
+    from modelloop.online import EventSchema
+    from modelloop.online.guard import GuardConfig
+    from modelloop.online.learner import Learner
+
+    online = variant["online"]
+    record = ws.endpoints.get(endpoint)
+    batch = [v for v in record["spec"]["variants"] if v["role"] == "primary" and not
+             v.get("online")]
+    champion = _champion(ws, batch[0]["model"], online) if batch else None
+    return Learner(ws.store, endpoint, variant["name"], spec=online["model"],
+                   categorical=[f["name"] for f in online["features"] if f["type"] == "category"],
+                   metric=online.get("metric"), guard=GuardConfig(**(online.get("guard") or {})),
+                   champion=champion, series=ws.metric_series, alarms=ws.alarms,
+                   schema=EventSchema(features={f["name"]: f["type"] for f in online["features"]},
+                                      label=online["label"]))
+
+
+def _champion(ws, ref: str, online: dict):
+    """A registered version predicting lists of feature dicts (the learner's champion)."""
+    import pandas as pd
+
+    packaged = ws.models.load(ref)
+    names = [f["name"] for f in online["features"]]
+
+    def predict(xs: list[dict]) -> list:
+        return list(packaged.predict(pd.DataFrame(xs, columns=names)))
+    return predict

@@ -1,0 +1,166 @@
+"""Labelled events of an online endpoint, as serving receives them: checked against the online
+variant's features and label type, then handed to the learner's durable intake
+(:class:`modelloop.online.intake.Intake`) before anyone is told they were accepted.
+
+Two ways in: ``POST /endpoints/NAME/events`` (features and a label) and feedback
+(``POST /endpoints/NAME/feedback``: an inference id and a label), joined here to the features of
+the request that id answered: first from the server's own memory of recent requests, then from
+the endpoint's captured traffic (a request answered by another worker process).
+
+Every event is answered: accepted, or rejected with its index and why (the intake checks them
+against the online variant's features and label type: a missing or extra feature, a value or
+label of the wrong type; here: an unknown inference id). The accepted ones are kept even when
+others are rejected; bad ones never reach the learner.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from modelloop.errors import InvalidInput
+from modelloop.serving.spec import online_variant
+
+if TYPE_CHECKING:
+    from modelloop.artifacts import ArtifactStore
+    from modelloop.store.base import MetadataStore
+
+#: Fields of an event besides its features.
+EVENT_FIELDS = ("label", "time", "inference_id")
+
+
+def online_spec(store: MetadataStore, endpoint: str) -> dict:
+    """The endpoint's online variant's ``online`` part; InvalidInput if it has none."""
+    from modelloop.errors import NotFound
+
+    record = store.get_endpoint(endpoint)
+    if record is None:
+        raise NotFound(f"no endpoint named {endpoint!r}")
+    variant = online_variant(record["spec"])
+    if variant is None:
+        raise InvalidInput(f"endpoint {endpoint!r} has no online variant: it learns from no events",
+                           hint="create one with 'modelloop endpoint create NAME --online MODEL "
+                                "--features ...'")
+    return variant["online"]
+
+
+def event_schema(online: dict):
+    """The intake's :class:`~modelloop.online.intake.EventSchema` of an online variant."""
+    from modelloop.online import EventSchema
+
+    return EventSchema(features={f["name"]: f["type"] for f in online["features"]},
+                       label=online["label"])
+
+
+def endpoint_schema(store: MetadataStore, endpoint: str):
+    """What the intake checks ``endpoint``'s events against (its ``schemas`` callable)."""
+    return event_schema(online_spec(store, endpoint))
+
+
+def normalized(event):
+    """An event in the intake's shape: ``{"features": {...}, "label", "time"?,
+    "inference_id"?}``; a flat one (features next to ``label``) is nested. Anything else is
+    passed on as it is, for the intake to refuse with its reason."""
+    if not isinstance(event, dict) or isinstance(event.get("features"), dict):
+        return event
+    out = {"features": {k: v for k, v in event.items() if k not in EVENT_FIELDS}}
+    out.update((k, event[k]) for k in EVENT_FIELDS if k in event)
+    return out
+
+
+def add_events(intake, endpoint: str, events: list) -> dict:
+    """Append ``events`` durably (in order; the intake checks each against the endpoint's
+    schema); the answer counts accepted and rejected ones and names each rejected one by its
+    index in ``events``."""
+    out = intake.append(endpoint, [normalized(e) for e in events])
+    rejected = out.get("rejected") or []
+    return {"endpoint": endpoint, "accepted": out["accepted"], "rejected": len(rejected),
+            "seqs": out.get("seqs"), "errors": rejected[:100]}
+
+
+class RecentRequests:
+    """Features of the requests this server process answered lately, by inference id (a
+    multi-row request's row i as ``ID:i``, as captures name them), for joining feedback to them
+    without waiting for the capture to be written. Bounded: the oldest go first."""
+
+    def __init__(self, limit: int = 100_000):
+        self.limit = limit
+        self._rows: OrderedDict[str, tuple] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, endpoint: str, inference_id: str, columns: list[str], X) -> None:
+        """Keep a reference to the request's validated rows (no copy; they are not changed)."""
+        with self._lock:
+            self._rows[f"{endpoint}\0{inference_id}"] = (columns, X)
+            while len(self._rows) > self.limit:
+                self._rows.popitem(last=False)
+
+    def features(self, endpoint: str, inference_id: str) -> dict | None:
+        base, sep, row = inference_id.rpartition(":")
+        with self._lock:
+            hit = self._rows.get(f"{endpoint}\0{inference_id}")
+            i = 0
+            if hit is None and sep and row.isdigit():
+                hit, i = self._rows.get(f"{endpoint}\0{base}"), int(row)
+        if hit is None:
+            return None
+        columns, X = hit
+        if i >= len(X):
+            return None
+        values = X.iloc[i].tolist() if hasattr(X, "iloc") else X[i].tolist()
+        return dict(zip(columns, values, strict=True))
+
+
+def feedback_events(store: MetadataStore, artifacts: ArtifactStore, recent: RecentRequests,
+                    endpoint: str, records: list[dict], *, id_column: str = "inference_id",
+                    label_column: str = "label") -> tuple[list, list[dict]]:
+    """Feedback records as labelled events joined to their requests' features: (events, with
+    None where a record could not be joined; the rejected as ``{"index", "error"}``). A request
+    answered by a batch variant may carry more columns than the online model's features: only
+    those are kept."""
+    names = [f["name"] for f in online_spec(store, endpoint)["features"]]
+
+    def only(features: dict) -> dict:
+        return {n: features[n] for n in names if n in features} if all(
+            n in features for n in names) else features
+
+    events: list = [None] * len(records)
+    rejected, wanted = [], {}
+    for i, rec in enumerate(records):
+        ident = rec.get(id_column)
+        if ident is None or label_column not in rec:
+            rejected.append({"index": i, "error": f"needs {id_column!r} and {label_column!r}"})
+            continue
+        ident = str(ident)
+        features = recent.features(endpoint, ident)
+        if features is None:
+            wanted[i] = ident
+        else:
+            events[i] = {"features": only(features), "label": rec[label_column],
+                         "inference_id": ident}
+    if wanted:
+        from modelloop.telemetry.capture_join import captured_features
+
+        found = captured_features(store, artifacts, endpoint, set(wanted.values()))
+        for i, ident in wanted.items():
+            if ident in found:
+                events[i] = {"features": only(found[ident]), "label": records[i][label_column],
+                             "inference_id": ident}
+            else:
+                rejected.append({"index": i, "error": f"unknown inference id {ident!r}: no "
+                                 "request of this endpoint answered it (or it is not captured)"})
+    return events, rejected
+
+
+def learn_feedback(intake, store, artifacts, recent, endpoint: str, records: list[dict],
+                   **columns) -> dict:
+    """Feedback on an online endpoint: joined, checked and appended as labelled events; the
+    answer numbers records as they were sent."""
+    events, rejected = feedback_events(store, artifacts, recent, endpoint, records, **columns)
+    joined = [(i, e) for i, e in enumerate(events) if e is not None]
+    out = add_events(intake, endpoint, [e for _, e in joined])
+    errors = [{"index": joined[r["index"]][0], "error": r["error"]} for r in out["errors"]]
+    errors = sorted([*rejected, *errors], key=lambda r: r["index"])
+    return {"endpoint": endpoint, "accepted": out["accepted"],
+            "rejected": out["rejected"] + len(rejected), "errors": errors[:100]}
