@@ -33,6 +33,8 @@ def client(tmp_path_factory):
         ws.models.approve(ref, reason="test model")
     ws.endpoints.create("num", ref, options={"max_request_rows": 50})
     ws.endpoints.create("mix", register_mixed(ws, "mix"), options={"max_request_rows": 50})
+    ws.endpoints.create("onl", online="preprocessing.StandardScaler|linear_model."
+                        "LogisticRegression", features=["f0", {"name": "x", "type": "category"}])
     server = Server(ws.root)
     try:
         server.wait_for("num")
@@ -178,3 +180,18 @@ def test_feedback(client, doc, ctype):
     if ctype == "application/jsonlines" and isinstance(doc, list):
         body = "\n".join(as_json(d) for d in doc)
     post(client, "/endpoints/num/feedback", body, ctype)
+
+
+event_fields = st.sampled_from(["features", "label", "time", "inference_id", "f0", "x", "zz"])
+
+
+@SETTINGS
+@given(json_values | deep | st.lists(st.dictionaries(event_fields, json_values, max_size=4),
+                                     max_size=4),
+       st.sampled_from(["application/json", "application/jsonlines"]),
+       st.sampled_from(["events", "feedback"]))
+def test_online_events(client, doc, ctype, route):
+    body = as_json(doc)
+    if ctype == "application/jsonlines" and isinstance(doc, list):
+        body = "\n".join(as_json(d) for d in doc)
+    post(client, f"/endpoints/onl/{route}", body, ctype)

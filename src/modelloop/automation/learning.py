@@ -82,6 +82,9 @@ def open_learner(ws, endpoint: str, variant: dict):
                    categorical=[f["name"] for f in online["features"] if f["type"] == "category"],
                    metric=online.get("metric"), guard=GuardConfig(**(online.get("guard") or {})),
                    champion=champion, series=ws.metric_series, alarms=ws.alarms,
+                   publish_interval=online.get("publish_seconds", 0.2), registry=ws.models,
+                   snapshot_model=online.get("snapshot_model"),
+                   snapshot_every=online.get("snapshot_every"),
                    schema=EventSchema(features={f["name"]: f["type"] for f in online["features"]},
                                       label=online["label"]))
 

@@ -8,7 +8,6 @@ or a ``deploy`` call that waits for its rollout to finish.
 
 from __future__ import annotations
 
-import functools
 import os
 import socket
 import time
@@ -111,7 +110,8 @@ class Endpoints:
                capture: dict | None = None, options: dict | None = None,
                follow: str | None = None, deploy: dict | None = None, force: bool = False,
                reason: str | None = None, online: str | None = None,
-               features: list | None = None, label: str = "class") -> dict:
+               features: list | None = None, label: str = "class",
+               online_options: dict | None = None) -> dict:
         """A new endpoint serving ``model`` (one primary variant) or the given ``variants``.
 
         ``follow="churn@champion"`` makes it deploy each version the alias moves to (with
@@ -122,12 +122,13 @@ class Endpoints:
 
         ``online="preprocessing.StandardScaler|linear_model.LogisticRegression"``: an online
         endpoint, learned from labelled events by ``modelloop learn NAME``; ``features``: names
-        or ``{"name", "type": "number" | "category"}``, ``label``: ``class`` or ``number``.
+        or ``{"name", "type": "number" | "category"}``, ``label``: ``class`` or ``number``;
+        ``online_options``: metric, guard, publish_seconds, snapshot_every... (serving/spec.py).
         """
         check_name(name, "endpoint")
         if online is not None:
-            variants = [online_variant_dict(online, features, label,
-                                            also=model or variants or follow)]
+            variants = [online_variant_dict(online, features, label, also=model or variants
+                                            or follow, **(online_options or {}))]
         if model and variants:
             raise InvalidInput("give a model or variants, not both")
         if follow and not (model or variants):
@@ -467,15 +468,9 @@ class Endpoints:
     def add_events(self, name: str, events: list[dict]) -> dict:
         """Labelled events (``{"features": {...}, "label": ...}``) for endpoint ``name``'s online
         variant, durable when this returns; the answer counts accepted and rejected ones."""
-        from modelloop.serving.online_events import add_events, online_spec
-        online_spec(self.store, name)  # NotFound / InvalidInput: not an online endpoint
-        return add_events(self.intake, name, list(events))
+        from modelloop.serving.online_events import add_events, intake_for
 
-    @functools.cached_property
-    def intake(self):
-        from modelloop.online import Intake
-        from modelloop.serving.online_events import endpoint_schema
-        return Intake(self.store, functools.partial(endpoint_schema, self.store))
+        return add_events(intake_for(self.store), name, list(events))
 
     # -- the server -----------------------------------------------------------------------------
     def server_app(self, *, default_endpoint: str | None = None, board=None,
@@ -486,16 +481,16 @@ class Endpoints:
         are written."""
         from modelloop.serving.app import create_app
         from modelloop.serving.dataplane.plane import DataPlane
+        from modelloop.serving.online_events import intake_for, learn_feedback
         from modelloop.telemetry.capture import CaptureWriter
 
         plane = DataPlane(self.store, self.models, CaptureWriter(self.store, self.artifacts),
                           put_metrics=self._series.put_many,
                           advance_rollouts=lambda owner: self.advance(owner=owner),
                           poll_seconds=poll_seconds, metrics_seconds=metrics_seconds)
-        from modelloop.serving.online_events import learn_feedback
-
         return create_app(plane, add_labels=self._labels.add_records, default_endpoint=default_endpoint,
                           workers_report=board.report if board is not None else None,
                           add_events=self.add_events,
                           learn_feedback=lambda *a, **k: learn_feedback(
-                              self.intake, self.store, self.artifacts, plane.recent, *a, **k))
+                              intake_for(self.store), self.store, self.artifacts, plane.recent,
+                              *a, **k))

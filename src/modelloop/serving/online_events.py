@@ -15,8 +15,6 @@ others are rejected; bad ones never reach the learner.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from modelloop.errors import InvalidInput
@@ -24,6 +22,7 @@ from modelloop.serving.spec import online_variant
 
 if TYPE_CHECKING:
     from modelloop.artifacts import ArtifactStore
+    from modelloop.serving.dataplane.recent import RecentRequests
     from modelloop.store.base import MetadataStore
 
 #: Fields of an event besides its features.
@@ -69,47 +68,35 @@ def normalized(event):
     return out
 
 
+def intake_for(store: MetadataStore):
+    """The learner's intake, checking each endpoint's events against its online variant."""
+    import functools
+
+    from modelloop.online import Intake
+
+    return Intake(store, functools.partial(endpoint_schema, store))
+
+
 def add_events(intake, endpoint: str, events: list) -> dict:
     """Append ``events`` durably (in order; the intake checks each against the endpoint's
     schema); the answer counts accepted and rejected ones and names each rejected one by its
-    index in ``events``."""
+    index in ``events``. NotFound / InvalidInput for an endpoint that is not online."""
+    online_spec(intake.store, endpoint)
     out = intake.append(endpoint, [normalized(e) for e in events])
     rejected = out.get("rejected") or []
-    return {"endpoint": endpoint, "accepted": out["accepted"], "rejected": len(rejected),
-            "seqs": out.get("seqs"), "errors": rejected[:100]}
+    return _answer(endpoint, out["accepted"], rejected, seqs=out.get("seqs"))
 
 
-class RecentRequests:
-    """Features of the requests this server process answered lately, by inference id (a
-    multi-row request's row i as ``ID:i``, as captures name them), for joining feedback to them
-    without waiting for the capture to be written. Bounded: the oldest go first."""
-
-    def __init__(self, limit: int = 100_000):
-        self.limit = limit
-        self._rows: OrderedDict[str, tuple] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def remember(self, endpoint: str, inference_id: str, columns: list[str], X) -> None:
-        """Keep a reference to the request's validated rows (no copy; they are not changed)."""
-        with self._lock:
-            self._rows[f"{endpoint}\0{inference_id}"] = (columns, X)
-            while len(self._rows) > self.limit:
-                self._rows.popitem(last=False)
-
-    def features(self, endpoint: str, inference_id: str) -> dict | None:
-        base, sep, row = inference_id.rpartition(":")
-        with self._lock:
-            hit = self._rows.get(f"{endpoint}\0{inference_id}")
-            i = 0
-            if hit is None and sep and row.isdigit():
-                hit, i = self._rows.get(f"{endpoint}\0{base}"), int(row)
-        if hit is None:
-            return None
-        columns, X = hit
-        if i >= len(X):
-            return None
-        values = X.iloc[i].tolist() if hasattr(X, "iloc") else X[i].tolist()
-        return dict(zip(columns, values, strict=True))
+def _answer(endpoint: str, accepted: int, rejected: list[dict], **extra) -> dict:
+    """What the events and feedback routes answer; with rejected events, a ``message`` naming
+    the first (the shape of every 4xx body)."""
+    out = {"endpoint": endpoint, "accepted": accepted, "rejected": len(rejected), **extra,
+           "errors": rejected[:100]}
+    if rejected:
+        first = rejected[0]
+        out["message"] = (f"{len(rejected)} event(s) rejected, {accepted} accepted and kept; "
+                          f"event {first['index']}: {first['error']}")
+    return out
 
 
 def feedback_events(store: MetadataStore, artifacts: ArtifactStore, recent: RecentRequests,
@@ -161,6 +148,5 @@ def learn_feedback(intake, store, artifacts, recent, endpoint: str, records: lis
     joined = [(i, e) for i, e in enumerate(events) if e is not None]
     out = add_events(intake, endpoint, [e for _, e in joined])
     errors = [{"index": joined[r["index"]][0], "error": r["error"]} for r in out["errors"]]
-    errors = sorted([*rejected, *errors], key=lambda r: r["index"])
-    return {"endpoint": endpoint, "accepted": out["accepted"],
-            "rejected": out["rejected"] + len(rejected), "errors": errors[:100]}
+    return _answer(endpoint, out["accepted"],
+                   sorted([*rejected, *errors], key=lambda r: r["index"]))

@@ -61,16 +61,31 @@ class OnlineFeature(_Checked):
     type: Literal[FEATURE_TYPES] = "number"
 
 
+class OnlineGuard(_Checked):
+    """The guardrail against the endpoint's frozen champion (``online/guard.py``)."""
+
+    window: int = Field(500, ge=1, le=1_000_000)  # events per window (metric points, checks)
+    margin: float = Field(0.05, ge=0, le=1e9)  # how far below the champion it may fall
+    breaches: int = Field(1, ge=1, le=1000)  # windows in a row that fire it
+    keep: int = Field(8, ge=1, le=64)  # snapshots kept to revert to
+    drift: Literal["reset", "reseed"] | None = None  # what ADWIN on the error stream does
+
+
 class OnlineSpec(_Checked):
     """What makes a variant online: the model spec the learner builds, the features events and
-    requests carry (None: whatever the first event has), the label's type and how often the
-    learner checkpoints (every ``snapshot_events`` events or ``snapshot_seconds`` seconds)."""
+    requests carry, the label's type, the prequential metric (River's class name; default
+    Accuracy or MAE), the guard, how often the learner publishes (serving sees an update within
+    that plus its 100 ms poll) and, optionally, every how many events a checkpoint is
+    registered as a version of model ``snapshot_model``."""
 
-    model: str = Field(min_length=1, max_length=1000)
-    features: list[OnlineFeature] = Field(min_length=1, max_length=10_000)
+    model: str = Field(min_length=1, max_length=2000)
+    features: list[OnlineFeature] = Field(min_length=1, max_length=1000)
     label: Literal[LABEL_TYPES] = "class"
-    snapshot_events: int = Field(1000, ge=1, le=100_000_000)
-    snapshot_seconds: float = Field(10.0, gt=0, le=24 * 3600)
+    metric: str | None = Field(None, max_length=100)
+    guard: OnlineGuard = OnlineGuard()
+    publish_seconds: float = Field(0.2, ge=0, le=3600)
+    snapshot_every: int | None = Field(None, ge=1, le=1_000_000_000)
+    snapshot_model: str | None = Field(None, max_length=256)
 
 
 class VariantSpec(_Checked):
@@ -222,10 +237,11 @@ def online_variant(spec: dict) -> dict | None:
 
 
 def online_variant_dict(model_spec: str, features: list | None, label: str,
-                        also: object = None) -> dict:
+                        also: object = None, **settings) -> dict:
     """The variant of an online endpoint (``features``: names or ``{"name", "type"}``); the
     model spec is built once here, so a name that does not resolve is an InvalidInput now
-    rather than a learner failing later. ``also``: a model, variants or alias given too."""
+    rather than a learner failing later. ``also``: a model, variants or alias given too;
+    ``settings``: the other fields of :class:`OnlineSpec` (metric, guard, ...)."""
     if also:
         raise InvalidInput("give an online model spec or a model (variants), not both",
                            hint="an online endpoint serves what its learner learns")
@@ -237,7 +253,7 @@ def online_variant_dict(model_spec: str, features: list | None, label: str,
                                 "--target COLUMN (features=[...] in the SDK)")
     build_model(model_spec)
     feats = [{"name": f} if isinstance(f, str) else f for f in features]
-    return {"online": {"model": model_spec, "features": feats, "label": label}}
+    return {"online": {"model": model_spec, "features": feats, "label": label, **settings}}
 
 
 def check_deploy(**values) -> DeployOptions:

@@ -46,7 +46,7 @@ class OnlineVariantRuntime:
 
         self.endpoint = endpoint
         self.name = spec["name"]
-        self.model_ref = spec["model"]
+        self.spec_model = spec["model"]
         self.role = spec["role"]
         self.weight = spec["weight"]
         self.sample = spec["sample"]
@@ -67,6 +67,12 @@ class OnlineVariantRuntime:
         self.revision = 0
         self.model = None  # swapped whole by OnlineModels; read once per batch
         self.batcher = Batcher(self, options, executor)
+
+    @property
+    def model_ref(self) -> str:
+        """``SPEC@REVISION``: answers and captures name the revision of the learner's model
+        that was served (OIP v2's model version is the revision)."""
+        return f"{self.spec_model}@{self.revision}"
 
     def swap(self, revision: int, model) -> None:
         """Serve ``model`` from the next batch on (one assignment each: atomic under the GIL;

@@ -23,10 +23,10 @@ from modelloop.errors import InvalidInput, ModelloopError
 from modelloop.serving.dataplane.batching import _concat
 from modelloop.serving.dataplane.online_variant import OnlineModels
 from modelloop.serving.dataplane.payload import Payload, Result
+from modelloop.serving.dataplane.recent import RecentRequests
 from modelloop.serving.dataplane.refresh import EndpointRuntimes
 from modelloop.serving.dataplane.routing import EndpointRuntime
 from modelloop.serving.dataplane.stats import MetricSink, ServerStats
-from modelloop.serving.online_events import RecentRequests
 from modelloop.serving.dataplane.variant import VariantRuntime
 from modelloop.telemetry import capture as _capture
 

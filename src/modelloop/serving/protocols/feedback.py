@@ -41,7 +41,7 @@ class Feedback(Protocol):
                                                       **columns)
                     out = {**out, "events": learned}
                     if learned["rejected"]:
-                        return JSONResponse(out, 422)
+                        return JSONResponse({**out, "message": learned["message"]}, 422)
             except Exception as exc:
                 return plain_error(exc)
             return JSONResponse(out)
