@@ -37,4 +37,6 @@ class RecentRequests:
         if i >= len(X):
             return None
         values = X.iloc[i].tolist() if hasattr(X, "iloc") else X[i].tolist()
-        return dict(zip(columns, values, strict=True))
+        # a frame's row of mixed columns holds numpy scalars: plain values, as JSON has them
+        return {c: v.item() if hasattr(v, "item") else v
+                for c, v in zip(columns, values, strict=True)}
