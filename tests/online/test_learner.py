@@ -167,3 +167,37 @@ def test_adwin_on_the_error_stream_reseeds_the_model_after_a_concept_switch(stor
     drift = next(h for h in info["history"] if h["kind"] == "drift")
     assert drift["seq"] > 3000 and drift["action"] == "reseed"
     assert info["ranges"][0][0] > 3000 - 200  # the model learned only from around the switch on
+
+
+def test_a_failing_store_is_retried_by_a_running_learner(store, monkeypatch):
+    import threading
+
+    import sqlalchemy as sa
+
+    _append(store, "fraud", _stream(300, seed=5))
+    learner = Learner(store, "fraud", "online", spec=SPEC, publish_interval=0)
+    real, calls = store.read_online_events, []
+
+    def flaky(*args):
+        calls.append(1)
+        if len(calls) <= 2:
+            raise sa.exc.OperationalError("select", {}, Exception("database is locked"))
+        return real(*args)
+
+    monkeypatch.setattr(store, "read_online_events", flaky)
+    stop = threading.Event()
+    thread = threading.Thread(target=learner.run, args=(stop, 0.01))
+    thread.start()
+    try:
+        from foreground import wait_for
+
+        wait_for(
+            lambda: (
+                store.get_online_model("fraud", "online") is not None
+                and store.get_online_model("fraud", "online")["applied_seq"] == 300
+            )
+        )
+    finally:
+        stop.set()
+        thread.join(30)
+    assert "database is locked" in learner.info()["last_error"]

@@ -391,9 +391,26 @@ class Learner:
         return self.warm_start(zip(features, labels, strict=True), source=source)
 
     def run(self, stop: threading.Event, idle: float = 0.05) -> None:
-        """Learn until ``stop`` is set, waiting ``idle`` s when no event is pending."""
+        """Learn until ``stop`` is set, waiting ``idle`` s when no event is pending. A failing
+        store (a lost connection, a locked file) is retried with a growing pause, recorded in
+        ``last_error``: what was learned but not saved is saved on a later step."""
+        pause = idle
         while not stop.is_set():
-            if not self.step():
+            try:
+                learned = self.step()
+                pause = idle
+            except (InvalidInput, OSError) + _store_errors() as exc:
+                self.state["last_error"] = f"step: {type(exc).__name__}: {exc}"[:300]
+                stop.wait(pause)
+                pause = min(pause * 2, 5.0)
+                continue
+            if not learned:
                 stop.wait(idle)
         if self._dirty:
             self.save()
+
+
+def _store_errors() -> tuple:
+    import sqlalchemy as sa
+
+    return (sa.exc.OperationalError, sa.exc.InterfaceError)
