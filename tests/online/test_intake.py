@@ -105,3 +105,20 @@ def test_a_sklearn_model_refuses_an_unknown_class_and_waits_for_two_classes():
     assert sk.predict_one({"a": 5.0}) in (True, False)
     with pytest.raises(InvalidInput, match="not one of the classes"):
         sk.learn_one({"a": 1.0}, "maybe")
+
+
+def test_numpy_scalars_are_stored_as_plain_values(store):
+    import numpy as np
+
+    got = Intake(store).append(
+        "fraud",
+        [
+            {
+                "features": {"a": np.float64(1.5), "b": np.int64(3), "c": np.float32(0.25)},
+                "label": True,
+            },
+            {"features": {"a": np.float64("nan")}, "label": True},
+        ],
+    )
+    assert got["accepted"] == 1 and "finite" in got["rejected"][0]["error"]
+    assert store.read_online_events("fraud", 0, 10)[0]["features"] == {"a": 1.5, "b": 3, "c": 0.25}

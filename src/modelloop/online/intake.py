@@ -9,6 +9,7 @@ endpoint's stream (``rejected``); the others are stored in one transaction.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,9 +51,10 @@ class EventSchema:
 
 def _scalar_error(name: str, value, kind: str | None) -> str | None:
     if kind == "number" or (kind is None and not isinstance(value, str)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        # numbers.Real: NumPy's scalars too (a feedback row joined from a captured request)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return f"feature {name!r} is a number, not {type(value).__name__}"
-        if isinstance(value, float) and not math.isfinite(value):
+        if not isinstance(value, int) and not math.isfinite(value):
             return f"feature {name!r} is not a finite number"
         if isinstance(value, int) and abs(value) >= 2**63:
             return f"feature {name!r} does not fit in 64 bits"

@@ -56,7 +56,7 @@ class SqlOnline(SqlBase, OnlineStore):
         bodies = [orjson.dumps([
             [e["features"], e["label"], e.get("inference_id"),
              e["time"].isoformat() if e.get("time") else None] for e in events[i : i + BLOCK]
-        ]).decode() for i in range(0, len(events), BLOCK)]  # fmt: skip
+        ], option=orjson.OPT_SERIALIZE_NUMPY).decode() for i in range(0, len(events), BLOCK)]  # fmt: skip
         now = utcnow()
         with self._write() as conn:
             base = _take_seqs(conn, endpoint, len(events), rejected)
