@@ -217,3 +217,25 @@ def _wait(predicate, timeout: float = 60.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_a_batch_variant_is_the_learners_frozen_champion(local_workspace):
+    from tests.serving.conftest import FEATURES as BATCH_FEATURES
+    from tests.serving.conftest import register_model
+
+    from modelloop.automation.learning import open_learner
+    from modelloop.serving.spec import online_variant
+
+    ws = local_workspace
+    ref = register_model(ws)
+    ws.endpoints.create("hybrid", variants=[
+        {"name": "online", "online": {"model": LOGREG, "features": [
+            {"name": f} for f in BATCH_FEATURES]}},
+        {"name": "batch", "model": ref, "role": "shadow"}])
+    learner = open_learner(ws, "hybrid", online_variant(ws.endpoints.get("hybrid")["spec"]))
+    events = [{"features": {f: float((i * (j + 1)) % 5 - 2) for j, f in
+                            enumerate(BATCH_FEATURES)}, "label": i % 2} for i in range(50)]
+    assert ws.endpoints.add_events("hybrid", events)["accepted"] == 50
+    assert learner.step() == 50
+    metrics = learner.metrics()
+    assert metrics["events"] == 50 and metrics["champion"] is not None

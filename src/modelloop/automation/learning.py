@@ -67,16 +67,16 @@ def run_learner(ws, endpoint: str, stop: threading.Event, *, lease_seconds: floa
 
 def open_learner(ws, endpoint: str, variant: dict):
     """The :class:`~modelloop.online.learner.Learner` of an endpoint's online ``variant``, from
-    its latest checkpoint; its frozen champion is the endpoint's batch primary variant, if it
-    has one (scored on the same events, never learning)."""
+    its latest checkpoint; its frozen champion is the endpoint's batch variant, if it has one
+    (a primary, else a shadow: scored on the same events, never learning)."""
     from modelloop.online import EventSchema
     from modelloop.online.guard import GuardConfig
     from modelloop.online.learner import Learner
 
     online = variant["online"]
     record = ws.endpoints.get(endpoint)
-    batch = [v for v in record["spec"]["variants"] if v["role"] == "primary" and not
-             v.get("online")]
+    batch = sorted((v for v in record["spec"]["variants"] if not v.get("online")),
+                   key=lambda v: v["role"] != "primary")  # a primary first, else a shadow
     champion = _champion(ws, batch[0]["model"], online) if batch else None
     return Learner(ws.store, endpoint, variant["name"], spec=online["model"],
                    categorical=[f["name"] for f in online["features"] if f["type"] == "category"],
