@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from tests.foreground import wait_for
 
 from modelloop.errors import InvalidInput, NotFound
 
@@ -163,6 +164,7 @@ def test_overlapping_causes_follow_the_concurrency_policy(workspace, marks, poli
     first = t.fire("p")
     t.run_pending(now)  # starts the first in a thread, where it holds
     assert t.history("p")[0]["status"] == "running"
+    wait_for(lambda: ran(marks) == 1)  # inside its first step (a busy machine may take a while)
     second, third = t.fire("p"), t.fire("p")
     t.run_pending(now)
     seen = {f["id"]: f["status"] for f in t.history("p")}
