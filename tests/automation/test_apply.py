@@ -218,3 +218,21 @@ def test_the_endpoint_follows_the_deploy_section_and_an_adopted_one_is_kept(ws, 
     assert moved[("endpoint", "theirs")] == "updated"  # capture on
     ws.loops.delete("loans")
     assert ws.endpoints.get("theirs")["name"] == "theirs"  # adopted: kept
+
+
+def test_a_loop_deployed_online_learns_with_its_champion_as_shadow(ws, cli):
+    spec = write_spec(ws.root, extra="")
+    online = spec.read_text().replace(
+        "  endpoint: loans-ep\n",
+        "  endpoint: loans-ep\n  mode: online\n  online: {model: 'preprocessing.StandardScaler"
+        "|linear_model.LogisticRegression', guard: {margin: 0.1}}\n")
+    spec.write_text(online)
+    ws.loops.apply(spec)
+    assert ws.loops.run("loans").status == "succeeded"
+    variants = {v["name"]: v for v in ws.endpoints.get("loans-ep")["spec"]["variants"]}
+    assert variants["champion"] == {**variants["champion"], "model": "loans@1", "role": "shadow"}
+    learned = variants["online"]["online"]
+    assert learned["guard"]["margin"] == 0.1 and learned["label"] == "class"
+    champion = ws.models.get("loans@1")["manifest"]["signature"]["columns"]
+    assert [f["name"] for f in learned["features"]] == [c["name"] for c in champion]
+    assert actions(ws.loops.apply(spec))[("endpoint", "loans-ep")] == "unchanged"

@@ -136,7 +136,8 @@ def champion_of(models, parsed) -> tuple[str | None, str | None]:
 # -- the endpoint -----------------------------------------------------------------------------------
 def sync_endpoint(loop: Loop, endpoints, resources: dict) -> list[dict]:
     """Create the deploy section's endpoint with the champion, keep its capture as declared,
-    delete an endpoint the loop made that the spec no longer names."""
+    delete an endpoint the loop made that the spec no longer names. ``mode: online``: the
+    endpoint's primary is online and the champion its frozen shadow (:func:`_online`)."""
     out: list[dict] = []
     had = resources.get("endpoint")
     deploy = loop.parsed.deploy
@@ -158,14 +159,38 @@ def sync_endpoint(loop: Loop, endpoints, resources: dict) -> list[dict]:
         if loop.champion is None:
             return [*out, change("endpoint", want, "waiting",
                                  ["no champion yet: the loop's first run creates it"])]
+        if deploy.mode == "online":
+            endpoints.create(want, variants=_online(loop, endpoints), capture=capture)
+            return [*out, change("endpoint", want, "created",
+                                 [f"online, champion {loop.champion} as its shadow"])]
         endpoints.create(want, loop.champion, capture=capture)
         return [*out, change("endpoint", want, "created", [f"serving {loop.champion}"])]
+    if deploy.mode == "online":
+        shadows = [v["model"] for v in existing["spec"]["variants"] if v["role"] == "shadow"]
+        if loop.champion is not None and shadows != [loop.champion]:
+            endpoints.update(want, variants=[*(v for v in existing["spec"]["variants"]
+                                               if v.get("online")),
+                                             *_online(loop, endpoints)[1:]])
+            out.append(change("endpoint", want, "updated", [f"champion {loop.champion}"]))
     now = {k: existing["spec"]["capture"].get(k) for k in capture}
     changed = diff({"capture": now}, {"capture": capture})
     if changed:
         endpoints.update(want, capture=capture)
         return [*out, change("endpoint", want, "updated", changed)]
     return [*out, change("endpoint", want, "unchanged")]
+
+
+def _online(loop: Loop, endpoints) -> list[dict]:
+    """An online endpoint's variants: the online model learning the champion's features (its
+    signature's numbers and text), the champion as the shadow it is judged against."""
+    spec = dict(loop.parsed.deploy.online or {})  # its model: checked by the spec
+    columns = endpoints.models.get(loop.champion)["manifest"]["signature"]["columns"]
+    kinds = {"string": "category", "boolean": "category", "integer": "number", "long": "number",
+             "float": "number", "double": "number"}
+    spec.setdefault("features", [{"name": c["name"], "type": kinds[c["type"]]}
+                                 for c in columns if c["type"] in kinds])
+    return [{"name": "online", "online": spec},
+            {"name": "champion", "model": loop.champion, "role": "shadow"}]
 
 
 def _capture(loop: Loop) -> dict:

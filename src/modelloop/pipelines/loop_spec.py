@@ -172,6 +172,17 @@ class DeploySection(_Section):
     strategy: Literal[STRATEGIES] = "all-at-once"
     options: DeployOptions = Field(default_factory=DeployOptions)
     capture: dict[str, Any] | None = None  # the endpoint's (enabled, sampling, mode); loop apply
+    # online: the endpoint's primary learns from events ("online": {model, guard, metric, ...};
+    # features from the champion's training data), the champion its frozen shadow
+    mode: Literal["batch", "online"] = "batch"
+    online: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _online_model(self):
+        if self.mode == "online" and not (self.online or {}).get("model"):
+            raise ValueError("mode online needs online.model (e.g. 'preprocessing.StandardScaler"
+                             "|linear_model.LogisticRegression')")
+        return self
 
 
 class LoopSpec(_Section):

@@ -338,6 +338,9 @@ def deploy(ctx: StepContext, promoted: dict, deploy: dict) -> dict:
     """Roll the new champion out to the endpoint, if endpoints exist in this installation."""
     if ctx.endpoints is None:
         return {"deployed": False, "why": "deployment skipped: endpoints not available"}
+    if deploy.get("mode") == "online":  # the champion is the online endpoint's frozen shadow
+        return {"deployed": False, "why": "online endpoint: loop apply (after this run) makes "
+                                          "the new champion its shadow"}
     result = ctx.endpoints.deploy(
         deploy["endpoint"],
         promoted["ref"],
