@@ -175,35 +175,53 @@ def test_updates_reach_every_worker_within_a_second(local_workspace, serve):
     assert p99 < 1.0  # the product requirement (issue 17), measured here
 
 
-def test_sigkilled_learner_process_loses_and_repeats_nothing(local_workspace):
+@pytest.fixture(params=["intake", "stream", "redis"])
+def source(request):
+    """Where the learner reads: intake, the embedded event stream, Redis Streams (a stream key
+    of the test's own: ``redis_url`` skips when no Redis is configured)."""
+    if request.param == "redis":
+        import uuid
+
+        return f"{request.getfixturevalue('redis_url')}?stream=ml-test-{uuid.uuid4().hex}"
+    return request.param
+
+
+def test_sigkilled_learner_process_loses_and_repeats_nothing(local_workspace, source):
     """``modelloop learn`` killed by SIGKILL while events arrive: a second one (a standby on
-    the lease) takes over from the checkpoint; every acknowledged event is learned once."""
+    the lease) takes over from the checkpoint; every acknowledged event is learned once. Events
+    come through the intake, or as ``online.event`` events on the event stream (embedded, or
+    relayed to Redis Streams)."""
     ws = local_workspace
-    ws.endpoints.create("fraud", online=LOGREG, features=["a", "b"])
+    env = {**os.environ}
+    if source.startswith("redis"):
+        env["MODELLOOP_EVENTS_URL"] = source
+    ws.endpoints.create("fraud", online=LOGREG, features=["a", "b"], online_options={
+        "source": "intake" if source == "intake" else "stream"})
     argv = [sys.executable, "-m", "modelloop", "-w", str(ws.root), "learn", "fraud",
             "--lease-seconds", "2"]
-    first = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(argv, stderr=subprocess.DEVNULL, env=env)
     standby = None
-    acked = 0
+    acked, last = 0, 0
     try:
         for k in range(60):
             events = [{"features": {"a": float(i % 7), "b": float(i % 3)}, "label": i % 2 == 0}
                       for i in range(k * 10, k * 10 + 10)]
-            assert ws.endpoints.add_events("fraud", events)["accepted"] == 10
-            acked += 10
+            out = ws.endpoints.add_events("fraud", events)
+            assert out["accepted"] == 10
+            acked, last = acked + 10, out["seqs"][1]
             if k == 20:
                 _wait(lambda: _learned(ws) > 0)
-                standby = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
+                standby = subprocess.Popen(argv, stderr=subprocess.DEVNULL, env=env)
                 os.kill(first.pid, signal.SIGKILL)
                 first.wait(30)
-        _wait(lambda: _learned(ws) == acked, timeout=120)
+        _wait(lambda: _learned(ws) == last, timeout=120)
     finally:
         for proc in (first, standby):
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(60)
     info = ws.store.get_online_model("fraud", "online")["info"]
-    assert info["events"] == acked and info["applied_seq"] == acked
+    assert info["events"] == acked and info["applied_seq"] == last
     assert standby.returncode == 0
 
 

@@ -72,8 +72,13 @@ def open_learner(ws, endpoint: str, variant: dict):
     from modelloop.online import EventSchema
     from modelloop.online.guard import GuardConfig
     from modelloop.online.learner import Learner
+    from modelloop.online.sources import StreamSource
 
     online = variant["online"]
+    schema = EventSchema(features={f["name"]: f["type"] for f in online["features"]},
+                         label=online["label"])
+    source = StreamSource(ws.events_stream, ws.store, endpoint, schema) if online.get(
+        "source") == "stream" else None
     record = ws.endpoints.get(endpoint)
     batch = sorted((v for v in record["spec"]["variants"] if not v.get("online")),
                    key=lambda v: v["role"] != "primary")  # a primary first, else a shadow
@@ -85,8 +90,7 @@ def open_learner(ws, endpoint: str, variant: dict):
                    publish_interval=online.get("publish_seconds", 0.2), registry=ws.models,
                    snapshot_model=online.get("snapshot_model"),
                    snapshot_every=online.get("snapshot_every"),
-                   schema=EventSchema(features={f["name"]: f["type"] for f in online["features"]},
-                                      label=online["label"]))
+                   schema=schema, source=source)
 
 
 def _champion(ws, ref: str, online: dict):

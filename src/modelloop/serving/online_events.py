@@ -81,10 +81,29 @@ def add_events(intake, endpoint: str, events: list) -> dict:
     """Append ``events`` durably (in order; the intake checks each against the endpoint's
     schema); the answer counts accepted and rejected ones and names each rejected one by its
     index in ``events``. NotFound / InvalidInput for an endpoint that is not online."""
-    online_spec(intake.store, endpoint)
-    out = intake.append(endpoint, [normalized(e) for e in events])
+    online = online_spec(intake.store, endpoint)
+    events = [normalized(e) for e in events]
+    if online.get("source") == "stream":
+        return _to_stream(intake.store, online, endpoint, events)
+    out = intake.append(endpoint, events)
     rejected = out.get("rejected") or []
     return _answer(endpoint, out["accepted"], rejected, seqs=out.get("seqs"))
+
+
+def _to_stream(store: MetadataStore, online: dict, endpoint: str, events: list) -> dict:
+    """Checked as the intake checks them, then appended to the event log as ``online.event``
+    events (each durable in the store when appended; the stream, Redis too, delivers them)."""
+    from modelloop.online.intake import check_event
+    from modelloop.online.sources import EVENT_KIND
+
+    schema, rejected, ids = event_schema(online), [], []
+    for i, event in enumerate(events):
+        _, error = check_event(event, schema)
+        if error:
+            rejected.append({"index": i, "error": error})
+        else:
+            ids.append(store.append_event(EVENT_KIND, endpoint, event))
+    return _answer(endpoint, len(ids), rejected, seqs=[ids[0], ids[-1]] if ids else None)
 
 
 def _answer(endpoint: str, accepted: int, rejected: list[dict], **extra) -> dict:

@@ -84,6 +84,9 @@ class OnlineSpec(_Checked):
     metric: str | None = Field(None, max_length=100)
     guard: OnlineGuard = OnlineGuard()
     publish_seconds: float = Field(0.2, ge=0, le=3600)
+    # where the learner reads events: the intake (POST /events), or the event stream (embedded
+    # or Redis Streams: events of kind online.event, which POST /events then appends)
+    source: Literal["intake", "stream"] = "intake"
     snapshot_every: int | None = Field(None, ge=1, le=1_000_000_000)
     snapshot_model: str | None = Field(None, max_length=256)
 
