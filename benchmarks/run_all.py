@@ -48,7 +48,10 @@ ROW_KEYS = ("benchmark", "figure", "value", "unit", "goal", "met", "note")
 
 #: Runs in the child process: load one benchmark file, call its run(quick), write its rows.
 CHILD = r"""
-import importlib.util, json, sys, traceback
+import importlib.util, json, signal, sys, traceback
+# a run_all started in the background (nohup, CI) hands its children SIGINT ignored, and Python
+# then installs no handler: the SIGINT that stops an overrunning benchmark would go unheard
+signal.signal(signal.SIGINT, signal.default_int_handler)
 path, quick, out = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
 sys.path.insert(0, str(__import__("pathlib").Path(path).parent))
 spec = importlib.util.spec_from_file_location("bench_" + __import__("pathlib").Path(path).stem, path)
