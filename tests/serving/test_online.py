@@ -257,3 +257,31 @@ def test_a_batch_variant_is_the_learners_frozen_champion(local_workspace):
     assert learner.step() == 50
     metrics = learner.metrics()
     assert metrics["events"] == 50 and metrics["champion"] is not None
+
+
+def test_a_batch_champion_is_scored_on_probabilities_when_the_metric_needs_them(local_workspace):
+    import pandas as pd
+    from river import metrics
+    from tests.serving.conftest import FEATURES as BATCH_FEATURES
+    from tests.serving.conftest import register_model
+
+    from modelloop.automation.learning import open_learner
+    from modelloop.serving.spec import online_variant
+
+    ws = local_workspace
+    ref = register_model(ws)
+    ws.endpoints.create("hybrid", variants=[
+        {"name": "online", "online": {"model": LOGREG, "metric": "LogLoss", "features": [
+            {"name": f} for f in BATCH_FEATURES]}},
+        {"name": "batch", "model": ref, "role": "shadow"}])
+    learner = open_learner(ws, "hybrid", online_variant(ws.endpoints.get("hybrid")["spec"]))
+    events = [{"features": {f: float((i * (j + 1)) % 5 - 2) for j, f in
+                            enumerate(BATCH_FEATURES)}, "label": i % 2} for i in range(50)]
+    assert ws.endpoints.add_events("hybrid", events)["accepted"] == 50
+    assert learner.step() == 50
+    packaged = ws.models.load(ref)
+    frame = pd.DataFrame([e["features"] for e in events], columns=BATCH_FEATURES)
+    expected = metrics.LogLoss()
+    for e, p in zip(events, packaged.predict_proba(frame), strict=True):
+        expected.update(e["label"], dict(zip(packaged.manifest.classes, p, strict=True)))
+    assert learner.metrics()["champion"] == pytest.approx(expected.get())

@@ -94,12 +94,19 @@ def open_learner(ws, endpoint: str, variant: dict):
 
 
 def _champion(ws, ref: str, online: dict):
-    """A registered version predicting lists of feature dicts (the learner's champion)."""
+    """A registered version predicting lists of feature dicts (the learner's champion): labels,
+    or with ``proba`` River's ``{class: probability}`` dicts, which a metric such as LogLoss or
+    ROCAUC needs (scored on labels, the champion's LogLoss was that of certain guesses)."""
     import pandas as pd
 
     packaged = ws.models.load(ref)
     names = [f["name"] for f in online["features"]]
 
-    def predict(xs: list[dict]) -> list:
-        return list(packaged.predict(pd.DataFrame(xs, columns=names)))
+    def predict(xs: list[dict], proba: bool = False) -> list:
+        frame = pd.DataFrame(xs, columns=names)
+        if not proba:
+            return list(packaged.predict(frame))
+        classes = packaged.manifest.classes or []
+        return [dict(zip(classes, map(float, row), strict=True))
+                for row in packaged.predict_proba(frame)]
     return predict

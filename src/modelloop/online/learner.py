@@ -75,8 +75,8 @@ def _extend(ranges: list, seq: int, most: int = 100) -> None:
 
 class Learner:
     """One online variant's learner. ``champion`` is the frozen model to beat (an object with
-    ``predict_one``/``predict_proba_one``, or a callable taking a list of feature dicts and
-    returning their predictions), ``series`` a telemetry ``MetricSeries`` and ``alarms`` its
+    ``predict_one``/``predict_proba_one``, or a callable ``(feature dicts, proba=False)`` returning
+    their labels, or with ``proba`` their ``{class: probability}`` dicts), ``series`` a telemetry ``MetricSeries`` and ``alarms`` its
     ``Alarms`` (both optional), ``source`` where events come from (``sources.IntakeSource``, the
     default, or ``sources.StreamSource`` on the event stream). Not thread-safe: one learner per
     variant (serving holds a lease)."""
@@ -197,7 +197,7 @@ class Learner:
         if hasattr(champion, "predict_one"):
             one = champion.predict_proba_one if proba else champion.predict_one
             return [one(x) for x in xs]
-        return list(champion(xs))
+        return list(champion(xs, proba=proba))  # a callable takes ``proba`` as River's do
 
     def step(self, max_events: int | None = None) -> int:
         """Learn the events after the last applied one (at most ``max_events``); how many."""
