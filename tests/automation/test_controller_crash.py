@@ -1,6 +1,8 @@
 """A controller killed (SIGKILL) anywhere between an event and its action's end, then started
 again, fires the action once; two controllers on one PostgreSQL workspace, the leader killed
-mid-action: the other takes over and nothing fires twice.
+mid-action: the other takes over and nothing fires twice. The crash scenario runs on the embedded
+event stream and on Redis Streams (``[events] url = "redis://…"``), where the dead controller's
+unacknowledged delivery comes back from Redis's pending entries.
 
 Actions are the trigger tests' marker pipeline (tests/automation/trigger_pipes.py), which leaves
 one file per run: 'ran once' is counted."""
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import uuid
 
 import pytest
 from tests.automation.processes import Command
@@ -54,9 +57,28 @@ def _runs_started_by(ws, firing_id: int) -> list[dict]:
             if (r.get("started_by") or {}).get("firing") == firing_id]  # fmt: skip
 
 
+@pytest.fixture(params=["embedded", "redis"])
+def stream_workspace(request, tmp_path, monkeypatch):
+    """A workspace on each event stream; for Redis, a stream key of its own, whose URL the
+    environment carries to the controller processes."""
+    from modelloop import Workspace
+    from modelloop.events.redis_stream import RedisStream
+
+    if request.param == "embedded":
+        yield request.getfixturevalue("local_workspace")
+        return
+    redis_url = request.getfixturevalue("redis_url")
+    monkeypatch.setenv("MODELLOOP_EVENTS_URL", f"{redis_url}?stream=t:{uuid.uuid4().hex[:12]}")
+    ws = Workspace.init(tmp_path / "ws")
+    assert isinstance(ws.events_stream, RedisStream)
+    yield ws
+    ws.events_stream.client.delete(ws.events_stream.key)
+    ws.close()
+
+
 @pytest.mark.parametrize("fault", ["controller.before_ack", "trigger.claimed", "trigger.acted"])
-def test_killed_mid_action_and_restarted_fires_once(local_workspace, marks, fault):
-    ws = local_workspace
+def test_killed_mid_action_and_restarted_fires_once(stream_workspace, marks, fault):
+    ws = stream_workspace
     _on_approval(ws)
     _approve(ws, 3)
     first = _controller(ws, fault)
