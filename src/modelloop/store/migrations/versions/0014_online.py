@@ -1,4 +1,4 @@
-"""online: labelled events per endpoint and online variants' published models
+"""online: labelled events per endpoint (a block per append) and online variants' published models
 
 Revision ID: 0014
 Revises: 0013
@@ -21,15 +21,14 @@ def upgrade() -> None:
         sa.Column("rejected", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("endpoint", name=op.f("pk_online_streams")),
     )
-    op.create_table(
-        "online_events",
+    op.create_table(  # labelled events, a block (one JSON document) per append
+        "online_event_blocks",
         sa.Column("endpoint", sa.String(length=128), nullable=False),
-        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("first_seq", sa.BigInteger(), nullable=False),
+        sa.Column("last_seq", sa.BigInteger(), nullable=False),
         sa.Column("time", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("features", sa.Text(), nullable=False),
-        sa.Column("label", sa.Text(), nullable=False),
-        sa.Column("inference_id", sa.String(length=64), nullable=True),
-        sa.PrimaryKeyConstraint("endpoint", "seq", name=op.f("pk_online_events")),
+        sa.Column("events", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("endpoint", "first_seq", name=op.f("pk_online_event_blocks")),
     )
     op.create_table(
         "online_models",
@@ -47,5 +46,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("online_models")
-    op.drop_table("online_events")
+    op.drop_table("online_event_blocks")
     op.drop_table("online_streams")
