@@ -1,0 +1,38 @@
+"""The operations table names real façade methods, and every route's parameters can travel."""
+
+from __future__ import annotations
+
+import inspect
+
+from modelloop.remote import operations
+from modelloop.workspace import Workspace
+
+
+def test_every_row_is_a_facade_method_with_its_path_parameters():
+    assert len({op.name for op in operations.OPERATIONS}) == len(operations.OPERATIONS)
+    assert len({(op.http, op.path) for op in operations.OPERATIONS}) == len(operations.OPERATIONS)
+    for op in operations.OPERATIONS:
+        assert op.role in operations.ROLES, op
+        assert op.service == "workspace" or hasattr(Workspace, op.service), op.name
+        params = {p.name: p for p in operations.parameters(op)}
+        for name in op.path_params:
+            assert params[name].where == "path", (op.name, name)
+        required_local = [p.name for p in params.values() if p.required and p.where == "local"]
+        assert not required_local, (op.name, required_local)
+        assert operations.find(op.service, op.method) is op
+
+
+def test_the_workspace_rows_match_the_workspace_signatures():
+    for op in operations.OPERATIONS:
+        if op.service == "workspace":
+            sig, _ = operations.signature(op)
+            real = inspect.signature(getattr(Workspace, op.method))
+            assert list(sig.parameters) == [n for n in real.parameters if n != "self"], op.name
+
+
+def test_who_acts_is_never_sent_by_the_caller():
+    approve = operations.find("models", "approve")
+    where = {p.name: p.where for p in operations.parameters(approve)}
+    assert where == {"ref": "path", "reason": "body", "actor": "server", "force": "body"}
+    ingest = {p.name: p.where for p in operations.parameters(operations.find("datasets", "ingest"))}
+    assert ingest["paths"] == "stream" and ingest["progress"] == "local"
