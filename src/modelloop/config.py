@@ -87,6 +87,9 @@ class Config:
     #: The event stream ([events] url, or $MODELLOOP_EVENTS_URL): "" for the metadata store,
     #: "redis://host:port/db" for Redis Streams (modelloop.events.open_stream).
     events_url: str = ""
+    #: The features' online store ([features] online_store): "" for SQLite in the workspace,
+    #: "redis://host:port/db" for Redis (modelloop.features.online_store).
+    features_online_url: str = ""
 
     @property
     def state_dir(self) -> Path:
@@ -142,6 +145,7 @@ class Config:
             job_runner=_job_runner(raw.get("jobs", {}), path),
             job_executor=_job_executor(raw.get("jobs", {}), path),
             events_url=_events_url(raw.get("events", {}), path),
+            features_online_url=_features_online_url(raw.get("features", {}), path),
         )
 
 
@@ -179,6 +183,16 @@ def _events_url(events: dict, path: Path) -> str:
             f"{where} = {url!r} is neither empty (the metadata store) nor a redis:// URL",
             hint='leave it out, or e.g. url = "redis://127.0.0.1:6379/0"',
         )
+    return url
+
+
+def _features_online_url(features, path: Path) -> str:
+    url = features.get("online_store", "") if isinstance(features, dict) else None
+    if not isinstance(url, str) or (url and url.split("://", 1)[0] not in ("redis", "rediss",
+                                                                            "unix", "sqlite")):
+        raise ConfigError(f"{path}: [features] online_store = {url!r} is neither empty (SQLite in "
+                          "the workspace) nor a redis:// or sqlite:/// URL",
+                          hint='e.g. online_store = "redis://127.0.0.1:6379/0"')
     return url
 
 

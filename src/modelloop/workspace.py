@@ -220,6 +220,15 @@ class Workspace:
         return ingest_then_monitor
 
     @_service
+    def features(self):
+        """Feature sets: definitions, point-in-time joins, the online store
+        (:class:`modelloop.features.service.FeatureSets`)."""
+        from modelloop.features.service import FeatureSets
+
+        return FeatureSets(self.store, self.datasets, online_url=self.config.features_online_url,
+                           state_dir=self.config.state_dir)
+
+    @_service
     def jobs(self):
         """Tracked jobs (:class:`modelloop.training.jobs.Jobs`), run as ``[jobs] runner`` says."""
         from modelloop.training.jobs import Jobs

@@ -22,6 +22,7 @@ from modelloop.cli import (
     demo,
     endpoint,
     explain,
+    features,
     jobs,
     learn,
     loop,
@@ -142,6 +143,7 @@ COMMANDS = [
     controller.controller, up.up,
     trigger.trigger,
     explain.bias, explain.explain,
+    features.features,
 ]  # fmt: skip
 
 for _command in COMMANDS:

@@ -16,6 +16,7 @@ from modelloop.store.interfaces import (
     BlobRecordStore,
     DatasetStore,
     EventStore,
+    FeatureSetStore,
     JobStore,
     LeaseStore,
     LoopStore,
@@ -42,6 +43,7 @@ class MetadataStore(
     TriggerStore,
     LoopStore,
     OnlineStore,
+    FeatureSetStore,
 ):
     """Records of everything in a workspace. Every method is one transaction."""
 

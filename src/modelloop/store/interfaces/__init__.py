@@ -10,6 +10,7 @@ from modelloop.store.interfaces.batch import BatchStore
 from modelloop.store.interfaces.blobs import BlobRecordStore
 from modelloop.store.interfaces.datasets import DatasetStore
 from modelloop.store.interfaces.events import EventStore
+from modelloop.store.interfaces.features import FeatureSetStore
 from modelloop.store.interfaces.jobs import JobStore
 from modelloop.store.interfaces.leases import LeaseStore
 from modelloop.store.interfaces.loops import LoopStore
@@ -31,6 +32,7 @@ __all__ = [
     "BlobRecordStore",
     "DatasetStore",
     "EventStore",
+    "FeatureSetStore",
     "JobStore",
     "LabelStore",
     "LeaseStore",

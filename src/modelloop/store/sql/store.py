@@ -7,6 +7,7 @@ from modelloop.store.sql.batch import SqlBatch
 from modelloop.store.sql.blobs import SqlBlobs
 from modelloop.store.sql.datasets import SqlDatasets
 from modelloop.store.sql.events import SqlEvents
+from modelloop.store.sql.features import SqlFeatureSets
 from modelloop.store.sql.jobs import SqlJobs
 from modelloop.store.sql.leases import SqlLeases
 from modelloop.store.sql.loops import SqlLoops
@@ -32,6 +33,7 @@ class SqlStore(
     SqlTriggers,
     SqlLoops,
     SqlOnline,
+    SqlFeatureSets,
     MetadataStore,
 ):
     """The metadata store on SQLAlchemy: SQLite by default, PostgreSQL to scale out."""

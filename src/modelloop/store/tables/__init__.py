@@ -9,6 +9,7 @@ from modelloop.store.tables import (
     blobs,
     datasets,
     events,
+    features,
     jobs,
     leases,
     loops,
@@ -33,4 +34,4 @@ BLOB_REFERENCES = [
     *loops.BLOB_COLUMNS,
 ]
 
-__all__ = ["BLOB_REFERENCES", "blobs", "events", "leases", "metadata", "online", "triggers"]
+__all__ = ["BLOB_REFERENCES", "blobs", "events", "features", "leases", "metadata", "online", "triggers"]

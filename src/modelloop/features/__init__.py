@@ -1,0 +1,1 @@
+"""Feature sets: windowed aggregates by entity, computed once for training and serving."""

@@ -1,0 +1,99 @@
+"""The feature sets service (``ws.features``): definitions, point-in-time joins, the online store.
+
+Definitions are stored in the metadata store, versioned by their hash. The offline store is the
+source dataset itself: ``get_historical`` reads its Parquet parts (only the columns the definition
+uses) and joins point-in-time correctly. The online store (``online.py``) is kept up to date
+incrementally from the dataset's new versions (``update``) or from rows pushed as they arrive
+(``push``), and answers ``get_online`` by entity key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from modelloop.common.hashing import sha256_bytes
+from modelloop.errors import InvalidInput, NotFound
+from modelloop.features.offline import historical
+from modelloop.features.spec import FeatureSet, check_against_schema, parse_feature_set
+
+
+def _read_definition(definition) -> dict:
+    if isinstance(definition, dict):
+        return definition
+    path = Path(definition)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFound(f"no feature definition file {str(path)!r}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {str(path)!r}: {exc}") from None
+    import yaml
+
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{str(path)!r} is not valid YAML: {exc}") from None
+    return raw
+
+
+class FeatureSets:
+    """Feature set definitions and their offline and online values."""
+
+    def __init__(self, store, datasets, online_url: str | None = None, state_dir=None):
+        self.store = store
+        self.datasets = datasets
+        self._online_url = online_url
+        self._state_dir = state_dir
+        self._online = None
+
+    # -- definitions --------------------------------------------------------------------------
+    def apply(self, definition: str | os.PathLike | dict) -> dict:
+        """Store a definition (a ``features.yaml`` path, or the same as a dict); checked first,
+        and against its source dataset's columns when that dataset exists. A changed definition
+        gets the next version; the same one changes nothing (``changed`` False)."""
+        fs = parse_feature_set(_read_definition(definition))
+        if self.store.get_dataset(fs.source) is not None:
+            check_against_schema(fs, self.datasets.get(fs.source).schema)
+        spec = fs.to_dict()
+        before = self.store.get_feature_set(fs.name)
+        row = self.store.put_feature_set(fs.name, source=fs.source, spec=spec,
+                                         hash=sha256_bytes(json.dumps(spec, sort_keys=True)))  # fmt: skip
+        return {**row, "changed": before is None or before["hash"] != row["hash"]}
+
+    def list(self) -> list[dict]:
+        return self.store.list_feature_sets()
+
+    def show(self, name: str) -> dict:
+        row = self.store.get_feature_set(name)
+        if row is None:
+            known = [r["name"] for r in self.store.list_feature_sets()]
+            raise NotFound(f"no feature set named {name!r}",
+                           hint=f"known: {', '.join(known)}" if known
+                           else "define one with 'modelloop features apply features.yaml'")
+        return row
+
+    def definition(self, name: str) -> FeatureSet:
+        return parse_feature_set(self.show(name)["spec"])
+
+    def delete(self, name: str) -> bool:
+        self.show(name)
+        return self.store.delete_feature_set(name)
+
+    # -- offline ------------------------------------------------------------------------------
+    def source_table(self, fs: FeatureSet, ref: str | None = None):
+        """The source rows (only the columns the definition reads), checked against it."""
+        v = self.datasets.get(ref or fs.source)
+        check_against_schema(fs, v.schema)
+        return self.datasets.to_arrow(v.ref, columns=fs.columns())
+
+    def get_historical(self, name: str, entity_frame: pd.DataFrame, *,
+                       timestamp: str | None = None, source: str | None = None) -> pd.DataFrame:  # fmt: skip
+        """``entity_frame`` (an entity key and a time per row; ``timestamp`` names the time
+        column, the definition's event-time column by default) with each feature as it was
+        known at that row's time, from the source (``source``: a ref such as ``tx@3``)."""
+        fs = self.definition(name)
+        return historical(fs, self.source_table(fs, source), entity_frame, timestamp)
