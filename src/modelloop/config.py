@@ -7,6 +7,8 @@ Environment variables override the file so that one config can move between mach
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -281,12 +283,32 @@ def _toml_str(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+#: Who a server is acting for in this request or thread (:func:`acting_as`); None: the OS user.
+_ACTING_AS: contextvars.ContextVar[str | None] = contextvars.ContextVar("modelloop_actor", default=None)
+
+
+@contextlib.contextmanager
+def acting_as(actor: str):
+    """Within the block (this thread or task only), :func:`current_actor` is ``actor``: the API
+    server runs each call as its token's name, so every history record (registered by, approved
+    by, alias moved by) names the caller, not the server's OS user."""
+    reset = _ACTING_AS.set(actor)
+    try:
+        yield
+    finally:
+        _ACTING_AS.reset(reset)
+
+
 def current_actor() -> str:
-    """Who is acting, for history records: $MODELLOOP_USER, else user@host (uid@host where
-    there is no login name, as in some containers)."""
+    """Who is acting, for history records: the caller a server acts for (:func:`acting_as`),
+    else $MODELLOOP_USER, else user@host (uid@host where there is no login name, as in some
+    containers)."""
     import getpass
     import socket
 
+    acting = _ACTING_AS.get()
+    if acting:
+        return acting
     user = os.environ.get("MODELLOOP_USER")
     if user:
         return user

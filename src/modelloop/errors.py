@@ -105,6 +105,20 @@ class UntrustedCode(ModelloopError):
     status = 403
 
 
+class Unauthenticated(ModelloopError):
+    """A request carried no credentials, or ones that are malformed, unknown, expired or revoked
+    (401). The message never says which of these: that would help someone guessing tokens."""
+
+    status = 401
+
+
+class Forbidden(ModelloopError):
+    """The caller is known but may not do this: its role is below the one the operation needs,
+    or a rule such as four-eyes approval refuses it (403)."""
+
+    status = 403
+
+
 #: Integers are stored in 64-bit columns; anything larger is a mistake, not a count or an id.
 _INT_LIMIT = 2**63
 

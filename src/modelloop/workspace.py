@@ -339,6 +339,21 @@ class Workspace:
         return Monitoring(self.store, self.artifacts, self.datasets, self.jobs,
                           series=self.metric_series, alarms=self.alarms, labels=self.labels)
 
+    @_service
+    def tokens(self):
+        """API tokens with roles (:class:`modelloop.access.tokens.Tokens`): one per workspace
+        object, so a token is argon2-verified once per process, then cached."""
+        from modelloop.access.tokens import Tokens
+
+        return Tokens(self.store)
+
+    @_service
+    def audit(self):
+        """The append-only audit log of mutating calls (:class:`modelloop.access.audit.Audit`)."""
+        from modelloop.access.audit import Audit
+
+        return Audit(self.store)
+
     def controller(self, *, lease_seconds: float = 10.0, holder: str | None = None,
                    on_change=None):  # fmt: skip
         """The controller (:class:`modelloop.automation.controller.Controller`) of this

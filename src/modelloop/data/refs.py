@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
+from modelloop.common.durations import parse_time  # noqa: F401 - the data layer's name for it
 from modelloop.errors import InvalidInput
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 #: ASCII digits only: str.isdigit() also accepts '²' or '٣', which int() then refuses or misreads.
 _NUMBER = re.compile(r"[0-9]{1,10}", re.ASCII)
 #: Versions are stored as 32-bit integers; a larger number can never name one.
@@ -107,23 +105,3 @@ def parse_ref(text: str | Ref, what: str = "dataset") -> Ref:
             hint=f"use {name}@{end - 1}..{end} for the rows version {end} added"
             if end > 1 else f"use {name}@1 for the rows of the first version")
     return Ref(name, end, after)
-
-
-def parse_time(text: str, *, now: datetime | None = None) -> datetime:
-    """A point in time: a duration back from now (``7d``, ``12h``, ``30m``) or an ISO date/time."""
-    now = now or datetime.now(UTC)
-    m = _DURATION.match(str(text))
-    if m:
-        try:
-            return now - timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
-        except (OverflowError, ValueError):
-            raise InvalidInput(f"the duration {text!r} reaches before the year 1",
-                               hint="use a shorter duration such as 7d or 52w") from None
-    try:
-        value = datetime.fromisoformat(str(text))
-    except ValueError:
-        raise InvalidInput(
-            f"cannot read {text!r} as a time",
-            hint="use a duration such as 7d, 12h, 30m, or an ISO date such as 2026-05-03",
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -32,7 +32,8 @@ TOP_CATEGORIES = 15
 
 
 def parse_window(text: str) -> timedelta:
-    from modelloop.data.refs import _DURATION, _UNITS
+    from modelloop.common.durations import DURATION as _DURATION
+    from modelloop.common.durations import UNITS as _UNITS
     from modelloop.errors import InvalidInput
 
     m = _DURATION.match(str(text))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import abstractmethod
 
 from modelloop.store.interfaces import (
+    AccessStore,
     BatchStore,
     BlobRecordStore,
     DatasetStore,
@@ -44,6 +45,7 @@ class MetadataStore(
     LoopStore,
     OnlineStore,
     FeatureSetStore,
+    AccessStore,
 ):
     """Records of everything in a workspace. Every method is one transaction."""
 

@@ -26,8 +26,15 @@ def _empty_sql(store) -> None:
             names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
             conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
+            # Append-only tables (the audit log) refuse DELETE by trigger: lift it while emptying.
+            triggers = conn.execute(sa.text(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()  # fmt: skip
+            for name, _ in triggers:
+                conn.execute(sa.text(f'DROP TRIGGER "{name}"'))
             for table in reversed(metadata.sorted_tables):
                 conn.execute(table.delete())
+            for _, sql in triggers:
+                conn.execute(sa.text(sql))
 
 
 class SqliteBackend:

@@ -6,6 +6,7 @@ its constructor argument with the narrowest one it uses; :class:`~modelloop.stor
 is all of them together, and ``tests/store/conformance`` checks any implementation against them.
 """
 
+from modelloop.store.interfaces.access import AccessStore
 from modelloop.store.interfaces.batch import BatchStore
 from modelloop.store.interfaces.blobs import BlobRecordStore
 from modelloop.store.interfaces.datasets import DatasetStore
@@ -27,6 +28,7 @@ from modelloop.store.interfaces.serving import ServingStore
 from modelloop.store.interfaces.triggers import TriggerStore
 
 __all__ = [
+    "AccessStore",
     "AlarmStore",
     "BatchStore",
     "BlobRecordStore",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from modelloop.store.base import MetadataStore
+from modelloop.store.sql.access import SqlAccess
 from modelloop.store.sql.batch import SqlBatch
 from modelloop.store.sql.blobs import SqlBlobs
 from modelloop.store.sql.datasets import SqlDatasets
@@ -34,6 +35,7 @@ class SqlStore(
     SqlLoops,
     SqlOnline,
     SqlFeatureSets,
+    SqlAccess,
     MetadataStore,
 ):
     """The metadata store on SQLAlchemy: SQLite by default, PostgreSQL to scale out."""

@@ -5,6 +5,7 @@ package registers every table, which is what the migrations' autogenerate compar
 """
 
 from modelloop.store.tables import (
+    access,
     batch,
     blobs,
     datasets,
@@ -34,4 +35,7 @@ BLOB_REFERENCES = [
     *loops.BLOB_COLUMNS,
 ]
 
-__all__ = ["BLOB_REFERENCES", "blobs", "events", "features", "leases", "metadata", "online", "triggers"]
+__all__ = [
+    "BLOB_REFERENCES", "access", "blobs", "events", "features", "leases", "metadata", "online",
+    "triggers",
+]
