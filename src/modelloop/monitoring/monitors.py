@@ -32,17 +32,9 @@ TOP_CATEGORIES = 15
 
 
 def parse_window(text: str) -> timedelta:
-    from modelloop.common.durations import DURATION as _DURATION
-    from modelloop.common.durations import UNITS as _UNITS
-    from modelloop.errors import InvalidInput
+    from modelloop.common.durations import parse_duration
 
-    m = _DURATION.match(str(text))
-    if not m:
-        raise InvalidInput(f"cannot read window {text!r}", hint="use a duration such as 1h, 30m, 1d")
-    try:
-        return timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
-    except OverflowError:
-        raise InvalidInput(f"window {text!r} is too long", hint="use a duration such as 7d") from None
+    return parse_duration(text, what="window")
 
 
 def exclude_columns(baseline, exclude):
