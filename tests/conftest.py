@@ -8,6 +8,7 @@ where skipping would hide a broken backend.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -299,12 +300,26 @@ def invoke_cli(
     return result
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--remote", action="store_true", default=os.environ.get("MODELLOOP_TEST_REMOTE") == "1",
+        help="run the cli fixture's commands through a modelloop API server over each test's "
+             "workspace (MODELLOOP_URL), not on the workspace itself (or MODELLOOP_TEST_REMOTE=1)",
+    )
+
+
 @pytest.fixture
 def cli(request):
     """``cli(*args)``: the ``modelloop`` command, run in this process (:func:`invoke_cli`), or as
     a subprocess (:func:`run_cli`) for a test marked ``cli_subprocess`` (signals, process exit,
-    environment read at start-up)."""
+    environment read at start-up). With ``--remote``, through the API (:func:`remote_cli`)."""
     forced = os.environ.get("MODELLOOP_TEST_CLI") == "subprocess"  # every call a real process
+    if request.config.getoption("remote") and not request.node.get_closest_marker("cli_subprocess"):
+        from tests.remote_server import ApiServers
+
+        servers = ApiServers()
+        request.addfinalizer(servers.close)
+        return functools.partial(remote_cli, servers)
     if forced or request.node.get_closest_marker("cli_subprocess"):
         return run_cli
 
@@ -312,6 +327,46 @@ def cli(request):
         return invoke_cli(*args, **kwargs)
 
     return in_process
+
+
+#: Commands that run on the workspace's machine only (they make a workspace, or are servers).
+LOCAL_COMMANDS = ("init", "quickstart", "samples", "demo", "up", "serve", "controller", "learn")
+
+
+def remote_cli(servers, *args, cwd=None, env=None, check=True, timeout=None) -> CliResult:
+    """``modelloop ARGS`` as :func:`invoke_cli` runs it, but with ``MODELLOOP_URL`` and
+    ``MODELLOOP_TOKEN`` naming an API server over the workspace the command would have used
+    (``-w DIR``, ``MODELLOOP_HOME``, or found from ``cwd``), which the command then never opens
+    itself. Commands that make a workspace or are servers run as they are."""
+    from modelloop.config import CONFIG_FILE, find_root
+    from modelloop.errors import ModelloopError
+
+    args = [str(a) for a in args]
+    root, rest, i = None, [], 0
+    while i < len(args):
+        if args[i] in ("-w", "--workspace") and i + 1 < len(args) and root is None:
+            root, i = args[i + 1], i + 2
+            continue
+        if args[i].startswith("--workspace="):
+            root = args[i].split("=", 1)[1]
+        else:
+            rest.append(args[i])
+        i += 1
+    command = next((a for a in rest if not a.startswith("-")), None)
+    if root is None:
+        root = (env or {}).get("MODELLOOP_HOME")
+    if command in LOCAL_COMMANDS or "--help" in rest or "-h" in rest:
+        return invoke_cli(*args, cwd=cwd, env=env, check=check)
+    here = Path(cwd or os.getcwd()).resolve()
+    found = [f for f in (here, *here.parents) if (f / CONFIG_FILE).is_file()][:1]
+    try:
+        root = find_root(here / root) if root else found[0]
+    except (ModelloopError, IndexError):  # no workspace: the command says so, as it does locally
+        return invoke_cli(*args, cwd=cwd, env=env, check=check)
+    server = servers.of(root)
+    remote_env = {**(env or {}), "MODELLOOP_URL": server.url, "MODELLOOP_TOKEN": server.token,
+                  "MODELLOOP_HOME": None}
+    return invoke_cli(*rest, cwd=cwd, env=remote_env, check=check)
 
 
 def write_csv(path: Path, frame) -> Path:

@@ -179,6 +179,15 @@ class Workspace:
         ws.artifacts  # noqa: B018
         return ws
 
+    @staticmethod
+    def connect(url: str, token: str | None = None, *, timeout: float = 300.0):
+        """The workspace behind a modelloop API server (``modelloop api serve``) at ``url``,
+        acting with API token ``token``: a :class:`~modelloop.remote.workspace.RemoteWorkspace`
+        whose services have these same methods, each an HTTP call (files stream both ways)."""
+        from modelloop.remote.workspace import RemoteWorkspace
+
+        return RemoteWorkspace(url, token, timeout=timeout)
+
     @cached_property
     def store(self):
         from modelloop.store import open_store

@@ -121,7 +121,7 @@ def controller(c: Context, interval: float, lease_seconds: float, grace: float,
         return show_status(c.ws.controller_status(), as_json)
     if not interval > 0:
         raise InvalidInput(f"--interval must be positive, not {interval}")
-    ws = c.ws
+    ws = c.local_ws
 
     def on_change(state: str) -> None:
         if not as_json:

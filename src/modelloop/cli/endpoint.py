@@ -428,7 +428,7 @@ def serve(c: Context, host: str, port: int, insecure: bool, default_endpoint: st
     opts = check_serve(host=host, port=port, insecure=insecure, min_workers=lo, max_workers=hi,
                        target_inflight=target_inflight, scale_out_cooldown=scale_out_cooldown,
                        scale_in_cooldown=scale_in_cooldown, metrics_seconds=metrics_interval)
-    ws = c.ws
+    ws = c.local_ws
     ws.store  # noqa: B018 - open (and migrate) before announcing
     sock = bind(host, port)  # a busy port fails here, before anything is announced
     if insecure and not _loopback(host):

@@ -304,3 +304,9 @@ class TrialProgress:
         self._thread.join()
         self._show(self._tail.lines(final=True))
         self._thread = None
+
+    def finished(self, job: dict) -> None:
+        """After a job that never reported its start here (it ran behind the modelloop API,
+        whose log file is on the server's machine): its trial lines from its stored log."""
+        if self._tail is None:
+            self._show(self.ws.jobs.logs(job["id"]).splitlines())

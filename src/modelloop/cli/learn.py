@@ -33,7 +33,7 @@ def learn(c: Context, name: str, lease_seconds: float) -> None:
     from modelloop.cli.controller import graceful_stop
 
     with graceful_stop("checkpointing and stopping the learner") as stop:
-        learned = run_learner(c.ws, name, stop, lease_seconds=lease_seconds,
+        learned = run_learner(c.local_ws, name, stop, lease_seconds=lease_seconds,
                               say=lambda line: click.echo(f"modelloop: {line}", err=True))
     render.note(f"learner of {name} stopped after {learned} events")
 

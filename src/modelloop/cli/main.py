@@ -104,7 +104,7 @@ def events(c: Context, kind: str | None, after_id: int, limit: int, group: str |
 
     info = None
     if group is not None:
-        info = c.ws.events_stream.group_info(group)
+        info = c.local_ws.events_stream.group_info(group)
         if info is None:
             from modelloop.errors import NotFound
 

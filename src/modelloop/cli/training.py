@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -118,6 +119,7 @@ def train(c: Context, dataset, algorithm, params, time_budget, register, target,
                                   on_start=progress.started, executor=executor)
     finally:
         progress.close()
+    progress.finished(job)
     extra = []
     if register:
         record = c.ws.models.register_from_job(register, job["id"])
@@ -159,6 +161,8 @@ def tune(c: Context, dataset, algorithm, space, metric, direction, n_trials, tim
          split, holdout, since, seed, name, executor, as_json) -> None:
     """Tune an algorithm's hyperparameters on DATASET; every trial is a job."""
     progress = TrialProgress(c.ws, "tune")
+    if space is not None and c.remote:  # the file is on this machine, not the server's
+        space = Path(space).read_text()
     try:
         job = c.ws.training.tune(
             dataset, target, algorithm, space, metric=metric, direction=direction, task=task,
@@ -170,6 +174,7 @@ def tune(c: Context, dataset, algorithm, space, metric, direction, n_trials, tim
             executor=executor)
     finally:
         progress.close()
+    progress.finished(job)
     extra = []
     board = job["outputs"].get("leaderboard") or []
     if board and not as_json:

@@ -114,7 +114,7 @@ def up(c: Context, host: str, port: int, interval: float, lease_seconds: float, 
     are answered, running jobs finish."""
     from modelloop.training import warm_workers
 
-    ws = c.ws
+    ws = c.local_ws
     ws.store  # noqa: B018 - open (and migrate) once, before the children open it too
     view = LogView()
     tails = threading.Event()

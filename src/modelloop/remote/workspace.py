@@ -1,0 +1,308 @@
+"""A workspace behind the API: ``Workspace.connect(url, token=...)`` returns a
+:class:`RemoteWorkspace` whose services have the local services' methods, each one an HTTP call.
+
+Nothing here is written per operation: the services and methods come from the operations table
+(:data:`modelloop.remote.operations.OPERATIONS`, the one the server is built from), the arguments
+are bound to the local method's signature (so positional and keyword calls work as they do
+locally), and the answer is rebuilt from the method's return annotation
+(:mod:`modelloop.remote.codec`). Arguments that cannot cross a network (callbacks such as
+``progress``) stay on this side; files named by an upload operation are streamed from disk, and a
+download operation's ``dest`` is written as the body arrives.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import os
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from modelloop import errors
+from modelloop.remote import codec
+from modelloop.remote.client import Transport
+
+
+def _operations() -> tuple:
+    from modelloop.remote.operations import OPERATIONS
+
+    return OPERATIONS
+
+
+class RemoteWorkspace:
+    """The SDK against a modelloop API server (``https://host:port``): ``ws.datasets.list()``,
+    ``ws.models.approve(...)`` … as on a local :class:`~modelloop.workspace.Workspace`, with the
+    token's role deciding what is allowed. Only what the API offers is here: a local-only method
+    (``models.load`` returns a live model, ``controller()`` runs where the store is) raises
+    :class:`~modelloop.errors.InvalidInput` saying so."""
+
+    is_remote = True
+
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 300.0,
+                 verify: str | bool | None = None):  # fmt: skip
+        self.url = url.rstrip("/")
+        self.transport = Transport(self.url, token, timeout=timeout, verify=verify)
+        self._services: dict[str, RemoteService] = {}
+
+    @functools.cached_property
+    def _table(self) -> dict[str, dict[str, Any]]:
+        table: dict[str, dict[str, Any]] = {}
+        for op in _operations():
+            table.setdefault(op.service, {})[op.method] = op
+        return table
+
+    def service(self, name: str) -> RemoteService:
+        if name not in self._services:
+            known = name in self._table or any(s.startswith(name + ".") for s in self._table)
+            if not known:
+                raise AttributeError(name)
+            self._services[name] = RemoteService(self, name)
+        return self._services[name]
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self.service(name)
+        except AttributeError:
+            pass
+        for service in ("workspace", ""):  # workspace-level operations (ws.events(...))
+            op = self._table.get(service, {}).get(name)
+            if op is not None:
+                return _bound_call(self, op)
+        return _local_only(name)
+
+    def call(self, op, *args, **kwargs) -> Any:
+        """Call operation ``op`` (an :class:`~modelloop.remote.operations.Operation`) with the
+        arguments of its local method, as :mod:`modelloop.remote.operations` says they travel."""
+        from modelloop.remote.operations import parameters, signature
+
+        sig, hints = signature(op)
+        arguments = _bind(sig, f"ws.{op.name}", args, kwargs)
+        path: dict = {}
+        query: dict = {}
+        body: dict = {}
+        stream = None
+        for p in parameters(op):
+            if p.name not in arguments:
+                continue
+            value = arguments[p.name]
+            if p.where == "path":
+                path[p.name] = quote(str(value), safe="")
+            elif p.where == "query":
+                query[p.name] = value if _scalar(value) else json.dumps(codec.encode(value))
+            elif p.where in ("body", "spread"):
+                body[p.name] = codec.encode(value)
+            elif p.where == "stream":
+                stream = value
+            # "server" (who acts: the token) and "local" (callbacks) stay here
+        url = op.path.format(**path)
+        if op.stream == "upload":
+            response = self._upload(op, url, query, stream)
+        elif op.stream == "download":
+            return self._download(op, url, query, Path(stream if stream is not None else "."),
+                                  hints.get("return"))
+        elif op.page:
+            return self._pages(op, url, query, hints.get("return"))
+        else:
+            response = self.transport.request(op.http, url, params=query,
+                                              json=body if op.http in ("POST", "PUT") else None)
+        return _result(response, hints.get("return"))
+
+    def _pages(self, op, url: str, query: dict, hint) -> list:
+        """Every row of a paginated list, page after page (the local method returns them all,
+        or as many as its own ``limit`` asks for)."""
+        from modelloop.remote.operations import PAGE_MAX
+
+        wanted = query.pop("limit", None)
+        offset = int(query.pop("offset", 0) or 0)
+        rows: list = []
+        while True:
+            size = PAGE_MAX if wanted is None else min(PAGE_MAX, int(wanted) - len(rows))
+            if size <= 0:
+                break
+            response = self.transport.request(
+                op.http, url, params={**query, "limit": size, "offset": offset + len(rows)})
+            page = response.json()
+            rows.extend(page)
+            total = response.headers.get("x-total-count")
+            if len(page) < size or (total is not None and offset + len(rows) >= int(total)):
+                break
+        return codec.decode(rows, hint)
+
+    def _upload(self, op, url: str, query: dict, files) -> httpx.Response:
+        """One request whose body is the file, or a tar of the files when there are several."""
+        local = _expand(files, query.get("format"))
+        if len(local) == 1:
+            return self.transport.request(op.http, url, upload=local[0],
+                                          params={**query, "filename": local[0].name})
+        with tempfile.TemporaryDirectory(prefix="modelloop-upload-") as tmp:
+            archive = Path(tmp) / "files.tar"
+            with tarfile.open(archive, "w") as tar:  # files are added in chunks: bounded memory
+                for i, file in enumerate(local):
+                    tar.add(file, arcname=f"{i:04d}-{file.name}")
+            return self.transport.request(op.http, url, upload=archive,
+                                          params={**query, "filename": archive.name})
+
+    def _download(self, op, url: str, query: dict, dest: Path, hint) -> Any:
+        """The answer (a tar of what the method wrote) unpacked into ``dest``; the method's
+        result (paths relative to ``dest``) is in the ``X-Modelloop-Result`` header."""
+        dest.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=dest, prefix=".download-", suffix=".tar",
+                                         delete=False) as tmp:
+            archive = Path(tmp.name)
+        try:
+            headers = self.transport.download(op.http, url, archive, params=query)
+            with tarfile.open(archive) as tar:
+                tar.extractall(dest, filter="data")
+        finally:
+            archive.unlink(missing_ok=True)
+        result = json.loads(headers.get("x-modelloop-result", "null"))
+        return codec.decode(_under(dest, result), hint)
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> RemoteWorkspace:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RemoteWorkspace({self.url!r})"
+
+
+class RemoteService:
+    """``ws.<service>`` of a remote workspace: its methods are the operations of the table."""
+
+    def __init__(self, ws: RemoteWorkspace, name: str):
+        self._ws = ws
+        self._name = name
+
+    def __getattr__(self, method: str):
+        if method.startswith("_"):
+            raise AttributeError(method)
+        op = self._ws._table.get(self._name, {}).get(method)
+        if op is not None:
+            call = _bound_call(self._ws, op)
+            setattr(self, method, call)
+            return call
+        nested = f"{self._name}.{method}"
+        if any(s == nested or s.startswith(nested + ".") for s in self._ws._table):
+            return self._ws.service(nested)
+        if method in self._ws._table:  # ws.monitoring.alarms is ws.alarms, as it is locally
+            return self._ws.service(method)
+        extra = _CLIENT_SIDE.get((self._name, method))
+        if extra is not None:
+            return functools.partial(extra, self._ws)
+        return _local_only(f"{self._name}.{method}")
+
+    def __repr__(self) -> str:
+        return f"<remote ws.{self._name} of {self._ws.url}>"
+
+
+def _bound_call(ws: RemoteWorkspace, op):
+    def call(*args, **kwargs):
+        return ws.call(op, *args, **kwargs)
+
+    call.__name__ = op.method
+    call.__qualname__ = f"{op.service}.{op.method}"
+    return call
+
+
+def _local_only(what: str):
+    def refuse(*args, **kwargs):
+        raise errors.InvalidInput(
+            f"ws.{what} runs only where the workspace is, not through the modelloop API",
+            hint="run it on the server's machine (unset MODELLOOP_URL there)",
+        )
+
+    refuse.__name__ = what.rsplit(".", 1)[-1]
+    return refuse
+
+
+def _bind(sig: inspect.Signature, where: str, args: tuple, kwargs: dict) -> dict:
+    try:
+        bound = sig.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise errors.InvalidInput(f"{where}(): {exc}", hint=f"its parameters: {sig}") from None
+    arguments = dict(bound.arguments)
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_KEYWORD and p.name in arguments:
+            arguments.update(arguments.pop(p.name))
+        elif p.kind is p.VAR_POSITIONAL and p.name in arguments:
+            arguments[p.name] = list(arguments[p.name])
+    return arguments
+
+
+def _scalar(value) -> bool:
+    return isinstance(value, str | int | float | bool | os.PathLike) or value is None
+
+
+def _result(response: httpx.Response, hint) -> Any:
+    """A call's value from its answer: an Arrow IPC stream as a table, bytes as they came, JSON
+    rebuilt as the return annotation says."""
+    kind = response.headers.get("content-type", "")
+    if kind.startswith("application/vnd.apache.arrow.stream"):
+        import pyarrow as pa
+
+        return pa.ipc.open_stream(pa.py_buffer(response.content)).read_all()
+    if kind.startswith("application/octet-stream"):
+        return response.content
+    if not response.content:
+        return None
+    return codec.decode(response.json(), hint)
+
+
+def _under(dest: Path, result):
+    """Paths the server gave relative to its ``dest`` as paths under ours."""
+    if isinstance(result, str):
+        return str(dest / result)
+    if isinstance(result, list):
+        return [_under(dest, r) for r in result]
+    return result
+
+
+def _expand(files, fmt: str | None = None) -> list[Path]:
+    """The local files an upload names (files, folders, globs, as ingest takes them)."""
+    from modelloop.tabular.locations import find_files
+
+    items = [files] if isinstance(files, str | os.PathLike) else list(files or [])
+    return [Path(f.path) for f in find_files([str(f) for f in items], fmt)]
+
+
+# -- methods a remote workspace composes on this side from operations -------------------------------
+def _follow(ws: RemoteWorkspace, job_id, *, poll: float = 0.5, skip: bool = False) -> Iterator[str]:
+    """``jobs.follow``: the job's log lines as they are written, by polling its log and status
+    (the log file is on the server's machine)."""
+    from modelloop.training.job_context import ACTIVE
+
+    jobs = ws.service("jobs")
+    shown = len(jobs.logs(job_id).splitlines()) if skip else 0
+    while True:
+        status = jobs.get(job_id)["status"]
+        lines = jobs.logs(job_id).splitlines()
+        yield from lines[shown:]
+        shown = len(lines)
+        if status not in ACTIVE:
+            return
+        time.sleep(poll)
+
+
+def _log_tail(ws: RemoteWorkspace, job_id, lines: int = 20) -> str:
+    try:
+        return "\n".join(ws.service("jobs").logs(job_id).splitlines()[-lines:])
+    except errors.ModelloopError:
+        return ""
+
+
+_CLIENT_SIDE = {("jobs", "follow"): _follow, ("jobs", "log_tail"): _log_tail}
