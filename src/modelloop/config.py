@@ -316,3 +316,64 @@ def current_actor() -> str:
         return f"{getpass.getuser()}@{socket.gethostname()}"
     except Exception:
         return f"uid{os.getuid()}@{socket.gethostname()}"
+
+
+#: Where ``modelloop login`` keeps the server and token the CLI uses when $MODELLOOP_TOKEN is unset.
+ENV_CREDENTIALS = "MODELLOOP_CREDENTIALS"
+
+
+def credentials_path() -> Path:
+    """``$MODELLOOP_CREDENTIALS``, else ``$XDG_CONFIG_HOME/modelloop/credentials`` (default
+    ``~/.config``)."""
+    if os.environ.get(ENV_CREDENTIALS):
+        return Path(os.environ[ENV_CREDENTIALS]).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base).expanduser() / "modelloop" / "credentials"
+
+
+def save_credentials(url: str, token: str) -> Path:
+    """Keep ``url`` and ``token`` for the CLI, readable by this user only (0600, written under a
+    temporary name and renamed, so a reader never sees half a file or a wider mode)."""
+    import json
+    import tempfile
+
+    path = credentials_path()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".credentials.")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"url": url, "token": token}, f)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_credentials() -> dict | None:
+    """``{"url", "token"}`` saved by ``modelloop login``, or None. A file others can read is
+    refused: the token in it would be everyone's."""
+    import json
+    import stat
+
+    path = credentials_path()
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"{path} can be read by other users",
+                          hint=f"chmod 600 {path}, or run 'modelloop login' again")  # fmt: skip
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not (isinstance(data, dict) and isinstance(data.get("url"), str)
+            and isinstance(data.get("token"), str)):  # fmt: skip
+        raise ConfigError(f"{path} is not a credentials file modelloop wrote",
+                          hint="run 'modelloop login URL' again")  # fmt: skip
+    return {"url": data["url"], "token": data["token"]}

@@ -16,6 +16,7 @@ import click
 
 from modelloop import __version__
 from modelloop.cli import (
+    access,
     alarms,
     controller,
     data,
@@ -36,6 +37,7 @@ from modelloop.cli import (
     trigger,
     up,
 )
+from modelloop.cli.auditing import audit_commands
 from modelloop.cli.context import Context, json_option, pass_ctx
 from modelloop.common.exiting import exit_code, exit_now
 from modelloop.errors import ModelloopError
@@ -144,6 +146,7 @@ COMMANDS = [
     trigger.trigger,
     explain.bias, explain.explain,
     features.features,
+    access.token, access.audit, access.login,
 ]  # fmt: skip
 
 for _command in COMMANDS:
@@ -195,6 +198,7 @@ def _bound_numbers(command: click.Command) -> None:
 
 
 _bound_numbers(cli)
+audit_commands(cli)
 
 
 #: OS errors that, carrying a file name, are about a path the user gave, not a bug.
