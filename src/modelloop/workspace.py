@@ -206,8 +206,28 @@ class Workspace:
 
         ds = Datasets(self.store, self.artifacts, self.config.state_dir / "tmp")
         ds.recover()
-        ds.ingest = self._then_monitor(ds.ingest)
+        ds.ingest = self._then_features(self._then_monitor(ds.ingest))
         return ds
+
+    def _then_features(self, ingest):
+        """``ingest``, then the online stores of the feature sets fed by that dataset brought up
+        to date (``report.feature_updates``); a failure there never fails the committed ingest."""
+
+        @functools.wraps(ingest)
+        def ingest_then_features(name, *args, **kwargs):
+            report = ingest(name, *args, **kwargs)
+            report.feature_updates = []
+            if report.version is not None:
+                for fs in self.store.list_feature_sets():
+                    if fs["source"] == report.dataset:
+                        try:
+                            report.feature_updates.append(self.features.update(fs["name"]))
+                        except Exception as exc:  # noqa: BLE001 - reported, the version stays
+                            report.feature_updates.append({"feature_set": fs["name"],
+                                                           "error": str(exc)})
+            return report
+
+        return ingest_then_features
 
     def _then_monitor(self, ingest):
         """``ingest``, then the dataset's after-ingest monitors on the rows it added. The data
@@ -428,6 +448,8 @@ class Workspace:
         return open_stream(self.config, self.store)
 
     def close(self) -> None:
+        if "features" in self.__dict__:
+            self.features.close()
         if "events_stream" in self.__dict__:
             self.events_stream.close()
         if "store" in self.__dict__:

@@ -104,3 +104,38 @@ def features_history(c: Context, name, entities, timestamp, source, output, as_j
          lambda p: frame.to_csv(p, index=False))(output)  # fmt: skip
         return render.out.print(f"Wrote {len(frame)} rows to {output}")
     _print_frame(frame, as_json, f"{name} as of each row")
+
+
+@features.command("backfill")
+@click.argument("name")
+@json_option
+@pass_ctx
+def features_backfill(c: Context, name: str, as_json: bool) -> None:
+    """Compute the online store of NAME afresh from its source's whole history."""
+    report = c.ws.features.backfill(name)
+    if as_json:
+        return render.print_json(report)
+    render.out.print(f"Backfilled [bold]{name}[/bold] from {report['version']} version(s) of its "
+                     f"source: {report['applied']} rows, {report['entities']} entities")
+
+
+@features.command("get")
+@click.argument("name")
+@click.argument("keys", nargs=-1, required=True)
+@click.option("--at", help="As of this time (ISO 8601; default now).")
+@json_option
+@pass_ctx
+def features_get(c: Context, name: str, keys: tuple[str, ...], at: str | None, as_json) -> None:
+    """Online features of entities: NAME card_id=42 [card_id=43 …]."""
+    entity = c.ws.features.show(name)["spec"]["entities"][0]
+    values = []
+    for item in keys:
+        key, sep, value = item.partition("=")
+        if not sep or key != entity:
+            raise click.BadParameter(f"{item!r}: use KEY=VALUE with the entity key "
+                                     f"({entity}=...)", param_hint="KEYS")  # fmt: skip
+        values.append(value)
+    rows = c.ws.features.get_online(name, values, at=at)
+    import pandas as pd
+
+    _print_frame(pd.DataFrame(rows), as_json, f"{name} online")
