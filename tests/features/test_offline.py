@@ -94,7 +94,7 @@ def test_bad_definitions_name_each_problem(local_workspace, tmp_path):
     with pytest.raises(InvalidInput) as err:
         ws.features.apply(bad)
     text = "\n".join(err.value.details)
-    for needle in ("unknown aggregate 'median'", "'1 fortnight' is not a duration",
+    for needle in ("unknown aggregate 'median'", "window '1 fortnight'",
                    "aggregate 'sum' needs a window", "is not allowed in an expression",
                    "hopping window needs hop"):
         assert needle in text

@@ -27,9 +27,6 @@ AGGREGATES = ("count", "sum", "mean", "min", "max", "count_distinct", "last")
 #: Aggregates that need a numeric column (the others take any column).
 NUMERIC_AGGREGATES = ("sum", "mean", "min", "max")
 WINDOW_TYPES = ("sliding", "tumbling", "hopping")
-_UNITS_NS = {"s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9,
-             "w": 7 * 86400 * 10**9}  # fmt: skip
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _FIELDS = {"name", "source", "entities", "event_time", "features", "allowed_lateness",
            "freshness", "description"}  # fmt: skip
@@ -37,12 +34,17 @@ _FEATURE_FIELDS = {"name", "column", "expression", "aggregate", "window", "windo
 
 
 def parse_duration(text, what: str) -> int:
-    """``"90s"``, ``"10m"``, ``"1h"``, ``"30d"``, ``"2w"`` as nanoseconds (> 0)."""
-    m = _DURATION.match(str(text)) if isinstance(text, str | int) else None
-    if not m or int(m.group(1)) <= 0:
-        raise InvalidInput(f"{what}: {text!r} is not a duration",
-                           hint="use a positive whole number and a unit: 30s, 10m, 1h, 24h, 30d, 1w")
-    return int(m.group(1)) * _UNITS_NS[m.group(2)]
+    """``"90s"``, ``"10m"``, ``"1h"``, ``"30d"``, ``"2w"`` as nanoseconds (> 0), read by the one
+    duration reader every option uses (``common/durations.py``)."""
+    from datetime import timedelta
+
+    from modelloop.common.durations import parse_duration as read
+
+    ns = read(text, what=what) // timedelta(microseconds=1) * 1000 if isinstance(text, str) else 0
+    if ns <= 0:
+        raise InvalidInput(f"cannot read {what} {text!r}: it must be a positive duration",
+                           hint="use a duration such as 30s, 10m, 1h, 24h, 30d or 1w")
+    return ns
 
 
 @dataclass(frozen=True)
