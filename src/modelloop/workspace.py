@@ -349,7 +349,8 @@ class Workspace:
         from modelloop.serving.endpoints import Endpoints
 
         return Endpoints(self.store, self.artifacts, self.models, alarms=self.alarms,
-                         series=self.metric_series, labels=self.labels)
+                         series=self.metric_series, labels=self.labels,
+                         features=lambda *a: self.features.serve(*a))
 
     @_service
     def transforms(self):

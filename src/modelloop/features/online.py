@@ -221,6 +221,14 @@ def lookup(fs: FeatureSet, store: OnlineStore, keys: list, at: int) -> list[dict
         rec = stored.get(k)
         if rec is not None and rec[1] <= at <= rec[2]:
             out[k] = json.loads(rec[0])
+        elif rec is not None and at < rec[1]:
+            from modelloop.errors import InvalidInput
+
+            raise InvalidInput(
+                f"the online store of {fs.name!r} holds key {k!r} as of "
+                f"{pd.Timestamp(rec[1], tz='UTC').isoformat()}, after the time asked for "
+                f"({pd.Timestamp(at, tz='UTC').isoformat()}): rows it no longer keeps may count",
+                hint="ask the offline store for past times (features history)")
         else:
             stale.append(k)
     if stale:

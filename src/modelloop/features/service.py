@@ -98,6 +98,50 @@ class FeatureSets:
         fs = self.definition(name)
         return historical(fs, self.source_table(fs, source), entity_frame, timestamp)
 
+    def training_data(self, name: str, labels: str, *, into: str | None = None,
+                      timestamp: str | None = None) -> dict:  # fmt: skip
+        """The point-in-time join of dataset ``labels`` (an entity key, a time, the target and
+        any request-time fields per row) with feature set ``name``, ingested as a version of
+        dataset ``into`` (default ``<labels>_<name>``) without the key and the time (what a
+        model reads is the features and the request-time fields). Returns the version's ref and
+        the definition to train with (``ws.training.train(ref, target, features=...)``), which
+        the model's package records, so that serving looks the same features up by key."""
+        import tempfile
+
+        row = self.show(name)
+        fs = parse_feature_set(row["spec"])
+        frame = self.datasets.to_pandas(labels)
+        joined = historical(fs, self.source_table(fs), frame, timestamp)
+        joined = joined.drop(columns=[fs.entity, timestamp or fs.event_time])
+        into = into or f"{labels.split('@')[0]}_{name}"
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"{into}.parquet"
+            joined.to_parquet(path, index=False)
+            report = self.datasets.ingest(into, path)
+        ref = report.version.ref if report.version is not None else self.datasets.get(into).ref
+        return {"dataset": ref, "rows": len(joined), "features": self.recorded(name)}
+
+    def recorded(self, name: str) -> dict:
+        """What a model trained from ``name`` records: its name, version, hash and definition."""
+        row = self.show(name)
+        return {k: row[k] for k in ("name", "version", "hash", "spec")}
+
+    def serve(self, recorded: dict, keys: list, at=None) -> list[dict]:
+        """The online values a model trained from ``recorded`` is served with; refused when the
+        feature set's definition is no longer the one the model was trained with."""
+        current = self.store.get_feature_set(recorded["name"])
+        if current is None or current["hash"] != recorded["hash"]:
+            now = "deleted" if current is None else f"now v{current['version']}"
+            raise InvalidInput(
+                f"the model was trained with feature set {recorded['name']!r} "
+                f"v{recorded['version']}, which is {now}: serving it would skew its features",
+                hint="retrain the model on the current definition, or apply the old one again")
+        fs = parse_feature_set(recorded["spec"])
+        from modelloop.features.online import lookup
+
+        at_ns = (pd.Timestamp.now(tz="UTC") if at is None else _timestamp(at)).as_unit("ns").value
+        return lookup(fs, self.online_store, list(keys), at_ns)
+
     # -- online -------------------------------------------------------------------------------
     @property
     def online_store(self):

@@ -61,8 +61,9 @@ class Endpoints:
     feedback."""
 
     def __init__(self, store: MetadataStore, artifacts: ArtifactStore, models: Registry, *,
-                 alarms: Alarms, series: MetricSeries, labels: Labels):
+                 alarms: Alarms, series: MetricSeries, labels: Labels, features=None):
         self.store = store
+        self._features = features  # (recorded feature set, keys, at) -> values, for no skew
         self.artifacts = artifacts
         self.models = models
         self._alarms = alarms
@@ -487,7 +488,8 @@ class Endpoints:
         plane = DataPlane(self.store, self.models, CaptureWriter(self.store, self.artifacts),
                           put_metrics=self._series.put_many,
                           advance_rollouts=lambda owner: self.advance(owner=owner),
-                          poll_seconds=poll_seconds, metrics_seconds=metrics_seconds)
+                          poll_seconds=poll_seconds, metrics_seconds=metrics_seconds,
+                          features=self._features)
         return create_app(plane, add_labels=self._labels.add_records, default_endpoint=default_endpoint,
                           workers_report=board.report if board is not None else None,
                           add_events=self.add_events,

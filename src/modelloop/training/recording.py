@@ -69,6 +69,8 @@ def store_model(ctx, result, frame, spec: dict, kind: str) -> None:
         "algorithm": result.algorithm,
         "code": ctx.recorder.info.get("code"),
     }
+    if spec.get("features"):  # the feature set the rows came from: serving looks it up by key
+        lineage["features"] = spec["features"]
     package = ctx.scratch / "model"
     save_package(result.model, package, signature=signature, task=result.task,
                  metrics=result.metrics, params={"algorithm": result.algorithm, **result.params},

@@ -61,8 +61,12 @@ class Training:
         on_start=None,
         report: bool = True,
         executor: str | None = None,
+        features: dict | None = None,
     ) -> dict:
         """Train ``algorithm`` on dataset version ``dataset``; return the finished job.
+
+        ``features``: the feature set the rows came from (``ws.features.training_data``), which
+        the model's package records, so that serving looks the same features up by key.
 
         With ``report`` (the default) the job records what its evaluation report shows, and
         the report is drawn when first asked for (``jobs.report``); without, it has none.
@@ -72,6 +76,8 @@ class Training:
         spec.update(algorithm=algorithm, params=dict(params or {}), task=task, seed=int(seed),
                     preprocessing=preprocessing, time_budget=float(time_budget),
                     report=bool(report))
+        if features is not None:
+            spec["features"] = features
         return self._run("train", spec, name or f"train {algorithm} on {spec['dataset']}",
                          timeout, on_start, executor or self.jobs.executor)
 

@@ -49,12 +49,12 @@ class DataPlane:
                  *, put_metrics: MetricSink,
                  advance_rollouts: Callable[[str], object] | None = None,
                  poll_seconds: float = 0.5, metrics_seconds: float = 10.0,
-                 online_poll_seconds: float = 0.1):
+                 online_poll_seconds: float = 0.1, features=None):
         self.poll_seconds = poll_seconds
         self.metrics_seconds = metrics_seconds
         self.advance_rollouts = advance_rollouts
         self.server_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.endpoints = EndpointRuntimes(store, models)
+        self.endpoints = EndpointRuntimes(store, models, features)
         # online variants follow their learners' revisions on their own, faster clock
         self.online = OnlineModels(store, models.artifacts, self.endpoints.online_variants,
                                    poll_seconds=online_poll_seconds)

@@ -26,9 +26,10 @@ class EndpointRuntimes:
     """The endpoints a server process serves (``runtimes``: name -> :class:`EndpointRuntime`),
     loaded from the ``store``'s endpoint records with the models of the ``models`` registry."""
 
-    def __init__(self, store: MetadataStore, models: Registry):
+    def __init__(self, store: MetadataStore, models: Registry, features=None):
         self.store = store
         self.models = models
+        self.features = features  # the feature lookup of models trained from a feature set
         self.runtimes: dict[str, EndpointRuntime] = {}
         self._models: dict[str, object] = {}  # package hash -> PackagedModel
         self._variants: dict[tuple, VariantRuntime] = {}
@@ -80,7 +81,7 @@ class EndpointRuntimes:
                     v = OnlineVariantRuntime(record["name"], spec, options, ex)
                     self._load_published(v)
                 else:
-                    v = VariantRuntime(spec, packaged, options, ex)
+                    v = VariantRuntime(spec, packaged, options, ex, self.features)
                 self._variants[key] = v
             variants[spec["name"]] = v
         return EndpointRuntime(record, variants)

@@ -15,7 +15,8 @@ from modelloop.serving.dataplane.validation import Validator
 class VariantRuntime:
     """A variant's model, its validation plan and its batcher."""
 
-    def __init__(self, spec: dict, packaged, options: dict, executor: ThreadPoolExecutor):
+    def __init__(self, spec: dict, packaged, options: dict, executor: ThreadPoolExecutor,
+                 features=None):
         self.name = spec["name"]
         self.model_ref = spec["model"]
         self.role = spec["role"]
@@ -27,6 +28,15 @@ class VariantRuntime:
         self.validator = Validator(packaged.signature, options, arrays=self.plan is not None)
         self.prepare = self.validator.prepare
         self.columns = self.validator.columns
+        recorded = (getattr(packaged, "manifest", None) and packaged.manifest.lineage or {}).get(
+            "features")
+        if recorded:  # trained from a feature set: its values are looked up by entity key
+            from modelloop.serving.dataplane.features import FeatureJoin
+
+            if features is None:
+                raise RuntimeError(f"{self.model_ref} reads feature set {recorded['name']!r}, "
+                                   "and this server has no feature store")
+            self.prepare = FeatureJoin(recorded, features, self.prepare, self.columns).prepare
         self.has_proba = bool(packaged.task in ("binary", "multiclass") and packaged.has_proba)
         classes = packaged.classes_ if self.has_proba else None
         self.classes = None if classes is None else classes.tolist()
