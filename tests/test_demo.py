@@ -71,3 +71,27 @@ def test_demo_closes_the_loop_with_no_command_typed(tmp_path, cli):
                    ), (stage, result.err)
     for used in (folder, person):  # the warm job servers the demos started
         warm_workers.shutdown(used / ".modelloop")
+
+
+@pytest.mark.slow
+def test_online_demo_recovers_after_the_switch_while_the_frozen_model_does_not(tmp_path, cli):
+    """``demo --online``, small: a real server and its learner process, events over HTTP."""
+    out = cli("demo", tmp_path / "online", "--online", "--events", "1200", "--switch-at", "400",
+              "--window", "200", "--event-rate", "100000", "--json", timeout=300).json()
+    assert out["events"] == out["events_accepted"] == 1200 and out["events_rejected"] == 0
+    assert out["requests"] > 0 and out["failures"] == 0, out["errors"]
+    assert [w["concept"] for w in out["windows"]] == ["before"] * 2 + ["after"] * 4
+    assert out["champion"] == "loans@1" and out["guard_reverts"] == 0
+    before, recovered = out["before"], out["recovered"]
+    # before the switch both models know the rule; after it the frozen one is a coin, the
+    # online one learned the new rule (the learner's own window metrics, scored on one stream)
+    assert before["frozen"] > 0.85 and before["online"] > 0.7, before
+    assert recovered["frozen"] < 0.6 and recovered["online"] > recovered["frozen"] + 0.2
+    assert out["recovered_within_events"]["online"] is not None
+    assert out["recovered_within_events"]["frozen"] is None
+    # what the endpoint answered at the end is what was just learned
+    assert recovered["served"] > recovered["frozen"] + 0.1, out["windows"]
+
+    mixed = cli("demo", tmp_path / "mixed", "--online", "--days", "3", check=False)
+    assert mixed.code != 0 and "--days goes without --online" in mixed.err
+    assert "Traceback" not in mixed.err

@@ -33,8 +33,22 @@ from modelloop.cli.context import json_option
               help="How long a day lasts (the drift day lasts until the new champion serves).")
 @click.option("--rate", type=click.FloatRange(1, 1000), default=30.0, show_default=True,
               help="Requests per second to the endpoint.")
+@click.option("--online", is_flag=True,
+              help="The other update mode: an online model learning every labelled event, "
+                   "against a frozen batch champion, through a switch of the approval rule.")
+@click.option("--events", type=click.IntRange(100, 1_000_000), default=4000, show_default=True,
+              help="--online: labelled events in the stream.")
+@click.option("--switch-at", type=click.IntRange(1), default=None,
+              help="--online: the event after which the approval rule switches (default: "
+                   "three eighths of the stream).")
+@click.option("--window", type=click.IntRange(10, 100_000), default=250, show_default=True,
+              help="--online: events per window of the learner's metrics.")
+@click.option("--event-rate", type=click.FloatRange(10, 1_000_000), default=500.0,
+              show_default=True, help="--online: labelled events per second posted.")
 @json_option
-def demo(directory, days, rows_per_day, drift_day, day_seconds, rate, as_json) -> None:
+@click.pass_context
+def demo(ctx, directory, days, rows_per_day, drift_day, day_seconds, rate, online, events,
+         switch_at, window, event_rate, as_json) -> None:
     """Watch modelloop keep a model fresh by itself, with no command typed.
 
     \b
@@ -44,16 +58,33 @@ def demo(directory, days, rows_per_day, drift_day, day_seconds, rate, as_json) -
     background, and plays the days: a CSV of loan applications lands in incoming/ each day
     (River's Agrawal generator) while requests flow and their ground truth comes back later.
     From the drift day on, applicants are richer and the approval rule is another one.
-    """
-    from modelloop.cli.demo_run import DemoRun
 
+    \b
+    --online plays the other update mode: a batch model trained on the first approval rule is
+    the champion; an online endpoint learns every labelled event posted to it (its learner
+    started by 'modelloop serve'), scored on the same events as that frozen champion; after
+    --switch-at the rule is another one: the online model recovers, the frozen one does not.
+    """
     started = time.perf_counter()
+    batch_only = ("days", "rows_per_day", "drift_day", "day_seconds", "rate")
+    online_only = ("events", "switch_at", "window", "event_rate")
+    given = [p for p in (online_only if not online else batch_only)
+             if ctx.get_parameter_source(p) == click.core.ParameterSource.COMMANDLINE]
+    if given:
+        names = ", ".join("--" + p.replace("_per_day", "").replace("_", "-") for p in given)
+        raise click.UsageError(f"{names} {'go' if len(given) > 1 else 'goes'} "
+                               f"{'without' if online else 'with'} --online")
     root = Path(directory or tempfile.mkdtemp(prefix="modelloop-demo-")).resolve()
     if (root / "modelloop.toml").exists():
         from modelloop.errors import InvalidInput
 
         raise InvalidInput(f"{root} already holds a workspace",
                            hint="give the demo a new or empty folder (or none for a temporary one)")
+    if online:
+        return _online(root, started, events=events, switch_at=switch_at, window=window,
+                       rate=event_rate, as_json=as_json)
+    from modelloop.cli.demo_run import DemoRun
+
     drift = min(3, days) if drift_day is None else drift_day
     if not 2 <= drift <= days:
         from modelloop.errors import InvalidInput
@@ -68,6 +99,25 @@ def demo(directory, days, rows_per_day, drift_day, day_seconds, rate, as_json) -
         render.print_json(summary)
         return
     show_summary(summary)
+
+
+def _online(root: Path, started: float, *, events: int, switch_at: int | None, window: int,
+            rate: float, as_json: bool) -> None:
+    from modelloop.cli.demo_online import OnlineDemo, show_online
+    from modelloop.errors import InvalidInput
+
+    switch = events * 3 // 8 if switch_at is None else switch_at
+    if not window <= switch <= events - 2 * window:
+        raise InvalidInput(f"--switch-at {switch} leaves no whole window before it or two after "
+                           f"it in {events} events (--window {window})",
+                           hint="a longer stream (--events), an earlier switch or smaller windows")
+    summary = OnlineDemo(root, events=events, switch_at=switch, window=window, rate=rate,
+                         quiet=as_json).play()
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    if as_json:
+        render.print_json(summary)
+        return
+    show_online(summary)
 
 
 def show_summary(summary: dict) -> None:
@@ -118,10 +168,21 @@ def free_port() -> int:
 def start_up(root: Path, port: int, log_path: Path, *, interval: float) -> subprocess.Popen:
     """``modelloop up`` for the workspace (the controller, the endpoint server and the job
     workers: one process tree), its lines in ``log_path``; returns once the server listens."""
+    return _start(root, ["up", "--port", str(port), "--interval", str(interval)], port,
+                  log_path, "up")
+
+
+def start_serve(root: Path, port: int, log_path: Path) -> subprocess.Popen:
+    """``modelloop serve`` for the workspace (the endpoint server and a learner process per
+    online endpoint), its lines in ``log_path``; returns once the server listens."""
+    return _start(root, ["serve", "--port", str(port)], port, log_path, "serve")
+
+
+def _start(root: Path, args: list[str], port: int, log_path: Path,
+           what: str) -> subprocess.Popen:
     log = open(log_path, "ab")  # noqa: SIM115 - the process tree writes to it until stopped
     proc = subprocess.Popen(
-        [sys.executable, "-m", "modelloop", "-w", str(root), "up", "--port", str(port),
-         "--interval", str(interval)],
+        [sys.executable, "-m", "modelloop", "-w", str(root), *args],
         stdout=log, stderr=subprocess.STDOUT, cwd=root,
         env={**os.environ, "COLUMNS": "200"},
     )
@@ -130,7 +191,7 @@ def start_up(root: Path, port: int, log_path: Path, *, interval: float) -> subpr
         if proc.poll() is not None:
             from modelloop.errors import ModelloopError
 
-            raise ModelloopError(f"'modelloop up' exited ({proc.returncode})",
+            raise ModelloopError(f"'modelloop {what}' exited ({proc.returncode})",
                                  hint=f"see {log_path}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -144,7 +205,8 @@ def start_up(root: Path, port: int, log_path: Path, *, interval: float) -> subpr
 
 
 def stop_up(proc: subprocess.Popen) -> None:
-    """SIGTERM: ``up`` stops the controller, then the server (requests in flight answered)."""
+    """SIGTERM: ``up`` stops the controller, then the server (requests in flight answered);
+    ``serve`` stops its learners (a last checkpoint each) and the server."""
     if proc.poll() is None:
         proc.terminate()
     try:
