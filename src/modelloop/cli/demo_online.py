@@ -185,6 +185,8 @@ class OnlineDemo:
         try:
             self._wait_serving(conn, "the server did not serve the endpoint", learned=False)
             self._events(conn, base, stream[:BATCH], served=[None] * min(BATCH, len(stream)))
+            self._line("stream", f"the first {BATCH} labelled events posted; waiting for the "
+                       "learner's first revision (its process starts with the endpoint)")
             self._wait_serving(conn, "the learner published nothing", learned=True)
             self._line("stream", f"the online model's first revision serves; streaming at "
                        f"{self.rate:g} events/s in requests of {BATCH}")
