@@ -74,6 +74,8 @@ def demo(ctx, directory, days, rows_per_day, drift_day, day_seconds, rate, onlin
         names = ", ".join("--" + p.replace("_per_day", "").replace("_", "-") for p in given)
         raise click.UsageError(f"{names} {'go' if len(given) > 1 else 'goes'} "
                                f"{'without' if online else 'with'} --online")
+    if online:  # checked before a temporary folder is made for it
+        switch_at = _switch(events, switch_at, window)
     root = Path(directory or tempfile.mkdtemp(prefix="modelloop-demo-")).resolve()
     if (root / "modelloop.toml").exists():
         from modelloop.errors import InvalidInput
@@ -101,17 +103,23 @@ def demo(ctx, directory, days, rows_per_day, drift_day, day_seconds, rate, onlin
     show_summary(summary)
 
 
-def _online(root: Path, started: float, *, events: int, switch_at: int | None, window: int,
-            rate: float, as_json: bool) -> None:
-    from modelloop.cli.demo_online import OnlineDemo, show_online
-    from modelloop.errors import InvalidInput
-
+def _switch(events: int, switch_at: int | None, window: int) -> int:
+    """The event after which the rule switches: a whole window before it, two after it."""
     switch = events * 3 // 8 if switch_at is None else switch_at
     if not window <= switch <= events - 2 * window:
+        from modelloop.errors import InvalidInput
+
         raise InvalidInput(f"--switch-at {switch} leaves no whole window before it or two after "
                            f"it in {events} events (--window {window})",
                            hint="a longer stream (--events), an earlier switch or smaller windows")
-    summary = OnlineDemo(root, events=events, switch_at=switch, window=window, rate=rate,
+    return switch
+
+
+def _online(root: Path, started: float, *, events: int, switch_at: int, window: int,
+            rate: float, as_json: bool) -> None:
+    from modelloop.cli.demo_online import OnlineDemo, show_online
+
+    summary = OnlineDemo(root, events=events, switch_at=switch_at, window=window, rate=rate,
                          quiet=as_json).play()
     summary["seconds"] = round(time.perf_counter() - started, 2)
     if as_json:
