@@ -1,5 +1,6 @@
 """skops without its import-time scan: the cached trusted-type lists are skops' own, nothing
-beyond them is trusted, and a cache file others could have written is ignored."""
+beyond them is trusted, a cache file others could have written is ignored, and a model loads
+without importing skops' loaders at all (modelloop's reader, by the same lists)."""
 
 from __future__ import annotations
 
@@ -46,17 +47,21 @@ from modelloop.registry.skops_files import _MODULE, skops_load
 rng = np.random.default_rng(0)
 X = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
 model = load_package(sys.argv[1])
+imported = "skops.io" in sys.modules
 try:  # the random forest's trees are a type beyond skops' defaults: not trusted unless recorded
     skops_load(__import__("pathlib").Path(sys.argv[1]) / "model.skops", [])
     refused = False
 except IntegrityError:
     refused = True
+from modelloop.registry.skops_files import skops_io
+skops_io()  # what a process that writes models imports: skops, given the kept lists
 stub = sys.modules[_MODULE]
 lists = {k: v for k, v in vars(stub).items() if k.isupper() and isinstance(v, list)
          and all(isinstance(t, str) for t in v)}
 print(json.dumps({"predictions": model.predict_proba(X).tolist(), "lists": lists,
                   "refused": refused, "file": getattr(stub, "__file__", None),
-                  "scanned": "sklearn.utils._testing" in sys.modules}))
+                  "scanned": "sklearn.utils._testing" in sys.modules,
+                  "skops_imported_to_load": imported}))
 """
 
 
@@ -74,11 +79,14 @@ def test_skops_reads_its_own_lists_from_the_cache_and_trusts_nothing_more(tmp_pa
     assert saved["file"] and saved["file"].endswith("_trusted_types.py")
     (kept,) = cache.iterdir()
     assert kept.stat().st_mode & 0o077 == 0
-    assert json.loads(kept.read_text()) == saved["lists"]
+    kept_lists = json.loads(kept.read_text())
+    assert kept_lists.pop("ALLOWED_LOSS_TYPE_NAMES")  # what skops' LossNode trusts, for the reader
+    assert kept_lists == saved["lists"]
     assert len(saved["lists"]["SKLEARN_ESTIMATOR_TYPE_NAMES"]) > 100
 
     loaded = _run(LOAD, package, cache)  # a later one: skops' very lists, without the scan
     assert loaded["file"] is None and not loaded["scanned"]
+    assert not loaded["skops_imported_to_load"]
     assert loaded["lists"] == saved["lists"]
     assert loaded["predictions"] == saved["predictions"]
     assert loaded["refused"], "a type the file's record does not trust is still refused"

@@ -10,7 +10,11 @@ and numpy. skops offers no way to defer it, so :func:`skops_io` does this instea
 * the first process imports skops as it is, and keeps skops' lists in a cache file named by the
   versions of those four libraries and the sha256 of skops' own ``_trusted_types.py``;
 * a later process gives skops a module holding exactly those lists before importing it, and
-  skops then imports in a few tens of milliseconds.
+  skops then imports in a few tens of milliseconds;
+* reading a model needs no skops at all: :func:`skops_load` reads the file with
+  :mod:`modelloop.registry.skops_reader` by skops' rules and those very lists (plus the losses
+  skops' tree of loaders trusts, kept alongside), and hands skops only a file in a part of the
+  format that reader does not implement.
 
 Nothing is trusted that skops would not trust: skops reads the very lists it computed, and
 checks every type of a file against them and the types the package recorded, as before. The
@@ -29,14 +33,19 @@ import stat
 import sys
 import threading
 import types
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from modelloop.common.hashing import sha256_file
 from modelloop.errors import IntegrityError
+from modelloop.registry.skops_reader import LISTS, Unsupported, read_skops
 
 _MODULE = "skops.io._trusted_types"
+#: Kept next to skops' own lists: the losses its ``LossNode`` trusts (``skops.io._sklearn``).
+_LOSSES = "ALLOWED_LOSS_TYPE_NAMES"
 _lock = threading.Lock()
+_kept: dict[Path, dict[str, list[str]]] = {}
 
 
 def cache_dir() -> Path:
@@ -65,7 +74,7 @@ def _cache_file() -> Path | None:
     if not source.is_file():
         return None
     key = f"py{sys.version_info[0]}.{sys.version_info[1]}-{versions}-{sha256_file(source)[:16]}"
-    return cache_dir() / f"skops-trusted-types-{key}.json"
+    return cache_dir() / f"skops-trusted-types-v2-{key}.json"
 
 
 def _read_cache(path: Path) -> dict[str, list[str]] | None:
@@ -84,10 +93,18 @@ def _read_cache(path: Path) -> dict[str, list[str]] | None:
     return data
 
 
-def _write_cache(path: Path, module: types.ModuleType) -> None:
-    lists = {name: list(value) for name, value in vars(module).items()
+def _lists_from_skops() -> dict[str, list[str]]:
+    """The lists of the skops just imported: its trusted types, and the losses it trusts."""
+    lists = {name: list(value) for name, value in vars(sys.modules[_MODULE]).items()
              if name.isupper() and isinstance(value, list)
              and all(isinstance(t, str) for t in value)}  # fmt: skip
+    losses = getattr(sys.modules.get("skops.io._sklearn"), "ALLOWED_LOSSES", None)
+    if losses is not None:
+        lists[_LOSSES] = sorted(f"{t.__module__}.{t.__name__}" for t in losses)
+    return lists
+
+
+def _write_cache(path: Path, lists: dict[str, list[str]]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -110,7 +127,7 @@ def skops_io() -> types.ModuleType:
         lists = _read_cache(path) if path is not None else None
         if lists is not None:
             module = types.ModuleType(_MODULE, "skops' default trusted types (cached)")
-            module.__dict__.update(lists)
+            module.__dict__.update({k: v for k, v in lists.items() if k != _LOSSES})
             sys.modules[_MODULE] = module
             try:
                 import skops.io
@@ -123,8 +140,22 @@ def skops_io() -> types.ModuleType:
         import skops.io
 
         if path is not None and lists is None:
-            _write_cache(path, sys.modules[_MODULE])
+            _write_cache(path, _lists_from_skops())
         return skops.io
+
+
+def kept_lists() -> dict[str, list[str]] | None:
+    """skops' default trusted types for the installed libraries, from the cache, without
+    importing ``skops.io``; None when none are kept (yet) or they lack one the reader needs."""
+    path = _cache_file()
+    if path is None:
+        return None
+    if path not in _kept:
+        lists = _read_cache(path)
+        if lists is None or any(key not in lists for key in LISTS):
+            return None
+        _kept[path] = lists
+    return _kept[path]
 
 
 def skops_dump(obj: Any, path: Path) -> list[str]:
@@ -135,7 +166,17 @@ def skops_dump(obj: Any, path: Path) -> list[str]:
 
 
 def skops_load(path: Path, trusted: list[str]) -> Any:
-    """Read a skops file trusting exactly the types recorded when it was written."""
+    """Read a skops file trusting skops' defaults and exactly the types recorded when it was
+    written: by :func:`~modelloop.registry.skops_reader.read_skops` (skops' rules, no import of
+    skops), or by skops itself for a part of the format that reader does not implement."""
+    lists = kept_lists()
+    if lists is None:  # the first process: skops computes its lists (and they are kept)
+        skops_io()
+        lists = _lists_from_skops()
+    try:
+        return read_skops(path, list(trusted), lists)
+    except Unsupported:
+        pass
     sio = skops_io()
     from skops.io.exceptions import UntrustedTypesFoundException
 
@@ -146,3 +187,6 @@ def skops_load(path: Path, trusted: list[str]) -> Any:
             f"{path.name} contains types that were not recorded when it was saved: {e}",
             hint="the file was changed after packaging; re-package the model",
         ) from None
+    except (ValueError, TypeError, KeyError, zipfile.BadZipFile) as e:
+        raise IntegrityError(f"{path.name} is not a skops file skops can read: {e}",
+                             hint="re-package the model") from None
