@@ -92,6 +92,8 @@ class Config:
     #: The features' online store ([features] online_store): "" for SQLite in the workspace,
     #: "redis://host:port/db" for Redis (modelloop.features.online_store).
     features_online_url: str = ""
+    #: The control-plane API's table ([api] in the file), checked by ``modelloop.api.settings``.
+    api: dict = field(default_factory=dict)
 
     @property
     def state_dir(self) -> Path:
@@ -148,7 +150,15 @@ class Config:
             job_executor=_job_executor(raw.get("jobs", {}), path),
             events_url=_events_url(raw.get("events", {}), path),
             features_online_url=_features_online_url(raw.get("features", {}), path),
+            api=_table(raw, "api", path),
         )
+
+
+def _table(raw: dict, name: str, path: Path) -> dict:
+    section = raw.get(name, {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    return dict(section)
 
 
 def _gated_aliases(registry, path: Path) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from modelloop import __version__
 from modelloop.cli import (
     access,
     alarms,
+    api,
     controller,
     data,
     demo,
@@ -142,7 +143,7 @@ COMMANDS = [
     loop.loop, demo.demo,
     endpoint.endpoint, endpoint.serve, learn.learn,
     transform.transform,
-    controller.controller, up.up,
+    controller.controller, up.up, api.api,
     trigger.trigger,
     explain.bias, explain.explain,
     features.features,

@@ -1,9 +1,10 @@
 """``modelloop up``: a workspace's always-on processes in one process tree with one log view.
 
-The controller and the endpoint server are children of this process, each in a process group of
-its own (a terminal's Ctrl-C reaches only ``up``, which stops them in order) and ended by the
-kernel if ``up`` itself is killed (``PR_SET_PDEATHSIG``); the warm job server is started here too
-(the jobs the controller triggers fork from it). Every line they print is shown prefixed with its
+The controller, the endpoint server and (with ``--api PORT``) the control-plane API are children
+of this process, each in a process group of its own (a terminal's Ctrl-C reaches only ``up``,
+which stops them in order) and ended by the kernel if ``up`` itself is killed
+(``PR_SET_PDEATHSIG``); the warm job server is started here too (the jobs the controller triggers
+fork from it). Every line they print is shown prefixed with its
 name; the warm server's log file is followed the same way.
 
 SIGTERM or Ctrl-C stops them in order: the controller first (its tick under way finishes, no
@@ -32,8 +33,9 @@ from modelloop.cli.controller import graceful_stop
 _PR_SET_PDEATHSIG = 1
 #: Seconds each child gets to stop on SIGTERM before it is killed (the controller: its
 #: ``--grace`` for running actions, plus this).
-STOP_LIMITS = {"controller": 120.0, "serve": 60.0}
-STYLES = {"controller": "cyan", "serve": "magenta", "workers": "yellow", "up": "bold"}
+STOP_LIMITS = {"controller": 120.0, "serve": 60.0, "api": 60.0}
+STYLES = {"controller": "cyan", "serve": "magenta", "api": "blue", "workers": "yellow",
+          "up": "bold"}
 
 
 def _child_setup() -> None:  # runs in the child between fork and exec
@@ -106,9 +108,12 @@ class LogView:
               help="On stop, how long the controller's running actions may take to end (as for "
                    "controller).")
 @click.option("--no-serve", is_flag=True, help="Run no endpoint server here.")
+@click.option("--api", "api_port", type=int, default=None, metavar="PORT",
+              help="Also serve the control-plane API on this port ([api] host; as for "
+                   "'api serve').")
 @pass_ctx
 def up(c: Context, host: str, port: int, interval: float, lease_seconds: float, grace: float,
-       no_serve: bool) -> None:  # fmt: skip
+       no_serve: bool, api_port: int | None) -> None:  # fmt: skip
     """Run the workspace: the controller, the endpoint server and the job workers, in one
     process tree with one log view. SIGTERM or Ctrl-C stops them in order: in-flight requests
     are answered, running jobs finish."""
@@ -127,6 +132,8 @@ def up(c: Context, host: str, port: int, interval: float, lease_seconds: float, 
     limits = {**STOP_LIMITS, "controller": STOP_LIMITS["controller"] + grace}
     if not no_serve:
         commands["serve"] = [*base, "serve", "--host", host, "--port", str(port)]
+    if api_port is not None:
+        commands["api"] = [*base, "api", "serve", "--port", str(api_port)]
     view.line("up", f"workspace {ws.root} ({ws.store.safe_url}); Ctrl-C or SIGTERM to stop")
     if ws.jobs.warm_up():
         view.tail("workers", warm_workers.folder(ws.config.state_dir) / "server.log", tails)

@@ -1,0 +1,96 @@
+"""Errors as JSON: ``{"error": {"type", "message", "hint", "field"?, "details"?}}`` with a 4xx
+for every mistake a caller can make, so no user error is a 500 and the remote client raises the
+same :mod:`modelloop.errors` class the local call would have raised (``type`` is its name)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from modelloop.errors import ModelloopError
+
+log = logging.getLogger("modelloop.api")
+
+_HTTP_TYPES = {401: "Unauthenticated", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
+               413: "TooLarge", 429: "TooManyRequests"}  # fmt: skip
+
+
+def error_body(type_: str, message: str, *, hint: str | None = None, field: str | None = None,
+               details: list[str] | None = None) -> dict:  # fmt: skip
+    error: dict = {"type": type_, "message": message, "hint": hint}
+    if field:
+        error["field"] = field
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def error_response(status: int, body: dict, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def from_modelloop(exc: ModelloopError) -> JSONResponse:
+    body = error_body(type(exc).__name__, exc.message, hint=exc.hint,
+                      field=getattr(exc, "field", None), details=list(exc.details) or None)  # fmt: skip
+    return error_response(exc.status, body, getattr(exc, "headers", None))
+
+
+def _field(loc: tuple) -> str:
+    """``("body", "seed")`` -> ``seed``; ``("query", "limit")`` -> ``limit``; a JSON position stays."""
+    parts = [str(p) for p in loc[1:]] if loc and loc[0] in ("body", "query", "path", "header") else [
+        str(p) for p in loc
+    ]
+    return ".".join(parts) or str(loc[0] if loc else "body")
+
+
+def from_validation(exc: RequestValidationError) -> JSONResponse:
+    problems = []
+    first_field = None
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "json_invalid":
+            where = loc[-1] if len(loc) > 1 else "?"
+            problems.append(("body", f"the body is not valid JSON (at character {where})"))
+            continue
+        field = _field(loc)
+        if err.get("type") == "extra_forbidden":
+            msg = f"{field}: unknown field"
+        elif err.get("type") == "missing":
+            msg = f"{field}: required"
+        else:
+            msg = f"{field}: {err.get('msg', 'invalid')}"
+        problems.append((field, msg))
+    if not problems:
+        problems = [("body", "invalid request")]
+    first_field = problems[0][0]
+    body = error_body("InvalidInput", problems[0][1], field=first_field,
+                      details=[m for _, m in problems[1:]] or None)  # fmt: skip
+    return error_response(422, body)
+
+
+def install(app: FastAPI) -> None:
+    """Map every error to JSON on ``app``."""
+
+    @app.exception_handler(ModelloopError)
+    async def _modelloop(request: Request, exc: ModelloopError):
+        return from_modelloop(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        return from_validation(exc)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException):
+        type_ = _HTTP_TYPES.get(exc.status_code, "HTTPError")
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return error_response(exc.status_code, error_body(type_, message), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception):
+        log.exception("%s %s failed", request.method, request.url.path)
+        return error_response(500, error_body("InternalError", f"{type(exc).__name__}: {exc}",
+                                              hint="a bug in modelloop: please report it"))  # fmt: skip

@@ -1,0 +1,49 @@
+"""``modelloop api serve``: the control-plane API in one uvicorn process over a workspace."""
+
+from __future__ import annotations
+
+import socket
+
+from modelloop.api.settings import ApiSettings, check_bind
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (port 0: a free one, read back from the socket)."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        from modelloop.errors import InvalidInput
+
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                           hint="choose another --port (0: any free port)") from None  # fmt: skip
+    return sock
+
+
+def url_of(settings: ApiSettings, sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"{'https' if settings.tls else 'http'}://{shown}:{port}"
+
+
+def serve(ws, settings: ApiSettings, *, say=print) -> None:
+    """Serve until SIGTERM or Ctrl-C (requests in flight are answered first). Refuses a
+    non-loopback address without authentication (:func:`check_bind`)."""
+    import uvicorn
+
+    from modelloop.api.app import PREFIX, create_app
+
+    check_bind(settings)
+    app = create_app(ws, settings)
+    sock = bind(settings.host, settings.port)
+    config = uvicorn.Config(
+        app, ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key, log_level="warning",
+        server_header=False, timeout_graceful_shutdown=30, access_log=False,
+    )  # fmt: skip
+    url = url_of(settings, sock)
+    auth = "tokens" if settings.auth == "token" else "none (local caller is admin)"
+    say(f"modelloop API on {url}{PREFIX} (docs: {url}{PREFIX}/docs; authentication: {auth})")
+    uvicorn.Server(config).run(sockets=[sock])

@@ -1,0 +1,154 @@
+"""Files in and out with bounded memory: an upload streams to a temporary folder in the
+workspace chunk by chunk (its size counted as it arrives), a download is a tar written to disk and
+sent from there; and results as the client rebuilds them (JSON, Arrow IPC, bytes)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tarfile
+import uuid
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import orjson
+from fastapi import HTTPException, Request, Response
+from pydantic import TypeAdapter
+from starlette.background import BackgroundTask
+from starlette.responses import FileResponse
+
+from modelloop.common.jsonable import to_jsonable
+from modelloop.errors import InvalidInput
+
+ARROW = "application/vnd.apache.arrow.stream"
+TAR = "application/x-tar"
+RESULT_HEADER = "X-Modelloop-Result"
+_FLUSH = 1 << 20  # write to disk in 1 MiB pieces: few syscalls, bounded memory
+
+
+def scratch(ws) -> Path:
+    """A new temporary folder in the workspace (same disk as the artifacts' staging)."""
+    path = ws.config.state_dir / "tmp" / "api" / uuid.uuid4().hex
+    path.mkdir(parents=True)
+    return path
+
+
+def safe_name(filename: str | None) -> str:
+    name = PurePosixPath((filename or "upload").replace("\\", "/")).name
+    if not name or name in (".", "..") or name.startswith("."):
+        raise InvalidInput(f"filename {filename!r}: not a file name",
+                           hint="give the uploaded file's name, e.g. ?filename=day1.csv")  # fmt: skip
+    return name
+
+
+async def receive_upload(request: Request, folder: Path, filename: str | None,
+                         limit: int) -> list[Path]:  # fmt: skip
+    """The request body saved under ``folder``: one file named ``filename``, or the files of a tar
+    (``Content-Type: application/x-tar``). More than ``limit`` bytes: 413."""
+    import anyio
+
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"the upload is {int(declared)} bytes; the limit is {limit} "
+                                 "([api] max_upload_bytes)")  # fmt: skip
+    is_tar = request.headers.get("content-type", "").split(";")[0].strip() == TAR
+    target = folder / ("upload.tar" if is_tar else safe_name(filename))
+    size = 0
+    pending: list[bytes] = []
+    pending_size = 0
+    with open(target, "wb") as fh:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, f"the upload is over the limit of {limit} bytes "
+                                         "([api] max_upload_bytes)")  # fmt: skip
+            pending.append(chunk)
+            pending_size += len(chunk)
+            if pending_size >= _FLUSH:
+                await anyio.to_thread.run_sync(fh.writelines, pending)
+                pending, pending_size = [], 0
+        if pending:
+            await anyio.to_thread.run_sync(fh.writelines, pending)
+    if size == 0:
+        raise InvalidInput("the upload is empty", hint="send the file as the request body")
+    if not is_tar:
+        return [target]
+    return await anyio.to_thread.run_sync(_untar, target, folder / "files")
+
+
+def _untar(archive: Path, dest: Path) -> list[Path]:
+    """The regular files of ``archive`` extracted under ``dest``; links, devices and names that
+    leave ``dest`` are refused (the ``data`` filter of PEP 706)."""
+    dest.mkdir()
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = [m for m in tar.getmembers() if m.isfile()]
+            tar.extractall(dest, members=members, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise InvalidInput(f"the uploaded tar cannot be read: {exc}") from None
+    archive.unlink()
+    files = sorted(p for p in dest.rglob("*") if p.is_file())
+    if not files:
+        raise InvalidInput("the uploaded tar holds no files")
+    return files
+
+
+def tar_response(folder: Path, out: Path, result: Any, cleanup: Path) -> FileResponse:
+    """``out`` (a file or folder) as a tar written into ``folder``, sent from disk, ``result``
+    (paths relative to ``out``) in the result header; ``cleanup`` removed once sent."""
+    archive = folder / "download.tar"
+    with tarfile.open(archive, "w") as tar:
+        if out.is_dir():
+            for path in sorted(out.rglob("*")):
+                tar.add(path, arcname=str(path.relative_to(out)), recursive=False)
+        elif out.exists():
+            tar.add(out, arcname=out.name)
+    header = json.dumps(relative(result, out), separators=(",", ":"))
+    return FileResponse(archive, media_type=TAR, headers={RESULT_HEADER: header},
+                        background=BackgroundTask(shutil.rmtree, cleanup, ignore_errors=True))  # fmt: skip
+
+
+def relative(value: Any, base: Path) -> Any:
+    """``value`` (JSON) with every path under ``base`` made relative to it."""
+    prefix = str(base)
+    if isinstance(value, str) and (value == prefix or value.startswith(prefix + os.sep)):
+        return os.path.relpath(value, prefix)
+    if isinstance(value, list):
+        return [relative(v, base) for v in value]
+    if isinstance(value, dict):
+        return {k: relative(v, base) for k, v in value.items()}
+    return value
+
+
+def _fallback(value: Any) -> Any:
+    """What pydantic cannot serialize: an Arrow schema as its fields, else plain JSON types."""
+    fields = getattr(value, "names", None)
+    if fields is not None and hasattr(value, "types"):
+        return [{"name": n, "type": str(t)} for n, t in zip(value.names, value.types, strict=True)]
+    return to_jsonable(value)
+
+
+def jsonable(hint: Any, value: Any) -> Any:
+    try:
+        out = TypeAdapter(hint).dump_python(value, mode="json", fallback=_fallback)
+    except Exception:  # noqa: BLE001 - a value looser than its annotation: plain conversion
+        out = to_jsonable(value, default=_fallback)
+    return out
+
+
+def render(hint: Any, value: Any, headers: dict | None = None) -> Response:
+    """The result as the client rebuilds it: an Arrow table as IPC, bytes as they are, the rest
+    as JSON (NaN and infinities as null)."""
+    import pyarrow as pa
+
+    if isinstance(value, pa.Table):
+        sink = io.BytesIO()
+        with pa.ipc.new_stream(sink, value.schema) as writer:
+            writer.write_table(value)
+        return Response(sink.getvalue(), media_type=ARROW, headers=headers)
+    if isinstance(value, bytes | bytearray):
+        return Response(bytes(value), media_type="application/octet-stream", headers=headers)
+    body = orjson.dumps(jsonable(hint, value), option=orjson.OPT_SERIALIZE_NUMPY)
+    return Response(body, media_type="application/json", headers=headers)

@@ -1,0 +1,33 @@
+"""``modelloop api serve``: the control-plane HTTP API (``/api/v1``) over this workspace."""
+
+from __future__ import annotations
+
+import click
+
+from modelloop.cli import render
+from modelloop.cli.context import Context, pass_ctx
+
+
+@click.group()
+def api() -> None:
+    """The control-plane HTTP API: every operation of the workspace, for remote CLIs and SDKs."""
+
+
+@api.command("serve")
+@click.option("--host", default=None, help="Address to listen on ([api] host; 127.0.0.1).")
+@click.option("--port", type=int, default=None,
+              help="Port to listen on ([api] port; 8090; 0: any free port).")
+@click.option("--tls-cert", default=None, help="PEM certificate for HTTPS ([api] tls_cert).")
+@click.option("--tls-key", default=None, help="PEM private key for HTTPS ([api] tls_key).")
+@pass_ctx
+def serve(c: Context, host: str | None, port: int | None, tls_cert: str | None,
+          tls_key: str | None) -> None:  # fmt: skip
+    """Serve the API until SIGTERM or Ctrl-C. Every route needs an API token (modelloop token
+    create) unless [api] auth = "none", which is allowed on a loopback address only."""
+    from modelloop.api.server import serve as run
+    from modelloop.api.settings import ApiSettings
+
+    ws = c.ws
+    settings = ApiSettings.from_config(ws.config, host=host, port=port, tls_cert=tls_cert,
+                                       tls_key=tls_key)  # fmt: skip
+    run(ws, settings, say=lambda line: render.out.print(line, markup=False))
