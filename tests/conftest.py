@@ -61,6 +61,7 @@ RAY_TESTS = (
 #: and tracking store): one xdist worker runs each, so the fixture is made once, not once on every
 #: worker that happens to get one of its tests (three MLflow setups took 25-29 s each).
 ONE_WORKER_MODULES = (
+    "tests/api/test_app.py",
     "tests/api/test_auth.py",
     "tests/quality/test_quality_false_alarms.py",
     "tests/registry/test_fastpath.py",

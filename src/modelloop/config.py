@@ -68,6 +68,18 @@ url = ".modelloop/artifacts"
 # Streams to scale out, fed from the store (pip install 'modelloop[redis]'):
 # [events]
 # url = "redis://127.0.0.1:6379/0"
+
+# The control-plane API (modelloop api serve): every route needs a token (modelloop token
+# create) unless auth = "none", which is allowed on a loopback address only; HTTPS with a
+# certificate and its key; limits per request and per token:
+# [api]
+# host = "127.0.0.1"
+# port = 8090
+# tls_cert = "cert.pem"
+# tls_key = "key.pem"
+# max_body_bytes = 1048576
+# max_upload_bytes = 17179869184
+# rate_limit = 50        # requests a second per token, bursts of rate_burst
 """
 
 

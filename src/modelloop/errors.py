@@ -112,6 +112,16 @@ class Unauthenticated(ModelloopError):
     status = 401
 
 
+class RateLimited(ModelloopError):
+    """A caller made more requests than its rate limit allows (429); ``retry_after`` seconds."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
 class Forbidden(ModelloopError):
     """The caller is known but may not do this: its role is below the one the operation needs,
     or a rule such as four-eyes approval refuses it (403)."""

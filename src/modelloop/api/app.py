@@ -19,25 +19,17 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from modelloop import __version__
+from modelloop.api import auth as _auth
 from modelloop.api import docs, errors
 from modelloop.api.limits import BodyLimit, TokenBuckets
 from modelloop.api.params import Plan
 from modelloop.api.settings import ApiSettings
-from modelloop.api.streams import jsonable, receive_upload, render, scratch, tar_response
+from modelloop.api.streams import receive_upload, render, scratch, tar_response
+from modelloop.remote.codec import encode
 from modelloop.remote.operations import OPERATIONS, Operation, service_class, signature
 
 PREFIX = "/api/v1"
 _bearer = HTTPBearer(auto_error=False, description="an API token: modelloop token create")
-
-
-def _auth_module():
-    """``modelloop.api.auth`` (tokens, roles, audit), or a stand-in that lets only the local
-    caller in while it is not installed yet."""
-    try:
-        from modelloop.api import auth
-    except ImportError:  # pragma: no cover - until modelloop.access lands
-        from modelloop.api import _auth_stub as auth
-    return auth
 
 
 class Api:
@@ -45,27 +37,27 @@ class Api:
 
     def __init__(self, ws, settings: ApiSettings, auth=None):
         self.ws, self.settings = ws, settings
-        self.auth = auth or _auth_module()
+        self.auth = auth or _auth
         self.buckets = TokenBuckets(settings.rate_limit, settings.rate_burst)
         self.anonymous = self.auth.local_principal() if settings.auth == "none" else None
 
     def principal(self, op: Operation) -> Callable:
         """The dependency of ``op``'s route: who calls, rate-limited, holding ``op.role``."""
-        auth = self.auth
+        auth, errors_ = self.auth, _auth
 
         def caller(request: Request,
                    _: HTTPAuthorizationCredentials | None = Security(_bearer)):  # fmt: skip
             header = request.headers.get("authorization")
             try:
                 principal = auth.authenticate(self.ws, header, anonymous=self.anonymous)
-            except auth.Unauthenticated:
+            except errors_.Unauthenticated:
                 host = request.client.host if request.client else "?"
                 self.buckets.check(f"unauthenticated:{host}")  # guessing costs the guesser
                 raise
             self.buckets.check(f"token:{principal.token_id or principal.name}")
             try:
                 auth.require(principal, op.role)
-            except auth.Forbidden as exc:
+            except errors_.Forbidden as exc:
                 if op.mutating:
                     self.audit(op, principal, {}, _subject(op, request.path_params), exc)
                 raise
@@ -115,7 +107,9 @@ def _route(api: Api, op: Operation) -> dict:
     plan = Plan(op, api.settings.page_max)
     hint = signature(op)[1]["return"]
     kw = inspect.Parameter.KEYWORD_ONLY
-    head = [inspect.Parameter("principal__", kw, annotation=Any, default=Depends(api.principal(op)))]
+    head = [
+        inspect.Parameter("principal__", kw, annotation=Any, default=Depends(api.principal(op)))
+    ]
     if op.stream == "upload":
         head.append(inspect.Parameter("request__", kw, annotation=Request))
 
@@ -131,7 +125,7 @@ def _route(api: Api, op: Operation) -> dict:
                 result = await run_in_threadpool(api.call, op, principal, kwargs, subject)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
-            return render(hint, result)
+            return render(result)
 
     elif op.stream == "download":
 
@@ -142,7 +136,7 @@ def _route(api: Api, op: Operation) -> dict:
             try:
                 kwargs["dest"] = folder / "out"
                 result = api.call(op, principal, kwargs, _subject(op, kwargs))
-                return tar_response(folder, folder / "out", jsonable(hint, result), folder)
+                return tar_response(folder, folder / "out", encode(result), folder)
             except BaseException:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
@@ -154,7 +148,7 @@ def _route(api: Api, op: Operation) -> dict:
             kwargs, page = plan.arguments(values, principal.name)
             result = api.call(op, principal, kwargs, _subject(op, kwargs))
             result, headers = _page(result, page, plan.method_limit)
-            return render(hint, result, headers)
+            return render(result, headers)
 
     endpoint.__signature__ = inspect.Signature(head + plan.fastapi)
     endpoint.__name__ = op.name.replace(".", "_")

@@ -18,7 +18,8 @@ def install(app: FastAPI, prefix: str) -> None:
     @app.get(f"{prefix}/docs", include_in_schema=False)
     def swagger():
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url, title=f"{app.title}: docs",
+            openapi_url=app.openapi_url,
+            title=f"{app.title}: docs",
             swagger_js_url=f"{static}/swagger-ui-bundle.js",
             swagger_css_url=f"{static}/swagger-ui.css",
             swagger_favicon_url=f"{static}/favicon-32x32.png",

@@ -16,7 +16,7 @@ from modelloop.errors import ModelloopError
 log = logging.getLogger("modelloop.api")
 
 _HTTP_TYPES = {401: "Unauthenticated", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
-               413: "TooLarge", 429: "TooManyRequests"}  # fmt: skip
+               413: "TooLarge", 429: "RateLimited"}  # fmt: skip
 
 
 def error_body(type_: str, message: str, *, hint: str | None = None, field: str | None = None,
@@ -36,14 +36,22 @@ def error_response(status: int, body: dict, headers: dict | None = None) -> JSON
 def from_modelloop(exc: ModelloopError) -> JSONResponse:
     body = error_body(type(exc).__name__, exc.message, hint=exc.hint,
                       field=getattr(exc, "field", None), details=list(exc.details) or None)  # fmt: skip
-    return error_response(exc.status, body, getattr(exc, "headers", None))
+    headers = None
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        body["error"]["retry_after"] = retry_after
+        headers = {"Retry-After": str(retry_after)}
+    status = exc.status if 400 <= exc.status < 600 else 400
+    return error_response(status, body, headers)
 
 
 def _field(loc: tuple) -> str:
     """``("body", "seed")`` -> ``seed``; ``("query", "limit")`` -> ``limit``; a JSON position stays."""
-    parts = [str(p) for p in loc[1:]] if loc and loc[0] in ("body", "query", "path", "header") else [
-        str(p) for p in loc
-    ]
+    parts = (
+        [str(p) for p in loc[1:]]
+        if loc and loc[0] in ("body", "query", "path", "header")
+        else [str(p) for p in loc]
+    )
     return ".".join(parts) or str(loc[0] if loc else "body")
 
 
@@ -87,7 +95,9 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: HTTPException):
         type_ = _HTTP_TYPES.get(exc.status_code, "HTTPError")
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        return error_response(exc.status_code, error_body(type_, message), getattr(exc, "headers", None))
+        return error_response(
+            exc.status_code, error_body(type_, message), getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception):

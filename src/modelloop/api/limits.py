@@ -10,6 +10,7 @@ import time
 from fastapi import HTTPException
 
 from modelloop.api.errors import error_body
+from modelloop.errors import RateLimited
 
 
 class TokenBuckets:
@@ -40,9 +41,10 @@ class TokenBuckets:
     def check(self, key: str) -> None:
         wait = self.take(key)
         if wait:
-            raise HTTPException(429, f"too many requests: at most {self.rate:g} a second "
-                                     f"(bursts of {self.burst}) per token; retry in {wait:.1f} s",
-                                headers={"Retry-After": str(max(1, math.ceil(wait)))})  # fmt: skip
+            raise RateLimited(f"too many requests: at most {self.rate:g} a second (bursts of "
+                              f"{self.burst}) per token; retry in {wait:.1f} s",
+                              retry_after=max(1, math.ceil(wait)),
+                              hint="slow down, or raise [api] rate_limit on the server")  # fmt: skip
 
 
 class BodyLimit:

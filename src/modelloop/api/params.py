@@ -31,17 +31,6 @@ def is_scalar(hint) -> bool:
     return all(m in _SCALARS for m in _members(hint))
 
 
-def _scalar_list(hint) -> Any | None:
-    """``list[str] | None`` -> ``list[str]``: sent as repeated query parameters."""
-    lists = [m for m in _members(hint) if typing.get_origin(m) is list]
-    others = [m for m in _members(hint) if typing.get_origin(m) is not list]
-    if len(lists) == 1 and all(o is type(None) for o in others):
-        (item,) = typing.get_args(lists[0]) or (str,)
-        if is_scalar(item):
-            return lists[0]
-    return None
-
-
 def _json_default(p: Param) -> tuple[bool, Any]:
     """Whether ``p``'s default can be shown and sent as JSON, and that JSON value."""
     if p.required:
@@ -62,6 +51,7 @@ class Plan:
         self.params = parameters(op)
         self.json_query: dict[str, TypeAdapter] = {}
         self.method_limit = any(p.name == "limit" for p in self.params)
+        self.method_offset = any(p.name == "offset" for p in self.params)
         self.body_model: type[BaseModel] | None = None
         self.spread: str | None = None
         self.fastapi: list[inspect.Parameter] = []
@@ -71,7 +61,7 @@ class Plan:
             if p.where == "path":
                 hint = int if p.hint is int else str
                 self.fastapi.append(inspect.Parameter(p.name, kw, annotation=hint, default=Path()))
-            elif p.where == "query" and not (op.page and p.name == "limit"):
+            elif p.where == "query" and not (op.page and p.name in PAGE):
                 self.fastapi.append(self._query(p, kw))
             elif p.where == "body":
                 ok, default = _json_default(p)
@@ -91,7 +81,7 @@ class Plan:
             self.fastapi.append(inspect.Parameter("filename", kw, annotation=str | None, default=Query(
                 None, description="the uploaded file's name (its suffix names its format)")))  # fmt: skip
         if body_fields:
-            self.body_model = create_model(  # noqa: the name shows in the OpenAPI document
+            self.body_model = create_model(  # its name shows in the OpenAPI document
                 op.name.replace(".", "_") + "_body",
                 __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
                 **body_fields,
@@ -111,10 +101,6 @@ class Plan:
                 hint = str | None
             return inspect.Parameter(p.name, kw, annotation=hint,
                                      default=Query(fallback, description=desc))  # fmt: skip
-        listed = _scalar_list(p.hint)
-        if listed is not None:
-            return inspect.Parameter(p.name, kw, annotation=listed if p.required else listed | None,
-                                     default=Query(fallback if p.required else None))  # fmt: skip
         if p.hint is typing.Any:
             return inspect.Parameter(p.name, kw, annotation=str | None,
                                      default=Query(None, description=desc))  # fmt: skip
@@ -143,7 +129,10 @@ class Plan:
             kwargs.update(payload.model_dump(exclude_unset=True, mode="python", round_trip=True))
             if self.spread:
                 kwargs.update(kwargs.pop(self.spread, {}) or {})
-        if page and self.method_limit:
+        if page and self.method_offset:  # the method pages itself
+            kwargs.update(page)
+            page = {}
+        elif page and self.method_limit:
             kwargs["limit"] = page["limit"] + page["offset"]
         return kwargs, page
 

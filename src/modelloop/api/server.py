@@ -29,21 +29,28 @@ def url_of(settings: ApiSettings, sock: socket.socket) -> str:
     return f"{'https' if settings.tls else 'http'}://{shown}:{port}"
 
 
-def serve(ws, settings: ApiSettings, *, say=print) -> None:
-    """Serve until SIGTERM or Ctrl-C (requests in flight are answered first). Refuses a
-    non-loopback address without authentication (:func:`check_bind`)."""
+def build(ws, settings: ApiSettings):
+    """The uvicorn server of the API of ``ws``, the socket it will listen on and its URL; a
+    non-loopback address without authentication is refused first (:func:`check_bind`)."""
     import uvicorn
 
-    from modelloop.api.app import PREFIX, create_app
+    from modelloop.api.app import create_app
 
     check_bind(settings)
     app = create_app(ws, settings)
     sock = bind(settings.host, settings.port)
     config = uvicorn.Config(
         app, ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key, log_level="warning",
-        server_header=False, timeout_graceful_shutdown=30, access_log=False,
+        server_header=False, timeout_graceful_shutdown=30, access_log=False, lifespan="off",
     )  # fmt: skip
-    url = url_of(settings, sock)
+    return uvicorn.Server(config), sock, url_of(settings, sock)
+
+
+def serve(ws, settings: ApiSettings, *, say=print) -> None:
+    """Serve until SIGTERM or Ctrl-C (requests in flight are answered first)."""
+    from modelloop.api.app import PREFIX
+
+    server, sock, url = build(ws, settings)
     auth = "tokens" if settings.auth == "token" else "none (local caller is admin)"
     say(f"modelloop API on {url}{PREFIX} (docs: {url}{PREFIX}/docs; authentication: {auth})")
-    uvicorn.Server(config).run(sockets=[sock])
+    server.run(sockets=[sock])

@@ -15,12 +15,11 @@ from typing import Any
 
 import orjson
 from fastapi import HTTPException, Request, Response
-from pydantic import TypeAdapter
 from starlette.background import BackgroundTask
 from starlette.responses import FileResponse
 
-from modelloop.common.jsonable import to_jsonable
 from modelloop.errors import InvalidInput
+from modelloop.remote.codec import encode
 
 ARROW = "application/vnd.apache.arrow.stream"
 TAR = "application/x-tar"
@@ -53,7 +52,9 @@ async def receive_upload(request: Request, folder: Path, filename: str | None,
     if declared and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"the upload is {int(declared)} bytes; the limit is {limit} "
                                  "([api] max_upload_bytes)")  # fmt: skip
-    is_tar = request.headers.get("content-type", "").split(";")[0].strip() == TAR
+    is_tar = request.headers.get("content-type", "").split(";")[0].strip() == TAR or (
+        filename or ""
+    ).lower().endswith(".tar")
     target = folder / ("upload.tar" if is_tar else safe_name(filename))
     size = 0
     pending: list[bytes] = []
@@ -122,25 +123,9 @@ def relative(value: Any, base: Path) -> Any:
     return value
 
 
-def _fallback(value: Any) -> Any:
-    """What pydantic cannot serialize: an Arrow schema as its fields, else plain JSON types."""
-    fields = getattr(value, "names", None)
-    if fields is not None and hasattr(value, "types"):
-        return [{"name": n, "type": str(t)} for n, t in zip(value.names, value.types, strict=True)]
-    return to_jsonable(value)
-
-
-def jsonable(hint: Any, value: Any) -> Any:
-    try:
-        out = TypeAdapter(hint).dump_python(value, mode="json", fallback=_fallback)
-    except Exception:  # noqa: BLE001 - a value looser than its annotation: plain conversion
-        out = to_jsonable(value, default=_fallback)
-    return out
-
-
-def render(hint: Any, value: Any, headers: dict | None = None) -> Response:
-    """The result as the client rebuilds it: an Arrow table as IPC, bytes as they are, the rest
-    as JSON (NaN and infinities as null)."""
+def render(value: Any, headers: dict | None = None) -> Response:
+    """The result as the client rebuilds it (:mod:`modelloop.remote.codec`): an Arrow table as
+    IPC, bytes as they are, the rest as JSON (NaN and infinities as null)."""
     import pyarrow as pa
 
     if isinstance(value, pa.Table):
@@ -150,5 +135,5 @@ def render(hint: Any, value: Any, headers: dict | None = None) -> Response:
         return Response(sink.getvalue(), media_type=ARROW, headers=headers)
     if isinstance(value, bytes | bytearray):
         return Response(bytes(value), media_type="application/octet-stream", headers=headers)
-    body = orjson.dumps(jsonable(hint, value), option=orjson.OPT_SERIALIZE_NUMPY)
+    body = orjson.dumps(encode(value))
     return Response(body, media_type="application/json", headers=headers)

@@ -15,8 +15,9 @@ def api() -> None:
 
 @api.command("serve")
 @click.option("--host", default=None, help="Address to listen on ([api] host; 127.0.0.1).")
-@click.option("--port", type=int, default=None,
-              help="Port to listen on ([api] port; 8090; 0: any free port).")
+@click.option(
+    "--port", type=int, default=None, help="Port to listen on ([api] port; 8090; 0: any free port)."
+)
 @click.option("--tls-cert", default=None, help="PEM certificate for HTTPS ([api] tls_cert).")
 @click.option("--tls-key", default=None, help="PEM private key for HTTPS ([api] tls_key).")
 @pass_ctx
@@ -27,7 +28,7 @@ def serve(c: Context, host: str | None, port: int | None, tls_cert: str | None,
     from modelloop.api.server import serve as run
     from modelloop.api.settings import ApiSettings
 
-    ws = c.ws
+    ws = c.local_ws
     settings = ApiSettings.from_config(ws.config, host=host, port=port, tls_cert=tls_cert,
                                        tls_key=tls_key)  # fmt: skip
     run(ws, settings, say=lambda line: render.out.print(line, markup=False))

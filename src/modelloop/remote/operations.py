@@ -56,7 +56,7 @@ Http = Literal["GET", "POST", "PUT", "DELETE"]
 ROLES = ("viewer", "operator", "admin")
 
 #: Who is acting: filled by the server from the caller's token, never sent by the caller.
-SERVER_FILLED = frozenset({"actor", "by"})
+SERVER_FILLED = frozenset({"actor", "by", "created_by"})
 #: Callbacks and handles that cannot cross a network.
 LOCAL_ONLY = frozenset({"progress", "on_start", "should_stop", "cancellable", "log", "on_run",
                         "on_tick"})  # fmt: skip
@@ -218,6 +218,12 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("triggers", "fire", "POST", "/triggers/{name}/fire", OPERATOR),
     # -- explanations
     _op("explain", "bias", "GET", "/explain/bias"),
+    # -- access: API tokens and the audit log (admins only; the log is never editable)
+    _op("tokens", "list", "GET", "/tokens", ADMIN),
+    _op("tokens", "get", "GET", "/tokens/{token}", ADMIN),
+    _op("tokens", "create", "POST", "/tokens", ADMIN),
+    _op("tokens", "revoke", "DELETE", "/tokens/{token}", ADMIN),
+    _op("audit", "list", "GET", "/audit", ADMIN, page=True),
     # -- the workspace itself: its event log and who leads its controllers
     _op("workspace", "events", "GET", "/events", page=True),
     _op("workspace", "controller_status", "GET", "/controller"),
@@ -261,6 +267,10 @@ def service_class(service: str) -> type:
         from modelloop.automation.triggers import Triggers as cls
     elif service == "explain":
         from modelloop.explain.service import Explain as cls
+    elif service == "tokens":
+        from modelloop.access.tokens import Tokens as cls
+    elif service == "audit":
+        from modelloop.access.audit import Audit as cls
     elif service == "workspace":
         cls = _WorkspaceMethods
     else:
