@@ -36,6 +36,10 @@ FOREVER = 2**62
 
 def key_text(value) -> str:
     """An entity key as the online store spells it: ``42``, ``42.0`` and ``"42"`` alike."""
+    if type(value) is str:
+        return value
+    if type(value) is int:
+        return str(value)
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
     if isinstance(value, bytes):
@@ -216,11 +220,12 @@ def lookup(fs: FeatureSet, store: OnlineStore, keys: list, at: int) -> list[dict
     uniq = list(dict.fromkeys(texts))
     stored = store.values(fs.name, uniq)
     out: dict[str, dict] = {}
-    stale = []
+    stale, fresh, texts_fresh = [], [], []
     for k in uniq:
         rec = stored.get(k)
         if rec is not None and rec[1] <= at <= rec[2]:
-            out[k] = json.loads(rec[0])
+            fresh.append(k)
+            texts_fresh.append(rec[0])
         elif rec is not None and at < rec[1]:
             from modelloop.errors import InvalidInput
 
@@ -231,6 +236,8 @@ def lookup(fs: FeatureSet, store: OnlineStore, keys: list, at: int) -> list[dict
                 hint="ask the offline store for past times (features history)")
         else:
             stale.append(k)
+    if fresh:  # one parse for all the stored values
+        out.update(zip(fresh, json.loads("[" + ",".join(texts_fresh) + "]"), strict=True))
     if stale:
         names = _inputs(fs)
         skeys, stimes, sinputs = _decode(store.states(fs.name, stale), names)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -49,6 +50,8 @@ class FeatureSets:
         self._online_url = online_url
         self._state_dir = state_dir
         self._online = None
+        self._recent: dict = {}  # name -> (monotonic time read, row): the serving path's cache
+        self._parsed: dict = {}  # hash -> FeatureSet
 
     # -- definitions --------------------------------------------------------------------------
     def apply(self, definition: str | os.PathLike | dict) -> dict:
@@ -60,6 +63,7 @@ class FeatureSets:
             check_against_schema(fs, self.datasets.get(fs.source).schema)
         spec = fs.to_dict()
         before = self.store.get_feature_set(fs.name)
+        self._recent.pop(fs.name, None)
         row = self.store.put_feature_set(fs.name, source=fs.source, spec=spec,
                                          hash=sha256_bytes(json.dumps(spec, sort_keys=True)))  # fmt: skip
         return {**row, "changed": before is None or before["hash"] != row["hash"]}
@@ -81,6 +85,7 @@ class FeatureSets:
 
     def delete(self, name: str) -> bool:
         self.show(name)
+        self._recent.pop(name, None)
         return self.store.delete_feature_set(name)
 
     # -- offline ------------------------------------------------------------------------------
@@ -121,6 +126,15 @@ class FeatureSets:
         ref = report.version.ref if report.version is not None else self.datasets.get(into).ref
         return {"dataset": ref, "rows": len(joined), "features": self.recorded(name)}
 
+    def _current(self, name: str) -> dict | None:
+        """The stored definition, read at most once a second per name on the serving path: a
+        changed definition is refused within a second, and a lookup costs no metadata query."""
+        now = time.monotonic()
+        hit = self._recent.get(name)
+        if hit is None or now - hit[0] > 1.0:
+            hit = self._recent[name] = (now, self.store.get_feature_set(name))
+        return hit[1]
+
     def recorded(self, name: str) -> dict:
         """What a model trained from ``name`` records: its name, version, hash and definition."""
         row = self.show(name)
@@ -129,14 +143,16 @@ class FeatureSets:
     def serve(self, recorded: dict, keys: list, at=None) -> list[dict]:
         """The online values a model trained from ``recorded`` is served with; refused when the
         feature set's definition is no longer the one the model was trained with."""
-        current = self.store.get_feature_set(recorded["name"])
+        current = self._current(recorded["name"])
         if current is None or current["hash"] != recorded["hash"]:
             now = "deleted" if current is None else f"now v{current['version']}"
             raise InvalidInput(
                 f"the model was trained with feature set {recorded['name']!r} "
                 f"v{recorded['version']}, which is {now}: serving it would skew its features",
                 hint="retrain the model on the current definition, or apply the old one again")
-        fs = parse_feature_set(recorded["spec"])
+        fs = self._parsed.get(recorded["hash"])
+        if fs is None:
+            fs = self._parsed[recorded["hash"]] = parse_feature_set(recorded["spec"])
         from modelloop.features.online import lookup
 
         at_ns = (pd.Timestamp.now(tz="UTC") if at is None else _timestamp(at)).as_unit("ns").value
@@ -155,6 +171,8 @@ class FeatureSets:
         if self._online is not None:
             self._online.close()
             self._online = None
+        self._recent: dict = {}  # name -> (monotonic time read, row): the serving path's cache
+        self._parsed: dict = {}  # hash -> FeatureSet
 
     def backfill(self, name: str) -> dict:
         """Compute the online store of ``name`` afresh from its source's whole history, in one

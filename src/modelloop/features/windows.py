@@ -1,7 +1,7 @@
 """Windowed aggregates of events at query points, vectorized: the one computation behind the
 offline point-in-time join, the backfill and the online store, so the three agree by construction.
 
-Events are sorted once by (entity code, event time, arrival order). Every (entity, time) pair is
+Events are sorted once by (entity code, event time, arrival order), by one stable argsort. Every (entity, time) pair is
 mapped to one int64 key, ``code * (U + 1) + rank`` where ``rank`` is the number of distinct event
 times at or before the time, so the bounds of every query's window are two ``searchsorted`` calls
 into the sorted keys, exactly, with no float rounding of timestamps. Aggregates over the slices
@@ -28,22 +28,31 @@ NAN = float("nan")
 
 @dataclass
 class Events:
-    """Events sorted by (code, time, seq), with the per-row inputs the features aggregate."""
+    """Events sorted by (code, time, arrival), with the per-row inputs the features aggregate,
+    and their sort keys (``code * (U + 1) + rank``, ``uniq`` the U distinct times)."""
 
     codes: np.ndarray  # int64
     times: np.ndarray  # int64 ns
     values: dict  # input name -> array (float64, or object for last/count_distinct of text)
+    uniq: np.ndarray = None
+    keys: np.ndarray = None
 
     @classmethod
-    def build(cls, codes, times, values: dict, seq=None) -> Events:
+    def build(cls, codes, times, values: dict) -> Events:
+        """``codes``/``times``/``values`` in arrival order (ties in time keep that order)."""
         codes = np.asarray(codes, dtype=np.int64)
         times = np.asarray(times, dtype=np.int64)
-        keys = (times, codes) if seq is None else (np.asarray(seq), times, codes)
-        order = np.lexsort(keys)
-        if len(order) and not np.all(order[1:] > order[:-1]):
-            codes, times = codes[order], times[order]
-            values = {k: np.asarray(v)[order] for k, v in values.items()}
-        return cls(codes, times, {k: np.asarray(v) for k, v in values.items()})
+        by_time = np.argsort(times, kind="stable")
+        sorted_times = times[by_time]
+        new = np.ones(len(times), dtype=bool)
+        new[1:] = sorted_times[1:] != sorted_times[:-1]
+        rank = np.empty(len(times), dtype=np.int64)
+        rank[by_time] = np.cumsum(new)  # dense: how many distinct times are <= each time
+        uniq = sorted_times[new]
+        keys = codes * np.int64(len(uniq) + 1) + rank
+        order = np.argsort(keys, kind="stable")
+        values = {k: np.asarray(v)[order] for k, v in values.items()}
+        return cls(codes[order], times[order], values, uniq, keys[order])
 
     def __len__(self) -> int:
         return len(self.times)
@@ -53,14 +62,22 @@ class _Index:
     """Positions in the sorted events of (code, time) bounds."""
 
     def __init__(self, events: Events):
-        self.uniq = np.unique(events.times)
+        self.uniq = events.uniq
         self.width = np.int64(len(self.uniq) + 1)
-        rank = np.searchsorted(self.uniq, events.times, side="right")
-        self.keys = events.codes * self.width + rank
+        self.keys = events.keys
+        self._memo: dict = {}
 
     def count_before(self, codes: np.ndarray, times: np.ndarray | None, inclusive: bool) -> np.ndarray:
         """For each query, the number of events with a smaller code, or the same code and a time
         before ``time`` (at or before, when ``inclusive``); ``times`` None: the start of the code."""
+        key = (id(times), inclusive)  # the memo holds ``times``, so its id is not reused
+        if key in self._memo:  # the window's end (the query's time) is shared by every window
+            return self._memo[key][1]
+        out = self._count_before(codes, times, inclusive)
+        self._memo[key] = (times, out)
+        return out
+
+    def _count_before(self, codes, times, inclusive: bool) -> np.ndarray:
         if times is None:
             rank = np.zeros(len(codes), dtype=np.int64)
         else:
@@ -136,13 +153,23 @@ def aggregate(feature: Feature, events: Events, lo, hi, order) -> np.ndarray:
 
 
 def compute(features, events: Events, codes, times) -> dict[str, np.ndarray]:
-    """Each feature at each query (``codes[i]`` at ``times[i]``, ns); code -1: no events."""
+    """Each feature at each query (``codes[i]`` at ``times[i]``, ns); code -1: no events.
+    Queries are answered in (code, time) order, which makes every ``searchsorted`` walk the
+    sorted keys forwards, and the answers put back in the callers' order."""
     codes = np.asarray(codes, dtype=np.int64)
     times = np.asarray(times, dtype=np.int64)
+    qorder = np.lexsort((times, codes))
+    codes, times = codes[qorder], times[qorder]
     index = _Index(events)
-    out = {}
+    out, windows = {}, {}
     for f in features:
-        lo, hi = bounds(f, index, codes, times)
-        order = np.argsort(lo, kind="stable")
-        out[f.name] = aggregate(f, events, lo, hi, order)
+        window = (f.window, f.window_type, f.hop)
+        if window not in windows:  # features over the same window share its bounds
+            lo, hi = bounds(f, index, codes, times)
+            windows[window] = lo, hi, np.argsort(lo, kind="stable")
+        lo, hi, order = windows[window]
+        res = aggregate(f, events, lo, hi, order)
+        back = np.empty_like(res)
+        back[qorder] = res
+        out[f.name] = back
     return out
