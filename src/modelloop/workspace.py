@@ -207,6 +207,7 @@ class Workspace:
         ds = Datasets(self.store, self.artifacts, self.config.state_dir / "tmp")
         ds.recover()
         ds.ingest = self._then_features(self._then_monitor(ds.ingest))
+        ds.ingest_micro_batch = self._then_features(self._then_monitor(ds.ingest_micro_batch))
         return ds
 
     def _then_features(self, ingest):
@@ -350,7 +351,18 @@ class Workspace:
 
         return Endpoints(self.store, self.artifacts, self.models, alarms=self.alarms,
                          series=self.metric_series, labels=self.labels,
-                         features=lambda *a: self.features.serve(*a))
+                         features=lambda *a: self.features.serve(*a),
+                         append_rows=lambda name, rows: self.datasets.append_rows(name, rows))
+
+    @_service
+    def streams(self):
+        """Stream consumers feeding datasets in micro-batches, each batch checked as it commits
+        (:class:`modelloop.streams.service.Streams`)."""
+        from modelloop.streams.service import Streams
+
+        return Streams(self.store, self.datasets, self.config.state_dir / "tmp",
+                       put_metrics=self.metric_series.put_many,
+                       evaluate_alarms=lambda: self.alarms.evaluate())
 
     @_service
     def transforms(self):

@@ -6,6 +6,7 @@ import click
 
 from modelloop.cli import render
 from modelloop.cli.context import Context, json_option, pass_ctx
+from modelloop.cli.data_stream import stream
 from modelloop.common.status import MonitorRunStatus
 
 
@@ -249,3 +250,6 @@ def quarantine(c: Context, ref: str, n: int, as_json: bool) -> None:
         return
     render.out.print(f"{t.num_rows:,} quarantined rows (showing {len(rows)})")
     render.table(None, t.schema.names, [list(r.values()) for r in rows])
+
+
+data.add_command(stream)  # ``data stream``: micro-batches from a stream (cli/data_stream.py)

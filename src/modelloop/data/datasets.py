@@ -29,6 +29,7 @@ from modelloop.common.hashing import sha256_bytes, sha256_file
 from modelloop.config import current_actor
 from modelloop.data import reading
 from modelloop.data.refs import Ref, check_name, parse_ref, parse_time
+from modelloop.data.stream_rows import MicroBatch
 from modelloop.data.versions import (
     DatasetVersion,
     IngestReport,
@@ -174,9 +175,41 @@ class Datasets:
                     raise
         raise AssertionError("unreachable")
 
+    # -- streamed rows (the buffer, and micro-batches committed from it or from a stream) -------
+    def append_rows(self, name: str, rows: list[dict]) -> dict:
+        """Append rows to ``name``'s stream buffer, durable when this returns: a stream
+        consumer (``modelloop data stream NAME``) commits them as versions, by size or time,
+        each row once, through file ingest's schema rules and quarantine. Returns
+        ``{"dataset", "rows", "buffered_rows"}`` (the buffer's rows, these included)."""
+        from modelloop.data.stream_rows import encode_rows
+
+        check_name(name)
+        body, n = encode_rows(rows)
+        self.store.append_stream_rows(name, body, n)
+        return {"dataset": name, "rows": n,
+                "buffered_rows": self.store.stream_backlog(name)["rows"]}
+
+    def stream_status(self, name: str) -> dict:
+        """Rows waiting in ``name``'s append buffer (``backlog``) and, per stream source, the
+        last entry its committed versions hold (``sources``)."""
+        check_name(name)
+        return {"dataset": name, "backlog": self.store.stream_backlog(name),
+                "sources": self.store.stream_offsets(name)}
+
+    def ingest_micro_batch(self, name: str, path: str, batch: MicroBatch, *,
+                           event_time_column: str | None = None) -> IngestReport:
+        """Commit one micro-batch of a stream (its rows as a JSON Lines file at ``path``) as a
+        version, with the batch's source position in the same transaction (exactly once: see
+        :class:`~modelloop.data.stream_rows.MicroBatch`). Each bad row is quarantined with its
+        reason, however many there are: a stream's rows are independent records. A
+        :class:`~modelloop.errors.Conflict` means another consumer committed these entries."""
+        check_name(name)
+        return self._ingest_once(name, [path], False, event_time_column, "jsonl", None, batch)
+
     def _ingest_once(
-        self, name, paths, allow_schema_evolution, event_time_column, format, progress
-    ) -> IngestReport:
+        self, name, paths, allow_schema_evolution, event_time_column, format, progress,
+        batch: MicroBatch | None = None,
+    ) -> IngestReport:  # fmt: skip
         from modelloop.data.ingest.engine import IngestOptions, ingest_files
 
         self.recover()
@@ -198,7 +231,11 @@ class Datasets:
                     allow_schema_evolution=allow_schema_evolution,
                     event_time_column=event_time_column,
                     format=format,
-                    skip_hashes=self.store.known_source_hashes(name),
+                    # a micro-batch's identity is its entries (its source record), not its bytes
+                    skip_hashes=self.store.known_source_hashes(name) if batch is None else (),
+                    max_bad_fraction=0.5 if batch is None else 1.0,
+                    required=batch.required if batch is not None else (),
+                    source_name=batch.label if batch is not None else None,
                     # s3:// input: the artifact store's options when it is on S3 too
                     storage_options={} if self.artifacts.is_local else dict(self.artifacts.options),
                 ),
@@ -241,6 +278,8 @@ class Datasets:
                 }
                 for s in result.sources
             ]
+            if batch is not None:
+                sources[0]["sha256"] = sha256_bytes(batch.label)
             record = self.store.commit_dataset_version(
                 name=name,
                 txn=txn,
@@ -254,6 +293,7 @@ class Datasets:
                 event_time_max=utc(result.event_time_max),
                 schema_changes=json.dumps(result.schema_changes) if result.schema_changes else None,
                 expected_schema_json=current["schema_json"] if current else None,
+                **({} if batch is None else {"stream": batch.record()}),
             )
             checkpoint("ingest.committed")
             return IngestReport(name, DatasetVersion.from_record(record), sources, skipped)

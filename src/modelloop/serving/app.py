@@ -22,16 +22,19 @@ def create_app(plane: DataPlane, *, add_labels: Callable[..., dict],
                default_endpoint: str | None = None,
                workers_report: Callable[[], dict] | None = None,
                add_events: Callable[..., dict] | None = None,
-               learn_feedback: Callable[..., dict] | None = None) -> Starlette:
+               learn_feedback: Callable[..., dict] | None = None,
+               append_rows: Callable[..., dict] | None = None) -> Starlette:
     """The app of one server process: every registered protocol on ``plane``, which starts and
     stops with the app. ``add_labels`` stores feedback; ``workers_report`` answers
     ``GET /workers`` (None: a single-process server); ``add_events`` takes an online
-    endpoint's labelled events and ``learn_feedback`` turns its feedback into them."""
+    endpoint's labelled events and ``learn_feedback`` turns its feedback into them;
+    ``append_rows`` buffers rows for a stream-fed dataset (``POST /datasets/NAME/rows``)."""
     from modelloop.serving.workers import single_report
 
     server = ServerContext(plane=plane, default_endpoint=default_endpoint, add_labels=add_labels,
                            workers_report=workers_report or single_report,
-                           add_events=add_events, learn_feedback=learn_feedback)
+                           add_events=add_events, learn_feedback=learn_feedback,
+                           append_rows=append_rows)
     routes = [route for protocol in registered() for route in protocol.routes(server)]
 
     @asynccontextmanager

@@ -61,9 +61,11 @@ class Endpoints:
     feedback."""
 
     def __init__(self, store: MetadataStore, artifacts: ArtifactStore, models: Registry, *,
-                 alarms: Alarms, series: MetricSeries, labels: Labels, features=None):
+                 alarms: Alarms, series: MetricSeries, labels: Labels, features=None,
+                 append_rows=None):
         self.store = store
         self._features = features  # (recorded feature set, keys, at) -> values, for no skew
+        self._append_rows = append_rows  # rows for a stream-fed dataset (``data.datasets``)
         self.artifacts = artifacts
         self.models = models
         self._alarms = alarms
@@ -492,7 +494,7 @@ class Endpoints:
                           features=self._features)
         return create_app(plane, add_labels=self._labels.add_records, default_endpoint=default_endpoint,
                           workers_report=board.report if board is not None else None,
-                          add_events=self.add_events,
+                          add_events=self.add_events, append_rows=self._append_rows,
                           learn_feedback=lambda *a, **k: learn_feedback(
                               intake_for(self.store), self.store, self.artifacts, plane.recent,
                               *a, **k))

@@ -26,6 +26,7 @@ from modelloop.store.interfaces import (
     OnlineStore,
     PipelineStore,
     ServingStore,
+    StreamStore,
     TriggerStore,
 )
 
@@ -46,6 +47,7 @@ class MetadataStore(
     OnlineStore,
     FeatureSetStore,
     AccessStore,
+    StreamStore,
 ):
     """Records of everything in a workspace. Every method is one transaction."""
 

@@ -18,7 +18,8 @@ def at(minutes: float) -> datetime:
 
 
 def commit(store, name: str, rows: int, label: str, *, expected=None, txn="t", schema=SCHEMA,
-           quarantine: str | None = None, tmin=None, tmax=None, time_column=None) -> dict:  # fmt: skip
+           quarantine: str | None = None, tmin=None, tmax=None, time_column=None,
+           stream: dict | None = None) -> dict:  # fmt: skip
     """Commit one version made of one data part (and optionally a quarantine part) from one
     source file whose hash is ``digest(label)``."""
     parts = [{"kind": "data", "digest": digest(label), "rows": rows, "size": 10 * rows}]
@@ -46,6 +47,7 @@ def commit(store, name: str, rows: int, label: str, *, expected=None, txn="t", s
         event_time_max=tmax,
         schema_changes=None,
         expected_schema_json=expected,
+        **({"stream": stream} if stream is not None else {}),
     )
 
 

@@ -48,12 +48,15 @@ class Conformer:
     """The target schema and the rules that move it; one per ingest call."""
 
     def __init__(self, schema: pa.Schema | None, *, evolve: bool, event: str | None,
-                 max_bad_fraction: float, quarantine: Quarantine):
+                 max_bad_fraction: float, quarantine: Quarantine, required: tuple[str, ...] = ()):
         self.new = schema is None
         self.target: pa.Schema | None = schema
         self.original = schema  # what the dataset's earlier versions are read as
         self.changes: list[str] = []
         self.evolve, self.event = evolve, event
+        # columns a row must have a value in (a stream's entity keys and event time): a row
+        # without one goes to quarantine, saying which
+        self.required = tuple(required)
         self.max_bad_fraction = max_bad_fraction
         self.quarantine = quarantine
         self.src = None
@@ -101,6 +104,10 @@ class Conformer:
         if self.target is None:
             self.target = self.first_schema(table)
         self._check_columns(table)
+        for name in self.required:
+            if name not in self.target.names:
+                raise InvalidInput(f"required column '{name}' is not in '{self.src.path}'",
+                                   hint=f"columns: {', '.join(self.target.names)}")
         if table.num_rows == 0:  # columns checked; no values to conform
             return self.target.empty_table()
         cols, failures = [], []
@@ -131,16 +138,24 @@ class Conformer:
                 )
             cols.append(col)
         out = pa.Table.from_arrays(cols, schema=self.target)
-        if failures:
+        missing = []
+        for name in self.required:
+            null = out[name].is_null().to_numpy(zero_copy_only=False)
+            failed = next((bad for n, bad in failures if n == name), None)
+            if failed is not None:
+                null = null & ~failed
+            if null.any():
+                missing.append((name, null))
+        if failures or missing:
             bad_any = np.zeros(table.num_rows, dtype=bool)
-            for _, bad in failures:
+            for _, bad in failures + missing:
                 bad_any |= bad
             for i in np.flatnonzero(bad_any):
                 reason = "; ".join(
-                    f"column '{name}': {table[name][int(i)].as_py()!r} is not a valid "
-                    f"{self.target.field(name).type}"
-                    for name, bad in failures
-                    if bad[i]
+                    [f"column '{name}': {table[name][int(i)].as_py()!r} is not a valid "
+                     f"{self.target.field(name).type}" for name, bad in failures if bad[i]]
+                    + [f"column '{name}': missing (a required column)"
+                       for name, null in missing if null[i]]
                 )
                 record = json.dumps(table.slice(int(i), 1).to_pylist()[0], default=str)
                 self.reject(row_of(int(i)), record, reason)

@@ -88,6 +88,8 @@ class IngestOptions:
     parse_block: int = 1 << 20
     compression: str = "zstd"
     storage_options: dict = field(default_factory=dict)  # fsspec options of ``s3://`` input
+    required: tuple[str, ...] = ()  # columns a row must have a value in, else quarantined
+    source_name: str | None = None  # what the (one) input is recorded as: a stream's batch
 
 
 @dataclass
@@ -149,7 +151,8 @@ class _Run:
         self.quarantine = Quarantine(staging / "quarantine.parquet", options.compression)
         self.conformer = Conformer(
             schema, evolve=options.allow_schema_evolution, event=options.event_time_column,
-            max_bad_fraction=options.max_bad_fraction, quarantine=self.quarantine)
+            max_bad_fraction=options.max_bad_fraction, quarantine=self.quarantine,
+            required=options.required)
         self.read = Reader(self, options.storage_options)
         self.sources: list[SourceFile] = []
         self.skipped: list[str] = []
@@ -160,7 +163,7 @@ class _Run:
 
     # one file -----------------------------------------------------------------------------------
     def ingest(self, f: InputFile) -> None:
-        shown, fmt, size = f.name, f.format, f.size
+        shown, fmt, size = self.options.source_name or f.name, f.format, f.size
         try:
             with open_input(f.path, self.options.storage_options) as fh:
                 digest = sha256_stream(fh)

@@ -17,12 +17,13 @@ from modelloop.serving.protocols.feedback import Feedback
 from modelloop.serving.protocols.mlflow import MLflow
 from modelloop.serving.protocols.online import Events
 from modelloop.serving.protocols.prometheus import Prometheus
+from modelloop.serving.protocols.rows import Rows
 from modelloop.serving.protocols.sagemaker import SageMaker
 from modelloop.serving.protocols.status import Status
 from modelloop.serving.protocols.v2 import V2
 
 for _protocol in (SageMaker(), MLflow(), V2(), Feedback(), Events(), Explain(), Prometheus(),
-                  Status()):
+                  Status(), Rows()):
     register_protocol(_protocol)
 
 __all__ = ["Protocol", "ServerContext", "register_protocol", "registered"]

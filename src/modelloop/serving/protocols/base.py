@@ -38,6 +38,7 @@ class ServerContext:
     workers_report: Callable[[], dict]
     add_events: Callable[..., dict] | None = None
     learn_feedback: Callable[..., dict] | None = None
+    append_rows: Callable[..., dict] | None = None  # rows for a stream-fed dataset
 
 
 class Protocol:

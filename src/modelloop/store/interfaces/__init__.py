@@ -25,6 +25,7 @@ from modelloop.store.interfaces.online import OnlineStore
 from modelloop.store.interfaces.pipelines import PipelineStore
 from modelloop.store.interfaces.registry import ModelRegistryStore
 from modelloop.store.interfaces.serving import ServingStore
+from modelloop.store.interfaces.streams import StreamStore
 from modelloop.store.interfaces.triggers import TriggerStore
 
 __all__ = [
@@ -45,5 +46,6 @@ __all__ = [
     "OnlineStore",
     "PipelineStore",
     "ServingStore",
+    "StreamStore",
     "TriggerStore",
 ]

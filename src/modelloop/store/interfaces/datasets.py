@@ -65,6 +65,7 @@ class DatasetStore(ABC):
         event_time_max: datetime | None,
         schema_changes: str | None,
         expected_schema_json: str | None,
+        stream: dict | None = None,
     ) -> dict:
         """Record a new version atomically: allocate its number, write its parts and sources,
         clear writer ``txn``'s pending blobs and append a ``dataset.version_created`` event.
@@ -74,6 +75,11 @@ class DatasetStore(ABC):
         dataset); if the latest version's schema differs (a concurrent ingest changed it), the
         dataset was deleted meanwhile, or a source file's hash is already the dataset's, the
         commit is refused with :class:`~modelloop.errors.Conflict` and nothing is written.
+
+        ``stream`` (a micro-batch of a stream-fed dataset): ``{"source", "position",
+        "expected", "consumed"}``; the same transaction deletes the buffered appends whose ids
+        are ``consumed`` and moves the source's position from ``expected`` to ``position``
+        (:class:`~modelloop.store.interfaces.streams.StreamStore`), or refuses with Conflict.
         """
 
     @abstractmethod

@@ -13,6 +13,7 @@ from modelloop.errors import Conflict, InvalidInput, NotFound
 from modelloop.store.interfaces.datasets import DatasetStore
 from modelloop.store.sql.engine import SqlBase, aware, row_dict, utcnow
 from modelloop.store.sql.events import insert_event
+from modelloop.store.sql.streams import record_stream_commit
 from modelloop.store.tables.blobs import pending_blobs
 from modelloop.store.tables.datasets import (
     dataset_parts,
@@ -139,6 +140,7 @@ class SqlDatasets(SqlBase, DatasetStore):
         event_time_max,
         schema_changes,
         expected_schema_json,
+        stream=None,
     ) -> dict:
         """Record the next version, atomically with the checks it rests on.
 
@@ -152,7 +154,7 @@ class SqlDatasets(SqlBase, DatasetStore):
             return self._commit_dataset_version(
                 now, name, txn, schema_json, added_rows, quarantined_rows, parts, sources,
                 event_time_column, event_time_min, event_time_max, schema_changes,
-                expected_schema_json,
+                expected_schema_json, stream,
             )  # fmt: skip
         except sa.exc.IntegrityError as e:  # a concurrent writer created the dataset first
             raise Conflict(f"dataset {name!r} was created while this ingest ran") from e
@@ -160,6 +162,7 @@ class SqlDatasets(SqlBase, DatasetStore):
     def _commit_dataset_version(
         self, now, name, txn, schema_json, added_rows, quarantined_rows, parts, sources,
         event_time_column, event_time_min, event_time_max, schema_changes, expected_schema_json,
+        stream,
     ) -> dict:  # fmt: skip
         with self._write() as conn:
             ds = conn.execute(
@@ -263,6 +266,8 @@ class SqlDatasets(SqlBase, DatasetStore):
                     dataset_sources.insert(),
                     [{"dataset_id": ds_id, "version_id": version_id, **s} for s in sources],
                 )
+            if stream is not None:
+                record_stream_commit(conn, name, version, added_rows, stream, now)
             conn.execute(pending_blobs.delete().where(pending_blobs.c.txn == txn))
             insert_event(
                 conn,

@@ -17,6 +17,7 @@ from modelloop.store.sql.online import SqlOnline
 from modelloop.store.sql.pipelines import SqlPipelines
 from modelloop.store.sql.registry import SqlRegistry
 from modelloop.store.sql.serving import SqlServing
+from modelloop.store.sql.streams import SqlStreams
 from modelloop.store.sql.triggers import SqlTriggers
 
 
@@ -36,6 +37,7 @@ class SqlStore(
     SqlOnline,
     SqlFeatureSets,
     SqlAccess,
+    SqlStreams,
     MetadataStore,
 ):
     """The metadata store on SQLAlchemy: SQLite by default, PostgreSQL to scale out."""

@@ -19,6 +19,7 @@ from modelloop.store.tables import (
     pipelines,
     registry,
     serving,
+    streams,
     triggers,
 )
 from modelloop.store.tables.base import metadata
@@ -37,5 +38,5 @@ BLOB_REFERENCES = [
 
 __all__ = [
     "BLOB_REFERENCES", "access", "blobs", "events", "features", "leases", "metadata", "online",
-    "triggers",
+    "streams", "triggers",
 ]

@@ -1,0 +1,98 @@
+"""``ws.streams``: run a stream consumer for a dataset, and check each micro-batch as it commits.
+
+The check of a batch is two things. Streaming statistics computed here on the rows the batch
+added (rows, quarantined rows, each column's share of nulls) become metric series
+(``stream.rows``, ``stream.quarantined_rows``, ``stream.null_fraction`` with dimensions
+``dataset`` and ``column``), and the alarms are evaluated at once, so an alarm on a column's null
+share fires on the first batch of a producer that broke. And the dataset's after-ingest monitors
+(constraints and drift against their baseline) run on the batch's rows, as after any ingest
+through the workspace, which wraps :meth:`~modelloop.data.datasets.Datasets.ingest_micro_batch`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from modelloop.data.refs import check_name
+from modelloop.errors import InvalidInput
+from modelloop.streams.consumer import StreamConsumer
+from modelloop.streams.sources import open_source
+
+
+class Streams:
+    """Stream consumers of one workspace's datasets. ``put_metrics`` writes metric points and
+    ``evaluate_alarms`` evaluates every alarm (the workspace's telemetry)."""
+
+    def __init__(self, store, datasets, scratch: Path, *, put_metrics: Callable[[list], None],
+                 evaluate_alarms: Callable[[], list]):
+        self.store, self.datasets, self.scratch = store, datasets, Path(scratch)
+        self.put_metrics, self.evaluate_alarms = put_metrics, evaluate_alarms
+
+    def consume(
+        self,
+        name: str,
+        source: str = "rows",
+        *,
+        every_rows: int = 10_000,
+        every_seconds: float = 60.0,
+        key_columns: list[str] | None = None,
+        event_time_column: str | None = None,
+        consumer: str | None = None,
+        max_batches: int | None = None,
+        until_idle: bool = False,
+        on_batch: Callable[[dict], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> dict:
+        """Feed dataset ``name`` from ``source`` (``rows``: its append buffer;
+        ``redis://HOST:PORT/DB?stream=S&group=G``), committing a version every ``every_rows``
+        rows or ``every_seconds`` after a batch's first row arrived. Rows without a value in a
+        ``key_columns`` column or the event-time column are quarantined with that reason.
+        ``on_batch`` hears each batch's summary (its version, rows, quarantined rows, its
+        monitor runs, the alarms it moved or that are in alarm). Returns the totals."""
+        check_name(name)
+        if every_rows < 1:
+            raise InvalidInput(f"every_rows must be at least 1, not {every_rows}")
+        if not every_seconds > 0:
+            raise InvalidInput(f"every_seconds must be above 0, not {every_seconds}")
+        dataset = self.store.get_dataset(name)
+        if event_time_column is None and dataset:
+            event_time_column = dataset["event_time_column"]
+        required = tuple(dict.fromkeys([*(key_columns or ()),
+                                        *([event_time_column] if event_time_column else [])]))
+        src = open_source(source, name, self.store, consumer)
+
+        def after_commit(report) -> None:
+            summary = self.check_batch(report)
+            if on_batch is not None:
+                on_batch(summary)
+
+        try:
+            return StreamConsumer(
+                self.datasets, src, name, every_rows=every_rows, every_seconds=every_seconds,
+                required=required, event_time_column=event_time_column, scratch=self.scratch,
+                after_commit=after_commit,
+            ).run(max_batches=max_batches, until_idle=until_idle, should_stop=should_stop)
+        finally:
+            src.close()
+
+    def check_batch(self, report) -> dict:
+        """Write the batch's streaming statistics as metric points and evaluate the alarms."""
+        v = report.version
+        ref = f"{v.name}@{v.version - 1}..{v.version}" if v.version > 1 else v.ref
+        now = datetime.now(UTC)
+        dims = {"dataset": v.name}
+        points = [("stream.rows", dims, now, float(v.added_rows)),
+                  ("stream.quarantined_rows", dims, now, float(v.quarantined_rows))]
+        if v.added_rows:
+            table = self.datasets.to_arrow(ref)
+            for column in table.column_names:
+                share = table[column].null_count / table.num_rows
+                points.append(("stream.null_fraction", {**dims, "column": column}, now, share))
+        self.put_metrics(points)
+        # those the batch moved, and any in alarm (the monitors' own evaluation, which ran
+        # with the commit, may have moved them first)
+        changed = [a for a in self.evaluate_alarms() if a.get("changed") or a["state"] == "ALARM"]
+        return {"version": v.ref, "rows": v.added_rows, "quarantined_rows": v.quarantined_rows,
+                "monitor_runs": getattr(report, "monitor_runs", []), "alarms": changed}

@@ -1,0 +1,191 @@
+"""Where a stream-fed dataset's rows come from.
+
+A source hands out :class:`Entry` objects in order and says, for the entries of one micro-batch,
+what the version's commit must record (a :class:`~modelloop.data.stream_rows.MicroBatch`) and
+what to do once it is committed. Exactly once rests on the commit, not on the source: whatever a
+source re-delivers after a crash is either still uncommitted (and committed now) or recognised as
+committed by the position recorded with the version (and only acknowledged).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
+from modelloop.data.stream_rows import MicroBatch
+from modelloop.errors import InvalidInput
+
+#: How often the append buffer is polled when it is empty (a read is one small query).
+BUFFER_POLL_SECONDS = 0.2
+
+
+@dataclass
+class Entry:
+    """One delivery: its id in the source, its rows as JSON Lines, how many, and when it
+    arrived (``time.monotonic()`` scale), which starts a micro-batch's clock."""
+
+    id: str
+    lines: str
+    rows: int = 1
+    arrived: float = field(default_factory=time.monotonic)
+
+
+class BufferSource:
+    """The dataset's append buffer in the store (``stream_rows``): an entry is one append. A
+    commit deletes the appends it took, in its transaction; nothing is acknowledged after."""
+
+    name = "rows"
+
+    def __init__(self, store, dataset: str):
+        self.store, self.dataset = store, dataset
+        self.handed: set[int] = set()
+        self.position = self._committed()
+
+    def _committed(self) -> str | None:
+        return next((o["position"] for o in self.store.stream_offsets(self.dataset)
+                     if o["source"] == self.name), None)
+
+    def read(self, max_rows: int, timeout: float) -> list[Entry]:
+        rows = self.store.stream_rows(self.dataset, max_rows=max_rows, skip=tuple(self.handed))
+        if not rows:
+            time.sleep(min(timeout, BUFFER_POLL_SECONDS))
+            return []
+        now, clock = datetime.now(UTC), time.monotonic()
+        out = []
+        for r in rows:
+            self.handed.add(r["id"])
+            waited = max(0.0, (now - r["created_at"]).total_seconds())
+            out.append(Entry(str(r["id"]), r["body"], r["rows"], clock - waited))
+        return out
+
+    def batch(self, entries: list[Entry], required: tuple[str, ...]) -> MicroBatch:
+        return MicroBatch(self.name, entries[0].id, entries[-1].id, expected=self.position,
+                          consumed=tuple(int(e.id) for e in entries), required=required)
+
+    def committed(self, entries: list[Entry], batch: MicroBatch) -> None:
+        self.handed -= {int(e.id) for e in entries}
+        self.position = batch.position
+
+    def reset(self) -> None:
+        """After a Conflict: forget what was handed out; the buffer holds what is left."""
+        self.handed.clear()
+        self.position = self._committed()
+
+    def close(self) -> None:
+        pass
+
+
+def _redis_id(text: str) -> tuple[int, int]:
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class RedisSource:
+    """A Redis stream read through a consumer group (``XREADGROUP``): entries are acknowledged
+    (``XACK``) only after the version holding them is committed. A restarted consumer first reads
+    its own pending entries again; those at or before the position committed with the dataset
+    are acknowledged and dropped, the rest are committed now.
+
+    An entry's row is its ``row`` field as JSON text (a line of JSON Lines), or else its fields
+    as a flat object (text values, converted to the dataset's types as a CSV's are). One consumer
+    name per dataset and source (the default): a group's other members would interleave ids,
+    and their commits are refused (Conflict) rather than risk a duplicate."""
+
+    def __init__(self, url: str, dataset: str, store, consumer: str | None = None):
+        parts = urlsplit(url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self.stream = query.pop("stream", None)
+        if not self.stream:
+            raise InvalidInput(f"{parts.scheme}://{parts.hostname}... names no stream",
+                               hint="add ?stream=NAME (and &group=GROUP) to the Redis URL")
+        self.group = query.pop("group", f"modelloop-{dataset}")
+        start = query.pop("start", "0")
+        if query:
+            raise InvalidInput(f"unknown Redis stream option {', '.join(sorted(query))}",
+                               hint="the options are stream, group and start (0 or $)")
+        try:
+            import redis
+        except ImportError as exc:
+            raise InvalidInput("Redis streams need the redis package",
+                               hint="pip install 'modelloop[redis]'") from exc
+        self._redis = redis
+        self.client = redis.Redis.from_url(parts._replace(query="").geturl(),
+                                           decode_responses=True)
+        db = (parts.path or "/0").strip("/") or "0"
+        self.name = f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}/{db}/" \
+                    f"{self.stream}#{self.group}"
+        self.store, self.dataset = store, dataset
+        self.consumer = consumer or dataset
+        try:
+            self.client.xgroup_create(self.stream, self.group, id=start, mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        except redis.ConnectionError as exc:
+            raise InvalidInput(f"cannot reach Redis at {self.name}: {exc}",
+                               hint="check the URL and that the server runs") from exc
+        self.reset()
+
+    def reset(self) -> None:
+        self.position = next((o["position"] for o in self.store.stream_offsets(self.dataset)
+                              if o["source"] == self.name), None)
+        self._pending_after = "0"  # this consumer's unacknowledged entries first
+
+    def read(self, max_rows: int, timeout: float) -> list[Entry]:
+        while self._pending_after is not None:
+            got = self.client.xreadgroup(self.group, self.consumer,
+                                         {self.stream: self._pending_after}, count=max_rows)
+            entries = got[0][1] if got else []
+            if not entries:
+                self._pending_after = None
+                break
+            self._pending_after = entries[-1][0]
+            if fresh := self._fresh(entries):  # not only entries already in a version
+                return fresh
+        got = self.client.xreadgroup(self.group, self.consumer, {self.stream: ">"},
+                                     count=max_rows, block=max(1, int(timeout * 1000)))
+        return self._fresh(got[0][1] if got else [])
+
+    def _fresh(self, entries) -> list[Entry]:
+        """The entries not yet in a version; those that are (delivered again after a crash
+        between the commit and the acknowledgement) are acknowledged now."""
+        import json
+
+        done = _redis_id(self.position) if self.position else None
+        old = [i for i, _ in entries if done is not None and _redis_id(i) <= done]
+        if old:
+            self.client.xack(self.stream, self.group, *old)
+        out = []
+        for entry_id, fields in entries:
+            if done is not None and _redis_id(entry_id) <= done:
+                continue
+            fields = fields or {}
+            line = fields["row"] if set(fields) == {"row"} else json.dumps(fields)
+            if "\n" in line or "\r" in line:
+                line = line.replace("\r", " ").replace("\n", " ")  # one line, one row
+            out.append(Entry(entry_id, line + "\n"))
+        return out
+
+    def batch(self, entries: list[Entry], required: tuple[str, ...]) -> MicroBatch:
+        return MicroBatch(self.name, entries[0].id, entries[-1].id, expected=self.position,
+                          required=required)
+
+    def committed(self, entries: list[Entry], batch: MicroBatch) -> None:
+        self.position = batch.position
+        self.client.xack(self.stream, self.group, *[e.id for e in entries])
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def open_source(url: str, dataset: str, store, consumer: str | None = None):
+    """The source ``url`` names: ``rows`` (the append buffer) or ``redis://…?stream=S&group=G``."""
+    if url in ("rows", "http"):
+        return BufferSource(store, dataset)
+    if url.startswith(("redis://", "rediss://")):
+        return RedisSource(url, dataset, store, consumer)
+    raise InvalidInput(f"unknown stream source {url!r}",
+                       hint="use 'rows' (rows POSTed to the dataset), "
+                            "redis://HOST:PORT/DB?stream=NAME&group=GROUP, or a folder to watch")

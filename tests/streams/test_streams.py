@@ -1,0 +1,109 @@
+"""Stream-fed datasets in one process: rows appended over HTTP (the serving port's ingest route)
+and the SDK, committed in micro-batches by the consumer; bad rows quarantined with their reason
+and counted; a producer that starts sending nulls raises alarms on the first batch it spoils."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelloop.errors import InvalidInput
+
+
+def _rows(start: int, n: int, **override) -> list[dict]:
+    return [{"id": i, "card": f"c{i % 5}", "amount": 10.0 + i % 13,
+             "ts": f"2024-05-01T10:{i % 60:02d}:00", **override} for i in range(start, start + n)]
+
+
+def test_rows_posted_to_the_serving_port_become_versions_by_size(local_workspace):
+    from starlette.testclient import TestClient
+
+    ws = local_workspace
+    with TestClient(ws.endpoints.server_app()) as client:
+        r = client.post("/datasets/orders/rows", json=_rows(0, 30))
+        assert r.status_code == 200 and r.json() == {"dataset": "orders", "rows": 30,
+                                                     "buffered_rows": 30}
+        lines = "\n".join(f'{{"id": {i}, "card": "c", "amount": 1, "ts": "2024-05-01"}}'
+                          for i in range(30, 45))
+        r = client.post("/datasets/orders/rows", content=lines,
+                        headers={"content-type": "application/jsonlines"})
+        assert r.json()["buffered_rows"] == 45
+        bad = client.post("/datasets/orders/rows", content=b"{not json",
+                          headers={"content-type": "application/json"})
+        assert bad.status_code == 400 and "message" in bad.text
+    batches = []
+    out = ws.streams.consume("orders", every_rows=25, until_idle=True, on_batch=batches.append)
+    # whole appends: 30 rows reach 25 at once; the rest is committed when the source is idle
+    assert [b["rows"] for b in batches] == [30, 15] and out["versions"] == ["orders@1", "orders@2"]
+    assert sorted(ws.datasets.to_pandas("orders")["id"]) == list(range(45))
+    assert ws.datasets.stream_status("orders")["backlog"]["rows"] == 0
+
+
+def test_bad_rows_are_quarantined_with_their_reason_and_counted(local_workspace, cli):
+    ws = local_workspace
+    ws.datasets.append_rows("orders", _rows(0, 20))
+    ws.datasets.append_rows("orders", [
+        {"id": 100, "card": None, "amount": 1.0, "ts": "2024-05-01T11:00:00"},  # no key
+        {"id": 101, "card": "c1", "amount": 1.0},                                # no event time
+        {"id": 102, "card": "c1", "amount": 1.0, "ts": "yesterday-ish"},         # unparseable
+        {"id": 103, "card": "c1", "amount": "lots", "ts": "2024-05-01T11:00:00"},  # not a number
+        *_rows(104, 6),
+    ])
+    # (the first batch sets the types: in a new dataset's first version, as in a first file,
+    # a column of numbers and words would be text)
+    out = ws.streams.consume("orders", every_rows=20, key_columns=["card"],
+                             event_time_column="ts", until_idle=True)
+    assert (out["rows"], out["quarantined_rows"]) == (26, 4)
+    reasons = dict(zip(*ws.datasets.quarantined("orders").to_pandas()[["record", "reason"]]
+                       .to_dict("list").values(), strict=True))
+    by_id = {__import__("json").loads(k)["id"]: v for k, v in reasons.items()}
+    assert by_id[100] == "column 'card': missing (a required column)"
+    assert by_id[101] == "column 'ts': missing (a required column)"
+    assert "'yesterday-ish' is not a valid timestamp" in by_id[102]
+    assert "'lots' is not a valid double" in by_id[103]
+    # each batch is its lineage record, and the source its quarantined rows name
+    assert [s["path"] for s in ws.datasets.sources("orders")] == ["rows#1..1", "rows#2..2"]
+    assert set(ws.datasets.quarantined("orders").to_pandas()["source"]) == {"rows#2..2"}
+    assert [p["value"] for p in ws.metric_series.points(
+        "stream.quarantined_rows", {"dataset": "orders"})] == [0.0, 4.0]
+    shown = cli("-w", str(ws.root), "data", "stream", "orders", "--status", "--json").json()
+    assert shown["sources"][0]["rows"] == 26 and shown["backlog"]["rows"] == 0
+    with pytest.raises(InvalidInput, match="not in"):  # a key column the data does not have
+        ws.datasets.append_rows("orders", _rows(200, 2))
+        ws.streams.consume("orders", key_columns=["customer"], until_idle=True)
+    assert ws.datasets.stream_status("orders")["backlog"]["rows"] == 2  # kept, not lost
+    err = cli("-w", str(ws.root), "data", "stream", "orders", "--from", "kafka://x", check=False)
+    assert err.code != 0 and "unknown stream source" in err.err
+    with pytest.raises(InvalidInput, match="list"):
+        ws.datasets.append_rows("orders", "not rows")
+
+
+def test_a_producer_sending_nulls_raises_alarms_within_one_micro_batch(local_workspace):
+    ws = local_workspace
+
+    def _rows(start, n, **override):  # no growing id: its drift is not what this is about
+        return [{k: v for k, v in r.items() if k != "id"} for r in globals()["_rows"](
+            start, n, **override)]
+
+    ws.datasets.append_rows("orders", _rows(0, 200))
+    ws.streams.consume("orders", every_rows=200, until_idle=True)
+    # streaming statistics per batch, and the dataset's monitor against its baseline
+    ws.alarms.create("amount-nulls", "stream.null_fraction", threshold=0.2,
+                     dimensions={"dataset": "orders", "column": "amount"})
+    ws.monitoring.ensure_baseline("orders@1")
+    ws.monitoring.create_monitor("orders-quality", dataset="orders", baseline="orders@1",
+                                 after_ingest=True)
+    ws.alarms.create("orders-violations", "violations", threshold=0,
+                     dimensions={"monitor": "orders-quality"})
+    ws.datasets.append_rows("orders", _rows(200, 200))
+    batches = []
+    ws.streams.consume("orders", every_rows=200, until_idle=True, on_batch=batches.append)
+    assert [r["n_violations"] for r in batches[0]["monitor_runs"]] == [0]
+    assert {a["alarm"]: a["state"] for a in ws.alarms.evaluate()} == {
+        "amount-nulls": "OK", "orders-violations": "OK"}
+
+    ws.datasets.append_rows("orders", _rows(400, 200, amount=None))  # the producer broke
+    batches = []
+    ws.streams.consume("orders", every_rows=200, until_idle=True, on_batch=batches.append)
+    assert len(batches) == 1 and batches[0]["monitor_runs"][0]["n_violations"] >= 1
+    assert {a["alarm"]: a["state"] for a in batches[0]["alarms"]} == {
+        "amount-nulls": "ALARM", "orders-violations": "ALARM"}
