@@ -50,6 +50,7 @@ def source(request, local_workspace):
     client.close()
 
 
+@pytest.mark.slow  # three consumer processes each: about 10 s
 def test_a_killed_consumer_loses_no_committed_row_and_duplicates_none(local_workspace, source):
     ws, (url, redis_side) = local_workspace, source
     # killed between the version's commit and the source's acknowledgement

@@ -69,7 +69,7 @@ def stream(c: Context, name, source, every_rows, every_seconds, keys, event_time
     if not as_json and not until_idle:
         render.note(f"streaming {source} into {name} (every {every_rows:,} rows or "
                     f"{every_seconds:g} s); stop with Ctrl-C")
-    out = c.ws.streams.consume(
+    out = c.local_ws.streams.consume(
         name, source, every_rows=every_rows, every_seconds=every_seconds,
         key_columns=list(keys), event_time_column=event_time_column, consumer=consumer,
         max_batches=max_batches, until_idle=until_idle, on_batch=on_batch,

@@ -37,7 +37,8 @@ Left out, because they cannot cross a network: methods returning live Python obj
 pipeline), follow-style generators (``jobs.follow``: poll ``jobs.logs``), and what only the
 server's own processes call (``jobs.execute`` / ``start``, ``triggers.due`` / ``on_event`` /
 ``run_pending``, ``monitoring.tick`` / ``due`` / ``after_ingest``, ``endpoints.advance``,
-``datasets.recover``). Left out because they read a path on the server's disk, which a remote
+``datasets.recover``, ``datasets.ingest_micro_batch``, ``streams.consume``: a stream
+consumer is a process of the server's machine). Left out because they read a path on the server's disk, which a remote
 caller must not name: ``models.register`` and ``models.import_mlflow`` (a package folder),
 ``monitoring.add_labels`` (a file: ``labels.add`` takes the records instead),
 ``monitoring.write_report``.
@@ -112,6 +113,8 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("datasets", "online_features", "GET", "/datasets/{ref}/online-features"),
     _op("datasets", "ingest", "POST", "/datasets/{name}/ingest", OPERATOR, stream="upload"),
     _op("datasets", "delete", "DELETE", "/datasets/{ref}", ADMIN),
+    _op("datasets", "append_rows", "POST", "/datasets/{name}/rows", OPERATOR),
+    _op("datasets", "stream_status", "GET", "/datasets/{name}/stream"),
     # -- jobs
     _op("jobs", "list", "GET", "/jobs", page=True),
     _op("jobs", "search", "GET", "/jobs/search", page=True),
