@@ -150,6 +150,20 @@ def test_an_upload_becomes_a_version_and_is_audited_once_with_its_actor(server):
     assert [v["version"] for v in r.json()] == [1, 2] and r.headers["x-total-count"] == "2"
 
 
+def test_rows_for_a_stream_fed_dataset_are_buffered_durably(server):
+    op, viewer = auth(server.tokens["operator"]), auth(server.tokens["viewer"])
+    rows = [{"order": i, "amount": i / 2} for i in range(3)]
+    r = server.post(f"{PREFIX}/datasets/orders/rows", json={"rows": rows}, headers=op)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"dataset": "orders", "rows": 3, "buffered_rows": 3}
+    r = server.post(f"{PREFIX}/datasets/orders/rows", json={"rows": [1]}, headers=op)
+    assert r.status_code == 422 and "rows" in r.text  # not objects
+    assert server.post(f"{PREFIX}/datasets/orders/rows", json={"rows": rows},
+                       headers=viewer).status_code == 403
+    r = server.get(f"{PREFIX}/datasets/orders/stream", headers=viewer)
+    assert r.json()["backlog"]["rows"] == 3 and r.json()["sources"] == []
+
+
 def test_pages_are_capped_and_counted(server):
     admin = auth(server.tokens["admin"])
     everything = server.get(f"{PREFIX}/tokens", headers=admin).json()

@@ -195,3 +195,15 @@ def test_online_events(client, doc, ctype, route):
     if ctype == "application/jsonlines" and isinstance(doc, list):
         body = "\n".join(as_json(d) for d in doc)
     post(client, f"/endpoints/onl/{route}", body, ctype)
+
+
+@settings(SETTINGS, max_examples=40)  # an accepted body is a store commit: fewer examples
+@given(json_values | deep | st.lists(st.dictionaries(event_fields, json_values, max_size=4),
+                                     max_size=4),
+       st.sampled_from(["application/json", "application/jsonlines"]),
+       st.sampled_from(["orders", "bad name!", "x" * 200]))
+def test_dataset_rows(client, doc, ctype, name):
+    body = as_json(doc)
+    if ctype == "application/jsonlines" and isinstance(doc, list):
+        body = "\n".join(as_json(d) for d in doc)
+    post(client, f"/datasets/{name}/rows", body, ctype)

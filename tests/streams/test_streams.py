@@ -107,3 +107,46 @@ def test_a_producer_sending_nulls_raises_alarms_within_one_micro_batch(local_wor
     assert len(batches) == 1 and batches[0]["monitor_runs"][0]["n_violations"] >= 1
     assert {a["alarm"]: a["state"] for a in batches[0]["alarms"]} == {
         "amount-nulls": "ALARM", "orders-violations": "ALARM"}
+
+
+def test_a_redis_stream_is_committed_by_time_and_its_bad_entries_quarantined(local_workspace,
+                                                                             redis_url):
+    import json
+    import uuid
+
+    import redis
+
+    ws, key = local_workspace, f"orders-{uuid.uuid4().hex}"
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        for r in _rows(0, 5):
+            client.xadd(key, {"row": json.dumps(r)})
+        client.xadd(key, {"id": "5", "card": "c0", "amount": "2.5", "ts": "2024-05-01"})  # flat
+        client.xadd(key, {"row": '{"id": 6, "card": '})  # not JSON
+        url = f"{redis_url}?stream={key}"
+        # fewer rows than every_rows: the batch is committed when its first row waited long enough
+        out = ws.streams.consume("orders", url, every_rows=1000, every_seconds=0.2, max_batches=1)
+        assert (out["rows"], out["quarantined_rows"]) == (6, 1)
+        [bad] = ws.datasets.quarantined("orders").to_pylist()
+        assert bad["reason"].startswith("not JSON") and bad["source"].endswith("-0")
+        assert client.xpending(key, "modelloop-orders")["pending"] == 0
+        [source] = ws.datasets.stream_status("orders")["sources"]
+        assert source["source"].endswith(f"/{key}#modelloop-orders") and source["rows"] == 6
+        assert ws.streams.consume("orders", url, until_idle=True)["batches"] == 0  # nothing new
+        with pytest.raises(InvalidInput, match="names no stream"):
+            ws.streams.consume("orders", redis_url, until_idle=True)
+    finally:
+        client.delete(key)
+        client.close()
+
+
+def test_a_folder_source_is_a_watch_trigger(local_workspace, cli, tmp_path):
+    ws = local_workspace
+    ws.datasets.append_rows("orders", _rows(0, 3))
+    ws.streams.consume("orders", until_idle=True)
+    (tmp_path / "landing").mkdir()
+    shown = cli("-w", str(ws.root), "data", "stream", "orders", "--from",
+                str(tmp_path / "landing"), "--json").json()
+    assert shown["name"] == "stream-orders"
+    assert ws.triggers.get("stream-orders")["cause"]["location"] == str(tmp_path / "landing")
+    assert ws.triggers.get("stream-orders")["action"]["do"] == "ingest"
