@@ -1,5 +1,6 @@
-"""Loading a scikit-learn model: modelloop's package (hash check of every file + skops) against
-the same pipeline with ``pickle.load`` plus a sha256 check of the file.
+"""Loading a scikit-learn model: modelloop's package (hash check of every file + its skops file,
+read by modelloop's reader of skops' format) against the same pipeline with ``pickle.load`` plus a
+sha256 check of the file.
 
     python benchmarks/model_loading.py           # 7 fresh processes each
     python benchmarks/model_loading.py --quick   # 3 each
@@ -125,6 +126,7 @@ def _in_process(folder: Path, sha: str, repeat: int) -> tuple[float, float]:
 
 
 def measure(runs: int = 7) -> dict:
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="modelloop-bench-load-") as tmp:
         folder = Path(tmp)
         facts = _prepare(folder)
@@ -152,7 +154,8 @@ def measure(runs: int = 7) -> dict:
         warm_modelloop, warm_pickle = _in_process(folder, facts["sha256"], repeat=50)
     median = {name: statistics.median(v) for name, v in times.items()}
     return {"runs": runs, "median": median, "first": first,
-            "warm": {"modelloop": warm_modelloop, "pickle": warm_pickle}}
+            "warm": {"modelloop": warm_modelloop, "pickle": warm_pickle},
+            "load": (load_before, os.getloadavg()[0])}
 
 
 def _rows(result: dict) -> list[dict]:
@@ -161,7 +164,8 @@ def _rows(result: dict) -> list[dict]:
     return [
         {"benchmark": "model_loading", "figure": "cold load + predict, modelloop / pickle+sha256",
          "value": round(ratio, 3), "unit": "x", "goal": "<= 1.0x", "met": ratio <= 1.0,
-         "note": f"{m['modelloop']:.3f} s vs {m['pickle']:.3f} s, median of {result['runs']}"},
+         "note": f"{m['modelloop']:.3f} s vs {m['pickle']:.3f} s, median of {result['runs']}; "
+                 f"machine load {result['load'][0]:.1f} -> {result['load'][1]:.1f}"},
         {"benchmark": "model_loading", "figure": "cold load + predict via the registry / pickle",
          "value": round(m["registry"] / m["pickle"], 3), "unit": "x", "goal": None, "met": None,
          "note": f"{m['registry']:.3f} s (opens the workspace's store too)"},

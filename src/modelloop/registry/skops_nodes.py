@@ -18,11 +18,15 @@ _TREE_MODULE = "sklearn.tree._tree"  # skops builds every TreeNode as this modul
 
 
 def _type_name(reader: _Reader, state: dict, key: str) -> str:
+    """A module name (dotted identifiers) or a class name (one identifier), as the file says."""
     value = state.get(key)
+    if (key, value) in reader.names:  # a file names a few types thousands of times
+        return value
     parts = value.split(".") if isinstance(value, str) else ()
     ok = parts and all(p.isidentifier() for p in parts) and (key == "__module__" or len(parts) == 1)
     if not ok:
         raise reader.refuse(f"a node's {key} is {value!r}")
+    reader.names.add((key, value))
     return value
 
 

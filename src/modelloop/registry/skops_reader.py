@@ -130,6 +130,7 @@ class _Reader:
         self.nodes: list[Node] = []
         self.types: dict[tuple[str, str], Any] = {}
         self.dtypes: dict[str, Any] = {}
+        self.names: set[tuple[str, str]] = set()  # (key, name) already found well formed
         self.values: dict[str, Any] = {}  # JSON text -> its number (or None), read once
 
     def refuse(self, why: str) -> IntegrityError:
