@@ -47,6 +47,16 @@ def key_text(value) -> str:
     return str(value.item() if isinstance(value, np.generic) else value)
 
 
+def key_texts(keys: np.ndarray) -> np.ndarray:
+    """:func:`key_text` of every key, vectorized for integer keys (the common case)."""
+    keys = np.asarray(keys)
+    if keys.dtype.kind in "iu":
+        return keys.astype(str).astype(object)
+    if keys.dtype.kind == "f" and np.all(np.isfinite(keys)) and np.all(keys == np.floor(keys)):
+        return keys.astype(np.int64).astype(str).astype(object)
+    return np.array([key_text(k) for k in keys], dtype=object)
+
+
 def _plain(v):
     if v is None:
         return None
@@ -59,9 +69,9 @@ def _plain(v):
 
 def _column(values: list):
     """A decoded state column: float64 when every value is a number (or null), else object."""
-    if all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values):
-        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-    return np.array(values, dtype=object)
+    if any(type(v) is str for v in values):  # never read "12" as 12.0
+        return np.array(values, dtype=object)
+    return np.array(values, dtype=np.float64)  # None reads as NaN
 
 
 def prepare_rows(fs: FeatureSet, rows) -> tuple[np.ndarray, np.ndarray, dict, list[dict]]:
@@ -100,8 +110,8 @@ def prepare_rows(fs: FeatureSet, rows) -> tuple[np.ndarray, np.ndarray, dict, li
 
 def _decode(states: dict[str, str], inputs: list[str]):
     keys, times, cols = [], [], {n: [] for n in inputs}
-    for key, text in states.items():
-        s = json.loads(text)
+    parsed = json.loads("[" + ",".join(states.values()) + "]") if states else []
+    for key, s in zip(states, parsed, strict=True):
         keys += [key] * len(s["t"])
         times += s["t"]
         for n in inputs:
@@ -131,10 +141,6 @@ def _valid_until(fs: FeatureSet, events: Events, codes, at: int) -> np.ndarray:
     return until
 
 
-def _values_json(fs: FeatureSet, values: dict, i: int) -> str:
-    return json.dumps({f.name: _plain(values[f.name][i]) for f in fs.features})
-
-
 def apply_rows(fs: FeatureSet, store: OnlineStore, rows, *, checkpoint="__keep__",
                expect_checkpoint="__read__", honour_lateness: bool = True,
                meta_extra: dict | None = None) -> dict:  # fmt: skip
@@ -160,7 +166,7 @@ def apply_rows(fs: FeatureSet, store: OnlineStore, rows, *, checkpoint="__keep__
     inputs = {n: v[ok] for n, v in inputs.items()}
     if len(times):
         watermark = int(max(times.max(), watermark if watermark is not None else times.max()))
-    texts = np.array([key_text(k) for k in keys], dtype=object)
+    texts = key_texts(keys)
     touched = list(dict.fromkeys(texts.tolist()))
     names = _inputs(fs)
     old_keys, old_times, old_inputs = _decode(store.states(fs.name, touched), names)
@@ -180,11 +186,19 @@ def apply_rows(fs: FeatureSet, store: OnlineStore, rows, *, checkpoint="__keep__
         until = _valid_until(fs, events, q, watermark)
         starts = np.searchsorted(events.codes, q, side="left")
         ends = np.searchsorted(events.codes, q, side="right")
+        # NaN is written as JSON's NaN (Python's json reads it back): one tolist per column,
+        # then one dumps per key of plain lists, no per-value conversion
+        times_l = events.times.tolist()
+        inputs_l = {n: events.values[n].tolist() for n in names}
+        feats = [f.name for f in fs.features]
+        values_l = [values[n].tolist() for n in feats]
+        until_l = until.tolist()
+        dumps = json.dumps
         for i, key in enumerate(touched):
             a, b = starts[i], ends[i]
-            state = json.dumps({"t": events.times[a:b].tolist(),
-                                "v": {n: [_plain(x) for x in events.values[n][a:b]] for n in names}})
-            records.append((key, _values_json(fs, values, i), watermark, int(until[i]), state))
+            state = dumps({"t": times_l[a:b], "v": {n: inputs_l[n][a:b] for n in names}})
+            vals = dumps(dict(zip(feats, [v[i] for v in values_l], strict=True)))
+            records.append((key, vals, watermark, until_l[i], state))
     new_meta = {**meta, "watermark": watermark, "checkpoint": checkpoint,
                 "applied": meta.get("applied", 0) + int(ok.sum()),
                 "too_late": meta.get("too_late", 0) + int(too_late.sum()),
