@@ -100,3 +100,19 @@ def test_dataset_versions_are_applied_once_each_and_served_by_the_cli(local_work
     assert run("backfill", "cards", "--json").json()["version"] == 2
     bad = invoke_cli("-w", str(ws.root), "features", "get", "cards", "3", check=False)
     assert bad.code != 0 and "KEY=VALUE" in bad.err
+
+
+def test_a_changed_definition_is_not_served_from_the_old_online_values(local_workspace, tmp_path):
+    from modelloop.errors import Conflict
+
+    ws = local_workspace
+    ingest(ws, tmp_path, random_events(np.random.default_rng(2), 100, cards=5), 1)
+    ws.features.apply(SPEC)
+    ws.features.backfill("cards")
+    ws.features.apply({**SPEC, "features": SPEC["features"][:3]})
+    with pytest.raises(Conflict, match="features backfill cards"):
+        ws.features.get_online("cards", [1])
+    with pytest.raises(Conflict, match="another definition"):
+        ws.features.push("cards", [])
+    ws.features.backfill("cards")
+    assert set(ws.features.get_online("cards", [1])[0]) == {"card", "n_1h", "amount_1h", "mean_24h"}

@@ -52,6 +52,7 @@ class FeatureSets:
         self._online = None
         self._recent: dict = {}  # name -> (monotonic time read, row): the serving path's cache
         self._parsed: dict = {}  # hash -> FeatureSet
+        self._online_meta: dict = {}  # name -> (monotonic time read, hash the online store holds)
 
     # -- definitions --------------------------------------------------------------------------
     def apply(self, definition: str | os.PathLike | dict) -> dict:
@@ -150,6 +151,7 @@ class FeatureSets:
                 f"the model was trained with feature set {recorded['name']!r} "
                 f"v{recorded['version']}, which is {now}: serving it would skew its features",
                 hint="retrain the model on the current definition, or apply the old one again")
+        self._check_online(recorded["name"], recorded["hash"], recorded["version"])
         fs = self._parsed.get(recorded["hash"])
         if fs is None:
             fs = self._parsed[recorded["hash"]] = parse_feature_set(recorded["spec"])
@@ -173,6 +175,7 @@ class FeatureSets:
             self._online = None
         self._recent: dict = {}  # name -> (monotonic time read, row): the serving path's cache
         self._parsed: dict = {}  # hash -> FeatureSet
+        self._online_meta: dict = {}  # name -> (monotonic time read, hash the online store holds)
 
     def backfill(self, name: str) -> dict:
         """Compute the online store of ``name`` afresh from its source's whole history, in one
@@ -184,6 +187,7 @@ class FeatureSets:
         fs = parse_feature_set(row["spec"])
         v = self.datasets.get(fs.source)
         self.online_store.clear(fs.name)
+        self._online_meta.pop(fs.name, None)
         report = apply_rows(fs, self.online_store, self.source_table(fs, v.ref),
                             checkpoint=v.version, expect_checkpoint=None, honour_lateness=False,
                             meta_extra={"hash": row["hash"]})  # fmt: skip
@@ -217,14 +221,33 @@ class FeatureSets:
         reason, one older than the allowed lateness is counted too late."""
         from modelloop.features.online import apply_rows
 
-        return apply_rows(self.definition(name), self.online_store, rows)
+        row = self.show(name)
+        self._check_online(name, row["hash"], row["version"], cache=False)
+        return apply_rows(parse_feature_set(row["spec"]), self.online_store, rows,
+                          meta_extra={"hash": row["hash"]})  # fmt: skip
+
+    def _check_online(self, name: str, hash: str, version: int, *, cache: bool = True) -> None:
+        """The online store holds values of this definition (or none yet): values and state of
+        another version would be served under this one's names."""
+        now = time.monotonic()
+        hit = self._online_meta.get(name)
+        if not cache or hit is None or now - hit[0] > 1.0:
+            hit = self._online_meta[name] = (now, self.online_store.meta(name).get("hash"))
+        if hit[1] is not None and hit[1] != hash:
+            from modelloop.errors import Conflict
+
+            raise Conflict(f"the online store of {name!r} holds another definition than v{version}",
+                           hint=f"run 'modelloop features backfill {name}' "
+                                f"(ws.features.backfill) to compute it for this one")
 
     def get_online(self, name: str, keys: list, *, at=None) -> list[dict]:
         """The features of each entity key as of ``at`` (a time; default now) from the online
         store, in the order of ``keys``."""
         from modelloop.features.online import lookup
 
-        fs = self.definition(name)
+        row = self.show(name)
+        self._check_online(name, row["hash"], row["version"], cache=False)
+        fs = parse_feature_set(row["spec"])
         at_ns = (pd.Timestamp.now(tz="UTC") if at is None else _timestamp(at)).as_unit("ns").value
         return [{fs.entity: k, **v} for k, v in
                 zip(keys, lookup(fs, self.online_store, list(keys), at_ns), strict=True)]
