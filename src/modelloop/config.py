@@ -63,6 +63,7 @@ url = ".modelloop/artifacts"
 # Aliases that may point only at approved model versions (unless forced with a reason):
 # [registry]
 # approval_gated_aliases = ["champion"]
+# four_eyes = true          # who registered a version may not approve it
 
 # The event stream the controller reads: the metadata store by default (url = ""), or Redis
 # Streams to scale out, fed from the store (pip install 'modelloop[redis]'):
@@ -93,6 +94,9 @@ class Config:
     artifacts_options: dict = field(default_factory=dict)
     #: Aliases that point only at approved versions unless forced ([registry] in the file).
     gated_aliases: tuple[str, ...] = ("champion",)
+    #: Approval needs a second person: the actor who registered a version may not approve it
+    #: ([registry] four_eyes).
+    four_eyes: bool = False
     #: How jobs run ([jobs] runner, or $MODELLOOP_JOB_RUNNER): "warm", "process" or "inline".
     job_runner: str = "warm"
     #: Where train and tune jobs run ([jobs] executor, or $MODELLOOP_JOB_EXECUTOR): "local" or
@@ -158,6 +162,7 @@ class Config:
             artifacts_url=_resolve_location(artifacts_url, root),
             artifacts_options=options,
             gated_aliases=_gated_aliases(raw.get("registry", {}), path),
+            four_eyes=_four_eyes(raw.get("registry", {}), path),
             job_runner=_job_runner(raw.get("jobs", {}), path),
             job_executor=_job_executor(raw.get("jobs", {}), path),
             events_url=_events_url(raw.get("events", {}), path),
@@ -181,6 +186,14 @@ def _gated_aliases(registry, path: Path) -> tuple[str, ...]:
             hint='e.g. approval_gated_aliases = ["champion", "prod"] (or [] for none)',
         )
     return tuple(gated)
+
+
+def _four_eyes(registry, path: Path) -> bool:
+    value = registry.get("four_eyes", False) if isinstance(registry, dict) else False
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}: [registry] four_eyes must be true or false, not {value!r}",
+                          hint="four_eyes = true: who registered a version may not approve it")  # fmt: skip
+    return value
 
 
 def _job_runner(jobs, path: Path) -> str:

@@ -291,6 +291,7 @@ class Workspace:
             datasets=self.datasets,
             deployments=lambda ref: self.endpoints.serving(ref),
             gated_aliases=self.config.gated_aliases,
+            four_eyes=self.config.four_eyes,
         )
 
     @_service

@@ -93,8 +93,9 @@ class Registry:
     """The registered models of a workspace."""
 
     def __init__(self, store: MetadataStore, artifacts: ArtifactStore, cache_dir: Path, datasets=None,
-                 deployments=None, gated_aliases=DEFAULT_GATED_ALIASES):
+                 deployments=None, gated_aliases=DEFAULT_GATED_ALIASES, four_eyes: bool = False):
         self.gated_aliases = tuple(gated_aliases)
+        self.four_eyes = four_eyes
         self.store = store
         self.artifacts = artifacts
         self.cache_dir = Path(cache_dir)
@@ -257,7 +258,16 @@ class Registry:
         allowed = (ApprovalStatus.PENDING, ApprovalStatus.REJECTED) if force else (ApprovalStatus.PENDING,)
         if force and not reason:
             raise InvalidInput("approving a rejected version needs a reason", hint="pass --reason '…'")
-        self.store.set_model_status(name, version, ApprovalStatus.APPROVED, actor=actor or current_actor(),
+        actor = actor or current_actor()
+        if self.four_eyes:
+            registered_by = (self.store.get_model_version(name, version) or {}).get("created_by")
+            if registered_by == actor:
+                from modelloop.errors import Forbidden
+
+                raise Forbidden(f"{name}@{version} was registered by {actor!r}, who may not also "
+                                "approve it ([registry] four_eyes)",
+                                hint="another person or token approves it")  # fmt: skip
+        self.store.set_model_status(name, version, ApprovalStatus.APPROVED, actor=actor,
                                     reason=reason, allowed_from=allowed)
         return self.get(f"{name}@{version}")
 
