@@ -68,6 +68,7 @@ ONE_WORKER_MODULES = (
     "tests/registry/test_import_mlflow_uri.py",
     "tests/registry/test_package_mlflow.py",
     "tests/serving/test_bad_input.py",
+    "tests/serving/test_endpoint_auth.py",
     "tests/serving/test_fastpath_serving.py",
     "tests/serving/test_fuzz.py",
     "tests/serving/test_protocols.py",

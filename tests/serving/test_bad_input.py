@@ -21,7 +21,8 @@ def server(tmp_path_factory):
     from modelloop import Workspace
 
     ws = Workspace.init(tmp_path_factory.mktemp("bad-input") / "ws")
-    ws.endpoints.create("churn", register_model(ws), options={"max_payload_mb": 0.01})
+    ws.endpoints.create("churn", register_model(ws), options={"max_payload_mb": 0.01,
+                                                              "auth": "none"})
     ws.endpoints.create("broken", register_model(ws, "bad", kind="broken"))
     s = Server(ws.root)
     try:
@@ -123,7 +124,7 @@ def hardened(tmp_path_factory):
     churn = register_model(ws)
     if _pending(ws, churn):
         ws.models.approve(churn, reason="test model")
-    ws.endpoints.create("churn", churn)
+    ws.endpoints.create("churn", churn, options={"auth": "none"})  # feedback without a token
     ws.endpoints.create("mixed", register_mixed(ws, "mixed"))
     ws.endpoints.create("tight", churn, options={"max_request_rows": 10, "max_payload_mb": 0.01,
                                                  "timeout_seconds": 2})

@@ -34,7 +34,8 @@ def test_the_bias_drift_alarm_goes_off_on_a_served_models_traffic(local_workspac
     job = ws.training.train("unfair", "approved", "logistic_regression")
     ref = ws.models.register_from_job("loans", job["id"])["ref"]
     ws.models.approve(ref, reason="test model")
-    ws.endpoints.create("web", ref, capture={"enabled": True, "sampling": 100, "mode": "both"})
+    ws.endpoints.create("web", ref, capture={"enabled": True, "sampling": 100, "mode": "both"},
+                        options={"auth": "none"})
 
     traffic, truth = _applicants(200, 1)
     s = serve(ws)

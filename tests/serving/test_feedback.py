@@ -22,7 +22,8 @@ def test_labels_posted_over_http_give_the_cli_metrics(workspace, serve, cli, tmp
     ref = register_model(ws)
     capture = {"enabled": True, "sampling": 100, "mode": "both"}
     for name in ("http-ep", "cli-ep"):  # same model, same traffic, labels by two paths
-        ws.endpoints.create(name, ref, capture=capture)
+        # no tokens here: tests/serving/test_endpoint_auth.py checks them
+        ws.endpoints.create(name, ref, capture=capture, options={"auth": "none"})
     frame = pd.DataFrame(np.random.default_rng(3).normal(size=(500, len(FEATURES))),
                          columns=FEATURES)
     ws.datasets.ingest("train", [str(write_csv(tmp_path / "train.csv", frame))])
@@ -89,7 +90,7 @@ BAD = [
 
 def test_bad_feedback_is_400_naming_the_problem(local_workspace, serve):
     ws = local_workspace
-    ws.endpoints.create("ep", register_model(ws))
+    ws.endpoints.create("ep", register_model(ws), options={"auth": "none"})
     s = serve(ws)
     s.wait_for("ep")
     for body, ctype, message in BAD:

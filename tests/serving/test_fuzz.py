@@ -31,10 +31,11 @@ def client(tmp_path_factory):
     ref = register_model(ws)
     if ws.store.get_model_version(*ws.models.resolve(ref)).get("status") != "approved":
         ws.models.approve(ref, reason="test model")
-    ws.endpoints.create("num", ref, options={"max_request_rows": 50})
+    ws.endpoints.create("num", ref, options={"max_request_rows": 50, "auth": "none"})
     ws.endpoints.create("mix", register_mixed(ws, "mix"), options={"max_request_rows": 50})
     ws.endpoints.create("onl", online="preprocessing.StandardScaler|linear_model."
-                        "LogisticRegression", features=["f0", {"name": "x", "type": "category"}])
+                        "LogisticRegression", features=["f0", {"name": "x", "type": "category"}],
+                        options={"auth": "none"})
     server = Server(ws.root)
     try:
         server.wait_for("num")

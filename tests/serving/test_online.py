@@ -66,8 +66,8 @@ def test_online_endpoint_spec_sdk_and_cli(local_workspace, cli):
 
 
 def test_events_and_feedback_over_http(local_workspace, serve):
-    ws = local_workspace
-    ws.endpoints.create("fraud", online=KNN, features=FEATURES)
+    ws = local_workspace  # no tokens here: tests/serving/test_endpoint_auth.py checks them
+    ws.endpoints.create("fraud", online=KNN, features=FEATURES, options={"auth": "none"})
     s = serve(ws, "--no-learn")
     s.wait_for("fraud")
     url = f"{s.url}/endpoints/fraud"
@@ -125,7 +125,7 @@ def test_events_and_feedback_over_http(local_workspace, serve):
     # a batch endpoint takes no events
     from tests.serving.conftest import register_model
 
-    ws.endpoints.create("batch", register_model(ws))
+    ws.endpoints.create("batch", register_model(ws), options={"auth": "none"})
     s.wait_for("batch")
     r = httpx.post(f"{s.url}/endpoints/batch/events", json=_event(1))
     assert r.status_code == 400 and "not online" in r.json()["message"]
@@ -141,7 +141,7 @@ def test_updates_reach_every_worker_within_a_second(local_workspace, serve):
     itself: the time from an event's acknowledgement to the first answer that reflects it,
     p99 under the issue's one second, and no request failed meanwhile."""
     ws = local_workspace
-    ws.endpoints.create("fraud", online=KNN, features=FEATURES)
+    ws.endpoints.create("fraud", online=KNN, features=FEATURES, options={"auth": "none"})
     s = serve(ws, "--workers", "2")
     s.wait_for("fraud")
     url = f"{s.url}/endpoints/fraud"

@@ -66,6 +66,18 @@ def require(principal: Principal, role: str) -> None:
                         f"this needs {role}", hint=f"use a token with role {role} or above")  # fmt: skip
 
 
+def bearer_token(authorization_header: str | None) -> str | None:
+    """The token of ``Authorization: Bearer <token>``; None without a header; another scheme
+    or an empty token is :class:`Unauthenticated`."""
+    if authorization_header is None:
+        return None
+    scheme, _, token = authorization_header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'",
+                              hint="send 'Authorization: Bearer ml_…' (modelloop token create)")  # fmt: skip
+    return token.strip()
+
+
 def _hasher():
     from argon2 import PasswordHasher
 

@@ -8,23 +8,11 @@ its operation's least role, and every mutating call is recorded with :func:`audi
 from __future__ import annotations
 
 from modelloop.access.audit import outcome_of
-from modelloop.access.tokens import ROLES, Principal, local_principal, require
+from modelloop.access.tokens import ROLES, Principal, bearer_token, local_principal, require
 from modelloop.errors import Forbidden, Unauthenticated
 
 __all__ = ["ROLES", "Forbidden", "Principal", "Unauthenticated", "audit", "authenticate",
            "bearer_token", "local_principal", "require"]  # fmt: skip
-
-
-def bearer_token(authorization_header: str | None) -> str | None:
-    """The token of ``Authorization: Bearer <token>``; None without a header; another scheme
-    or an empty token is :class:`Unauthenticated`."""
-    if authorization_header is None:
-        return None
-    scheme, _, token = authorization_header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("the Authorization header must be 'Bearer <token>'",
-                              hint="send 'Authorization: Bearer ml_…' (modelloop token create)")  # fmt: skip
-    return token.strip()
 
 
 def authenticate(ws, authorization_header: str | None, *,

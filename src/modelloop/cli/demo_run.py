@@ -96,7 +96,9 @@ class DemoRun:
         up = start_up(self.root, port, self.root / "up.log", interval=CONTROLLER_INTERVAL)
         self._line("setup", f"modelloop up: the controller, the endpoint server on "
                    f"127.0.0.1:{port} and the job workers (log: up.log)")
-        traffic = Traffic("127.0.0.1", port, ENDPOINT, rate=self.rate)
+        # feedback routes need an operator's token (the endpoint's default auth): the demo's own
+        labels = ws.tokens.create("demo-labels", role="operator", expires="1d")["token"]
+        traffic = Traffic("127.0.0.1", port, ENDPOINT, rate=self.rate, token=labels)
         from rich.live import Live
 
         live = render.err.is_terminal and not self.quiet

@@ -149,8 +149,10 @@ class Traffic:
     """
 
     def __init__(self, host: str, port: int, endpoint: str, *, rate: float = 30.0,
-                 label_delay: float = 1.0, senders: int = 2):
+                 label_delay: float = 1.0, senders: int = 2, token: str | None = None):
         self.host, self.port, self.endpoint = host, port, endpoint
+        self.feedback_headers = {"Content-Type": "application/json",
+                                 **({"Authorization": f"Bearer {token}"} if token else {})}
         self.rate, self.senders = rate, senders
         self.label_delay = label_delay
         self.day: Day | None = None
@@ -277,8 +279,7 @@ class Traffic:
             if batch:
                 body = json.dumps([{"inference_id": b[2], "label": b[3]} for b in batch])
                 try:
-                    conn.request("POST", path, body=body.encode(),
-                                 headers={"Content-Type": "application/json"})
+                    conn.request("POST", path, body=body.encode(), headers=self.feedback_headers)
                     resp = conn.getresponse()
                     resp.read()
                     ok = resp.status == 200

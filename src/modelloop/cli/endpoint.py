@@ -58,6 +58,9 @@ capture_options = [
                  help="Most rows one request may carry (default 100,000); more is a 413."),
     click.option("--max-batch-rows", type=int, help="Micro-batching: rows per predict call."),
     click.option("--max-wait-ms", type=float, help="Micro-batching: extra wait to gather."),
+    click.option("--auth", type=click.Choice(["token", "feedback", "none"]),
+                 help="Routes that need an API token: token (all), feedback (feedback and "
+                      "events; the default), none (a local demo)."),
 ]
 
 
@@ -69,12 +72,11 @@ def _with(options):
     return deco
 
 
-def _options(timeout, max_payload_mb, max_request_rows, max_batch_rows,
-             max_wait_ms) -> dict | None:
-    out = {k: v for k, v in {"timeout_seconds": timeout, "max_payload_mb": max_payload_mb,
-                             "max_request_rows": max_request_rows,
-                             "max_batch_rows": max_batch_rows,
-                             "max_wait_ms": max_wait_ms}.items() if v is not None}
+def _options(given: dict) -> dict | None:
+    """The endpoint options among a command's parameters (those given), by their spec names."""
+    names = {"timeout": "timeout_seconds", "max_payload_mb": None, "max_request_rows": None,
+             "max_batch_rows": None, "max_wait_ms": None, "auth": None}
+    out = {names[k] or k: v for k, v in given.items() if k in names and v is not None}
     return out or None
 
 
@@ -165,8 +167,7 @@ def endpoint() -> None:
 @json_option
 @pass_ctx
 def create(c: Context, name, model, variants, follow, follow_strategy, online, features, schema,
-           target, label_type, capture, sampling, timeout, max_payload_mb, max_request_rows,
-           max_batch_rows, max_wait_ms, force, reason, as_json) -> None:
+           target, label_type, capture, sampling, force, reason, as_json, **options) -> None:
     """Create endpoint NAME serving --model (or --variant …), or learning --online.
 
     --model NAME@ALIAS (e.g. churn@champion) follows the alias: each version it moves to is
@@ -177,8 +178,7 @@ def create(c: Context, name, model, variants, follow, follow_strategy, online, f
     feats = _online_features(c, online, features, schema, target)
     record = _warned(lambda: c.ws.endpoints.create(
         name, model, variants=_variants(variants) or None, capture=_capture(capture, sampling),
-        options=_options(timeout, max_payload_mb, max_request_rows, max_batch_rows, max_wait_ms),
-        follow=follow, online=online, features=feats, label=label_type,
+        options=_options(options), follow=follow, online=online, features=feats, label=label_type,
         deploy={"strategy": follow_strategy}, force=force, reason=reason))
     if as_json:
         render.print_json(record)
@@ -202,9 +202,8 @@ def create(c: Context, name, model, variants, follow, follow_strategy, online, f
 @_with(force_options)
 @json_option
 @pass_ctx
-def update(c: Context, name, variants, weights, follow, capture, sampling, timeout,
-           max_payload_mb, max_request_rows, max_batch_rows, max_wait_ms, force, reason,
-           as_json) -> None:
+def update(c: Context, name, variants, weights, follow, capture, sampling, force, reason,
+           as_json, **options) -> None:
     """Change endpoint NAME: variants, weights, capture or options."""
     w = {}
     for item in weights:
@@ -216,8 +215,7 @@ def update(c: Context, name, variants, weights, follow, capture, sampling, timeo
                                      param_hint="--weight") from None
     record = _warned(lambda: c.ws.endpoints.update(
         name, variants=_variants(variants) or None, weights=w or None,
-        capture=_capture(capture, sampling),
-        options=_options(timeout, max_payload_mb, max_request_rows, max_batch_rows, max_wait_ms),
+        capture=_capture(capture, sampling), options=_options(options),
         follow=False if follow is None else follow, force=force, reason=reason))
     if as_json:
         render.print_json(record)
@@ -384,8 +382,8 @@ def stats(c: Context, name: str | None, as_json: bool) -> None:
               help="Address to listen on; other than loopback needs --insecure.")
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option("--insecure", is_flag=True,
-              help="Allow a non-loopback --host although requests are not authenticated "
-                   "(anyone who reaches the port can predict and post feedback).")
+              help="Allow a non-loopback --host although endpoints without --auth token "
+                   "answer predictions to anyone who reaches the port.")
 @click.option("--endpoint", "default_endpoint",
               help="The endpoint POST /invocations serves (default: the only one).")
 @click.option("--workers", type=int, help="Run this many worker processes (fixed).")
@@ -415,8 +413,8 @@ def serve(c: Context, host: str, port: int, insecure: bool, default_endpoint: st
     One process by default. --workers N runs N processes on one socket; --max-workers N runs
     --min-workers..N, adding workers when requests in flight per worker exceed
     --target-inflight and removing them (drained, no request failed) when load falls.
-    GET /workers shows them. Listens on loopback only unless --insecure: requests carry no
-    credentials yet. Each online endpoint gets a learner process ('modelloop learn NAME')
+    GET /workers shows them. Listens on loopback only unless --insecure: only endpoints made
+    with --auth token need a token to predict. Each online endpoint gets a learner process ('modelloop learn NAME')
     unless --no-learn.
     """
     from modelloop.serving.app import run
@@ -432,8 +430,8 @@ def serve(c: Context, host: str, port: int, insecure: bool, default_endpoint: st
     ws.store  # noqa: B018 - open (and migrate) before announcing
     sock = bind(host, port)  # a busy port fails here, before anything is announced
     if insecure and not _loopback(host):
-        render.note(f"warning: serving on {host} without authentication (--insecure): any "
-                    "client that reaches the port can send predictions and feedback")
+        render.note(f"warning: serving on {host} without authentication (--insecure) of "
+                    "endpoints without --auth token: any client reaching the port can predict")
     how = "" if hi == 1 else f" with {lo} workers" if lo == hi else f" with {lo}-{hi} workers"
     bound = sock.getsockname()[1]
     click.echo(f"modelloop: serving on http://{host}:{bound}{how} (Ctrl-C to stop)", err=True)

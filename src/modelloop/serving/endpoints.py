@@ -14,6 +14,7 @@ import time
 import warnings
 from typing import TYPE_CHECKING
 
+from modelloop.access.tokens import Tokens
 from modelloop.common.status import ApprovalStatus, EndpointStatus, RolloutStatus
 from modelloop.data.refs import check_name
 from modelloop.errors import InvalidInput, NotApproved, NotFound
@@ -479,9 +480,8 @@ class Endpoints:
     def server_app(self, *, default_endpoint: str | None = None, board=None,
                    poll_seconds: float = 0.5, metrics_seconds: float = 10.0):
         """The HTTP app of one ``modelloop serve`` process: every registered protocol on a data
-        plane that serves these endpoints and drives their rollouts. ``board`` is the worker
-        board when several processes serve; ``metrics_seconds`` how often endpoint metric series
-        are written."""
+        plane that serves these endpoints, drives their rollouts and checks their tokens; ``board``
+        is the worker board when several processes serve, ``metrics_seconds`` the series' period."""
         from modelloop.serving.app import create_app
         from modelloop.serving.dataplane.plane import DataPlane
         from modelloop.serving.online_events import intake_for, learn_feedback
@@ -495,6 +495,7 @@ class Endpoints:
         return create_app(plane, add_labels=self._labels.add_records, default_endpoint=default_endpoint,
                           workers_report=board.report if board is not None else None,
                           add_events=self.add_events, append_rows=self._append_rows,
+                          verify_token=Tokens(self.store).verify,
                           learn_feedback=lambda *a, **k: learn_feedback(
                               intake_for(self.store), self.store, self.artifacts, plane.recent,
                               *a, **k))

@@ -45,7 +45,11 @@ DEFAULT_OPTIONS = {
     "max_batch_rows": 256,  # micro-batching: rows gathered into one predict call
     "max_request_rows": 100_000,  # rows one request may carry, checked before rows are built
     "max_wait_ms": 0.0,  # extra wait to gather a batch (0: only what queued during a predict)
+    "auth": "feedback",  # which routes need an API token (AUTH_MODES)
 }
+#: Which of an endpoint's routes need an API token: ``token`` all (inference: viewer; feedback
+#: and events: operator), ``feedback`` only feedback and events (operator), ``none`` none.
+AUTH_MODES = ("token", "feedback", "none")
 DEFAULT_CAPTURE = {"enabled": False, "sampling": 100.0, "mode": "both"}
 
 Percent = Annotated[float, Field(ge=0, le=100)]
@@ -116,6 +120,7 @@ class EndpointOptions(_Checked):
     explain_budget_ms: float = Field(1000.0, gt=0, le=600_000)  # reported with each explanation
     explain_max_rows: int = Field(100, ge=1, le=100_000)  # rows one explain request may carry
     explain_nsamples: int = Field(100, ge=1, le=100_000)  # Kernel SHAP: evaluations per row
+    auth: Literal[AUTH_MODES] = "feedback"
 
 
 class DeployOptions(_Checked):
@@ -178,18 +183,19 @@ def is_loopback(host: str) -> bool:
 
 
 def check_serve(**values) -> ServeOptions:
-    """Checked serve options; a non-loopback ``host`` needs ``insecure`` until requests carry
-    tokens (anyone who reaches the port could post predictions' ground truth and roll back)."""
+    """Checked serve options; a non-loopback ``host`` needs ``insecure``: endpoints whose
+    ``auth`` is not ``token`` answer predictions to anyone who reaches the port."""
     opts = validated(ServeOptions, values, "serve option")
     if opts.max_workers < opts.min_workers:
         raise InvalidInput(f"serve option max_workers {opts.max_workers}: must be at least "
                            f"min_workers ({opts.min_workers})")
     if not is_loopback(opts.host) and not opts.insecure:
         raise InvalidInput(
-            f"refusing to serve on {opts.host}: endpoints have no authentication yet, so any "
-            "client that reaches the port could send predictions and forged feedback",
-            hint="serve on 127.0.0.1 behind an authenticating proxy, or pass --insecure if the "
-                 "network is trusted")
+            f"refusing to serve on {opts.host}: endpoints answer predictions without a token "
+            "unless created with --auth token, so any client that reaches the port could use them",
+            hint="serve on 127.0.0.1 behind an authenticating proxy, or pass --insecure once "
+                 "the endpoints need tokens (endpoint update NAME --auth token) or the network "
+                 "is trusted")
     return opts
 
 

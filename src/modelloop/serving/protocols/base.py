@@ -39,12 +39,18 @@ class ServerContext:
     add_events: Callable[..., dict] | None = None
     learn_feedback: Callable[..., dict] | None = None
     append_rows: Callable[..., dict] | None = None  # rows for a stream-fed dataset
+    #: token text (or None) -> who presents it (``access.Tokens.verify``); None: no checks
+    verify_token: Callable[[str | None], object] | None = None
 
 
 class Protocol:
     """One protocol adapter: a ``name`` and the routes it adds to the app."""
 
     name: str = ""
+    #: What its routes that name an endpoint do, for the endpoint's ``auth`` option:
+    #: "inference" (a token with role viewer when ``auth`` is ``token``) or "labels" (feedback
+    #: and events: role operator unless ``auth`` is ``none``). See ``serving.access``.
+    access: str = "inference"
 
     def routes(self, server: ServerContext) -> list[BaseRoute]:
         raise NotImplementedError

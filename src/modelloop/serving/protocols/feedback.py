@@ -21,6 +21,7 @@ MAX_FEEDBACK_BYTES = 64 * 1024 * 1024
 
 class Feedback(Protocol):
     name = "feedback"
+    access = "labels"
 
     def routes(self, server: ServerContext) -> list[Route]:
         plane = server.plane

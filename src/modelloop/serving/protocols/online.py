@@ -20,6 +20,7 @@ from modelloop.serving.protocols.feedback import MAX_FEEDBACK_BYTES, decode_reco
 
 class Events(Protocol):
     name = "events"
+    access = "labels"
 
     def routes(self, server: ServerContext) -> list[Route]:
         plane = server.plane
