@@ -27,12 +27,12 @@ READ_ONLY = frozenset({
     "loop validate", "loop list", "loop status",
     "endpoint list", "endpoint show", "endpoint stats",
     "trigger list", "trigger show", "trigger history",
-    "features list", "features show", "features history",
+    "features list", "features show", "features history", "features get", "bias",
     "token list",
 })  # fmt: skip
 #: Processes that run until stopped; what they do is recorded by the services they drive.
-LONG_RUNNING = frozenset({"serve", "controller", "up", "learn", "demo", "monitor scheduler",
-                          "quickstart"})  # fmt: skip
+LONG_RUNNING = frozenset({"serve", "api serve", "controller", "up", "learn", "demo",
+                          "monitor scheduler", "quickstart", "data stream"})  # fmt: skip
 
 
 def audit_commands(group: click.Group, prefix: str = "") -> None:

@@ -133,6 +133,8 @@ class OnlineDemo:
         ws.endpoints.create(ENDPOINT, variants=[
             {"name": VARIANT, "online": online},
             {"name": "champion", "model": champion, "role": "shadow"}])
+        # events need an operator's token (the endpoint's default auth): the demo's own
+        self._token = ws.tokens.create("demo-events", role="operator", expires="1d")["token"]
         self._line("endpoint", f"{ENDPOINT}: online primary {ONLINE_MODEL}, learning from "
                    f"events (the server starts its learner); {champion} its frozen shadow, "
                    f"scored on the same events (windows of {self.window} events)")
@@ -149,7 +151,8 @@ class OnlineDemo:
     # -- the stream -----------------------------------------------------------------------------
     def _post(self, conn, path: str, body: dict | list) -> tuple[int, dict]:
         conn.request("POST", path, body=json.dumps(body).encode(),
-                     headers={"Content-Type": "application/json"})
+                     headers={"Content-Type": "application/json",
+                              "Authorization": f"Bearer {self._token}"})
         resp = conn.getresponse()
         payload = resp.read()
         try:

@@ -18,6 +18,9 @@ from starlette.routing import Route
 from modelloop.access.tokens import bearer_token, require
 from modelloop.serving.protocols.base import Protocol, ServerContext, plain_error
 
+#: Routes that name an endpoint (``{name}``); other routes with a ``{name}`` (a stream-fed
+#: dataset's ``/datasets/{name}/rows``) are not endpoints' and are not checked here.
+ENDPOINT_PATHS = ("/endpoints/{name}/", "/mlflow/{name}/", "/v2/models/{name}")
 #: (endpoint auth mode, protocol access) -> the least role, or None: no token needed.
 NEEDS = {("token", "inference"): "viewer", ("token", "labels"): "operator",
          ("feedback", "labels"): "operator"}  # fmt: skip
@@ -27,10 +30,9 @@ def guarded(route: Route, protocol: Protocol, server: ServerContext) -> Route:
     """``route`` checking the caller's token when its endpoint's ``auth`` asks for one."""
     if not isinstance(route, Route) or server.verify_token is None:
         return route
-    handler = route.endpoint
-    uses_default = "{name}" not in route.path and route.path.endswith("/invocations")
-    if "{name}" not in route.path and not uses_default:
+    if not (route.path.startswith(ENDPOINT_PATHS) or route.path == "/invocations"):
         return route
+    handler = route.endpoint
 
     async def checked(request: Request) -> Response:
         name = request.path_params.get("name") or _default_endpoint(server)

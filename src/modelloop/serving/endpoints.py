@@ -479,9 +479,8 @@ class Endpoints:
     # -- the server -----------------------------------------------------------------------------
     def server_app(self, *, default_endpoint: str | None = None, board=None,
                    poll_seconds: float = 0.5, metrics_seconds: float = 10.0):
-        """The HTTP app of one ``modelloop serve`` process: every registered protocol on a data
-        plane that serves these endpoints, drives their rollouts and checks their tokens; ``board``
-        is the worker board when several processes serve, ``metrics_seconds`` the series' period."""
+        """The app of one ``modelloop serve`` process: every protocol on a data plane serving these
+        endpoints (rollouts, tokens, metric series every ``metrics_seconds``; ``board``: workers')."""
         from modelloop.serving.app import create_app
         from modelloop.serving.dataplane.plane import DataPlane
         from modelloop.serving.online_events import intake_for, learn_feedback
