@@ -116,3 +116,26 @@ def test_a_changed_definition_is_not_served_from_the_old_online_values(local_wor
         ws.features.push("cards", [])
     ws.features.backfill("cards")
     assert set(ws.features.get_online("cards", [1])[0]) == {"card", "n_1h", "amount_1h", "mean_24h"}
+
+
+def test_a_stream_fed_dataset_keeps_its_online_features_up_to_date(local_workspace):
+    """Rows arriving on the dataset's stream are committed in micro-batches, and each batch's
+    version is applied to the online store as it commits: online equals offline afterwards."""
+    ws = local_workspace
+    events = random_events(np.random.default_rng(9), 300, cards=6)
+    rows = [{"card": int(r.card), "ts": r.ts.isoformat(), "amount": None if np.isnan(r.amount)
+             else float(r.amount), "shop": r.shop} for r in events.itertuples()]
+    ws.datasets.append_rows("tx", rows[:100])
+    ws.streams.consume("tx", every_rows=100, until_idle=True, event_time_column="ts")
+    ws.features.apply(SPEC)
+    ws.features.update("cards")
+    ws.datasets.append_rows("tx", rows[100:])
+    out = ws.streams.consume("tx", every_rows=100, until_idle=True)
+    latest = ws.datasets.get("tx").version
+    assert latest >= 2 and out
+    assert ws.features.online_store.meta("cards")["checkpoint"] == latest  # applied as committed
+    at = pd.Timestamp(events["ts"].max())
+    online = ws.features.get_online("cards", list(range(6)), at=at.isoformat())
+    offline = ws.features.get_historical("cards", pd.DataFrame({"card": range(6), "ts": [at] * 6}))
+    for i, row in enumerate(online):
+        assert all(same(row[f["name"]], offline[f["name"]].iloc[i], tol=0) for f in SPEC["features"])
