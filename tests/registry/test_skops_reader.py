@@ -174,6 +174,10 @@ HOSTILE = {
         _with_attr(_array_node("obj.npy")),
         {"obj.npy": _npy("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", b"\0" * 8)},
         "Python objects"),
+    "a header numpy would not write": (
+        _with_attr(_array_node("odd.npy")),
+        {"odd.npy": _npy("{'descr': " + "[" * 300 + ", 'fortran_order': False, 'shape': (1,), }",
+                         b"\0" * 8)}, "not a valid array"),
     "a path out of the zip": (_with_attr(_array_node("../etc/passwd")), {"../etc/passwd": b"x"},
                               "not a plain file name"),
     "a member that is not there": (_with_attr(_array_node("../../secret.npy")), {},
@@ -235,6 +239,17 @@ def test_recorded_types_are_trusted_and_nothing_else(tmp_path, lists):
     loaded = read_skops(path, ["sklearn.tree._tree.Tree"], lists)
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
+    def outputs(schema):  # Tree(n_features, n_classes, n_outputs): a billion outputs
+        tree = schema["content"]["content"]["tree_"]
+        count = tree["__reduce__"]["args"]["content"][2]
+        count["content"] = "1000000000"
+        del count["__id__"]  # the int 1's id: skops would take the node read first with that id
+        return schema
+
+    bad = _rewrite(path, tmp_path / "bad.skops", outputs)
+    with pytest.raises(IntegrityError, match="1000000000 outputs"):
+        read_skops(bad, ["sklearn.tree._tree.Tree"], lists)
+
 
 def test_parts_of_the_format_it_does_not_read_go_to_skops(tmp_path, lists):
     good = _scaler_file(tmp_path)
@@ -249,6 +264,33 @@ def test_parts_of_the_format_it_does_not_read_go_to_skops(tmp_path, lists):
     with pytest.raises(IntegrityError, match="StandardScaler.fit"):  # skops refuses it, typed
         skops_load(method, [])
     assert skops_load(older, []).mean_.tolist() == [2.0, 3.0]  # what skops reads
+
+
+def test_a_random_generator_asking_for_a_huge_seed_pool_is_refused(tmp_path, lists):
+    from sklearn.preprocessing import StandardScaler
+
+    model = StandardScaler().fit(np.arange(6.0).reshape(3, 2))
+    model.rng_ = np.random.default_rng(1)  # as a HistGradientBoosting model holds one
+    path = tmp_path / "rng.skops"
+    skops_io().dump(model, path)
+
+    def inflate(node):
+        if isinstance(node, dict):
+            if node.get("__loader__") == "RandomGeneratorNode":
+                seed = node["content"]["seed_seq"]["content"]
+                assert "pool_size" in seed
+                seed["pool_size"] = _node("builtins", "int", "JsonNode", content="1000000000")
+            for value in node.values():
+                inflate(value)
+        elif isinstance(node, list):
+            for value in node:
+                inflate(value)
+        return node
+
+    assert read_skops(path, [], lists).rng_.bit_generator.state == model.rng_.bit_generator.state
+    bad = _rewrite(path, tmp_path / "bad.skops", inflate)
+    with pytest.raises(IntegrityError, match="seed pool"):
+        read_skops(bad, [], lists)
 
 
 def test_fortran_and_scalar_arrays_read_as_numpy_reads_them(tmp_path, lists):

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from modelloop.registry.skops_reader import _Reader, _Trust
 
 _TREE_MODULE = "sklearn.tree._tree"  # skops builds every TreeNode as this module's Tree
+_MAX_POOL = 64  # words of a SeedSequence's pool (numpy's default is 4)
 
 
 def _type_name(reader: _Reader, state: dict, key: str) -> str:
@@ -288,6 +289,15 @@ class _Tree(_Reduce):
     def constructor(self, state):
         return _TREE_MODULE, "Tree"
 
+    def make(self):
+        # Tree(n_features, n_classes, n_outputs) allocates per output before its state is
+        # checked: n_outputs must be the length of n_classes (an array the file had to hold)
+        args = self.args.build()
+        if (isinstance(args, tuple) and len(args) == 3 and hasattr(args[1], "shape")
+                and args[2] != len(args[1])):  # fmt: skip
+            raise self.reader.refuse(f"a tree has {args[2]!r} outputs and {len(args[1])} classes")
+        return super().make()
+
 
 class _Loss(_Reduce):
     kind = "LossNode"
@@ -322,7 +332,11 @@ class _Generator(Node):
     def make(self):
         import numpy as np
 
-        seed = np.random.SeedSequence(**self.seed.build())
+        seed_state = self.seed.build()
+        pool = seed_state.get("pool_size", 4)  # numpy allocates the pool it is told
+        if not isinstance(pool, int) or pool > _MAX_POOL:
+            raise self.reader.refuse("a random generator's seed pool is out of bounds")
+        seed = np.random.SeedSequence(**seed_state)
         state = self.bits.build()
         name = state["bit_generator"]
         cls = getattr(np.random, name, None) if name == self.bit_name else None

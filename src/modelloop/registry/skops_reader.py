@@ -179,6 +179,8 @@ class _Reader:
             return root.build()
         except RecursionError:
             raise self.refuse("its objects nest too deeply") from None
+        except MemoryError:
+            raise self.refuse("its objects would not fit in memory") from None
         except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
             raise self.refuse(f"its objects cannot be rebuilt: {type(e).__name__}: "
                               f"{str(e)[:200]}") from None  # fmt: skip
@@ -227,7 +229,7 @@ class _Reader:
     def _bytes(self, member: str) -> bytes:
         try:
             return self.archive.read(self.members[member])
-        except (zipfile.BadZipFile, OSError, RuntimeError, EOFError) as e:
+        except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, NotImplementedError) as e:
             raise self.refuse(f"member {member!r} cannot be read: {e}") from None
 
     def array(self, info: zipfile.ZipInfo):
@@ -260,8 +262,9 @@ class _Reader:
                 if array.nbytes and (f.readinto(array.view(np.uint8)) != array.nbytes
                                      or f.read(1)):  # fmt: skip
                     raise self.refuse(f"member {member!r} is cut short")
-        except (ValueError, struct.error, zipfile.BadZipFile, OSError, RuntimeError,
-                EOFError) as e:  # fmt: skip
+        except (ValueError, TypeError, KeyError, SyntaxError, RecursionError, MemoryError,
+                struct.error, zipfile.BadZipFile, OSError, RuntimeError, EOFError,
+                NotImplementedError) as e:  # fmt: skip
             raise self.refuse(f"member {member!r} is not a valid array: {e}") from None
         if fortran:  # as numpy.lib.format.read_array does
             array.shape = shape[::-1]
