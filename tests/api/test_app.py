@@ -118,6 +118,13 @@ def test_bad_input_is_a_4xx_naming_the_field(server):
     assert r.status_code == 422 and r.json()["error"]["field"] == "dimensions"
     r = server.get(f"{PREFIX}/trigger-firings/x", headers=viewer)
     assert r.status_code == 422 and r.json()["error"]["field"] == "firing_id"
+    # what the document refuses is refused: a number for a time, text for an integer
+    r = server.post(f"{PREFIX}/metrics", json={"name": "m", "value": 1, "time": 0}, headers=op)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "time", r.text
+    r = server.post(url, json={"dataset": "d", "target": "y", "seed": "1"}, headers=op)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "seed", r.text
+    r = server.options(f"{PREFIX}/loops", headers=viewer)
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
     r = server.get(f"{PREFIX}/no-such-route", headers=viewer)
     assert r.status_code == 404 and r.json()["error"]["type"] == "NotFound"
 

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 
 from modelloop import __version__
 from modelloop.api import auth as _auth
@@ -183,9 +184,29 @@ def _doc(op: Operation) -> str:
     return f"`ws.{op.name}` (least role: {op.role}).\n\n{text}"
 
 
+class _ErrorDetail(BaseModel):
+    type: str
+    message: str
+    hint: str | None = None
+    field: str | None = None
+    details: list[str] | None = None
+    retry_after: float | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: ``{"error": {"type", "message", "hint", "field"?, ...}}``."""
+
+    error: _ErrorDetail
+
+
+_ERRORS = {400: "invalid input (its meaning)", 401: "no valid token", 404: "no such thing",
+           409: "a conflict with the current state", 413: "the body is too large",
+           422: "invalid input (its form)", 429: "rate limited: see Retry-After"}  # fmt: skip
+
+
 def _responses(op: Operation) -> dict:
-    out = {401: {"description": "no valid token"}, 403: {"description": f"needs {op.role}"},
-           422: {"description": "invalid input"}, 429: {"description": "rate limited"}}  # fmt: skip
+    out = {status: {"model": ErrorBody, "description": text} for status, text in _ERRORS.items()}
+    out[403] = {"model": ErrorBody, "description": f"needs role {op.role}"}
     if op.stream == "download":
         out[200] = {"description": "a tar of the files",
                     "content": {"application/x-tar": {"schema": {"type": "string",

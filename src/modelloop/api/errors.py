@@ -80,6 +80,16 @@ def from_validation(exc: RequestValidationError) -> JSONResponse:
     return error_response(422, body)
 
 
+def _allowed(request: Request) -> list[str]:
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if getattr(route, "methods", None) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(route.methods)
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     """Map every error to JSON on ``app``."""
 
@@ -95,6 +105,8 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: HTTPException):
         type_ = _HTTP_TYPES.get(exc.status_code, "HTTPError")
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            exc.headers = {"Allow": ", ".join(_allowed(request))}
         return error_response(
             exc.status_code, error_body(type_, message), getattr(exc, "headers", None)
         )

@@ -4,15 +4,24 @@ type is a 422 naming the field before the façade is called."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
+import operator
 import types
 import typing
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Body, Path, Query
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 
 from modelloop.errors import InvalidInput
 from modelloop.remote.operations import Operation, Param, parameters
@@ -29,6 +38,34 @@ def _members(hint) -> tuple:
 
 def is_scalar(hint) -> bool:
     return all(m in _SCALARS for m in _members(hint))
+
+
+def _iso_time(value):
+    """A time as ISO 8601 text, as the OpenAPI document says; not a number (pydantic would take
+    a number for seconds since 1970, accepting what the schema refuses)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("a time as ISO 8601 text, e.g. 2026-01-31T12:00:00Z")
+    try:
+        float(value)
+    except ValueError:
+        return _TIME.validate_python(value)
+    raise ValueError("a time as ISO 8601 text, e.g. 2026-01-31T12:00:00Z")
+
+
+_TIME = TypeAdapter(datetime)
+Time = Annotated[datetime, BeforeValidator(_iso_time)]
+
+
+def strict_times(hint):
+    """``hint`` with every ``datetime`` in it (alone or in a union) read as ISO text only."""
+    if hint is datetime:
+        return Time
+    members = _members(hint)
+    if len(members) > 1 and datetime in members:
+        return functools.reduce(operator.or_, [Time if m is datetime else m for m in members])
+    return hint
 
 
 def _json_default(p: Param) -> tuple[bool, Any]:
@@ -65,7 +102,7 @@ class Plan:
                 self.fastapi.append(self._query(p, kw))
             elif p.where == "body":
                 ok, default = _json_default(p)
-                hint = p.hint if ok or p.required else p.hint | None
+                hint = strict_times(p.hint if ok or p.required else p.hint | None)
                 body_fields[p.name] = (hint, ... if p.required else default)
             elif p.where == "spread":
                 self.spread = p.name
@@ -83,7 +120,7 @@ class Plan:
         if body_fields:
             self.body_model = create_model(  # its name shows in the OpenAPI document
                 op.name.replace(".", "_") + "_body",
-                __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
+                __config__=ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True),
                 **body_fields,
             )
             required = any(v[1] is ... for v in body_fields.values())
@@ -97,6 +134,7 @@ class Plan:
         desc = None if ok or p.required else f"default: {p.default!r}"
         if is_scalar(p.hint):
             hint = p.hint if (ok or p.required) and p.default is not None else p.hint | None
+            hint = strict_times(hint)
             if hint is typing.Any:
                 hint = str | None
             return inspect.Parameter(p.name, kw, annotation=hint,

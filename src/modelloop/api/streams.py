@@ -135,5 +135,9 @@ def render(value: Any, headers: dict | None = None) -> Response:
         return Response(sink.getvalue(), media_type=ARROW, headers=headers)
     if isinstance(value, bytes | bytearray):
         return Response(bytes(value), media_type="application/octet-stream", headers=headers)
-    body = orjson.dumps(encode(value))
+    data = encode(value)
+    try:
+        body = orjson.dumps(data)
+    except TypeError:  # an integer beyond 64 bits (e.g. an argument an audit record kept)
+        body = json.dumps(data, default=str).encode()
     return Response(body, media_type="application/json", headers=headers)

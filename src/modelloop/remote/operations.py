@@ -205,7 +205,7 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("alarms", "get", "GET", "/alarms/{name}"),
     _op("alarms", "history", "GET", "/alarms/{name}/history", page=True),
     _op("alarms", "create", "POST", "/alarms", OPERATOR),
-    _op("alarms", "evaluate", "POST", "/alarms/evaluate", OPERATOR),
+    _op("alarms", "evaluate", "POST", "/alarm-evaluations", OPERATOR),
     _op("alarms", "delete", "DELETE", "/alarms/{name}", OPERATOR),
     # -- triggers (managed by admins; firing one by hand is an operator's)
     _op("triggers", "list", "GET", "/triggers", page=True),
