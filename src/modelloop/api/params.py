@@ -40,6 +40,17 @@ def is_scalar(hint) -> bool:
     return all(m in _SCALARS for m in _members(hint))
 
 
+def _scalar_list(hint) -> Any | None:
+    """``list[str] | None`` -> ``list[str]``: sent as repeated query parameters."""
+    lists = [m for m in _members(hint) if typing.get_origin(m) is list]
+    others = [m for m in _members(hint) if typing.get_origin(m) is not list]
+    if len(lists) == 1 and all(o is type(None) for o in others):
+        (item,) = typing.get_args(lists[0]) or (str,)
+        if is_scalar(item):
+            return list[strict_times(item)]
+    return None
+
+
 def _iso_time(value):
     """A time as ISO 8601 text, as the OpenAPI document says; not a number (pydantic would take
     a number for seconds since 1970, accepting what the schema refuses)."""
@@ -139,6 +150,14 @@ class Plan:
                 hint = str | None
             return inspect.Parameter(p.name, kw, annotation=hint,
                                      default=Query(fallback, description=desc))  # fmt: skip
+        listed = _scalar_list(p.hint)
+        if listed is not None:
+            return inspect.Parameter(
+                p.name,
+                kw,
+                annotation=listed if p.required else listed | None,
+                default=Query(... if p.required else None),
+            )
         if p.hint is typing.Any:
             return inspect.Parameter(p.name, kw, annotation=str | None,
                                      default=Query(None, description=desc))  # fmt: skip

@@ -9,8 +9,9 @@ protobuf description in the same way; ours comes from the Python signatures).
 How a row's parameters travel (:func:`parameters`):
 
 - a parameter named in the path (``{name}``) is a path parameter;
-- ``GET`` and ``DELETE``: every other parameter is a query parameter; a value that is not a scalar
-  (a list or dict) is sent as JSON text;
+- ``GET`` and ``DELETE``: every other parameter is a query parameter; a list of scalars is the
+  parameter repeated, another value that is not a scalar (a dict) is sent as JSON text, a time as
+  ISO 8601 text;
 - ``POST`` and ``PUT``: every other parameter is a field of the JSON body (unknown fields are
   refused); a ``**kwargs`` parameter is a body field of that name holding an object, spread
   into the call;
