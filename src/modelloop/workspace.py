@@ -94,7 +94,7 @@ class StepContexts:
             except ImportError:  # an installation without serving's dependencies
                 endpoints = None
             yield StepContext(datasets=ws.datasets, jobs=ws.jobs, training=ws.training,
-                              models=ws.models, endpoints=endpoints)
+                              models=ws.models, endpoints=endpoints, features=ws.features)
         finally:
             if ws is not self._ws:
                 ws.close()

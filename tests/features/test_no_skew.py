@@ -78,3 +78,32 @@ def test_training_time_and_serving_time_features_are_equal(local_workspace, tmp_
     ws.features.apply({**SPEC, "features": SPEC["features"][:2]})  # the definition moved on
     with pytest.raises(InvalidInput, match="would skew"):
         ws.features.serve(data["features"], [1])
+
+
+def test_a_loop_trains_on_the_point_in_time_join_of_its_labels(local_workspace, tmp_path, cli):
+    ws, rng = local_workspace, np.random.default_rng(4)
+    events = random_events(rng, 600, cards=8)
+    ingest(ws, tmp_path, events, 1)
+    ws.features.apply(SPEC)
+
+    def labels(n, seed):
+        picked = events.sample(n, random_state=seed)
+        return pd.DataFrame({"card": picked["card"].to_numpy(), "ts": picked["ts"].to_numpy(),
+                             "channel": rng.integers(0, 3, n).astype(float),
+                             "fraud": rng.integers(0, 2, n)})
+
+    labels(120, 1).to_parquet(tmp_path / "l1.parquet")
+    ws.datasets.ingest("labels", tmp_path / "l1.parquet")
+    spec = tmp_path / "loop.yaml"
+    spec.write_text("name: fraud\ndata: {dataset: labels, features: cards}\ntarget: fraud\n"
+                    "train: {algorithm: logistic_regression, report: false}\n"
+                    "register: {approval: auto}\n")
+    first = cli("-w", ws.root, "loop", "run", spec, "--json").json()
+    assert first["status"] == "succeeded", first
+    assert first["data"]["ref"] == "labels_cards@1" and first["data"]["rows"] == 120
+    lineage = ws.models.get("fraud@1")["manifest"]["lineage"]
+    assert lineage["features"]["name"] == "cards" and lineage["features"]["version"] == 1
+    labels(60, 2).to_parquet(tmp_path / "l2.parquet")
+    ws.datasets.ingest("labels", tmp_path / "l2.parquet")
+    second = cli("-w", ws.root, "loop", "run", spec, "--json").json()
+    assert second["data"]["ref"] == "labels_cards@2" and second["data"]["rows"] == 180  # new rows once

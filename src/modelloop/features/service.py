@@ -107,25 +107,38 @@ class FeatureSets:
     def training_data(self, name: str, labels: str, *, into: str | None = None,
                       timestamp: str | None = None) -> dict:  # fmt: skip
         """The point-in-time join of dataset ``labels`` (an entity key, a time, the target and
-        any request-time fields per row) with feature set ``name``, ingested as a version of
-        dataset ``into`` (default ``<labels>_<name>``) without the key and the time (what a
-        model reads is the features and the request-time fields). Returns the version's ref and
-        the definition to train with (``ws.training.train(ref, target, features=...)``), which
-        the model's package records, so that serving looks the same features up by key."""
+        any request-time fields per row) with feature set ``name``, appended to dataset ``into``
+        (default ``<labels>_<name>``) without the key and the time (what a model reads is the
+        features and the request-time fields). Only the labels' versions not joined before are
+        joined (each appended file is named for the versions it holds), so calling it again after
+        new labels adds just their rows. Returns the version's ref and the definition to train
+        with (``ws.training.train(ref, target, features=...)``), which the model's package
+        records, so that serving looks the same features up by key."""
         import tempfile
 
         row = self.show(name)
         fs = parse_feature_set(row["spec"])
-        frame = self.datasets.to_pandas(labels)
+        lv = self.datasets.get(labels)
+        into = into or f"{lv.name}_{name}"
+        done = 0
+        if self.store.get_dataset(into) is not None:
+            for src in self.store.dataset_sources(into, self.datasets.get(into).version):
+                tail = Path(src["path"]).stem.rpartition("@")[2].rpartition(".")[2]
+                if Path(src["path"]).stem.startswith(f"{lv.name}@") and tail.isdigit():
+                    done = max(done, int(tail))
+        if done >= lv.version:
+            v = self.datasets.get(into)
+            return {"dataset": v.ref, "rows": 0, "features": self.recorded(name)}
+        ref = f"{lv.name}@{done}..{lv.version}" if done else f"{lv.name}@{lv.version}"
+        frame = self.datasets.to_pandas(ref)
         joined = historical(fs, self.source_table(fs), frame, timestamp)
         joined = joined.drop(columns=[fs.entity, timestamp or fs.event_time])
-        into = into or f"{labels.split('@')[0]}_{name}"
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"{into}.parquet"
+            path = Path(tmp) / f"{ref}.parquet"
             joined.to_parquet(path, index=False)
             report = self.datasets.ingest(into, path)
-        ref = report.version.ref if report.version is not None else self.datasets.get(into).ref
-        return {"dataset": ref, "rows": len(joined), "features": self.recorded(name)}
+        out = report.version.ref if report.version is not None else self.datasets.get(into).ref
+        return {"dataset": out, "rows": len(joined), "features": self.recorded(name)}
 
     def _current(self, name: str) -> dict | None:
         """The stored definition, read at most once a second per name on the serving path: a

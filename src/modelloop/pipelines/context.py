@@ -48,6 +48,10 @@ class ModelsService(Protocol):
     def set_alias(self, name: str, alias: str, version_ref: str | int, **options) -> dict: ...
 
 
+class FeaturesService(Protocol):
+    def training_data(self, name: str, labels: str, **options) -> dict: ...
+
+
 class EndpointsService(Protocol):
     def deploy(self, name: str, ref: str, **options) -> Any: ...
 
@@ -62,6 +66,7 @@ class StepContext:
     training: TrainingService
     models: ModelsService
     endpoints: EndpointsService | None = None
+    features: FeaturesService | None = None
 
 
 #: Opens a :class:`StepContext` (``with factory() as ctx:``); picklable, to reach other processes.

@@ -71,6 +71,9 @@ class DataSection(_Section):
     )
     event_time_column: str | None = None
     window: int | None = Field(None, ge=1, description="train on the newest N versions' rows")
+    features: str | None = Field(
+        None, description="a feature set: the dataset holds labels (its entity key, time, target "
+        "and request-time fields), and the loop trains on their point-in-time join with it")
 
     @model_validator(mode="before")
     @classmethod

@@ -47,11 +47,16 @@ def ingest(ctx: StepContext, data: dict, base_dir: str) -> dict:
                 data["dataset"], paths, event_time_column=data.get("event_time_column")
             )
     version = ctx.datasets.get(data["dataset"])
+    recorded = None
+    if data.get("features"):  # labels: train on their point-in-time join with the feature set
+        joined = ctx.features.training_data(data["features"], version.ref)
+        version, recorded = ctx.datasets.get(joined["dataset"]), joined["features"]
     since = None
     if data.get("window") and version.version > data["window"]:
         first = ctx.datasets.get(f"{version.name}@{version.version - data['window'] + 1}")
         since = first.created_at.isoformat()
     return {
+        "features": recorded,
         "ref": version.ref,
         "dataset": version.name,
         "version": version.version,
@@ -145,6 +150,7 @@ def train(ctx: StepContext, data: dict, target: str, split: dict, train: dict) -
         since=data.get("since"),
         name=f"loop train {train['algorithm']} on {data['ref']}",
         report=train.get("report", True),
+        **({"features": data["features"]} if data.get("features") else {}),
     )
     return _candidate(job)
 
