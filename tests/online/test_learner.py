@@ -176,7 +176,7 @@ def test_a_failing_store_is_retried_by_a_running_learner(store, monkeypatch):
 
     _append(store, "fraud", _stream(300, seed=5))
     learner = Learner(store, "fraud", "online", spec=SPEC, publish_interval=0)
-    real, calls = store.read_online_events, []
+    real, calls = store.read_online_batch, []
 
     def flaky(*args):
         calls.append(1)
@@ -184,7 +184,7 @@ def test_a_failing_store_is_retried_by_a_running_learner(store, monkeypatch):
             raise sa.exc.OperationalError("select", {}, Exception("database is locked"))
         return real(*args)
 
-    monkeypatch.setattr(store, "read_online_events", flaky)
+    monkeypatch.setattr(store, "read_online_batch", flaky)
     stop = threading.Event()
     thread = threading.Thread(target=learner.run, args=(stop, 0.01))
     thread.start()

@@ -13,8 +13,10 @@ import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 
 from modelloop.errors import InvalidInput
+from modelloop.store.interfaces.online import AlikeEvents
 
 #: Most events one append takes (an HTTP request's list or JSON Lines body).
 MAX_EVENTS_PER_APPEND = 10_000
@@ -155,6 +157,48 @@ def check_event(event, schema: EventSchema | None) -> tuple[dict | None, str | N
             "inference_id": inference_id}, None  # fmt: skip
 
 
+def alike_events(events: list, schema: EventSchema | None) -> AlikeEvents | None:
+    """``events`` as :class:`AlikeEvents` when all are valid and alike, else None (check each).
+
+    The common request: every event ``{"features", "label"}`` with the same feature names, all
+    finite floats, labels of one type. Checking the first event as :func:`check_event` does and
+    the rest by whole-list operations (one C loop each, no Python call per value) accepts exactly
+    what checking each would, several times faster; the value list checked is the one stored."""
+    if not events or type(events[0]) is not dict:
+        return None
+    first, problem = check_event(events[0], schema)
+    if problem or first["time"] is not None or first["inference_id"] is not None:
+        return None
+    try:
+        if set(map(type, events)) != {dict} or set(map(len, events)) != {2}:
+            return None
+        features = [e["features"] for e in events]  # with len 2: exactly features and label
+        labels = [e["label"] for e in events]
+    except KeyError:
+        return None
+    if set(map(type, features)) != {dict}:
+        return None
+    names = set(map(tuple, features))
+    if len(names) != 1:
+        return None  # not all the first event's names, in its order
+    names = names.pop()
+    if schema is not None and any(schema.features[name] != "number" for name in names):
+        return None
+    values = list(chain.from_iterable(map(dict.values, features)))
+    if values and (set(map(type, values)) != {float} or not math.isfinite(sum(values))):
+        return None  # (a sum overflowing to inf only sends finite values the slow way)
+    if len(set(map(type, labels))) != 1:
+        return None  # True and 1 are one set member: one type, so each kind is checked
+    kind = schema.label if schema else "number" if type(labels[0]) is float else "class"
+    try:
+        distinct = set(labels)
+    except TypeError:
+        return None
+    if any(check_label(label, kind) for label in distinct):
+        return None
+    return AlikeEvents(names, values, labels)
+
+
 class Intake:
     """Durable labelled events per endpoint.
 
@@ -175,13 +219,15 @@ class Intake:
             raise InvalidInput(f"at most {MAX_EVENTS_PER_APPEND} events per request, not {len(events)}",
                                hint="send them in several requests")  # fmt: skip
         schema = self.schemas(endpoint)
-        good, rejected = [], []
-        for index, event in enumerate(events):
-            row, error = check_event(event, schema)
-            if error:
-                rejected.append({"index": index, "error": error})
-            else:
-                good.append(row)
+        good, rejected = alike_events(events, schema), []
+        if good is None:
+            good = []
+            for index, event in enumerate(events):
+                row, error = check_event(event, schema)
+                if error:
+                    rejected.append({"index": index, "error": error})
+                else:
+                    good.append(row)
         seqs = self.store.append_online_events(endpoint, good, rejected=len(rejected))
         return {"accepted": len(good), "seqs": [seqs[0], seqs[-1]] if seqs else None,
                 "rejected": rejected}  # fmt: skip

@@ -26,6 +26,7 @@ from modelloop.online.guard import GuardConfig, below, pick_snapshot
 from modelloop.online.models import SklearnOnline, build_model
 from modelloop.online.publish import current_revision, dumps, load_published, loads
 from modelloop.online.sources import IntakeSource
+from modelloop.store.interfaces.online import EventBatch
 
 __all__ = ["Learner", "current_revision", "load_published"]
 
@@ -71,6 +72,18 @@ def _extend(ranges: list, seq: int, most: int = 100) -> None:
         ranges.append([seq, seq])
         if len(ranges) > most:  # many reverts: the oldest two become one span
             ranges[:2] = [[ranges[0][0], ranges[1][1]]]
+
+
+def _extend_run(ranges: list, seqs: list, start: int, end: int) -> None:
+    """:func:`_extend` with each of ``seqs[start:end]``; a run of consecutive seqs (intake's
+    always are) at once."""
+    first, last = seqs[start], seqs[end - 1]
+    if last - first != end - start - 1:  # gaps (the event stream's ids): one by one
+        for seq in seqs[start:end]:
+            _extend(ranges, seq)
+        return
+    _extend(ranges, first)
+    ranges[-1][1] = last
 
 
 class Learner:
@@ -210,17 +223,58 @@ class Learner:
             self.save()
         return len(events)
 
-    def learn(self, events: list[dict]) -> None:
+    def learn(self, events: EventBatch) -> None:
         """Predict, score, learn each event (they must follow the last applied seq)."""
+        if self.champion is None and self.state["detector"] is None and self.guard.drift is None:
+            self._learn_lean(events)
+        else:
+            self._learn_each(events)
+        self._dirty = True
+
+    def _learn_lean(self, events: EventBatch) -> None:
+        """:meth:`_learn_each` without a champion or a drift detector, which is all that needs
+        each event's bookkeeping: the counters, the applied seq and the lineage are brought up
+        to date once per run of events up to a window's end (where the window is closed, as
+        the per-event loop would), not per event. The same predictions, metrics and model."""
+        s, size, start, bad = self.state, self.guard.window, 0, 0
+        seqs = events.seqs
+        while start < len(seqs):
+            model, metric, window = s["model"], s["metric"], s["window"]
+            predict, learn_one = predictor(model, metric), type(model).learn_one
+            update, update_window = metric.update, window.update
+            end = min(len(seqs), start + max(1, size - s["win_n"]))
+            learned = end - start
+            for i, x, y in zip(range(start, end), events.features[start:end],
+                               events.labels[start:end], strict=True):  # fmt: skip
+                try:
+                    y_pred = predict(model, x)
+                    if y_pred is not None and y_pred != {}:
+                        update(y, y_pred)
+                        update_window(y, y_pred)
+                    learn_one(model, x, y)
+                except Exception as exc:  # counted, as in _learn_each
+                    bad, learned = bad + 1, learned - 1
+                    s["last_error"] = f"seq {seqs[i]}: {type(exc).__name__}: {exc}"[:300]
+            s["events"] += learned
+            s["win_n"] += learned
+            s["applied_seq"] = seqs[end - 1]
+            _extend_run(s["ranges"], seqs, start, end)
+            if s["win_n"] >= size:
+                self._close_window(s["applied_seq"])
+            start = end
+        if bad:
+            s["bad"] += bad
+            self.store.count_online_rejected(self.endpoint, bad)
+
+    def _learn_each(self, events: EventBatch) -> None:
         s = self.state
         model, metric, window = s["model"], s["metric"], s["window"]
         predict = predictor(model, metric)
-        champ = self._champion_predictions([e["features"] for e in events],
-                                           proba=not metric.requires_labels)  # fmt: skip
+        champ = self._champion_predictions(events.features, proba=not metric.requires_labels)
         keep_recent = self.champion is not None or self.guard.drift == "reseed"
         bad = 0
-        for event, y_champ in zip(events, champ, strict=True):
-            x, y = event["features"], event["label"]
+        for seq, x, y, y_champ in zip(events.seqs, events.features, events.labels, champ,
+                                      strict=True):  # fmt: skip
             try:
                 y_pred = predict(model, x)
                 if y_pred is not None and y_pred != {}:
@@ -229,9 +283,9 @@ class Learner:
                 model.learn_one(x, y)
             except Exception as exc:  # a user's event must never stop the learner: counted
                 bad += 1
-                s["last_error"] = f"seq {event['seq']}: {type(exc).__name__}: {exc}"[:300]
-                s["applied_seq"] = event["seq"]
-                _extend(s["ranges"], event["seq"])
+                s["last_error"] = f"seq {seq}: {type(exc).__name__}: {exc}"[:300]
+                s["applied_seq"] = seq
+                _extend(s["ranges"], seq)
                 continue
             if y_champ is not None and y_champ != {}:
                 s["champion"].update(y, y_champ)
@@ -243,16 +297,15 @@ class Learner:
                 model = self._watch_drift(x, y, y_pred) or model
             s["events"] += 1
             s["win_n"] += 1
-            s["applied_seq"] = event["seq"]
-            _extend(s["ranges"], event["seq"])
+            s["applied_seq"] = seq
+            _extend(s["ranges"], seq)
             if s["win_n"] >= self.guard.window:
-                self._close_window(event["seq"])
+                self._close_window(seq)
                 model, window = s["model"], s["window"]
                 predict = predictor(model, metric)
         if bad:
             s["bad"] += bad
             self.store.count_online_rejected(self.endpoint, bad)
-        self._dirty = True
 
     def _watch_drift(self, x, y, y_pred):
         s = self.state

@@ -12,6 +12,7 @@ delivered again: exactly once.
 from __future__ import annotations
 
 from modelloop.online.intake import MAX_READ, EventSchema, check_event
+from modelloop.store.interfaces.online import EventBatch
 
 #: The event kind that carries a labelled event on the stream.
 EVENT_KIND = "online.event"
@@ -24,12 +25,15 @@ class IntakeSource:
 
     def __init__(self, store):
         self.store = store
-        self._buffer: list[dict] = []  # events after the last handed out, in seq order
+        self._buffer = EventBatch()  # events after the last handed out, in seq order
 
-    def read(self, endpoint: str, after_seq: int, limit: int) -> list[dict]:
+    def read(self, endpoint: str, after_seq: int, limit: int) -> EventBatch:
         buffer = self._buffer
-        if not buffer or buffer[0]["seq"] != after_seq + 1:
-            buffer = self.store.read_online_events(endpoint, after_seq, MAX_READ)
+        if not buffer or buffer.seqs[0] != after_seq + 1:
+            buffer = self.store.read_online_batch(endpoint, after_seq, MAX_READ)
+        if len(buffer) <= limit:
+            self._buffer = EventBatch()
+            return buffer
         out, self._buffer = buffer[:limit], buffer[limit:]
         return out
 
@@ -48,9 +52,9 @@ class StreamSource:
         self.consumer = stream.consumer(f"online-{endpoint}"[:128], name, start="earliest")
         self.held: list = []  # deliveries read and not yet acknowledged (bounded by reads)
 
-    def read(self, endpoint: str, after_seq: int, limit: int) -> list[dict]:
+    def read(self, endpoint: str, after_seq: int, limit: int) -> EventBatch:
         deliveries = self.consumer.read(count=max(1, min(limit, 1000)))
-        out, bad, foreign = [], 0, []
+        out, bad, foreign = EventBatch(), 0, []
         for delivery in deliveries:
             event = delivery.event
             if event["kind"] != EVENT_KIND or event["subject"] != endpoint:
@@ -63,9 +67,8 @@ class StreamSource:
             if error:
                 bad += 1
                 continue
-            out.append({"seq": event["id"], "features": row["features"], "label": row["label"],
-                        "inference_id": row["inference_id"],
-                        "time": row["time"] or event["time"]})  # fmt: skip
+            out.append(event["id"], row["features"], row["label"], row["inference_id"],
+                       row["time"] or event["time"])
         if foreign:
             self.consumer.ack(foreign)
         if bad:  # (counted again if re-delivered after a crash before the next checkpoint)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
-import orjson
 import sqlalchemy as sa
 
 from modelloop.errors import InvalidInput
-from modelloop.store.interfaces.online import OnlineStore
+from modelloop.store.interfaces.online import AlikeEvents, EventBatch, OnlineStore
 from modelloop.store.sql.engine import SqlBase, aware, dumps, row_dict, utcnow
+from modelloop.store.sql.event_blocks import decode, encode, encode_alike
 from modelloop.store.tables.online import online_event_blocks, online_models, online_streams
 
 #: Most events one append takes (intake refuses more in one request).
@@ -25,13 +24,15 @@ def _take_seqs(conn, endpoint: str, count: int, rejected: int) -> int:
     """Reserve ``count`` seqs; the last seq before them. The update locks the endpoint's row
     until commit, so a concurrent appender waits and its seqs commit after these."""
     where = online_streams.c.endpoint == endpoint
+    update = online_streams.update().where(where).values(
+        last_seq=online_streams.c.last_seq + count, rejected=online_streams.c.rejected + rejected)
+    returning = conn.dialect.update_returning  # one statement fewer per append (SQLite >= 3.35)
     for _ in range(2):
-        moved = conn.execute(
-            online_streams.update().where(where).values(
-                last_seq=online_streams.c.last_seq + count,
-                rejected=online_streams.c.rejected + rejected)
-        ).rowcount  # fmt: skip
-        if moved:
+        if returning:
+            last = conn.execute(update.returning(online_streams.c.last_seq)).scalar()
+            if last is not None:
+                return last - count
+        elif conn.execute(update).rowcount:
             return conn.execute(sa.select(online_streams.c.last_seq).where(where)).scalar() - count
         try:
             with conn.begin_nested():
@@ -45,7 +46,7 @@ def _take_seqs(conn, endpoint: str, count: int, rejected: int) -> int:
 
 class SqlOnline(SqlBase, OnlineStore):
     def append_online_events(
-        self, endpoint: str, events: list[dict], rejected: int = 0
+        self, endpoint: str, events: list[dict] | AlikeEvents, rejected: int = 0
     ) -> list[int]:
         if not events and not rejected:
             return []
@@ -53,10 +54,11 @@ class SqlOnline(SqlBase, OnlineStore):
             raise InvalidInput(
                 f"at most {MAX_APPEND} labelled events per append, not {len(events)}"
             )
-        bodies = [orjson.dumps([
-            [e["features"], e["label"], e.get("inference_id"),
-             e["time"].isoformat() if e.get("time") else None] for e in events[i : i + BLOCK]
-        ], option=orjson.OPT_SERIALIZE_NUMPY).decode() for i in range(0, len(events), BLOCK)]  # fmt: skip
+        if isinstance(events, AlikeEvents):
+            bodies = [encode_alike(events, i, min(i + BLOCK, len(events)))
+                      for i in range(0, len(events), BLOCK)]  # fmt: skip
+        else:
+            bodies = [encode(events[i : i + BLOCK]) for i in range(0, len(events), BLOCK)]
         now = utcnow()
         with self._write() as conn:
             base = _take_seqs(conn, endpoint, len(events), rejected)
@@ -68,8 +70,11 @@ class SqlOnline(SqlBase, OnlineStore):
         return list(range(base + 1, base + len(events) + 1))
 
     def read_online_events(self, endpoint: str, after_seq: int, limit: int) -> list[dict]:
+        return self.read_online_batch(endpoint, after_seq, limit).rows()
+
+    def read_online_batch(self, endpoint: str, after_seq: int, limit: int) -> EventBatch:
         c = online_event_blocks.c
-        out: list[dict] = []
+        out = EventBatch()
         with self._read() as conn:
             while len(out) < limit:
                 # A block holding after_seq + 1 starts at most BLOCK - 1 before it: the
@@ -85,16 +90,8 @@ class SqlOnline(SqlBase, OnlineStore):
                 for first, time, body in blocks:
                     if len(out) >= limit:
                         break  # decode no block past the limit
-                    block_time = aware(time)
-                    for offset, (features, label, inference_id, at) in enumerate(
-                        orjson.loads(body)
-                    ):
-                        seq = first + offset
-                        if seq > after_seq and len(out) < limit:
-                            out.append({"seq": seq, "features": features, "label": label,
-                                        "inference_id": inference_id,
-                                        "time": datetime.fromisoformat(at) if at else block_time})  # fmt: skip
-                after_seq = out[-1]["seq"] if out else after_seq
+                    decode(body, first, after_seq, limit, aware(time), out)
+                after_seq = out.seqs[-1] if out else after_seq
                 if len(blocks) < 64:
                     break
         return out

@@ -17,9 +17,9 @@ online_streams = sa.Table(
 )
 
 # The labelled events themselves, durable before intake acknowledges them: an append is cut into
-# blocks of at most 256 seqs (first_seq..last_seq), written in one transaction; ``events`` is a
-# JSON array of ``[features, label, inference_id, time or null]``. A row per event cost more
-# than River's own learning of it (SQL per row); a block is one row and one JSON document.
+# blocks of at most 256 seqs (first_seq..last_seq), written in one transaction; ``events`` holds
+# the block's bytes (store/sql/event_blocks.py: names once and values packed when the events are
+# alike, else JSON). A row per event cost more than River's own learning of it (SQL per row).
 online_event_blocks = sa.Table(
     "online_event_blocks",
     metadata,
@@ -27,7 +27,7 @@ online_event_blocks = sa.Table(
     sa.Column("first_seq", sa.BigInteger, primary_key=True),
     sa.Column("last_seq", sa.BigInteger, nullable=False),
     sa.Column("time", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("events", sa.Text, nullable=False),
+    sa.Column("events", sa.LargeBinary, nullable=False),
 )
 
 # One row per online variant: the learner's checkpoint (``state``: its model, metrics and guard,

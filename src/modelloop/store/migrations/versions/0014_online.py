@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("first_seq", sa.BigInteger(), nullable=False),
         sa.Column("last_seq", sa.BigInteger(), nullable=False),
         sa.Column("time", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("events", sa.Text(), nullable=False),
+        sa.Column("events", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("endpoint", "first_seq", name=op.f("pk_online_event_blocks")),
     )
     op.create_table(
