@@ -80,6 +80,19 @@ start_redis() {
     return 1
 }
 
+# A headless browser for the web console's tests (tests/ui): Debian's chromium and its driver,
+# driven by Selenium; nothing is downloaded at test time. Without them those tests are skipped.
+ensure_chromium() {
+    if { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; } && [ "$(id -u)" = 0 ]; then
+        echo "installing Chromium and its driver (Debian packages)…" >&2
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    fi
+    if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+        echo "Chromium is not installed (apt-get install chromium chromium-driver); the console's browser tests will be skipped" >&2
+    fi
+    return 0
+}
+
 stop_services() {
     [ -n "${_ml_redis_pidfile:-}" ] && [ -f "$_ml_redis_pidfile" ] && kill "$(cat "$_ml_redis_pidfile")" 2>/dev/null || true
     [ -n "${_ml_s3_pid:-}" ] && kill "$_ml_s3_pid" 2>/dev/null || true

@@ -36,6 +36,7 @@ source scripts/services.sh
 start_postgres
 start_s3
 start_redis
+ensure_chromium
 set +e
 workers=${MODELLOOP_TEST_WORKERS:-$(( 2 * $(nproc) ))}
 python -m pytest -n "$workers" --durations=15 "$@"

@@ -75,6 +75,7 @@ ONE_WORKER_MODULES = (
     "tests/serving/test_v2_binary.py",
     "tests/test_benchmarks.py",
     "tests/test_errors.py",
+    "tests/ui/test_console.py",
 )
 
 

@@ -29,15 +29,16 @@ def url_of(settings: ApiSettings, sock: socket.socket) -> str:
     return f"{'https' if settings.tls else 'http'}://{shown}:{port}"
 
 
-def build(ws, settings: ApiSettings):
-    """The uvicorn server of the API of ``ws``, the socket it will listen on and its URL; a
-    non-loopback address without authentication is refused first (:func:`check_bind`)."""
+def build(ws, settings: ApiSettings, *, app=None):
+    """The uvicorn server of the API of ``ws`` (or of ``app``, the API with more mounted on it:
+    the console), the socket it will listen on and its URL; a non-loopback address without
+    authentication is refused first (:func:`check_bind`)."""
     import uvicorn
 
     from modelloop.api.app import create_app
 
     check_bind(settings)
-    app = create_app(ws, settings)
+    app = app if app is not None else create_app(ws, settings)
     sock = bind(settings.host, settings.port)
     config = uvicorn.Config(
         app, ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key, log_level="warning",
@@ -46,11 +47,14 @@ def build(ws, settings: ApiSettings):
     return uvicorn.Server(config), sock, url_of(settings, sock)
 
 
-def serve(ws, settings: ApiSettings, *, say=print) -> None:
-    """Serve until SIGTERM or Ctrl-C (requests in flight are answered first)."""
+def serve(ws, settings: ApiSettings, *, say=print, app=None, console: str | None = None) -> None:
+    """Serve until SIGTERM or Ctrl-C (requests in flight are answered first); ``console``: the
+    path the web console is mounted at on ``app``, announced with the API."""
     from modelloop.api.app import PREFIX
 
-    server, sock, url = build(ws, settings)
+    server, sock, url = build(ws, settings, app=app)
     auth = "tokens" if settings.auth == "token" else "none (local caller is admin)"
     say(f"modelloop API on {url}{PREFIX} (docs: {url}{PREFIX}/docs; authentication: {auth})")
+    if console:
+        say(f"modelloop console on {url}{console}/")
     server.run(sockets=[sock])

@@ -143,7 +143,7 @@ COMMANDS = [
     loop.loop, demo.demo,
     endpoint.endpoint, endpoint.serve, learn.learn,
     transform.transform,
-    controller.controller, up.up, api.api,
+    controller.controller, up.up, api.api, api.ui,
     trigger.trigger,
     explain.bias, explain.explain,
     features.features,
