@@ -25,7 +25,13 @@ from modelloop.api import docs, errors
 from modelloop.api.limits import BodyLimit, TokenBuckets
 from modelloop.api.params import Plan
 from modelloop.api.settings import ApiSettings
-from modelloop.api.streams import receive_upload, render, scratch, tar_response
+from modelloop.api.streams import (
+    receive_upload,
+    render,
+    scratch,
+    tar_response,
+    upload_argument,
+)
 from modelloop.remote.codec import encode
 from modelloop.remote.operations import OPERATIONS, Operation, service_class, signature
 
@@ -121,7 +127,7 @@ def _route(api: Api, op: Operation) -> dict:
                 files = await receive_upload(request, folder, values.get("filename"),
                                              api.settings.max_upload_bytes)  # fmt: skip
                 kwargs, _ = plan.arguments(values, principal.name)
-                kwargs["paths"] = [str(f) for f in files]
+                kwargs[op.upload] = upload_argument(op.upload, files, folder)
                 subject = _subject(op, kwargs)
                 result = await run_in_threadpool(api.call, op, principal, kwargs, subject)
             finally:

@@ -79,6 +79,22 @@ async def receive_upload(request: Request, folder: Path, filename: str | None,
     return await anyio.to_thread.run_sync(_untar, target, folder / "files")
 
 
+def upload_argument(name: str, files: list[Path], folder: Path):
+    """The value of the parameter an upload stands for: the files (``paths``), the one file
+    (``path``), or the folder the tar was unpacked into (any other name)."""
+    if name == "paths":
+        return [str(f) for f in files]
+    if name == "path":
+        if len(files) != 1:
+            raise InvalidInput(f"upload one file, not {len(files)}")
+        return str(files[0])
+    root = folder / "files"
+    if not root.is_dir():
+        raise InvalidInput(f"{name}: upload the folder as a tar of its files",
+                           hint="send Content-Type: application/x-tar")  # fmt: skip
+    return str(root)
+
+
 def _untar(archive: Path, dest: Path) -> list[Path]:
     """The regular files of ``archive`` extracted under ``dest``; links, devices and names that
     leave ``dest`` are refused (the ``data`` filter of PEP 706)."""

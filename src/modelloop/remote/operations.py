@@ -16,7 +16,10 @@ How a row's parameters travel (:func:`parameters`):
   refused); a ``**kwargs`` parameter is a body field of that name holding an object, spread
   into the call;
 - ``stream="upload"``: the request body is the file (or a tar of files), the other parameters are
-  query parameters, plus ``filename`` (the file's name, whose suffix names its format);
+  query parameters, plus ``filename`` (the file's name, whose suffix names its format); the
+  parameter the upload stands for is ``upload``: ``paths`` (files: one, or a tar of several),
+  ``path`` (one file) or a folder (any other name: a tar of the folder's content, names relative
+  to it, ``Content-Type: application/x-tar``);
 - ``stream="download"``: the method writes into its ``dest`` parameter, which does not travel; the
   server calls it with a temporary folder and answers a tar of that folder, the method's return
   value (paths relative to ``dest``) in the ``X-Modelloop-Result`` header as JSON;
@@ -39,10 +42,9 @@ pipeline), follow-style generators (``jobs.follow``: poll ``jobs.logs``), and wh
 server's own processes call (``jobs.execute`` / ``start``, ``triggers.due`` / ``on_event`` /
 ``run_pending``, ``monitoring.tick`` / ``due`` / ``after_ingest``, ``endpoints.advance``,
 ``datasets.recover``, ``datasets.ingest_micro_batch``, ``streams.consume``: a stream
-consumer is a process of the server's machine). Left out because they read a path on the server's disk, which a remote
-caller must not name: ``models.register`` and ``models.import_mlflow`` (a package folder),
-``monitoring.add_labels`` (a file: ``labels.add`` takes the records instead),
-``monitoring.write_report``.
+consumer is a process of the server's machine). Left out because it writes a path on the server's disk, which a remote
+caller must not name: ``monitoring.write_report`` (``models.register``, ``models.import_mlflow``
+and ``monitoring.add_labels`` take their folder or file as an upload instead).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class Operation:
     role: str  # the least role allowed: "viewer" | "operator" | "admin"
     stream: str | None = None  # None | "upload" (request body is a file) | "download" (a tar)
     page: bool = False  # returns a list: paginated (limit/offset)
+    upload: str = "paths"  # the parameter an upload stands for (see the module's docstring)
     types: tuple[tuple[str, Any], ...] = ()  # parameter types the API narrows (a spec is a dict)
 
     @property
@@ -144,6 +147,25 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("models", "resolve", "GET", "/models/{ref}/resolve"),
     _op("models", "export", "GET", "/models/{ref}/export", stream="download"),
     _op("models", "register_from_job", "POST", "/models/{name}/versions", OPERATOR),
+    # a package or an MLflow model folder may hold pickles, which run code when loaded: admins
+    _op(
+        "models",
+        "register",
+        "POST",
+        "/models/{name}/packages",
+        ADMIN,
+        stream="upload",
+        upload="package_dir",
+    ),
+    _op(
+        "models",
+        "import_mlflow",
+        "POST",
+        "/models/{name}/mlflow-imports",
+        ADMIN,
+        stream="upload",
+        upload="folder",
+    ),
     _op("models", "approve", "POST", "/models/{ref}/approve", ADMIN),
     _op("models", "reject", "POST", "/models/{ref}/reject", ADMIN),
     _op("models", "trust", "POST", "/models/{ref}/trust", ADMIN),
@@ -201,6 +223,15 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("monitoring", "metric", "GET", "/metrics/{name}"),
     _op("monitoring", "put_metric", "POST", "/metrics", OPERATOR),
     _op("monitoring", "add_label_records", "POST", "/endpoints/{endpoint}/labels", OPERATOR),
+    _op(
+        "monitoring",
+        "add_labels",
+        "POST",
+        "/endpoints/{endpoint}/label-files",
+        OPERATOR,
+        stream="upload",
+        upload="path",
+    ),
     # -- alarms
     _op("alarms", "list", "GET", "/alarms", page=True),
     _op("alarms", "get", "GET", "/alarms/{name}"),
@@ -357,7 +388,7 @@ def parameters(op: Operation) -> tuple[Param, ...]:
             where = "server"
         elif p.name in LOCAL_ONLY or _is_callable(hints[p.name]):
             where = "local"
-        elif (op.stream == "upload" and p.name == "paths") or (
+        elif (op.stream == "upload" and p.name == op.upload) or (
             op.stream == "download" and p.name == "dest"
         ):
             where = "stream"
