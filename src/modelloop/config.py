@@ -334,6 +334,11 @@ def acting_as(actor: str):
         _ACTING_AS.reset(reset)
 
 
+def acting_for() -> str | None:
+    """The caller a server acts for in this call (:func:`acting_as`), or None."""
+    return _ACTING_AS.get()
+
+
 def current_actor() -> str:
     """Who is acting, for history records: the caller a server acts for (:func:`acting_as`),
     else $MODELLOOP_USER, else user@host (uid@host where there is no login name, as in some

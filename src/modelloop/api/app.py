@@ -32,6 +32,7 @@ from modelloop.api.streams import (
     tar_response,
     upload_argument,
 )
+from modelloop.config import acting_as
 from modelloop.remote.codec import encode
 from modelloop.remote.operations import OPERATIONS, Operation, service_class, signature
 
@@ -85,7 +86,10 @@ class Api:
         shown = {k: (str(v) if isinstance(v, Path) else v) for k, v in kwargs.items()
                  if k not in ("actor", "by")}  # fmt: skip
         try:
-            result = method(**kwargs)
+            # every history record the call writes (also those without an actor parameter:
+            # trusted-by, forced-by, created-by) names the caller, not the server's OS user
+            with acting_as(principal.name):
+                result = method(**kwargs)
         except BaseException as exc:
             self.audit(op, principal, shown, subject, exc)
             raise

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from modelloop.artifacts import ArtifactStore
 from modelloop.common.status import ApprovalStatus, JobStatus
-from modelloop.config import current_actor
+from modelloop.config import acting_for, current_actor
 from modelloop.data.refs import check_name, version_number
 from modelloop.errors import IntegrityError, InvalidInput, NotFound, UntrustedCode, parse_id
 from modelloop.store import MetadataStore
@@ -43,13 +43,13 @@ TRUST_HINT = "--trust-pickle --reason '…' (SDK: trust_pickle=True, reason='…
 
 def trusting_actor() -> str:
     """Who gives trust to code: the operating-system account (from the uid, not from the
-    environment), with $MODELLOOP_USER beside it when set."""
+    environment), with the API caller a server acts for, or else $MODELLOOP_USER, beside it."""
     try:
         account = pwd.getpwuid(os.getuid()).pw_name
     except KeyError:  # a uid without a passwd entry (some containers)
         account = f"uid{os.getuid()}"
     who = f"{account}@{socket.gethostname()}"
-    named = os.environ.get("MODELLOOP_USER")
+    named = acting_for() or os.environ.get("MODELLOOP_USER")
     return f"{named} (os user {who})" if named and named != account else who
 
 

@@ -23,9 +23,9 @@ How a row's parameters travel (:func:`parameters`):
 - ``stream="download"``: the method writes into its ``dest`` parameter, which does not travel; the
   server calls it with a temporary folder and answers a tar of that folder, the method's return
   value (paths relative to ``dest``) in the ``X-Modelloop-Result`` header as JSON;
-- parameters in :data:`SERVER_FILLED` (who is acting) are set by the server from the token, never
-  by the caller; parameters in :data:`LOCAL_ONLY` (callbacks) cannot cross a network and do not
-  travel.
+- parameters in :data:`SERVER_FILLED` (who is acting) of mutating operations are set by the
+  server from the token, never by the caller (a read's ``actor`` is a filter); parameters in
+  :data:`LOCAL_ONLY` (callbacks) cannot cross a network and do not travel.
 
 How a result travels: ``TypeAdapter(return annotation).dump_python(value, mode="json")`` as the
 JSON body, rebuilt by the client with ``validate_python``; a ``pyarrow.Table`` as an Arrow IPC
@@ -384,7 +384,7 @@ def parameters(op: Operation) -> tuple[Param, ...]:
         required = p.default is p.empty and p.kind is not p.VAR_KEYWORD
         if p.name in in_path:
             where = "path"
-        elif p.name in SERVER_FILLED:
+        elif p.name in SERVER_FILLED and op.mutating:  # a read's "actor" is a filter (audit)
             where = "server"
         elif p.name in LOCAL_ONLY or _is_callable(hints[p.name]):
             where = "local"
