@@ -139,12 +139,15 @@ def test_an_upload_becomes_a_version_and_is_audited_once_with_its_actor(server):
     assert server.ws.datasets.get("loans@1").row_count == 3
     records = server.ws.audit.list(action="datasets.ingest", actor="operator")
     assert len(records) == 1 and records[0]["outcome"] == "ok"
+    assert records[0]["arguments"]["paths"] == "day1.csv"  # the file's name, not a server path
     assert records[0]["source"] == "api" and records[0]["subject"] == "loans"
     # over the upload limit: 413, nothing ingested, nothing left behind
     r = server.post(url, params={"filename": "big.csv"}, content=b"a,b\n" + b"1,2\n" * 300_000,
                     headers=op)  # fmt: skip
     assert r.status_code == 413 and r.json()["error"]["type"] == "TooLarge"
     assert len(server.ws.datasets.versions("loans")) == 1
+    refused = server.ws.audit.list(action="datasets.ingest", actor="operator")[0]
+    assert refused["arguments"]["paths"] == "big.csv" and refused["outcome"].startswith("error")
     assert not any((server.ws.config.state_dir / "tmp" / "api").iterdir())
     r = server.post(url, params={"filename": "../x.csv"}, content=b"a,b\n1,2\n", headers=op)
     assert r.status_code == 200  # the name only: the path part is dropped

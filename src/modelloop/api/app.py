@@ -34,7 +34,13 @@ from modelloop.api.streams import (
 )
 from modelloop.config import acting_as
 from modelloop.remote.codec import encode
-from modelloop.remote.operations import OPERATIONS, Operation, service_class, signature
+from modelloop.remote.operations import (
+    OPERATIONS,
+    SERVER_FILLED,
+    Operation,
+    service_class,
+    signature,
+)
 
 PREFIX = "/api/v1"
 _bearer = HTTPBearer(auto_error=False, description="an API token: modelloop token create")
@@ -78,13 +84,15 @@ class Api:
         self.auth.audit(self.ws, principal, op.name, arguments=arguments, subject=subject,
                         error=error, source="api")  # fmt: skip
 
-    def call(self, op: Operation, principal, kwargs: dict, subject: str | None) -> Any:
+    def call(self, op: Operation, principal, kwargs: dict, subject: str | None,
+             shown: dict | None = None) -> Any:  # fmt: skip
+        """``ws.<service>.<method>(**kwargs)``; a mutating call is audited with its outcome
+        and its arguments (``shown`` replacing some: an upload by its file's name)."""
         target = self.ws if op.service == "workspace" else getattr(self.ws, op.service)
         method = getattr(target, op.method)
         if not op.mutating:
             return method(**kwargs)
-        shown = {k: (str(v) if isinstance(v, Path) else v) for k, v in kwargs.items()
-                 if k not in ("actor", "by")}  # fmt: skip
+        shown = {**_shown(kwargs), **(shown or {})}
         try:
             # every history record the call writes (also those without an actor parameter:
             # trusted-by, forced-by, created-by) names the caller, not the server's OS user
@@ -95,6 +103,11 @@ class Api:
             raise
         self.audit(op, principal, shown, subject, None)
         return result
+
+
+def _shown(kwargs: dict) -> dict:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in kwargs.items()
+            if k not in SERVER_FILLED}  # fmt: skip
 
 
 def _subject(op: Operation, values: dict) -> str | None:
@@ -126,14 +139,20 @@ def _route(api: Api, op: Operation) -> dict:
 
         async def endpoint(**values):
             principal, request = values.pop("principal__"), values.pop("request__")
+            filename = values.get("filename")
+            kwargs, _ = plan.arguments(values, principal.name)
+            subject, shown = _subject(op, kwargs), {op.upload: filename or "(upload)"}
             folder = scratch(api.ws)
             try:
-                files = await receive_upload(request, folder, values.get("filename"),
-                                             api.settings.max_upload_bytes)  # fmt: skip
-                kwargs, _ = plan.arguments(values, principal.name)
-                kwargs[op.upload] = upload_argument(op.upload, files, folder)
-                subject = _subject(op, kwargs)
-                result = await run_in_threadpool(api.call, op, principal, kwargs, subject)
+                try:
+                    files = await receive_upload(request, folder, filename,
+                                                 api.settings.max_upload_bytes)  # fmt: skip
+                    kwargs[op.upload] = upload_argument(op.upload, files, folder)
+                except Exception as exc:  # refused before the call: audited all the same
+                    args = {**_shown(kwargs), **shown}
+                    await run_in_threadpool(api.audit, op, principal, args, subject, exc)
+                    raise
+                result = await run_in_threadpool(api.call, op, principal, kwargs, subject, shown)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
             return render(result)
