@@ -362,12 +362,13 @@ def current_actor() -> str:
 ENV_CREDENTIALS = "MODELLOOP_CREDENTIALS"
 
 
-def credentials_path() -> Path:
+def credentials_path(environ=None) -> Path:
     """``$MODELLOOP_CREDENTIALS``, else ``$XDG_CONFIG_HOME/modelloop/credentials`` (default
-    ``~/.config``)."""
-    if os.environ.get(ENV_CREDENTIALS):
-        return Path(os.environ[ENV_CREDENTIALS]).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    ``~/.config``), read from ``environ`` (default ``os.environ``)."""
+    env = os.environ if environ is None else environ
+    if env.get(ENV_CREDENTIALS):
+        return Path(env[ENV_CREDENTIALS]).expanduser()
+    base = env.get("XDG_CONFIG_HOME") or Path.home() / ".config"
     return Path(base).expanduser() / "modelloop" / "credentials"
 
 
@@ -391,13 +392,13 @@ def save_credentials(url: str, token: str) -> Path:
     return path
 
 
-def load_credentials() -> dict | None:
+def load_credentials(environ=None) -> dict | None:
     """``{"url", "token"}`` saved by ``modelloop login``, or None. A file others can read is
     refused: the token in it would be everyone's."""
     import json
     import stat
 
-    path = credentials_path()
+    path = credentials_path(environ)
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="utf-8")

@@ -51,6 +51,11 @@ def test_login_keeps_url_and_token_for_this_user_only(cli, tmp_path, monkeypatch
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     monkeypatch.setenv("MODELLOOP_CREDENTIALS", str(path))
     assert load_credentials() == {"url": "https://ml.example:8090", "token": token}
+    from modelloop.remote.client import settings  # what the remote CLI then uses
+
+    assert settings({"MODELLOOP_URL": "https://ml.example:8090", **env}) == (
+        "https://ml.example:8090", token)
+    assert settings({"MODELLOOP_URL": "https://other:1", **env}) == ("https://other:1", None)
     os.chmod(path, 0o644)
     from modelloop.errors import ConfigError
 

@@ -178,20 +178,16 @@ def _chunks(path: Path) -> Iterator[bytes]:
 
 def settings(environ: dict | None = None) -> tuple[str | None, str | None]:
     """(url, token) of the API the CLI talks to: ``MODELLOOP_URL`` (None: the local workspace)
-    and ``MODELLOOP_TOKEN``, else the token ``modelloop login`` saved for that URL in
-    ``~/.config/modelloop/credentials`` (JSON ``{"url", "token"}``, owner-only)."""
-    import json
+    and ``MODELLOOP_TOKEN``, else the token ``modelloop login`` saved for that URL
+    (``config.load_credentials``: owner-only, else a ConfigError)."""
+    from modelloop.config import load_credentials
 
     env = os.environ if environ is None else environ
     url = env.get("MODELLOOP_URL") or None
     token = env.get("MODELLOOP_TOKEN") or None
     if url is None or token is not None:
         return url, token
-    config_home = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    try:
-        saved = json.loads((config_home / "modelloop" / "credentials").read_text())
-    except (OSError, ValueError):
-        return url, None
-    if isinstance(saved, dict) and str(saved.get("url", "")).rstrip("/") == url.rstrip("/"):
-        token = saved.get("token")
+    saved = load_credentials(env)
+    if saved and saved["url"].rstrip("/") == url.rstrip("/"):
+        token = saved["token"]
     return url, token
