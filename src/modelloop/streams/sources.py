@@ -98,7 +98,8 @@ class RedisSource:
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         self.stream = query.pop("stream", None)
         if not self.stream:
-            raise InvalidInput(f"{parts.scheme}://{parts.hostname}... names no stream",
+            raise InvalidInput(f"the Redis URL {parts.scheme}://{parts.hostname}:"
+                               f"{parts.port or 6379}{parts.path} names no stream",
                                hint="add ?stream=NAME (and &group=GROUP) to the Redis URL")
         self.group = query.pop("group", f"modelloop-{dataset}")
         start = query.pop("start", "0")
