@@ -30,8 +30,9 @@ Feast: on the rows it returns, and the rows it drops are counted), after a warm-
 Incremental maintenance: the events in micro-batches of ``--batch`` (50,000) rows through
 ``ws.features.push`` into the embedded (SQLite) online store: events/s. Then online lookups of
 100 random keys, as an endpoint makes them (``ws.features.serve``, the definition's hash checked
-every call), 1,000 times: p50 and p99 in ms; goal p99 < 2 ms. The online values of 1,000 keys are
-checked equal to the point-in-time join at the same time.
+every call), 1,000 times: p50 and p99 in ms; goal p99 < 2 ms; and the p99 of the calling
+thread's CPU time, which waits on a loaded machine do not inflate. The online values of 1,000
+keys are checked equal to the point-in-time join at the same time.
 
 Usage: ``python benchmarks/features.py [--events N] [--entities N] [--rows N] [--batch N]``.
 """
@@ -125,7 +126,7 @@ def feast_join(folder: Path, feats: pd.DataFrame, queries: pd.DataFrame):
     runs the join (timed by the caller) and the frame it returns."""
     from datetime import timedelta
 
-    from feast import Entity, FeatureStore, FeatureView, Field, FileSource, RepoConfig
+    from feast import Entity, FeatureStore, FeatureView, Field, FileSource, RepoConfig, ValueType
     from feast.types import Float64, Int64
 
     data = folder / "feast_features.parquet"
@@ -134,7 +135,7 @@ def feast_join(folder: Path, feats: pd.DataFrame, queries: pd.DataFrame):
                         online_store={"type": "sqlite", "path": str(folder / "online.db")},
                         entity_key_serialization_version=3)  # fmt: skip
     store = FeatureStore(config=config)
-    card = Entity(name="card", join_keys=["card"])
+    card = Entity(name="card", join_keys=["card"], value_type=ValueType.INT64)
     view = FeatureView(name="bench", entities=[card], ttl=timedelta(days=60),
                        schema=[Field(name=n, dtype=Float64 if n.startswith("sum") else Int64)
                                for n in NAMES],
@@ -237,15 +238,18 @@ def measure(events: int, entities: int, rows: int, batch: int, feast_rows: int,
                 raise AssertionError(f"online {n} differs from the point-in-time join at {at}")
         for _ in range(50):
             ws.features.serve(recorded, rng.choice(entities, 100).tolist(), at)
-        times = []
+        times, cpu = [], []
         for _ in range(lookups):
             keys = rng.choice(entities, 100).tolist()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             ws.features.serve(recorded, keys, at)
+            cpu.append((time.thread_time() - c0) * 1000)
             times.append((time.perf_counter() - t0) * 1000)
         times.sort()
+        cpu.sort()
         r["p50_ms"] = statistics.median(times)
         r["p99_ms"] = times[int(0.99 * len(times)) - 1]
+        r["cpu_p99_ms"] = cpu[int(0.99 * len(cpu)) - 1]
         ws.close()
     return r
 
@@ -278,7 +282,9 @@ def _rows(r: dict) -> list[dict]:
                        note="feast is not installed here (pip install feast)"))
     out += [row(f"incremental maintenance, {r['events']:,} events", r["events_per_s"], "events/s"),
             row("online lookup of 100 keys, p50", r["p50_ms"], "ms"),
-            row("online lookup of 100 keys, p99", r["p99_ms"], "ms", "< 2 ms", r["p99_ms"] < 2)]
+            row("online lookup of 100 keys, p99", r["p99_ms"], "ms", "< 2 ms", r["p99_ms"] < 2),
+            row("online lookup of 100 keys, p99 of its thread's CPU time", r["cpu_p99_ms"], "ms",
+                note="what the lookup costs without the waits a loaded machine adds")]
     return out
 
 

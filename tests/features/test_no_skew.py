@@ -24,6 +24,7 @@ SPEC = {"name": "cards", "source": "tx", "entities": ["card"], "event_time": "ts
                      {"name": "max_6h", "aggregate": "max", "column": "amount", "window": "6h"}]}
 
 
+@pytest.mark.slow  # 8-12 s alone, most of it importing scikit-learn for the first time
 def test_training_time_and_serving_time_features_are_equal(local_workspace, tmp_path):
     ws, rng = local_workspace, np.random.default_rng(11)
     events = random_events(rng, 800, cards=12)

@@ -104,7 +104,9 @@ def prepare_rows(fs: FeatureSet, rows) -> tuple[np.ndarray, np.ndarray, dict, li
         from modelloop.errors import InvalidInput
 
         raise InvalidInput(f"rows for feature set {fs.name!r} lack column(s) {', '.join(missing)}")
-    table = pa.Table.from_pandas(frame[fs.columns()[2:]], preserve_index=False)  # the inputs
+    inputs = fs.columns()[2:] + [c for c in fs.columns()[:1] if any(  # what features read
+        f.expression and c in f.expression for f in fs.features)]
+    table = pa.Table.from_pandas(frame[inputs], preserve_index=False)
     return frame[fs.entity].to_numpy(), times, row_inputs(fs, table), rejected
 
 
