@@ -104,13 +104,14 @@ class Transport:
         )
 
     def request(self, method: str, path: str, *, params: dict | None = None,
-                json: Any = None, upload: Path | None = None) -> httpx.Response:  # fmt: skip
+                json: Any = None, upload: Path | None = None,
+                content_type: str = "application/octet-stream") -> httpx.Response:  # fmt: skip
         """The answer to one call, read, or the error it carries raised; ``upload`` streams that
-        file as the request body."""
+        file as the request body (of ``content_type``)."""
         kwargs: dict[str, Any] = {"params": _query(params)}
         if upload is not None:
             kwargs["content"] = _chunks(upload)
-            kwargs["headers"] = {"Content-Type": "application/octet-stream",
+            kwargs["headers"] = {"Content-Type": content_type,
                                  "Content-Length": str(upload.stat().st_size)}
         elif json is not None:
             kwargs["json"] = json
@@ -164,10 +165,16 @@ def _query(params: dict | None) -> dict | None:
     for key, value in params.items():
         if value is None:
             continue
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        out[key] = [str(v) for v in value] if isinstance(value, list | tuple) else str(value)
+        out[key] = [_text(v) for v in value] if isinstance(value, list | tuple) else _text(value)
     return out
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
 
 
 def _chunks(path: Path) -> Iterator[bytes]:

@@ -19,7 +19,10 @@ import os
 import tarfile
 import tempfile
 import time
+import types
+import typing
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -98,12 +101,14 @@ class RemoteWorkspace:
             if p.where == "path":
                 path[p.name] = quote(str(value), safe="")
             elif p.where == "query":
-                query[p.name] = value if _scalar(value) else json.dumps(codec.encode(value))
+                query[p.name] = value if _plain(value, p.hint) else json.dumps(codec.encode(value))
             elif p.where in ("body", "spread"):
                 body[p.name] = codec.encode(value)
             elif p.where == "stream":
                 stream = value
             # "server" (who acts: the token) and "local" (callbacks) stay here
+        if op.page and "limit" not in arguments and "limit" in sig.parameters:
+            query["limit"] = sig.parameters["limit"].default  # the method's own default
         url = op.path.format(**path)
         if op.stream == "upload":
             response = self._upload(op, url, query, stream)
@@ -122,7 +127,7 @@ class RemoteWorkspace:
         or as many as its own ``limit`` asks for)."""
         from modelloop.remote.operations import PAGE_MAX
 
-        wanted = query.pop("limit", None)
+        wanted = query.pop("limit", None)  # None: every row
         offset = int(query.pop("offset", 0) or 0)
         rows: list = []
         while True:
@@ -146,11 +151,14 @@ class RemoteWorkspace:
                                           params={**query, "filename": local[0].name})
         with tempfile.TemporaryDirectory(prefix="modelloop-upload-") as tmp:
             archive = Path(tmp) / "files.tar"
+            names = [f.name for f in local]
+            if names != sorted(set(names)):  # the server takes them in name order: keep ours
+                names = [f"{i:04d}-{n}" for i, n in enumerate(names)]
             with tarfile.open(archive, "w") as tar:  # files are added in chunks: bounded memory
-                for i, file in enumerate(local):
-                    tar.add(file, arcname=f"{i:04d}-{file.name}")
-            return self.transport.request(op.http, url, upload=archive,
-                                          params={**query, "filename": archive.name})
+                for file, name in zip(local, names, strict=True):
+                    tar.add(file, arcname=name)
+            return self.transport.request(op.http, url, upload=archive, params=query,
+                                          content_type="application/x-tar")
 
     def _download(self, op, url: str, query: dict, dest: Path, hint) -> Any:
         """The answer (a tar of what the method wrote) unpacked into ``dest``; the method's
@@ -244,8 +252,18 @@ def _bind(sig: inspect.Signature, where: str, args: tuple, kwargs: dict) -> dict
     return arguments
 
 
-def _scalar(value) -> bool:
-    return isinstance(value, str | int | float | bool | os.PathLike) or value is None
+_SCALARS = (str, int, float, bool, datetime, type(None))
+
+
+def _plain(value, hint) -> bool:
+    """Whether ``value`` travels as query text (a scalar, or repeated for a list of scalars as
+    the API reads ``list[str] | None``), else as JSON text."""
+    if isinstance(value, list | tuple):
+        members = typing.get_args(hint) if typing.get_origin(hint) in (
+            typing.Union, types.UnionType) else (hint,)
+        lists = [m for m in members if typing.get_origin(m) is list]
+        return len(lists) == 1 and all(a in _SCALARS for a in typing.get_args(lists[0]) or (str,))
+    return isinstance(value, (*_SCALARS, os.PathLike))
 
 
 def _result(response: httpx.Response, hint) -> Any:
