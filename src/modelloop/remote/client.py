@@ -7,6 +7,7 @@ so memory stays bounded whatever the size.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -59,20 +60,28 @@ def _detail_message(detail: Any) -> str | None:
     return None
 
 
+@functools.cache
+def _named(name: str, base: type[errors.ModelloopError]) -> type[errors.ModelloopError]:
+    """A user's error the server raised from a class outside :mod:`modelloop.errors` (a job that
+    failed, a body too large): a class of the same name under the one its status stands for, so
+    it prints and is caught as it would be locally."""
+    return type(name, (base,), {"__module__": __name__})
+
+
 def _status_class(status: int) -> type[errors.ModelloopError]:
     by_status = {401: "Unauthenticated", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
-                 422: "InvalidInput", 429: "RateLimited"}  # fmt: skip
-    cls = getattr(errors, by_status.get(status, "InvalidInput"), None)
-    return cls if isinstance(cls, type) else errors.ModelloopError
+                 422: "InvalidInput"}  # fmt: skip
+    return getattr(errors, by_status.get(status, ""), errors.ModelloopError)
 
 
 def _error(status: int, error: dict) -> Exception:
     message = str(error.get("message") or f"the server answered {status}")
-    cls = getattr(errors, str(error.get("type", "")), None)
+    name = str(error.get("type") or "")
+    cls = getattr(errors, name, None)
     if not (isinstance(cls, type) and issubclass(cls, errors.ModelloopError)):
-        if status >= 500:
+        if name in ("", "InternalError") and status >= 500:
             return ServerError(f"the modelloop API failed ({status}): {message}")
-        cls = _status_class(status)
+        cls = _named(name, _status_class(status)) if name.isidentifier() else _status_class(status)
     # made without the class's own constructor: some take keyword-only extras (BiasSpecError's
     # field), and what the server said is what the error carries
     exc = cls.__new__(cls)

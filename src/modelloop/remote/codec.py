@@ -93,10 +93,26 @@ def _untagged(data: Any) -> Any:
             from modelloop.data.versions import schema_from_json
 
             return schema_from_json(data.get(SCHEMA) or json.dumps(data))
-        return {k: _untagged(v) for k, v in data.items()}
+        return {k: _time(v) if _is_time_key(k) else _untagged(v) for k, v in data.items()}
     if isinstance(data, list):
         return [_untagged(v) for v in data]
     return data
+
+
+def _is_time_key(key: str) -> bool:
+    """Keys of records that hold times (``created_at``, ``ended_at``, an event's ``time``,
+    ``event_time_min`` …): the store gives datetimes, JSON gives their text; a dict the
+    annotation does not describe gets its datetimes back by this naming rule of the records."""
+    return key.endswith(("_at", "time", "_time_min", "_time_max"))
+
+
+def _time(value: Any) -> Any:
+    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == "T":
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _table(data: dict):
