@@ -72,7 +72,7 @@ async def receive_upload(request: Request, folder: Path, filename: str | None,
                 pending, pending_size = [], 0
         if pending:
             await anyio.to_thread.run_sync(fh.writelines, pending)
-    if size == 0:
+    if size == 0 and (is_tar or not filename):  # an empty named file: ingest says what is wrong
         raise InvalidInput("the upload is empty", hint="send the file as the request body")
     if not is_tar:
         return [target]
