@@ -19,8 +19,6 @@ import os
 import tarfile
 import tempfile
 import time
-import types
-import typing
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -101,7 +99,7 @@ class RemoteWorkspace:
             if p.where == "path":
                 path[p.name] = quote(str(value), safe="")
             elif p.where == "query":
-                query[p.name] = value if _plain(value, p.hint) else json.dumps(codec.encode(value))
+                query[p.name] = value if _plain(value) else json.dumps(codec.encode(value))
             elif p.where in ("body", "spread"):
                 body[p.name] = codec.encode(value)
             elif p.where == "stream":
@@ -255,14 +253,8 @@ def _bind(sig: inspect.Signature, where: str, args: tuple, kwargs: dict) -> dict
 _SCALARS = (str, int, float, bool, datetime, type(None))
 
 
-def _plain(value, hint) -> bool:
-    """Whether ``value`` travels as query text (a scalar, or repeated for a list of scalars as
-    the API reads ``list[str] | None``), else as JSON text."""
-    if isinstance(value, list | tuple):
-        members = typing.get_args(hint) if typing.get_origin(hint) in (
-            typing.Union, types.UnionType) else (hint,)
-        lists = [m for m in members if typing.get_origin(m) is list]
-        return len(lists) == 1 and all(a in _SCALARS for a in typing.get_args(lists[0]) or (str,))
+def _plain(value) -> bool:
+    """Whether ``value`` travels as query text; anything else (lists, dicts) as JSON text."""
     return isinstance(value, (*_SCALARS, os.PathLike))
 
 
