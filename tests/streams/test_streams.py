@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelloop.errors import InvalidInput
+from modelloop.errors import InvalidInput, SchemaMismatch
 
 
 def _rows(start: int, n: int, **override) -> list[dict]:
@@ -101,12 +101,26 @@ def test_a_producer_sending_nulls_raises_alarms_within_one_micro_batch(local_wor
     assert {a["alarm"]: a["state"] for a in ws.alarms.evaluate()} == {
         "amount-nulls": "OK", "orders-violations": "OK"}
 
-    ws.datasets.append_rows("orders", _rows(400, 200, amount=None))  # the producer broke
+    # the producer broke: half its rows say amount is null, half leave it out
+    broken = _rows(400, 200, amount=None)
+    ws.datasets.append_rows("orders", broken[:100])
+    ws.datasets.append_rows("orders", [{k: v for k, v in r.items() if k != "amount"}
+                                       for r in broken[100:]])
     batches = []
-    ws.streams.consume("orders", every_rows=200, until_idle=True, on_batch=batches.append)
-    assert len(batches) == 1 and batches[0]["monitor_runs"][0]["n_violations"] >= 1
+    ws.streams.consume("orders", every_rows=100, until_idle=True, on_batch=batches.append)
+    assert len(batches) == 2 and batches[0]["monitor_runs"][0]["n_violations"] >= 1
     assert {a["alarm"]: a["state"] for a in batches[0]["alarms"]} == {
-        "amount-nulls": "ALARM", "orders-violations": "ALARM"}
+        "amount-nulls": "ALARM", "orders-violations": "ALARM"}  # on the first broken batch
+    # a batch none of whose rows has the column: committed, the column null, no schema change
+    assert ws.datasets.get("orders@4").schema_changes == []
+    assert [p["value"] for p in ws.metric_series.points(
+        "stream.null_fraction", {"dataset": "orders", "column": "amount"})] == [0, 0, 1, 1]
+
+    # a batch with a column the dataset lacks stops the consumer, its rows kept (unless evolving)
+    ws.datasets.append_rows("orders", [{"card": "c1", "amount": 1.0, "coupon": "X"}])
+    with pytest.raises(SchemaMismatch, match="coupon"):
+        ws.streams.consume("orders", until_idle=True)
+    assert ws.streams.consume("orders", until_idle=True, allow_schema_evolution=True)["rows"] == 1
 
 
 def test_a_redis_stream_is_committed_by_time_and_its_bad_entries_quarantined(local_workspace,

@@ -27,6 +27,8 @@ _WATCHABLE = ("s3://", "gs://", "gcs://", "az://", "abfs://", "file://")
               help="An entity key column: rows without a value in it are quarantined.")
 @click.option("--event-time", "event_time_column", metavar="COLUMN",
               help="The event-time column (rows without a parseable time are quarantined).")
+@click.option("--allow-schema-evolution", is_flag=True,
+              help="Accept new columns (else a batch with one stops the consumer, its rows kept).")
 @click.option("--consumer", help="This consumer's name in the Redis group (default: NAME).")
 @click.option("--max-batches", type=click.IntRange(min=1), help="Stop after this many versions.")
 @click.option("--until-idle", is_flag=True,
@@ -36,7 +38,7 @@ _WATCHABLE = ("s3://", "gs://", "gcs://", "az://", "abfs://", "file://")
 @json_option
 @pass_ctx
 def stream(c: Context, name, source, every_rows, every_seconds, keys, event_time_column,
-           consumer, max_batches, until_idle, status, as_json) -> None:
+           allow_schema_evolution, consumer, max_batches, until_idle, status, as_json) -> None:
     """Feed dataset NAME from a stream: rows are committed as versions in micro-batches (by
     size or time), each row exactly once, with file ingest's schema rules and quarantine; each
     batch writes metric series (stream.rows, stream.quarantined_rows, stream.null_fraction) and
@@ -71,7 +73,8 @@ def stream(c: Context, name, source, every_rows, every_seconds, keys, event_time
                     f"{every_seconds:g} s); stop with Ctrl-C")
     out = c.local_ws.streams.consume(
         name, source, every_rows=every_rows, every_seconds=every_seconds,
-        key_columns=list(keys), event_time_column=event_time_column, consumer=consumer,
+        key_columns=list(keys), event_time_column=event_time_column,
+        allow_schema_evolution=allow_schema_evolution, consumer=consumer,
         max_batches=max_batches, until_idle=until_idle, on_batch=on_batch,
         should_stop=lambda: bool(stopping))
     if as_json:

@@ -197,14 +197,17 @@ class Datasets:
                 "sources": self.store.stream_offsets(name)}
 
     def ingest_micro_batch(self, name: str, path: str, batch: MicroBatch, *,
-                           event_time_column: str | None = None) -> IngestReport:
+                           event_time_column: str | None = None,
+                           allow_schema_evolution: bool = False) -> IngestReport:
         """Commit one micro-batch of a stream (its rows as a JSON Lines file at ``path``) as a
         version, with the batch's source position in the same transaction (exactly once: see
         :class:`~modelloop.data.stream_rows.MicroBatch`). Each bad row is quarantined with its
-        reason, however many there are: a stream's rows are independent records. A
+        reason, however many there are: a stream's rows are independent records; a column no
+        row of the batch has is nulls (a JSON key left out). A
         :class:`~modelloop.errors.Conflict` means another consumer committed these entries."""
         check_name(name)
-        return self._ingest_once(name, [path], False, event_time_column, "jsonl", None, batch)
+        return self._ingest_once(name, [path], allow_schema_evolution, event_time_column,
+                                 "jsonl", None, batch)
 
     def _ingest_once(
         self, name, paths, allow_schema_evolution, event_time_column, format, progress,
@@ -236,6 +239,7 @@ class Datasets:
                     max_bad_fraction=0.5 if batch is None else 1.0,
                     required=batch.required if batch is not None else (),
                     source_name=batch.label if batch is not None else None,
+                    fill_missing=batch is not None,
                     # s3:// input: the artifact store's options when it is on S3 too
                     storage_options={} if self.artifacts.is_local else dict(self.artifacts.options),
                 ),

@@ -30,10 +30,12 @@ class StreamConsumer:
 
     def __init__(self, datasets, source, dataset: str, *, every_rows: int, every_seconds: float,
                  required: tuple[str, ...] = (), event_time_column: str | None = None,
-                 scratch: Path, after_commit: Callable | None = None):
+                 allow_schema_evolution: bool = False, scratch: Path,
+                 after_commit: Callable | None = None):
         self.datasets, self.source, self.dataset = datasets, source, dataset
         self.every_rows, self.every_seconds = every_rows, every_seconds
         self.required, self.event_time_column = required, event_time_column
+        self.evolve = allow_schema_evolution
         self.scratch, self.after_commit = Path(scratch), after_commit
         self.buffered: list = []
         self.rows = 0
@@ -87,7 +89,8 @@ class StreamConsumer:
                     fh.write(e.lines)
             checkpoint("stream.staged")
             report = self.datasets.ingest_micro_batch(
-                self.dataset, str(path), batch, event_time_column=self.event_time_column)
+                self.dataset, str(path), batch, event_time_column=self.event_time_column,
+                allow_schema_evolution=self.evolve)
         except Conflict:
             # another consumer committed some of these entries: start again from what the
             # store says is committed (the source re-delivers the rest)

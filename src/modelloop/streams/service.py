@@ -39,6 +39,7 @@ class Streams:
         every_seconds: float = 60.0,
         key_columns: list[str] | None = None,
         event_time_column: str | None = None,
+        allow_schema_evolution: bool = False,
         consumer: str | None = None,
         max_batches: int | None = None,
         until_idle: bool = False,
@@ -48,7 +49,9 @@ class Streams:
         """Feed dataset ``name`` from ``source`` (``rows``: its append buffer;
         ``redis://HOST:PORT/DB?stream=S&group=G``), committing a version every ``every_rows``
         rows or ``every_seconds`` after a batch's first row arrived. Rows without a value in a
-        ``key_columns`` column or the event-time column are quarantined with that reason.
+        ``key_columns`` column or the event-time column are quarantined with that reason. A
+        batch with a column the dataset lacks stops the consumer (its rows stay in the source)
+        unless ``allow_schema_evolution``; a column it lacks is nulls.
         ``on_batch`` hears each batch's summary (its version, rows, quarantined rows, its
         monitor runs, the alarms it moved or that are in alarm). Returns the totals."""
         check_name(name)
@@ -71,7 +74,8 @@ class Streams:
         try:
             return StreamConsumer(
                 self.datasets, src, name, every_rows=every_rows, every_seconds=every_seconds,
-                required=required, event_time_column=event_time_column, scratch=self.scratch,
+                required=required, event_time_column=event_time_column,
+                allow_schema_evolution=allow_schema_evolution, scratch=self.scratch,
                 after_commit=after_commit,
             ).run(max_batches=max_batches, until_idle=until_idle, should_stop=should_stop)
         finally:

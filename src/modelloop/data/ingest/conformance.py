@@ -48,7 +48,8 @@ class Conformer:
     """The target schema and the rules that move it; one per ingest call."""
 
     def __init__(self, schema: pa.Schema | None, *, evolve: bool, event: str | None,
-                 max_bad_fraction: float, quarantine: Quarantine, required: tuple[str, ...] = ()):
+                 max_bad_fraction: float, quarantine: Quarantine, required: tuple[str, ...] = (),
+                 fill_missing: bool = False):
         self.new = schema is None
         self.target: pa.Schema | None = schema
         self.original = schema  # what the dataset's earlier versions are read as
@@ -57,6 +58,9 @@ class Conformer:
         # columns a row must have a value in (a stream's entity keys and event time): a row
         # without one goes to quarantine, saying which
         self.required = tuple(required)
+        # a column absent from a whole input is nulls, not a mismatch (a stream's JSON rows: a
+        # key left out is a null, and the null checks downstream see it)
+        self.fill_missing = fill_missing
         self.max_bad_fraction = max_bad_fraction
         self.quarantine = quarantine
         self.src = None
@@ -233,7 +237,7 @@ class Conformer:
         given = set(names)
         extra = [n for n in names if n not in known]
         missing = [n for n in self.target.names if n not in given]
-        if not self.evolve and (extra or missing):
+        if not self.evolve and (extra or missing and not self.fill_missing):
             what = []
             if missing:
                 what.append("lacks column " + ", ".join(f"'{n}'" for n in missing))
@@ -254,7 +258,7 @@ class Conformer:
             self._change(f"added column '{n}' ({t}) from '{self.src.path}'")
         if added:
             self.target = pa.schema(list(self.target) + added)
-        for n in missing:
+        for n in missing if not self.fill_missing else ():
             self._change(f"column '{n}' missing from '{self.src.path}': filled with nulls")
 
     def _widen(self, f: pa.Field, incoming: pa.DataType, quiet: bool = False) -> None:

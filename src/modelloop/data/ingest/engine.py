@@ -90,6 +90,7 @@ class IngestOptions:
     storage_options: dict = field(default_factory=dict)  # fsspec options of ``s3://`` input
     required: tuple[str, ...] = ()  # columns a row must have a value in, else quarantined
     source_name: str | None = None  # what the (one) input is recorded as: a stream's batch
+    fill_missing: bool = False  # a column absent from an input is nulls (a stream's JSON rows)
 
 
 @dataclass
@@ -152,7 +153,7 @@ class _Run:
         self.conformer = Conformer(
             schema, evolve=options.allow_schema_evolution, event=options.event_time_column,
             max_bad_fraction=options.max_bad_fraction, quarantine=self.quarantine,
-            required=options.required)
+            required=options.required, fill_missing=options.fill_missing)
         self.read = Reader(self, options.storage_options)
         self.sources: list[SourceFile] = []
         self.skipped: list[str] = []
