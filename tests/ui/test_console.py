@@ -242,32 +242,39 @@ def test_an_admin_approves_a_version_and_the_history_shows_it(console):
 
 
 def test_the_endpoint_charts_update_while_traffic_flows(console):
-    """The figures a serving process writes every interval (``endpoint.*`` series with the
-    endpoint and variant as dimensions) are put here directly: the page must draw them and
-    draw the next ones as they arrive, without a reload."""
-    from datetime import UTC, datetime, timedelta
+    """Real requests to the endpoint server (the data plane writes its ``endpoint.*`` series
+    every half second here): the open page draws them, and the next ones as they come, with no
+    reload."""
+    from fastapi.testclient import TestClient
 
     c = console
-    dims = {"endpoint": "credit-ep", "variant": "credit-v1"}
-    start = datetime.now(UTC) - timedelta(minutes=5)
-
-    def traffic(i: int) -> None:
-        at = start + timedelta(seconds=10 * i)
-        c.ws.monitoring.put_metrics([("endpoint.invocations", dims, at, 100.0 + 10 * i),
-                                     ("endpoint.model_latency_p50_ms", dims, at, 2.0 + i % 3),
-                                     ("endpoint.model_latency_p99_ms", dims, at, 9.0 + i % 4),
-                                     ("endpoint.5xx_rate", dims, at, 0.0)])  # fmt: skip
-
-    for i in range(6):
-        traffic(i)
     c.sign_in("operator")
-    chart = c.open("#/endpoints/credit-ep", "#chart-rps[data-points]")
-    first = int(chart.get_attribute("data-points"))
-    assert first == 5  # six intervals: five rates
-    c.shot("endpoint")
-    for i in range(6, 9):
-        traffic(i)
-    c.wait(lambda d: int(d.find_element(By.ID, "chart-rps").get_attribute("data-points")) == 8)
-    latency = c.driver.find_element(By.ID, "chart-latency")
-    assert int(latency.get_attribute("data-points")) == 18
+    app = c.ws.endpoints.server_app(poll_seconds=0.1, metrics_seconds=0.5)
+
+    def points(chart: str) -> int:
+        found = c.driver.execute_script(
+            f"return document.getElementById('{chart}')?.dataset.points"
+        )
+        return int(found or 0)  # read in one step: the page redraws the chart every second
+
+    def traffic_until(condition) -> None:
+        deadline = time.monotonic() + 60
+        while not condition():
+            assert time.monotonic() < deadline, "the charts did not update"
+            for i in range(10):
+                answer = client.post(
+                    "/endpoints/credit-ep/invocations", json=[[0.1 * i, 0.2, -0.3]]
+                )
+                assert answer.status_code == 200, answer.text
+            time.sleep(0.1)
+
+    with TestClient(app) as client:
+        c.driver.get(c.url.replace("/ui/", "/ui/?refresh=1") + "#/endpoints/credit-ep")
+        c.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#chart-rps[data-points]"))
+        traffic_until(lambda: points("chart-rps") >= 2)
+        first = points("chart-rps")
+        traffic_until(lambda: points("chart-rps") > first)
+        assert points("chart-latency") > 0
+        c.wait(lambda d: "credit-v1" in d.find_element(By.ID, "endpoint-stats").text)
+        c.shot("endpoint")
     assert c.errors() == []

@@ -45,7 +45,7 @@ export function lineChart(series, { title = "", unit = "", time = false, width =
   let [y0, y1] = [Math.min(0, ...ys), Math.max(...ys)];
   if (x0 === x1) { x0 -= 1; x1 += 1; }
   if (y0 === y1) y1 = y0 + 1;
-  const m = { l: 46, r: 10, t: 8, b: 22 };
+  const m = { l: 46, r: 28, t: 8, b: 22 };
   const sx = (x) => m.l + ((+x - x0) / (x1 - x0)) * (width - m.l - m.r);
   const sy = (y) => height - m.b - ((y - y0) / (y1 - y0)) * (height - m.t - m.b);
   const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img" });

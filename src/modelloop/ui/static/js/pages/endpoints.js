@@ -6,7 +6,8 @@ import { lineChart } from "../chart.js";
 import { add, badge, bar, confirmAction, fmt, h, kv, link, pager, section, table, when } from "../dom.js";
 import { showError, showInfo } from "../main.js";
 
-const REFRESH_MS = 5000;
+// Seconds between redraws: 5, or ``?refresh=N`` in the console's URL (a wallboard, a test).
+const REFRESH_MS = 1000 * (Number(new URLSearchParams(location.search).get("refresh")) || 5);
 
 export async function render(root, [name]) {
   return name ? endpoint(root, name) : list(root);
