@@ -346,13 +346,13 @@ class Learner:
         points = [(f"online.{name}", online)]
         if has_champion:
             points += [(f"online.champion.{name}", champion), ("online.guard.breach", float(fired))]
-        if self.series is not None:
-            from datetime import UTC, datetime
+        from datetime import UTC, datetime
 
-            now = datetime.now(UTC)
+        now = datetime.now(UTC)
+        if self.series is not None:
             self.series.put_many([(metric, self.dims, now, value) for metric, value in points])
         if fired:
-            self._revert(seq, online, champion)
+            self._revert(seq, online, champion, at=now)
         elif has_champion:  # snapshots are what a revert picks from; no champion, no revert
             snaps = s["snapshots"]
             snaps.append((seq, copy.deepcopy(s["model"]), [list(r) for r in s["ranges"]]))
@@ -360,7 +360,7 @@ class Learner:
         s["window"], s["window_champion"] = s["metric"].clone(), s["metric"].clone()
         s["recent"], s["win_n"], s["win_champion_n"] = [], 0, 0
 
-    def _revert(self, seq: int, online: float, champion: float) -> None:
+    def _revert(self, seq: int, online: float, champion: float, *, at=None) -> None:
         s = self.state
         metric = s["metric"]
         index, tried = pick_snapshot(s["snapshots"], s["recent"], champion, metric,
@@ -380,12 +380,14 @@ class Learner:
         s["breaches"] = 0
         self._record({"kind": "revert", "seq": seq, "online": online, "champion": champion,
                       "tried": tried, "reason": reason})  # fmt: skip
-        self._alarm(reason)
+        self._alarm(reason, at=at)
         self._dirty = True
         self.save()
 
-    def _alarm(self, reason: str) -> None:
-        """Raise the guard's alarm (on ``online.guard.breach``, made on first need) now."""
+    def _alarm(self, reason: str, *, at=None) -> None:
+        """Raise the guard's alarm (on ``online.guard.breach``, made on first need), evaluated
+        at ``at``, the time of the breach point: choosing a snapshot can take seconds, and an
+        evaluation at "now" in the next period would not see the breach."""
         if self.alarms is None:
             return
         try:
@@ -393,7 +395,7 @@ class Learner:
                 self.alarms.create(self.alarm_name, "online.guard.breach", threshold=0,
                                    comparison=">", dimensions=self.dims, statistic="max",
                                    period=60)  # fmt: skip
-            self.alarms.evaluate(self.alarm_name)
+            self.alarms.evaluate(self.alarm_name, at=at)
             self.alarms.store.add_alarm_history(self.alarm_name, "guard", reason[:500],
                                                 {"endpoint": self.endpoint,
                                                  "variant": self.variant})  # fmt: skip
