@@ -50,6 +50,8 @@ def test_a_known_token_is_verified_from_the_cache(ws, monkeypatch):
     for _ in range(100):
         assert ws.tokens.verify(token).name == "cached"
     assert hashes == [] and reads == []  # no argon2, no store read within RECHECK_SECONDS
+    assert ws.tokens.cached(token).name == "cached"  # what an async server asks first
+    assert ws.tokens.cached(f"ml_1_{'A' * 43}") is None and ws.tokens.cached(None) is None
     ws.tokens.revoke("cached")
 
 

@@ -4,6 +4,8 @@ a viewer's token, ``--auth none`` opens everything."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from tests.serving.conftest import FEATURES, Server, register_model, row
@@ -16,13 +18,19 @@ def server(tmp_path_factory):
     ws = Workspace.init(tmp_path_factory.mktemp("auth") / "ws")
     ref = register_model(ws)
     ws.endpoints.create("open", ref)  # auth "feedback", the default
-    ws.endpoints.create("locked", ref, options={"auth": "token"})
     ws.endpoints.create("demo", ref, options={"auth": "none"})
     tokens = {role: ws.tokens.create(role, role=role)["token"]
               for role in ("viewer", "operator")}  # fmt: skip
     s = Server(ws.root)
-    for name in ("open", "locked", "demo"):
+    for name in ("open", "demo"):
         s.wait_for(name)
+    # GET /endpoints, which wait_for reads, needs a token once an endpoint needs one
+    ws.endpoints.create("locked", ref, options={"auth": "token"})
+    headers = {"Authorization": f"Bearer {tokens['viewer']}"}
+    deadline = time.monotonic() + 30
+    while "locked" not in httpx.get(f"{s.url}/endpoints", headers=headers, timeout=10).json():
+        assert time.monotonic() < deadline, "the server never served 'locked'"
+        time.sleep(0.1)
     yield s, ws, tokens
     s.stop()
     ws.close()
@@ -61,7 +69,12 @@ def test_auth_token_puts_every_protocol_of_an_endpoint_behind_a_token(server):
         assert _post(s, path, "Basic abc", json=body).status_code == 401, path
         assert _post(s, path, tokens["viewer"], json=body).status_code == 200, path
     assert httpx.get(f"{s.url}/v2/models/locked", timeout=30).status_code == 401
-    assert httpx.get(f"{s.url}/v2/health/live", timeout=30).status_code == 200  # no endpoint
+    for path in ("/endpoints", "/workers", "/metrics"):  # they tell of every endpoint
+        assert httpx.get(f"{s.url}{path}", timeout=30).status_code == 401, path
+        viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
+        assert httpx.get(f"{s.url}{path}", headers=viewer, timeout=30).status_code == 200, path
+    for path in ("/v2/health/live", "/ping", "/v2"):  # health and server metadata: open
+        assert httpx.get(f"{s.url}{path}", timeout=30).status_code == 200, path
     assert _post(s, "/endpoints/locked/feedback", tokens["viewer"], json=[]).status_code == 403
     assert _post(s, "/endpoints/nope/invocations", json=row()).status_code == 404  # as before
 

@@ -168,16 +168,27 @@ class Tokens:
         if not token:
             raise Unauthenticated("this needs an API token",
                                   hint="send 'Authorization: Bearer ml_…' (modelloop token create)")  # fmt: skip
-        key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-        clock = time.monotonic()
-        with self._lock:
-            entry = self._cache.get(key)
-        if entry is not None and clock - entry.checked < RECHECK_SECONDS:
-            self._check_expiry(entry.expires_at, entry.principal.name)
-            return entry.principal
-        return self._verify_with_store(token, key, entry, clock)
+        return self.cached(token) or self._verify_with_store(token)
 
-    def _verify_with_store(self, token: str, key: str, entry: _Verified | None, clock: float) -> Principal:
+    def cached(self, token: str | None) -> Principal | None:
+        """Who presents ``token`` if that is known without the store or a hash (verified in this
+        process less than :data:`RECHECK_SECONDS` ago), else None: then :meth:`verify`, which
+        may block (an async server calls it in a thread). Expired: :class:`Unauthenticated`."""
+        if not token:
+            return None
+        _, entry, clock = self._look_up(token)
+        if entry is None or clock - entry.checked >= RECHECK_SECONDS:
+            return None
+        self._check_expiry(entry.expires_at, entry.principal.name)
+        return entry.principal
+
+    def _look_up(self, token: str) -> tuple[str, _Verified | None, float]:
+        key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+        with self._lock:
+            return key, self._cache.get(key), time.monotonic()
+
+    def _verify_with_store(self, token: str) -> Principal:
+        key, entry, clock = self._look_up(token)
         unknown = Unauthenticated("the API token is not valid",
                                   hint="check MODELLOOP_TOKEN, or create one (modelloop token create)")  # fmt: skip
         m = TOKEN_RE.match(token)

@@ -24,20 +24,20 @@ def create_app(plane: DataPlane, *, add_labels: Callable[..., dict],
                add_events: Callable[..., dict] | None = None,
                learn_feedback: Callable[..., dict] | None = None,
                append_rows: Callable[..., dict] | None = None,
-               verify_token: Callable | None = None) -> Starlette:
+               tokens=None) -> Starlette:
     """The app of one server process: every registered protocol on ``plane``, which starts and
     stops with the app. ``add_labels`` stores feedback; ``workers_report`` answers
     ``GET /workers`` (None: a single-process server); ``add_events`` takes an online
     endpoint's labelled events and ``learn_feedback`` turns its feedback into them;
     ``append_rows`` buffers rows for a stream-fed dataset (``POST /datasets/NAME/rows``);
-    ``verify_token`` checks the tokens endpoints ask for (``serving.access``; None: no checks)."""
+    ``tokens`` checks the API tokens endpoints ask for (``serving.access``; None: no checks)."""
     from modelloop.serving.access import guarded
     from modelloop.serving.workers import single_report
 
     server = ServerContext(plane=plane, default_endpoint=default_endpoint, add_labels=add_labels,
                            workers_report=workers_report or single_report,
                            add_events=add_events, learn_feedback=learn_feedback,
-                           append_rows=append_rows, verify_token=verify_token)
+                           append_rows=append_rows, tokens=tokens)
     routes = [guarded(route, protocol, server)
               for protocol in registered() for route in protocol.routes(server)]
 

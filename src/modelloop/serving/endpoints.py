@@ -494,7 +494,7 @@ class Endpoints:
         return create_app(plane, add_labels=self._labels.add_records, default_endpoint=default_endpoint,
                           workers_report=board.report if board is not None else None,
                           add_events=self.add_events, append_rows=self._append_rows,
-                          verify_token=Tokens(self.store).verify,
+                          tokens=Tokens(self.store),
                           learn_feedback=lambda *a, **k: learn_feedback(
                               intake_for(self.store), self.store, self.artifacts, plane.recent,
                               *a, **k))

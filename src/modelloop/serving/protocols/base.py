@@ -39,8 +39,8 @@ class ServerContext:
     add_events: Callable[..., dict] | None = None
     learn_feedback: Callable[..., dict] | None = None
     append_rows: Callable[..., dict] | None = None  # rows for a stream-fed dataset
-    #: token text (or None) -> who presents it (``access.Tokens.verify``); None: no checks
-    verify_token: Callable[[str | None], object] | None = None
+    #: the workspace's API tokens (``access.Tokens``: ``cached``, ``verify``); None: no checks
+    tokens: object | None = None
 
 
 class Protocol:
