@@ -33,6 +33,7 @@ from modelloop.api.streams import (
     upload_argument,
 )
 from modelloop.config import acting_as
+from modelloop.errors import InvalidInput
 from modelloop.remote.codec import encode
 from modelloop.remote.operations import (
     OPERATIONS,
@@ -55,8 +56,9 @@ class Api:
         self.buckets = TokenBuckets(settings.rate_limit, settings.rate_burst)
         self.anonymous = self.auth.local_principal() if settings.auth == "none" else None
 
-    def principal(self, op: Operation) -> Callable:
-        """The dependency of ``op``'s route: who calls, rate-limited, holding ``op.role``."""
+    def principal(self, op: Operation, query: frozenset[str] = frozenset()) -> Callable:
+        """The dependency of ``op``'s route: who calls, rate-limited, holding ``op.role``;
+        then a query parameter outside ``query`` is refused (422), as an unknown body field is."""
         auth, errors_ = self.auth, _auth
 
         def caller(request: Request,
@@ -75,6 +77,12 @@ class Api:
                 if op.mutating:
                     self.audit(op, principal, {}, _subject(op, request.path_params), exc)
                 raise
+            unknown = sorted(set(request.query_params) - query)
+            if unknown:
+                exc = InvalidInput(f"{unknown[0]}: unknown query parameter",
+                                   hint=f"known: {', '.join(sorted(query)) or 'none'}")  # fmt: skip
+                exc.field, exc.status = unknown[0], 422
+                raise exc
             return principal
 
         return caller
@@ -105,6 +113,12 @@ class Api:
         return result
 
 
+def _in_query(p: inspect.Parameter) -> bool:
+    from fastapi.params import Query
+
+    return isinstance(p.default, Query)
+
+
 def _shown(kwargs: dict) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in kwargs.items()
             if k not in SERVER_FILLED}  # fmt: skip
@@ -129,10 +143,13 @@ def _page(value: Any, page: dict, method_limit: bool) -> tuple[Any, dict]:
 def _route(api: Api, op: Operation) -> dict:
     """The keyword arguments of ``app.add_api_route`` for ``op``."""
     plan = Plan(op, api.settings.page_max)
+    query = frozenset(p.name for p in plan.fastapi if _in_query(p))
     hint = signature(op)[1]["return"]
     kw = inspect.Parameter.KEYWORD_ONLY
     head = [
-        inspect.Parameter("principal__", kw, annotation=Any, default=Depends(api.principal(op)))
+        inspect.Parameter(
+            "principal__", kw, annotation=Any, default=Depends(api.principal(op, query))
+        )
     ]
     if op.stream == "upload":
         head.append(inspect.Parameter("request__", kw, annotation=Request))

@@ -56,8 +56,11 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from modelloop.access.tokens import ROLES
+
+__all__ = ["OPERATIONS", "ROLES", "Operation", "Param", "find", "parameters", "signature"]
+
 Http = Literal["GET", "POST", "PUT", "DELETE"]
-ROLES = ("viewer", "operator", "admin")
 
 #: Who is acting: filled by the server from the caller's token, never sent by the caller.
 SERVER_FILLED = frozenset({"actor", "by", "created_by"})
@@ -110,7 +113,7 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("datasets", "get", "GET", "/datasets/{ref}"),
     _op("datasets", "stats", "GET", "/datasets/{ref}/stats"),
     _op("datasets", "head", "GET", "/datasets/{ref}/head"),
-    _op("datasets", "to_arrow", "GET", "/datasets/{ref}/rows"),
+    _op("datasets", "to_arrow", "GET", "/datasets/{ref}/table"),
     _op("datasets", "quarantined", "GET", "/datasets/{ref}/quarantined"),
     _op("datasets", "sources", "GET", "/datasets/{ref}/sources", page=True),
     _op("datasets", "parts", "GET", "/datasets/{ref}/parts", page=True),
