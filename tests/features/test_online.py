@@ -139,3 +139,18 @@ def test_a_stream_fed_dataset_keeps_its_online_features_up_to_date(local_workspa
     offline = ws.features.get_historical("cards", pd.DataFrame({"card": range(6), "ts": [at] * 6}))
     for i, row in enumerate(online):
         assert all(same(row[f["name"]], offline[f["name"]].iloc[i], tol=0) for f in SPEC["features"])
+
+
+def test_the_online_store_is_chosen_by_the_configuration(tmp_path, redis_url):
+    from modelloop import Workspace
+    from modelloop.errors import ConfigError
+
+    ws = Workspace.init(tmp_path / "ws")
+    toml = ws.root / "modelloop.toml"
+    toml.write_text(toml.read_text() + f'\n[features]\nonline_store = "{redis_url}"\n')
+    with Workspace(ws.root) as again:
+        assert isinstance(again.features.online_store, RedisOnlineStore)
+    toml.write_text(toml.read_text().replace(redis_url, "memcached://x"))
+    with pytest.raises(ConfigError, match=r"\[features\] online_store"):
+        Workspace(ws.root)
+    ws.close()
