@@ -123,6 +123,8 @@ def test_bad_input_is_a_4xx_naming_the_field(server):
     assert r.status_code == 422 and r.json()["error"]["field"] == "time", r.text
     r = server.post(url, json={"dataset": "d", "target": "y", "seed": "1"}, headers=op)
     assert r.status_code == 422 and r.json()["error"]["field"] == "seed", r.text
+    r = server.get(f"{PREFIX}/jobs", params={"kind": "train", "colour": "red"}, headers=viewer)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "colour", r.text
     r = server.options(f"{PREFIX}/loops", headers=viewer)
     assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
     r = server.get(f"{PREFIX}/no-such-route", headers=viewer)
