@@ -75,6 +75,18 @@ def test_bad_rows_are_quarantined_with_their_reason_and_counted(local_workspace,
     assert err.code != 0 and "unknown stream source" in err.err
     with pytest.raises(InvalidInput, match="list"):
         ws.datasets.append_rows("orders", "not rows")
+    # one consumer per dataset and source: a second is refused while the first runs
+    ws.streams.consume("orders", until_idle=True, key_columns=["card"],
+                       should_stop=lambda: _second_is_refused(ws))
+    assert ws.store.get_lease("stream:orders:rows")["expired"] is True  # released on exit
+
+
+def _second_is_refused(ws) -> bool:
+    from modelloop.errors import Conflict
+
+    with pytest.raises(Conflict, match="another consumer is running"):
+        ws.streams.consume("orders", until_idle=True)
+    return True
 
 
 def test_a_producer_sending_nulls_raises_alarms_within_one_micro_batch(local_workspace):

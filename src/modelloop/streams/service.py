@@ -11,12 +11,18 @@ through the workspace, which wraps :meth:`~modelloop.data.datasets.Datasets.inge
 
 from __future__ import annotations
 
+import os
+import socket
+import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from modelloop._faults import pid_alive
+from modelloop.common.hashing import sha256_bytes
 from modelloop.data.refs import check_name
-from modelloop.errors import InvalidInput
+from modelloop.errors import Conflict, InvalidInput
 from modelloop.streams.consumer import StreamConsumer
 from modelloop.streams.sources import open_source
 
@@ -65,11 +71,21 @@ class Streams:
         required = tuple(dict.fromkeys([*(key_columns or ()),
                                         *([event_time_column] if event_time_column else [])]))
         src = open_source(source, name, self.store, consumer)
+        try:
+            key = f"stream:{name}:{src.name}"
+            lease = ConsumerLease(self.store, key if len(key) <= 128 else
+                                  f"stream:{name}:{sha256_bytes(src.name)[:32]}")
+        except BaseException:
+            src.close()
+            raise
 
         def after_commit(report) -> None:
             summary = self.check_batch(report)
             if on_batch is not None:
                 on_batch(summary)
+
+        def stop() -> bool:
+            return (should_stop is not None and should_stop()) or not lease.renew()
 
         try:
             return StreamConsumer(
@@ -77,8 +93,9 @@ class Streams:
                 required=required, event_time_column=event_time_column,
                 allow_schema_evolution=allow_schema_evolution, scratch=self.scratch,
                 after_commit=after_commit,
-            ).run(max_batches=max_batches, until_idle=until_idle, should_stop=should_stop)
+            ).run(max_batches=max_batches, until_idle=until_idle, should_stop=stop)
         finally:
+            lease.release()
             src.close()
 
     def check_batch(self, report) -> dict:
@@ -100,3 +117,37 @@ class Streams:
         changed = [a for a in self.evaluate_alarms() if a.get("changed") or a["state"] == "ALARM"]
         return {"version": v.ref, "rows": v.added_rows, "quarantined_rows": v.quarantined_rows,
                 "monitor_runs": getattr(report, "monitor_runs", []), "alarms": changed}
+
+
+class ConsumerLease:
+    """One consumer per dataset and source: a store lease (``stream:DATASET:SOURCE``) taken at
+    start and renewed as it runs. A second consumer is refused with a clear error instead of
+    losing every commit race (the commits would stay exactly once either way); a holder whose
+    process died on this machine is replaced at once, elsewhere after the lease ran out."""
+
+    SECONDS = 60.0
+
+    def __init__(self, store, name: str):
+        self.store, self.name = store, name
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.renewed = time.monotonic()
+        if store.acquire_lease(name, self.holder, self.SECONDS) is None:
+            held = store.get_lease(name) or {}
+            host, _, rest = str(held.get("holder", "")).partition(":")
+            pid = rest.partition(":")[0]
+            if host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid)):
+                store.release_lease(name, held["holder"])
+            if store.acquire_lease(name, self.holder, self.SECONDS) is None:
+                raise Conflict(f"another consumer is running: {name} is held by "
+                               f"{held.get('holder')}",
+                               hint="one consumer per dataset and source; stop the other one")
+
+    def renew(self) -> bool:
+        """Renew a third of the way through the lease; False once it is lost."""
+        if time.monotonic() - self.renewed < self.SECONDS / 3:
+            return True
+        self.renewed = time.monotonic()
+        return self.store.acquire_lease(self.name, self.holder, self.SECONDS) is not None
+
+    def release(self) -> None:
+        self.store.release_lease(self.name, self.holder)
