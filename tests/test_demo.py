@@ -1,5 +1,6 @@
-"""``modelloop demo``: the README's first command, run small to completion — once as a script
-reads it (``--json``), once as a person reads it (the stages line by line on a pipe, the table).
+"""``modelloop demo``: the README's first command, run small to completion as a person reads it
+(the stages line by line on a pipe, the table), its story read back from the summary it keeps;
+``demo --online`` as a script reads it (``--json``).
 
 The story must hold with no command typed: the drifted day's file is ingested and found drifted,
 an alarm fires, its trigger retrains, the candidate passes the gate, a canary moves traffic to it,
@@ -7,16 +8,22 @@ it becomes the champion serving all traffic, and no request fails meanwhile."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from modelloop.cli.demo import SUMMARY_FILE
 from modelloop.training import warm_workers
 
 
 @pytest.mark.slow
 def test_demo_closes_the_loop_with_no_command_typed(tmp_path, cli):
+    # watched as a person watches it: the stages line by line (piped: no live view), the table;
+    # the story read back from the summary the demo keeps (what --json prints)
     folder = tmp_path / "demo"
-    out = cli("demo", folder, "--days", "3", "--rows", "600", "--drift-day", "3",
-              "--day-seconds", "3", "--json", timeout=900).json()
+    result = cli("demo", folder, "--days", "3", "--rows", "600", "--drift-day", "3",
+                 "--day-seconds", "3", timeout=900)
+    out = json.loads((folder / SUMMARY_FILE).read_text())
     days = {d["day"]: d for d in out["days"]}
     assert sorted(days) == [1, 2, 3] and out["drift_day"] == 3
     assert all(d["rows"] == 600 for d in days.values()), out
@@ -59,18 +66,13 @@ def test_demo_closes_the_loop_with_no_command_typed(tmp_path, cli):
     assert refused.code != 0 and "already holds a workspace" in refused.err
     assert "Traceback" not in refused.err
 
-    # for a person: the stages line by line (piped: no live view), then the table
-    person = tmp_path / "table"
-    result = cli("demo", person, "--days", "2", "--rows", "300", "--drift-day", "2",
-                 "--day-seconds", "2", timeout=900)
     assert "The loop, day by day" in result.out and "drift → champion" in result.out
     assert "0 failed" in result.out
     for stage in ("ingest", "check", "alarm", "trigger", "train", "evaluate", "rollout",
                   "serving"):
         assert any(line.split("] ", 1)[-1].startswith(stage) for line in result.err.splitlines()
                    ), (stage, result.err)
-    for used in (folder, person):  # the warm job servers the demos started
-        warm_workers.shutdown(used / ".modelloop")
+    warm_workers.shutdown(folder / ".modelloop")  # the warm job server the demo started
 
 
 @pytest.mark.slow
@@ -78,6 +80,8 @@ def test_online_demo_recovers_after_the_switch_while_the_frozen_model_does_not(t
     """``demo --online``, small: a real server and its learner process, events over HTTP."""
     out = cli("demo", tmp_path / "online", "--online", "--events", "1200", "--switch-at", "400",
               "--window", "200", "--event-rate", "100000", "--json", timeout=300).json()
+    # --json prints what the demo keeps in its folder
+    assert json.loads((tmp_path / "online" / SUMMARY_FILE).read_text()) == out
     assert out["events"] == out["events_accepted"] == 1200 and out["events_rejected"] == 0
     assert out["requests"] > 0 and out["failures"] == 0, out["errors"]
     assert [w["concept"] for w in out["windows"]] == ["before"] * 2 + ["after"] * 4

@@ -20,6 +20,14 @@ from modelloop.cli import render
 from modelloop.cli.context import json_option
 
 
+#: The demo's summary, written into its folder (the same as --json prints).
+SUMMARY_FILE = "demo-summary.json"
+
+
+#: The demo's summary, written into its folder (the same as --json prints).
+SUMMARY_FILE = "demo-summary.json"
+
+
 @click.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
 @click.option("--days", type=click.IntRange(2, 30), default=4, show_default=True,
@@ -97,10 +105,23 @@ def demo(ctx, directory, days, rows_per_day, drift_day, day_seconds, rate, onlin
                   rate=rate, quiet=as_json)
     summary = run.play()
     summary["seconds"] = round(time.perf_counter() - started, 2)
+    _finish(root, summary, show_summary, as_json)
+
+
+def _finish(root: Path, summary: dict, show, as_json: bool) -> None:
+    """Print the summary (a table, or JSON for scripts) and keep it in the demo's folder as
+    ``demo-summary.json``, so what a person watched can be read back by a script too."""
+    import json
+
+    from modelloop.common.jsonable import to_jsonable
+
+    path = root / SUMMARY_FILE
+    path.write_text(json.dumps(to_jsonable(summary, nonfinite="keep"), indent=2) + "\n")
     if as_json:
         render.print_json(summary)
         return
-    show_summary(summary)
+    show(summary)
+    render.err.print(f"[dim]the summary as JSON: {path}[/dim]")
 
 
 def _switch(events: int, switch_at: int | None, window: int) -> int:
@@ -122,10 +143,7 @@ def _online(root: Path, started: float, *, events: int, switch_at: int, window: 
     summary = OnlineDemo(root, events=events, switch_at=switch_at, window=window, rate=rate,
                          quiet=as_json).play()
     summary["seconds"] = round(time.perf_counter() - started, 2)
-    if as_json:
-        render.print_json(summary)
-        return
-    show_online(summary)
+    _finish(root, summary, show_online, as_json)
 
 
 def show_summary(summary: dict) -> None:
