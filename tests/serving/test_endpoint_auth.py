@@ -87,5 +87,7 @@ def test_the_auth_option_is_checked_and_shown(server, cli):
         ws.endpoints.create("bad", "clf@1", options={"auth": "maybe"})
     out = cli("-w", ws.root, "endpoint", "update", "demo", "--auth", "token", "--json").json()
     assert out["spec"]["options"]["auth"] == "token"
+    assert "tokens: every route" in cli("-w", ws.root, "endpoint", "show", "demo").out
+    assert "tokens: feedback and events" in cli("-w", ws.root, "endpoint", "show", "open").out
     bad = cli("-w", ws.root, "endpoint", "update", "demo", "--auth", "maybe", check=False)
     assert bad.code == 2 and "--auth" in bad.err

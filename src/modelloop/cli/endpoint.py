@@ -111,6 +111,9 @@ def _show_endpoint(e: dict) -> None:
     cap = spec["capture"]
     render.out.print(f"capture: {'off' if not cap['enabled'] else cap['mode']}"
                      + (f", {cap['sampling']:g}% sampled" if cap["enabled"] else ""))
+    auth = spec["options"].get("auth", "feedback")
+    render.out.print("tokens: " + {"token": "every route (inference: viewer)", "none": "none",
+                                   "feedback": "feedback and events (operator)"}[auth])
 
 
 def _online_features(c: Context, online, features, schema, target) -> list | None:
