@@ -122,3 +122,35 @@ def test_numpy_scalars_are_stored_as_plain_values(store):
     )
     assert got["accepted"] == 1 and "finite" in got["rejected"][0]["error"]
     assert store.read_online_events("fraud", 0, 10)[0]["features"] == {"a": 1.5, "b": 3, "c": 0.25}
+
+
+@pytest.mark.parametrize("schema", [None, EventSchema({"a": "number", "b": "number"})])
+def test_alike_requests_are_checked_as_each_event_would_be(schema):
+    """The whole-list check of a request of alike events accepts exactly what checking each
+    event accepts; anything it is unsure of goes the per-event way."""
+    from modelloop.online.intake import alike_events, check_event
+
+    def ok(label=True, **features):
+        return {"features": {"a": 1.5, "b": -0.5, **features}, "label": label}
+
+    cases = {
+        "alike": [ok(), ok(False)],
+        "nan": [ok(), ok(a=float("nan"))],
+        "inf": [ok(), ok(b=float("-inf"))],
+        "overflowing sum": [ok(a=1e308), ok(a=1e308), ok(a=1e308)],
+        "an int": [ok(), ok(a=3)],
+        "a bool": [ok(), ok(b=True)],
+        "other order": [ok(), {"features": {"b": -0.5, "a": 1.5}, "label": True}],
+        "extra key": [ok(), {**ok(), "time": "2026-01-01T00:00:00+00:00"}],
+        "True and 1": [ok(True), ok(1)],
+        "float labels": [ok(0.5), ok(1.5)],
+        "no label": [ok(), {"features": {"a": 1.5, "b": -0.5}}],
+        "list label": [ok(), ok([1])],
+    }
+    for name, events in cases.items():
+        each = [check_event(e, schema)[1] is None for e in events]
+        alike = alike_events(events, schema)
+        if alike is not None:
+            assert all(each), name  # accepted whole only when every event is valid
+            assert alike.labels == [e["label"] for e in events], name
+        assert name != "alike" or alike is not None

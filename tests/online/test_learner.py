@@ -213,3 +213,24 @@ def test_a_failing_store_is_retried_by_a_running_learner(store, monkeypatch):
         stop.set()
         thread.join(30)
     assert "database is locked" in learner.info()["last_error"]
+
+
+def test_a_learner_that_lost_its_lease_cannot_overwrite_its_successors_checkpoint(store):
+    import threading
+
+    from modelloop.errors import Conflict
+
+    _append(store, "fraud", _stream(60, seed=3))
+    old = Learner(store, "fraud", "online", spec=SPEC, term=1, batch=30)
+    old.step()
+    old.save()
+    new = Learner(store, "fraud", "online", spec=SPEC, term=2)  # took the lease over
+    _drain(new)
+    new.save()
+    old.step()  # paused while its lease ran out, it goes on where it was
+    with pytest.raises(Conflict):
+        old.save()
+    with pytest.raises(Conflict):  # run ends on it too (its caller stands down)
+        old.run(threading.Event())
+    assert store.get_online_model("fraud", "online")["applied_seq"] == 60
+    assert new.save() > 0

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 
 from modelloop.automation.leader import Leader
+from modelloop.errors import Conflict
 from modelloop.serving.spec import online_variant
 
 log = logging.getLogger(__name__)
@@ -45,27 +46,28 @@ def run_learner(ws, endpoint: str, stop: threading.Event, *, lease_seconds: floa
     leader = Leader(ws.store, name=lease_name(endpoint), ttl=lease_seconds,
                     on_change=lambda state: say(f"learner of {endpoint}: {state}"))
     leader.start()
-    learner, term, learned = None, None, 0
+    learned = 0
     try:
         while not stop.is_set():
             if not leader.leading:
-                learner = None
                 stop.wait(min(leader.ttl / 4, 1.0))
                 continue
-            if learner is None or term != leader.term:
-                learner, term = open_learner(ws, endpoint, variant), leader.term
-            n = learner.step(batch)
-            learned += n
-            if n == 0:
-                stop.wait(IDLE_SECONDS)
-        if learner is not None and leader.leading and learner._dirty:
-            learner.save()  # a last checkpoint, so a restart replays nothing
+            term = leader.term
+            learner = open_learner(ws, endpoint, variant, term=term, batch=batch)
+            try:
+                # Learner.run's own loop: store failures retried with a growing pause, a last
+                # checkpoint when it ends while this process still leads in the same term.
+                learned += learner.run(stop, IDLE_SECONDS,
+                                       holding=lambda term=term: leader.leading and leader.term == term)
+            except Conflict as exc:  # a learner of a later term saved: this one stands down
+                say(f"learner of {endpoint}: {exc}")
     finally:
         leader.release()
     return learned
 
 
-def open_learner(ws, endpoint: str, variant: dict):
+def open_learner(ws, endpoint: str, variant: dict, term: int | None = None,
+                 batch: int = 1000):
     """The :class:`~modelloop.online.learner.Learner` of an endpoint's online ``variant``, from
     its latest checkpoint; its frozen champion is the endpoint's batch variant, if it has one
     (a primary, else a shadow: scored on the same events, never learning)."""
@@ -80,9 +82,9 @@ def open_learner(ws, endpoint: str, variant: dict):
     source = StreamSource(ws.events_stream, ws.store, endpoint, schema) if online.get(
         "source") == "stream" else None
     record = ws.endpoints.get(endpoint)
-    batch = sorted((v for v in record["spec"]["variants"] if not v.get("online")),
+    batches = sorted((v for v in record["spec"]["variants"] if not v.get("online")),
                    key=lambda v: v["role"] != "primary")  # a primary first, else a shadow
-    champion = _champion(ws, batch[0]["model"], online) if batch else None
+    champion = _champion(ws, batches[0]["model"], online) if batches else None
     return Learner(ws.store, endpoint, variant["name"], spec=online["model"],
                    categorical=[f["name"] for f in online["features"] if f["type"] == "category"],
                    metric=online.get("metric"), guard=GuardConfig(**(online.get("guard") or {})),
@@ -90,7 +92,7 @@ def open_learner(ws, endpoint: str, variant: dict):
                    publish_interval=online.get("publish_seconds", 0.2), registry=ws.models,
                    snapshot_model=online.get("snapshot_model"),
                    snapshot_every=online.get("snapshot_every"),
-                   schema=schema, source=source)
+                   schema=schema, source=source, term=term, batch=batch)
 
 
 def _champion(ws, ref: str, online: dict):

@@ -99,7 +99,7 @@ class Learner:
                  guard: GuardConfig | None = None, champion=None, series=None, alarms=None,
                  publish_interval: float = 0.2, batch: int = 1000, registry=None,
                  snapshot_model: str | None = None, snapshot_every: int | None = None,
-                 schema=None, source=None):  # fmt: skip
+                 schema=None, source=None, term: int | None = None):  # fmt: skip
         if not 1 <= batch <= MAX_STEP or not 0 <= publish_interval <= 3600:
             raise InvalidInput(f"a learner reads 1 to {MAX_STEP} events a step and publishes "
                                "at most every hour")  # fmt: skip
@@ -115,6 +115,10 @@ class Learner:
         # Every ``snapshot_every`` events a checkpoint becomes a version of ``snapshot_model``.
         self.registry, self.snapshot_model, self.schema = registry, snapshot_model, schema
         self.snapshot_every = snapshot_every if registry and snapshot_model else None
+        # The lease term this learner holds (a fencing token): its saves are refused (Conflict)
+        # once a learner of a higher term has saved, so a learner that lost its lease without
+        # noticing cannot overwrite its successor's checkpoint.
+        self.term = term
         self.state = self._load()
         self._dirty = False
         self._last_save = time.monotonic()
@@ -178,7 +182,7 @@ class Learner:
         s = self.state
         revision = self.store.save_online_model(
             self.endpoint, self.variant, applied_seq=s["applied_seq"], model=dumps(s["model"]),
-            state=dumps(s), info=self.info())  # fmt: skip
+            state=dumps(s), info=self.info(), term=self.term)  # fmt: skip
         self._dirty = False
         self._last_save = time.monotonic()
         self.source.saved(s["applied_seq"])
@@ -445,24 +449,30 @@ class Learner:
         features = frame.drop(columns=[target]).to_dict("records")
         return self.warm_start(zip(features, labels, strict=True), source=source)
 
-    def run(self, stop: threading.Event, idle: float = 0.05) -> None:
-        """Learn until ``stop`` is set, waiting ``idle`` s when no event is pending. A failing
+    def run(self, stop: threading.Event, idle: float = 0.05,
+            holding: Callable[[], bool] | None = None) -> int:  # fmt: skip
+        """Learn until ``stop`` is set (or ``holding()`` turns false: the lease was lost),
+        waiting ``idle`` s when no event is pending; how many events were learned. A failing
         store (a lost connection, a locked file) is retried with a growing pause, recorded in
-        ``last_error``: what was learned but not saved is saved on a later step."""
-        pause = idle
-        while not stop.is_set():
+        ``last_error``: what was learned but not saved is saved on a later step. A save refused
+        because another learner took over (Conflict) ends the run by raising it."""
+        pause, learned = idle, 0
+        holds = holding or (lambda: True)
+        while not stop.is_set() and holds():
             try:
-                learned = self.step()
+                n = self.step()
                 pause = idle
             except (InvalidInput, OSError) + _store_errors() as exc:
                 self.state["last_error"] = f"step: {type(exc).__name__}: {exc}"[:300]
                 stop.wait(pause)
                 pause = min(pause * 2, 5.0)
                 continue
-            if not learned:
+            learned += n
+            if not n:
                 stop.wait(idle)
-        if self._dirty:
-            self.save()
+        if self._dirty and holds():
+            self.save()  # a last checkpoint, so a restart replays nothing
+        return learned
 
 
 def _store_errors() -> tuple:

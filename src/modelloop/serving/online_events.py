@@ -92,17 +92,19 @@ def add_events(intake, endpoint: str, events: list) -> dict:
 
 def _to_stream(store: MetadataStore, online: dict, endpoint: str, events: list) -> dict:
     """Checked as the intake checks them, then appended to the event log as ``online.event``
-    events (each durable in the store when appended; the stream, Redis too, delivers them)."""
+    events, all in one transaction (durable when this returns; the stream, Redis too, delivers
+    them)."""
     from modelloop.online.intake import check_event
     from modelloop.online.sources import EVENT_KIND
 
-    schema, rejected, ids = event_schema(online), [], []
+    schema, rejected, good = event_schema(online), [], []
     for i, event in enumerate(events):
         _, error = check_event(event, schema)
         if error:
             rejected.append({"index": i, "error": error})
         else:
-            ids.append(store.append_event(EVENT_KIND, endpoint, event))
+            good.append(event)
+    ids = store.append_events(EVENT_KIND, endpoint, good)  # one transaction per request
     return _answer(endpoint, len(ids), rejected, seqs=[ids[0], ids[-1]] if ids else None)
 
 

@@ -15,6 +15,14 @@ def test_events_are_numbered_in_order_and_read_back(store):
     assert events[0]["time"].tzinfo is not None
 
 
+def test_several_events_are_appended_at_once_in_order(store):
+    before = store.append_event("a.happened", "s", {})
+    ids = store.append_events("online.event", "fraud", [{"i": i} for i in range(5)])
+    assert ids == list(range(before + 1, before + 6))  # in order, after the ones before
+    assert [e["payload"]["i"] for e in store.list_events(after_id=before)] == list(range(5))
+    assert store.append_events("online.event", "fraud", []) == []
+
+
 def test_paging_filtering_and_limit(store):
     first = store.append_event("model.registered", "m@1", {})
     second = store.append_event("alarm.fired", "latency", {})

@@ -54,6 +54,41 @@ def test_a_variant_model_is_published_with_a_growing_revision(store):
     assert "state" not in store.get_online_model("fraud", "online")
 
 
+def test_a_learner_of_an_older_lease_term_cannot_overwrite_a_newer_ones_checkpoint(store):
+    import pytest
+
+    from modelloop.errors import Conflict
+
+    def save(seq, term):
+        return store.save_online_model("fraud", "online", applied_seq=seq, model=b"m",
+                                       state=None, info={}, term=term)  # fmt: skip
+
+    assert save(5, term=2) == 1
+    with pytest.raises(Conflict, match="term 2"):
+        save(9, term=1)  # lost its lease to term 2 without noticing
+    assert store.get_online_model("fraud", "online")["applied_seq"] == 5
+    assert (save(7, term=2), save(8, term=3)) == (2, 3)  # the same term, then a later one
+
+
+def test_packed_and_json_blocks_read_back_exactly(store):
+    from modelloop.store.interfaces.online import AlikeEvents
+
+    names = ("b", "a")  # not sorted: the order is kept
+    packed = AlikeEvents(names, [0.1, -2.5e300, 1e-320, 3.0], [True, False])
+    assert store.append_online_events("fraud", packed) == [1, 2]
+    mixed = [{"features": {"b": 1.5, "a": 2}, "label": "x"},  # an int stays an int
+             {"features": {"a": 0.5, "b": 1.0}, "label": 1.5}]  # fmt: skip
+    assert store.append_online_events("fraud", mixed) == [3, 4]
+    got = store.read_online_events("fraud", 0, 10)
+    assert [list(e["features"].items()) for e in got] == [
+        [("b", 0.1), ("a", -2.5e300)], [("b", 1e-320), ("a", 3.0)],
+        [("b", 1.5), ("a", 2)], [("a", 0.5), ("b", 1.0)]]  # fmt: skip
+    assert type(got[2]["features"]["a"]) is int
+    assert [e["label"] for e in got] == [True, False, "x", 1.5]
+    batch = store.read_online_batch("fraud", 1, 2)
+    assert (batch.seqs, batch.labels) == ([2, 3], [False, "x"])
+
+
 def test_reads_cut_across_appends_and_keep_given_times(store):
     from datetime import UTC, datetime
 

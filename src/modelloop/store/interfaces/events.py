@@ -25,6 +25,10 @@ class EventStore(ABC):
         """Append one event (``payload`` is stored as JSON); returns its id."""
 
     @abstractmethod
+    def append_events(self, kind: str, subject: str, payloads: list[dict]) -> list[int]:
+        """Append several events in one transaction, ids in the list's order; their ids."""
+
+    @abstractmethod
     def list_events(
         self, *, after_id: int = 0, kind: str | None = None, limit: int = 1000
     ) -> list[dict]:

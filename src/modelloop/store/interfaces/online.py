@@ -102,9 +102,12 @@ class OnlineStore(ABC):
         model: bytes,
         state: bytes | None,
         info: dict,
+        term: int | None = None,
     ) -> int:
         """Write a variant's checkpoint and published model in one transaction; the new
-        revision (one more than the last)."""
+        revision (one more than the last). With ``term`` (the writer's lease term, a fencing
+        token) the write is refused with :class:`~modelloop.errors.Conflict` when the row was
+        written under a higher term: a learner that lost its lease to another one."""
 
     @abstractmethod
     def online_model_revision(self, endpoint: str, variant: str) -> int:

@@ -30,6 +30,22 @@ def insert_event(conn, kind: str, subject: str, payload: dict) -> int:
     ).inserted_primary_key[0]
 
 
+def insert_events(conn, kind: str, subject: str, payloads: list[dict]) -> list[int]:
+    """:func:`insert_event` for several events, in order, with one lock and one statement."""
+    if not payloads:
+        return []
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_EVENTS_LOCK})
+    now = utcnow()
+    rows = [{"time": now, "kind": kind, "subject": subject,
+             "payload": json.dumps(p, default=str)} for p in payloads]  # fmt: skip
+    if conn.dialect.insert_executemany_returning_sort_by_parameter_order:
+        got = conn.execute(events.insert().returning(events.c.id, sort_by_parameter_order=True),
+                           rows)  # fmt: skip
+        return [r.id for r in got]
+    return [conn.execute(events.insert().values(**row)).inserted_primary_key[0] for row in rows]
+
+
 def _event(row) -> dict:
     d = row_dict(row)
     d["payload"] = json.loads(d["payload"])
@@ -43,6 +59,10 @@ class SqlEvents(SqlBase, EventStore):
     def append_event(self, kind: str, subject: str, payload: dict) -> int:
         with self._write() as conn:
             return insert_event(conn, kind, subject, payload)
+
+    def append_events(self, kind: str, subject: str, payloads: list[dict]) -> list[int]:
+        with self._write() as conn:
+            return insert_events(conn, kind, subject, payloads)
 
     def list_events(
         self, *, after_id: int = 0, kind: str | None = None, limit: int = 1000

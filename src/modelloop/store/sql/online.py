@@ -6,7 +6,7 @@ import json
 
 import sqlalchemy as sa
 
-from modelloop.errors import InvalidInput
+from modelloop.errors import Conflict, InvalidInput
 from modelloop.store.interfaces.online import AlikeEvents, EventBatch, OnlineStore
 from modelloop.store.sql.engine import SqlBase, aware, dumps, row_dict, utcnow
 from modelloop.store.sql.event_blocks import decode, encode, encode_alike
@@ -117,15 +117,23 @@ class SqlOnline(SqlBase, OnlineStore):
         model: bytes,
         state: bytes | None,
         info: dict,
+        term: int | None = None,
     ) -> int:
         c = online_models.c
         where = (c.endpoint == endpoint) & (c.variant == variant)
         values = {"applied_seq": applied_seq, "model": model, "state": state,
-                  "info": dumps(info), "updated_at": utcnow()}  # fmt: skip
+                  "info": dumps(info), "updated_at": utcnow(), "term": term}  # fmt: skip
+        fenced = where if term is None else where & ((c.term.is_(None)) | (c.term <= term))
         with self._write() as conn:
-            if conn.execute(online_models.update().where(where)
+            if conn.execute(online_models.update().where(fenced)
                             .values(revision=c.revision + 1, **values)).rowcount:  # fmt: skip
                 return conn.execute(sa.select(c.revision).where(where)).scalar()
+            holder = conn.execute(sa.select(c.term).where(where)).first()
+            if holder is not None:
+                raise Conflict(
+                    f"the checkpoint of {endpoint}/{variant} was written under lease term "
+                    f"{holder.term}, after this learner's term {term}: another learner took over",
+                    hint="this learner stops; the one holding the lease goes on")
             conn.execute(
                 online_models.insert().values(
                     endpoint=endpoint, variant=variant, revision=1, **values

@@ -44,4 +44,7 @@ online_models = sa.Table(
     sa.Column("state", sa.LargeBinary, nullable=True),
     sa.Column("info", sa.Text, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # The lease term of the learner that wrote it (None: written outside a lease): a learner
+    # whose lease was taken over (a lower term) can no longer overwrite its successor's work.
+    sa.Column("term", sa.BigInteger, nullable=True),
 )
