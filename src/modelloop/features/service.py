@@ -186,9 +186,6 @@ class FeatureSets:
         if self._online is not None:
             self._online.close()
             self._online = None
-        self._recent: dict = {}  # name -> (monotonic time read, row): the serving path's cache
-        self._parsed: dict = {}  # hash -> FeatureSet
-        self._online_meta: dict = {}  # name -> (monotonic time read, hash the online store holds)
 
     def backfill(self, name: str) -> dict:
         """Compute the online store of ``name`` afresh from its source's whole history, in one
