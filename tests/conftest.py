@@ -65,8 +65,6 @@ LOCAL_ONLY_TESTS = {
         "baselines are not in the operations table",
     "tests/serving/test_rollouts.py::test_low_traffic_waits_up_to_max_wait_then_rolls_back":
         "a rollout's progress lines are written where it runs, on the server",
-    "tests/registry/test_registry.py::test_export_to_mlflow_and_import_back":
-        "models import reads a folder on the server's disk (left out of the API)",
 }
 
 

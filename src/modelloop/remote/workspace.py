@@ -143,6 +143,8 @@ class RemoteWorkspace:
 
     def _upload(self, op, url: str, query: dict, files) -> httpx.Response:
         """One request whose body is the file, or a tar of the files when there are several."""
+        if op.upload not in ("paths", "path"):
+            return self._upload_folder(op, url, query, files)
         local = _expand(files, query.get("format"))
         if len(local) == 1:
             return self.transport.request(op.http, url, upload=local[0],
@@ -155,6 +157,24 @@ class RemoteWorkspace:
             with tarfile.open(archive, "w") as tar:  # files are added in chunks: bounded memory
                 for file, name in zip(local, names, strict=True):
                     tar.add(file, arcname=name)
+            return self.transport.request(op.http, url, upload=archive, params=query,
+                                          content_type="application/x-tar")
+
+    def _upload_folder(self, op, url: str, query: dict, folder) -> httpx.Response:
+        """A folder (a model package, an MLflow model) as a tar of its files, named relative to
+        it, as the server unpacks it (``operations``: an upload standing for a folder)."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise errors.InvalidInput(
+                f"{op.upload} {str(folder)!r}: not a folder on this machine",
+                hint=f"ws.{op.name} through the API uploads a local folder; a URI of a tracking "
+                     "store is read only where the workspace is (unset MODELLOOP_URL there)")
+        with tempfile.TemporaryDirectory(prefix="modelloop-upload-") as tmp:
+            archive = Path(tmp) / "folder.tar"
+            with tarfile.open(archive, "w") as tar:
+                for path in sorted(folder.rglob("*")):
+                    if path.is_file():
+                        tar.add(path, arcname=path.relative_to(folder).as_posix())
             return self.transport.request(op.http, url, upload=archive, params=query,
                                           content_type="application/x-tar")
 
