@@ -107,7 +107,8 @@ class UntrustedCode(ModelloopError):
 
 class Unauthenticated(ModelloopError):
     """A request carried no credentials, or ones that are malformed, unknown, expired or revoked
-    (401). The message never says which of these: that would help someone guessing tokens."""
+    (401). A wrong or unknown token is not told apart from a malformed one (that would help
+    someone guessing); expired and revoked are said only to who presents the real secret."""
 
     status = 401
 

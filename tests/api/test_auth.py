@@ -43,7 +43,7 @@ def test_a_known_token_is_verified_from_the_cache(ws, monkeypatch):
     token = ws.tokens.create("cached", role="viewer")["token"]
     assert ws.tokens.verify(token).name == "cached"
     hashes = []
-    monkeypatch.setattr(T.Tokens, "_secret_matches", staticmethod(lambda *a: hashes.append(a)))
+    monkeypatch.setattr(T.Tokens, "_secret_matches", lambda *a: hashes.append(a))
     reads = []
     get_token = ws.store.get_token
     monkeypatch.setattr(ws.store, "get_token", lambda i: reads.append(i) or get_token(i))
@@ -110,3 +110,20 @@ def test_bad_token_requests_are_refused_by_name(ws):
         ws.tokens.revoke("99999999999999999999999")
     assert bearer_token(None) is None and bearer_token("Bearer  abc ") == "abc"
     assert authenticate(ws, None, anonymous=Principal("me", "admin")).name == "me"
+
+
+def test_hashing_is_bounded_so_made_up_secrets_cannot_take_every_core(ws, monkeypatch):
+    from modelloop.errors import RateLimited
+
+    made = ws.tokens.create("busy", role="viewer")
+    tokens = T.Tokens(ws.store)
+    monkeypatch.setattr(T, "HASH_WAIT_SECONDS", 0.01)
+    for _ in range(T.MAX_HASHING):  # every hashing slot taken (by slow checks elsewhere)
+        tokens._hashing.acquire()
+    with pytest.raises(RateLimited) as err:
+        tokens.verify(f"ml_{made['id']}_{'B' * 43}")
+    assert err.value.status == 429
+    for _ in range(T.MAX_HASHING):
+        tokens._hashing.release()
+    assert tokens.verify(made["token"]).name == "busy"
+    ws.tokens.revoke("busy")

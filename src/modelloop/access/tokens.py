@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from modelloop.common.durations import parse_duration
 from modelloop.config import current_actor
-from modelloop.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from modelloop.errors import Forbidden, InvalidInput, NotFound, RateLimited, Unauthenticated
 
 #: Roles, weakest first: each can do what the ones before it can.
 ROLES = ("viewer", "operator", "admin")
@@ -32,6 +32,10 @@ RECHECK_SECONDS = 5.0
 #: How often ``last_used_at`` is written for a token in use.
 TOUCH_SECONDS = 60.0
 _CACHE_LIMIT = 10_000
+#: argon2 hashes one process computes at once, and how long a check waits for its turn: a flood
+#: of made-up secrets for a real token id costs a server this much CPU at most (then 429s).
+MAX_HASHING = 2
+HASH_WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ class Tokens:
         self._cache: dict[str, _Verified] = {}
         self._refused: dict[str, float] = {}  # sha256 -> monotonic time: wrong secrets, briefly
         self._lock = threading.Lock()
+        self._hashing = threading.BoundedSemaphore(MAX_HASHING)
 
     def create(self, name: str, role: str = "viewer", *, expires: str | None = None,
                created_by: str | None = None) -> dict:  # fmt: skip
@@ -221,14 +226,18 @@ class Tokens:
             self._cache[key] = _Verified(principal, row["expires_at"], clock, touched)
         return principal
 
-    @staticmethod
-    def _secret_matches(hash: str, secret: str) -> bool:
+    def _secret_matches(self, hash: str, secret: str) -> bool:
         from argon2.exceptions import InvalidHashError, VerificationError
 
+        if not self._hashing.acquire(timeout=HASH_WAIT_SECONDS):
+            raise RateLimited("too many API tokens are being checked at once",
+                              retry_after=1.0, hint="retry in a second")  # fmt: skip
         try:
             return _hasher().verify(hash, secret)
         except (VerificationError, InvalidHashError):
             return False
+        finally:
+            self._hashing.release()
 
     @staticmethod
     def _check_expiry(expires_at: datetime | None, name: str) -> None:

@@ -56,10 +56,12 @@ def guarded(route: Route, protocol: Protocol, server: ServerContext) -> Route:
                 principal = server.tokens.cached(token) or await run_in_threadpool(
                     server.tokens.verify, token)
                 require(principal, role)
-            except Exception as exc:  # 401 / 403, as modelloop's JSON error
+            except Exception as exc:  # 401 / 403 (429: too many checks), modelloop's JSON error
                 response = plain_error(exc)
                 if getattr(exc, "status", None) == 401:
                     response.headers["WWW-Authenticate"] = 'Bearer realm="modelloop"'
+                if getattr(exc, "retry_after", None):
+                    response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
                 return response
         return await handler(request)
 
