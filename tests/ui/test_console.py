@@ -32,7 +32,49 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 pytestmark = pytest.mark.slow  # the workspace's two trainings import scikit-learn: ~10-25 s
 
+from modelloop.pipelines import pipeline, step  # noqa: E402
+
 WAIT = 20  # seconds a page may take on a loaded 2-core machine (a wait, not an assertion)
+
+
+@step
+def rows(n: int) -> list:
+    print(f"loading {n} rows")
+    return list(range(n))
+
+
+@step
+def total(values: list) -> int:
+    return sum(values)
+
+
+@step
+def count(values: list) -> int:
+    return len(values)
+
+
+@step
+def mean(s: int, n: int) -> float:
+    return s / n
+
+
+@pipeline
+def averaged(n: int = 5):
+    values = rows(n)
+    mean(total(values), count(values))
+
+
+def _trials(ws, parent: int) -> int:
+    """A tuning job's records as the tuner writes them (a parent and its trials), without
+    tuning: the console only reads them."""
+    tune = ws.store.create_job(kind="tune", name="tune logistic_regression on credit@2",
+                               spec={}, params={"algorithm": "logistic_regression"},
+                               status="succeeded")  # fmt: skip
+    for c, auc in ((0.1, 0.91), (1.0, 0.95), (10.0, 0.93)):
+        trial = ws.store.create_job(kind="trial", name=f"trial C={c}", spec={}, parent_id=tune,
+                                    params={"C": c}, status="succeeded")  # fmt: skip
+        ws.store.update_job(trial, metrics={"roc_auc": auc, "log_loss": 1 - auc})
+    return tune
 
 
 def _workspace(root: Path):
@@ -56,6 +98,9 @@ def _workspace(root: Path):
     ws.models.approve("credit@1", reason="first")
     ws.models.set_alias("credit", "champion", "credit@1")
     ws.endpoints.create("credit-ep", "credit@champion")
+    ws.tune_job = _trials(ws, 2)
+    for _ in range(2):  # the second run's steps are all cache hits
+        assert averaged.run(ws, {"n": 4}, executor="threads").status == "succeeded"
     return ws
 
 
@@ -207,7 +252,8 @@ def test_jobs_filter_and_page_on_the_server(console):
     assert len(c.driver.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")) == 25
     c.driver.find_element(By.CSS_SELECTOR, ".pager button.next").click()
     c.wait(lambda d: "credit@1" in d.find_element(By.ID, "jobs").text)  # the oldest, on page 2
-    assert len(c.driver.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")) == 3
+    rest = len(c.ws.jobs.list(limit=None)) - 25
+    assert len(c.driver.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")) == rest
     c.driver.find_element(By.CSS_SELECTOR, "#filter-kind option[value=train]").click()
     c.wait(lambda d: "filler" not in d.find_element(By.ID, "jobs").text)
     assert len(c.driver.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")) == 2
@@ -277,4 +323,37 @@ def test_the_endpoint_charts_update_while_traffic_flows(console):
         assert points("chart-latency") > 0
         c.wait(lambda d: "credit-v1" in d.find_element(By.ID, "endpoint-stats").text)
         c.shot("endpoint")
+    assert c.errors() == []
+
+
+def test_a_pipeline_run_draws_its_dag(console):
+    c = console
+    c.sign_in("viewer")
+    c.open("#/runs", "#runs")
+    assert "averaged" in c.driver.find_element(By.ID, "runs").text
+    c.open("#/runs/2", "#run-dag")
+    steps = c.driver.find_elements(By.CSS_SELECTOR, "#run-dag g.dag-step")
+    assert sorted(s.get_attribute("data-step") for s in steps) == ["count", "mean", "rows", "total"]
+    assert {s.get_attribute("data-status") for s in steps} == {"cached"}
+    assert len(c.driver.find_elements(By.CSS_SELECTOR, "#run-steps .cache-hit")) == 4
+    c.shot("run")
+    assert c.errors() == []
+
+
+def test_jobs_side_by_side_and_tuning_trials(console):
+    c = console
+    c.sign_in("viewer")
+    c.open("#/jobs", "#jobs input.pick")
+    c.driver.find_element(By.CSS_SELECTOR, "#filter-kind option[value=train]").click()
+    c.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#jobs input.pick")) == 2)
+    for box in c.driver.find_elements(By.CSS_SELECTOR, "#jobs input.pick"):
+        if box.get_attribute("value") in ("1", "2"):
+            box.click()
+    c.driver.find_element(By.ID, "compare-selected").click()
+    table = c.wait(lambda d: d.find_elements(By.ID, "compare-metrics"))[0]
+    assert "accuracy" in table.text and "#1" in c.text() and "#2" in c.text()
+    c.open(f"#/jobs/{c.ws.tune_job}", "#job-trials figure")
+    figure = c.driver.find_element(By.CSS_SELECTOR, "#job-trials figure")
+    assert figure.get_attribute("data-points") == "3"
+    assert "trial C=10.0" in c.driver.find_element(By.ID, "job-trials").text
     assert c.errors() == []

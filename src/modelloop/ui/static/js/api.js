@@ -53,7 +53,8 @@ function url(p, query) {
   const u = new URL(BASE + p, location.origin);
   for (const [k, v] of Object.entries(query || {})) {
     if (v === undefined || v === null || v === "") continue;
-    u.searchParams.set(k, typeof v === "object" ? JSON.stringify(v) : String(v));
+    if (Array.isArray(v) && v.every((x) => typeof x !== "object")) v.forEach((x) => u.searchParams.append(k, String(x)));
+    else u.searchParams.set(k, typeof v === "object" ? JSON.stringify(v) : String(v));
   }
   return u;
 }

@@ -108,3 +108,47 @@ export function barChart(bars, { title = "", width = 520, height = 160 } = {}) {
   fig.append(svg);
   return fig;
 }
+
+/**
+ * Parallel coordinates: one vertical axis per name in ``axes`` (each scaled to its own range),
+ * one polyline per row of ``rows`` ([{name, values: {axis: number}}]); tuning trials, compared jobs.
+ */
+export function parallel(axes, rows, { title = "", width = 760, height = 240 } = {}) {
+  const fig = document.createElement("figure");
+  fig.className = "panel chart-box";
+  fig.style.margin = "0";
+  fig.dataset.points = String(rows.length);
+  if (title) {
+    const cap = document.createElement("figcaption");
+    cap.textContent = title;
+    cap.style.fontWeight = "600";
+    fig.append(cap);
+  }
+  const m = { l: 30, r: 30, t: 22, b: 26 };
+  const x = (i) => m.l + (axes.length === 1 ? 0 : (i / (axes.length - 1)) * (width - m.l - m.r));
+  const range = axes.map((a) => {
+    const vs = rows.map((r) => r.values[a]).filter((v) => typeof v === "number");
+    return [Math.min(...vs), Math.max(...vs)];
+  });
+  const y = (i, v) => {
+    const [lo, hi] = range[i];
+    return height - m.b - (hi === lo ? 0.5 : (v - lo) / (hi - lo)) * (height - m.t - m.b);
+  };
+  const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img" });
+  axes.forEach((a, i) => {
+    svg.append(el("line", { x1: x(i), x2: x(i), y1: m.t, y2: height - m.b, class: "axis", stroke: "#b9c0cf" }));
+    svg.append(el("text", { x: x(i), y: height - 8, "text-anchor": "middle" }, a.slice(0, 18)));
+    const [lo, hi] = range[i];
+    if (Number.isFinite(hi)) svg.append(el("text", { x: x(i), y: m.t - 6, "text-anchor": "middle" }, short(hi)));
+    if (Number.isFinite(lo) && lo !== hi) svg.append(el("text", { x: x(i) + 3, y: height - m.b + 10 }, short(lo)));
+  });
+  rows.forEach((r, j) => {
+    const pts = axes.map((a, i) => (typeof r.values[a] === "number" ? [x(i), y(i, r.values[a])] : null)).filter(Boolean);
+    if (pts.length < 1) return;
+    const line = el("polyline", { points: pts.map((p) => p.map((v) => v.toFixed(1)).join(",")).join(" "), class: "line", stroke: COLORS[j % COLORS.length], "stroke-opacity": 0.8 });
+    line.append(el("title", {}, r.name));
+    svg.append(line);
+  });
+  fig.append(svg);
+  return fig;
+}

@@ -61,7 +61,7 @@ export function seconds(a, b) {
 }
 
 const TONES = {
-  ok: ["approved", "succeeded", "in_service", "ok", "completed", "done", "passed", "active", "fired"],
+  ok: ["approved", "succeeded", "cached", "in_service", "ok", "completed", "done", "passed", "active", "fired"],
   warn: ["pending", "queued", "running", "baking", "in_progress", "insufficient_data", "paused", "updating"],
   bad: ["rejected", "failed", "alarm", "error", "cancelled", "rolled_back", "violations", "drift"],
 };

@@ -7,6 +7,7 @@ const PAGES = [
   ["overview", "Overview", () => import("./pages/overview.js")],
   ["registry", "Registry", () => import("./pages/registry.js")],
   ["jobs", "Jobs", () => import("./pages/jobs.js")],
+  ["runs", "Runs", () => import("./pages/runs.js")],
   ["endpoints", "Endpoints", () => import("./pages/endpoints.js")],
   ["datasets", "Datasets", () => import("./pages/datasets.js")],
   ["monitoring", "Monitoring", () => import("./pages/monitoring.js")],

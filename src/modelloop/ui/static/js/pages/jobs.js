@@ -1,14 +1,15 @@
 // Jobs: the list with filters and server-side pages; a job's page with its params, metrics,
 // metric curves, evaluation plots, logs (followed while it runs), artifacts and lineage.
 import { download, get, page, path, post, can } from "../api.js";
-import { lineChart } from "../chart.js";
+import { lineChart, parallel } from "../chart.js";
 import { add, badge, confirmAction, fmt, h, kv, link, pager, seconds, section, table, when } from "../dom.js";
 import { showError, showInfo } from "../main.js";
 
 const STATUSES = ["", "queued", "running", "succeeded", "failed", "cancelled"];
 const KINDS = ["", "train", "tune", "evaluate", "transform", "pipeline", "monitor"];
 
-export async function render(root, [id]) {
+export async function render(root, [id, ids]) {
+  if (id === "compare") return compare(root, (ids || "").split(",").filter(Boolean));
   return id ? job(root, id) : list(root);
 }
 
@@ -22,17 +23,21 @@ function list(root) {
   const status = select("filter-status", STATUSES, q.get("status") || "");
   const search = h("input", { id: "filter-search", placeholder: "metrics.accuracy > 0.9", value: q.get("q") || "" });
   const holder = h("div", {});
+  const picked = new Set();
+  const compareButton = h("button", { type: "button", id: "compare-selected", onclick: () => {
+    location.hash = `#/jobs/compare/${[...picked].join(",")}`;
+  } }, "Compare selected");
   const draw = () => {
     const filters = { kind: kind.value || null, status: status.value || null };
     const expression = search.value.trim();
     const load = (limit, offset) => (expression
       ? page("/jobs/search", { ...filters, status: undefined, expression }, limit, offset)
       : page("/jobs", filters, limit, offset));
-    holder.replaceChildren(pager(load, jobsTable, { limit: 25 }));
+    holder.replaceChildren(pager(load, (rows) => jobsTable(rows, picked), { limit: 25 }));
   };
   const form = h("form", { class: "filters", onsubmit: (e) => { e.preventDefault(); draw(); } },
     h("label", {}, "Kind", kind), h("label", {}, "Status", status),
-    h("label", {}, "Search", search), h("button", { type: "submit", id: "filter-apply" }, "Apply"));
+    h("label", {}, "Search", search), h("button", { type: "submit", id: "filter-apply" }, "Apply"), compareButton);
   kind.addEventListener("change", draw);
   status.addEventListener("change", draw);
   add(root, h("h1", {}, "Jobs"), form, holder);
@@ -45,8 +50,10 @@ function keyMetric(m) {
   return k ? `${k} ${fmt(m[k])}` : null;
 }
 
-export function jobsTable(rows) {
+export function jobsTable(rows, picked = null) {
   return table([
+    ...(picked ? [["", (j) => h("input", { type: "checkbox", class: "pick", value: j.id, checked: picked.has(j.id),
+      onchange: (e) => (e.target.checked ? picked.add(j.id) : picked.delete(j.id)) })]] : []),
     ["Job", (j) => link(`#/jobs/${j.id}`, `#${j.id}`)],
     ["Name", (j) => j.name],
     ["Kind", (j) => j.kind],
@@ -83,6 +90,7 @@ async function job(root, id) {
       h("div", { class: "panel", id: "job-metrics" }, h("strong", {}, "Metrics"), kv(j.metrics || {}))),
     curves(series),
     evaluation(j.info?.evaluation),
+    await trials(j),
     section("Inputs", table([
       ["Kind", (i) => i.kind],
       ["Input", (i) => (i.kind === "dataset" ? link(`#/datasets/${encodeURIComponent(String(i.ref).split("@")[0])}`, i.ref) : fmt(i.ref))],
@@ -137,4 +145,53 @@ function evaluation(ev) {
         ev.confusion_matrix.map((row, i) => h("tr", {}, h("th", {}, String(labels[i])), row.map((n) => h("td", { class: "num" }, fmt(n))))))));
   }
   return parts.length ? section("Evaluation", h("div", { class: "grid", id: "job-evaluation" }, parts)) : null;
+}
+
+/** A tuning job's trials (its child jobs): a table and their params and score as parallel
+ * coordinates. */
+async function trials(j) {
+  const children = await get("/jobs", { parent_id: j.id, limit: 200 });
+  if (!children.length) return null;
+  const { axes, rows } = coordinates(children);
+  return section(`Trials (${children.length})`, h("div", { id: "job-trials" },
+    axes.length ? parallel(axes, rows, { title: "Trials: params and metrics" }) : null,
+    h("p", {}, link(`#/jobs/compare/${children.slice(0, 20).map((c) => c.id).join(",")}`, "Compare them side by side")),
+    jobsTable(children)));
+}
+
+/** Numeric params and metrics of ``jobs`` as parallel-coordinate axes and rows. */
+function coordinates(jobs) {
+  const numeric = (field) => [...new Set(jobs.flatMap((x) => Object.entries(x[field] || {})
+    .filter(([, v]) => typeof v === "number").map(([k]) => k)))];
+  const params = numeric("params").filter((k) => k !== "seed");
+  const metrics = numeric("metrics").filter((k) => !k.endsWith("_seconds")).slice(0, 4);
+  const axes = [...params.map((k) => `param ${k}`), ...metrics];
+  const rows = jobs.map((x) => ({ name: `#${x.id}`, values: Object.fromEntries([
+    ...params.map((k) => [`param ${k}`, x.params?.[k]]), ...metrics.map((k) => [k, x.metrics?.[k]])]) }));
+  return { axes: axes.length > 1 ? axes : [], rows };
+}
+
+async function compare(root, ids) {
+  add(root, h("h1", {}, "Compare jobs"));
+  if (ids.length < 2) {
+    add(root, h("p", { class: "muted" }, "Pick two jobs or more in the list (", link("#/jobs", "jobs"), ")."));
+    return;
+  }
+  const [side, jobs] = await Promise.all([get("/jobs/compare", { job_ids: ids }), Promise.all(ids.map((id) => get(path("jobs", id))))]);
+  const head = ["", ...side.jobs.map((id) => link(`#/jobs/${id}`, `#${id}`))];
+  const best = (values, key) => {
+    const nums = values.filter((v) => typeof v === "number");
+    if (!nums.length) return null;
+    const lower = /loss|error|rmse|mae|brier|ece|seconds/.test(key);
+    return lower ? Math.min(...nums) : Math.max(...nums);
+  };
+  const grid = (title, rows, mark) => section(title, h("table", { id: `compare-${title.toLowerCase()}` },
+    h("thead", {}, h("tr", {}, head.map((c) => h("th", {}, c)))),
+    h("tbody", {}, Object.entries(rows).map(([k, values]) => {
+      const top = mark ? best(values, k) : null;
+      return h("tr", {}, h("th", {}, k), values.map((v) => h("td", { class: "num", style: v === top && values.length > 1 ? "font-weight:700" : null }, fmt(v))));
+    }))));
+  const { axes, rows } = coordinates(jobs);
+  add(root, axes.length ? parallel(axes, rows, { title: "Params and metrics" }) : null,
+    grid("Params", side.params, false), grid("Metrics", side.metrics, true));
 }
