@@ -182,8 +182,10 @@ class _Reader:
         except MemoryError:
             raise self.refuse("its objects would not fit in memory") from None
         except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
-            raise self.refuse(f"its objects cannot be rebuilt: {type(e).__name__}: "
-                              f"{str(e)[:200]}") from None  # fmt: skip
+            raise IntegrityError(
+                f"{self.name}: its objects cannot be rebuilt: {type(e).__name__}: {str(e)[:200]}",
+                hint="load it with the library versions it was packaged with (its manifest lists "
+                "them), or re-package the model") from None
 
     # -- the tree of nodes: built and checked before anything is imported ----------------------
     def node(self, state: Any, trust: _Trust, depth: int) -> Node:
