@@ -99,6 +99,11 @@ def _workspace(root: Path):
     ws.models.set_alias("credit", "champion", "credit@1")
     ws.endpoints.create("credit-ep", "credit@champion")
     ws.tune_job = _trials(ws, 2)
+    baseline = ws.monitoring.ensure_baseline("credit@1", target="y")["name"]
+    ws.monitoring.create_monitor("credit-drift", baseline=baseline, dataset="credit")
+    ws.alarms.create("credit-violations", "violations", threshold=0, comparison=">",
+                     dimensions={"monitor": "credit-drift"})  # fmt: skip
+    ws.monitoring.run("credit-drift", dataset_ref="credit@2")
     for _ in range(2):  # the second run's steps are all cache hits
         assert averaged.run(ws, {"n": 4}, executor="threads").status == "succeeded"
     return ws
@@ -125,6 +130,12 @@ class Console:
         """Go to ``#/...`` and wait until the CSS selector ``ready`` matches."""
         self.driver.get(f"{self.url}{hash_}")
         return self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, ready))[0]
+
+    def click(self, css: str) -> None:
+        """Click the element ``css`` matches, scrolled to the middle (not under the header)."""
+        element = self.driver.find_element(By.CSS_SELECTOR, css)
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+        element.click()
 
     def wait(self, condition, timeout: float = WAIT):
         """Wait for ``condition`` (pages redraw: an element found may be replaced meanwhile)."""
@@ -356,4 +367,23 @@ def test_jobs_side_by_side_and_tuning_trials(console):
     figure = c.driver.find_element(By.CSS_SELECTOR, "#job-trials figure")
     assert figure.get_attribute("data-points") == "3"
     assert "trial C=10.0" in c.driver.find_element(By.ID, "job-trials").text
+    assert c.errors() == []
+
+
+def test_monitoring_shows_a_run_report_alarms_and_series(console):
+    c = console
+    c.sign_in("viewer")
+    c.open("#/monitoring", "#monitor-runs button.show-report").click()
+    c.wait(lambda d: d.find_elements(By.ID, "drift-table"))
+    drift = c.driver.find_element(By.ID, "drift-table").text
+    assert all(column in drift for column in ("a", "b", "c")) and "ks" in drift
+    assert len(c.driver.find_elements(By.CSS_SELECTOR, "#histograms figure")) == 4
+    c.shot("monitoring")
+    c.click("#alarms button.alarm-history")
+    c.wait(lambda d: d.find_elements(By.ID, "alarm-history") or
+           "No history yet." in d.find_element(By.ID, "monitoring-detail").text)  # fmt: skip
+    assert "credit-violations" in c.driver.find_element(By.ID, "alarms").text
+    c.click("#series button.draw-series")
+    c.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#series-chart[data-points]"))
+    assert int(c.driver.find_element(By.ID, "series-chart").get_attribute("data-points")) >= 1
     assert c.errors() == []

@@ -152,3 +152,34 @@ export function parallel(axes, rows, { title = "", width = 760, height = 240 } =
   fig.append(svg);
   return fig;
 }
+
+/** A histogram of two distributions over the same ``edges`` (reference and current shares). */
+export function histogram(edges, reference, current, { title = "", width = 360, height = 140 } = {}) {
+  const fig = document.createElement("figure");
+  fig.className = "panel chart-box";
+  fig.style.margin = "0";
+  fig.dataset.points = String(current.length);
+  const cap = document.createElement("figcaption");
+  cap.textContent = title;
+  cap.style.fontWeight = "600";
+  fig.append(cap);
+  const m = { l: 8, r: 8, t: 6, b: 18 };
+  const n = Math.max(reference.length, current.length);
+  const max = Math.max(1e-12, ...reference, ...current);
+  const w = (width - m.l - m.r) / Math.max(1, n);
+  const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img" });
+  [[reference, COLORS[0], 0], [current, COLORS[1], 0.5]].forEach(([values, color, shift]) => values.forEach((v, i) => {
+    const bh = (v / max) * (height - m.t - m.b);
+    svg.append(el("rect", { x: m.l + i * w + shift * w, y: height - m.b - bh, width: Math.max(0.5, w / 2 - 0.5), height: bh, fill: color, "fill-opacity": 0.85 }));
+  }));
+  if (edges?.length) {
+    svg.append(el("text", { x: m.l, y: height - 4 }, short(edges[0])));
+    svg.append(el("text", { x: width - m.r, y: height - 4, "text-anchor": "end" }, short(edges[edges.length - 1])));
+  }
+  fig.append(svg);
+  const legend = document.createElement("div");
+  legend.className = "legend";
+  legend.innerHTML = `<span><i style="background:${COLORS[0]}"></i>baseline</span><span><i style="background:${COLORS[1]}"></i>current</span>`;
+  fig.append(legend);
+  return fig;
+}
