@@ -173,6 +173,10 @@ class RemoteWorkspace:
             archive = Path(tmp) / "folder.tar"
             with tarfile.open(archive, "w") as tar:
                 for path in sorted(folder.rglob("*")):
+                    if path.is_symlink():  # the server takes files only: say so here
+                        raise errors.InvalidInput(
+                            f"'{path}' is a symbolic link: a folder sent to the API holds files",
+                            hint="copy the file it points to into the folder")
                     if path.is_file():
                         tar.add(path, arcname=path.relative_to(folder).as_posix())
             return self.transport.request(op.http, url, upload=archive, params=query,
