@@ -240,6 +240,10 @@ def test_every_page_renders_its_data(console):
     assert "logistic_regression" in c.driver.find_element(By.ID, "job-params").text
     assert "accuracy" in c.driver.find_element(By.ID, "job-metrics").text
     assert "model/model.json" in c.driver.find_element(By.ID, "job-artifacts").text
+    c.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#job-report[data-loaded]"))
+    c.driver.switch_to.frame(c.driver.find_element(By.ID, "job-report"))
+    assert "Plots" in c.driver.find_element(By.TAG_NAME, "body").text
+    c.driver.switch_to.default_content()
     c.shot("job")
     c.open("#/datasets", "#datasets")
     c.open("#/datasets/credit", "#dataset-stats")

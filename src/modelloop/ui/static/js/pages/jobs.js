@@ -1,6 +1,6 @@
 // Jobs: the list with filters and server-side pages; a job's page with its params, metrics,
 // metric curves, evaluation plots, logs (followed while it runs), artifacts and lineage.
-import { download, get, page, path, post, can } from "../api.js";
+import { call, download, get, page, path, post, can } from "../api.js";
 import { lineChart, parallel } from "../chart.js";
 import { add, badge, confirmAction, fmt, h, kv, link, pager, seconds, section, table, when } from "../dom.js";
 import { showError, showInfo } from "../main.js";
@@ -91,6 +91,7 @@ async function job(root, id) {
     curves(series),
     evaluation(j.info?.evaluation),
     await trials(j),
+    reportFrame(j),
     section("Inputs", table([
       ["Kind", (i) => i.kind],
       ["Input", (i) => (i.kind === "dataset" ? link(`#/datasets/${encodeURIComponent(String(i.ref).split("@")[0])}`, i.ref) : fmt(i.ref))],
@@ -194,4 +195,18 @@ async function compare(root, ids) {
   const { axes, rows } = coordinates(jobs);
   add(root, axes.length ? parallel(axes, rows, { title: "Params and metrics" }) : null,
     grid("Params", side.params, false), grid("Metrics", side.metrics, true));
+}
+
+/** The job's HTML report (ROC, PR, calibration and confusion matrix plots) in place: a
+ * sandboxed frame (no scripts, images inline), fetched with the token after the page shows
+ * (the report is drawn on first request). */
+function reportFrame(j) {
+  if (!j.outputs?.artifacts?.["report/data.json"]) return null;
+  const frame = h("iframe", { id: "job-report", sandbox: "", title: "evaluation report",
+    style: "width:100%;height:640px;border:1px solid var(--line);border-radius:8px;background:#fff" });
+  call("GET", path("jobs", j.id, "report"), { raw: true })
+    .then(({ response }) => response.text())
+    .then((html) => { frame.srcdoc = html; frame.dataset.loaded = "1"; })
+    .catch(showError);
+  return section("Evaluation report", frame);
 }
