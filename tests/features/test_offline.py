@@ -130,3 +130,15 @@ def test_cli_apply_list_show_history(local_workspace, tmp_path):
     assert len(rows) == 20 and all(r["n_1h"] >= 1 for r in rows)  # each row sees its own event
     bad = invoke_cli("-w", str(ws.root), "features", "show", "nope", check=False)
     assert bad.code != 0 and "no feature set named 'nope'" in bad.err
+
+
+def test_events_are_ordered_by_entity_then_time_then_arrival():
+    from modelloop.features.windows import Events
+
+    rng = np.random.default_rng(0)
+    for top in (50, 70_000, 3_000_000):  # one 16-bit digit, two, and the plain sort
+        codes = rng.integers(0, top, 20_000)
+        times = rng.integers(0, 500, 20_000)  # many ties: arrival order must break them
+        events = Events.build(codes, times, {"seq": np.arange(20_000, dtype=float)})
+        want = np.lexsort((np.arange(20_000), times, codes))
+        assert np.array_equal(events.values["seq"], want.astype(float))
