@@ -21,7 +21,7 @@ import struct
 import sys
 from array import array
 from datetime import datetime
-from itertools import chain
+from itertools import chain, repeat
 
 import orjson
 
@@ -87,7 +87,8 @@ def decode(body: bytes, first_seq: int, after_seq: int, limit: int, block_time: 
             values.byteswap()
         it = iter(values.tolist())
         # zip takes a name first and stops when they run out: one event's values per dict
-        out.features.extend(dict(zip(names, it, strict=False)) for _ in range(take))
+        # (maps, not a generator: no Python frame per event)
+        out.features.extend(map(dict, map(zip, repeat(names, take), repeat(it, take))))
         out.seqs.extend(range(first_seq + skip, first_seq + skip + take))
         out.labels.extend(labels[skip : skip + take])
         out.inference_ids.extend([None] * take)

@@ -20,25 +20,32 @@ MAX_APPEND = 10_000
 BLOCK = 256
 
 
+_streams = online_streams.c
+# Built once: an append's statements, with their parameters bound at execution (building them
+# per append cost more than executing them: SQLAlchemy's expression and cache-key work).
+_BUMP = online_streams.update().where(_streams.endpoint == sa.bindparam("e")).values(
+    last_seq=_streams.last_seq + sa.bindparam("n"), rejected=_streams.rejected + sa.bindparam("r"))
+_BUMP_RETURNING = _BUMP.returning(_streams.last_seq)
+_LAST_SEQ = sa.select(_streams.last_seq).where(_streams.endpoint == sa.bindparam("e"))
+_NEW_STREAM = online_streams.insert()
+_INSERT_BLOCKS = online_event_blocks.insert()
+
+
 def _take_seqs(conn, endpoint: str, count: int, rejected: int) -> int:
     """Reserve ``count`` seqs; the last seq before them. The update locks the endpoint's row
     until commit, so a concurrent appender waits and its seqs commit after these."""
-    where = online_streams.c.endpoint == endpoint
-    update = online_streams.update().where(where).values(
-        last_seq=online_streams.c.last_seq + count, rejected=online_streams.c.rejected + rejected)
+    bump = {"e": endpoint, "n": count, "r": rejected}
     returning = conn.dialect.update_returning  # one statement fewer per append (SQLite >= 3.35)
     for _ in range(2):
         if returning:
-            last = conn.execute(update.returning(online_streams.c.last_seq)).scalar()
+            last = conn.execute(_BUMP_RETURNING, bump).scalar()
             if last is not None:
                 return last - count
-        elif conn.execute(update).rowcount:
-            return conn.execute(sa.select(online_streams.c.last_seq).where(where)).scalar() - count
+        elif conn.execute(_BUMP, bump).rowcount:
+            return conn.execute(_LAST_SEQ, {"e": endpoint}).scalar() - count
         try:
             with conn.begin_nested():
-                conn.execute(
-                    online_streams.insert().values(endpoint=endpoint, last_seq=0, rejected=0)
-                )
+                conn.execute(_NEW_STREAM, {"endpoint": endpoint, "last_seq": 0, "rejected": 0})
         except sa.exc.IntegrityError:
             pass  # another appender made it first; its row lock is taken by the update
     raise RuntimeError(f"could not reserve event seqs for {endpoint!r}")  # pragma: no cover
@@ -63,7 +70,7 @@ class SqlOnline(SqlBase, OnlineStore):
         with self._write() as conn:
             base = _take_seqs(conn, endpoint, len(events), rejected)
             if events:
-                conn.execute(online_event_blocks.insert(), [
+                conn.execute(_INSERT_BLOCKS, [
                     {"endpoint": endpoint, "first_seq": base + 1 + k * BLOCK,
                      "last_seq": base + min((k + 1) * BLOCK, len(events)), "time": now,
                      "events": body} for k, body in enumerate(bodies)])  # fmt: skip
