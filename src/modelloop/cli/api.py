@@ -8,18 +8,26 @@ from modelloop.cli import render
 from modelloop.cli.context import Context, pass_ctx
 
 
+def _listen(command):
+    """Where ``api serve`` and ``ui`` listen (the same server: the API with the console)."""
+    for option in reversed((
+        click.option("--host", default=None, help="Address to listen on ([api] host; 127.0.0.1)."),
+        click.option("--port", type=int, default=None,
+                     help="Port to listen on ([api] port; 8090; 0: any free port)."),
+        click.option("--tls-cert", default=None, help="PEM certificate for HTTPS ([api] tls_cert)."),
+        click.option("--tls-key", default=None, help="PEM private key for HTTPS ([api] tls_key)."),
+    )):  # fmt: skip
+        command = option(command)
+    return command
+
+
 @click.group()
 def api() -> None:
     """The control-plane HTTP API: every operation of the workspace, for remote CLIs and SDKs."""
 
 
 @api.command("serve")
-@click.option("--host", default=None, help="Address to listen on ([api] host; 127.0.0.1).")
-@click.option(
-    "--port", type=int, default=None, help="Port to listen on ([api] port; 8090; 0: any free port)."
-)
-@click.option("--tls-cert", default=None, help="PEM certificate for HTTPS ([api] tls_cert).")
-@click.option("--tls-key", default=None, help="PEM private key for HTTPS ([api] tls_key).")
+@_listen
 @pass_ctx
 def serve(c: Context, host: str | None, port: int | None, tls_cert: str | None,
           tls_key: str | None) -> None:  # fmt: skip
@@ -42,12 +50,7 @@ def run_server(c: Context, host, port, tls_cert, tls_key) -> None:
 
 
 @click.command("ui")
-@click.option("--host", default=None, help="Address to listen on ([api] host; 127.0.0.1).")
-@click.option(
-    "--port", type=int, default=None, help="Port to listen on ([api] port; 8090; 0: any free port)."
-)
-@click.option("--tls-cert", default=None, help="PEM certificate for HTTPS ([api] tls_cert).")
-@click.option("--tls-key", default=None, help="PEM private key for HTTPS ([api] tls_key).")
+@_listen
 @pass_ctx
 def ui(c: Context, host: str | None, port: int | None, tls_cert: str | None,
        tls_key: str | None) -> None:  # fmt: skip

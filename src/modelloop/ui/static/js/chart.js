@@ -9,6 +9,21 @@ function el(tag, attrs = {}, text) {
   return e;
 }
 
+/** A chart's <figure> with its caption; ``data-points`` says how many points it draws. */
+function figure(title, points) {
+  const fig = document.createElement("figure");
+  fig.className = "panel chart-box";
+  fig.style.margin = "0";
+  fig.dataset.points = String(points);
+  if (title) {
+    const cap = document.createElement("figcaption");
+    cap.textContent = title;
+    cap.style.fontWeight = "600";
+    fig.append(cap);
+  }
+  return fig;
+}
+
 function ticks(lo, hi, n = 4) {
   if (lo === hi) return [lo];
   const step = (hi - lo) / n;
@@ -22,17 +37,8 @@ const short = (v) => (Math.abs(v) >= 1000 || (v !== 0 && Math.abs(v) < 0.01) ? v
  * Returns a <figure> with the SVG and a legend; ``data-points`` counts the points drawn.
  */
 export function lineChart(series, { title = "", unit = "", time = false, width = 520, height = 180 } = {}) {
-  const fig = document.createElement("figure");
-  fig.className = "panel chart-box";
-  fig.style.margin = "0";
   const all = series.flatMap((s) => s.points);
-  fig.dataset.points = String(all.length);
-  if (title) {
-    const cap = document.createElement("figcaption");
-    cap.textContent = unit ? `${title} (${unit})` : title;
-    cap.style.fontWeight = "600";
-    fig.append(cap);
-  }
+  const fig = figure(unit ? `${title} (${unit})` : title, all.length);
   if (all.length === 0) {
     const p = document.createElement("p");
     p.className = "muted";
@@ -84,16 +90,7 @@ export function lineChart(series, { title = "", unit = "", time = false, width =
 
 /** A bar chart of ``[[label, value], ...]`` (histograms, per-feature drift). */
 export function barChart(bars, { title = "", width = 520, height = 160 } = {}) {
-  const fig = document.createElement("figure");
-  fig.className = "panel chart-box";
-  fig.style.margin = "0";
-  fig.dataset.points = String(bars.length);
-  if (title) {
-    const cap = document.createElement("figcaption");
-    cap.textContent = title;
-    cap.style.fontWeight = "600";
-    fig.append(cap);
-  }
+  const fig = figure(title, bars.length);
   const max = Math.max(1e-12, ...bars.map(([, v]) => v));
   const m = { l: 8, r: 8, t: 6, b: 22 };
   const w = (width - m.l - m.r) / Math.max(1, bars.length);
@@ -114,16 +111,7 @@ export function barChart(bars, { title = "", width = 520, height = 160 } = {}) {
  * one polyline per row of ``rows`` ([{name, values: {axis: number}}]); tuning trials, compared jobs.
  */
 export function parallel(axes, rows, { title = "", width = 760, height = 240 } = {}) {
-  const fig = document.createElement("figure");
-  fig.className = "panel chart-box";
-  fig.style.margin = "0";
-  fig.dataset.points = String(rows.length);
-  if (title) {
-    const cap = document.createElement("figcaption");
-    cap.textContent = title;
-    cap.style.fontWeight = "600";
-    fig.append(cap);
-  }
+  const fig = figure(title, rows.length);
   const m = { l: 30, r: 30, t: 22, b: 26 };
   const x = (i) => m.l + (axes.length === 1 ? 0 : (i / (axes.length - 1)) * (width - m.l - m.r));
   const range = axes.map((a) => {
@@ -155,14 +143,7 @@ export function parallel(axes, rows, { title = "", width = 760, height = 240 } =
 
 /** A histogram of two distributions over the same ``edges`` (reference and current shares). */
 export function histogram(edges, reference, current, { title = "", width = 360, height = 140 } = {}) {
-  const fig = document.createElement("figure");
-  fig.className = "panel chart-box";
-  fig.style.margin = "0";
-  fig.dataset.points = String(current.length);
-  const cap = document.createElement("figcaption");
-  cap.textContent = title;
-  cap.style.fontWeight = "600";
-  fig.append(cap);
+  const fig = figure(title, current.length);
   const m = { l: 8, r: 8, t: 6, b: 18 };
   const n = Math.max(reference.length, current.length);
   const max = Math.max(1e-12, ...reference, ...current);
