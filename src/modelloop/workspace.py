@@ -446,10 +446,13 @@ class Workspace:
         return Labels(self.store, self.artifacts)
 
     def events(
-        self, *, after_id: int = 0, kind: str | None = None, limit: int = 1000
-    ) -> list[dict]:
-        """The workspace event log (dataset versions created, models registered, …)."""
-        return self.store.list_events(after_id=after_id, kind=kind, limit=limit)
+        self, *, after_id: int = 0, kind: str | None = None, limit: int = 1000,
+        newest_first: bool = False,
+    ) -> list[dict]:  # fmt: skip
+        """The workspace event log (dataset versions created, models registered, …), oldest
+        first; ``newest_first``: the latest ``limit`` events, newest first (the console's)."""
+        return self.store.list_events(after_id=after_id, kind=kind, limit=limit,
+                                      newest_first=newest_first)  # fmt: skip
 
     events = check_arguments(events, "ws.events")
 

@@ -321,7 +321,7 @@ class _WorkspaceMethods:
     façade and cannot import it); ``tests/api`` checks they match ``Workspace``'s."""
 
     def events(self, *, after_id: int = 0, kind: str | None = None,
-               limit: int = 1000) -> list[dict]: ...  # fmt: skip
+               limit: int = 1000, newest_first: bool = False) -> list[dict]: ...  # fmt: skip
 
     def controller_status(self) -> dict: ...
 

@@ -30,6 +30,9 @@ def test_paging_filtering_and_limit(store):
     assert [e["id"] for e in store.list_events(after_id=first)] == [second, third]
     assert [e["subject"] for e in store.list_events(kind="model.registered")] == ["m@1", "m@2"]
     assert [e["id"] for e in store.list_events(limit=2)] == [first, second]
+    assert [e["id"] for e in store.list_events(limit=2, newest_first=True)] == [third, second]
+    assert [e["id"] for e in store.list_events(kind="model.registered", newest_first=True)] == [
+        third, first]  # fmt: skip
     assert store.list_events(after_id=third) == []
     assert store.list_events(kind="nothing") == []
 

@@ -30,10 +30,13 @@ class EventStore(ABC):
 
     @abstractmethod
     def list_events(
-        self, *, after_id: int = 0, kind: str | None = None, limit: int = 1000
-    ) -> list[dict]:
-        """Events with id > ``after_id`` (optionally of one ``kind``), oldest first, at most
-        ``limit``: ``{"id", "time", "kind", "subject", "payload"}`` with the payload decoded."""
+        self, *, after_id: int = 0, kind: str | None = None, limit: int = 1000,
+        newest_first: bool = False,
+    ) -> list[dict]:  # fmt: skip
+        """Events with id > ``after_id`` (optionally of one ``kind``), oldest first (or, with
+        ``newest_first``, the latest ``limit`` of them, newest first: what a dashboard shows), at
+        most ``limit``: ``{"id", "time", "kind", "subject", "payload"}`` with the payload
+        decoded."""
 
     @abstractmethod
     def open_event_group(self, group: str, start: str | int = "latest") -> int:

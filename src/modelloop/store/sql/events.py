@@ -65,9 +65,11 @@ class SqlEvents(SqlBase, EventStore):
             return insert_events(conn, kind, subject, payloads)
 
     def list_events(
-        self, *, after_id: int = 0, kind: str | None = None, limit: int = 1000
-    ) -> list[dict]:
-        q = sa.select(events).where(events.c.id > after_id).order_by(events.c.id).limit(limit)
+        self, *, after_id: int = 0, kind: str | None = None, limit: int = 1000,
+        newest_first: bool = False,
+    ) -> list[dict]:  # fmt: skip
+        order = events.c.id.desc() if newest_first else events.c.id
+        q = sa.select(events).where(events.c.id > after_id).order_by(order).limit(limit)
         if kind:
             q = q.where(events.c.kind == kind)
         with self._read() as conn:

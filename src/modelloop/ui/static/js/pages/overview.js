@@ -6,7 +6,7 @@ import { add, badge, bar, fmt, h, kv, link, section, table, when } from "../dom.
 
 export async function render(root) {
   const [loops, events, schedule] = await Promise.all([
-    get("/loops", { limit: 50 }), get("/events", { limit: 40, after_id: 0 }).catch(() => []),
+    get("/loops", { limit: 50 }), get("/events", { limit: 40, newest_first: true }).catch(() => []),
     get("/trigger-schedule").catch(() => ({})),
   ]);
   const statuses = await Promise.all(loops.map((l) => get(`/loops/${encodeURIComponent(l.name)}/status`).catch((e) => ({ name: l.name, error: e.message }))));
@@ -17,7 +17,7 @@ export async function render(root) {
   add(root, h("div", { id: "loops" }, statuses.map(loopCard)));
   const next = Object.entries(schedule || {}).filter(([, t]) => t);
   add(root, section("Next scheduled firings", table([["Trigger", ([n]) => n], ["At", ([, t]) => when(t)]], next, { id: "next-firings", empty: "Nothing scheduled." })));
-  const recent = (events || []).slice(-40).reverse();
+  const recent = events || [];
   add(root, section("Recent events", h("ul", { class: "timeline", id: "events" }, recent.length ? recent.map((e) =>
     h("li", {}, when(e.time), " ", h("span", { class: "chip" }, e.kind), " ", subjectLink(e), " ", h("span", { class: "muted" }, reason(e))))
     : h("li", { class: "muted" }, "No events yet."))));
