@@ -202,6 +202,21 @@ def test_a_token_over_its_rate_gets_429_with_retry_after(server):
         api.buckets = saved
 
 
+def test_long_calls_do_not_take_every_thread():
+    import anyio
+    import anyio.to_thread
+
+    from modelloop.api.limits import Threads
+
+    async def app(scope, receive, send):
+        return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    async def main():
+        return await Threads(app, total=200)({"type": "http"}, None, None)
+
+    assert anyio.run(main) == 200  # not anyio's default 40, shared by every route's call
+
+
 def test_docs_are_served_without_the_internet(server):
     page = server.get(f"{PREFIX}/docs")
     assert page.status_code == 200

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from modelloop import __version__
 from modelloop.api import auth as _auth
 from modelloop.api import docs, errors
-from modelloop.api.limits import BodyLimit, TokenBuckets
+from modelloop.api.limits import BodyLimit, Threads, TokenBuckets
 from modelloop.api.params import Plan
 from modelloop.api.settings import ApiSettings
 from modelloop.api.streams import (
@@ -274,6 +274,7 @@ def create_app(ws, settings: ApiSettings | None = None, *, auth=None) -> FastAPI
         app.add_api_route(**_route(api, op))
     docs.install(app, PREFIX)
     uploads = [(op.http, _pattern(PREFIX + op.path)) for op in OPERATIONS if op.stream == "upload"]
+    app.add_middleware(Threads, total=settings.threads)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        is_upload=lambda m, p: any(m == h and r.fullmatch(p) for h, r in uploads))  # fmt: skip
     return app

@@ -88,3 +88,21 @@ async def _too_large(send, limit: int) -> None:
                             (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})  # fmt: skip
     await send({"type": "http.response.body", "body": body})
+
+
+class Threads:
+    """ASGI middleware: at least ``total`` threads for the routes' calls (anyio's default is 40,
+    shared by every sync route): a call such as ``training.train`` or ``endpoints.deploy`` holds
+    its thread until the job or rollout ends, and forty of them must not stall every read."""
+
+    def __init__(self, app, total: int):
+        self.app, self.total, self._seen = app, total, None
+
+    async def __call__(self, scope, receive, send):
+        import anyio.to_thread
+
+        limiter = anyio.to_thread.current_default_thread_limiter()  # one per event loop
+        if limiter is not self._seen:
+            limiter.total_tokens = max(limiter.total_tokens, self.total)
+            self._seen = limiter
+        return await self.app(scope, receive, send)

@@ -31,6 +31,8 @@ class ApiSettings(BaseModel):
     #: Requests per second each token may make on average, and the burst it may make at once.
     rate_limit: float = Field(50.0, gt=0)
     rate_burst: int = Field(100, ge=1)
+    #: Threads for calls at once (a training or a deploy holds one until it ends).
+    threads: int = Field(200, ge=1, le=10_000)
     #: The most items one page may hold (``limit``).
     page_max: int = Field(PAGE_MAX, ge=1, le=PAGE_MAX)
 
