@@ -363,7 +363,7 @@ class Workspace:
 
         return Streams(self.store, self.datasets, self.config.state_dir / "tmp",
                        put_metrics=self.metric_series.put_many,
-                       evaluate_alarms=lambda: self.alarms.evaluate())
+                       evaluate_alarms=lambda at=None: self.alarms.evaluate(at=at))
 
     @_service
     def transforms(self):

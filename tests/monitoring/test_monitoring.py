@@ -275,3 +275,24 @@ def test_endpoint_monitor_quality_from_labels(workspace, tmp_path):
     assert set(q["detectors"]) == {"adwin", "ddm"}
     points = mon.metric("quality.accuracy", {"monitor": "web-mon"})
     assert points[-1]["value"] == pytest.approx(q["metrics"]["accuracy"])
+
+
+def test_a_monitor_run_evaluates_its_alarms_at_the_time_of_its_points(workspace, tmp_path):
+    """A run's points carry its window's end (the job's start); its alarms are evaluated then,
+    not once the job has ended: with the clock a period later by then (a run across an hour's
+    boundary), the drift it found was missing data and its alarm stayed INSUFFICIENT_DATA."""
+    ws = workspace
+    _ingest(ws, tmp_path, "d", frame(500, 1))
+    _ingest(ws, tmp_path, "d", frame(500, 2, shift=3.0))
+    ws.monitoring.ensure_baseline("d@1")
+    ws.monitoring.create_monitor("d-drift", dataset="d", baseline="d@1")
+    ws.alarms.create("d-drifted", "drift_share", threshold=0, dimensions={"monitor": "d-drift"},
+                     period=3600)
+    evaluate = ws.alarms.evaluate
+
+    def late(name=None, *, at=None):  # the clock has moved on a period since the points
+        return evaluate(name, at=at or datetime.now(UTC) + timedelta(hours=1))
+
+    ws.alarms.evaluate = late
+    run = ws.monitoring.run("d-drift", dataset_ref="d@2")
+    assert {a["alarm"]: a["state"] for a in run["alarms"]} == {"d-drifted": "ALARM"}

@@ -226,7 +226,10 @@ class Monitoring:
         job = self.jobs.run("monitor", spec, name=name, inputs=inputs)
         run = self.run_record(job["outputs"]["monitor_run"])
         if evaluate_alarms:
-            run["alarms"] = self.alarms.evaluate()
+            # at the time its points carry (the window's end: the job's start when not given),
+            # not after the job: a run across a period boundary would find its points missing
+            at = M._time(run["window_end"]) if window_end is None else None
+            run["alarms"] = self.alarms.evaluate(at=at)
         return run
 
     def runs(self, monitor: str | None = None, limit: int | None = 50) -> list[dict]:

@@ -29,10 +29,10 @@ from modelloop.streams.sources import open_source
 
 class Streams:
     """Stream consumers of one workspace's datasets. ``put_metrics`` writes metric points and
-    ``evaluate_alarms`` evaluates every alarm (the workspace's telemetry)."""
+    ``evaluate_alarms(at=...)`` evaluates every alarm at a time (the workspace's telemetry)."""
 
     def __init__(self, store, datasets, scratch: Path, *, put_metrics: Callable[[list], None],
-                 evaluate_alarms: Callable[[], list]):
+                 evaluate_alarms: Callable[..., list]):
         self.store, self.datasets, self.scratch = store, datasets, Path(scratch)
         self.put_metrics, self.evaluate_alarms = put_metrics, evaluate_alarms
 
@@ -114,7 +114,9 @@ class Streams:
         self.put_metrics(points)
         # those the batch moved, and any in alarm (the monitors' own evaluation, which ran
         # with the commit, may have moved them first)
-        changed = [a for a in self.evaluate_alarms() if a.get("changed") or a["state"] == "ALARM"]
+        # at the points' time: reading the batch took a while, and an evaluation at "now" in the
+        # next period would find these points missing
+        changed = [a for a in self.evaluate_alarms(at=now) if a.get("changed") or a["state"] == "ALARM"]
         return {"version": v.ref, "rows": v.added_rows, "quarantined_rows": v.quarantined_rows,
                 "monitor_runs": getattr(report, "monitor_runs", []), "alarms": changed}
 
