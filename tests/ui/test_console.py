@@ -231,6 +231,7 @@ def test_every_page_renders_its_data(console):
     c.shot("registry")
     c.open("#/registry/credit/1", "#lineage")
     assert "credit@1" in c.driver.find_element(By.ID, "lineage").text
+    assert "day0.csv" in c.driver.find_element(By.ID, "lineage").text  # back to the data files
     assert "credit-ep" in c.driver.find_element(By.ID, "deployed-on").text
     c.open("#/jobs", "#jobs")
     assert "train logistic_regression on credit@2" in c.text()
@@ -390,4 +391,26 @@ def test_monitoring_shows_a_run_report_alarms_and_series(console):
     c.click("#series button.draw-series")
     c.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#series-chart[data-points]"))
     assert int(c.driver.find_element(By.ID, "series-chart").get_attribute("data-points")) >= 1
+    assert c.errors() == []
+
+
+def test_an_operator_deploys_and_rolls_back_from_the_endpoint_page(console):
+    c = console
+    if c.ws.models.get("credit@2")["status"] != "approved":  # when run alone
+        c.ws.models.approve("credit@2", reason="for the rollout")
+    c.sign_in("operator")
+    c.open("#/endpoints/credit-ep", "#deploy-model").send_keys("credit@2")
+    c.click("#deploy-strategy option[value=canary]")
+    c.click("#deploy-submit")
+    c.wait(lambda d: d.find_element(By.ID, "confirm").get_attribute("open") is not None)
+    c.driver.find_element(By.ID, "confirm-ok").click()
+    panel = c.wait(lambda d: d.find_elements(By.ID, "active-rollout"))[0]
+    assert "credit@2" in panel.text
+    (rollout,) = [r for r in c.ws.endpoints.rollouts("credit-ep") if r["ended_at"] is None]
+    assert rollout["model"] == "credit@2" and rollout["strategy"] == "canary"
+    c.click("#rollout-rollback")
+    c.wait(lambda d: d.find_element(By.ID, "confirm").get_attribute("open") is not None)
+    c.driver.find_element(By.ID, "confirm-ok").click()
+    c.wait(lambda d: d.find_elements(By.ID, "deploy"))  # no rollout under way: the form is back
+    assert all(r["ended_at"] is not None for r in c.ws.endpoints.rollouts("credit-ep"))
     assert c.errors() == []

@@ -66,7 +66,8 @@ async function endpoint(root, name) {
         ["4xx", (s) => s.errors_4xx, { num: true }], ["5xx", (s) => s.errors_5xx, { num: true }],
         ["p50 ms", (s) => s.model_p50_ms, { num: true }], ["p99 ms", (s) => s.model_p99_ms, { num: true }],
       ], stats, { id: "endpoint-stats", empty: "No requests served yet." })),
-      section("Rollouts", h("div", {}, active ? rolloutPanel(name, active, draw) : null, table([
+      section("Rollouts", h("div", {}, active ? rolloutPanel(name, active, draw) : null,
+        can("operator") && !active ? deployForm(name, draw) : null, table([
         ["Rollout", (r) => `#${r.id}`], ["Model", (r) => modelLink(r.model)], ["Strategy", (r) => r.strategy],
         ["Status", (r) => badge(r.status)], ["Step", (r) => progress(r)], ["Started", (r) => when(r.created_at ?? r.started_at)],
         ["Reason", (r) => r.reason],
@@ -118,4 +119,24 @@ function rolloutPanel(name, r, redraw) {
       if (reason === null) return;
       try { await post(path("endpoints", name, "rollback"), { reason: reason || null }); showInfo("Rolled back"); await redraw(); } catch (e) { showError(e); }
     } }, "Roll back") : null);
+}
+
+const STRATEGIES = ["canary", "linear", "blue-green", "all-at-once"];
+
+/** Operators roll a model version out here: the rollout runs on the servers (not waited for). */
+function deployForm(name, redraw) {
+  const model = h("input", { id: "deploy-model", placeholder: "model@version", required: true });
+  const strategy = h("select", { id: "deploy-strategy" }, STRATEGIES.map((s) => h("option", { value: s }, s)));
+  return h("form", { class: "filters", id: "deploy", onsubmit: async (e) => {
+    e.preventDefault();
+    const ref = model.value.trim();
+    const reason = await confirmAction(`Deploy ${ref} on ${name} (${strategy.value})`);
+    if (reason === null) return;
+    try {
+      await post(path("endpoints", name, "deploy"), { model: ref, strategy: strategy.value, wait: false, reason: reason || null });
+      showInfo(`Rolling ${ref} out on ${name}`);
+      await redraw();
+    } catch (err) { showError(err); }
+  } }, h("label", {}, "Model version", model), h("label", {}, "Strategy", strategy),
+  h("button", { type: "submit", class: "primary", id: "deploy-submit" }, "Deploy"));
 }

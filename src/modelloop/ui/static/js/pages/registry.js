@@ -132,7 +132,8 @@ function lineageView(lineage) {
     ["Kind", (i) => i.kind],
     ["Input", (i) => (i.kind === "dataset" ? link(`#/datasets/${encodeURIComponent(String(i.ref).split("@")[0])}`, i.ref) : i.ref)],
     ["Rows", (i) => i.rows, { num: true }],
-    ["Files", (i) => (i.parts || []).length, { num: true }],
+    ["Source files", (i) => h("span", {}, (i.sources || []).map((f) => h("span", { class: "chip", title: `${f.path} (sha256 ${String(f.sha256).slice(0, 12)}…)` },
+      `${String(f.path).split("/").pop()} · ${f.rows ?? "?"} rows`)))],
   ], inputs, { id: "lineage", empty: "No inputs recorded." }),
   h("details", {}, h("summary", {}, "Full lineage record"), h("pre", {}, JSON.stringify(lineage, null, 2))));
 }
