@@ -104,6 +104,11 @@ def _workspace(root: Path):
     ws.alarms.create("credit-violations", "violations", threshold=0, comparison=">",
                      dimensions={"monitor": "credit-drift"})  # fmt: skip
     ws.monitoring.run("credit-drift", dataset_ref="credit@2")
+    ws.loops.apply({"name": "credit", "data": {"dataset": "credit"}, "target": "y",
+                    "train": {"algorithm": "logistic_regression"},
+                    "deploy": {"endpoint": "credit-ep"},
+                    "monitors": [{"name": "credit-loop-drift", "kind": "data_drift",
+                                  "alarm": {"threshold": 0.3}}]})  # fmt: skip
     for _ in range(2):  # the second run's steps are all cache hits
         assert averaged.run(ws, {"n": 4}, executor="threads").status == "succeeded"
     return ws
@@ -221,6 +226,9 @@ def test_every_page_renders_its_data(console):
     c = console
     c.sign_in("admin")
     c.open("#/overview", "#events li")
+    loop = c.driver.find_element(By.CSS_SELECTOR, "section.loop[data-loop=credit]").text
+    assert "credit@1" in loop and "credit-v1" in loop and "100%" in loop  # champion, traffic
+    assert "credit-loop-drift" in loop and "INSUFFICIENT_DATA" in loop  # monitor, alarm
     assert "model.registered" in c.text() and "credit@2" in c.text()
     c.shot("overview")
     c.open("#/registry", "#models")

@@ -42,15 +42,31 @@ function subjectLink(e) {
 function loopCard(st) {
   if (st.error) return h("div", { class: "panel" }, h("strong", {}, st.name), " ", h("span", { class: "muted" }, st.error));
   const ep = st.endpoint;
+  const [model, version] = String(st.champion ?? "").split("@");
   return h("section", { class: "panel loop", dataset: { loop: st.name } },
     h("h2", {}, `Loop ${st.name}`),
     h("div", { class: "grid" },
       kv([["Model", st.model ? link(`#/registry/${encodeURIComponent(st.model)}`, st.model) : null],
-        ["Champion", fmt(st.champion)], ["Trained on", fmt(st.trained_on)], ["Applied", when(st.applied_at)]]),
-      ep ? h("div", {}, h("strong", {}, "Endpoint "), link(`#/endpoints/${encodeURIComponent(ep.name)}`, ep.name), " ", ep.status ? badge(ep.status) : h("span", { class: "muted" }, ep.waiting),
+        ["Champion", st.champion ? link(`#/registry/${encodeURIComponent(model)}/${version}`, st.champion) : "none yet"],
+        ["Trained on", st.trained_on ? link(`#/datasets/${encodeURIComponent(String(st.trained_on).split("@")[0])}`, st.trained_on) : null],
+        ["Applied", when(st.applied_at)]]),
+      ep ? h("div", { class: "loop-endpoint" }, h("strong", {}, "Endpoint "), link(`#/endpoints/${encodeURIComponent(ep.name)}`, ep.name), " ",
+        ep.status ? badge(ep.status) : h("span", { class: "muted" }, ep.waiting),
         table([["Variant", (v) => v.name], ["Model", (v) => v.model], ["Traffic", (v) => h("span", {}, bar(v.traffic / 100), `${v.traffic}%`)]], ep.variants || []),
         ep.last_rollout ? h("p", {}, "Last rollout: ", ep.last_rollout.model, " ", badge(ep.last_rollout.status)) : null) : null),
-    table([["Monitor", (m) => m.name], ["Kind", (m) => m.kind], ["Last verdict", (m) => badge(m.last_status ?? m.status ?? m.waiting ?? "—")], ["Last run", (m) => when(m.last_run_at ?? m.last_run)]], st.monitors || [], { empty: "No monitors." }),
-    table([["Alarm", (a) => a.name], ["State", (a) => badge(a.state ?? a.waiting ?? "—")]], st.alarms || [], { empty: "No alarms." }),
-    table([["Run", (r) => r.id ?? r.run_id], ["Trigger", (r) => r.trigger ?? r.triggered_by], ["Status", (r) => badge(r.status)], ["Started", (r) => when(r.started_at ?? r.created_at)], ["Verdict", (r) => fmt(r.gate ?? r.verdict ?? null)]], st.runs || [], { empty: "No runs yet." }));
+    h("h3", {}, "Monitors"),
+    table([["Monitor", (m) => m.name], ["Kind", (m) => m.kind],
+      ["Last verdict", (m) => (m.last_run ? badge(m.last_run.drift || m.last_run.violations ? "violations" : "ok") : h("span", { class: "muted" }, m.waiting ?? "not run yet"))],
+      ["Drifted columns", (m) => (m.last_run?.drifted_columns || []).join(", ") || null],
+      ["Last run", (m) => when(m.last_run?.at)]], st.monitors || [], { empty: "No monitors." }),
+    h("h3", {}, "Alarms"),
+    table([["Alarm", (a) => a.name], ["State", (a) => badge(a.state ?? "—")], ["Why", (a) => a.reason], ["Since", (a) => when(a.since)]],
+      st.alarms || [], { empty: "No alarms." }),
+    h("h3", {}, "Triggers"),
+    table([["Trigger", (t) => t.name], ["Cause", (t) => fmt(t.cause)], ["Action", (t) => fmt(t.action)],
+      ["Next firing", (t) => (t.paused ? "paused" : when(t.next_firing))], ["Last firing", (t) => (t.last_firing ? badge(t.last_firing.status) : null)]],
+    st.triggers || [], { empty: "No triggers." }),
+    h("h3", {}, "Runs"),
+    table([["Run", (r) => link(`#/runs/${r.id}`, `run-${r.id}`)], ["Started by", (r) => fmt(r.started_by)], ["Status", (r) => badge(r.status)],
+      ["Started", (r) => when(r.created_at)], ["Ended", (r) => when(r.ended_at)]], st.runs || [], { empty: "No runs yet." }));
 }
