@@ -68,3 +68,21 @@ def test_login_keeps_url_and_token_for_this_user_only(cli, tmp_path, monkeypatch
                               ("https://ml.example", "secret", "not a modelloop API token")):  # fmt: skip
         result = cli("login", url, "--token", tok, env=env, check=False)
         assert result.code == 1 and message in result.err
+
+
+def test_every_command_the_audit_skips_exists():
+    """Commands are audited unless named as reads or long-running processes: a name there that
+    is no command (a typo, a rename) would be a read nobody meant, so none may be stale."""
+    from modelloop.cli.auditing import LONG_RUNNING, READ_ONLY
+    from modelloop.cli.main import cli
+
+    def paths(group, prefix=""):
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):
+                yield from paths(command, f"{prefix}{name} ")
+            else:
+                yield f"{prefix}{name}"
+
+    commands = set(paths(cli))
+    assert not (READ_ONLY | LONG_RUNNING) - commands, (READ_ONLY | LONG_RUNNING) - commands
+    assert {"token create", "token revoke", "models approve", "data ingest"} <= commands - READ_ONLY
