@@ -89,6 +89,7 @@ ONE_WORKER_MODULES = (
     "tests/api/test_auth.py",
     "tests/quality/test_quality_false_alarms.py",
     "tests/remote/test_remote_schema.py",
+    "tests/remote/test_remote_sdk.py",
     "tests/registry/test_fastpath.py",
     "tests/registry/test_import_mlflow_uri.py",
     "tests/registry/test_package_mlflow.py",

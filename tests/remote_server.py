@@ -15,12 +15,12 @@ from pathlib import Path
 
 class ApiServer:
     """``modelloop api serve`` of the workspace at ``root`` in a thread; ``url`` and an admin
-    ``token`` (None where the API has no tokens) to reach it."""
+    ``token`` to reach it."""
 
     def __init__(self, root: str | Path):
         import uvicorn
-        from modelloop.api.app import create_app
 
+        from modelloop.api.app import create_app
         from modelloop.workspace import Workspace
 
         self.ws = Workspace(root)
@@ -44,11 +44,21 @@ class ApiServer:
         self.ws.close()
 
 
-def _admin_token(ws) -> str | None:
-    tokens = getattr(ws, "tokens", None)
-    if tokens is None:
-        return None
-    return tokens.create("tests", role="admin")["token"]
+def _admin_token(ws) -> str:
+    """An admin token, hashed with argon2's lightest settings: each test's server makes one,
+    and the default cost is a deliberate fraction of a second of both cores, twice (hash, then
+    the server's first verification, which reads the cost from the hash)."""
+    from argon2 import PasswordHasher
+
+    from modelloop.access import tokens
+
+    light = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    original = tokens._hasher
+    tokens._hasher = lambda: light
+    try:
+        return ws.tokens.create("tests", role="admin")["token"]
+    finally:
+        tokens._hasher = original
 
 
 class ApiServers:
