@@ -19,6 +19,8 @@ import os
 import tarfile
 import tempfile
 import time
+import types
+import typing
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -99,7 +101,7 @@ class RemoteWorkspace:
             if p.where == "path":
                 path[p.name] = quote(str(value), safe="")
             elif p.where == "query":
-                query[p.name] = value if _plain(value) else json.dumps(codec.encode(value))
+                query[p.name] = value if _plain(value, p.hint) else json.dumps(codec.encode(value))
             elif p.where in ("body", "spread"):
                 body[p.name] = codec.encode(value)
             elif p.where == "stream":
@@ -277,9 +279,18 @@ def _bind(sig: inspect.Signature, where: str, args: tuple, kwargs: dict) -> dict
 _SCALARS = (str, int, float, bool, datetime, type(None))
 
 
-def _plain(value) -> bool:
-    """Whether ``value`` travels as query text; anything else (lists, dicts) as JSON text."""
-    return isinstance(value, (*_SCALARS, os.PathLike))
+def _plain(value, hint) -> bool:
+    """Whether ``value`` travels as query text: a scalar, or a list the API reads as the parameter
+    repeated (its annotation ``list[<scalar>] | None``, as ``api/params.py`` reads it); anything
+    else (a dict, a list of objects) as JSON text."""
+    if not isinstance(value, list | tuple):
+        return isinstance(value, (*_SCALARS, os.PathLike))
+    members = typing.get_args(hint) if typing.get_origin(hint) in (
+        typing.Union, types.UnionType) else (hint,)
+    lists = [m for m in members if typing.get_origin(m) is list]
+    others = [m for m in members if typing.get_origin(m) is not list]
+    return len(lists) == 1 and all(o is type(None) for o in others) and all(
+        a in _SCALARS for a in typing.get_args(lists[0]) or (str,))
 
 
 def _result(response: httpx.Response, hint) -> Any:
