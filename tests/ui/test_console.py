@@ -260,6 +260,10 @@ def test_every_page_renders_its_data(console):
         "Mean shift" in c.text() and "v2" in c.driver.find_element(By.ID, "dataset-versions").text
     )
     c.shot("dataset")
+    c.click("#compare-a option[value='1']")
+    c.click("#compare-b option[value='2']")
+    c.click("#compare-go")
+    c.wait(lambda d: "Columns of v1 (compared with v2)" in d.find_element(By.ID, "main").text)
     c.open("#/monitoring", "#alarms, #page-monitoring p.muted")
     c.open("#/endpoints", "#endpoints")
     assert "credit-v1: credit@1 (100%)" in c.text()

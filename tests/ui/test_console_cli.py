@@ -26,3 +26,17 @@ def test_the_server_commands_mount_the_console(command, tmp_path, monkeypatch):
                                                  "anonymous": False}  # fmt: skip
     assert client.get("/api/v1/models").status_code == 401  # the API, with its authentication
     served["ws"].close()
+
+
+def test_without_authentication_the_console_signs_in_as_the_local_admin(tmp_path):
+    """``[api] auth = "none"`` (loopback only): no sign-in page, the caller is the local admin."""
+    from fastapi.testclient import TestClient
+
+    from modelloop import Workspace
+    from modelloop.api.settings import ApiSettings
+    from modelloop.ui.app import create_app
+
+    with Workspace.init(tmp_path / "ws") as ws:
+        client = TestClient(create_app(ws, ApiSettings(auth="none")))
+        who = client.get("/ui/session").json()
+        assert who["role"] == "admin" and who["anonymous"] is True

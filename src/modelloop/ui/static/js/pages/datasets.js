@@ -4,8 +4,8 @@ import { get, page, path } from "../api.js";
 import { barChart } from "../chart.js";
 import { add, fmt, h, link, pager, section, table, when } from "../dom.js";
 
-export async function render(root, [name, version]) {
-  return name ? dataset(root, name, version) : list(root);
+export async function render(root, [name, version, against]) {
+  return name ? dataset(root, name, version, against) : list(root);
 }
 
 function list(root) {
@@ -17,7 +17,7 @@ function list(root) {
   ], rows, { id: "datasets", empty: "No datasets yet." })));
 }
 
-async function dataset(root, name, version) {
+async function dataset(root, name, version, against) {
   const stats = h("div", {});
   add(root, h("h1", {}, "Dataset ", h("span", { id: "dataset-name" }, name)),
     section("Versions", pager((limit, offset) => page(path("datasets", name, "versions"), {}, limit, offset), (rows) => table([
@@ -30,8 +30,16 @@ async function dataset(root, name, version) {
   const latest = (await get("/datasets", { limit: 1000 })).find((d) => d.name === name)?.latest_version;
   const chosen = Number(version || latest);
   if (!chosen) return;
+  const base = Number(against || chosen - 1);
   const current = await get(path("datasets", `${name}@${chosen}`, "stats"));
-  const previous = chosen > 1 ? await get(path("datasets", `${name}@${chosen - 1}`, "stats")).catch(() => null) : null;
+  const previous = base >= 1 && base !== chosen ? await get(path("datasets", `${name}@${base}`, "stats")) : null;
+  const pick = (id, value) => h("select", { id }, Array.from({ length: latest }, (_, i) => latest - i)
+    .map((v) => h("option", { value: v, selected: v === value }, `v${v}`)));
+  const a = pick("compare-a", chosen), b = pick("compare-b", base);
+  stats.append(h("form", { class: "filters", id: "compare-versions", onsubmit: (e) => {
+    e.preventDefault();
+    location.hash = `#/datasets/${encodeURIComponent(name)}/${a.value}/${b.value}`;
+  } }, h("label", {}, "Version", a), h("label", {}, "Compared with", b), h("button", { type: "submit", id: "compare-go" }, "Compare")));
   const before = Object.fromEntries((previous || []).map((c) => [c.column, c]));
   const shift = (c) => {
     const b = before[c.column];
@@ -39,11 +47,11 @@ async function dataset(root, name, version) {
     const span = (b.max - b.min) || 1;
     return Math.abs(c.mean - b.mean) / span;
   };
-  stats.append(section(`Columns of v${chosen}${previous ? ` (compared with v${chosen - 1})` : ""}`, table([
+  stats.append(section(`Columns of v${chosen}${previous ? ` (compared with v${base})` : ""}`, table([
     ["Column", (c) => c.column], ["Type", (c) => c.type], ["Missing", (c) => c.missing, { num: true }],
     ["Min", (c) => c.min, { num: true }], ["Mean", (c) => c.mean, { num: true }], ["Max", (c) => c.max, { num: true }],
     ["Distinct", (c) => c.distinct, { num: true }],
-    ...(previous ? [["Mean before", (c) => before[c.column]?.mean, { num: true }], ["Mean shift (of range)", (c) => shift(c), { num: true }]] : []),
+    ...(previous ? [[`Mean in v${base}`, (c) => before[c.column]?.mean, { num: true }], ["Mean shift (of range)", (c) => shift(c), { num: true }]] : []),
   ], current, { id: "dataset-stats" })),
-  previous ? barChart(current.filter((c) => shift(c) != null).map((c) => [c.column, shift(c)]), { title: "Mean shift per column (share of the previous range)" }) : null);
+  previous ? barChart(current.filter((c) => shift(c) != null).map((c) => [c.column, shift(c)]), { title: `Mean shift per column (share of v${base}'s range)` }) : null);
 }
