@@ -36,11 +36,13 @@ def client(tmp_path_factory):
     ws.endpoints.create("onl", online="preprocessing.StandardScaler|linear_model."
                         "LogisticRegression", features=["f0", {"name": "x", "type": "category"}],
                         options={"auth": "none"})
+    operator = ws.tokens.create("fuzz", role="operator")["token"]  # dataset rows need one
     server = Server(ws.root)
     try:
         server.wait_for("num")
         server.wait_for("mix")
-        with httpx.Client(base_url=server.url, timeout=60) as c:
+        with httpx.Client(base_url=server.url, timeout=60,
+                          headers={"authorization": f"Bearer {operator}"}) as c:
             yield c
     finally:
         server.stop()

@@ -20,7 +20,13 @@ def test_rows_posted_to_the_serving_port_become_versions_by_size(local_workspace
     from starlette.testclient import TestClient
 
     ws = local_workspace
-    with TestClient(ws.endpoints.server_app()) as client:
+    operator = {"authorization": "Bearer " + ws.tokens.create("producer", role="operator")["token"]}
+    viewer = {"authorization": "Bearer " + ws.tokens.create("reader", role="viewer")["token"]}
+    with TestClient(ws.endpoints.server_app(), headers=operator) as client:
+        # rows are data a model will train on: an operator's token, whatever the endpoints say
+        for headers, status in (({"authorization": ""}, 401), (viewer, 403)):
+            r = client.post("/datasets/orders/rows", json=_rows(0, 3), headers=headers)
+            assert r.status_code == status and "token" in r.text.lower(), r.text
         r = client.post("/datasets/orders/rows", json=_rows(0, 30))
         assert r.status_code == 200 and r.json() == {"dataset": "orders", "rows": 30,
                                                      "buffered_rows": 30}

@@ -6,7 +6,8 @@ quality monitoring and online learning; ``token`` also makes its inference route
 viewer); ``none`` opens everything (a local demo). ``/invocations`` is checked as the endpoint it
 serves. What the server says about itself and every endpoint (``GET /endpoints``, ``/workers``,
 ``/metrics``) needs a viewer's token as soon as one endpoint it serves has ``auth = "token"``;
-health checks and server metadata never do. Tokens are verified by ``access.Tokens``: a cache
+health checks and server metadata never do. A stream-fed dataset's rows
+(``/datasets/{name}/rows``) always need an operator's token: they are data a model will train on. Tokens are verified by ``access.Tokens``: a cache
 look-up, or (a token's first use in this process, then every few seconds) a store read and once
 an argon2 hash, in a thread so the event loop never waits for them.
 """
@@ -21,9 +22,11 @@ from starlette.routing import Route
 from modelloop.access.tokens import bearer_token, require
 from modelloop.serving.protocols.base import Protocol, ServerContext, plain_error
 
-#: Routes that name an endpoint (``{name}``); other routes with a ``{name}`` (a stream-fed
-#: dataset's ``/datasets/{name}/rows``) are not endpoints' and are not checked here.
+#: Routes that name an endpoint (``{name}``), checked by the endpoint's ``auth``.
 ENDPOINT_PATHS = ("/endpoints/{name}/", "/mlflow/{name}/", "/v2/models/{name}")
+#: Routes that write a dataset (a stream-fed dataset's rows): an operator's, as the control
+#: plane's ``datasets.append_rows`` is; no endpoint's ``auth`` opens them.
+DATASET_PATHS = ("/datasets/{name}/rows",)
 #: Routes about the server and all its endpoints.
 SERVER_PATHS = ("/endpoints", "/workers", "/metrics")
 #: (endpoint auth mode, protocol access) -> the least role, or None: no token needed.
@@ -39,6 +42,9 @@ def guarded(route: Route, protocol: Protocol, server: ServerContext) -> Route:
         def role_for(request: Request) -> str | None:
             runtimes = server.plane.runtimes.values()
             return "viewer" if any(rt.options.get("auth") == "token" for rt in runtimes) else None
+    elif route.path in DATASET_PATHS:
+        def role_for(request: Request) -> str | None:
+            return "operator"
     elif route.path.startswith(ENDPOINT_PATHS) or route.path == "/invocations":
         def role_for(request: Request) -> str | None:
             name = request.path_params.get("name") or _default_endpoint(server)
