@@ -2,8 +2,10 @@
 server streams the request body to a file, ingest reads it in blocks. The server's peak RSS while
 it takes the file stays under 300 MB over its idle size.
 
-The suite uploads MODELLOOP_TEST_UPLOAD_MB (default 64 MB, a few seconds); .ci/run runs the
-issue's 1 GB once (MODELLOOP_TEST_UPLOAD_MB=1024)."""
+The suite uploads MODELLOOP_TEST_UPLOAD_MB (default 16 MB); .ci/run runs the issue's 1 GB once
+(MODELLOOP_TEST_UPLOAD_MB=1024). Measured on a loaded 2-core machine: 69 MB grew the server by
+211 MB, 1,028 MB by 204 MB (idle 167 MB, peak 371 MB): the growth is the ingest's blocks, not
+the file."""
 
 from __future__ import annotations
 
@@ -78,7 +80,7 @@ def test_a_large_upload_keeps_the_servers_memory_bounded(local_workspace, tmp_pa
 
     from modelloop import Workspace
 
-    size = int(os.environ.get("MODELLOOP_TEST_UPLOAD_MB", "64")) * MB
+    size = int(os.environ.get("MODELLOOP_TEST_UPLOAD_MB", "16")) * MB
     csv = tmp_path / "big.csv"
     rows = _write_csv(csv, size)
     tokens = getattr(local_workspace, "tokens", None)
