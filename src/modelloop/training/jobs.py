@@ -240,8 +240,14 @@ class Jobs:
         status: str | None = None,
         parent_id: int | None = None,
         limit: int | None = 50,
+        offset: int = 0,
     ) -> list[dict]:
-        jobs = self.store.list_jobs(kind=kind, status=status, parent_id=parent_id, limit=limit)
+        """Jobs newest first; ``offset`` skips that many (pages of a long list, read by the
+        store: the console's job list on a workspace of 10,000 jobs)."""
+        if offset < 0:
+            raise InvalidInput(f"offset must be 0 or more, not {offset}")
+        jobs = self.store.list_jobs(kind=kind, status=status, parent_id=parent_id, limit=limit,
+                                    offset=offset)  # fmt: skip
         return [self._reap(j) if j["status"] in ACTIVE else j for j in jobs]
 
     def logs(self, job_id: int | str) -> str:

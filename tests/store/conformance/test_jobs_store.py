@@ -62,6 +62,7 @@ def test_list_is_newest_first_with_filters_and_limit(store):
     assert [j["id"] for j in store.list_jobs(status="failed")] == [c]
     assert [j["id"] for j in store.list_jobs(parent_id=b)] == [d, c]
     assert [j["id"] for j in store.list_jobs(kind="trial", status="queued")] == [d]
+    assert [j["id"] for j in store.list_jobs(limit=2, offset=1)] == [c, b]
     assert [j["id"] for j in store.list_jobs(limit=2)] == [d, c]
     assert store.list_jobs(kind="evaluate") == []
 

@@ -42,8 +42,10 @@ class JobStore(ABC):
         status: str | None = None,
         parent_id: int | None = None,
         limit: int | None = None,
+        offset: int = 0,
     ) -> list[dict]:
-        """Jobs matching every filter given, newest first, at most ``limit``."""
+        """Jobs matching every filter given, newest first, at most ``limit``, skipping the first
+        ``offset`` (a page of a long list read by the database, not sliced after)."""
 
     @abstractmethod
     def log_job_metrics(self, job_id: int, rows: list[tuple[str, float, int | None]]) -> None:

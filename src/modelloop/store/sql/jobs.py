@@ -57,7 +57,7 @@ class SqlJobs(SqlBase, JobStore):
             row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
             return _job(row) if row else None
 
-    def list_jobs(self, *, kind=None, status=None, parent_id=None, limit=None):
+    def list_jobs(self, *, kind=None, status=None, parent_id=None, limit=None, offset=0):
         q = sa.select(jobs).order_by(jobs.c.id.desc())
         if kind:
             q = q.where(jobs.c.kind == kind)
@@ -67,6 +67,8 @@ class SqlJobs(SqlBase, JobStore):
             q = q.where(jobs.c.parent_id == parent_id)
         if limit:
             q = q.limit(limit)
+        if offset:
+            q = q.offset(offset)
         with self._read() as conn:
             return [_job(r) for r in conn.execute(q)]
 
