@@ -33,6 +33,9 @@ from modelloop import errors
 from modelloop.remote import codec
 from modelloop.remote.client import Transport
 
+#: What a local workspace is made of, which a remote one has only on the server's machine.
+_LOCAL_PARTS = ("root", "config", "store", "artifacts", "events_stream", "metric_series", "labels")
+
 
 def _operations() -> tuple:
     from modelloop.remote.operations import OPERATIONS
@@ -77,10 +80,11 @@ class RemoteWorkspace:
             return self.service(name)
         except AttributeError:
             pass
-        for service in ("workspace", ""):  # workspace-level operations (ws.events(...))
-            op = self._table.get(service, {}).get(name)
-            if op is not None:
-                return _bound_call(self, op)
+        op = self._table.get("workspace", {}).get(name)  # the workspace's own (ws.events(...))
+        if op is not None:
+            return _bound_call(self, op)
+        if name in _LOCAL_PARTS:  # not methods: refused when touched, not when called
+            _local_only(name)()
         return _local_only(name)
 
     def call(self, op, *args, **kwargs) -> Any:
