@@ -142,19 +142,20 @@ class Registry:
     def list(self) -> list[dict]:
         return self.store.list_models()
 
-    def versions(self, name: str) -> list[dict]:
+    def versions(self, name: str, *, limit: int | None = None, offset: int = 0) -> list[dict]:
         self.resolve(name)
         aliases = self.store.model_aliases(name)
         out = []
-        for v in self.store.list_model_versions(name):
+        for v in self.store.list_model_versions(name, limit=limit, offset=offset):
             v["aliases"] = sorted(a for a, ver in aliases.items() if ver == v["version"])
             v["holds_code"] = bool(v["holds_code"] or self._code_in(v))
             out.append(v)
         return out
 
-    def history(self, name: str) -> list[dict]:
+    def history(self, name: str, *, limit: int | None = None, offset: int = 0,
+                newest_first: bool = False) -> list[dict]:  # fmt: skip
         self.resolve(name)
-        return self.store.model_history(name)
+        return self.store.model_history(name, limit=limit, offset=offset, newest_first=newest_first)
 
     # -- registering --------------------------------------------------------------------------
     def register(self, name: str, package_dir: str | os.PathLike, *, job_id: int | None = None,

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from modelloop._faults import pid_alive
 from modelloop.artifacts import ArtifactStore
+from modelloop.common.paging import check_page
 from modelloop.common.status import JobStatus
 from modelloop.config import JOB_EXECUTORS as EXECUTORS
 from modelloop.errors import ConfigError, InvalidInput, ModelloopError, NotFound, parse_id
@@ -244,8 +245,7 @@ class Jobs:
     ) -> list[dict]:
         """Jobs newest first; ``offset`` skips that many (pages of a long list, read by the
         store: the console's job list on a workspace of 10,000 jobs)."""
-        if offset < 0:
-            raise InvalidInput(f"offset must be 0 or more, not {offset}")
+        check_page(limit, offset)
         jobs = self.store.list_jobs(kind=kind, status=status, parent_id=parent_id, limit=limit,
                                     offset=offset)  # fmt: skip
         return [self._reap(j) if j["status"] in ACTIVE else j for j in jobs]

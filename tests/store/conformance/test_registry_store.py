@@ -30,6 +30,10 @@ def test_registering_numbers_versions_and_records_them(store):
     assert store.get_model_version("churn") == v2
     assert store.get_model_version("churn", 1) == v1
     assert [v["version"] for v in store.list_model_versions("churn")] == [1, 2]
+    assert [v["version"] for v in store.list_model_versions("churn", limit=1, offset=1)] == [2]
+    assert [v["version"] for v in store.list_model_versions("churn", newest_first=True)] == [2, 1]
+    newest = store.model_history("churn", limit=1, newest_first=True)
+    assert newest == store.model_history("churn")[-1:]
     assert [f["path"] for f in store.model_files("churn", 1)] == ["a/conda.yaml", "b/model.bin"]
     assert store.model_files("churn", 1)[1] == {
         "path": "b/model.bin",

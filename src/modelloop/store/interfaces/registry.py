@@ -40,8 +40,10 @@ class ModelRegistryStore(ABC):
         None."""
 
     @abstractmethod
-    def list_model_versions(self, name: str) -> list[dict]:
-        """The model's versions, oldest first."""
+    def list_model_versions(self, name: str, *, limit: int | None = None, offset: int = 0,
+                            newest_first: bool = False) -> list[dict]:  # fmt: skip
+        """The model's versions, oldest first (or newest first); a page of ``limit`` after
+        ``offset`` when given (read by the database: a model may have thousands)."""
 
     @abstractmethod
     def model_aliases(self, name: str) -> dict[str, int]:
@@ -75,9 +77,11 @@ class ModelRegistryStore(ABC):
         it already points changes nothing and records nothing."""
 
     @abstractmethod
-    def model_history(self, name: str) -> list[dict]:
-        """The model's history lines, oldest first (``action``, ``version``, ``alias``,
-        ``from_version``, ``actor``, ``reason``, ``time``)."""
+    def model_history(self, name: str, *, limit: int | None = None, offset: int = 0,
+                      newest_first: bool = False) -> list[dict]:  # fmt: skip
+        """The model's history lines, oldest first (or newest first; a page of ``limit`` after
+        ``offset`` when given): ``action``, ``version``, ``alias``, ``from_version``, ``actor``,
+        ``reason``, ``time``."""
 
     @abstractmethod
     def mark_model_deployed(self, name: str, version: int, *, actor: str, where: str) -> None:

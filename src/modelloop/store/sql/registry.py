@@ -7,6 +7,7 @@ import json
 
 import sqlalchemy as sa
 
+from modelloop.common.paging import check_page
 from modelloop.common.status import ApprovalStatus
 from modelloop.errors import AlreadyExists, InvalidInput, NotFound
 from modelloop.store.interfaces.registry import ModelRegistryStore
@@ -205,8 +206,9 @@ class SqlRegistry(SqlBase, ModelRegistryStore):
                 }
             return rows
 
-    def list_model_versions(self, name):
-        q = self._versions_q().where(models.c.name == name).order_by(model_versions.c.version)
+    def list_model_versions(self, name, *, limit=None, offset=0, newest_first=False):
+        order = model_versions.c.version.desc() if newest_first else model_versions.c.version
+        q = _page(self._versions_q().where(models.c.name == name).order_by(order), limit, offset)
         with self._read() as conn:
             return [self._mv(r) for r in conn.execute(q)]
 
@@ -360,13 +362,15 @@ class SqlRegistry(SqlBase, ModelRegistryStore):
             )
         return previous
 
-    def model_history(self, name):
+    def model_history(self, name, *, limit=None, offset=0, newest_first=False):
+        order = model_history.c.id.desc() if newest_first else model_history.c.id
         q = (
             sa.select(model_history)
             .join(models, models.c.id == model_history.c.model_id)
             .where(models.c.name == name)
-            .order_by(model_history.c.id)
+            .order_by(order)
         )
+        q = _page(q, limit, offset)
         with self._read() as conn:
             return [row_dict(r) for r in conn.execute(q)]
 
@@ -408,3 +412,11 @@ class SqlRegistry(SqlBase, ModelRegistryStore):
             insert_event(
                 conn, "model.deleted", f"{name}@{version}", {"model": name, "version": version}
             )
+
+
+def _page(q, limit: int | None, offset: int):
+    """``q`` limited to a page (no limit: every row after ``offset``)."""
+    check_page(limit, offset)
+    if limit is not None:
+        q = q.limit(limit)
+    return q.offset(offset) if offset else q

@@ -48,8 +48,7 @@ async function model(root, name) {
   async function draw() {
     const info = (await get("/models", { limit: 1000 })).find((m) => m.name === name);
     const aliases = Object.entries(info?.aliases || {});
-    const history = pager((limit, offset) => page(path("models", name, "history"), {}, limit, offset)
-      .then((p) => ({ ...p, items: p.items.slice().reverse() })), (rows) => table([
+    const history = pager((limit, offset) => page(path("models", name, "history"), { newest_first: true }, limit, offset), (rows) => table([
       ["Time", (r) => when(r.time)],
       ["Action", (r) => h("span", { class: "action", dataset: { action: r.action } }, r.action)],
       ["Version", (r) => (r.version == null ? null : `v${r.version}`)],
