@@ -5,6 +5,7 @@ works and a non-loopback address without authentication is refused. One app for 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import threading
 from datetime import UTC, datetime, timedelta
@@ -267,6 +268,17 @@ def test_https_with_the_configured_certificate(server, tmp_path):
                 except httpx.ConnectError:
                     threading.Event().wait(0.02)
         assert r.status_code == 200 and r.json()[0]["name"] == "loans"
+        # the remote SDK checks the server's certificate against $MODELLOOP_CA_BUNDLE
+        from modelloop import Workspace
+        from modelloop.errors import ConfigError
+
+        with pytest.MonkeyPatch.context() as m:
+            m.setenv("MODELLOOP_CA_BUNDLE", str(cert))
+            with Workspace.connect(url, server.tokens["viewer"]) as remote:
+                assert remote.datasets.list()[0]["name"] == "loans"
+        with Workspace.connect(url, server.tokens["viewer"]) as untrusting, pytest.raises(
+                ConfigError, match="cannot reach"):  # the system's CAs do not know it
+            untrusting.datasets.list()
     finally:
         uv.should_exit = True
         thread.join(10)
@@ -293,6 +305,9 @@ def _self_signed(folder):
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(minutes=1)).not_valid_after(now + timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName([  # the address the client checks
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
             .sign(key, hashes.SHA256()))  # fmt: skip
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
