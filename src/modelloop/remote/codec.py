@@ -25,7 +25,7 @@ from modelloop.common.jsonable import to_jsonable
 
 #: The tag of an encoded Arrow table (an Arrow schema is the object schema_to_json writes:
 #: ``{"fields", "arrow"}``).
-TABLE, SCHEMA = "arrow_table", "arrow_schema"
+TABLE = "arrow_table"
 
 
 def encode(value: Any) -> Any:
@@ -89,10 +89,10 @@ def _untagged(data: Any) -> Any:
     if isinstance(data, dict):
         if TABLE in data and "rows" in data:
             return _table(data)
-        if (SCHEMA in data and len(data) == 1) or data.keys() == {"fields", "arrow"}:
+        if data.keys() == {"fields", "arrow"}:  # what encode makes of an Arrow schema
             from modelloop.data.versions import schema_from_json
 
-            return schema_from_json(data.get(SCHEMA) or json.dumps(data))
+            return schema_from_json(json.dumps(data))
         return {k: _time(v) if _is_time_key(k) else _untagged(v) for k, v in data.items()}
     if isinstance(data, list):
         return [_untagged(v) for v in data]
@@ -133,33 +133,7 @@ def _dataclass(cls: type, data: dict):
     for f in dataclasses.fields(cls):
         if f.name in data:
             values[f.name] = decode(data[f.name], hints.get(f.name))
-            if f.name == "schema" and _readable_fields(values[f.name]):
-                values[f.name] = ReadableSchema(values[f.name])
     return cls(**values)
-
-
-def _readable_fields(value) -> bool:
-    return isinstance(value, list) and all(
-        isinstance(v, dict) and v.keys() == {"name", "type"} for v in value)
-
-
-@dataclasses.dataclass(frozen=True)
-class ReadableField:
-    name: str
-    type: str
-
-
-class ReadableSchema(list):
-    """An Arrow schema a server sent as its readable fields only (``[{"name", "type"}]``): the
-    names and the types' text, which is what a person reads; code that needs the exact schema
-    reads the data."""
-
-    def __init__(self, fields: list[dict]):
-        super().__init__(ReadableField(f["name"], f["type"]) for f in fields)
-
-    @property
-    def names(self) -> list[str]:
-        return [f.name for f in self]
 
 
 @functools.cache

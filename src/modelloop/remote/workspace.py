@@ -347,11 +347,4 @@ def _follow(ws: RemoteWorkspace, job_id, *, poll: float = 0.5, skip: bool = Fals
         time.sleep(poll)
 
 
-def _log_tail(ws: RemoteWorkspace, job_id, lines: int = 20) -> str:
-    try:
-        return "\n".join(ws.service("jobs").logs(job_id).splitlines()[-lines:])
-    except errors.ModelloopError:
-        return ""
-
-
-_CLIENT_SIDE = {("jobs", "follow"): _follow, ("jobs", "log_tail"): _log_tail}
+_CLIENT_SIDE = {("jobs", "follow"): _follow}
