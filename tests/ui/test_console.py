@@ -259,6 +259,7 @@ def test_every_page_renders_its_data(console):
     assert (
         "Mean shift" in c.text() and "v2" in c.driver.find_element(By.ID, "dataset-versions").text
     )
+    c.wait(lambda d: "day1.csv" in d.find_element(By.ID, "dataset-sources").text)
     c.shot("dataset")
     c.click("#compare-a option[value='1']")
     c.click("#compare-b option[value='2']")

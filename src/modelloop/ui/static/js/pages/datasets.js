@@ -30,6 +30,14 @@ async function dataset(root, name, version, against) {
   const latest = (await get("/datasets", { limit: 1000 })).find((d) => d.name === name)?.latest_version;
   const chosen = Number(version || latest);
   if (!chosen) return;
+  const sources = h("div", {});
+  stats.append(section(`Files of v${chosen}`, sources));
+  sources.append(pager((limit, offset) => page(path("datasets", `${name}@${chosen}`, "sources"), {}, limit, offset), (rows) => table([
+    ["File", (f) => h("span", { title: f.path }, String(f.path).split("/").pop())], ["Version", (f) => `v${f.version}`],
+    ["Format", (f) => f.format], ["Rows", (f) => f.rows, { num: true }],
+    ["Quarantined", (f) => (f.quarantined_rows ? h("span", { class: "badge warn" }, fmt(f.quarantined_rows)) : 0), { num: true }],
+    ["sha256", (f) => String(f.sha256 || "").slice(0, 12)],
+  ], rows, { id: "dataset-sources", empty: "No files recorded." })));
   const base = Number(against || chosen - 1);
   const current = await get(path("datasets", `${name}@${chosen}`, "stats"));
   const previous = base >= 1 && base !== chosen ? await get(path("datasets", `${name}@${base}`, "stats")) : null;
