@@ -65,6 +65,8 @@ LOCAL_ONLY_TESTS = {
         "baselines are not in the operations table",
     "tests/serving/test_rollouts.py::test_low_traffic_waits_up_to_max_wait_then_rolls_back":
         "a rollout's progress lines are written where it runs, on the server",
+    "tests/features/test_no_skew.py::test_a_loop_trains_on_the_point_in_time_join_of_its_labels":
+        "'loop run' runs the loop's pipeline where the workspace is (ws.loops.run has no route)",
     "tests/registry/test_trust.py::test_gated_aliases_are_configurable":
         "a workspace whose configuration is broken has no server to ask: it does not start",
 }

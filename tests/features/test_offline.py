@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import invoke_cli
 from tests.features.reference import same, value
 
 from modelloop.errors import InvalidInput
@@ -111,7 +110,7 @@ def test_bad_definitions_name_each_problem(local_workspace, tmp_path):
         ws.features.get_historical("cards", pd.DataFrame({"card": [1], "ts": ["yesterday"]}))
 
 
-def test_cli_apply_list_show_history(local_workspace, tmp_path):
+def test_cli_apply_list_show_history(local_workspace, tmp_path, cli):
     import yaml
 
     ws = local_workspace
@@ -119,7 +118,7 @@ def test_cli_apply_list_show_history(local_workspace, tmp_path):
     ingest(ws, tmp_path, events, 1)
     spec = tmp_path / "features.yaml"
     spec.write_text(yaml.safe_dump(SPEC))
-    run = lambda *a: invoke_cli("-w", str(ws.root), "features", *a)  # noqa: E731
+    run = lambda *a: cli("-w", str(ws.root), "features", *a)  # noqa: E731
     assert "v1 applied" in run("apply", str(spec)).out
     assert "v1 unchanged" in run("apply", str(spec)).out
     assert run("list", "--json").json()[0]["name"] == "cards"
@@ -128,7 +127,7 @@ def test_cli_apply_list_show_history(local_workspace, tmp_path):
     events[["card", "ts"]].head(20).to_csv(queries, index=False)
     rows = run("history", "cards", "--entities", str(queries), "--json").json()
     assert len(rows) == 20 and all(r["n_1h"] >= 1 for r in rows)  # each row sees its own event
-    bad = invoke_cli("-w", str(ws.root), "features", "show", "nope", check=False)
+    bad = cli("-w", str(ws.root), "features", "show", "nope", check=False)
     assert bad.code != 0 and "no feature set named 'nope'" in bad.err
 
 

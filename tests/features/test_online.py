@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from tests.conftest import invoke_cli
 from tests.features.reference import same
 from tests.features.test_offline import SPEC, ingest, random_events
 
@@ -79,7 +78,7 @@ def test_bad_and_too_late_rows_are_counted_with_their_reason(online_store):
     assert row["n_1h"] == 2 and row["amount_1h"] == 7.0 and row["last_shop"] == "a"
 
 
-def test_dataset_versions_are_applied_once_each_and_served_by_the_cli(local_workspace, tmp_path):
+def test_dataset_versions_are_applied_once_each_and_served_by_the_cli(local_workspace, tmp_path, cli):
     ws = local_workspace
     events = random_events(np.random.default_rng(5), 600, cards=10)
     ingest(ws, tmp_path, events.iloc[:300], 1)
@@ -94,11 +93,11 @@ def test_dataset_versions_are_applied_once_each_and_served_by_the_cli(local_work
         "cards", pd.DataFrame({"card": range(10), "ts": [at] * 10}))
     for i, row in enumerate(online):
         assert all(same(row[f["name"]], offline[f["name"]].iloc[i], tol=0) for f in SPEC["features"])
-    run = lambda *a: invoke_cli("-w", str(ws.root), "features", *a)  # noqa: E731
+    run = lambda *a: cli("-w", str(ws.root), "features", *a)  # noqa: E731
     got = run("get", "cards", "card=3", "--at", at.isoformat(), "--json").json()
     assert got[0]["card"] == "3" and got[0]["n_1h"] == online[3]["n_1h"]
     assert run("backfill", "cards", "--json").json()["version"] == 2
-    bad = invoke_cli("-w", str(ws.root), "features", "get", "cards", "3", check=False)
+    bad = cli("-w", str(ws.root), "features", "get", "cards", "3", check=False)
     assert bad.code != 0 and "KEY=VALUE" in bad.err
 
 

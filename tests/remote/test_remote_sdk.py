@@ -68,3 +68,40 @@ def test_the_cli_goes_through_the_api_when_modelloop_url_is_set(served, tmp_path
     assert listed == invoke_cli("-w", local.root, "data", "list", "--json").json()
     serve = invoke_cli("serve", cwd=tmp_path, env=env, check=False)
     assert "runs only on the server's machine" in serve.err
+
+
+def test_feature_sets_are_applied_and_read_back_through_the_api(served, tmp_path):
+    import numpy as np
+    import pandas as pd
+    import yaml
+    from tests.features.test_offline import SPEC, random_events
+
+    from modelloop.common.jsonable import to_jsonable
+
+    local, remote, server, _ = served
+    events = random_events(np.random.default_rng(7), 200, cards=8)
+    events.to_parquet(tmp_path / "tx.parquet")
+    remote.datasets.ingest("tx", [tmp_path / "tx.parquet"])
+    spec = tmp_path / "features.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    assert remote.features.apply(spec)["version"] == 1  # the file is read here, sent as YAML text
+    assert remote.features.apply(SPEC)["changed"] is False  # the same, as an object
+    assert [r["name"] for r in remote.features.list()] == ["cards"]
+    assert remote.features.show("cards") == local.features.show("cards")
+    assert remote.features.backfill("cards")["applied"] == 200
+    at = pd.Timestamp(events["ts"].max()).isoformat()
+    here = to_jsonable(local.features.get_online("cards", ["1", "2"], at=at))  # NaN: null in JSON
+    assert remote.features.get_online("cards", [1, 2], at=at) == here  # keys travel as text
+    queries = events[["card", "ts"]].head(10)
+    there = remote.features.get_historical("cards", queries)  # rows as JSON, a frame back (Arrow)
+    here = local.features.get_historical("cards", queries)
+    cols = [f["name"] for f in SPEC["features"]]
+    pd.testing.assert_frame_equal(there[cols], here[cols])
+    with pytest.raises(errors.InvalidInput, match="lacks column"):
+        remote.features.get_historical("cards", [{"card": 1}])
+    env = {"MODELLOOP_URL": server.url, "MODELLOOP_TOKEN": server.token}
+    got = invoke_cli("features", "get", "cards", "card=3", "--at", at, "--json", cwd=tmp_path,
+                     env=env).json()  # fmt: skip
+    assert got[0]["card"] == "3"
+    shown = invoke_cli("features", "show", "cards", cwd=tmp_path, env=env).out
+    assert "hopping 2h every 30m" in shown

@@ -141,9 +141,11 @@ def relative(value: Any, base: Path) -> Any:
 
 def render(value: Any, headers: dict | None = None) -> Response:
     """The result as the client rebuilds it (:mod:`modelloop.remote.codec`): an Arrow table as
-    IPC, bytes as they are, the rest as JSON (NaN and infinities as null)."""
+    IPC (a pandas frame too), bytes as they are, the rest as JSON (NaN and infinities as null)."""
     import pyarrow as pa
 
+    if type(value).__module__.startswith("pandas") and type(value).__name__ == "DataFrame":
+        value = pa.Table.from_pandas(value, preserve_index=False)
     if isinstance(value, pa.Table):
         sink = io.BytesIO()
         with pa.ipc.new_stream(sink, value.schema) as writer:

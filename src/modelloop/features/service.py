@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -96,12 +98,15 @@ class FeatureSets:
         check_against_schema(fs, v.schema)
         return self.datasets.to_arrow(v.ref, columns=fs.columns())
 
-    def get_historical(self, name: str, entity_frame: pd.DataFrame, *,
+    def get_historical(self, name: str, entity_frame: pd.DataFrame | list[dict[str, Any]], *,
                        timestamp: str | None = None, source: str | None = None) -> pd.DataFrame:  # fmt: skip
         """``entity_frame`` (an entity key and a time per row; ``timestamp`` names the time
         column, the definition's event-time column by default) with each feature as it was
-        known at that row's time, from the source (``source``: a ref such as ``tx@3``)."""
+        known at that row's time, from the source (``source``: a ref such as ``tx@3``). The
+        frame may be given as its rows (dicts), as the API receives it."""
         fs = self.definition(name)
+        if not isinstance(entity_frame, pd.DataFrame):
+            entity_frame = pd.DataFrame.from_records(list(entity_frame))
         return historical(fs, self.source_table(fs, source), entity_frame, timestamp)
 
     def training_data(self, name: str, labels: str, *, into: str | None = None,
@@ -250,7 +255,8 @@ class FeatureSets:
                            hint=f"run 'modelloop features backfill {name}' "
                                 f"(ws.features.backfill) to compute it for this one")
 
-    def get_online(self, name: str, keys: list, *, at=None) -> list[dict]:
+    def get_online(self, name: str, keys: list[str | int], *,
+                   at: str | datetime | None = None) -> list[dict]:  # fmt: skip
         """The features of each entity key as of ``at`` (a time; default now) from the online
         store, in the order of ``keys``."""
         from modelloop.features.online import lookup

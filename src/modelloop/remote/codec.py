@@ -53,6 +53,8 @@ def encode(value: Any) -> Any:
             value = pa.Table.from_batches([value])
         if isinstance(value, pa.Table):
             return {TABLE: schema_to_json(value.schema), "rows": to_jsonable(value.to_pylist())}
+    if kind == "pandas" and hasattr(value, "to_dict") and hasattr(value, "columns"):
+        return to_jsonable(value.to_dict(orient="records"))  # a frame sent as its rows
     return to_jsonable(value)
 
 

@@ -42,7 +42,9 @@ pipeline), follow-style generators (``jobs.follow``: poll ``jobs.logs``), and wh
 server's own processes call (``jobs.execute`` / ``start``, ``triggers.due`` / ``on_event`` /
 ``run_pending``, ``monitoring.tick`` / ``due`` / ``after_ingest``, ``endpoints.advance``,
 ``datasets.recover``, ``datasets.ingest_micro_batch``, ``streams.consume``: a stream
-consumer is a process of the server's machine). Left out because it writes a path on the server's disk, which a remote
+consumer is a process of the server's machine; ``features.serve``: the serving port's lookup).
+``features.definition`` and ``source_table`` return Python objects: ``features.show`` gives the
+definition, ``datasets.to_arrow`` the rows. Left out because it writes a path on the server's disk, which a remote
 caller must not name: ``monitoring.write_report`` (``models.register``, ``models.import_mlflow``
 and ``monitoring.add_labels`` take their folder or file as an upload instead).
 """
@@ -254,6 +256,22 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("triggers", "resume", "POST", "/triggers/{name}/resume", ADMIN),
     _op("triggers", "delete", "DELETE", "/triggers/{name}", ADMIN),
     _op("triggers", "fire", "POST", "/triggers/{name}/fire", OPERATOR),
+    # -- feature sets (definitions, point-in-time joins, the online store); a point-in-time
+    # join is a read whose entity frame is a body: POST, a viewer's
+    _op("features", "list", "GET", "/feature-sets", page=True),
+    _op("features", "show", "GET", "/feature-sets/{name}"),
+    _op("features", "recorded", "GET", "/feature-sets/{name}/recorded"),
+    _op("features", "get_online", "GET", "/feature-sets/{name}/online", types=(("keys", list[str]),)),
+    _op("features", "get_historical", "POST", "/feature-sets/{name}/historical", "viewer",
+        types=(("entity_frame", list[dict[str, Any]]),)),
+    _op("features", "apply", "POST", "/feature-sets", OPERATOR,
+        types=(("definition", "YamlMapping"),)),
+    _op("features", "backfill", "POST", "/feature-sets/{name}/backfill", OPERATOR),
+    _op("features", "update", "POST", "/feature-sets/{name}/update", OPERATOR),
+    _op("features", "push", "POST", "/feature-sets/{name}/rows", OPERATOR,
+        types=(("rows", list[dict[str, Any]]),)),
+    _op("features", "training_data", "POST", "/feature-sets/{name}/training-data", OPERATOR),
+    _op("features", "delete", "DELETE", "/feature-sets/{name}", ADMIN),
     # -- explanations
     _op("explain", "bias", "GET", "/explain/bias"),
     # -- access: API tokens and the audit log (admins only; the log is never editable)
@@ -305,6 +323,8 @@ def service_class(service: str) -> type:
         from modelloop.automation.triggers import Triggers as cls
     elif service == "explain":
         from modelloop.explain.service import Explain as cls
+    elif service == "features":
+        from modelloop.features.service import FeatureSets as cls
     elif service == "tokens":
         from modelloop.access.tokens import Tokens as cls
     elif service == "audit":
@@ -331,7 +351,30 @@ def _namespace() -> dict:
     over HTTP."""
     import pyarrow as pa
 
-    return {"pa": pa, "os": os, "Ref": str, "ModelRef": str, "Any": Any}
+    return {"pa": pa, "os": os, "Ref": str, "ModelRef": str, "Any": Any,
+            "YamlMapping": _yaml_mapping()}  # fmt: skip
+
+
+def _yaml_mapping():
+    """A definition in a body: an object, or YAML text holding one (what ``features.yaml``
+    says), read as the object; never a path, which would name a file of the server's."""
+    from typing import Annotated
+
+    from pydantic import AfterValidator
+
+    def read(value):
+        if isinstance(value, str):
+            import yaml
+
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError as exc:
+                raise ValueError(f"not valid YAML: {exc}") from None
+            if not isinstance(value, dict):
+                raise ValueError("YAML text holding a mapping (the definition)")
+        return value
+
+    return Annotated[dict[str, Any] | str, AfterValidator(read)]
 
 
 @functools.cache
@@ -345,7 +388,7 @@ def signature(op: Operation) -> tuple[inspect.Signature, dict[str, Any]]:
     overrides = dict(op.types)
     hints: dict[str, Any] = {}
     for p in sig.parameters.values():
-        hints[p.name] = overrides.get(p.name) or _resolve(p.annotation, namespace, p.empty)
+        hints[p.name] = _resolve(overrides.get(p.name) or p.annotation, namespace, p.empty)
     hints["return"] = _resolve(sig.return_annotation, namespace, sig.empty)
     return sig, hints
 

@@ -94,6 +94,8 @@ class RemoteWorkspace:
 
         sig, hints = signature(op)
         arguments = _bind(sig, f"ws.{op.name}", args, kwargs)
+        if (op.service, op.method) in _PREPARE:
+            _PREPARE[op.service, op.method](arguments)
         path: dict = {}
         query: dict = {}
         body: dict = {}
@@ -304,7 +306,10 @@ def _result(response: httpx.Response, hint) -> Any:
     if kind.startswith("application/vnd.apache.arrow.stream"):
         import pyarrow as pa
 
-        return pa.ipc.open_stream(pa.py_buffer(response.content)).read_all()
+        table = pa.ipc.open_stream(pa.py_buffer(response.content)).read_all()
+        if getattr(hint, "__name__", None) == "DataFrame":  # a pandas frame travels as Arrow
+            return table.to_pandas()
+        return table
     if kind.startswith("application/octet-stream"):
         return response.content
     if not response.content:
@@ -348,3 +353,21 @@ def _follow(ws: RemoteWorkspace, job_id, *, poll: float = 0.5, skip: bool = Fals
 
 
 _CLIENT_SIDE = {("jobs", "follow"): _follow}
+
+
+# -- arguments read on this side before they travel ------------------------------------------------
+def _local_definition(arguments: dict) -> None:
+    """``features.apply(path)``: the path names a file of this machine; its YAML text travels
+    (the server reads a definition as YAML text or an object, never a path of its own disk)."""
+    value = arguments.get("definition")
+    if isinstance(value, str | os.PathLike):
+        path = Path(value)
+        try:
+            arguments["definition"] = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise errors.NotFound(f"no feature definition file {str(path)!r}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise errors.InvalidInput(f"cannot read {str(path)!r}: {exc}") from None
+
+
+_PREPARE = {("features", "apply"): _local_definition}
