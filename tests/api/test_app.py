@@ -334,3 +334,21 @@ def test_settings_are_checked(tmp_path):
     finally:
         ws.close()
     assert json.dumps(ApiSettings().model_dump())  # every default is plain data
+
+
+def test_a_job_that_fails_is_a_4xx_naming_the_job_not_a_500(server, tmp_path):
+    """The request was good and its job ran: a trainer that raised (the user's code) or a job
+    cancelled is the job's outcome, told as JobFailed with its id and log, not a server error."""
+    ws = server.ws
+    if "failing" not in [d["name"] for d in ws.datasets.list()]:
+        path = tmp_path / "failing.csv"
+        path.write_text("a,b\n" + "".join(f"{i},{i % 2}\n" for i in range(40)))
+        ws.datasets.ingest("failing", [str(path)])
+    trainer = tmp_path / "raising.py"
+    trainer.write_text("def fit(frame, target, params):\n    raise ValueError('this trainer refuses')\n")
+    r = server.post(f"{PREFIX}/training/train", headers=auth(server.tokens["operator"]),
+                    json={"dataset": "failing", "target": "b", "algorithm": f"{trainer}:fit"})
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["type"] == "JobFailed" and "this trainer refuses" in error["message"]
+    assert "modelloop jobs logs" in error["hint"]

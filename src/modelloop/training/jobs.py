@@ -49,9 +49,12 @@ RUNNERS = ("warm", "process", "inline")
 
 
 class JobFailed(ModelloopError):
-    """A job ended failed or cancelled; the message carries its error and where its log is."""
+    """A job ended failed or cancelled; the message carries its error and where its log is.
 
-    status = 500
+    422 over HTTP: the request was understood and its job ran; how the job ended (a trainer
+    that raised, a cancel) is the answer, with the job's id, not an error of the server."""
+
+    status = 422
 
     def __init__(self, job: dict, log_tail: str = ""):
         self.job = job
