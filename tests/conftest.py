@@ -95,6 +95,7 @@ ONE_WORKER_MODULES = (
     "tests/registry/test_fastpath.py",
     "tests/registry/test_import_mlflow_uri.py",
     "tests/registry/test_package_mlflow.py",
+    "tests/registry/test_skops_files.py",
     "tests/serving/test_bad_input.py",
     "tests/serving/test_endpoint_auth.py",
     "tests/serving/test_fastpath_serving.py",

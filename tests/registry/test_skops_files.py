@@ -73,9 +73,26 @@ def _run(code: str, package, cache) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_skops_reads_its_own_lists_from_the_cache_and_trusts_nothing_more(tmp_path):
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """One process that saves a model with skops' scan, as the first one in a new environment
+    does (a fresh cache): its output, the cache it kept and the package, copied by each test."""
+    made = tmp_path_factory.mktemp("skops-saved")
+    return _run(SAVE, made / "model", made / "cache"), made
+
+
+def _copy(saved_dir, tmp_path):
+    import shutil
+
     cache, package = tmp_path / "cache", tmp_path / "model"
-    saved = _run(SAVE, package, cache)  # the first process scans, as skops does, and keeps it
+    shutil.copytree(saved_dir / "cache", cache)  # modes kept (copy2)
+    shutil.copytree(saved_dir / "model", package)
+    return cache, package
+
+
+def test_skops_reads_its_own_lists_from_the_cache_and_trusts_nothing_more(saved, tmp_path):
+    saved, made = saved  # the first process scanned, as skops does, and kept it
+    cache, package = _copy(made, tmp_path)
     assert saved["file"] and saved["file"].endswith("_trusted_types.py")
     (kept,) = cache.iterdir()
     assert kept.stat().st_mode & 0o077 == 0
@@ -93,9 +110,9 @@ def test_skops_reads_its_own_lists_from_the_cache_and_trusts_nothing_more(tmp_pa
 
 
 @pytest.mark.parametrize("problem", ["writable by others", "not JSON lists"])
-def test_a_cache_file_others_could_write_or_skops_cannot_use_is_ignored(tmp_path, problem):
-    cache, package = tmp_path / "cache", tmp_path / "model"
-    saved = _run(SAVE, package, cache)
+def test_a_cache_file_others_could_write_or_skops_cannot_use_is_ignored(saved, tmp_path, problem):
+    saved, made = saved
+    cache, package = _copy(made, tmp_path)
     (kept,) = cache.iterdir()
     if problem == "writable by others":
         kept.chmod(0o666)
