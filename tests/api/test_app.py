@@ -130,6 +130,16 @@ def test_bad_input_is_a_4xx_naming_the_field(server):
     assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
     r = server.get(f"{PREFIX}/no-such-route", headers=viewer)
     assert r.status_code == 404 and r.json()["error"]["type"] == "NotFound"
+    assert f"{PREFIX}/no-such-route" in r.json()["error"]["message"], r.text
+
+
+@pytest.mark.parametrize("name", ["..%2Fx", "a%2Fb", "..%2F..%2Fetc"])
+def test_a_path_parameter_with_a_slash_is_a_4xx_naming_it(server, name):
+    """``..%2Fx`` arrives as ``../x``: no route matches it, yet the mistake is the parameter's."""
+    r = server.get(f"{PREFIX}/datasets/{name}/versions", headers=auth(server.tokens["viewer"]))
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["type"] == "InvalidInput" and error["field"] == "name", r.text
 
 
 def test_an_upload_becomes_a_version_and_is_audited_once_with_its_actor(server):

@@ -5,6 +5,7 @@ same :mod:`modelloop.errors` class the local call would have raised (``type`` is
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -90,6 +91,43 @@ def _allowed(request: Request) -> list[str]:
     return sorted(methods)
 
 
+def _relaxed(app) -> list[tuple[re.Pattern, tuple[str, ...]]]:
+    """Each route's path with its parameters matching anything, ``/`` included, so a path that
+    no route matches can still be traced to the parameter that broke it (``..%2Fx`` arrives
+    decoded as ``../x``). Built once per app."""
+    cached = getattr(app.state, "relaxed_routes", None)
+    if cached is None:
+        cached = []
+        for route in app.routes:
+            path = getattr(route, "path", "")
+            names = tuple(re.findall(r"\{([^}:]+)(?::[^}]*)?\}", path))
+            if names:
+                parts = re.split(r"\{[^}]+\}", path)
+                rx = "".join(re.escape(part) + (f"(?P<{n}>.+?)" if i < len(names) else "")
+                             for i, (part, n) in enumerate(zip(parts, [*names, None], strict=True)))  # fmt: skip
+                cached.append((re.compile(rx), names))
+        app.state.relaxed_routes = cached
+    return cached
+
+
+def _no_route(request: Request) -> JSONResponse:
+    """404 naming the path; or, when a path parameter holding ``/`` is why no route matched,
+    the InvalidInput a bad field gets (422 naming the parameter)."""
+    path = request.url.path
+    for rx, names in _relaxed(request.app):
+        match = rx.fullmatch(path)
+        if match:
+            bad = next((n for n in names if "/" in match.group(n)), None)
+            if bad:
+                body = error_body("InvalidInput", f"{bad}: must not contain '/' (got {match.group(bad)!r})",
+                                  hint="a name or value in the path is one segment: no '/' and no '..'",
+                                  field=bad)  # fmt: skip
+                return error_response(422, body)
+    body = error_body("NotFound", f"no route {request.method} {path}",
+                      hint="the routes are listed in /api/v1/openapi.json")  # fmt: skip
+    return error_response(404, body)
+
+
 def install(app: FastAPI) -> None:
     """Map every error to JSON on ``app``."""
 
@@ -103,6 +141,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException):
+        if exc.status_code == 404 and exc.detail == "Not Found":  # the router's: no route matched
+            return _no_route(request)
         type_ = _HTTP_TYPES.get(exc.status_code, "HTTPError")
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 405:  # every method of the path, not only the first route's
