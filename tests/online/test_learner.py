@@ -234,3 +234,31 @@ def test_a_learner_that_lost_its_lease_cannot_overwrite_its_successors_checkpoin
         old.run(threading.Event())
     assert store.get_online_model("fraud", "online")["applied_seq"] == 60
     assert new.save() > 0
+
+
+def test_a_fresh_model_next_to_a_good_champion_warms_up_before_the_guard_arms(store):
+    """The default guard, a tree learning from nothing next to a champion that learned the rule:
+    its first windows are well below the champion, yet reverting it then would only start it
+    over (at every window: it would never learn past one). It is not reverted while it catches
+    up, and the guard arms at the first window within the margin."""
+    spec = "tree.HoeffdingTreeClassifier(grace_period=200)"
+    champion = build_model(spec)
+    for x, y in _stream(2000, seed=1):
+        champion.learn_one(x, y)
+    learner = Learner(store, "loans", "online", spec=spec, champion=champion,
+                      guard=GuardConfig(window=200))  # fmt: skip
+    _append(store, "loans", _stream(2400, seed=3))
+    learner.step(200)  # one window: far below the champion, warming up
+    assert learner.info()["guard"] == "warming up" and learner.info()["reverts"] == 0
+    _drain(learner)
+    info = learner.info()
+    assert info["reverts"] == 0 and info["guard"] == "armed", info["history"]
+    armed = next(h for h in info["history"] if h["kind"] == "armed")
+    assert "within" in armed["reason"] and 200 < armed["seq"] < 2400
+    assert learner.metrics()["value"] > 0.85
+    # with no warm-up (0 events) the guard is armed from the first window, and reverts there
+    eager = Learner(store, "loans0", "online", spec=spec, champion=champion,
+                    guard=GuardConfig(window=200, warmup=0))  # fmt: skip
+    _append(store, "loans0", _stream(200, seed=3))
+    _drain(eager)
+    assert eager.info()["reverts"] == 1 and eager.info()["guard"] == "armed"

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 
 from modelloop import _faults
 from modelloop.errors import InvalidInput
-from modelloop.online.guard import GuardConfig, below, pick_snapshot
+from modelloop.online.guard import GuardConfig, arming, below, pick_snapshot
 from modelloop.online.models import SklearnOnline, build_model
 from modelloop.online.publish import current_revision, dumps, load_published, loads
 from modelloop.online.sources import IntakeSource
@@ -138,7 +138,8 @@ class Learner:
                 "win_n": 0, "win_champion_n": 0,
                 "snapshots": [], "breaches": 0, "detector": self._detector(), "applied_seq": 0,
                 "events": 0, "bad": 0, "last_error": None, "history": [], "reverts": 0,
-                "drifts": 0, "ranges": []}  # fmt: skip
+                "drifts": 0, "ranges": [], "armed": self.guard.warmup == 0,
+                "fresh_at": 0}  # fmt: skip
 
     def _detector(self):
         if self.guard.drift is None:
@@ -153,6 +154,7 @@ class Learner:
             # Written by this learner's own code into the metadata store (see publish.py).
             state = loads(row["state"])
             if state.get("spec") == self.spec:
+                state.setdefault("armed", True)  # saved before warm-ups: the guard was armed
                 return state
         return self._fresh_state()
 
@@ -174,6 +176,8 @@ class Learner:
     def info(self) -> dict:
         return {**self.metrics(), "spec": self.spec, "ranges": self.state["ranges"],
                 "warm": self.state.get("warm", []), "reverts": self.state["reverts"],
+                "guard": None if self.champion is None else
+                ("armed" if self.state["armed"] else "warming up"),
                 "drifts": self.state["drifts"], "last_error": self.state["last_error"],
                 "history": self.state["history"]}  # fmt: skip
 
@@ -326,10 +330,15 @@ class Learner:
                 model.learn_one(rx, ry)
             s["ranges"] = [[s["applied_seq"] - len(s["recent"]) + 1, s["applied_seq"]]]
         s["model"] = model
+        self._started_over()
         s["drifts"] += 1
         self._record({"kind": "drift", "seq": s["applied_seq"], "action": self.guard.drift,
                       "reason": "ADWIN detected a change in the error stream"})  # fmt: skip
         return model
+
+    def _started_over(self) -> None:
+        """The model is a fresh one: the guard warms up again (guard.py)."""
+        self.state["armed"], self.state["fresh_at"] = self.guard.warmup == 0, self.state["events"]
 
     def _record(self, entry: dict) -> None:
         entry["time"] = time.time()
@@ -341,15 +350,22 @@ class Learner:
         online, champion = s["window"].get(), s["window_champion"].get()
         has_champion = s["win_champion_n"] > 0
         fired = False
-        if has_champion and below(online, champion, self.guard.margin,
-                                  s["metric"].bigger_is_better):  # fmt: skip
+        bad = has_champion and below(online, champion, self.guard.margin,
+                                     s["metric"].bigger_is_better)  # fmt: skip
+        if has_champion and not s["armed"]:  # warming up: arms when it caught up, or at last
+            why = arming(self.guard, bad, s["events"] - s.get("fresh_at", 0))
+            if why is not None:
+                s["armed"] = True
+                self._record({"kind": "armed", "seq": seq, "reason": why})
+        if bad and s["armed"]:
             s["breaches"] += 1
             fired = s["breaches"] >= self.guard.breaches
         else:
             s["breaches"] = 0
         points = [(f"online.{name}", online)]
         if has_champion:
-            points += [(f"online.champion.{name}", champion), ("online.guard.breach", float(fired))]
+            points += [(f"online.champion.{name}", champion), ("online.guard.breach", float(fired)),
+                       ("online.guard.armed", float(s["armed"]))]
         from datetime import UTC, datetime
 
         now = datetime.now(UTC)
@@ -371,6 +387,7 @@ class Learner:
                                      self.guard.margin, predictor(s["model"], metric))  # fmt: skip
         if index is None:
             s["model"], s["ranges"] = self._fresh_model(), []
+            self._started_over()
             to = "a fresh model (no kept snapshot was above the champion on this window)"
         else:
             snap_seq, snap, ranges = s["snapshots"][index]

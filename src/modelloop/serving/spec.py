@@ -72,6 +72,9 @@ class OnlineGuard(_Checked):
     margin: float = Field(0.05, ge=0, le=1e9)  # how far below the champion it may fall
     breaches: int = Field(1, ge=1, le=1000)  # windows in a row that fire it
     keep: int = Field(8, ge=1, le=64)  # snapshots kept to revert to
+    # events a fresh model may learn before the guard arms even if it has not yet come within
+    # the margin on a window (it arms at the first window that does); 0: armed from the start
+    warmup: int = Field(10_000, ge=0, le=1_000_000_000)
     drift: Literal["reset", "reseed"] | None = None  # what ADWIN on the error stream does
 
 
