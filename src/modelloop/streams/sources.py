@@ -9,6 +9,7 @@ committed by the position recorded with the version (and only acknowledged).
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from modelloop.data.stream_rows import MicroBatch
 from modelloop.errors import InvalidInput
+
+log = logging.getLogger("modelloop.streams")
 
 #: How often the append buffer is polled when it is empty (a read is one small query).
 BUFFER_POLL_SECONDS = 0.2
@@ -118,23 +121,62 @@ class RedisSource:
         self.name = f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}/{db}/" \
                     f"{self.stream}#{self.group}"
         self.store, self.dataset = store, dataset
-        self.consumer = consumer or dataset
+        self.consumer, self.start = consumer or dataset, start
         try:
-            self.client.xgroup_create(self.stream, self.group, id=start, mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+            self._create_group()
         except redis.ConnectionError as exc:
             raise InvalidInput(f"cannot reach Redis at {self.name}: {exc}",
                                hint="check the URL and that the server runs") from exc
         self.reset()
 
+    def _create_group(self) -> None:
+        try:
+            self.client.xgroup_create(self.stream, self.group, id=self.start, mkstream=True)
+        except self._redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
     def reset(self) -> None:
+        #: the position recorded with the dataset: what the next commit moves (compare and set)
         self.position = next((o["position"] for o in self.store.stream_offsets(self.dataset)
                               if o["source"] == self.name), None)
+        #: entries at or before it are in a version: None when this is a new stream
+        self.done = self._continued(self.position)
         self._pending_after = "0"  # this consumer's unacknowledged entries first
 
+    def _continued(self, position: str | None) -> str | None:
+        """``position`` if the stream is the one it was read from, else None (a new stream
+        under the key, said in the log). A stream never hands out an id at or below its last
+        generated one, so a position beyond that was read from a stream deleted since; and a
+        stream whose first entry is after the position (created again, or trimmed past it)
+        holds nothing the position covers: its every entry is read."""
+        if position is None:
+            return None
+        info = self.client.xinfo_stream(self.stream)
+        last = info.get("last-generated-id") or "0-0"
+        first = (info.get("first-entry") or (None,))[0]
+        if _redis_id(position) > _redis_id(last):
+            why = f"its last id {last} is before"
+        elif first is not None and _redis_id(first) > _redis_id(position):
+            why = f"its first entry {first} is after"
+        else:
+            return position
+        log.warning("%s: a new stream (%s the position %s committed to %s): reading it from "
+                    "its start", self.name, why, position, self.dataset)
+        return None
+
     def read(self, max_rows: int, timeout: float) -> list[Entry]:
+        try:
+            return self._read(max_rows, timeout)
+        except self._redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+        # the stream (and its group with it) was deleted while we ran: start on the new one
+        self._create_group()
+        self.reset()
+        return []
+
+    def _read(self, max_rows: int, timeout: float) -> list[Entry]:
         while self._pending_after is not None:
             got = self.client.xreadgroup(self.group, self.consumer,
                                          {self.stream: self._pending_after}, count=max_rows)
@@ -154,7 +196,7 @@ class RedisSource:
         between the commit and the acknowledgement) are acknowledged now."""
         import json
 
-        done = _redis_id(self.position) if self.position else None
+        done = _redis_id(self.done) if self.done else None
         old = [i for i, _ in entries if done is not None and _redis_id(i) <= done]
         if old:
             self.client.xack(self.stream, self.group, *old)
@@ -174,7 +216,7 @@ class RedisSource:
                           required=required)
 
     def committed(self, entries: list[Entry], batch: MicroBatch) -> None:
-        self.position = batch.position
+        self.position = self.done = batch.position
         self.client.xack(self.stream, self.group, *[e.id for e in entries])
 
     def close(self) -> None:

@@ -63,3 +63,15 @@ def test_a_stream_source_moves_only_from_where_its_committer_read_it(store):
            stream={**redis, "expected": "5-0", "position": "9-0"})
     assert [(o["source"], o["position"], o["rows"]) for o in store.stream_offsets("orders")] \
         == [(redis["source"], "9-0", 6)]
+
+
+def test_deleting_a_dataset_forgets_its_stream_state(store):
+    a = store.append_stream_rows("orders", '{"a":1}\n', 1)
+    commit(store, "orders", 1, "d1", stream={"source": "rows", "position": str(a["id"]),
+                                             "expected": None, "consumed": [a["id"]]})
+    store.append_stream_rows("orders", '{"a":2}\n', 1)
+    store.append_stream_rows("other", '{"a":9}\n', 1)
+    store.delete_dataset_versions("orders", 1, and_later=True, force=False, actor="t",
+                                  reason=None)
+    assert store.stream_offsets("orders") == [] and store.stream_rows("orders", max_rows=9) == []
+    assert store.stream_backlog("other")["rows"] == 1  # another dataset's buffer is its own

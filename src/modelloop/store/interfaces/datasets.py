@@ -93,7 +93,8 @@ class DatasetStore(ABC):
         ``and_later``, and when a registered model was trained on the data unless ``force`` with
         a ``reason``; :class:`~modelloop.errors.NotFound` for an unknown dataset or version.
         Baselines of the deleted versions are deleted, or detached when a monitor uses them.
-        Deleting version 1 frees the name. Appends a ``dataset.version_deleted`` event. Returns
+        Deleting version 1 frees the name and forgets its stream state (source positions and
+        buffered appends), so a dataset or stream created again under it starts afresh. Appends a ``dataset.version_deleted`` event. Returns
         ``dataset``, ``versions``, ``models``, ``baselines_deleted``, ``baselines_kept`` and the
         blob ``digests`` no longer recorded, for the caller to remove unless referenced elsewhere.
         """

@@ -13,7 +13,7 @@ from modelloop.errors import Conflict, InvalidInput, NotFound
 from modelloop.store.interfaces.datasets import DatasetStore
 from modelloop.store.sql.engine import SqlBase, aware, row_dict, utcnow
 from modelloop.store.sql.events import insert_event
-from modelloop.store.sql.streams import record_stream_commit
+from modelloop.store.sql.streams import forget_stream_state, record_stream_commit
 from modelloop.store.tables.blobs import pending_blobs
 from modelloop.store.tables.datasets import (
     dataset_parts,
@@ -330,6 +330,9 @@ class SqlDatasets(SqlBase, DatasetStore):
             conn.execute(dataset_versions.delete().where(dataset_versions.c.id.in_(ids)))
             if version == 1:  # nothing left: the name is free again
                 conn.execute(datasets.delete().where(datasets.c.id == ds.id))
+                # and its stream state with it: a dataset (or stream) created again under the
+                # name must not start at the old position or take the old buffered rows
+                forget_stream_state(conn, name)
             dropped, kept = self._drop_baselines_of(conn, name, version, digests)
             deleted = [r.version for r in doomed]
             insert_event(

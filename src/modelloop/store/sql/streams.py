@@ -65,6 +65,12 @@ class SqlStreams(SqlBase, StreamStore):
         return out
 
 
+def forget_stream_state(conn, dataset: str) -> None:
+    """In a dataset's deletion transaction: its sources' positions and its buffered appends."""
+    conn.execute(stream_offsets.delete().where(stream_offsets.c.dataset == dataset))
+    conn.execute(stream_rows.delete().where(stream_rows.c.dataset == dataset))
+
+
 def record_stream_commit(conn, dataset: str, version: int, added_rows: int, stream: dict, now
                          ) -> None:  # fmt: skip
     """In a version's commit transaction: take the buffered appends ``stream["consumed"]``
