@@ -83,6 +83,53 @@ def test_missing_malformed_wrong_expired_and_revoked_tokens_are_401(ws, monkeypa
     assert ws.tokens.list(include_revoked=True)[-1]["state"] == "revoked"
 
 
+def _counting_hasher(monkeypatch) -> list:
+    """Patch the module's hasher hook so every argon2 ``verify`` is counted."""
+    verified, real = [], T._hasher
+
+    def hasher():
+        inner = real()
+
+        class Counting:
+            def hash(self, secret):
+                return inner.hash(secret)
+
+            def verify(self, hash, secret):
+                verified.append(hash)
+                return inner.verify(hash, secret)
+
+        return Counting()
+
+    monkeypatch.setattr(T, "_hasher", hasher)
+    return verified
+
+
+def test_a_revoked_or_expired_token_is_hashed_once_not_at_every_presentation(ws, monkeypatch):
+    verified = _counting_hasher(monkeypatch)
+    gone = ws.tokens.create("gone-again", role="viewer")
+    brief = ws.tokens.create("brief-again", role="viewer", expires="1h")
+    ws.tokens.revoke("gone-again")
+    later = datetime.now(UTC) + timedelta(hours=2)
+    monkeypatch.setattr(T, "datetime", type("D", (), {"now": staticmethod(lambda tz=None: later)}))
+    tokens = T.Tokens(ws.store)  # another process: nothing cached yet
+    for token, why in ((gone["token"], "revoked"), (brief["token"], "expired")):
+        for _ in range(3):
+            with pytest.raises(Unauthenticated, match=why):
+                tokens.verify(token)
+    assert len(verified) == 2  # one hash per token, the first time
+    monkeypatch.setattr(T, "RECHECK_SECONDS", 0.0)  # past the re-read interval: the row is
+    reads = []  # read again (state can only stay dead), the secret is not hashed again
+    get_token = ws.store.get_token
+    monkeypatch.setattr(ws.store, "get_token", lambda i: reads.append(i) or get_token(i))
+    with pytest.raises(Unauthenticated, match="revoked"):
+        tokens.verify(gone["token"])
+    assert reads == [gone["id"]] and len(verified) == 2
+    # a wrong secret for a revoked token's id is still a plain wrong token
+    with pytest.raises(Unauthenticated, match="not valid"):
+        tokens.verify(f"ml_{gone['id']}_{'C' * 43}")
+    ws.tokens.revoke("brief-again")
+
+
 def test_roles_order_what_a_principal_may_do():
     assert ROLES == ("viewer", "operator", "admin")
     viewer, admin = Principal("v", "viewer", 1), Principal("a", "admin", 2)

@@ -4,7 +4,8 @@ Verifying a token costs one argon2 hash (tens of milliseconds, on purpose), so e
 verifies a token once and then keeps it in a cache keyed by the sha256 of the presented text;
 a cached token is re-read from the store at most every :data:`RECHECK_SECONDS`, so a revoke
 made anywhere takes effect within that time, and its expiry is checked on every call. A request
-with a known token thus costs a dictionary look-up.
+with a known token thus costs a dictionary look-up. A token whose secret matched but whose row is
+revoked or expired is remembered too (with the row's hash), so presenting it again costs no hash.
 """
 
 from __future__ import annotations
@@ -98,6 +99,20 @@ class _Verified:
     touched: float
 
 
+@dataclass
+class _Dead:
+    """A token whose secret matched ``hash`` but whose row was revoked or expired: the verdict
+    is repeated without a hash (and, within :data:`RECHECK_SECONDS`, without a store read)."""
+
+    hash: str
+    message: str
+    hint: str | None
+    checked: float
+
+    def error(self) -> Unauthenticated:
+        return Unauthenticated(self.message, hint=self.hint)
+
+
 def _public(row: dict, now: datetime | None = None) -> dict:
     """A token row for people: no hash, and its state."""
     now = now or datetime.now(UTC)
@@ -114,6 +129,7 @@ class Tokens:
         self.store = store
         self._cache: dict[str, _Verified] = {}
         self._refused: dict[str, float] = {}  # sha256 -> monotonic time: wrong secrets, briefly
+        self._dead: dict[str, _Dead] = {}  # sha256 -> right secret, revoked or expired row
         self._lock = threading.Lock()
         self._hashing = threading.BoundedSemaphore(MAX_HASHING)
 
@@ -181,7 +197,11 @@ class Tokens:
         may block (an async server calls it in a thread). Expired: :class:`Unauthenticated`."""
         if not token:
             return None
-        _, entry, clock = self._look_up(token)
+        key, entry, clock = self._look_up(token)
+        with self._lock:
+            dead = self._dead.get(key)
+        if dead is not None and clock - dead.checked < RECHECK_SECONDS:
+            raise dead.error()
         if entry is None or clock - entry.checked >= RECHECK_SECONDS:
             return None
         self._check_expiry(entry.expires_at, entry.principal.name)
@@ -200,21 +220,35 @@ class Tokens:
         if m is None:
             raise unknown
         with self._lock:
-            refused = self._refused.get(key)
+            refused, dead = self._refused.get(key), self._dead.get(key)
         if entry is None and refused is not None and clock - refused < RECHECK_SECONDS:
             raise unknown  # the same wrong token again: no second argon2 hash
+        if dead is not None and clock - dead.checked < RECHECK_SECONDS:
+            raise dead.error()  # the same revoked or expired token again: no store, no hash
         row = self.store.get_token(int(m.group(1)))
-        if entry is None and (row is None or not self._secret_matches(row["hash"], m.group(2))):
+        # the secret is known to match when it did before against this very hash
+        known = entry is not None or (
+            dead is not None and row is not None and row["hash"] == dead.hash
+        )
+        if not known and (row is None or not self._secret_matches(row["hash"], m.group(2))):
             with self._lock:
                 if len(self._refused) >= _CACHE_LIMIT:
                     self._refused.clear()
                 self._refused[key] = clock
             raise unknown
-        if row is None or row["revoked_at"] is not None:
-            self._forget(key)
-            raise Unauthenticated(f"the API token {row['name'] if row else ''!r} was revoked",
-                                  hint="ask an admin for a new one (modelloop token create)")  # fmt: skip
-        self._check_expiry(row["expires_at"], row["name"])
+        try:
+            if row is None or row["revoked_at"] is not None:
+                self._forget(key)
+                raise Unauthenticated(f"the API token {row['name'] if row else ''!r} was revoked",
+                                      hint="ask an admin for a new one (modelloop token create)")  # fmt: skip
+            self._check_expiry(row["expires_at"], row["name"])
+        except Unauthenticated as exc:
+            if row is not None:  # its secret matched: remember the verdict, not to hash again
+                with self._lock:
+                    if len(self._dead) >= _CACHE_LIMIT:
+                        self._dead.clear()
+                    self._dead[key] = _Dead(row["hash"], exc.message, exc.hint, clock)
+            raise
         principal = Principal(row["name"], row["role"], row["id"])
         touched = entry.touched if entry is not None else -TOUCH_SECONDS
         if clock - touched >= TOUCH_SECONDS:
@@ -224,6 +258,7 @@ class Tokens:
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
             self._cache[key] = _Verified(principal, row["expires_at"], clock, touched)
+            self._dead.pop(key, None)
         return principal
 
     def _secret_matches(self, hash: str, secret: str) -> bool:
