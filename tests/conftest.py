@@ -61,8 +61,6 @@ LOCAL_ONLY_TESTS = {
     "tests/test_cli.py::test_tables_piped_to_a_file_are_not_folded_at_80_columns":
         "a version's source files are recorded as the server received them, not by the client's "
         "path",
-    "tests/data/test_delete.py::test_baselines_of_a_deleted_version_go_with_it_unless_a_monitor_uses_them":
-        "baselines are not in the operations table",
     "tests/serving/test_rollouts.py::test_low_traffic_waits_up_to_max_wait_then_rolls_back":
         "a rollout's progress lines are written where it runs, on the server",
     "tests/features/test_no_skew.py::test_a_loop_trains_on_the_point_in_time_join_of_its_labels":

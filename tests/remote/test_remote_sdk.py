@@ -105,3 +105,22 @@ def test_feature_sets_are_applied_and_read_back_through_the_api(served, tmp_path
     assert got[0]["card"] == "3"
     shown = invoke_cli("features", "show", "cards", cwd=tmp_path, env=env).out
     assert "hopping 2h every 30m" in shown
+
+
+def test_baselines_are_made_shown_exported_and_imported_through_the_api(served, tmp_path):
+    local, remote, _, _ = served
+    made = remote.monitoring.baselines.create("loans@1", name="b1", target="approved")
+    assert made["name"] == "b1" and made["ref"] == "loans@1"
+    assert remote.monitoring.baselines.list() == local.monitoring.baselines.list()
+    there, here = remote.monitoring.baselines.load("b1"), local.monitoring.baselines.load("b1")
+    assert there.to_dict() == here.to_dict()  # the document crosses, the Baseline is rebuilt
+    paths = remote.monitoring.baselines.export("b1", tmp_path / "sm")
+    assert sorted(p.name for p in paths) == ["constraints.json", "statistics.json"]
+    assert all(p.parent == tmp_path / "sm" and p.is_file() for p in paths)
+    brought = remote.monitoring.baselines.import_("b2", tmp_path / "sm")  # a folder: a tar
+    assert brought["source"] == "sagemaker" and brought["n_rows"] == made["n_rows"]
+    one = remote.monitoring.baselines.import_("b3", tmp_path / "sm" / "statistics.json")
+    assert one["n_rows"] == made["n_rows"]
+    remote.monitoring.baselines.delete("b3")
+    with pytest.raises(errors.NotFound, match="b3"):
+        remote.monitoring.baselines.get("b3")

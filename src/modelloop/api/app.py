@@ -96,7 +96,10 @@ class Api:
              shown: dict | None = None) -> Any:  # fmt: skip
         """``ws.<service>.<method>(**kwargs)``; a mutating call is audited with its outcome
         and its arguments (``shown`` replacing some: an upload by its file's name)."""
-        target = self.ws if op.service == "workspace" else getattr(self.ws, op.service)
+        target = self.ws
+        if op.service != "workspace":
+            for part in op.service.split("."):  # "monitoring.baselines": ws.monitoring.baselines
+                target = getattr(target, part)
         method = getattr(target, op.method)
         if not op.mutating:
             return method(**kwargs)

@@ -80,11 +80,13 @@ async def receive_upload(request: Request, folder: Path, filename: str | None,
 
 
 def upload_argument(name: str, files: list[Path], folder: Path):
-    """The value of the parameter an upload stands for: the files (``paths``), the one file
-    (``path``), or the folder the tar was unpacked into (any other name)."""
+    """The value of the parameter an upload stands for: the files (``paths``), the one file or
+    the folder sent as a tar (``path``), or the folder the tar was unpacked into (any other name)."""
     if name == "paths":
         return [str(f) for f in files]
     if name == "path":
+        if (folder / "files").is_dir():  # a tar: the folder it holds (a local path may be one)
+            return str(folder / "files")
         if len(files) != 1:
             raise InvalidInput(f"upload one file, not {len(files)}")
         return str(files[0])

@@ -157,6 +157,11 @@ class Baselines:
             )
         return self._public(found)
 
+    def document(self, ref: str) -> dict:
+        """The stored baseline itself as JSON (what :meth:`load` reads; what a remote client
+        makes a :class:`~modelloop.quality.baseline.Baseline` again)."""
+        return json.loads(self.artifacts.read_bytes(self.get(ref)["digest"]))
+
     def load(self, ref: str):
         """The :class:`~modelloop.quality.baseline.Baseline` itself; ``ref`` may also be a path
         to baseline files (a SageMaker folder, statistics.json or a modelloop baseline JSON)."""
@@ -164,8 +169,7 @@ class Baselines:
 
         if os.path.exists(ref) and (os.path.isdir(ref) or ref.endswith(".json")):
             return read_baseline_files(ref)[0]
-        record = self.get(ref)
-        return Baseline.from_dict(json.loads(self.artifacts.read_bytes(record["digest"])))
+        return Baseline.from_dict(self.document(ref))
 
     def list(self) -> list[dict]:
         return [self._public(b) for b in self.store.list_baselines()]
@@ -174,10 +178,10 @@ class Baselines:
         self.store.delete_baseline(self.get(ref)["name"])
 
     # -- exporting ----------------------------------------------------------------------------
-    def export(self, ref: str, folder: str | os.PathLike) -> list[Path]:
-        """Write ``statistics.json`` and ``constraints.json`` (SageMaker layout) into ``folder``."""
+    def export(self, ref: str, dest: str | os.PathLike) -> list[Path]:
+        """Write ``statistics.json`` and ``constraints.json`` (SageMaker layout) into ``dest``."""
         statistics, constraints = self.load(ref).to_sagemaker()
-        folder = Path(folder)
+        folder = Path(dest)
         folder.mkdir(parents=True, exist_ok=True)
         return [
             _write_json(folder / "statistics.json", statistics),

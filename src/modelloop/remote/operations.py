@@ -18,7 +18,7 @@ How a row's parameters travel (:func:`parameters`):
 - ``stream="upload"``: the request body is the file (or a tar of files), the other parameters are
   query parameters, plus ``filename`` (the file's name, whose suffix names its format); the
   parameter the upload stands for is ``upload``: ``paths`` (files: one, or a tar of several),
-  ``path`` (one file) or a folder (any other name: a tar of the folder's content, names relative
+  ``path`` (one file, or a folder sent as a tar of its files) or a folder (any other name: a tar of the folder's content, names relative
   to it, ``Content-Type: application/x-tar``);
 - ``stream="download"``: the method writes into its ``dest`` parameter, which does not travel; the
   server calls it with a temporary folder and answers a tar of that folder, the method's return
@@ -78,7 +78,8 @@ PAGE_MAX = 1000
 class Operation:
     """One façade method as an HTTP route (under ``/api/v1``)."""
 
-    service: str  # "datasets" (ws.datasets); "workspace" for a method of the Workspace itself
+    service: str  # "datasets" (ws.datasets); "monitoring.baselines" (ws.monitoring.baselines);
+    # "workspace" for a method of the Workspace itself
     method: str  # "versions" (ws.datasets.versions)
     http: Http
     path: str  # "/datasets/{name}/versions": path parameters are method parameters
@@ -224,6 +225,16 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("monitoring", "run_record", "GET", "/monitor-runs/{run_id}"),
     _op("monitoring", "run_report", "GET", "/monitor-runs/{run_id}/report"),
     _op("monitoring", "ensure_baseline", "POST", "/baselines", OPERATOR),
+    # -- baselines (ws.monitoring.baselines): a baseline's statistics travel as its document,
+    # which the client makes a Baseline again (baselines.load); import uploads the file or folder
+    _op("monitoring.baselines", "list", "GET", "/baselines", page=True),
+    _op("monitoring.baselines", "get", "GET", "/baselines/{ref}"),
+    _op("monitoring.baselines", "document", "GET", "/baselines/{ref}/document"),
+    _op("monitoring.baselines", "create", "POST", "/datasets/{dataset_ref}/baseline", OPERATOR),
+    _op("monitoring.baselines", "import_", "POST", "/baselines/{name}/import", OPERATOR,
+        stream="upload", upload="path"),
+    _op("monitoring.baselines", "export", "GET", "/baselines/{ref}/export", stream="download"),
+    _op("monitoring.baselines", "delete", "DELETE", "/baselines/{ref}", OPERATOR),
     _op("monitoring", "metric_series", "GET", "/metrics", page=True),
     _op("monitoring", "metric", "GET", "/metrics/{name}"),
     _op("monitoring", "put_metric", "POST", "/metrics", OPERATOR),
@@ -317,6 +328,8 @@ def service_class(service: str) -> type:
         from modelloop.batch.transform import Transforms as cls
     elif service == "monitoring":
         from modelloop.monitoring.service import Monitoring as cls
+    elif service == "monitoring.baselines":
+        from modelloop.monitoring.baselines import Baselines as cls
     elif service == "alarms":
         from modelloop.telemetry.alarms import Alarms as cls
     elif service == "triggers":

@@ -151,7 +151,9 @@ class RemoteWorkspace:
 
     def _upload(self, op, url: str, query: dict, files) -> httpx.Response:
         """One request whose body is the file, or a tar of the files when there are several."""
-        if op.upload not in ("paths", "path"):
+        if op.upload not in ("paths", "path") or (
+            op.upload == "path" and isinstance(files, str | os.PathLike) and Path(files).is_dir()
+        ):
             return self._upload_folder(op, url, query, files)
         local = _expand(files, query.get("format"))
         if len(local) == 1:
@@ -352,7 +354,18 @@ def _follow(ws: RemoteWorkspace, job_id, *, poll: float = 0.5, skip: bool = Fals
         time.sleep(poll)
 
 
-_CLIENT_SIDE = {("jobs", "follow"): _follow}
+def _load_baseline(ws: RemoteWorkspace, ref: str):
+    """``baselines.load``: baseline files of this machine are read here, as locally; a stored
+    baseline comes as its document (``baselines.document``) and is made a Baseline again."""
+    from modelloop.monitoring.baselines import read_baseline_files
+    from modelloop.quality.baseline import Baseline
+
+    if os.path.exists(ref) and (os.path.isdir(ref) or str(ref).endswith(".json")):
+        return read_baseline_files(ref)[0]
+    return Baseline.from_dict(ws.service("monitoring.baselines").document(ref))
+
+
+_CLIENT_SIDE = {("jobs", "follow"): _follow, ("monitoring.baselines", "load"): _load_baseline}
 
 
 # -- arguments read on this side before they travel ------------------------------------------------
