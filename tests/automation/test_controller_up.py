@@ -14,6 +14,9 @@ from tests.foreground import alive, wait_for
 
 def test_up_starts_everything_and_sigterm_stops_it_in_order(local_workspace):
     ws = local_workspace
+    # a stream-fed dataset whose consumer ran once: up restarts it with its recorded options
+    ws.datasets.append_rows("orders", [{"id": 0, "amount": 1.5}])
+    ws.streams.consume("orders", every_rows=2, every_seconds=0.5, until_idle=True)
     up = Command(ws.root, "up", "--port", "0", "--interval", "0.3", "--lease-seconds", "30")
     try:
         served = up.wait_for_line("serving on http://")
@@ -21,9 +24,13 @@ def test_up_starts_everything_and_sigterm_stops_it_in_order(local_workspace):
         with urllib.request.urlopen(f"{url}/v2/health/live", timeout=30) as response:
             assert response.status == 200
         up.wait_for_line("leading")
+        ws.datasets.append_rows("orders", [{"id": 1, "amount": 2.5}, {"id": 2, "amount": 3.5}])
+        wait_for(lambda: len(ws.datasets.versions("orders")) == 2)  # rows posted: a version
         pids = {m.group(1): int(m.group(2)) for ln in up.lines
-                if (m := re.search(r"started (\w+) \(pid (\d+)\)", ln))}
-        assert set(pids) == {"controller", "serve"}
+                if (m := re.search(r"started ([\w:]+) \(pid (\d+)\)", ln))}
+        assert set(pids) == {"controller", "serve", "stream:orders"}
+        assert ws.store.get_lease("stream:orders:rows")["holder"].split(":")[1] == \
+            str(pids["stream:orders"])
         assert ws.store.get_lease("controller")["holder"].split(":")[1] == str(pids["controller"])
     finally:
         code = up.stop(signal.SIGTERM)
@@ -32,10 +39,11 @@ def test_up_starts_everything_and_sigterm_stops_it_in_order(local_workspace):
     lines = [ln.split("│", 1) for ln in out.splitlines() if "│" in ln]
     assert {name.strip() for name, _ in lines} >= {"up", "controller", "serve"}  # one view
     said = [text.strip() for name, text in lines if name.strip() == "up"]
-    assert said.index("SIGTERM: stopping the controller, the server, then the workers") < \
+    assert said.index("SIGTERM: stopping the controller, the server, the stream consumers, then the workers") < \
         said.index("stopping controller")
     assert said.index("controller stopped") < said.index("stopping serve")  # in order
-    assert said.index("serve stopped") < said.index("stopped")
+    assert said.index("serve stopped") < said.index("stream:orders stopped") < \
+        said.index("stopped")
     assert not any(alive(pid) for pid in pids.values())
     assert ws.store.get_lease("controller")["expired"]  # the controller let its lease go
     from modelloop.training import warm_workers

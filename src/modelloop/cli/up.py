@@ -4,12 +4,15 @@ The controller, the endpoint server and (with ``--api PORT``) the control-plane 
 of this process, each in a process group of its own (a terminal's Ctrl-C reaches only ``up``,
 which stops them in order) and ended by the kernel if ``up`` itself is killed
 (``PR_SET_PDEATHSIG``); the warm job server is started here too (the jobs the controller triggers
-fork from it). Every line they print is shown prefixed with its
+fork from it), and one stream consumer per stream-fed dataset whose consumer ran once
+(``modelloop data stream`` records its source and options; see ``cli/up_streams.py``). Every
+line they print is shown prefixed with its
 name; the warm server's log file is followed the same way.
 
 SIGTERM or Ctrl-C stops them in order: the controller first (its tick under way finishes, no
 action starts after it; it lets its lease go), then the endpoint server (requests in flight are
-answered, then it exits), then the job workers (the warm server exits once its running jobs have
+answered, then it exits), then the stream consumers (each commits what it gathered), then the
+job workers (the warm server exits once its running jobs have
 ended). A pipeline run whose runner ended with the controller is marked interrupted on sight and
 resumed by the controller's next start (``triggers.run_pending``).
 """
@@ -29,11 +32,12 @@ import click
 from modelloop.cli import render
 from modelloop.cli.context import Context, pass_ctx
 from modelloop.cli.controller import graceful_stop
+from modelloop.cli.up_streams import StreamConsumers
 
 _PR_SET_PDEATHSIG = 1
 #: Seconds each child gets to stop on SIGTERM before it is killed (the controller: its
 #: ``--grace`` for running actions, plus this).
-STOP_LIMITS = {"controller": 120.0, "serve": 60.0, "api": 60.0}
+STOP_LIMITS = {"controller": 120.0, "serve": 60.0, "api": 60.0, "stream": 60.0}
 STYLES = {"controller": "cyan", "serve": "magenta", "api": "blue", "workers": "yellow",
           "up": "bold"}
 
@@ -114,8 +118,8 @@ class LogView:
 @pass_ctx
 def up(c: Context, host: str, port: int, interval: float, lease_seconds: float, grace: float,
        no_serve: bool, api_port: int | None) -> None:  # fmt: skip
-    """Run the workspace: the controller, the endpoint server and the job workers, in one
-    process tree with one log view. SIGTERM or Ctrl-C stops them in order: in-flight requests
+    """Run the workspace: the controller, the endpoint server, the stream consumers and the
+    job workers, in one process tree with one log view. SIGTERM or Ctrl-C stops them in order: in-flight requests
     are answered, running jobs finish."""
     from modelloop.training import warm_workers
 
@@ -139,16 +143,26 @@ def up(c: Context, host: str, port: int, interval: float, lease_seconds: float, 
         view.tail("workers", warm_workers.folder(ws.config.state_dir) / "server.log", tails)
     children: dict[str, subprocess.Popen] = {}
     code = 0
-    with graceful_stop("stopping the controller, the server, then the workers",
-                       say=lambda message: view.line("up", message)) as stop:
+
+    def start(name: str, argv: list[str]) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=ws.root, preexec_fn=_child_setup,
+        )  # fmt: skip
+        view.follow(name, proc.stdout)
+        view.line("up", f"started {name} (pid {proc.pid})")
+        return proc
+
+    consumers = StreamConsumers(
+        ws, base, start=start, say=lambda message: view.line("up", message),
+        stop=lambda name, proc: _stop(view, name, proc, STOP_LIMITS["stream"]))
+    with graceful_stop("stopping the controller, the server, the stream consumers, then the "
+                       "workers", say=lambda message: view.line("up", message)) as stop:
         for name, argv in commands.items():
-            children[name] = proc = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=ws.root, preexec_fn=_child_setup,
-            )  # fmt: skip
-            view.follow(name, proc.stdout)
-            view.line("up", f"started {name} (pid {proc.pid})")
+            children[name] = start(name, argv)
+        consumers.sync()
         while not stop.wait(0.2):
+            consumers.sync()
             ended = [n for n, p in children.items() if p.poll() is not None]
             if ended:
                 view.line("up", f"{ended[0]} exited with code {children[ended[0]].returncode}; "
@@ -157,6 +171,7 @@ def up(c: Context, host: str, port: int, interval: float, lease_seconds: float, 
                 break
         for name, proc in children.items():  # in the order they were started
             _stop(view, name, proc, limits.get(name, 60.0))
+        consumers.stop_all()  # each commits the rows it gathered
         if warm_workers.shutdown(ws.config.state_dir):
             view.line("up", "job workers: stopping once running jobs end")
             deadline = time.monotonic() + limits["controller"]

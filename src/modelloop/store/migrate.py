@@ -17,7 +17,7 @@ from modelloop.errors import StoreVersionError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The newest revision in ``migrations/versions``; a new migration changes it (a test checks).
-HEAD_REVISION = "0018"
+HEAD_REVISION = "0019"
 _PG_LOCK_KEY = 0x6D6C6F6F70  # "mloop"
 
 

@@ -59,12 +59,17 @@ class Streams:
         batch with a column the dataset lacks stops the consumer (its rows stay in the source)
         unless ``allow_schema_evolution``; a column it lacks is nulls.
         ``on_batch`` hears each batch's summary (its version, rows, quarantined rows, its
-        monitor runs, the alarms it moved or that are in alarm). Returns the totals."""
+        monitor runs, the alarms it moved or that are in alarm). The source and options are
+        recorded (:meth:`consumers`), so ``modelloop up`` runs this consumer too. Returns the
+        totals."""
         check_name(name)
         if every_rows < 1:
             raise InvalidInput(f"every_rows must be at least 1, not {every_rows}")
         if not every_seconds > 0:
             raise InvalidInput(f"every_seconds must be above 0, not {every_seconds}")
+        options = {"every_rows": every_rows, "every_seconds": every_seconds,
+                   "key_columns": list(key_columns or ()), "event_time_column": event_time_column,
+                   "allow_schema_evolution": allow_schema_evolution, "consumer": consumer}
         dataset = self.store.get_dataset(name)
         if event_time_column is None and dataset:
             event_time_column = dataset["event_time_column"]
@@ -76,6 +81,13 @@ class Streams:
             lease = ConsumerLease(self.store, key if len(key) <= 128 else
                                   f"stream:{name}:{sha256_bytes(src.name)[:32]}")
         except BaseException:
+            src.close()
+            raise
+        try:
+            # how it runs, for `modelloop up` to run it again (the latest run's options win)
+            self.store.record_stream_consumer(name, src.name, source, options)
+        except BaseException:
+            lease.release()
             src.close()
             raise
 
@@ -97,6 +109,11 @@ class Streams:
         finally:
             lease.release()
             src.close()
+
+    def consumers(self) -> list[dict]:
+        """The recorded consumers (``dataset``, ``source``, ``url``, ``options``): how each was
+        last run, as :meth:`consume`'s keyword arguments."""
+        return self.store.stream_consumers()
 
     def check_batch(self, report) -> dict:
         """Write the batch's streaming statistics as metric points and evaluate the alarms."""

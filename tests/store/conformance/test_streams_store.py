@@ -75,3 +75,17 @@ def test_deleting_a_dataset_forgets_its_stream_state(store):
                                   reason=None)
     assert store.stream_offsets("orders") == [] and store.stream_rows("orders", max_rows=9) == []
     assert store.stream_backlog("other")["rows"] == 1  # another dataset's buffer is its own
+
+
+def test_a_consumers_options_are_recorded_for_up_to_restart_it(store):
+    store.record_stream_consumer("orders", "rows", "rows", {"every_rows": 10})
+    store.record_stream_consumer("orders", "rows", "http", {"every_rows": 20})  # latest wins
+    store.record_stream_consumer("clicks", "redis://h:1/0/c#g", "redis://h:1/0?stream=c",
+                                 {"every_seconds": 1.5})
+    got = [(c["dataset"], c["source"], c["url"], c["options"]) for c in store.stream_consumers()]
+    assert got == [("clicks", "redis://h:1/0/c#g", "redis://h:1/0?stream=c", {"every_seconds": 1.5}),
+                   ("orders", "rows", "http", {"every_rows": 20})]
+    commit(store, "orders", 1, "c1")
+    store.delete_dataset_versions("orders", 1, and_later=True, force=False, actor="t",
+                                  reason=None)
+    assert [c["dataset"] for c in store.stream_consumers()] == ["clicks"]

@@ -33,3 +33,14 @@ class StreamStore(ABC):
     def stream_offsets(self, dataset: str) -> list[dict]:
         """The sources of ``dataset`` by name: ``{"source", "position", "version", "rows",
         "updated_at"}`` (``rows``: how many of its rows the versions hold)."""
+
+    @abstractmethod
+    def record_stream_consumer(self, dataset: str, source: str, url: str, options: dict
+                               ) -> None:  # fmt: skip
+        """Record (or replace) how the consumer of ``source`` (its name) into ``dataset`` runs:
+        the ``url`` it was given and its ``options`` (JSON-able), for ``modelloop up``."""
+
+    @abstractmethod
+    def stream_consumers(self) -> list[dict]:
+        """Every recorded consumer by dataset and source: ``{"dataset", "source", "url",
+        "options", "updated_at"}``. Deleting a dataset forgets its consumers."""

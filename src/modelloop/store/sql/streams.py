@@ -3,12 +3,14 @@ version commit does to them inside its transaction (:func:`record_stream_commit`
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 
 from modelloop.errors import Conflict
 from modelloop.store.interfaces.streams import StreamStore
 from modelloop.store.sql.engine import SqlBase, aware, row_dict, utcnow
-from modelloop.store.tables.streams import stream_offsets, stream_rows
+from modelloop.store.tables.streams import stream_consumers, stream_offsets, stream_rows
 
 
 class SqlStreams(SqlBase, StreamStore):
@@ -64,9 +66,37 @@ class SqlStreams(SqlBase, StreamStore):
             out.append(d)
         return out
 
+    def record_stream_consumer(self, dataset: str, source: str, url: str, options: dict
+                               ) -> None:  # fmt: skip
+        where = (stream_consumers.c.dataset == dataset) & (stream_consumers.c.source == source)
+        values = {"url": url, "options": json.dumps(options, sort_keys=True),
+                  "updated_at": utcnow()}
+        with self._write() as conn:
+            if not conn.execute(stream_consumers.update().where(where).values(**values)).rowcount:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(stream_consumers.insert().values(
+                            dataset=dataset, source=source, **values))
+                except sa.exc.IntegrityError:  # recorded at the same moment: ours is as good
+                    conn.execute(stream_consumers.update().where(where).values(**values))
+
+    def stream_consumers(self) -> list[dict]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(stream_consumers).order_by(
+                stream_consumers.c.dataset, stream_consumers.c.source)).all()
+        out = []
+        for r in rows:
+            d = row_dict(r)
+            d["options"] = json.loads(d["options"])
+            d["updated_at"] = aware(d["updated_at"])
+            out.append(d)
+        return out
+
 
 def forget_stream_state(conn, dataset: str) -> None:
-    """In a dataset's deletion transaction: its sources' positions and its buffered appends."""
+    """In a dataset's deletion transaction: its sources' positions, its buffered appends and
+    its recorded consumers."""
+    conn.execute(stream_consumers.delete().where(stream_consumers.c.dataset == dataset))
     conn.execute(stream_offsets.delete().where(stream_offsets.c.dataset == dataset))
     conn.execute(stream_rows.delete().where(stream_rows.c.dataset == dataset))
 

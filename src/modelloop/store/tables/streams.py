@@ -34,3 +34,15 @@ stream_offsets = sa.Table(
     sa.Column("rows", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# How a dataset's consumer of a source was last run (``modelloop data stream``): its source URL
+# as given and its options, so that ``modelloop up`` can run it again. Forgotten with the dataset.
+stream_consumers = sa.Table(
+    "stream_consumers",
+    metadata,
+    sa.Column("dataset", sa.String(128), primary_key=True),
+    sa.Column("source", sa.String(512), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("options", sa.Text, nullable=False),  # JSON
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
