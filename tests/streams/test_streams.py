@@ -197,7 +197,7 @@ def test_a_folder_source_is_a_watch_trigger(local_workspace, cli, tmp_path):
 def test_a_deleted_dataset_created_again_starts_its_stream_afresh(local_workspace, cli):
     ws = local_workspace
     ws.datasets.append_rows("orders", _rows(0, 4))
-    ws.streams.consume("orders", until_idle=True)
+    ws.streams.consume("orders", every_rows=4, max_batches=1)
     ws.datasets.append_rows("orders", _rows(4, 2))  # buffered, never committed
     assert ws.datasets.stream_status("orders")["sources"]
     cli("-w", str(ws.root), "data", "delete", "orders@1")
@@ -205,7 +205,7 @@ def test_a_deleted_dataset_created_again_starts_its_stream_afresh(local_workspac
     status = ws.datasets.stream_status("orders")
     assert status["sources"] == [] and status["backlog"]["rows"] == 0
     ws.datasets.append_rows("orders", _rows(100, 3))
-    out = ws.streams.consume("orders", until_idle=True)
+    out = ws.streams.consume("orders", every_rows=3, max_batches=1)
     assert out["versions"] == ["orders@1"]
     assert sorted(ws.datasets.to_pandas("orders")["id"]) == [100, 101, 102]
 
@@ -224,20 +224,20 @@ def test_a_redis_stream_created_again_under_its_key_is_read_from_its_start(local
     try:
         for i, r in enumerate(_rows(0, 3), start=1):
             client.xadd(key, {"row": json.dumps(r)}, id=f"100-{i}")
-        assert ws.streams.consume("orders", url, until_idle=True)["rows"] == 3  # at 100-3
+        assert ws.streams.consume("orders", url, every_rows=3, max_batches=1)["rows"] == 3  # 100-3
         # created again with ids below the position: beyond the new stream's last id
         client.delete(key)
         for i, r in enumerate(_rows(10, 2), start=1):
             client.xadd(key, {"row": json.dumps(r)}, id=f"5-{i}")
         with caplog.at_level(logging.WARNING, logger="modelloop.streams"):
-            assert ws.streams.consume("orders", url, until_idle=True)["rows"] == 2
+            assert ws.streams.consume("orders", url, every_rows=2, max_batches=1)["rows"] == 2
         assert "new stream" in caplog.text
         # trimmed or created again past the position: its first entry is after it
         client.delete(key)
         client.xadd(key, {"row": json.dumps(_rows(20, 1)[0])}, id="1-1")
         client.xadd(key, {"row": json.dumps(_rows(21, 1)[0])}, id="200-1")
         client.xtrim(key, minid="200-1", approximate=False)
-        assert ws.streams.consume("orders", url, until_idle=True)["rows"] == 1
+        assert ws.streams.consume("orders", url, every_rows=1, max_batches=1)["rows"] == 1
         assert sorted(ws.datasets.to_pandas("orders")["id"]) == [0, 1, 2, 10, 11, 21]
         assert ws.datasets.stream_status("orders")["sources"][0]["position"] == "200-1"
     finally:
