@@ -218,3 +218,21 @@ def test_model_quality_from_a_handful_of_labels_writes_no_quality_points(local_w
     mon.run("web-mon")
     points = mon.metric("quality.accuracy", {"monitor": "web-mon"})
     assert [p["value"] for p in points] == [0.0]
+
+
+def test_a_new_monitor_starts_after_the_last_ingest_reading_one_event(local_workspace, tmp_path,
+                                                                       monkeypatch):  # fmt: skip
+    """Where an after-ingest monitor starts is the newest ingest event: one row read, not the
+    whole event log (a long-lived workspace has millions)."""
+    ws = local_workspace
+    for n in (1, 2):
+        ws.datasets.ingest("loans", [str(write_csv(tmp_path / f"d{n}.csv", day(50, n, n)))])
+    ws.store.append_event("other.kind", "x", {})  # a later event of another kind
+    asked = []
+    list_events = ws.store.list_events
+    monkeypatch.setattr(ws.store, "list_events", lambda **kw: asked.append(kw) or list_events(**kw))
+    ws.monitoring.baselines.create("loans@1")
+    ws.monitoring.create_monitor("m", dataset="loans", baseline="loans@1", after_ingest=True)
+    newest = list_events(kind="dataset.version_created", newest_first=True, limit=1)[0]
+    assert ws.store.get_monitor("m")["last_event_id"] == newest["id"]
+    assert asked and all(kw.get("limit", 1000) <= 1 for kw in asked), asked

@@ -123,12 +123,14 @@ class Monitoring:
                             schedule=schedule, after_ingest=after_ingest, window=window,
                             model=model, config=config)
         config = dict(config or {})
-        last_event = self.store.list_events(kind="dataset.version_created", limit=1_000_000)
+        # an after-ingest monitor starts after the newest ingest: read that one event only
+        last_event = self.store.list_events(kind="dataset.version_created", newest_first=True,
+                                            limit=1)  # fmt: skip
         self.store.add_monitor(
             name=name, dataset=dataset, endpoint=endpoint, variant=variant, baseline=baseline,
             model=model, schedule=schedule, after_ingest=after_ingest,
             window=window or (None if dataset else "1h"), config=config,
-            last_event_id=last_event[-1]["id"] if last_event else 0,
+            last_event_id=last_event[0]["id"] if last_event else 0,
             last_scheduled_at=datetime.now(UTC) if schedule else None,
         )  # fmt: skip
         return self.monitor(name)
