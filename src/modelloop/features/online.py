@@ -143,13 +143,13 @@ def _valid_until(fs: FeatureSet, events: Events, codes, at: int) -> np.ndarray:
     return until
 
 
-def apply_rows(fs: FeatureSet, store: OnlineStore, rows, *, checkpoint="__keep__",
+def apply_rows(fs: FeatureSet, online: OnlineStore, rows, *, checkpoint="__keep__",
                expect_checkpoint="__read__", honour_lateness: bool = True,
                meta_extra: dict | None = None) -> dict:  # fmt: skip
     """Apply one micro-batch to the online store: one transaction, conditional on the stored
     checkpoint being ``expect_checkpoint`` (by default whatever it was when read), which then
     becomes ``checkpoint`` (by default it stays)."""
-    meta = store.meta(fs.name)
+    meta = online.meta(fs.name)
     if expect_checkpoint == "__read__":
         expect_checkpoint = meta.get("checkpoint")
     if checkpoint == "__keep__":
@@ -171,7 +171,7 @@ def apply_rows(fs: FeatureSet, store: OnlineStore, rows, *, checkpoint="__keep__
     texts = key_texts(keys)
     touched = list(dict.fromkeys(texts.tolist()))
     names = _inputs(fs)
-    old_keys, old_times, old_inputs = _decode(store.states(fs.name, touched), names)
+    old_keys, old_times, old_inputs = _decode(online.states(fs.name, touched), names)
     all_keys = np.concatenate([old_keys, texts])
     all_times = np.concatenate([old_times, times])
     all_inputs = {n: _concat(old_inputs[n], inputs[n]) for n in names}
@@ -205,7 +205,7 @@ def apply_rows(fs: FeatureSet, store: OnlineStore, rows, *, checkpoint="__keep__
                 "applied": meta.get("applied", 0) + int(ok.sum()),
                 "too_late": meta.get("too_late", 0) + int(too_late.sum()),
                 "rejected": meta.get("rejected", 0) + len(rejected), **(meta_extra or {})}  # fmt: skip
-    store.write(fs.name, records, new_meta, expect_checkpoint)
+    online.write(fs.name, records, new_meta, expect_checkpoint)
     return {"applied": int(ok.sum()), "too_late": int(too_late.sum()), "rejected": rejected,
             "entities": len(touched), "watermark": watermark}
 
@@ -229,12 +229,12 @@ def _retained(fs: FeatureSet, keys, times, watermark: int) -> np.ndarray:
     return keep
 
 
-def lookup(fs: FeatureSet, store: OnlineStore, keys: list, at: int) -> list[dict]:
+def lookup(fs: FeatureSet, online: OnlineStore, keys: list, at: int) -> list[dict]:
     """Each key's features at time ``at`` (ns): the stored values when still true then, else
     computed from the stored state; a key never seen gets empty aggregates."""
     texts = [key_text(k) for k in keys]
     uniq = list(dict.fromkeys(texts))
-    stored = store.values(fs.name, uniq)
+    stored = online.values(fs.name, uniq)
     out: dict[str, dict] = {}
     stale, fresh, texts_fresh = [], [], []
     for k in uniq:
@@ -256,7 +256,7 @@ def lookup(fs: FeatureSet, store: OnlineStore, keys: list, at: int) -> list[dict
         out.update(zip(fresh, json.loads("[" + ",".join(texts_fresh) + "]"), strict=True))
     if stale:
         names = _inputs(fs)
-        skeys, stimes, sinputs = _decode(store.states(fs.name, stale), names)
+        skeys, stimes, sinputs = _decode(online.states(fs.name, stale), names)
         codes, uniques = pd.factorize(skeys)
         events = Events.build(codes, stimes, sinputs)
         q = pd.Index(uniques).get_indexer(stale).astype(np.int64)
