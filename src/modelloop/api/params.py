@@ -8,7 +8,6 @@ import functools
 import inspect
 import json
 import operator
-import types
 import typing
 from datetime import datetime
 from typing import Annotated, Any
@@ -24,31 +23,22 @@ from pydantic import (
 )
 
 from modelloop.errors import InvalidInput
-from modelloop.remote.operations import Operation, Param, parameters
+from modelloop.remote.operations import (
+    Operation,
+    Param,
+    is_scalar,
+    parameters,
+    repeated_item,
+    union_members,
+)
 
-_SCALARS = (str, int, float, bool, datetime, type(None))
 PAGE = ("limit", "offset")
-
-
-def _members(hint) -> tuple:
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return typing.get_args(hint)
-    return (hint,)
-
-
-def is_scalar(hint) -> bool:
-    return all(m in _SCALARS for m in _members(hint))
 
 
 def _scalar_list(hint) -> Any | None:
     """``list[str] | None`` -> ``list[str]``: sent as repeated query parameters."""
-    lists = [m for m in _members(hint) if typing.get_origin(m) is list]
-    others = [m for m in _members(hint) if typing.get_origin(m) is not list]
-    if len(lists) == 1 and all(o is type(None) for o in others):
-        (item,) = typing.get_args(lists[0]) or (str,)
-        if is_scalar(item):
-            return list[strict_times(item)]
-    return None
+    item = repeated_item(hint)
+    return None if item is None else list[strict_times(item)]
 
 
 def _iso_time(value):
@@ -73,7 +63,7 @@ def strict_times(hint):
     """``hint`` with every ``datetime`` in it (alone or in a union) read as ISO text only."""
     if hint is datetime:
         return Time
-    members = _members(hint)
+    members = union_members(hint)
     if len(members) > 1 and datetime in members:
         return functools.reduce(operator.or_, [Time if m is datetime else m for m in members])
     return hint

@@ -54,8 +54,10 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import types
 import typing
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from modelloop.access.tokens import ROLES
@@ -469,3 +471,29 @@ def _is_callable(hint) -> bool:
     if origin is collections.abc.Callable:
         return True
     return any(_is_callable(a) for a in typing.get_args(hint)) if origin is not None else False
+
+
+# -- how a query parameter travels (the server reads it so; the client sends it so) ------------
+#: Types a query parameter carries as text.
+SCALARS = (str, int, float, bool, datetime, type(None))
+
+
+def union_members(hint) -> tuple:
+    """``a | b`` -> ``(a, b)``; any other annotation -> ``(hint,)``."""
+    unions = (typing.Union, types.UnionType)
+    return typing.get_args(hint) if typing.get_origin(hint) in unions else (hint,)
+
+
+def is_scalar(hint) -> bool:
+    return all(m in SCALARS for m in union_members(hint))
+
+
+def repeated_item(hint) -> Any | None:
+    """The item type when the query carries ``hint`` as the parameter repeated (``list[<scalar>]``,
+    optionally ``| None``); None: a value that is not a scalar travels as JSON text."""
+    members = union_members(hint)
+    lists = [m for m in members if typing.get_origin(m) is list]
+    if len(lists) != 1 or any(m is not type(None) for m in members if m is not lists[0]):
+        return None
+    (item,) = typing.get_args(lists[0]) or (str,)
+    return item if is_scalar(item) else None

@@ -19,10 +19,7 @@ import os
 import tarfile
 import tempfile
 import time
-import types
-import typing
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -284,21 +281,15 @@ def _bind(sig: inspect.Signature, where: str, args: tuple, kwargs: dict) -> dict
     return arguments
 
 
-_SCALARS = (str, int, float, bool, datetime, type(None))
-
-
 def _plain(value, hint) -> bool:
     """Whether ``value`` travels as query text: a scalar, or a list the API reads as the parameter
-    repeated (its annotation ``list[<scalar>] | None``, as ``api/params.py`` reads it); anything
-    else (a dict, a list of objects) as JSON text."""
+    repeated (``operations.repeated_item``); anything else (a dict, a list of objects) as JSON
+    text."""
+    from modelloop.remote.operations import SCALARS, repeated_item
+
     if not isinstance(value, list | tuple):
-        return isinstance(value, (*_SCALARS, os.PathLike))
-    members = typing.get_args(hint) if typing.get_origin(hint) in (
-        typing.Union, types.UnionType) else (hint,)
-    lists = [m for m in members if typing.get_origin(m) is list]
-    others = [m for m in members if typing.get_origin(m) is not list]
-    return len(lists) == 1 and all(o is type(None) for o in others) and all(
-        a in _SCALARS for a in typing.get_args(lists[0]) or (str,))
+        return isinstance(value, (*SCALARS, os.PathLike))
+    return repeated_item(hint) is not None
 
 
 def _result(response: httpx.Response, hint) -> Any:
