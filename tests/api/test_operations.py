@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 
-from modelloop.remote import operations
+from modelloop.remote import operations, signatures
 from modelloop.workspace import Workspace
 
 
@@ -15,8 +15,8 @@ def test_every_row_is_a_facade_method_with_its_path_parameters():
         assert op.role in operations.ROLES, op
         # a nested service (monitoring.baselines) is an attribute of its parent's instances
         assert op.service == "workspace" or hasattr(Workspace, op.service.split(".")[0]), op.name
-        assert callable(getattr(operations.service_class(op.service), op.method)), op.name
-        params = {p.name: p for p in operations.parameters(op)}
+        assert callable(getattr(signatures.service_class(op.service), op.method)), op.name
+        params = {p.name: p for p in signatures.parameters(op)}
         for name in op.path_params:
             assert params[name].where == "path", (op.name, name)
         required_local = [p.name for p in params.values() if p.required and p.where == "local"]
@@ -27,14 +27,14 @@ def test_every_row_is_a_facade_method_with_its_path_parameters():
 def test_the_workspace_rows_match_the_workspace_signatures():
     for op in operations.OPERATIONS:
         if op.service == "workspace":
-            sig, _ = operations.signature(op)
+            sig, _ = signatures.signature(op)
             real = inspect.signature(getattr(Workspace, op.method))
             assert list(sig.parameters) == [n for n in real.parameters if n != "self"], op.name
 
 
 def test_who_acts_is_never_sent_by_the_caller():
     approve = operations.find("models", "approve")
-    where = {p.name: p.where for p in operations.parameters(approve)}
+    where = {p.name: p.where for p in signatures.parameters(approve)}
     assert where == {"ref": "path", "reason": "body", "actor": "server", "force": "body"}
-    ingest = {p.name: p.where for p in operations.parameters(operations.find("datasets", "ingest"))}
+    ingest = {p.name: p.where for p in signatures.parameters(operations.find("datasets", "ingest"))}
     assert ingest["paths"] == "stream" and ingest["progress"] == "local"

@@ -35,13 +35,8 @@ from modelloop.api.streams import (
 from modelloop.config import acting_as
 from modelloop.errors import InvalidInput
 from modelloop.remote.codec import encode
-from modelloop.remote.operations import (
-    OPERATIONS,
-    SERVER_FILLED,
-    Operation,
-    service_class,
-    signature,
-)
+from modelloop.remote.operations import OPERATIONS, Operation
+from modelloop.remote.signatures import SERVER_FILLED, service_class, signature
 
 PREFIX = "/api/v1"
 _bearer = HTTPBearer(auto_error=False, description="an API token: modelloop token create")

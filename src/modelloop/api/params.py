@@ -23,8 +23,8 @@ from pydantic import (
 )
 
 from modelloop.errors import InvalidInput
-from modelloop.remote.operations import (
-    Operation,
+from modelloop.remote.operations import Operation
+from modelloop.remote.signatures import (
     Param,
     is_scalar,
     parameters,

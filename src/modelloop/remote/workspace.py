@@ -86,8 +86,8 @@ class RemoteWorkspace:
 
     def call(self, op, *args, **kwargs) -> Any:
         """Call operation ``op`` (an :class:`~modelloop.remote.operations.Operation`) with the
-        arguments of its local method, as :mod:`modelloop.remote.operations` says they travel."""
-        from modelloop.remote.operations import parameters, signature
+        arguments of its local method, as :mod:`modelloop.remote.signatures` says they travel."""
+        from modelloop.remote.signatures import parameters, signature
 
         sig, hints = signature(op)
         arguments = _bind(sig, f"ws.{op.name}", args, kwargs)
@@ -283,9 +283,9 @@ def _bind(sig: inspect.Signature, where: str, args: tuple, kwargs: dict) -> dict
 
 def _plain(value, hint) -> bool:
     """Whether ``value`` travels as query text: a scalar, or a list the API reads as the parameter
-    repeated (``operations.repeated_item``); anything else (a dict, a list of objects) as JSON
+    repeated (``signatures.repeated_item``); anything else (a dict, a list of objects) as JSON
     text."""
-    from modelloop.remote.operations import SCALARS, repeated_item
+    from modelloop.remote.signatures import SCALARS, repeated_item
 
     if not isinstance(value, list | tuple):
         return isinstance(value, (*SCALARS, os.PathLike))
