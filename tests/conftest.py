@@ -58,11 +58,6 @@ def pytest_collection_modifyitems(config, items):
 
 #: The CLI tests of what cannot go through the API, by node id, with why (``--remote``).
 LOCAL_ONLY_TESTS = {
-    "tests/test_cli.py::test_tables_piped_to_a_file_are_not_folded_at_80_columns":
-        "a version's source files are recorded as the server received them, not by the client's "
-        "path",
-    "tests/serving/test_rollouts.py::test_low_traffic_waits_up_to_max_wait_then_rolls_back":
-        "a rollout's progress lines are written where it runs, on the server",
     "tests/features/test_no_skew.py::test_a_loop_trains_on_the_point_in_time_join_of_its_labels":
         "'loop run' runs the loop's pipeline where the workspace is (ws.loops.run has no route)",
     "tests/registry/test_trust.py::test_gated_aliases_are_configurable":

@@ -56,6 +56,14 @@ def test_several_files_upload_as_one_version_and_downloads_land_on_disk(served, 
         loan_applications(30, seed=day).to_csv(tmp_path / f"day{day}.csv", index=False)
     report = remote.datasets.ingest("more", [tmp_path / "day2.csv", tmp_path / "day3.csv"])
     assert report.version.row_count == 60 and len(report.sources) == 2
+    # recorded by the paths that named them here, not by the server's copies
+    assert [s["path"] for s in remote.datasets.sources("more")] == [
+        str(tmp_path / "day2.csv"), str(tmp_path / "day3.csv")]
+    again = remote.datasets.ingest("more", tmp_path / "day2.csv")
+    assert again.version is None and again.skipped == [str(tmp_path / "day2.csv")]
+    with pytest.raises(errors.InvalidInput, match="control character") as bad:
+        remote.datasets.ingest("more", tmp_path / "day3.csv", source_names=["a\nb"])
+    assert bad.value.field == "source_names"
     job = remote.training.train("loans", "approved", "logistic_regression")
     paths = remote.jobs.download(job["id"], tmp_path / "out", "model")
     assert paths and all(p.is_file() and tmp_path / "out" in p.parents for p in paths)

@@ -28,6 +28,7 @@ from modelloop.artifacts import ArtifactStore
 from modelloop.common.hashing import sha256_bytes, sha256_file
 from modelloop.config import current_actor
 from modelloop.data import reading
+from modelloop.data.ingest.names import check_source_names
 from modelloop.data.refs import Ref, check_name, parse_ref, parse_time
 from modelloop.data.stream_rows import MicroBatch
 from modelloop.data.versions import (
@@ -153,22 +154,29 @@ class Datasets:
         event_time_column: str | None = None,
         format: str | None = None,
         progress: Callable[[int, int], None] | None = None,
+        source_names: list[str] | None = None,
     ) -> IngestReport:
         """Append files (CSV, Parquet, JSON Lines; files, folders or globs) as a new version.
 
         Concurrent ingests into one dataset take turns at the commit: one that lost the race (a
         file it read was committed by another, or the schema changed) runs again, skipping what
         is now ingested, so a file is never ingested twice.
+
+        Each file is recorded as a source under the path that named it, or, with
+        ``source_names``, under the name given for it (one per file found, in order): an API
+        server ingests copies of a client's files and records them by the client's paths.
         """
         check_name(name)
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
         if not paths:
             raise InvalidInput("no files to ingest", hint="name at least one file, folder or glob")
+        names = check_source_names(source_names)
         for attempt in range(1, MAX_INGEST_ATTEMPTS + 1):
             try:
                 return self._ingest_once(
-                    name, paths, allow_schema_evolution, event_time_column, format, progress
+                    name, paths, allow_schema_evolution, event_time_column, format, progress,
+                    source_names=names,
                 )
             except Conflict:
                 if attempt == MAX_INGEST_ATTEMPTS:
@@ -211,7 +219,7 @@ class Datasets:
 
     def _ingest_once(
         self, name, paths, allow_schema_evolution, event_time_column, format, progress,
-        batch: MicroBatch | None = None,
+        batch: MicroBatch | None = None, source_names: tuple[str, ...] = (),
     ) -> IngestReport:  # fmt: skip
         from modelloop.data.ingest.engine import IngestOptions, ingest_files
 
@@ -239,6 +247,7 @@ class Datasets:
                     max_bad_fraction=0.5 if batch is None else 1.0,
                     required=batch.required if batch is not None else (),
                     source_name=batch.label if batch is not None else None,
+                    source_names=source_names,
                     fill_missing=batch is not None,
                     # s3:// input: the artifact store's options when it is on S3 too
                     storage_options={} if self.artifacts.is_local else dict(self.artifacts.options),
@@ -465,3 +474,4 @@ class Datasets:
         v, parts = self._parts(ref)
         return reading.column_stats(v.schema, reading.iter_batches(self.artifacts, v, parts,
                                                                    None, 1 << 20))
+

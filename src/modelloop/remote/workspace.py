@@ -120,10 +120,24 @@ class RemoteWorkspace:
                                   hints.get("return"))
         elif op.page:
             return self._pages(op, url, query, hints.get("return"))
+        elif op.progress and callable(arguments.get(op.progress)):
+            return self._with_progress(op, url, query, body, arguments[op.progress],
+                                       hints.get("return"))
         else:
             response = self.transport.request(op.http, url, params=query,
                                               json=body if op.http in ("POST", "PUT") else None)
         return _result(response, hints.get("return"))
+
+    def _with_progress(self, op, url: str, query: dict, body: dict, report, hint) -> Any:
+        """A call whose progress the server reports as it happens: each report is passed to
+        ``report`` (the caller's callback) here, as the local method would have called it."""
+        for event in self.transport.events(op.http, url, params=query, json=body):
+            if "progress" in event:
+                report(event["progress"])
+            elif "result" in event:
+                return codec.decode(event["result"], hint)
+        raise errors.ModelloopError(f"ws.{op.name}: the server's answer ended without a result",
+                                    hint="the server stopped mid-call: check its log")  # fmt: skip
 
     def _pages(self, op, url: str, query: dict, hint) -> list:
         """Every row of a paginated list, page after page (the local method returns them all,
@@ -321,10 +335,14 @@ def _under(dest: Path, result):
 
 def _expand(files, fmt: str | None = None) -> list[Path]:
     """The local files an upload names (files, folders, globs, as ingest takes them)."""
+    return [Path(f.path) for f in _found(files, fmt)]
+
+
+def _found(files, fmt: str | None = None) -> list:
     from modelloop.tabular.locations import find_files
 
     items = [files] if isinstance(files, str | os.PathLike) else list(files or [])
-    return [Path(f.path) for f in find_files([str(f) for f in items], fmt)]
+    return find_files([str(f) for f in items], fmt)
 
 
 # -- methods a remote workspace composes on this side from operations -------------------------------
@@ -374,4 +392,14 @@ def _local_definition(arguments: dict) -> None:
             raise errors.InvalidInput(f"cannot read {str(path)!r}: {exc}") from None
 
 
-_PREPARE = {("features", "apply"): _local_definition}
+def _local_sources(arguments: dict) -> None:
+    """``datasets.ingest(paths)``: the files are found here and sent as copies; each is recorded
+    by the path that named it on this machine (``source_names``), as a local ingest records it,
+    not by the name the server gave its copy."""
+    if arguments.get("source_names") is None and arguments.get("paths"):
+        found = _found(arguments["paths"], arguments.get("format"))
+        arguments["paths"] = [f.path for f in found]
+        arguments["source_names"] = [f.name for f in found]
+
+
+_PREPARE = {("features", "apply"): _local_definition, ("datasets", "ingest"): _local_sources}

@@ -44,7 +44,7 @@ columns widened, each change listed in ``schema_changes``.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,6 +90,7 @@ class IngestOptions:
     storage_options: dict = field(default_factory=dict)  # fsspec options of ``s3://`` input
     required: tuple[str, ...] = ()  # columns a row must have a value in, else quarantined
     source_name: str | None = None  # what the (one) input is recorded as: a stream's batch
+    source_names: tuple[str, ...] = ()  # what each input file found is recorded as (in order)
     fill_missing: bool = False  # a column absent from an input is nulls (a stream's JSON rows)
 
 
@@ -132,6 +133,11 @@ def ingest_files(
     if options.format is not None:
         check_format(options.format)
     files = find_files(paths, options.format, formats=FORMATS, options=options.storage_options)
+    if options.source_names:
+        if len(options.source_names) != len(files):
+            raise InvalidInput(f"{len(options.source_names)} source names for {len(files)} "
+                               "files", hint="give one name per file, in order")  # fmt: skip
+        files = [replace(f, shown=n) for f, n in zip(files, options.source_names, strict=True)]
     run = _Run(Path(staging_dir), schema, options, progress, sum(f.size for f in files))
     for f in files:
         run.ingest(f)
