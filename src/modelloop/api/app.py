@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from modelloop import __version__
 from modelloop.api import auth as _auth
-from modelloop.api import docs, errors
+from modelloop.api import docs, errors, progress
 from modelloop.api.limits import BodyLimit, Threads, TokenBuckets
 from modelloop.api.params import Plan
 from modelloop.api.settings import ApiSettings
@@ -119,7 +119,7 @@ def _in_query(p: inspect.Parameter) -> bool:
 
 def _shown(kwargs: dict) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in kwargs.items()
-            if k not in SERVER_FILLED}  # fmt: skip
+            if k not in SERVER_FILLED and not callable(v)}  # fmt: skip
 
 
 def _subject(op: Operation, values: dict) -> str | None:
@@ -186,6 +186,18 @@ def _route(api: Api, op: Operation) -> dict:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
 
+    elif op.progress:
+        head.append(inspect.Parameter("request__", kw, annotation=Request))
+
+        def endpoint(**values):
+            principal, request = values.pop("principal__"), values.pop("request__")
+            kwargs, _ = plan.arguments(values, principal.name)
+            subject = _subject(op, kwargs)
+            if not progress.wanted(request):
+                return render(api.call(op, principal, kwargs, subject))
+            return progress.stream(lambda report: api.call(
+                op, principal, {**kwargs, op.progress: report}, subject))
+
     else:
 
         def endpoint(**values):
@@ -251,6 +263,11 @@ _ERRORS = {400: "invalid input (its meaning)", 401: "no valid token", 404: "no s
 def _responses(op: Operation) -> dict:
     out = {status: {"model": ErrorBody, "description": text} for status, text in _ERRORS.items()}
     out[403] = {"model": ErrorBody, "description": f"needs role {op.role}"}
+    if op.progress:
+        out[200] = {"description": f"the result; with `Accept: {progress.NDJSON}`, the reports "
+                    "of the method's progress as they happen, one JSON object a line "
+                    '(`{"progress": ...}`), then `{"result": ...}` or `{"error": ..., "status": '
+                    '...}`', "content": {progress.NDJSON: {"schema": {"type": "string"}}}}
     if op.stream == "download":
         out[200] = {"description": "a tar of the files",
                     "content": {"application/x-tar": {"schema": {"type": "string",

@@ -35,15 +35,25 @@ def error_response(status: int, body: dict, headers: dict | None = None) -> JSON
 
 
 def from_modelloop(exc: ModelloopError) -> JSONResponse:
+    status, body = describe(exc)
+    retry_after = body["error"].get("retry_after")
+    headers = None if retry_after is None else {"Retry-After": str(retry_after)}
+    return error_response(status, body, headers)
+
+
+def describe(exc: BaseException) -> tuple[int, dict]:
+    """(status, error body) of ``exc``: a :class:`ModelloopError` by its own status, anything
+    else a 500 (a bug: logged)."""
+    if not isinstance(exc, ModelloopError):
+        log.error("a call failed", exc_info=exc)
+        return 500, error_body("InternalError", f"{type(exc).__name__}: {exc}",
+                               hint="a bug in modelloop: please report it")  # fmt: skip
     body = error_body(type(exc).__name__, exc.message, hint=exc.hint,
                       field=getattr(exc, "field", None), details=list(exc.details) or None)  # fmt: skip
-    headers = None
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         body["error"]["retry_after"] = retry_after
-        headers = {"Retry-After": str(retry_after)}
-    status = exc.status if 400 <= exc.status < 600 else 400
-    return error_response(status, body, headers)
+    return (exc.status if 400 <= exc.status < 600 else 400), body
 
 
 def _field(loc: tuple) -> str:

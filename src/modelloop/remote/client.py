@@ -22,6 +22,8 @@ from modelloop import errors
 PREFIX = "/api/v1"
 #: Bytes read from disk (upload) or the socket (download) at a time.
 CHUNK = 1 << 20
+#: What a route that reports progress answers, when asked (``modelloop.api.progress``).
+NDJSON = "application/x-ndjson"
 
 
 class ServerError(Exception):
@@ -147,6 +149,32 @@ class Transport:
                 Path(tmp).unlink(missing_ok=True)
                 raise
             return response.headers
+        finally:
+            response.close()
+
+    def events(self, method: str, path: str, *, params: dict | None = None,
+               json: Any = None) -> Iterator[dict]:  # fmt: skip
+        """The answer of a route that reports progress (``modelloop.api.progress``), one object
+        at a time as its lines arrive: ``{"progress": v}`` …, then ``{"result": v}``; an error
+        line is raised as the error it names."""
+        import json as json_
+
+        request = self.http.build_request(method, path, params=_query(params), json=json,
+                                          headers={"Accept": NDJSON})  # fmt: skip
+        response = self._send_request(request, stream=True)
+        try:
+            raise_for_error(response)
+            if not response.headers.get("content-type", "").startswith(NDJSON):
+                response.read()  # the result alone (a server that does not stream)
+                yield {"result": response.json() if response.content else None}
+                return
+            for line in response.iter_lines():
+                if not line.strip():
+                    continue  # a heartbeat
+                event = json_.loads(line)
+                if "error" in event:
+                    raise _error(int(event.get("status") or 500), event["error"])
+                yield event
         finally:
             response.close()
 

@@ -11,6 +11,9 @@ How a row's parameters travel: :mod:`modelloop.remote.signatures`.
 How a result travels: ``TypeAdapter(return annotation).dump_python(value, mode="json")`` as the
 JSON body, rebuilt by the client with ``validate_python``; a ``pyarrow.Table`` as an Arrow IPC
 stream (``application/vnd.apache.arrow.stream``), ``bytes`` as ``application/octet-stream``.
+A row with ``progress`` (the name of the method's callback parameter) answers a caller that
+sends ``Accept: application/x-ndjson`` with the callback's reports as they happen, one JSON object
+a line, then the result (``modelloop.api.progress``); the client passes them to its own callback.
 ``page=True`` rows return lists and take ``limit`` (default 100, at most 1,000) and ``offset``;
 the answer carries ``X-Total-Count`` when the total is known.
 
@@ -60,6 +63,7 @@ class Operation:
     page: bool = False  # returns a list: paginated (limit/offset)
     upload: str = "paths"  # the parameter an upload stands for (see the module's docstring)
     types: tuple[tuple[str, Any], ...] = ()  # parameter types the API narrows (a spec is a dict)
+    progress: str | None = None  # the callback parameter whose reports the route can stream
 
     @property
     def name(self) -> str:
@@ -178,7 +182,7 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("endpoints", "serving", "GET", "/models/{model_ref}/endpoints"),
     _op("endpoints", "create", "POST", "/endpoints", OPERATOR),
     _op("endpoints", "update", "PUT", "/endpoints/{name}", OPERATOR),
-    _op("endpoints", "deploy", "POST", "/endpoints/{name}/deploy", OPERATOR),
+    _op("endpoints", "deploy", "POST", "/endpoints/{name}/deploy", OPERATOR, progress="progress"),
     _op("endpoints", "rollback", "POST", "/endpoints/{name}/rollback", OPERATOR),
     _op("endpoints", "add_events", "POST", "/endpoints/{name}/events", OPERATOR),
     _op("endpoints", "delete", "DELETE", "/endpoints/{name}", OPERATOR),
