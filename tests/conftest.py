@@ -58,8 +58,6 @@ def pytest_collection_modifyitems(config, items):
 
 #: The CLI tests of what cannot go through the API, by node id, with why (``--remote``).
 LOCAL_ONLY_TESTS = {
-    "tests/features/test_no_skew.py::test_a_loop_trains_on_the_point_in_time_join_of_its_labels":
-        "'loop run' runs the loop's pipeline where the workspace is (ws.loops.run has no route)",
     "tests/registry/test_trust.py::test_gated_aliases_are_configurable":
         "a workspace whose configuration is broken has no server to ask: it does not start",
 }

@@ -38,3 +38,19 @@ def test_who_acts_is_never_sent_by_the_caller():
     assert where == {"ref": "path", "reason": "body", "actor": "server", "force": "body"}
     ingest = {p.name: p.where for p in signatures.parameters(operations.find("datasets", "ingest"))}
     assert ingest["paths"] == "stream" and ingest["progress"] == "local"
+
+
+def test_a_loop_travels_as_a_spec_or_a_name_never_a_path_of_the_server():
+    import pytest
+    from pydantic import TypeAdapter, ValidationError
+
+    run = signatures.parameters(operations.find("loops", "run"))
+    where = {p.name: p.where for p in run}
+    assert where["spec"] == "body" and where["on_progress"] == "local"
+    assert where["started_by"] == "local"  # a trigger's firing marker: the server's own
+    spec = TypeAdapter({p.name: p.hint for p in run}["spec"])
+    assert spec.validate_python("credit") == "credit"
+    assert spec.validate_python({"name": "credit"}) == {"name": "credit"}
+    for path in ("/srv/loop.yaml", "loop.yml", "..\\loop"):
+        with pytest.raises(ValidationError):
+            spec.validate_python(path)

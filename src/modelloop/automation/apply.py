@@ -24,7 +24,7 @@ from pathlib import Path
 from modelloop.automation import loop_parts as parts
 from modelloop.automation import loop_triggers
 from modelloop.common.hashing import sha256_bytes
-from modelloop.errors import InvalidInput, NotFound
+from modelloop.errors import NotFound
 from modelloop.pipelines.loop import LoopResult, Loops
 
 #: The order changes are made and printed in: a trigger may name an alarm, an alarm a monitor.
@@ -150,18 +150,16 @@ class DeclaredLoops(Loops):
         return self._apply(*self._load_stored(name))
 
     # -- running a stored loop --------------------------------------------------------------------
-    def run(self, spec: str | os.PathLike | dict, **options) -> LoopResult:
-        """Run a loop once (``options``: those of :meth:`Loops.run
+    def run(self, spec: str | os.PathLike | dict, *, executor: str = "threads",
+            wait: bool = False, wait_timeout: float | None = None, on_progress=None,
+            started_by: dict | None = None, should_stop=None) -> LoopResult:  # fmt: skip
+        """Run a loop once (the options are those of :meth:`Loops.run
         <modelloop.pipelines.loop.Loops.run>`): a spec file, or an applied loop (by name, or its
         stored spec); then the applied loop's objects are brought in line with the run (the
         changes are in ``result.extra["applied"]``)."""
-        import inspect
-
-        try:
-            inspect.signature(Loops.run).bind(self, spec, **options)
-        except TypeError as exc:
-            raise InvalidInput(f"ws.loops.run(): {exc}") from None
-        result = super().run(spec, **options)
+        result = super().run(spec, executor=executor, wait=wait, wait_timeout=wait_timeout,
+                             on_progress=on_progress, started_by=started_by,
+                             should_stop=should_stop)  # fmt: skip
         stored = self._stored_name(spec)
         if stored is not None:
             try:

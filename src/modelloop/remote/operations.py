@@ -170,7 +170,9 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("loops", "get", "GET", "/loops/{name}"),
     _op("loops", "get_spec", "GET", "/loops/{name}/spec"),
     _op("loops", "status", "GET", "/loops/{name}/status"),
-    _op("loops", "apply", "POST", "/loops", OPERATOR, types=(("spec", dict),)),
+    _op("loops", "apply", "POST", "/loops", OPERATOR, types=(("spec", "dict | LoopName"),)),
+    _op("loops", "run", "POST", "/loop-runs", OPERATOR, types=(("spec", "dict | LoopName"),),
+        progress="on_progress"),
     _op("loops", "sync", "POST", "/loops/{name}/sync", OPERATOR),
     _op("loops", "delete", "DELETE", "/loops/{name}", OPERATOR),
     # -- endpoints and rollouts

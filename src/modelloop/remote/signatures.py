@@ -44,9 +44,10 @@ __all__ = ["LOCAL_ONLY", "SCALARS", "SERVER_FILLED", "Param", "is_scalar", "para
 
 #: Who is acting: filled by the server from the caller's token, never sent by the caller.
 SERVER_FILLED = frozenset({"actor", "by", "created_by"})
-#: Callbacks and handles that cannot cross a network.
-LOCAL_ONLY = frozenset({"progress", "on_start", "should_stop", "cancellable", "log", "on_run",
-                        "on_tick"})  # fmt: skip
+#: Callbacks and handles that cannot cross a network, and what only the server's own processes
+#: pass (``started_by``: the firing of a trigger that started a run).
+LOCAL_ONLY = frozenset({"progress", "on_progress", "on_start", "should_stop", "cancellable", "log",
+                        "on_run", "on_tick", "started_by"})  # fmt: skip
 
 
 # -- signatures -------------------------------------------------------------------------------
@@ -110,7 +111,22 @@ def _namespace() -> dict:
     import pyarrow as pa
 
     return {"pa": pa, "os": os, "Ref": str, "ModelRef": str, "Any": Any,
-            "YamlMapping": _yaml_mapping()}  # fmt: skip
+            "YamlMapping": _yaml_mapping(), "LoopName": _loop_name()}  # fmt: skip
+
+
+def _loop_name():
+    """A loop named in a body: an applied loop's name; a spec file travels as its content (the
+    client reads it), never as a path, which would name a file of the server's."""
+    from typing import Annotated
+
+    from pydantic import AfterValidator
+
+    def check(value: str) -> str:
+        if not value or "/" in value or "\\" in value or value.endswith((".yaml", ".yml")):
+            raise ValueError("the name of an applied loop, or a spec as an object")
+        return value
+
+    return Annotated[str, AfterValidator(check)]
 
 
 def _yaml_mapping():

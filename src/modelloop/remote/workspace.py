@@ -402,4 +402,17 @@ def _local_sources(arguments: dict) -> None:
         arguments["source_names"] = [f.name for f in found]
 
 
-_PREPARE = {("features", "apply"): _local_definition, ("datasets", "ingest"): _local_sources}
+def _local_spec(arguments: dict) -> None:
+    """``loops.run(spec)`` / ``loops.apply(spec)``: a spec file of this machine travels as its
+    content (the mapping: the server reads no path of the caller's); a name (of an applied loop)
+    as it is."""
+    spec = arguments.get("spec")
+    if isinstance(spec, os.PathLike) or (isinstance(spec, str) and (
+            os.sep in spec or spec.endswith((".yaml", ".yml")) or Path(spec).is_file())):
+        from modelloop.pipelines.loop_spec import read
+
+        arguments["spec"] = read(spec)[0]
+
+
+_PREPARE = {("features", "apply"): _local_definition, ("datasets", "ingest"): _local_sources,
+            ("loops", "run"): _local_spec, ("loops", "apply"): _local_spec}  # fmt: skip
