@@ -37,6 +37,20 @@ def test_the_remote_workspace_gives_what_the_local_one_gives(served):
         kind="dataset.version_created")
 
 
+def test_a_table_streams_batch_by_batch_never_whole_on_the_server(served, monkeypatch):
+    local, remote, server, _ = served
+
+    def whole(*args, **kwargs):
+        raise AssertionError("the server built the whole table")
+
+    monkeypatch.setattr(server.ws.datasets, "to_arrow", whole)
+    cols = ["application_id", "salary"]
+    assert remote.datasets.to_arrow("loans", columns=cols).equals(
+        local.datasets.to_arrow("loans", columns=cols))
+    with pytest.raises(errors.InvalidInput, match="nope"):
+        remote.datasets.to_arrow("loans", columns=["nope"])
+
+
 def test_errors_come_back_as_the_same_classes(served):
     _, remote, server, _ = served
     with pytest.raises(errors.NotFound, match="nope"):

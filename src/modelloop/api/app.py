@@ -26,6 +26,7 @@ from modelloop.api.limits import BodyLimit, Threads, TokenBuckets
 from modelloop.api.params import Plan
 from modelloop.api.settings import ApiSettings
 from modelloop.api.streams import (
+    arrow_stream,
     receive_upload,
     render,
     scratch,
@@ -87,15 +88,19 @@ class Api:
         self.auth.audit(self.ws, principal, op.name, arguments=arguments, subject=subject,
                         error=error, source="api")  # fmt: skip
 
-    def call(self, op: Operation, principal, kwargs: dict, subject: str | None,
-             shown: dict | None = None) -> Any:  # fmt: skip
-        """``ws.<service>.<method>(**kwargs)``; a mutating call is audited with its outcome
-        and its arguments (``shown`` replacing some: an upload by its file's name)."""
+    def method(self, op: Operation, name: str | None = None) -> Callable:
+        """``ws.<service>.<name or op.method>``."""
         target = self.ws
         if op.service != "workspace":
             for part in op.service.split("."):  # "monitoring.baselines": ws.monitoring.baselines
                 target = getattr(target, part)
-        method = getattr(target, op.method)
+        return getattr(target, name or op.method)
+
+    def call(self, op: Operation, principal, kwargs: dict, subject: str | None,
+             shown: dict | None = None) -> Any:  # fmt: skip
+        """``ws.<service>.<method>(**kwargs)``; a mutating call is audited with its outcome
+        and its arguments (``shown`` replacing some: an upload by its file's name)."""
+        method = self.method(op)
         if not op.mutating:
             return method(**kwargs)
         shown = {**_shown(kwargs), **(shown or {})}
@@ -203,6 +208,9 @@ def _route(api: Api, op: Operation) -> dict:
         def endpoint(**values):
             principal = values.pop("principal__")
             kwargs, page = plan.arguments(values, principal.name)
+            if op.batches:  # a table sent batch by batch, never whole in memory
+                return arrow_stream(api.method(op, op.batches)(**kwargs),
+                                    lambda: api.call(op, principal, kwargs, None))  # fmt: skip
             result = api.call(op, principal, kwargs, _subject(op, kwargs))
             result, headers = _page(result, page, plan.method_limit)
             return render(result, headers)

@@ -1,6 +1,7 @@
 """Files in and out with bounded memory: an upload streams to a temporary folder in the
 workspace chunk by chunk (its size counted as it arrives), a download is a tar written to disk and
-sent from there; and results as the client rebuilds them (JSON, Arrow IPC, bytes)."""
+sent from there; and results as the client rebuilds them (JSON, Arrow IPC, bytes), a table
+batch by batch when its rows can be read so."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import os
 import shutil
 import tarfile
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import orjson
 from fastapi import HTTPException, Request, Response
 from starlette.background import BackgroundTask
-from starlette.responses import FileResponse
+from starlette.responses import FileResponse, StreamingResponse
 
 from modelloop.errors import InvalidInput
 from modelloop.remote.codec import encode
@@ -139,6 +141,49 @@ def relative(value: Any, base: Path) -> Any:
     if isinstance(value, dict):
         return {k: relative(v, base) for k, v in value.items()}
     return value
+
+
+def arrow_stream(batches: Iterator, empty: Callable[[], Any]) -> Response:
+    """Record batches as an Arrow IPC stream, each written and sent as it is read: memory
+    bounded by a batch whatever the table's size. No batch (no rows): ``empty()``, the table
+    the method itself gives (its schema)."""
+    first = next(batches, None)
+    if first is None:
+        return render(empty())
+    return StreamingResponse(_ipc([first], batches), media_type=ARROW)
+
+
+def _ipc(head: list, rest: Iterator) -> Iterator[bytes]:
+    import itertools
+
+    import pyarrow as pa
+
+    sink = _Pending()
+    with pa.ipc.new_stream(sink, head[0].schema) as writer:
+        for batch in itertools.chain(head, rest):
+            writer.write_batch(batch)
+            yield sink.take()
+    yield sink.take()  # the end-of-stream marker
+
+
+class _Pending:
+    """A file the IPC writer writes into, emptied by :meth:`take` after each batch."""
+
+    closed = False
+
+    def __init__(self):
+        self.chunks: list[bytes] = []
+
+    def write(self, data) -> int:
+        self.chunks.append(bytes(data))
+        return len(self.chunks[-1])
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        out, self.chunks = b"".join(self.chunks), []
+        return out
 
 
 def render(value: Any, headers: dict | None = None) -> Response:

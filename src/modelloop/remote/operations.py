@@ -10,7 +10,9 @@ How a row's parameters travel: :mod:`modelloop.remote.signatures`.
 
 How a result travels: ``TypeAdapter(return annotation).dump_python(value, mode="json")`` as the
 JSON body, rebuilt by the client with ``validate_python``; a ``pyarrow.Table`` as an Arrow IPC
-stream (``application/vnd.apache.arrow.stream``), ``bytes`` as ``application/octet-stream``.
+stream (``application/vnd.apache.arrow.stream``; a row with ``batches`` sends the record batches
+of that method as they are read, so a table is never whole in the server's memory), ``bytes``
+as ``application/octet-stream``.
 A row with ``progress`` (the name of the method's callback parameter) answers a caller that
 sends ``Accept: application/x-ndjson`` with the callback's reports as they happen, one JSON object
 a line, then the result (``modelloop.api.progress``); the client passes them to its own callback.
@@ -64,6 +66,8 @@ class Operation:
     upload: str = "paths"  # the parameter an upload stands for (see the module's docstring)
     types: tuple[tuple[str, Any], ...] = ()  # parameter types the API narrows (a spec is a dict)
     progress: str | None = None  # the callback parameter whose reports the route can stream
+    batches: str | None = None  # a method of the same parameters yielding the result's Arrow
+    # record batches: the route streams them, the table never whole in the server's memory
 
     @property
     def name(self) -> str:
@@ -92,7 +96,7 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("datasets", "get", "GET", "/datasets/{ref}"),
     _op("datasets", "stats", "GET", "/datasets/{ref}/stats"),
     _op("datasets", "head", "GET", "/datasets/{ref}/head"),
-    _op("datasets", "to_arrow", "GET", "/datasets/{ref}/table"),
+    _op("datasets", "to_arrow", "GET", "/datasets/{ref}/table", batches="iter_batches"),
     _op("datasets", "quarantined", "GET", "/datasets/{ref}/quarantined"),
     _op("datasets", "sources", "GET", "/datasets/{ref}/sources", page=True),
     _op("datasets", "parts", "GET", "/datasets/{ref}/parts", page=True),
