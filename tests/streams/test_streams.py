@@ -152,11 +152,17 @@ def test_a_producer_sending_nulls_raises_alarms_within_one_micro_batch(local_wor
 
 
 def test_a_redis_stream_is_committed_by_time_and_its_bad_entries_quarantined(local_workspace,
-                                                                             redis_url):
+                                                                             redis_url,
+                                                                             monkeypatch):
+    """Also: a recorded consumer's URL (``up`` runs it again from the store) holds no password;
+    the consumer takes it from MODELLOOP_REDIS_PASSWORD when it runs, and says so when it is
+    unset (the test server's default user takes any password: nopass)."""
     import json
     import uuid
 
     import redis
+
+    from modelloop.errors import ConfigError
 
     ws, key = local_workspace, f"orders-{uuid.uuid4().hex}"
     client = redis.Redis.from_url(redis_url, decode_responses=True)
@@ -165,7 +171,7 @@ def test_a_redis_stream_is_committed_by_time_and_its_bad_entries_quarantined(loc
             client.xadd(key, {"row": json.dumps(r)})
         client.xadd(key, {"id": "5", "card": "c0", "amount": "2.5", "ts": "2024-05-01"})  # flat
         client.xadd(key, {"row": '{"id": 6, "card": '})  # not JSON
-        url = f"{redis_url}?stream={key}"
+        url = redis_url.replace("redis://", "redis://default:s3cret@", 1) + f"?stream={key}"
         # fewer rows than every_rows: the batch is committed when its first row waited long enough
         out = ws.streams.consume("orders", url, every_rows=1000, every_seconds=0.2, max_batches=1)
         assert (out["rows"], out["quarantined_rows"]) == (6, 1)
@@ -174,7 +180,13 @@ def test_a_redis_stream_is_committed_by_time_and_its_bad_entries_quarantined(loc
         assert client.xpending(key, "modelloop-orders")["pending"] == 0
         [source] = ws.datasets.stream_status("orders")["sources"]
         assert source["source"].endswith(f"/{key}#modelloop-orders") and source["rows"] == 6
-        assert ws.streams.consume("orders", url, until_idle=True)["batches"] == 0  # nothing new
+        [recorded] = ws.streams.consumers()
+        assert recorded["url"] == url.replace("s3cret", "***")
+        monkeypatch.delenv("MODELLOOP_REDIS_PASSWORD", raising=False)
+        with pytest.raises(ConfigError, match="MODELLOOP_REDIS_PASSWORD"):
+            ws.streams.consume("orders", recorded["url"], until_idle=True)
+        monkeypatch.setenv("MODELLOOP_REDIS_PASSWORD", "s3cret")
+        assert ws.streams.consume("orders", recorded["url"], until_idle=True)["batches"] == 0
         with pytest.raises(InvalidInput, match="names no stream"):
             ws.streams.consume("orders", redis_url, until_idle=True)
     finally:
@@ -243,3 +255,4 @@ def test_a_redis_stream_created_again_under_its_key_is_read_from_its_start(local
     finally:
         client.delete(key)
         client.close()
+

@@ -24,7 +24,7 @@ from modelloop.common.hashing import sha256_bytes
 from modelloop.data.refs import check_name
 from modelloop.errors import Conflict, InvalidInput
 from modelloop.streams.consumer import StreamConsumer
-from modelloop.streams.sources import open_source
+from modelloop.streams.sources import open_source, redacted
 
 
 class Streams:
@@ -84,8 +84,9 @@ class Streams:
             src.close()
             raise
         try:
-            # how it runs, for `modelloop up` to run it again (the latest run's options win)
-            self.store.record_stream_consumer(name, src.name, source, options)
+            # how it runs, for `modelloop up` to run it again (the latest run's options win);
+            # not a password: the consumer run again takes it from the environment
+            self.store.record_stream_consumer(name, src.name, redacted(source), options)
         except BaseException:
             lease.release()
             src.close()

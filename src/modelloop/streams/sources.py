@@ -10,13 +10,14 @@ committed by the position recorded with the version (and only acknowledged).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 from modelloop.data.stream_rows import MicroBatch
-from modelloop.errors import InvalidInput
+from modelloop.errors import ConfigError, InvalidInput
 
 log = logging.getLogger("modelloop.streams")
 
@@ -97,7 +98,7 @@ class RedisSource:
     and their commits are refused (Conflict) rather than risk a duplicate."""
 
     def __init__(self, url: str, dataset: str, store, consumer: str | None = None):
-        parts = urlsplit(url)
+        parts = urlsplit(with_password(url))
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         self.stream = query.pop("stream", None)
         if not self.stream:
@@ -221,6 +222,42 @@ class RedisSource:
 
     def close(self) -> None:
         self.client.close()
+
+
+#: Where a consumer whose recorded URL holds no password (:func:`redacted`) finds it.
+ENV_REDIS_PASSWORD = "MODELLOOP_REDIS_PASSWORD"
+#: What stands for the password in a recorded URL.
+REDACTED = "***"
+
+
+def redacted(url: str) -> str:
+    """``url`` as the store records it (``modelloop up`` runs the consumer again from it, and
+    its command line is visible to every user of the machine): the password replaced by
+    :data:`REDACTED`, which :func:`with_password` fills in again from the environment."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"{parts.username or ''}:{REDACTED}@{host}").geturl()
+
+
+def with_password(url: str, environ=None) -> str:
+    """``url`` with a redacted password replaced by ``$MODELLOOP_REDIS_PASSWORD``; a
+    :class:`~modelloop.errors.ConfigError` saying so when it is unset."""
+    from urllib.parse import quote
+
+    parts = urlsplit(url)
+    if parts.password != REDACTED:
+        return url
+    password = (os.environ if environ is None else environ).get(ENV_REDIS_PASSWORD)
+    host = parts.netloc.rsplit("@", 1)[1]
+    if not password:
+        raise ConfigError(f"the password of Redis at {host} is not stored with the consumer "
+                          f"(its URL is recorded as {redacted(url)})",
+                          hint=f"set {ENV_REDIS_PASSWORD} where the consumer runs ('modelloop up' "
+                               "passes its environment on), or give the URL with its password")
+    return parts._replace(netloc=f"{parts.username or ''}:{quote(password, safe='')}@{host}"
+                          ).geturl()  # fmt: skip
 
 
 def open_source(url: str, dataset: str, store, consumer: str | None = None):
