@@ -392,6 +392,55 @@ def remote_cli(servers, *args, cwd=None, env=None, check=True, timeout=None) -> 
     return invoke_cli(*rest, cwd=cwd, env=remote_env, check=check)
 
 
+class DemoWorkspace:
+    """A workspace that ran ``modelloop demo`` (three days, the third drifted), built once per
+    test session: ``folder`` holds it (read it, never change it: copy it with :meth:`copy`
+    first), ``out``/``err``/``code`` what the command printed and returned."""
+
+    #: The demo's arguments: small, to completion (tests/test_demo.py reads its story).
+    ARGS = ("--days", "3", "--rows", "600", "--drift-day", "3", "--day-seconds", "3")
+
+    def __init__(self, folder: Path, result: dict):
+        self.folder = folder
+        self.code, self.out, self.err = result["code"], result["out"], result["err"]
+
+    def copy(self, dest: Path) -> Path:
+        """A private copy of the demo's folder to change (its paths are relative: a copy is a
+        workspace of its own; what the demo recorded, such as its loop's watched folder, still
+        names the original)."""
+        import shutil
+
+        shutil.copytree(self.folder, dest, ignore=shutil.ignore_patterns("*.sock", "*.lock"))
+        return dest
+
+
+@pytest.fixture(scope="session")
+def demo_workspace(tmp_path_factory) -> DemoWorkspace:
+    """The demo's workspace, built once for the whole session, across xdist workers too (the
+    first worker to ask builds it under a file lock, the others wait and reuse it): the demo
+    test reads its story, the console's browser tests walk a copy of it. Running it in each
+    would cost the suite another ~25 s."""
+    import json
+
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder, record = shared / "demo-workspace", shared / "demo-workspace.json"
+    with FileLock(str(shared / "demo-workspace.lock")):
+        if not record.is_file():
+            result = invoke_cli("demo", folder, *DemoWorkspace.ARGS, check=False,
+                                env={"MODELLOOP_JOB_RUNNER": "inline"})
+            from modelloop.training import warm_workers
+
+            warm_workers.shutdown(folder / ".modelloop")  # the warm job server it started
+            record.write_text(json.dumps({"code": result.code, "out": result.out,
+                                          "err": result.err}))
+    demo = DemoWorkspace(folder, json.loads(record.read_text()))
+    assert demo.code == 0, f"modelloop demo failed:\n{demo.out[-3000:]}\n{demo.err[-3000:]}"
+    return demo
+
+
 def write_csv(path: Path, frame) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)

@@ -13,16 +13,14 @@ import json
 import pytest
 
 from modelloop.cli.demo import SUMMARY_FILE
-from modelloop.training import warm_workers
 
 
 @pytest.mark.slow
-def test_demo_closes_the_loop_with_no_command_typed(tmp_path, cli):
+def test_demo_closes_the_loop_with_no_command_typed(demo_workspace, cli):
     # watched as a person watches it: the stages line by line (piped: no live view), the table;
-    # the story read back from the summary the demo keeps (what --json prints)
-    folder = tmp_path / "demo"
-    result = cli("demo", folder, "--days", "3", "--rows", "600", "--drift-day", "3",
-                 "--day-seconds", "3", timeout=900)
+    # the story read back from the summary the demo keeps (what --json prints). The demo ran
+    # once for the session (conftest.demo_workspace: the console's browser tests walk it too).
+    folder, result = demo_workspace.folder, demo_workspace
     out = json.loads((folder / SUMMARY_FILE).read_text())
     days = {d["day"]: d for d in out["days"]}
     assert sorted(days) == [1, 2, 3] and out["drift_day"] == 3
@@ -72,7 +70,6 @@ def test_demo_closes_the_loop_with_no_command_typed(tmp_path, cli):
                   "serving"):
         assert any(line.split("] ", 1)[-1].startswith(stage) for line in result.err.splitlines()
                    ), (stage, result.err)
-    warm_workers.shutdown(folder / ".modelloop")  # the warm job server the demo started
 
 
 @pytest.mark.slow

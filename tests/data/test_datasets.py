@@ -121,6 +121,11 @@ def test_unparseable_rows_are_quarantined_and_counted(workspace, tmp_path):
         .str.contains("age|field", case=False)
         .all()
     )
+    # the bounded JSON form (the console's page): records, in order, as far as the page
+    rows = workspace.datasets.quarantine_rows("loans")
+    assert rows == bad.to_dict("records") and set(rows[0]) == {"source", "row", "record", "reason"}
+    assert workspace.datasets.quarantine_rows("loans", limit=1, offset=1) == rows[1:]
+    assert workspace.datasets.quarantine_rows("loans@1") == []
 
 
 def test_windows_select_parts_by_ingest_time(workspace, tmp_path):

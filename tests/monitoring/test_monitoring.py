@@ -93,6 +93,23 @@ def test_ensure_baseline_is_idempotent(workspace, tmp_path):
     assert loaded.n_rows == 500 and set(loaded.columns) == set(frame(1, 0).columns)
 
 
+def test_two_dataset_versions_compared_drift_and_histograms(workspace, tmp_path):
+    """The console's comparison: version 2 (the first day plus a drifted one) against version 1,
+    each column's drift verdict and both distributions on shared bins; nothing is stored."""
+    _ingest(workspace, tmp_path, "d", frame(1500, 4))
+    _ingest(workspace, tmp_path, "d", frame(1500, 5, shift=1.5))
+    out = workspace.monitoring.compare("d@2", "d@1")
+    assert (out["ref"], out["against"]) == ("d@2", "d@1")
+    drifted = {r["column"]: r["drifted"] for r in out["check"]["drift"]}
+    assert drifted["drifty"] and not drifted["stable"] and not drifted["colour"]
+    hist = out["histograms"]
+    assert set(hist) == set(frame(1, 0).columns)
+    assert len(hist["drifty"]["edges"]) == len(hist["drifty"]["current"]) + 1
+    assert abs(sum(hist["drifty"]["reference"]) - 1) < 1e-9
+    assert hist["colour"]["kind"] == "categorical" and "red" in hist["colour"]["categories"]
+    assert workspace.monitoring.baselines.list() == []
+
+
 # -- alarms ----------------------------------------------------------------------------------------
 class _Hook(BaseHTTPRequestHandler):
     received: list = []

@@ -1,12 +1,15 @@
 """The web console in a real headless Chromium (Debian's ``chromium`` driven by Selenium through
-Debian's ``chromium-driver``; nothing is downloaded): sign-in with a token, every page renders
-the workspace's data, a viewer sees no approve button, an admin approves a version and the
+Debian's ``chromium-driver``; nothing is downloaded) on a workspace that ran the demo: sign-in
+with a token, every page renders the workspace's data (the loop's runs, triggers, gate verdicts,
+promotions and rollbacks; a version's lineage graph; quarantined rows; two dataset versions'
+drift with histograms), a viewer sees no approve button, an admin approves a version and the
 registry's history shows it, the endpoint charts update as new traffic figures arrive, and no
 page logs a JavaScript error. Screenshots of the main pages go to ``$MODELLOOP_SCREENSHOTS``
 (docs/screenshots holds the committed set) or a temporary folder.
 
-One workspace (two small datasets versions, two trained versions: cheap, SDK-built), one API
-server and one browser for the module.
+The demo's workspace is built once per test session (``demo_workspace`` in tests/conftest.py:
+tests/test_demo.py reads its story); this module changes a copy of it. One API server and one
+browser for the module.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import shutil
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -30,44 +34,15 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-pytestmark = pytest.mark.slow  # the workspace's two trainings import scikit-learn: ~10-25 s
-
-from modelloop.pipelines import pipeline, step  # noqa: E402
+pytestmark = pytest.mark.slow  # the demo's workspace (shared with tests/test_demo.py): ~25 s
 
 WAIT = 20  # seconds a page may take on a loaded 2-core machine (a wait, not an assertion)
 
 
-@step
-def rows(n: int) -> list:
-    print(f"loading {n} rows")
-    return list(range(n))
-
-
-@step
-def total(values: list) -> int:
-    return sum(values)
-
-
-@step
-def count(values: list) -> int:
-    return len(values)
-
-
-@step
-def mean(s: int, n: int) -> float:
-    return s / n
-
-
-@pipeline
-def averaged(n: int = 5):
-    values = rows(n)
-    mean(total(values), count(values))
-
-
-def _trials(ws, parent: int) -> int:
+def _trials(ws) -> int:
     """A tuning job's records as the tuner writes them (a parent and its trials), without
     tuning: the console only reads them."""
-    tune = ws.store.create_job(kind="tune", name="tune logistic_regression on credit@2",
+    tune = ws.store.create_job(kind="tune", name="tune logistic_regression on loans@3",
                                spec={}, params={"algorithm": "logistic_regression"},
                                status="succeeded")  # fmt: skip
     for c, auc in ((0.1, 0.91), (1.0, 0.95), (10.0, 0.93)):
@@ -77,40 +52,27 @@ def _trials(ws, parent: int) -> int:
     return tune
 
 
-def _workspace(root: Path):
-    import numpy as np
-    import pandas as pd
-
+def _workspace(demo, root: Path):
+    """A copy of the demo's workspace, plus what the demo does not do (each cheap, no
+    training): a version waiting for approval (the newest training registered again), a
+    rollback of the champion and its promotion back, rows quarantined by an ingest, the
+    records of a tuning job, a loop run whose gate fails."""
     from modelloop import Workspace
 
-    ws = Workspace.init(root)
-    rng = np.random.default_rng(0)
-    for day in range(2):
-        x = rng.normal(size=(120, 3)) + day * 0.3
-        frame = pd.DataFrame(x, columns=["a", "b", "c"]).assign(
-            y=(x[:, 0] + x[:, 1] > 0).astype(int)
-        )
-        frame.to_csv(root / f"day{day}.csv", index=False)
-        ws.datasets.ingest("credit", [root / f"day{day}.csv"])
-    for version in (1, 2):
-        job = ws.training.train(f"credit@{version}", "y", "logistic_regression")
-        ws.models.register_from_job("credit", job["id"])
-    ws.models.approve("credit@1", reason="first")
-    ws.models.set_alias("credit", "champion", "credit@1")
-    ws.endpoints.create("credit-ep", "credit@champion")
-    ws.tune_job = _trials(ws, 2)
-    baseline = ws.monitoring.ensure_baseline("credit@1", target="y")["name"]
-    ws.monitoring.create_monitor("credit-drift", baseline=baseline, dataset="credit")
-    ws.alarms.create("credit-violations", "violations", threshold=0, comparison=">",
-                     dimensions={"monitor": "credit-drift"})  # fmt: skip
-    ws.monitoring.run("credit-drift", dataset_ref="credit@2")
-    ws.loops.apply({"name": "credit", "data": {"dataset": "credit"}, "target": "y",
-                    "train": {"algorithm": "logistic_regression"},
-                    "deploy": {"endpoint": "credit-ep"},
-                    "monitors": [{"name": "credit-loop-drift", "kind": "data_drift",
-                                  "alarm": {"threshold": 0.3}}]})  # fmt: skip
-    for _ in range(2):  # the second run's steps are all cache hits
-        assert averaged.run(ws, {"n": 4}, executor="threads").status == "succeeded"
+    ws = Workspace(demo.copy(root))
+    newest = max(j["id"] for j in ws.jobs.list(limit=None) if j["kind"] == "train")
+    ws.models.register_from_job("loans", newest)  # loans@3, pending
+    ws.models.rollback("loans", "champion", reason="checking the console")
+    ws.models.set_alias("loans", "champion", "loans@2", reason="back to the loop's champion")
+    for day, text in enumerate(("a,b,c\n1,2,x\n3,4,y\n", "a,b,c\n5,6,z\n7\n8,9,w,10\n11,12,v\n13,14,u\n")):
+        (root / f"intake{day}.csv").write_text(text)
+        ws.datasets.ingest("intake", [root / f"intake{day}.csv"])
+    ws.tune_job = _trials(ws)
+    # the loop run by hand once more: the same data, so its training is a cache hit and the
+    # gate fails (the candidate is the champion); the demo's own third run depends on timing
+    ws.triggers.fire("retrain-now")
+    ws.triggers.run_pending(datetime.now(UTC), wait=True)
+    ws.last_run = max(r["id"] for r in ws.loops.status("loans")["runs"])
     return ws
 
 
@@ -150,7 +112,12 @@ class Console:
     def text(self) -> str:
         return self.driver.find_element(By.ID, "main").text
 
-    def shot(self, name: str) -> None:
+    def shot(self, name: str, at: str | None = None) -> None:
+        """Save the window as ``name``.png, scrolled to the element ``at`` (CSS) if given."""
+        if at:
+            self.driver.execute_script("arguments[0].scrollIntoView({block: 'start'});"
+                                       "window.scrollBy(0, -70)",
+                                       self.driver.find_element(By.CSS_SELECTOR, at))  # fmt: skip
         self.driver.save_screenshot(str(self.shots / f"{name}.png"))
 
     def errors(self) -> list[dict]:
@@ -160,14 +127,14 @@ class Console:
 
 
 @pytest.fixture(scope="module")
-def console(tmp_path_factory):
+def console(demo_workspace, tmp_path_factory):
     import uvicorn
     from argon2 import PasswordHasher
 
     from modelloop.access import tokens as T
     from modelloop.ui.app import create_app
 
-    ws = _workspace(tmp_path_factory.mktemp("console") / "ws")
+    ws = _workspace(demo_workspace, tmp_path_factory.mktemp("console") / "ws")
     with pytest.MonkeyPatch.context() as m:  # light hashes: this module is about the browser
         m.setattr(T, "_hasher", lambda: PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
         tokens = {role: ws.tokens.create(f"ui-{role}", role=role)["token"]
@@ -226,27 +193,47 @@ def test_every_page_renders_its_data(console):
     c = console
     c.sign_in("admin")
     c.open("#/overview", "#events li")
-    loop = c.driver.find_element(By.CSS_SELECTOR, "section.loop[data-loop=credit]").text
-    assert "credit@1" in loop and "credit-v1" in loop and "100%" in loop  # champion, traffic
-    assert "credit-loop-drift" in loop and "INSUFFICIENT_DATA" in loop  # monitor, alarm
-    assert "model.registered" in c.text() and "credit@2" in c.text()
+    loop = c.driver.find_element(By.CSS_SELECTOR, "section.loop[data-loop=loans]").text
+    assert "loans@2" in loop and "loans-v2" in loop and "100%" in loop  # champion, traffic
+    assert "loans-drift" in loop and "ALARM" in loop  # monitors, alarms
+    # the loop's runs (by hand, by the drift alarm, maybe by the quality alarm, by hand), its
+    # triggers
+    rows = lambda css: c.driver.find_elements(By.CSS_SELECTOR, css)  # noqa: E731
+    runs = len(c.ws.loops.status("loans")["runs"])
+    assert runs >= 3 and len(rows("#runs-loans tbody tr")) == runs
+    assert "retrain-on-drift" in c.driver.find_element(By.ID, "runs-loans").text
+    assert {"incoming", "retrain-on-drift"} <= {r.text.split()[0] for r in
+                                                  rows("#triggers-loans tbody tr")}  # fmt: skip
+    # the timeline: each run with the gate's verdict, promotions, the rollback
+    c.wait(lambda d: rows("#timeline-loans li[data-kind=gate]"))
+    assert len(rows("#timeline-loans li[data-kind=run]")) == runs
+    verdicts = [li.get_attribute("data-verdict") for li in rows("#timeline-loans li[data-kind=gate]")]
+    assert len(verdicts) == runs and verdicts[0] == "failed" and verdicts.count("passed") == 2
+    assert len(rows("#timeline-loans li[data-kind=promotion]")) >= 3
+    assert "checking the console" in rows("#timeline-loans li[data-kind=rollback]")[0].text
+    assert rows("#timeline-loans li[data-kind=alarm]") and rows("#timeline-loans li[data-kind=rollout]")
+    assert "model.registered" in c.text()
     c.shot("overview")
     c.open("#/registry", "#models")
-    assert "champion → v1" in c.text()
-    c.open("#/registry/credit", "#versions")
+    assert "champion → v2" in c.text()
+    c.open("#/registry/loans", "#versions")
     c.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#history"))
     assert "approved" in c.driver.find_element(By.ID, "versions").text
     c.shot("registry")
-    c.open("#/registry/credit/1", "#lineage")
-    assert "credit@1" in c.driver.find_element(By.ID, "lineage").text
-    assert "day0.csv" in c.driver.find_element(By.ID, "lineage").text  # back to the data files
-    assert "credit-ep" in c.driver.find_element(By.ID, "deployed-on").text
+    c.open("#/registry/loans/2", "#lineage-graph")
+    graph = c.driver.find_element(By.ID, "lineage-graph")
+    kinds = [g.get_attribute("data-kind") for g in graph.find_elements(By.CSS_SELECTOR, "g.node")]
+    assert kinds == ["file", "dataset", "job", "version", "endpoint"], kinds
+    assert int(graph.get_attribute("data-edges")) == 4
+    assert "loans-2026-01-03.csv" in graph.text and "loans@2..3" in graph.text  # the data files
+    assert "loans" in c.driver.find_element(By.ID, "deployed-on").text
+    c.shot("version", at="#lineage-graph")
     c.open("#/jobs", "#jobs")
-    assert "train logistic_regression on credit@2" in c.text()
+    assert "loop train hist_gradient_boosting on loans@3" in c.text()
     c.shot("jobs")
     c.open("#/jobs/1", "#job-evaluation")
     c.wait(lambda d: "(no log lines)" not in d.find_element(By.ID, "job-logs").text != "…")
-    assert "logistic_regression" in c.driver.find_element(By.ID, "job-params").text
+    assert "hist_gradient_boosting" in c.driver.find_element(By.ID, "job-params").text
     assert "accuracy" in c.driver.find_element(By.ID, "job-metrics").text
     assert "model/model.json" in c.driver.find_element(By.ID, "job-artifacts").text
     c.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#job-report[data-loaded]"))
@@ -255,19 +242,31 @@ def test_every_page_renders_its_data(console):
     c.driver.switch_to.default_content()
     c.shot("job")
     c.open("#/datasets", "#datasets")
-    c.open("#/datasets/credit", "#dataset-stats")
-    assert (
-        "Mean shift" in c.text() and "v2" in c.driver.find_element(By.ID, "dataset-versions").text
-    )
-    c.wait(lambda d: "day1.csv" in d.find_element(By.ID, "dataset-sources").text)
-    c.shot("dataset")
+    # the drifted day's version against the day before: the drift table, a histogram a column
+    c.open("#/datasets/loans", "#dataset-drift")
+    assert "Mean shift" in c.text() and "v3" in c.driver.find_element(By.ID, "dataset-versions").text
+    drift = c.driver.find_element(By.ID, "dataset-drift")
+    assert "salary" in drift.text and "wasserstein" in drift.text
+    assert drift.find_elements(By.CSS_SELECTOR, "span.badge[data-status=drift]")
+    assert len(drift.find_elements(By.CSS_SELECTOR, "figure")) == len(
+        drift.find_elements(By.CSS_SELECTOR, "tbody tr")) >= 9  # fmt: skip
+    c.wait(lambda d: "loans-2026-01-03.csv" in d.find_element(By.ID, "dataset-sources").text)
+    assert "No rows quarantined." in c.text()
+    c.shot("dataset", at="#compare-versions")
     c.click("#compare-a option[value='1']")
     c.click("#compare-b option[value='2']")
     c.click("#compare-go")
     c.wait(lambda d: "Columns of v1 (compared with v2)" in d.find_element(By.ID, "main").text)
+    c.wait(lambda d: d.find_elements(By.ID, "dataset-drift"))
+    # rows an ingest refused: their reasons and the rows as they were
+    c.open("#/datasets/intake", "#dataset-quarantine")
+    quarantined = c.driver.find_element(By.ID, "dataset-quarantine").text
+    assert "expected 3 fields, got 1" in quarantined and "8,9,w,10" in quarantined
+    assert "intake1.csv" in quarantined
+    c.shot("quarantine", at="#dataset-quarantine")
     c.open("#/monitoring", "#alarms, #page-monitoring p.muted")
     c.open("#/endpoints", "#endpoints")
-    assert "credit-v1: credit@1 (100%)" in c.text()
+    assert "loans-v2: loans@2 (100%)" in c.text()
     assert c.errors() == []
 
 
@@ -280,7 +279,7 @@ def test_jobs_filter_and_page_on_the_server(console):
     c.open("#/jobs", "#jobs")
     assert len(c.driver.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")) == 25
     c.driver.find_element(By.CSS_SELECTOR, ".pager button.next").click()
-    c.wait(lambda d: "credit@1" in d.find_element(By.ID, "jobs").text)  # the oldest, on page 2
+    c.wait(lambda d: "loans@1" in d.find_element(By.ID, "jobs").text)  # the oldest, on page 2
     rest = len(c.ws.jobs.list(limit=None)) - 25
     assert len(c.driver.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")) == rest
     c.driver.find_element(By.CSS_SELECTOR, "#filter-kind option[value=train]").click()
@@ -292,7 +291,8 @@ def test_jobs_filter_and_page_on_the_server(console):
 def test_a_viewer_sees_no_approve_button(console):
     c = console
     c.sign_in("viewer")
-    c.open("#/registry/credit", "#versions")
+    c.open("#/registry/loans", "#versions")
+    assert "pending" in c.driver.find_element(By.ID, "versions").text  # loans@3
     assert c.driver.find_elements(By.CSS_SELECTOR, "button.approve") == []
     assert c.driver.find_elements(By.CSS_SELECTOR, "button.rollback") == []
     assert c.errors() == []
@@ -301,16 +301,16 @@ def test_a_viewer_sees_no_approve_button(console):
 def test_an_admin_approves_a_version_and_the_history_shows_it(console):
     c = console
     c.sign_in("admin")
-    c.open("#/registry/credit", "button.approve[data-ref='credit@2']").click()
+    c.open("#/registry/loans", "button.approve[data-ref='loans@3']").click()
     c.wait(lambda d: d.find_element(By.ID, "confirm").get_attribute("open") is not None)
     c.driver.find_element(By.ID, "confirm-reason").send_keys("looks right")
     c.driver.find_element(By.ID, "confirm-ok").click()
     c.wait(lambda d: "looks right" in d.find_element(By.ID, "history").text)
     row = next(r for r in c.driver.find_elements(By.CSS_SELECTOR, "#history tbody tr")
                if "looks right" in r.text)  # fmt: skip
-    assert "approved" in row.text and "v2" in row.text and "ui-admin" in row.text
-    assert c.ws.models.get("credit@2")["status"] == "approved"
-    assert c.driver.find_elements(By.CSS_SELECTOR, "button.approve[data-ref='credit@2']") == []
+    assert "approved" in row.text and "v3" in row.text and "ui-admin" in row.text
+    assert c.ws.models.get("loans@3")["status"] == "approved"
+    assert c.driver.find_elements(By.CSS_SELECTOR, "button.approve[data-ref='loans@3']") == []
     audit = c.ws.audit.list(action="models.approve")
     assert any(a["actor"] == "ui-admin" and a["outcome"] == "ok" for a in audit)
     assert c.errors() == []
@@ -325,6 +325,8 @@ def test_the_endpoint_charts_update_while_traffic_flows(console):
     c = console
     c.sign_in("operator")
     app = c.ws.endpoints.server_app(poll_seconds=0.1, metrics_seconds=0.5)
+    columns = [col["name"] for col in c.ws.models.get("loans@2")["manifest"]["signature"]["columns"]]
+    rows = [list(r.values()) for r in c.ws.datasets.head("loans@3", 10, columns=columns).to_pylist()]
 
     def points(chart: str) -> int:
         found = c.driver.execute_script(
@@ -337,20 +339,18 @@ def test_the_endpoint_charts_update_while_traffic_flows(console):
         while not condition():
             assert time.monotonic() < deadline, "the charts did not update"
             for i in range(10):
-                answer = client.post(
-                    "/endpoints/credit-ep/invocations", json=[[0.1 * i, 0.2, -0.3]]
-                )
+                answer = client.post("/endpoints/loans/invocations", json=[rows[i]])
                 assert answer.status_code == 200, answer.text
             time.sleep(0.1)
 
     with TestClient(app) as client:
-        c.driver.get(c.url.replace("/ui/", "/ui/?refresh=1") + "#/endpoints/credit-ep")
+        c.driver.get(c.url.replace("/ui/", "/ui/?refresh=1") + "#/endpoints/loans")
         c.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#chart-rps[data-points]"))
         traffic_until(lambda: points("chart-rps") >= 2)
         first = points("chart-rps")
         traffic_until(lambda: points("chart-rps") > first)
         assert points("chart-latency") > 0
-        c.wait(lambda d: "credit-v1" in d.find_element(By.ID, "endpoint-stats").text)
+        c.wait(lambda d: "loans-v2" in d.find_element(By.ID, "endpoint-stats").text)
         c.shot("endpoint")
     assert c.errors() == []
 
@@ -359,12 +359,16 @@ def test_a_pipeline_run_draws_its_dag(console):
     c = console
     c.sign_in("viewer")
     c.open("#/runs", "#runs")
-    assert "averaged" in c.driver.find_element(By.ID, "runs").text
-    c.open("#/runs/2", "#run-dag")
-    steps = c.driver.find_elements(By.CSS_SELECTOR, "#run-dag g.dag-step")
-    assert sorted(s.get_attribute("data-step") for s in steps) == ["count", "mean", "rows", "total"]
-    assert {s.get_attribute("data-status") for s in steps} == {"cached"}
-    assert len(c.driver.find_elements(By.CSS_SELECTOR, "#run-steps .cache-hit")) == 4
+    assert "loop-loans" in c.driver.find_element(By.ID, "runs").text
+    c.open(f"#/runs/{c.ws.last_run}", "#run-dag")  # run by hand on the same data: a cache hit
+    steps = {s.get_attribute("data-step"): s.get_attribute("data-status")
+             for s in c.driver.find_elements(By.CSS_SELECTOR, "#run-dag g.dag-step")}  # fmt: skip
+    assert sorted(steps) == sorted(["ingest", "champion", "validate", "train", "evaluate",
+                                    "register", "promote", "deploy"])  # fmt: skip
+    assert steps["train"] == "cached" and steps["ingest"] == "succeeded"
+    assert steps["register"] == "skipped"  # the gate failed: the same model as the champion
+    hits = [s for s, status in steps.items() if status == "cached"]
+    assert len(c.driver.find_elements(By.CSS_SELECTOR, "#run-steps .cache-hit")) == len(hits)
     c.shot("run")
     assert c.errors() == []
 
@@ -375,12 +379,13 @@ def test_jobs_side_by_side_and_tuning_trials(console):
     c.open("#/jobs", "#jobs input.pick")
     c.driver.find_element(By.CSS_SELECTOR, "#filter-kind option[value=train]").click()
     c.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#jobs input.pick")) == 2)
+    ids = []
     for box in c.driver.find_elements(By.CSS_SELECTOR, "#jobs input.pick"):
-        if box.get_attribute("value") in ("1", "2"):
-            box.click()
+        ids.append(box.get_attribute("value"))
+        box.click()
     c.driver.find_element(By.ID, "compare-selected").click()
     table = c.wait(lambda d: d.find_elements(By.ID, "compare-metrics"))[0]
-    assert "accuracy" in table.text and "#1" in c.text() and "#2" in c.text()
+    assert "accuracy" in table.text and all(f"#{i}" in c.text() for i in ids)
     c.open(f"#/jobs/{c.ws.tune_job}", "#job-trials figure")
     figure = c.driver.find_element(By.CSS_SELECTOR, "#job-trials figure")
     assert figure.get_attribute("data-points") == "3"
@@ -394,13 +399,13 @@ def test_monitoring_shows_a_run_report_alarms_and_series(console):
     c.open("#/monitoring", "#monitor-runs button.show-report").click()
     c.wait(lambda d: d.find_elements(By.ID, "drift-table"))
     drift = c.driver.find_element(By.ID, "drift-table").text
-    assert all(column in drift for column in ("a", "b", "c")) and "ks" in drift
-    assert len(c.driver.find_elements(By.CSS_SELECTOR, "#histograms figure")) == 4
+    assert all(column in drift for column in ("salary", "hvalue", "loan"))
+    assert len(c.driver.find_elements(By.CSS_SELECTOR, "#histograms figure")) >= 9
     c.shot("monitoring")
     c.click("#alarms button.alarm-history")
     c.wait(lambda d: d.find_elements(By.ID, "alarm-history") or
            "No history yet." in d.find_element(By.ID, "monitoring-detail").text)  # fmt: skip
-    assert "credit-violations" in c.driver.find_element(By.ID, "alarms").text
+    assert "loans-drift" in c.driver.find_element(By.ID, "alarms").text
     c.click("#series button.draw-series")
     c.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#series-chart[data-points]"))
     assert int(c.driver.find_element(By.ID, "series-chart").get_attribute("data-points")) >= 1
@@ -409,21 +414,21 @@ def test_monitoring_shows_a_run_report_alarms_and_series(console):
 
 def test_an_operator_deploys_and_rolls_back_from_the_endpoint_page(console):
     c = console
-    if c.ws.models.get("credit@2")["status"] != "approved":  # when run alone
-        c.ws.models.approve("credit@2", reason="for the rollout")
+    if c.ws.models.get("loans@3")["status"] != "approved":  # when run alone
+        c.ws.models.approve("loans@3", reason="for the rollout")
     c.sign_in("operator")
-    c.open("#/endpoints/credit-ep", "#deploy-model").send_keys("credit@2")
+    c.open("#/endpoints/loans", "#deploy-model").send_keys("loans@3")
     c.click("#deploy-strategy option[value=canary]")
     c.click("#deploy-submit")
     c.wait(lambda d: d.find_element(By.ID, "confirm").get_attribute("open") is not None)
     c.driver.find_element(By.ID, "confirm-ok").click()
     panel = c.wait(lambda d: d.find_elements(By.ID, "active-rollout"))[0]
-    assert "credit@2" in panel.text
-    (rollout,) = [r for r in c.ws.endpoints.rollouts("credit-ep") if r["ended_at"] is None]
-    assert rollout["model"] == "credit@2" and rollout["strategy"] == "canary"
+    assert "loans@3" in panel.text
+    (rollout,) = [r for r in c.ws.endpoints.rollouts("loans") if r["ended_at"] is None]
+    assert rollout["model"] == "loans@3" and rollout["strategy"] == "canary"
     c.click("#rollout-rollback")
     c.wait(lambda d: d.find_element(By.ID, "confirm").get_attribute("open") is not None)
     c.driver.find_element(By.ID, "confirm-ok").click()
     c.wait(lambda d: d.find_elements(By.ID, "deploy"))  # no rollout under way: the form is back
-    assert all(r["ended_at"] is not None for r in c.ws.endpoints.rollouts("credit-ep"))
+    assert all(r["ended_at"] is not None for r in c.ws.endpoints.rollouts("loans"))
     assert c.errors() == []

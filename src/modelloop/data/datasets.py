@@ -469,6 +469,13 @@ class Datasets:
         _v, parts = self._parts(ref, kind="quarantine")
         return reading.read_quarantine(self.artifacts, parts)
 
+    def quarantine_rows(self, ref: str | Ref, *, limit: int = 100, offset: int = 0) -> list[dict]:
+        """A page of :meth:`quarantined` as records (``source``, ``row``, ``record``: the raw
+        row, ``reason``), read only as far as the page: what a browser shows, where the whole
+        table (Arrow) may be millions of rows."""
+        _v, parts = self._parts(ref, kind="quarantine")
+        return reading.quarantine_page(self.artifacts, parts, limit, offset)
+
     def stats(self, ref: str | Ref) -> list[dict]:
         """Per-column summary in one streaming pass: missing, min, max, mean, distinct (capped)."""
         v, parts = self._parts(ref)

@@ -76,6 +76,32 @@ def read_quarantine(artifacts: ArtifactStore, parts: list[dict]) -> pa.Table:
     return pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
 
 
+def quarantine_page(artifacts: ArtifactStore, parts: list[dict], limit: int,
+                    offset: int) -> list[dict]:
+    """Rows ``offset`` to ``offset + limit`` of the quarantine parts, in order, as records;
+    parts and batches before the page are skipped by their row counts, unread."""
+    import pyarrow.parquet as pq
+
+    if limit < 0 or offset < 0:
+        raise InvalidInput("limit and offset must not be negative")
+    rows: list[dict] = []
+    for p in parts:
+        if len(rows) >= limit:
+            break
+        pf = pq.ParquetFile(artifacts.open(p["digest"]))
+        for i in range(pf.num_row_groups):
+            n = pf.metadata.row_group(i).num_rows
+            if offset >= n:
+                offset -= n
+                continue
+            group = pf.read_row_group(i).slice(offset, limit - len(rows))
+            offset = 0
+            rows.extend(group.to_pylist())
+            if len(rows) >= limit:
+                break
+    return rows
+
+
 def column_stats(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> list[dict]:
     """Per-column summary in one streaming pass: missing, min, max, mean, distinct (capped)."""
     import pyarrow as pa

@@ -88,6 +88,22 @@ class Monitoring:
                                hint="give a dataset version (loans@3), a data file, or an endpoint")
         return check(_read_data(self.datasets, data), b, config)
 
+    def compare(self, ref: str, against: str) -> dict:
+        """Dataset version ``ref`` against version ``against`` (the reference): the drift table
+        of a check of ``ref`` against a profile of ``against`` (made here, not stored as a
+        baseline) and both versions' distributions per column on shared bins (the console's
+        comparison). Reads each version twice; writes nothing."""
+        from modelloop.quality.baseline import Baseline
+        from modelloop.quality.checks import check
+
+        a, b = self.datasets.get(ref), self.datasets.get(against)
+        reference = Baseline.from_batches(self.datasets.iter_batches(b.ref))
+        result = check(self.datasets.iter_batches(a.ref), reference)
+        current = Baseline.from_batches(self.datasets.iter_batches(a.ref), categorical=[
+            k for k, p in reference.columns.items() if p.kind == "categorical"])  # fmt: skip
+        return {"ref": a.ref, "against": b.ref, "check": result.to_dict(),
+                "histograms": M.histograms(reference, current)}  # fmt: skip
+
     # -- metric series (alarms: ``self.alarms``) ---------------------------------------------
     def put_metric(self, name: str, value: float, dimensions: dict | None = None,
                    time: datetime | None = None) -> None:  # fmt: skip

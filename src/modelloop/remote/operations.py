@@ -98,6 +98,7 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("datasets", "head", "GET", "/datasets/{ref}/head"),
     _op("datasets", "to_arrow", "GET", "/datasets/{ref}/table", batches="iter_batches"),
     _op("datasets", "quarantined", "GET", "/datasets/{ref}/quarantined"),
+    _op("datasets", "quarantine_rows", "GET", "/datasets/{ref}/quarantined/rows", page=True),
     _op("datasets", "sources", "GET", "/datasets/{ref}/sources", page=True),
     _op("datasets", "parts", "GET", "/datasets/{ref}/parts", page=True),
     _op("datasets", "online_features", "GET", "/datasets/{ref}/online-features"),
@@ -206,6 +207,7 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("monitoring", "runs", "GET", "/monitor-runs", page=True),
     _op("monitoring", "run_record", "GET", "/monitor-runs/{run_id}"),
     _op("monitoring", "run_report", "GET", "/monitor-runs/{run_id}/report"),
+    _op("monitoring", "compare", "GET", "/datasets/{ref}/comparison"),
     _op("monitoring", "ensure_baseline", "POST", "/baselines", OPERATOR),
     # -- baselines (ws.monitoring.baselines): a baseline's statistics travel as its document,
     # which the client makes a Baseline again (baselines.load); import uploads the file or folder

@@ -142,7 +142,7 @@ export function parallel(axes, rows, { title = "", width = 760, height = 240 } =
 }
 
 /** A histogram of two distributions over the same ``edges`` (reference and current shares). */
-export function histogram(edges, reference, current, { title = "", width = 360, height = 140 } = {}) {
+export function histogram(edges, reference, current, { title = "", width = 360, height = 140, legend: withLegend = true } = {}) {
   const fig = figure(title, current.length);
   const m = { l: 8, r: 8, t: 6, b: 18 };
   const n = Math.max(reference.length, current.length);
@@ -158,6 +158,7 @@ export function histogram(edges, reference, current, { title = "", width = 360, 
     svg.append(el("text", { x: width - m.r, y: height - 4, "text-anchor": "end" }, short(edges[edges.length - 1])));
   }
   fig.append(svg);
+  if (!withLegend) return fig;
   const legend = document.createElement("div");
   legend.className = "legend";
   legend.innerHTML = `<span><i style="background:${COLORS[0]}"></i>baseline</span><span><i style="background:${COLORS[1]}"></i>current</span>`;

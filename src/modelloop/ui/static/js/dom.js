@@ -120,6 +120,7 @@ export function pager(load, draw, { limit = 25 } = {}) {
   let offset = 0;
   async function go() {
     const { items, total, more } = await load(limit, offset);
+    if (offset === 0 && items.length === 0) { box.replaceChildren(draw(items)); return; }  // nothing to page
     const last = offset + items.length;
     const info = total != null ? `${items.length ? offset + 1 : 0}–${last} of ${total}` : `${items.length ? offset + 1 : 0}–${last}`;
     box.replaceChildren(draw(items), h("div", { class: "pager" },

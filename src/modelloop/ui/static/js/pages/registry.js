@@ -3,6 +3,7 @@
 // operators; every change is confirmed with a reason, and the API checks the role again.
 import { can, del, get, page, path, post, put } from "../api.js";
 import { add, badge, confirmAction, h, kv, link, pager, section, table, when } from "../dom.js";
+import { flowGraph } from "../graph.js";
 import { showError, showInfo } from "../main.js";
 
 export async function render(root, [name, version]) {
@@ -119,9 +120,40 @@ async function versionPage(root, name, version) {
         ["Deployed on", h("span", { id: "deployed-on" }, serving.map((e) => h("span", { class: "chip" }, link(`#/endpoints/${encodeURIComponent(String(e).split("/")[0])}`, e))))],
       ])),
       h("div", { class: "panel" }, h("strong", {}, "Metrics"), kv(record.manifest?.metrics || {}))),
+    section("Lineage", lineageGraph(ref, record, lineage, serving), lineageView(lineage)),
     section("Signature", table([["Column", (c) => c.name], ["Type", (c) => c.type], ["Required", (c) => c.required]],
-      record.manifest?.signature?.columns || [])),
-    section("Lineage", lineageView(lineage)));
+      record.manifest?.signature?.columns || [])));
+}
+
+/** The version's lineage drawn: its data files, the dataset versions they made, the training
+ * job that read them, the version, and the endpoints serving it. */
+function lineageGraph(ref, record, lineage, serving) {
+  const inputs = (lineage?.datasets || lineage?.job?.inputs || []).filter((i) => i.kind === "dataset");
+  const files = new Map(), edges = [];
+  for (const i of inputs) {
+    for (const f of i.sources || []) {
+      const id = `file:${f.sha256 || f.path}`;
+      files.set(id, { id, kind: "file", label: String(f.path).split("/").pop(), sub: `${f.rows ?? "?"} rows · ${f.format || ""}`, title: f.path });
+      edges.push([id, `data:${i.ref}`]);
+    }
+  }
+  const datasets = inputs.map((i) => ({ id: `data:${i.ref}`, kind: "dataset", label: i.ref, sub: `${i.rows ?? "?"} rows`,
+    href: `#/datasets/${encodeURIComponent(String(i.ref).split("@")[0])}` }));
+  const job = lineage?.job;
+  const jobs = job ? [{ id: `job:${job.id}`, kind: "job", label: `job #${job.id}`, sub: job.name, href: `#/jobs/${job.id}` }] : [];
+  const version = { id: `version:${ref}`, kind: "version", label: ref, sub: record.status };
+  const endpoints = [...new Set(serving.map((e) => String(e).split("/")[0]))].map((name) => ({
+    id: `endpoint:${name}`, kind: "endpoint", label: name,
+    sub: serving.filter((e) => String(e).split("/")[0] === name).map((e) => String(e).split("/").slice(1).join("/")).join(", "),
+    href: `#/endpoints/${encodeURIComponent(name)}` }));
+  for (const d of datasets) edges.push([d.id, jobs.length ? jobs[0].id : version.id]);
+  if (jobs.length) edges.push([jobs[0].id, version.id]);
+  for (const e of endpoints) edges.push([version.id, e.id]);
+  return h("div", { class: "panel", style: "overflow-x:auto;margin-bottom:.6rem" }, flowGraph([
+    { title: "Data files", nodes: [...files.values()] }, { title: "Dataset versions", nodes: datasets },
+    { title: "Training job", nodes: jobs }, { title: "Model version", nodes: [version] },
+    { title: "Endpoints", nodes: endpoints },
+  ], edges, { id: "lineage-graph" }));
 }
 
 function lineageView(lineage) {
