@@ -37,6 +37,10 @@ start_postgres
 start_s3
 start_redis
 ensure_chromium
+# pytest caches the test modules it rewrote for assertions next to them (__pycache__), unless
+# PYTHONDONTWRITEBYTECODE is set: then every xdist worker, and every later run, rewrites all of
+# them again (some 10 s of a core each)
+unset PYTHONDONTWRITEBYTECODE
 set +e
 workers=${MODELLOOP_TEST_WORKERS:-$(( 2 * $(nproc) ))}
 python -m pytest -n "$workers" --durations=15 "$@"

@@ -21,9 +21,11 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # Tests run in parallel (xdist, several per core): one OpenMP thread per process, or the
 # HistGradientBoosting fits of four workers (and their CLI subprocesses) spin-wait on each
-# other's cores and a seconds-long fit takes minutes. Set before scikit-learn is imported;
-# subprocesses inherit it. A user's own setting wins.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+# other's cores and a seconds-long fit takes minutes. The same for NumPy's OpenBLAS, whose
+# threads are its own (not OpenMP's). Set before scikit-learn is imported; subprocesses inherit
+# it. A user's own setting wins.
+for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 
 #: The suite's own job kinds (sleep, fail: tests/job_kinds.py), found by every process it starts.
 os.environ["MODELLOOP_JOB_KINDS"] = f"{Path(__file__).with_name('job_kinds.py')}:register"
