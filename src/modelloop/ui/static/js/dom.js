@@ -53,6 +53,12 @@ export function when(iso) {
   return h("time", { datetime: String(iso), title: String(iso) }, text);
 }
 
+/** What started a run (``{trigger, cause, firing}`` from a trigger, or a name) as text. */
+export function startedBy(by) {
+  if (by && typeof by === "object") return [by.trigger ? `trigger ${by.trigger}` : null, by.cause].filter(Boolean).join(": ") || fmt(by);
+  return by ?? null;
+}
+
 export function seconds(a, b) {
   if (!a) return "—";
   const end = b ? new Date(String(b).replace(" ", "T")) : new Date();

@@ -4,7 +4,7 @@
 // has a timeline: its runs with what started each and the gate's verdict, promotions, rollbacks,
 // rollouts and alarms, newest first.
 import { get, path } from "../api.js";
-import { add, badge, bar, fmt, h, kv, link, section, table, when } from "../dom.js";
+import { add, badge, bar, fmt, h, kv, link, section, startedBy, table, when } from "../dom.js";
 
 export async function render(root) {
   const [loops, events, schedule] = await Promise.all([
@@ -56,8 +56,7 @@ async function timeline(st, events) {
   const items = [];
   const item = (time, kind, ...children) => items.push({ time, kind, node: h("li", { dataset: { kind } }, when(time), " ", h("span", { class: "chip" }, kind), " ", ...children) });
   runs.forEach((r, i) => {
-    const by = r.started_by;
-    const cause = by && typeof by === "object" ? [by.trigger ? `trigger ${by.trigger}` : null, by.cause].filter(Boolean).join(": ") : fmt(by);
+    const cause = startedBy(r.started_by);
     item(r.created_at, "run", link(`#/runs/${r.id}`, `run-${r.id}`), " ", badge(r.status), " ", h("span", { class: "muted" }, `started by ${cause}`));
     const g = gates[i];
     if (g && typeof g === "object" && "passed" in g) {
@@ -118,6 +117,6 @@ function loopCard(st, story = []) {
       ["Next firing", (t) => (t.paused ? "paused" : when(t.next_firing))], ["Last firing", (t) => (t.last_firing ? badge(t.last_firing.status) : null)]],
     st.triggers || [], { empty: "No triggers.", id: `triggers-${st.name}` }),
     h("h3", {}, "Runs"),
-    table([["Run", (r) => link(`#/runs/${r.id}`, `run-${r.id}`)], ["Started by", (r) => fmt(r.started_by)], ["Status", (r) => badge(r.status)],
+    table([["Run", (r) => link(`#/runs/${r.id}`, `run-${r.id}`)], ["Started by", (r) => startedBy(r.started_by)], ["Status", (r) => badge(r.status)],
       ["Started", (r) => when(r.created_at)], ["Ended", (r) => when(r.ended_at)]], st.runs || [], { empty: "No runs yet.", id: `runs-${st.name}` }));
 }

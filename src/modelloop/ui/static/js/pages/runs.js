@@ -1,7 +1,7 @@
 // Pipeline runs: the list with filters and server-side pages; a run's page drawing its DAG
 // (each step's state, cache hits and durations) with the steps' records and logs.
 import { get, page, path } from "../api.js";
-import { add, badge, fmt, h, kv, link, pager, seconds, section, table, when } from "../dom.js";
+import { add, badge, fmt, h, kv, link, pager, seconds, section, startedBy, table, when } from "../dom.js";
 
 const STATUSES = ["", "running", "succeeded", "failed", "cancelled", "waiting_approval"];
 
@@ -16,7 +16,7 @@ function list(root) {
   const draw = () => holder.replaceChildren(pager((limit, offset) => page("/runs",
     { status: status.value || null, pipeline: pipeline.value.trim() || null }, limit, offset), (rows) => table([
     ["Run", (r) => link(`#/runs/${r.id}`, `run-${r.id}`)], ["Pipeline", (r) => r.pipeline],
-    ["Status", (r) => badge(r.status)], ["Started by", (r) => r.started_by],
+    ["Status", (r) => badge(r.status)], ["Started by", (r) => startedBy(r.started_by)],
     ["Created", (r) => when(r.created_at)], ["Duration", (r) => seconds(r.started_at, r.ended_at)],
   ], rows, { id: "runs", empty: "No pipeline runs yet." })));
   status.addEventListener("change", draw);
@@ -31,7 +31,7 @@ async function run(root, id) {
   add(root, h("h1", {}, `Run ${r.id} of ${r.pipeline} `, badge(r.status)),
     h("div", { class: "grid" }, h("div", { class: "panel" }, kv([
       ["Pipeline", r.pipeline], ["Status", badge(r.status)], ["Executor", r.executor], ["Attempt", r.attempt],
-      ["Started by", r.started_by], ["Created", when(r.created_at)], ["Duration", seconds(r.started_at, r.ended_at)],
+      ["Started by", startedBy(r.started_by)], ["Created", when(r.created_at)], ["Duration", seconds(r.started_at, r.ended_at)],
       ["Error", r.error],
     ])), h("div", { class: "panel" }, h("strong", {}, "Params"), kv(r.params || {}))),
     section("Steps", dag(r.spec?.nodes || [], byName)),
