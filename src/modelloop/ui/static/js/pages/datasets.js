@@ -28,7 +28,7 @@ async function dataset(root, name, version, against) {
       ["Schema changes", (v) => (v.schema_changes || []).map(fmt).join("; ") || null],
       ["Created", (v) => when(v.created_at)],
     ], rows, { id: "dataset-versions" }))), stats);
-  const latest = (await get("/datasets", { limit: 1000 })).find((d) => d.name === name)?.latest_version;
+  const latest = (await get(path("datasets", name)).catch(() => null))?.version;  // one record, not the list
   const chosen = Number(version || latest);
   if (!chosen) return;
   const sources = h("div", {});
