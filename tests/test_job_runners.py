@@ -12,6 +12,7 @@ import pytest
 
 from modelloop import Workspace
 from modelloop.errors import ConfigError, InvalidInput
+from modelloop.training import job_runners
 from modelloop.training.job_kinds import register_job_kind
 from modelloop.training.jobs import JobFailed
 
@@ -68,14 +69,33 @@ def _both(tmp_path, monkeypatch, run) -> dict:
 
 
 def test_a_succeeding_job_is_recorded_the_same(tmp_path, monkeypatch):
+    """The process runner's worker here is one started early (``prepare_job``, what ``modelloop
+    train`` does before its checks): the job runs in it, its log is the job's log."""
+    early = []
+
     def run(ws):
+        ws.prepare_job("sleep")  # nothing for the inline runner
+        early.extend(w.proc.pid for w in job_runners._EARLY.values())
         job = ws.jobs.run("sleep", {"steps": 3, "seconds": 0}, name="nap", params={"steps": 3})
+        assert not job_runners._EARLY
         return job["pid"], _record(ws, job)
 
     (worker, process), (caller, inline) = _both(tmp_path, monkeypatch, run).values()
     assert process == inline and inline["status"] == "succeeded"
     assert inline["log"] == ["step 0", "step 1", "step 2"]
     assert worker != caller == __import__("os").getpid()
+    assert early == [worker]
+    assert not list(tmp_path.glob("*/.modelloop/logs/.early-*"))  # renamed to the job's log
+
+
+def test_an_early_worker_no_job_was_given_ends_with_the_workspace(tmp_path, monkeypatch):
+    Workspace.init(tmp_path).close()
+    ws = _open(tmp_path, "process", monkeypatch)
+    ws.prepare_job("train")  # then the request is refused: no job
+    (early,) = job_runners._EARLY.values()
+    ws.close()
+    assert early.proc.returncode is not None and not job_runners._EARLY
+    assert not list(tmp_path.glob(".modelloop/logs/.early-*"))
 
 
 def test_a_failing_job_is_recorded_the_same_with_its_log(tmp_path, monkeypatch):

@@ -53,9 +53,16 @@ def _follow_parent(parent: int) -> None:
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "--serve":
         return _serve(*argv[1:])
-    root, job_id = argv[0], int(argv[1])
     parent = int(os.environ.get(ENV_PARENT) or os.getppid())
-    return run_job(root, job_id, parent, lambda: _follow_parent(parent))
+    if argv[1] == "-":  # started early (job_runners.prestart): the job's id comes on stdin
+        _follow_parent(parent)  # until the job runs, a SIGHUP just ends this process
+        _preload_for(argv[2])
+        line = sys.stdin.readline()
+        if not line.strip():  # no job after all
+            return 0
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # the job's stdin, as a cold worker's
+        return run_job(argv[0], int(line), parent, lambda: _follow_parent(parent))
+    return run_job(argv[0], int(argv[1]), parent, lambda: _follow_parent(parent))
 
 
 def run_job(root: str, job_id: int, parent: int, follow) -> int:
@@ -99,6 +106,22 @@ def _serve(root: str, path: str, fingerprint: str, idle: str, home: str) -> int:
 
     return warm_server.serve(root, path, fingerprint=fingerprint, preload=_preload,
                              run_job=run_job, idle=float(idle), home=home)  # fmt: skip
+
+
+def _preload_for(kind: str) -> None:
+    """What a worker started early imports while its caller still checks the request and
+    creates the job: the workspace, the store, the kind's module and, for training kinds, the
+    libraries every such job reads and fits with. Only what the job would import first thing
+    anyway, so this moves the imports earlier and never adds one."""
+    from modelloop import workspace
+
+    workspace._load_job_kinds(kind)
+    import modelloop.store.sql.store  # noqa: F401 - SQLAlchemy: every job opens the store
+
+    if kind in workspace._TRAINING_KINDS:
+        import pandas  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+        import sklearn.base  # noqa: F401
 
 
 def _preload() -> None:

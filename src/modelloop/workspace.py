@@ -464,7 +464,23 @@ class Workspace:
 
         return open_stream(self.config, self.store)
 
+    def prepare_job(self, kind: str, *, executor: str | None = None) -> None:
+        """A job of ``kind`` is about to be run from this thread: where jobs run cold (``[jobs]
+        runner = "process"``, locally) its worker starts now, so that its start-up overlaps the
+        request's checks (``train``, ``tune``, ``evaluate`` call this first); one no job was
+        given ends with :meth:`close`."""
+        if self.config.job_runner != "process" or (executor or self.config.job_executor) != "local":
+            return
+        from modelloop.training.job_runners import prestart
+
+        prestart(self.root, self.config.state_dir / "logs", kind)
+        self._prepared = True
+
     def close(self) -> None:
+        if getattr(self, "_prepared", False):
+            from modelloop.training.job_runners import discard_early
+
+            discard_early(self.root)
         if "features" in self.__dict__:
             self.features.close()
         if "events_stream" in self.__dict__:

@@ -50,6 +50,12 @@ class Context:
             )
         return self.ws
 
+    def prepare_job(self, kind: str, executor: str | None = None) -> None:
+        """Before a command's checks: start the worker of the job it will run, where jobs run
+        cold (:meth:`modelloop.Workspace.prepare_job`); nothing for a remote workspace."""
+        if not self.remote:
+            self.ws.prepare_job(kind, executor=executor)
+
     def close(self) -> None:
         """Close the workspace if a command opened it (its store's connections)."""
         if self._ws is not None:

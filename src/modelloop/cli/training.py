@@ -111,6 +111,7 @@ def _with(options):
 def train(c: Context, dataset, algorithm, params, time_budget, register, target, task, split,
           holdout, since, seed, name, executor, as_json) -> None:
     """Train a model on DATASET (NAME or NAME@V) as a tracked job."""
+    c.prepare_job("train", executor)
     progress = TrialProgress(c.ws, "train")  # -a auto runs trials: show them as they finish
     try:
         job = c.ws.training.train(dataset, target, algorithm, _kv(params, "--param"), task=task,
@@ -160,6 +161,7 @@ def tune(c: Context, dataset, algorithm, space, metric, direction, n_trials, tim
          target_value, patience, sampler, pruner, cv, n_jobs, warm_start, register, target, task,
          split, holdout, since, seed, name, executor, as_json) -> None:
     """Tune an algorithm's hyperparameters on DATASET; every trial is a job."""
+    c.prepare_job("tune", executor)
     progress = TrialProgress(c.ws, "tune")
     if space is not None and c.remote:  # the file is on this machine, not the server's
         space = Path(space).read_text()
@@ -221,6 +223,7 @@ def evaluate(c: Context, model, dataset, target, baseline, gates, no_report, sin
     if exclude_overlap and allow_overlap:
         raise click.UsageError("give --exclude-overlap or --allow-overlap, not both")
     policy = "exclude" if exclude_overlap else "allow" if allow_overlap else "refuse"
+    c.prepare_job("evaluate")
     job = c.ws.training.evaluate(model, dataset, target=target, baseline=baseline,
                                  gate=_gate(gates), report=not no_report, since=since,
                                  overlap=policy)

@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -60,19 +61,10 @@ class ProcessRunner:
     def start(self, job_id: int) -> subprocess.Popen:
         path = self.log_path(job_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(path, "ab")  # noqa: SIM115 - handed to the child
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "modelloop.worker", str(self.root), str(job_id)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                # the worker follows this process: see modelloop.worker
-                env={**os.environ, "PYTHONUNBUFFERED": "1", ENV_PARENT: str(os.getpid())},
-            )
-        finally:
-            log.close()
+        early = _EARLY.pop(self.root, None)
+        proc = early.hand(job_id, path) if early is not None else None
+        if proc is None:
+            proc = _spawn([str(self.root), str(job_id)], path, stdin=subprocess.DEVNULL)
         self.store.update_job(job_id, host=socket.gethostname(), pid=proc.pid)
         return proc
 
@@ -93,6 +85,82 @@ class ProcessRunner:
             if code != 0:
                 how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
                 finish_abnormal(self.store, job_id, f"its worker process {how}")
+
+
+def _spawn(args: list[str], log_path: Path, *, stdin) -> subprocess.Popen:
+    """A worker process, ``python -m modelloop.worker ARGS``, its output appended to
+    ``log_path``, leading a session of its own, following this process (see modelloop.worker)."""
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "modelloop.worker", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=stdin,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", ENV_PARENT: str(os.getpid())},
+        )
+    finally:
+        log.close()
+
+
+# -- a cold worker started before its job exists ---------------------------------------------------
+class _EarlyWorker:
+    """A worker started by :func:`prestart`, importing while it waits for its job's id on stdin;
+    its output goes to a file of its own until the job exists."""
+
+    def __init__(self, root: Path, logs_dir: Path, kind: str):
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".early-", suffix=".log", dir=logs_dir)
+        os.close(fd)
+        self.log = Path(name)
+        self.environ, self.cwd = dict(os.environ), os.getcwd()
+        self.proc = _spawn([str(root), "-", kind], self.log, stdin=subprocess.PIPE)
+
+    def hand(self, job_id: int, log_path: Path) -> subprocess.Popen | None:
+        """Give the worker its job; None (and the worker ended) when it cannot take it: it
+        died, or the caller's environment or folder changed since (a worker must run the job
+        as one started now would), or the job's log exists already (a worker appends to it)."""
+        if (self.proc.poll() is not None or dict(os.environ) != self.environ
+                or os.getcwd() != self.cwd or log_path.exists()):
+            self.discard()
+            return None
+        os.replace(self.log, log_path)  # the worker's output goes on into the job's log
+        with contextlib.suppress(BrokenPipeError):  # died just now: waiting says how
+            self.proc.stdin.write(f"{job_id}\n".encode())
+            self.proc.stdin.close()
+        return self.proc
+
+    def discard(self) -> None:
+        kill_group(self.proc.pid)
+        self.proc.wait()
+        with contextlib.suppress(BrokenPipeError):
+            self.proc.stdin.close()
+        self.log.unlink(missing_ok=True)
+
+
+#: Early workers not yet given a job, by workspace root (:func:`prestart`).
+_EARLY: dict[Path, _EarlyWorker] = {}
+
+
+def prestart(root: Path, logs_dir: Path, kind: str) -> None:
+    """Start now the cold worker of a job of ``kind`` that this process is about to create and
+    run in workspace ``root`` (:class:`ProcessRunner`): its interpreter and imports (the store,
+    the job kind's module and the libraries it reads and fits with) then overlap the caller's
+    own start-up, checks and records instead of following them. The next job started here runs
+    in it, whatever its kind; :func:`discard_early` ends one never used (and it ends with this
+    process, which it follows). Call it from the thread that will run the job: a worker follows
+    the thread that started it."""
+    root = Path(root)
+    if root not in _EARLY:
+        _EARLY[root] = _EarlyWorker(root, Path(logs_dir), kind)
+
+
+def discard_early(root: Path) -> None:
+    """End the early worker of ``root`` that no job was given (the request was refused)."""
+    early = _EARLY.pop(Path(root), None)
+    if early is not None:
+        early.discard()
 
 
 def kill_group(pid: int) -> None:
