@@ -35,7 +35,6 @@ def statuses(ws, name=None) -> list[str]:
     return [f["status"] for f in reversed(ws.triggers.history(name))]
 
 
-@pytest.mark.all_backends
 def test_a_manual_firing_runs_once_and_the_run_says_what_started_it(workspace, marks):
     ws = workspace
     ws.triggers.create("by-hand", cause={"on": "manual"}, action=pipe_action())
@@ -91,7 +90,6 @@ def test_new_data_fires_once_enough_rows_arrived(workspace, marks, tmp_path):
     assert fired[0]["cause"]["new_rows"] == 20
 
 
-@pytest.mark.all_backends
 def test_bad_input_is_a_typed_error(workspace):
     t = workspace.triggers
     with pytest.raises(NotFound, match="no dataset named 'nope'"):
@@ -127,7 +125,6 @@ def test_a_cron_fires_each_slot_once_in_its_time_zone(workspace, marks):
     assert t.next_firings(nxt + timedelta(seconds=6))["daily"] == nxt + timedelta(days=1)
 
 
-@pytest.mark.all_backends
 @pytest.mark.parametrize("policy", ["skip", "catch-up-once"])
 def test_a_missed_cron_follows_its_policy(workspace, marks, policy):
     t = workspace.triggers
@@ -198,7 +195,6 @@ def test_overlapping_causes_follow_the_concurrency_policy(workspace, marks, poli
         f["id"] for f in seen.values() if f["started"])
 
 
-@pytest.mark.all_backends
 def test_a_failing_action_is_recorded_and_retried_with_backoff(workspace, marks):
     t = workspace.triggers
     t.create("flaky", cause={"on": "manual"}, action=pipe_action(),
@@ -219,7 +215,6 @@ def test_a_failing_action_is_recorded_and_retried_with_backoff(workspace, marks)
 
 
 # -- watched folders ---------------------------------------------------------------------------------
-@pytest.mark.all_backends
 def test_a_watched_file_is_ingested_once_after_it_settled(workspace, marks, tmp_path):
     ws = workspace
     inbox = tmp_path / "inbox"

@@ -57,7 +57,6 @@ def marks(tmp_path, monkeypatch):
     return folder
 
 
-@pytest.mark.all_backends
 @pytest.mark.parametrize("fault", ["trigger.claimed", "pipeline.step_recorded", "trigger.acted"])
 def test_an_event_fires_once_when_the_process_dies_midway(workspace, marks, fault):
     ws = workspace
