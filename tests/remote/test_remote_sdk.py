@@ -64,7 +64,8 @@ def test_errors_come_back_as_the_same_classes(served):
         remote.models.load("loans@1")  # a live model cannot cross a network
 
 
-def test_several_files_upload_as_one_version_and_downloads_land_on_disk(served, tmp_path):
+def test_several_files_upload_as_one_version_recorded_by_their_paths(served, tmp_path):
+    """(Downloads: the baselines' export below; a job's artifacts: CI's --remote step.)"""
     _, remote, _, root = served
     for day in (2, 3):
         loan_applications(30, seed=day).to_csv(tmp_path / f"day{day}.csv", index=False)
@@ -73,14 +74,9 @@ def test_several_files_upload_as_one_version_and_downloads_land_on_disk(served, 
     # recorded by the paths that named them here, not by the server's copies
     assert [s["path"] for s in remote.datasets.sources("more")] == [
         str(tmp_path / "day2.csv"), str(tmp_path / "day3.csv")]
-    again = remote.datasets.ingest("more", tmp_path / "day2.csv")
-    assert again.version is None and again.skipped == [str(tmp_path / "day2.csv")]
     with pytest.raises(errors.InvalidInput, match="control character") as bad:
         remote.datasets.ingest("more", tmp_path / "day3.csv", source_names=["a\nb"])
     assert bad.value.field == "source_names"
-    job = remote.training.train("loans", "approved", "logistic_regression")
-    paths = remote.jobs.download(job["id"], tmp_path / "out", "model")
-    assert paths and all(p.is_file() and tmp_path / "out" in p.parents for p in paths)
 
 
 def test_the_cli_goes_through_the_api_when_modelloop_url_is_set(served, tmp_path):
@@ -133,6 +129,12 @@ def test_baselines_are_made_shown_exported_and_imported_through_the_api(served, 
     local, remote, _, _ = served
     made = remote.monitoring.baselines.create("loans@1", name="b1", target="approved")
     assert made["name"] == "b1" and made["ref"] == "loans@1"
+    checked = remote.monitoring.check("loans@1", "b1", exclude=["zipcode"])  # a CheckReport
+    assert checked.to_dict() == local.monitoring.check("loans@1", "b1",
+                                                       exclude=["zipcode"]).to_dict()
+    (tmp_path / "here.csv").write_text("a\n1\n")
+    with pytest.raises(errors.InvalidInput, match="is a file of this machine"):
+        remote.monitoring.check(str(tmp_path / "here.csv"), "b1")
     assert remote.monitoring.baselines.list() == local.monitoring.baselines.list()
     there, here = remote.monitoring.baselines.load("b1"), local.monitoring.baselines.load("b1")
     assert there.to_dict() == here.to_dict()  # the document crosses, the Baseline is rebuilt

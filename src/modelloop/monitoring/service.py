@@ -32,6 +32,7 @@ from modelloop.training.job_kinds import register_job_kind
 if TYPE_CHECKING:
     from modelloop.artifacts import ArtifactStore
     from modelloop.data.datasets import Datasets
+    from modelloop.quality.checks import CheckReport
     from modelloop.store import MetadataStore
     from modelloop.training.jobs import Jobs
 
@@ -63,7 +64,7 @@ class Monitoring:
 
     def check(self, data: str | None, baseline: str, config: dict | None = None, *, since=None,
               until=None, endpoint: str | None = None, variant: str | None = None,
-              exclude=()):  # fmt: skip
+              exclude=()) -> CheckReport:  # fmt: skip
         """Check a dataset version, a data file, or an endpoint's captured traffic in a window
         against a baseline; returns a :class:`~modelloop.quality.checks.CheckReport`.
 

@@ -22,8 +22,9 @@ the answer carries ``X-Total-Count`` when the total is known.
 Mutating operations are the rows whose ``http`` is not ``GET``; each call of one is audited.
 
 Left out, because they cannot cross a network: methods returning live Python objects
-(``models.load``, ``controller()``, ``monitoring.scheduler``, ``loops.compile``,
-``endpoints.server_app``), methods taking Python objects (``runs.start`` / ``resume`` take a
+(``models.load``, ``controller()``, ``loops.compile``, ``endpoints.server_app``), a process
+rather than a call (``monitoring.scheduler`` ticks until stopped: ``modelloop up`` runs it on
+the server's machine; ``monitoring.run`` runs one monitor now), methods taking Python objects (``runs.start`` / ``resume`` take a
 pipeline), follow-style generators (``jobs.follow``: poll ``jobs.logs``), and what only the
 server's own processes call (``jobs.execute`` / ``start``, ``triggers.due`` / ``on_event`` /
 ``run_pending``, ``monitoring.tick`` / ``due`` / ``after_ingest``, ``endpoints.advance``,
@@ -204,6 +205,9 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("monitoring", "update_monitor", "PUT", "/monitors/{name}", OPERATOR),
     _op("monitoring", "delete_monitor", "DELETE", "/monitors/{name}", OPERATOR),
     _op("monitoring", "run", "POST", "/monitors/{name}/run", OPERATOR),
+    # a check reads a dataset version or an endpoint's traffic (a file named is the server's:
+    # an operator's, as a batch input is; the client refuses its own files by name)
+    _op("monitoring", "check", "POST", "/checks", OPERATOR),
     _op("monitoring", "runs", "GET", "/monitor-runs", page=True),
     _op("monitoring", "run_record", "GET", "/monitor-runs/{run_id}"),
     _op("monitoring", "run_report", "GET", "/monitor-runs/{run_id}/report"),

@@ -167,13 +167,32 @@ def signature(op: Operation) -> tuple[inspect.Signature, dict[str, Any]]:
     return sig, hints
 
 
+def _check_report() -> type:
+    from modelloop.quality.checks import CheckReport
+
+    return CheckReport
+
+
+#: Classes of annotations under ``TYPE_CHECKING`` (their modules are slow to import), imported
+#: only when an annotation names them.
+_LAZY = {"CheckReport": _check_report}
+
+
+class _Lazy(dict):
+    def __missing__(self, name: str):
+        if name not in _LAZY:
+            raise KeyError(name)
+        value = self[name] = _LAZY[name]()
+        return value
+
+
 def _resolve(annotation, namespace: dict, empty) -> Any:
     if annotation is empty:
         return Any
     if not isinstance(annotation, str):
         return annotation
     try:
-        return eval(annotation, namespace)  # noqa: S307 - our own annotations
+        return eval(annotation, namespace, _Lazy())  # noqa: S307 - our own annotations
     except Exception:  # noqa: BLE001 - an annotation only a type checker reads: unchecked
         return Any
 

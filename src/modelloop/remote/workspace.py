@@ -414,5 +414,19 @@ def _local_spec(arguments: dict) -> None:
         arguments["spec"] = read(spec)[0]
 
 
+def _no_local_files(arguments: dict) -> None:
+    """``monitoring.check``: the server reads what it checks; a file of this machine is refused
+    by name (the server would look for a file of its own of that name)."""
+    for name, hint in (("data", "ingest it ('modelloop data ingest') and check the version"),
+                       ("baseline", "import it ('modelloop baseline import') and check against "
+                                    "its name")):  # fmt: skip
+        value = arguments.get(name)
+        if isinstance(value, str | os.PathLike) and os.path.exists(value):
+            raise errors.InvalidInput(
+                f"{name} {str(value)!r} is a file of this machine: a check through the modelloop "
+                "API reads the server's datasets, baselines and traffic", hint=hint)
+
+
 _PREPARE = {("features", "apply"): _local_definition, ("datasets", "ingest"): _local_sources,
-            ("loops", "run"): _local_spec, ("loops", "apply"): _local_spec}  # fmt: skip
+            ("loops", "run"): _local_spec, ("loops", "apply"): _local_spec,
+            ("monitoring", "check"): _no_local_files}  # fmt: skip
