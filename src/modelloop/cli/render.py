@@ -8,13 +8,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from modelloop.common.jsonable import to_jsonable
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def __getattr__(name: str):
+    """``out`` (stdout) and ``err`` (stderr), rich consoles made when first used: importing rich
+    is a good part of a command's start, and ``--json`` output never needs it."""
+    if name not in ("out", "err"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from rich.console import Console
+
+    console = globals()[name] = Console(stderr=name == "err", highlight=False, soft_wrap=True)
+    return console
+
+
+def _console(name: str):
+    return globals().get(name) or __getattr__(name)
 
 
 def print_json(data: Any) -> None:
@@ -36,6 +45,10 @@ def fmt(value: Any) -> str:
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     """A table on stdout: as wide as the terminal, or — piped to a file or ``less`` — as wide as
     its longest row, so no cell is folded at an assumed 80 columns (``--json`` is for scripts)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    out = _console("out")
     t = Table(title=title, title_justify="left", header_style="bold")
     for c in columns:
         t.add_column(c, overflow="fold")
@@ -65,7 +78,7 @@ def write_output(path: str | Path, data: str | bytes) -> None:
 
 
 def note(message: str) -> None:
-    err.print(message)
+    _console("err").print(message)
 
 
 def progress_bar(description: str):
@@ -79,6 +92,7 @@ def progress_bar(description: str):
         TransferSpeedColumn,
     )
 
+    err = _console("err")
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

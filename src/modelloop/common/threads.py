@@ -34,10 +34,24 @@ def small_work_threads(rows: int) -> Iterator[None]:
     if rows > SMALL_ROWS:
         yield
         return
-    from threadpoolctl import threadpool_limits  # installed with scikit-learn (a core dependency)
-
-    with threadpool_limits(limits=1, user_api="openmp"):
+    with _controller().limit(limits=1, user_api="openmp"):
         yield
+
+
+_found: list = []  # [len(sys.modules), ThreadpoolController] when last looked
+
+
+def _controller():
+    """threadpoolctl's view of the thread pools loaded in this process, found again only when
+    modules were imported since (a library's OpenMP runtime arrives with an import): finding
+    them walks every loaded shared object, 2-10 ms a call, several calls a job."""
+    import sys
+
+    from threadpoolctl import ThreadpoolController  # with scikit-learn (a core dependency)
+
+    if not _found or _found[0] != len(sys.modules):
+        _found[:] = [len(sys.modules), ThreadpoolController()]
+    return _found[1]
 
 
 #: Libraries whose estimators take every core when ``n_jobs`` is None.

@@ -3,7 +3,6 @@ package, what its report shows, and the validation rows (the rows the model neve
 
 from __future__ import annotations
 
-import contextlib
 import platform
 import subprocess
 
@@ -17,12 +16,12 @@ RECORDED_LIBRARIES = ("modelloop", "numpy", "pandas", "pyarrow", "scikit-learn",
 
 def code_fingerprint(algorithm: str | None) -> dict:
     """What code made the model: git commit of the working folder, trainer source hash, versions."""
-    from importlib import metadata
+    from modelloop.registry.versions import installed_version
 
     out: dict = {"python": platform.python_version(), "packages": {}}
     for lib in RECORDED_LIBRARIES:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            out["packages"][lib] = metadata.version(lib)
+        if (found := installed_version(lib)) is not None:
+            out["packages"][lib] = found
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=5)
