@@ -1,6 +1,8 @@
 """A train job imports what its work needs and nothing else: no matplotlib (its report is drawn
 when asked for), no skops trusted-type scan (kept per environment), no Optuna, no pydantic, no
-Alembic. Structural, not timed: the modules a job's process holds once it has run."""
+Alembic; nor does what an early cold worker imports before it (``worker._preload_for``); and
+the command line imports none of the heavy libraries before a command runs. Structural, not
+timed: the modules a process holds."""
 
 from __future__ import annotations
 
@@ -17,12 +19,23 @@ from modelloop.data.samples import loan_applications
 #: Modules a plain train job has no use for; sklearn.utils._testing is the trace of skops' scan.
 NOT_NEEDED = ("matplotlib", "optuna", "pydantic", "alembic", "sklearn.utils._testing", "pytest")
 
+#: What every command imports before its own work (``modelloop train`` then starts its cold
+#: worker): none of the libraries a job or a server needs, nor the API, remote or feature code.
+NOT_FOR_THE_COMMAND = ("sqlalchemy", "pandas", "pyarrow", "numpy", "sklearn", "scipy", "skops",
+                       "rich", "fastapi", "pydantic", "argon2", "httpx", "uvicorn", "alembic",
+                       "modelloop.api", "modelloop.remote", "modelloop.features",
+                       "modelloop.streams", "modelloop.serving", "modelloop.store")  # fmt: skip
+
 JOB = """
 import json, sys
+import modelloop.cli.main
+command = sorted(sys.modules)
+from modelloop import worker
+worker._preload_for("train")  # what an early cold worker imports while the command checks
 from modelloop.workspace import Workspace
 ws = Workspace(sys.argv[1])
 job = ws.training.train("loans", "approved", "logistic_regression")
-print(json.dumps({"status": job["status"], "modules": sorted(sys.modules)}))
+print(json.dumps({"status": job["status"], "modules": sorted(sys.modules), "command": command}))
 """
 
 
@@ -41,5 +54,8 @@ def test_a_train_job_imports_only_what_its_work_needs(local_workspace, tmp_path)
     assert "sklearn.linear_model" in loaded and "skops.io" in loaded  # it did train and save
     extra = sorted(m for m in loaded if m in NOT_NEEDED or m.split(".")[0] in NOT_NEEDED)
     assert not extra, f"a train job imported {extra[:10]}"
+    command = sorted(m for m in out["command"] if any(m == n or m.startswith(n + ".")
+                                                       for n in NOT_FOR_THE_COMMAND))
+    assert not command, f"the command line imports {command[:10]} before any command runs"
     names = {a["name"] for a in ws.jobs.artifacts_of(ws.jobs.list(limit=1)[0]["id"])}
     assert "report/data.json" in names and "report/report.html" not in names
