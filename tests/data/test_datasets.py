@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pytest
 
 from modelloop.data.samples import loan_applications
@@ -153,7 +155,8 @@ def test_unknown_version_names_the_range(local_workspace, tmp_path):
 def test_large_ingest_streams_in_parts(local_workspace, tmp_path):
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(200_000, 10)), columns=[f"f{i}" for i in range(10)])
-    path = _csv(tmp_path, "big.csv", frame)
+    path = tmp_path / "big.csv"  # Arrow writes it in a tenth of pandas' time, the same numbers
+    pacsv.write_csv(pa.Table.from_pandas(frame), path)
     v = local_workspace.datasets.ingest("big", [path]).version
     assert v.row_count == 200_000
     total = sum(b.num_rows for b in local_workspace.datasets.iter_batches("big", batch_size=50_000))
