@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelloop.common.jsonable import to_jsonable
+from modelloop.common.predictions import labels_and_proba
 from modelloop.common.threads import small_work_threads
 from modelloop.errors import InvalidInput
 
@@ -82,10 +83,9 @@ def evaluate(model, frame, target: str, task: str | None = None) -> Evaluation:
     task = task or infer_task(y)
     X = frame.drop(columns=[target])
     with small_work_threads(len(X)):
-        y_pred = model.predict(X)
         if task == "regression":
-            return _regression(y.to_numpy(dtype="float64"), y_pred)
-        proba = model.predict_proba(X) if hasattr(model, "predict_proba") else None
+            return _regression(y.to_numpy(dtype="float64"), model.predict(X))
+        y_pred, proba = labels_and_proba(model, X)
     classes = getattr(model, "classes_", None)
     return classification_metrics(y.to_numpy(), y_pred, proba, classes, task)
 

@@ -111,6 +111,7 @@ def check(model, plan: Plan, data: dict, signature, probe=None) -> dict:
 
     import numpy as np
 
+    from modelloop.common.predictions import labels_and_proba
     from modelloop.common.threads import small_work_threads
     from modelloop.registry.fastpath.probe import as_rows, given_rows, synthetic_rows
 
@@ -118,18 +119,15 @@ def check(model, plan: Plan, data: dict, signature, probe=None) -> dict:
     if probe is not None and len(probe):
         frames.insert(0, ("training rows", given_rows(probe, PROBE_ROWS)))
     worst, rows = 0.0, 0
-    # the pipeline's predictions as Pipeline.predict / predict_proba make them (its steps'
-    # transforms, then the estimator), the transforms run once for both
-    steps, estimator = model[:-1], model.steps[-1][1]
     # a few hundred rows: one OpenMP thread (see common/threads.py; on a busy machine the
     # pipeline's predictions here took seconds of a train job's time on two)
     with warnings.catch_warnings(), small_work_threads(PROBE_ROWS):
         warnings.simplefilter("ignore")
         for what, frame in frames:
             frame = signature.validate(frame)
-            Xt = steps.transform(frame)
-            expected = np.asarray(estimator.predict(Xt))  # the pipeline's, once per probe
-            proba = np.asarray(estimator.predict_proba(Xt)) if plan.has_proba else None
+            expected, proba = labels_and_proba(model, frame, plan.has_proba)  # once per probe
+            expected = np.asarray(expected)
+            proba = None if proba is None else np.asarray(proba)
             for shape, X in (("DataFrame", frame), ("rows", as_rows(frame, signature))):
                 worst = max(worst, _compare(plan, X, expected, proba, f"{what} ({shape})"))
             rows += len(frame)
