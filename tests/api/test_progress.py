@@ -62,3 +62,15 @@ def test_errors_before_and_after_the_first_report_are_raised_as_their_class(tran
             seen.append(event)
     assert seen == [{"progress": {"step": 0}}, {"progress": {"step": 1}}]
     assert raised.value.hint == "fix it"
+
+
+def test_a_quiet_call_sends_blank_lines_until_its_next_report(monkeypatch):
+    import queue
+
+    monkeypatch.setattr(progress, "HEARTBEAT", 0.001)
+    events = queue.SimpleQueue()
+    lines = progress._lines(("progress", 1), events)
+    assert next(lines) == b'{"progress":1}\n'
+    assert next(lines) == b"\n"  # nothing came within a heartbeat: the connection stays open
+    events.put(("result", 2))
+    assert [line for line in lines if line.strip()] == [b'{"result":2}\n']

@@ -268,7 +268,8 @@ class TrialProgress:
     """Shows a tune job's trials on stderr as they finish, while the command waits for the job.
 
     A thread reads the job's log file (the worker writes it on this machine) and prints the
-    trial lines; :meth:`close` prints what is left once the job has ended.
+    trial lines; :meth:`close` prints what is left once the job has ended. Behind the modelloop
+    API (the log is on the server's machine) the thread follows the job's log through the API.
     """
 
     def __init__(self, ws, what: str):
@@ -277,6 +278,7 @@ class TrialProgress:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._tail = None
+        self._started = False
 
     def started(self, job_id: int) -> None:
         from modelloop.training.jobs import LogTail
@@ -284,8 +286,13 @@ class TrialProgress:
         render.note(
             f"{self.what}: job {job_id} started (follow it: modelloop jobs logs {job_id} -f)"
         )
-        self._tail = LogTail(self.ws.jobs.log_path(job_id))
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._started = True
+        if getattr(self.ws, "is_remote", False):
+            lines = self.ws.jobs.follow(job_id)  # polls the server until the job has ended
+            self._thread = threading.Thread(target=lambda: self._show(lines), daemon=True)
+        else:
+            self._tail = LogTail(self.ws.jobs.log_path(job_id))
+            self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -301,12 +308,15 @@ class TrialProgress:
         if self._thread is None:
             return
         self._stop.set()
-        self._thread.join()
-        self._show(self._tail.lines(final=True))
+        # following the API, the thread ends once it has read the ended job's log (a call that
+        # failed may leave the job running there: the thread is not waited for then)
+        self._thread.join(timeout=None if self._tail is not None else 10.0)
+        if self._tail is not None:
+            self._show(self._tail.lines(final=True))
         self._thread = None
 
     def finished(self, job: dict) -> None:
-        """After a job that never reported its start here (it ran behind the modelloop API,
-        whose log file is on the server's machine): its trial lines from its stored log."""
-        if self._tail is None:
+        """After a job that never reported its start here: its trial lines from its stored
+        log."""
+        if not self._started:
             self._show(self.ws.jobs.logs(job["id"]).splitlines())

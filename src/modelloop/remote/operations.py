@@ -121,8 +121,8 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("jobs", "download", "GET", "/jobs/{job_id}/artifacts/download", stream="download"),
     _op("jobs", "cancel", "POST", "/jobs/{job_id}/cancel", OPERATOR),
     # -- training (each a tracked job)
-    _op("training", "train", "POST", "/training/train", OPERATOR),
-    _op("training", "tune", "POST", "/training/tune", OPERATOR),
+    _op("training", "train", "POST", "/training/train", OPERATOR, progress="on_start"),
+    _op("training", "tune", "POST", "/training/tune", OPERATOR, progress="on_start"),
     _op("training", "evaluate", "POST", "/training/evaluate", OPERATOR),
     # -- models (the registry)
     _op("models", "list", "GET", "/models", page=True),
@@ -196,8 +196,9 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("endpoints", "delete", "DELETE", "/endpoints/{name}", OPERATOR),
     # -- batch transforms
     _op("transforms", "status", "GET", "/transforms/{job_id}"),
-    _op("transforms", "run", "POST", "/transforms", OPERATOR),
-    _op("transforms", "resume", "POST", "/transforms/{job_id}/resume", OPERATOR),
+    _op("transforms", "run", "POST", "/transforms", OPERATOR, progress="progress"),
+    _op("transforms", "resume", "POST", "/transforms/{job_id}/resume", OPERATOR,
+        progress="progress"),
     # -- monitoring: monitors, their runs (violations are in a run's report), metrics, labels
     _op("monitoring", "monitors", "GET", "/monitors", page=True),
     _op("monitoring", "monitor", "GET", "/monitors/{name}"),

@@ -120,8 +120,8 @@ class RemoteWorkspace:
                                   hints.get("return"))
         elif op.page:
             return self._pages(op, url, query, hints.get("return"))
-        elif op.progress and callable(arguments.get(op.progress)):
-            return self._with_progress(op, url, query, body, arguments[op.progress],
+        elif op.progress:  # streamed even without a callback: heartbeats keep a long call open
+            return self._with_progress(op, url, query, body, arguments.get(op.progress),
                                        hints.get("return"))
         else:
             response = self.transport.request(op.http, url, params=query,
@@ -130,10 +130,13 @@ class RemoteWorkspace:
 
     def _with_progress(self, op, url: str, query: dict, body: dict, report, hint) -> Any:
         """A call whose progress the server reports as it happens: each report is passed to
-        ``report`` (the caller's callback) here, as the local method would have called it."""
+        ``report`` (the caller's callback, if any) here, as the local method would have called
+        it; the stream's heartbeats keep a call longer than the read timeout (a training job, a
+        bake) open."""
         for event in self.transport.events(op.http, url, params=query, json=body):
             if "progress" in event:
-                report(event["progress"])
+                if callable(report):
+                    report(event["progress"])
             elif "result" in event:
                 return codec.decode(event["result"], hint)
         raise errors.ModelloopError(f"ws.{op.name}: the server's answer ended without a result",
