@@ -130,15 +130,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().send_400_response(msg)
 
 
+#: How long an idle keep-alive connection stays open (longer than the proxies' idle timeouts).
+KEEP_ALIVE_SECONDS = 75
+
+
 def uvicorn_options() -> dict:
     """The uvicorn settings every server process shares: the guarded httptools protocol, no
     access log, and uvloop where it is installed (it sets TCP_NODELAY on accepted sockets, which
     the asyncio loop does not do for a socket bound by the parent: uvicorn #3149, +40 ms per
-    keep-alive request), else the asyncio loop."""
+    keep-alive request), else the asyncio loop.
+
+    Idle keep-alive connections are kept 75 s, not uvicorn's 5: a proxy or load balancer in
+    front (AWS ALB: 60 s idle by default) reuses a connection the server may be closing at that
+    moment, and the request on it fails without an answer (a 502 for the proxy's client). The
+    server's idle timeout must outlast the client's, as nginx's 75 s does."""
     try:
         import uvloop  # noqa: F401 - only whether it is there
     except ImportError:
         loop = "asyncio"
     else:
         loop = "uvloop"
-    return {"loop": loop, "http": GuardedHttpToolsProtocol, "access_log": False}
+    return {"loop": loop, "http": GuardedHttpToolsProtocol, "access_log": False,
+            "timeout_keep_alive": KEEP_ALIVE_SECONDS}
