@@ -93,7 +93,7 @@ class Parts:
 
 
 def read_back(schema: pa.Schema, parts: list[Part], quarantine: str | None) -> None:
-    """Read the staged data as every reader will (schema parsed again, parts decoded in batches).
+    """Read the staged data as every reader will (schema parsed again, parts decoded).
 
     Costs a decode of the parts, a fraction of the parse that made them; what fails here would
     otherwise be committed and break every later read of the dataset.
@@ -109,7 +109,16 @@ def read_back(schema: pa.Schema, parts: list[Part], quarantine: str | None) -> N
         pf = pq.ParquetFile(part.path)
         if not pf.schema_arrow.remove_metadata().equals(schema):
             raise ValueError(f"a part reads back as {pf.schema_arrow}, not as {schema}")
-        if sum(b.num_rows for b in pf.iter_batches(batch_size=65_536)) != part.rows:
+        if sum(_decoded_rows(pf, i) for i in range(pf.num_row_groups)) != part.rows:
             raise ValueError(f"a part reads back with other than its {part.rows} rows")
     if quarantine is not None:
         pq.read_table(quarantine)
+
+
+def _decoded_rows(pf, group: int, at_once: int = 1 << 18) -> int:
+    """The rows of row group ``group`` decoded: at once when it is a block's (its columns in
+    parallel; ``iter_batches`` decodes on one thread), in batches when it is larger (a part
+    rewritten whole by :meth:`Parts.conform_to`), so memory stays a block's."""
+    if pf.metadata.row_group(group).num_rows <= at_once:
+        return pf.read_row_group(group).num_rows
+    return sum(b.num_rows for b in pf.iter_batches(batch_size=65_536, row_groups=[group]))
