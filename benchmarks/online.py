@@ -13,6 +13,16 @@ a binary label (a noisy linear concept, seeded) is learned by
 - modelloop, batched: the same with appends of 10,000 events (events arriving in batches, as
   from the event stream).
 
+"Durable" means what intake promises serving's ``POST /endpoints/NAME/events``: ``append``
+returns (the request is acknowledged) only after the transaction holding its events has
+committed, so an acknowledged event survives a SIGKILL of the process that appended it or of
+the learner (tested for the learner: tests/online/test_learner_crash.py and
+tests/serving/test_online.py, which SIGKILL it while events arrive). The store is
+SQLite in WAL mode with ``synchronous=NORMAL``, as every write of the metadata store: a commit
+is in the WAL file (the kernel holds it once written), which is fsynced at checkpoints, not at
+each commit; so an OS crash or power loss can lose the last commits, a process crash cannot.
+Each request is its own commit here (no group commit across requests: one appender).
+
 Same work, checked: the same events in the same order, the same model spec and metric; the
 learner's prequential Accuracy must equal the plain loop's to the last digit (else the
 benchmark fails). One process each, one thread; a 2,000-event warm-up of each first.

@@ -154,3 +154,20 @@ def test_alike_requests_are_checked_as_each_event_would_be(schema):
             assert all(each), name  # accepted whole only when every event is valid
             assert alike.labels == [e["label"] for e in events], name
         assert name != "alike" or alike is not None
+
+
+def test_a_failed_append_takes_no_seq_and_raises_the_stores_error(store, monkeypatch):
+    """SQLite's append runs on the driver's connection: a failure mid-transaction rolls back the
+    seqs it took and comes out as SQLAlchemy's error, as from any other store call."""
+    import sqlalchemy as sa
+
+    from modelloop.store.sql import online
+
+    intake = Intake(store)
+    intake.append("fraud", [{"features": {"a": 1.0}, "label": True}])
+    monkeypatch.setattr(online, "_SQLITE_INSERT", "INSERT INTO no_such_table VALUES (?, ?)")
+    with pytest.raises(sa.exc.OperationalError):
+        intake.append("fraud", [{"features": {"a": 2.0}, "label": False}])
+    monkeypatch.undo()
+    assert intake.append("fraud", [{"features": {"a": 3.0}, "label": True}])["seqs"] == [2, 2]
+    assert [e["features"]["a"] for e in intake.read("fraud", 0, 10)] == [1.0, 3.0]

@@ -12,6 +12,7 @@ from modelloop.online import Intake, load_published
 from modelloop.online.guard import GuardConfig
 from modelloop.online.learner import Learner
 from modelloop.online.models import build_model
+from modelloop.online.scoring import predictor
 from modelloop.store import open_store
 from modelloop.telemetry.alarms import Alarms
 from modelloop.telemetry.series import MetricSeries
@@ -63,17 +64,33 @@ def test_prequential_metrics_equal_rivers_progressive_val_score(store, spec, met
     rows = list(datasets.Phishing())
     _append(store, "phish", rows)
     expected = evaluate.progressive_val_score(rows, build_model(spec), getattr(metrics, metric)())
+    # The window metrics (series points) are those of River's metric over each window's events.
+    model, windows, window = build_model(spec), [], getattr(metrics, metric)()
+    predict = predictor(model, window)
+    for n, (x, y) in enumerate(rows, 1):
+        y_pred = predict(model, x)
+        if y_pred is not None and y_pred != {}:
+            window.update(y, y_pred)
+        model.learn_one(x, y)
+        if n % 97 == 0:
+            windows.append(window.get())
+            window = window.clone()
+    points = []
+    series = type("Series", (), {"put_many": lambda self, batch: points.extend(batch)})()
+    kwargs = dict(spec=spec, metric=metric, batch=300, guard=GuardConfig(window=97),
+                  series=series)  # fmt: skip
     # A learner stopped and restarted from its checkpoint halfway gives the same figure.
-    first = Learner(store, "phish", "online", spec=spec, metric=metric, batch=300)
+    first = Learner(store, "phish", "online", **kwargs)
     first.step(617)
     first.save()
-    second = Learner(store, "phish", "online", spec=spec, metric=metric, batch=300)
+    second = Learner(store, "phish", "online", **kwargs)
     assert second.applied_seq == 617
     _drain(second)
     second.save()
     got = second.metrics()
     assert got["events"] == len(rows) == second.applied_seq
     assert got["value"] == expected.get()  # to the last digit
+    assert [value for _, _, _, value in points] == windows  # (Accuracy's kept by difference)
     revision, model = load_published(store, None, "phish", "online")
     x = rows[0][0]
     assert model.predict_proba_one(x) == second.model.predict_proba_one(x)

@@ -22,9 +22,11 @@ from collections.abc import Callable, Iterable
 
 from modelloop import _faults
 from modelloop.errors import InvalidInput
+from modelloop.online import scoring
 from modelloop.online.guard import GuardConfig, arming, below, pick_snapshot
 from modelloop.online.models import SklearnOnline, build_model
 from modelloop.online.publish import current_revision, dumps, load_published, loads
+from modelloop.online.scoring import is_classifier, make_metric, predictor
 from modelloop.online.sources import IntakeSource
 from modelloop.store.interfaces.online import EventBatch
 
@@ -34,34 +36,9 @@ __all__ = ["Learner", "current_revision", "load_published"]
 MAX_STEP = 10_000
 #: Guard and drift records kept in the learner's info.
 HISTORY = 20
-
-
-def make_metric(name: str):
-    """A River metric by its class name (``Accuracy``, ``LogLoss``, ``MAE``, ``ROCAUC``…)."""
-    from river import metrics
-
-    cls = getattr(metrics, name, None) if isinstance(name, str) and name.isidentifier() else None
-    if not isinstance(cls, type) or not issubclass(cls, metrics.base.Metric):
-        raise InvalidInput(f"{name!r} is not a River metric", hint="e.g. Accuracy, LogLoss, MAE")
-    return cls()
-
-
-def is_classifier(model) -> bool:
-    from river import base
-
-    if isinstance(model, SklearnOnline):
-        from sklearn.base import is_classifier as sk
-
-        return sk(model.estimator)
-    return isinstance(model, base.Classifier)
-
-
-def predictor(model, metric) -> Callable:
-    """What River's progressive validation calls: probabilities for a classifier scored by a
-    metric that needs them, the prediction otherwise."""
-    if is_classifier(model) and not metric.requires_labels:
-        return type(model).predict_proba_one
-    return type(model).predict_one
+#: What a classifier's ``predict_proba_one`` returns when it has seen no class yet (skipped, as
+#: River's progressive validation skips it); built once, not per event.
+EMPTY: dict = {}
 
 
 def _extend(ranges: list, seq: int, most: int = 100) -> None:
@@ -120,6 +97,7 @@ class Learner:
         # noticing cannot overwrite its successor's checkpoint.
         self.term = term
         self.state = self._load()
+        self._blank = scoring.Blank(self.state["metric"])  # fresh window metrics
         self._dirty = False
         self._last_save = time.monotonic()
 
@@ -249,20 +227,27 @@ class Learner:
         while start < len(seqs):
             model, metric, window = s["model"], s["metric"], s["window"]
             predict, learn_one = predictor(model, metric), type(model).learn_one
-            update, update_window = metric.update, window.update
+            # The window's metric: its own update per event, or the cumulative one's growth
+            # over this run of events, added once at its end (scoring.py; the same numbers).
+            since = scoring.mark(metric.cm) if scoring.by_difference(metric) else None
+            update, update_window = metric.update, window.update if since is None else None
             end = min(len(seqs), start + max(1, size - s["win_n"]))
             learned = end - start
-            for i, x, y in zip(range(start, end), events.features[start:end],
-                               events.labels[start:end], strict=True):  # fmt: skip
+            features = events.features[start:end]
+            for x, y in zip(features, events.labels[start:end], strict=True):
                 try:
                     y_pred = predict(model, x)
-                    if y_pred is not None and y_pred != {}:
+                    if y_pred is not None and y_pred != EMPTY:
                         update(y, y_pred)
-                        update_window(y, y_pred)
+                        if update_window is not None:
+                            update_window(y, y_pred)
                     learn_one(model, x, y)
                 except Exception as exc:  # counted, as in _learn_each
                     bad, learned = bad + 1, learned - 1
-                    s["last_error"] = f"seq {seqs[i]}: {type(exc).__name__}: {exc}"[:300]
+                    seq = seqs[start + next(i for i, f in enumerate(features) if f is x)]
+                    s["last_error"] = f"seq {seq}: {type(exc).__name__}: {exc}"[:300]
+            if since is not None:
+                scoring.add_since(window.cm, metric.cm, since)
             s["events"] += learned
             s["win_n"] += learned
             s["applied_seq"] = seqs[end - 1]
@@ -377,7 +362,7 @@ class Learner:
             snaps = s["snapshots"]
             snaps.append((seq, copy.deepcopy(s["model"]), [list(r) for r in s["ranges"]]))
             del snaps[: -self.guard.keep]
-        s["window"], s["window_champion"] = s["metric"].clone(), s["metric"].clone()
+        s["window"], s["window_champion"] = self._blank(), self._blank()
         s["recent"], s["win_n"], s["win_champion_n"] = [], 0, 0
 
     def _revert(self, seq: int, online: float, champion: float, *, at=None) -> None:

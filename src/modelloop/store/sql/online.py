@@ -51,6 +51,56 @@ def _take_seqs(conn, endpoint: str, count: int, rejected: int) -> int:
     raise RuntimeError(f"could not reserve event seqs for {endpoint!r}")  # pragma: no cover
 
 
+_SQLITE_BUMP = ("UPDATE online_streams SET last_seq = last_seq + ?, rejected = rejected + ? "
+                "WHERE endpoint = ? RETURNING last_seq")  # fmt: skip
+_SQLITE_NEW = "INSERT INTO online_streams (endpoint, last_seq, rejected) VALUES (?, 0, 0)"
+_SQLITE_INSERT = ("INSERT INTO online_event_blocks (endpoint, first_seq, last_seq, time, events) "
+                  "VALUES (?, ?, ?, ?, ?)")  # fmt: skip
+
+
+def _append_sqlite(engine, endpoint: str, bodies: list, count: int, rejected: int, now) -> int:
+    """The append's transaction on SQLite through the driver's own connection (from the pool):
+    the same statements and the same commit as :func:`_take_seqs` and the insert through a
+    SQLAlchemy connection, without its per-statement and per-transaction work, which cost more
+    than the commit itself for a request of 100 events (measured: ~250 µs an append). BEGIN
+    IMMEDIATE takes the write lock first, so the stream row's seqs commit in order; the events
+    are durable (in the WAL, which outlives the process) when COMMIT returns. Driver errors
+    come out as SQLAlchemy's, as from every other store call. The last seq before these."""
+    dialect = engine.dialect
+    to_db = online_event_blocks.c.time.type.dialect_impl(dialect).bind_processor(dialect)
+    raw = engine.raw_connection()
+    statement = _SQLITE_BUMP
+    try:
+        cur = raw.cursor()
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                row = cur.execute(_SQLITE_BUMP, (count, rejected, endpoint)).fetchone()
+                if row is None:  # the endpoint's first append (we hold the write lock)
+                    statement = _SQLITE_NEW
+                    cur.execute(_SQLITE_NEW, (endpoint,))
+                    statement = _SQLITE_BUMP
+                    row = cur.execute(_SQLITE_BUMP, (count, rejected, endpoint)).fetchone()
+                base, at = row[0] - count, to_db(now) if to_db else now
+                statement = _SQLITE_INSERT
+                cur.executemany(_SQLITE_INSERT, [
+                    (endpoint, base + 1 + k * BLOCK, base + min((k + 1) * BLOCK, count), at, body)
+                    for k, body in enumerate(bodies)])  # fmt: skip
+                statement = "COMMIT"
+                cur.execute("COMMIT")
+            except BaseException:
+                if raw.in_transaction:
+                    raw.rollback()
+                raise
+        finally:
+            cur.close()
+    except dialect.loaded_dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error) from exc
+    finally:
+        raw.close()  # back to the pool
+    return base
+
+
 class SqlOnline(SqlBase, OnlineStore):
     def append_online_events(
         self, endpoint: str, events: list[dict] | AlikeEvents, rejected: int = 0
@@ -66,15 +116,18 @@ class SqlOnline(SqlBase, OnlineStore):
                       for i in range(0, len(events), BLOCK)]  # fmt: skip
         else:
             bodies = [encode(events[i : i + BLOCK]) for i in range(0, len(events), BLOCK)]
-        now = utcnow()
+        now, n = utcnow(), len(events)
+        if self.engine.dialect.name == "sqlite" and self.engine.dialect.update_returning:
+            base = _append_sqlite(self.engine, endpoint, bodies, n, rejected, now)
+            return list(range(base + 1, base + n + 1))
         with self._write() as conn:
-            base = _take_seqs(conn, endpoint, len(events), rejected)
+            base = _take_seqs(conn, endpoint, n, rejected)
             if events:
                 conn.execute(_INSERT_BLOCKS, [
                     {"endpoint": endpoint, "first_seq": base + 1 + k * BLOCK,
-                     "last_seq": base + min((k + 1) * BLOCK, len(events)), "time": now,
+                     "last_seq": base + min((k + 1) * BLOCK, n), "time": now,
                      "events": body} for k, body in enumerate(bodies)])  # fmt: skip
-        return list(range(base + 1, base + len(events) + 1))
+        return list(range(base + 1, base + n + 1))
 
     def read_online_events(self, endpoint: str, after_seq: int, limit: int) -> list[dict]:
         return self.read_online_batch(endpoint, after_seq, limit).rows()
@@ -85,12 +138,14 @@ class SqlOnline(SqlBase, OnlineStore):
         with self._read() as conn:
             while len(out) < limit:
                 # A block holding after_seq + 1 starts at most BLOCK - 1 before it: the
-                # primary key's range, never the endpoint's whole history.
+                # primary key's range, never the endpoint's whole history. No more blocks
+                # than the limit needs (a block is read whole: its bytes are many pages).
+                most = min(64, (limit - len(out)) // BLOCK + 2)
                 blocks = conn.execute(
                     sa.select(c.first_seq, c.time, c.events)
                     .where(c.endpoint == endpoint, c.first_seq > after_seq - BLOCK,
                            c.last_seq > after_seq)
-                    .order_by(c.first_seq).limit(64)
+                    .order_by(c.first_seq).limit(most)
                 ).all()  # fmt: skip
                 if not blocks:
                     break
@@ -99,7 +154,7 @@ class SqlOnline(SqlBase, OnlineStore):
                         break  # decode no block past the limit
                     decode(body, first, after_seq, limit, aware(time), out)
                 after_seq = out.seqs[-1] if out else after_seq
-                if len(blocks) < 64:
+                if len(blocks) < most:
                     break
         return out
 
