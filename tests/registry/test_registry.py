@@ -86,6 +86,7 @@ def test_alias_moves_rollback_and_history(trained_local):
     ws.models.set_alias("loans", "champion", 2)
     ws.models.set_alias("loans", "champion", "loans@3")
     assert ws.models.get("loans@champion")["version"] == 3
+    assert ws.models.aliases("loans") == {"champion": 3}  # one model's, without listing them all
     assert ws.models.rollback("loans")["version"] == 2
     assert ws.models.rollback("loans")["version"] == 1  # keeps walking back, no toggling
     with pytest.raises(InvalidInput, match="no earlier version"):

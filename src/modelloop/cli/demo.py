@@ -19,11 +19,6 @@ import click
 from modelloop.cli import render
 from modelloop.cli.context import json_option
 
-
-#: The demo's summary, written into its folder (the same as --json prints).
-SUMMARY_FILE = "demo-summary.json"
-
-
 #: The demo's summary, written into its folder (the same as --json prints).
 SUMMARY_FILE = "demo-summary.json"
 

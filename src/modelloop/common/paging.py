@@ -12,3 +12,11 @@ def check_page(limit: int | None, offset: int) -> None:
         raise InvalidInput(f"limit must be 1 or more, not {limit}")
     if offset < 0:
         raise InvalidInput(f"offset must be 0 or more, not {offset}")
+
+
+def paged(query, limit: int | None, offset: int):
+    """A SQLAlchemy ``query`` cut to a page (no limit: every row after ``offset``), checked."""
+    check_page(limit, offset)
+    if limit is not None:
+        query = query.limit(limit)
+    return query.offset(offset) if offset else query

@@ -20,22 +20,19 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
-import re
 import shutil
 import socket
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 from modelloop.artifacts import ArtifactStore
 from modelloop.common.status import ApprovalStatus, JobStatus
 from modelloop.config import acting_for, current_actor
-from modelloop.data.refs import check_name, version_number
+from modelloop.data.refs import check_name
 from modelloop.errors import IntegrityError, InvalidInput, NotFound, UntrustedCode, parse_id
+from modelloop.registry.refs import ModelRef, check_alias, parse_model_ref
 from modelloop.store import MetadataStore
 
-ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-RESERVED_ALIASES = {"latest"}
 #: Aliases that point only at approved versions unless forced ([registry] in modelloop.toml).
 DEFAULT_GATED_ALIASES = ("champion",)
 TRUST_HINT = "--trust-pickle --reason '…' (SDK: trust_pickle=True, reason='…')"
@@ -51,42 +48,6 @@ def trusting_actor() -> str:
     who = f"{account}@{socket.gethostname()}"
     named = acting_for() or os.environ.get("MODELLOOP_USER")
     return f"{named} (os user {who})" if named and named != account else who
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """``name``, ``name@3``, ``name@latest`` or ``name@champion`` (any alias)."""
-
-    name: str
-    selector: int | str = "latest"
-
-    def __str__(self) -> str:
-        return f"{self.name}@{self.selector}"
-
-
-def parse_model_ref(text: str) -> ModelRef:
-    text = str(text).removeprefix("models:/")
-    name, sep, tail = text.partition("@")
-    if not sep and "/" in name:  # MLflow style models:/name/3
-        name, _, tail = name.partition("/")
-    check_name(name, "model")
-    if not tail or tail == "latest":
-        return ModelRef(name)
-    number = version_number(tail, ref=text)  # ASCII digits in range ('²' is not a version)
-    if number is not None:
-        return ModelRef(name, number)
-    check_alias(tail)
-    return ModelRef(name, tail)
-
-
-def check_alias(alias: str) -> str:
-    if not ALIAS_RE.match(alias or "") or alias in RESERVED_ALIASES:
-        raise InvalidInput(
-            f"invalid alias name {alias!r}",
-            hint="an alias starts with a letter and has up to 64 letters, digits, '_' or '-' "
-                 "(and is not 'latest' or a number)",
-        )
-    return alias
 
 
 class Registry:
@@ -109,9 +70,10 @@ class Registry:
         ref = parse_model_ref(ref) if isinstance(ref, str) else ref
         model = self.store.get_model(ref.name)
         if model is None:
-            known = [m["name"] for m in self.store.list_models()]
+            known = [m["name"] for m in self.store.list_models(limit=11)]  # a hint, not a list
+            shown = ", ".join(known[:10]) + (", …" if len(known) > 10 else "")
             raise NotFound(f"no model named {ref.name!r}",
-                           hint=f"known models: {', '.join(known)}" if known else
+                           hint=f"known models: {shown}" if known else
                            "register one with 'modelloop models register NAME --job JOB'")
         if ref.selector == "latest":
             return ref.name, self.store.get_model_version(ref.name)["version"]
@@ -139,8 +101,15 @@ class Registry:
         record["fast_path"] = _fast_path(record)
         return record
 
-    def list(self) -> list[dict]:
-        return self.store.list_models()
+    def list(self, *, limit: int | None = None, offset: int = 0) -> list[dict]:
+        """The models by name, each with its latest version and aliases; a page of ``limit``
+        after ``offset`` when given (read by the database: a workspace may hold thousands)."""
+        return self.store.list_models(limit=limit, offset=offset)
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """alias -> version of one model (what its page shows, without listing every model)."""
+        self.resolve(name)
+        return self.store.model_aliases(name)
 
     def versions(self, name: str, *, limit: int | None = None, offset: int = 0) -> list[dict]:
         self.resolve(name)

@@ -128,6 +128,7 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("models", "list", "GET", "/models", page=True),
     _op("models", "versions", "GET", "/models/{name}/versions", page=True),
     _op("models", "history", "GET", "/models/{name}/history", page=True),
+    _op("models", "aliases", "GET", "/models/{name}/aliases"),
     _op("models", "alias_version", "GET", "/models/{name}/aliases/{alias}"),
     _op("models", "get", "GET", "/models/{ref}"),
     _op("models", "describe", "GET", "/models/{ref}/describe"),

@@ -430,9 +430,9 @@ class Endpoints:
         raise InvalidInput(f"endpoint {name!r} has no rollout to roll back",
                            hint=f"see 'modelloop endpoint show {name}'")
 
-    def rollouts(self, name: str) -> list[dict]:
+    def rollouts(self, name: str, *, limit: int | None = None) -> list[dict]:
         self.get(name)
-        return self.store.list_rollouts(endpoint=name)
+        return self.store.list_rollouts(endpoint=name, limit=limit)
 
     # -- statistics and capture ---------------------------------------------------------------
     def stats(self, name: str | None = None) -> list[dict]:

@@ -73,6 +73,10 @@ def test_list_models_with_latest_version_and_aliases(store):
         ("churn", 2, {"champion": 1}),
         ("zeta", 1, {}),
     ]
+    # a page: its models' versions and aliases only
+    assert store.list_models(limit=1) == listed[:1]
+    assert store.list_models(limit=5, offset=1) == listed[1:]
+    assert store.list_models(offset=2) == []
     assert store.get_model("churn")["name"] == "churn"
 
 

@@ -30,9 +30,10 @@ class ModelRegistryStore(ABC):
         """``{"id", "name", "created_at", "description"}``, or None."""
 
     @abstractmethod
-    def list_models(self) -> list[dict]:
-        """Every model by name, each with its ``latest_version`` and ``aliases`` (alias ->
-        version)."""
+    def list_models(self, *, limit: int | None = None, offset: int = 0) -> list[dict]:
+        """The models by name, each with its ``latest_version`` and ``aliases`` (alias ->
+        version); a page of ``limit`` after ``offset`` when given (read by the database, the
+        page's versions and aliases in one query each: a workspace may hold thousands)."""
 
     @abstractmethod
     def get_model_version(self, name: str, version: int | None = None) -> dict | None:

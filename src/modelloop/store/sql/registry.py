@@ -7,7 +7,7 @@ import json
 
 import sqlalchemy as sa
 
-from modelloop.common.paging import check_page
+from modelloop.common.paging import paged as _page
 from modelloop.common.status import ApprovalStatus
 from modelloop.errors import AlreadyExists, InvalidInput, NotFound
 from modelloop.store.interfaces.registry import ModelRegistryStore
@@ -189,21 +189,24 @@ class SqlRegistry(SqlBase, ModelRegistryStore):
             row = conn.execute(sa.select(models).where(models.c.name == name)).first()
             return row_dict(row) if row else None
 
-    def list_models(self):
+    def list_models(self, *, limit=None, offset=0):
         with self._read() as conn:
-            rows = [row_dict(r) for r in conn.execute(sa.select(models).order_by(models.c.name))]
+            page = _page(sa.select(models).order_by(models.c.name), limit, offset)
+            rows = [row_dict(r) for r in conn.execute(page)]
+            if not rows:
+                return rows
+            ids = sa.select(page.subquery().c.id)  # the page's models, however many
+            latest = dict(conn.execute(
+                sa.select(model_versions.c.model_id, sa.func.max(model_versions.c.version))
+                .where(model_versions.c.model_id.in_(ids)).group_by(model_versions.c.model_id)
+            ).all())  # fmt: skip
+            aliases: dict = {}
+            q = sa.select(model_aliases).where(model_aliases.c.model_id.in_(ids))
+            for a in conn.execute(q.order_by(model_aliases.c.alias)):
+                aliases.setdefault(a.model_id, {})[a.alias] = a.version
             for r in rows:
-                r["latest_version"] = conn.execute(
-                    sa.select(sa.func.max(model_versions.c.version)).where(
-                        model_versions.c.model_id == r["id"]
-                    )
-                ).scalar()
-                r["aliases"] = {
-                    a.alias: a.version
-                    for a in conn.execute(
-                        sa.select(model_aliases).where(model_aliases.c.model_id == r["id"])
-                    )
-                }
+                r["latest_version"] = latest.get(r["id"])
+                r["aliases"] = aliases.get(r["id"], {})
             return rows
 
     def list_model_versions(self, name, *, limit=None, offset=0, newest_first=False):
@@ -412,11 +415,3 @@ class SqlRegistry(SqlBase, ModelRegistryStore):
             insert_event(
                 conn, "model.deleted", f"{name}@{version}", {"model": name, "version": version}
             )
-
-
-def _page(q, limit: int | None, offset: int):
-    """``q`` limited to a page (no limit: every row after ``offset``)."""
-    check_page(limit, offset)
-    if limit is not None:
-        q = q.limit(limit)
-    return q.offset(offset) if offset else q

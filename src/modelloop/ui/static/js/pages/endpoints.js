@@ -46,7 +46,7 @@ async function endpoint(root, name) {
   async function draw() {
     const [record, rollouts, stats] = await Promise.all([
       get(path("endpoints", name)), get(path("endpoints", name, "rollouts"), { limit: 20 }),
-      get("/endpoint-stats", { name }),
+      get("/endpoint-stats", { name, limit: 100 }),
     ]);
     const variants = record.spec?.variants || [];
     const total = variants.filter((v) => v.role !== "shadow").reduce((s, v) => s + v.weight, 0) || 1;

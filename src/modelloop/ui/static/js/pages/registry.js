@@ -47,8 +47,7 @@ async function model(root, name) {
   const body = h("div", {});
   add(root, h("h1", {}, "Model ", h("span", { id: "model-name" }, name)), body);
   async function draw() {
-    const info = (await get("/models", { limit: 1000 })).find((m) => m.name === name);
-    const aliases = Object.entries(info?.aliases || {});
+    const aliases = Object.entries(await get(path("models", name, "aliases")));  // this model's only
     const history = pager((limit, offset) => page(path("models", name, "history"), { newest_first: true }, limit, offset), (rows) => table([
       ["Time", (r) => when(r.time)],
       ["Action", (r) => h("span", { class: "action", dataset: { action: r.action } }, r.action)],
