@@ -36,6 +36,10 @@ from modelloop.training.job_context import ACTIVE, TERMINAL, JobCancelled, now
 
 #: Set by :meth:`ProcessRunner.start`: the pid of the process the worker follows.
 ENV_PARENT = "MODELLOOP_JOB_PARENT"
+#: Set on import by a library, in whichever process imports it (scikit-learn's ``setdefault``s):
+#: a caller's value says what it happened to import, not how jobs would run; a worker that
+#: imports the library sets them itself.
+SET_ON_IMPORT = frozenset({"KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK"})
 
 
 def finish_abnormal(store: MetadataStore, job_id: int, error: str) -> bool:
@@ -121,7 +125,7 @@ class _EarlyWorker:
         """Give the worker its job; None (and the worker ended) when it cannot take it: it
         died, or the caller's environment or folder changed since (a worker must run the job
         as one started now would), or the job's log exists already (a worker appends to it)."""
-        if (self.proc.poll() is not None or dict(os.environ) != self.environ
+        if (self.proc.poll() is not None or _environ(os.environ) != _environ(self.environ)
                 or os.getcwd() != self.cwd or log_path.exists()):
             self.discard()
             return None
@@ -137,6 +141,11 @@ class _EarlyWorker:
         with contextlib.suppress(BrokenPipeError):
             self.proc.stdin.close()
         self.log.unlink(missing_ok=True)
+
+
+def _environ(env) -> dict:
+    """What of an environment makes a worker run a job differently."""
+    return {k: v for k, v in env.items() if k not in SET_ON_IMPORT}
 
 
 #: Early workers not yet given a job, by workspace root (:func:`prestart`).

@@ -45,7 +45,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from modelloop.store import MetadataStore
-from modelloop.training.job_runners import ENV_PARENT, ProcessRunner, finish_abnormal, kill_group
+from modelloop.training.job_runners import (
+    ENV_PARENT,
+    SET_ON_IMPORT,
+    ProcessRunner,
+    finish_abnormal,
+    kill_group,
+)
 from modelloop.training.warm_server import Messages, send
 
 #: Seconds a warm server waits for a job before it exits.
@@ -57,12 +63,6 @@ START_LIMIT = 180.0
 #: run jobs unlike a cold worker): part of the fingerprint.
 IMPORT_TIME_ENV = ("PYTHON", "OMP_", "MKL_", "OPENBLAS_", "KMP_", "NUMEXPR_", "VECLIB_",
                    "SKLEARN_", "SCIPY_", "NUMPY_")  # fmt: skip
-#: Set on import by a library, in whichever process imports it (scikit-learn's ``setdefault``s):
-#: a caller's value says what it happened to import, not how jobs would run, so it is left out
-#: of the fingerprint (else a server started before the caller imported scikit-learn would
-#: refuse the caller's jobs after it, and commands that import it and those that do not would
-#: replace each other's servers).
-SET_ON_IMPORT = frozenset({"KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK"})
 _SUN_PATH = 100  # a Unix socket's path must fit in about 104-108 bytes
 
 
@@ -107,6 +107,9 @@ def fingerprint(env: dict[str, str] | None = None) -> str:
     env = os.environ if env is None else env
     digest = hashlib.sha256(_code_version().encode())
     for key in sorted(k for k in env if k.startswith(IMPORT_TIME_ENV)):
+        # SET_ON_IMPORT left out: else a server started before the caller imported scikit-learn
+        # would refuse its jobs after, and commands that import it and those that do not would
+        # replace each other's servers
         if key != "PYTHONUNBUFFERED" and key not in SET_ON_IMPORT:
             digest.update(f"{key}={env[key]}\0".encode())
     return digest.hexdigest()[:32]
