@@ -54,3 +54,20 @@ def test_a_loop_travels_as_a_spec_or_a_name_never_a_path_of_the_server():
     for path in ("/srv/loop.yaml", "loop.yml", "..\\loop"):
         with pytest.raises(ValidationError):
             spec.validate_python(path)
+
+
+def test_every_public_method_of_a_service_is_a_row_or_left_out_by_name():
+    """A method added to a service is a route, or the table's docstring says why not."""
+    import inspect
+
+    rows = {op.name for op in operations.OPERATIONS}
+    missing = []
+    for service in sorted({op.service for op in operations.OPERATIONS}):
+        cls = signatures.service_class(service)
+        for name, _ in inspect.getmembers(cls, inspect.isfunction):
+            full = f"{service}.{name}"
+            if name.startswith("_") or full in rows:
+                continue
+            if f"``{full}``" not in operations.__doc__ and f"``{name}``" not in operations.__doc__:
+                missing.append(full)
+    assert not missing, missing

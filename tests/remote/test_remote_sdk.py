@@ -49,6 +49,9 @@ def test_a_table_streams_batch_by_batch_never_whole_on_the_server(served, monkey
         local.datasets.to_arrow("loans", columns=cols))
     with pytest.raises(errors.InvalidInput, match="nope"):
         remote.datasets.to_arrow("loans", columns=["nope"])
+    assert remote.datasets.to_pandas("loans", columns=cols).equals(
+        local.datasets.to_pandas("loans", columns=cols))  # composed on this side
+    assert sum(b.num_rows for b in remote.datasets.iter_batches("loans", batch_size=25)) == 60
 
 
 def test_errors_come_back_as_the_same_classes(served):

@@ -34,6 +34,26 @@ consumer is a process of the server's machine; ``features.serve``: the serving p
 definition, ``datasets.to_arrow`` the rows. Left out because it writes a path on the server's disk, which a remote
 caller must not name: ``monitoring.write_report`` (``models.register``, ``models.import_mlflow``
 and ``monitoring.add_labels`` take their folder or file as an upload instead).
+
+Left out because only the server's own code calls them: ``audit.record`` (the server records
+each call), ``tokens.verify`` / ``cached`` (it checks each token), ``jobs.run`` / ``warm_up`` /
+``log_path`` (a worker's; the log is read by ``jobs.logs``), ``models.mark_deployed`` /
+``package_dir`` (what a deploy records; a package leaves by ``models.export``),
+``runs.needs_runner`` / ``started_by_firing`` and ``triggers.wait`` (the controller's),
+``features.close``, ``monitoring.put_metrics`` (``put_metric`` is the route),
+``monitoring.baselines.ensure`` (a loop step's; ``baselines.create`` is the route),
+``endpoints.wait`` (``endpoints.deploy`` waits with its progress; servers drive the rest),
+``loops.result`` (``loops.run`` returns it; an earlier run: ``runs.get``). Left out because
+they return or take Python objects: ``training.training_rows``, ``explain.attributions`` (an
+object of frames), ``loops.validate`` (a ``LoopSpec``; ``loop validate`` compiles the loop too,
+where the workspace is), ``transforms.plan`` (takes ``TransformOptions``; ``transforms.run``
+checks the same), ``endpoints.capture`` (records, or a frame: ``monitoring.check(endpoint=)``
+reads the traffic on the server), ``runs.report`` (``runs callback`` resumes the run where the
+workspace is: ``runs.resume`` takes a pipeline).
+
+Composed by the remote client from rows (``modelloop.remote.workspace``): ``jobs.follow``,
+``monitoring.baselines.load``, ``datasets.to_pandas`` and ``datasets.iter_batches`` (from
+``datasets.to_arrow``).
 """
 
 from __future__ import annotations

@@ -377,7 +377,22 @@ def _load_baseline(ws: RemoteWorkspace, ref: str):
     return Baseline.from_dict(ws.service("monitoring.baselines").document(ref))
 
 
-_CLIENT_SIDE = {("jobs", "follow"): _follow, ("monitoring.baselines", "load"): _load_baseline}
+def _to_pandas(ws: RemoteWorkspace, ref, **kwargs):
+    """``datasets.to_pandas``: the rows as ``to_arrow`` sends them (batch by batch), as a frame."""
+    return ws.service("datasets").to_arrow(ref, **kwargs).to_pandas()
+
+
+def _iter_batches(ws: RemoteWorkspace, ref, *, columns=None, batch_size: int = 65_536,
+                  since=None, until=None) -> Iterator:  # fmt: skip
+    """``datasets.iter_batches``: the record batches of the table ``to_arrow`` sends (whole
+    on this side, unlike locally)."""
+    table = ws.service("datasets").to_arrow(ref, columns=columns, since=since, until=until)
+    return iter(table.to_batches(max_chunksize=batch_size))
+
+
+_CLIENT_SIDE = {("jobs", "follow"): _follow, ("monitoring.baselines", "load"): _load_baseline,
+                ("datasets", "to_pandas"): _to_pandas,
+                ("datasets", "iter_batches"): _iter_batches}  # fmt: skip
 
 
 # -- arguments read on this side before they travel ------------------------------------------------
