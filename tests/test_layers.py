@@ -40,3 +40,10 @@ def test_cli_help_loads_nothing_heavy():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == ""
+
+
+def test_no_source_file_is_over_500_lines():
+    """A file a newcomer reads top to bottom: past 500 lines, split it along a real seam."""
+    long = {str(p.relative_to(ROOT)): n for p in (ROOT / "src").rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 500}  # fmt: skip
+    assert not long, f"split these files (at most 500 lines each): {long}"

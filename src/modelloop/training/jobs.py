@@ -17,9 +17,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import io
-import json
 import os
-import re
 import socket
 import subprocess
 import time
@@ -37,6 +35,7 @@ from modelloop.store import MetadataStore
 from modelloop.training import job_runners
 from modelloop.training.job_context import ACTIVE, TERMINAL, JobServices, execute_job, now
 from modelloop.training.job_kinds import job_kind
+from modelloop.training.job_search import parse_search
 from modelloop.training.report import REPORT_DATA
 
 #: Where a job keeps its HTML report (the first found is the report; jobs of earlier versions
@@ -450,53 +449,3 @@ class LogTail:
             done.append(self._partial)
             self._partial = b""
         return [line.decode(errors="replace") for line in done]
-
-
-# -- search expressions ----------------------------------------------------------------------------
-_COND = re.compile(
-    r"^\s*(metrics|params|info|status|kind|name)(?:\.([\w.\-]+))?\s*(>=|<=|!=|==|=|>|<)\s*(.+?)\s*$"
-)
-_OPS = {
-    ">": lambda a, b: a > b,
-    "<": lambda a, b: a < b,
-    ">=": lambda a, b: a >= b,
-    "<=": lambda a, b: a <= b,
-    "=": lambda a, b: a == b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-}
-
-
-def parse_search(expression: str) -> list[Callable[[dict], bool]]:
-    """Parse ``field op value [and …]`` into predicates over a job record."""
-    conditions = []
-    for part in re.split(r"\s+and\s+", expression.strip(), flags=re.IGNORECASE):
-        m = _COND.match(part)
-        if not m:
-            raise InvalidInput(
-                f"cannot read the search condition {part!r}",
-                hint='write e.g. "metrics.roc_auc > 0.8 and params.max_depth = 5" '
-                "(fields: metrics.X, params.X, info.X, status, kind, name)",
-            )
-        section, key, op, raw = m.groups()
-        value = _literal(raw)
-
-        def predicate(job, section=section, key=key, op=op, value=value):
-            got = job.get(section) if key is None else (job.get(section) or {}).get(key)
-            if got is None:
-                return False
-            try:
-                return _OPS[op](got, value)
-            except TypeError:
-                return _OPS[op](str(got), str(value))
-
-        conditions.append(predicate)
-    return conditions
-
-
-def _literal(raw: str):
-    raw = raw.strip().strip("'\"")
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
