@@ -135,6 +135,9 @@ def test_baselines_are_made_shown_exported_and_imported_through_the_api(served, 
     checked = remote.monitoring.check("loans@1", "b1", exclude=["zipcode"])  # a CheckReport
     assert checked.to_dict() == local.monitoring.check("loans@1", "b1",
                                                        exclude=["zipcode"]).to_dict()
+    remote.monitoring.create_monitor("m1", baseline="b1", dataset="loans")
+    updated = remote.monitoring.update_monitor("m1", schedule="@daily")  # **fields travel
+    assert local.monitoring.monitor("m1")["schedule"] == "@daily" == updated["schedule"]
     (tmp_path / "here.csv").write_text("a\n1\n")
     with pytest.raises(errors.InvalidInput, match="is a file of this machine"):
         remote.monitoring.check(str(tmp_path / "here.csv"), "b1")

@@ -98,6 +98,11 @@ class RemoteWorkspace:
         body: dict = {}
         stream = None
         for p in parameters(op):
+            if p.where == "spread":  # **kwargs: _bind spread them among the named arguments
+                spread = {k: v for k, v in arguments.items() if k not in sig.parameters}
+                if spread:
+                    body[p.name] = codec.encode(spread)
+                continue
             if p.name not in arguments:
                 continue
             value = arguments[p.name]
@@ -105,7 +110,7 @@ class RemoteWorkspace:
                 path[p.name] = quote(str(value), safe="")
             elif p.where == "query":
                 query[p.name] = value if _plain(value, p.hint) else json.dumps(codec.encode(value))
-            elif p.where in ("body", "spread"):
+            elif p.where == "body":
                 body[p.name] = codec.encode(value)
             elif p.where == "stream":
                 stream = value
