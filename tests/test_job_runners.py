@@ -12,7 +12,7 @@ import pytest
 
 from modelloop import Workspace
 from modelloop.errors import ConfigError, InvalidInput
-from modelloop.training import job_runners
+from modelloop.training import worker_start
 from modelloop.training.job_kinds import register_job_kind
 from modelloop.training.jobs import JobFailed
 
@@ -75,9 +75,9 @@ def test_a_succeeding_job_is_recorded_the_same(tmp_path, monkeypatch):
 
     def run(ws):
         ws.prepare_job("sleep")  # nothing for the inline runner
-        early.extend(w.proc.pid for w in job_runners._EARLY.values())
+        early.extend(w.proc.pid for w in worker_start._EARLY.values())
         job = ws.jobs.run("sleep", {"steps": 3, "seconds": 0}, name="nap", params={"steps": 3})
-        assert not job_runners._EARLY
+        assert not worker_start._EARLY
         return job["pid"], _record(ws, job)
 
     (worker, process), (caller, inline) = _both(tmp_path, monkeypatch, run).values()
@@ -92,9 +92,9 @@ def test_an_early_worker_no_job_was_given_ends_with_the_workspace(tmp_path, monk
     Workspace.init(tmp_path).close()
     ws = _open(tmp_path, "process", monkeypatch)
     ws.prepare_job("train")  # then the request is refused: no job
-    (early,) = job_runners._EARLY.values()
+    (early,) = worker_start._EARLY.values()
     ws.close()
-    assert early.proc.returncode is not None and not job_runners._EARLY
+    assert early.proc.returncode is not None and not worker_start._EARLY
     assert not list(tmp_path.glob(".modelloop/logs/.early-*"))
 
 

@@ -21,7 +21,7 @@ import os
 import signal
 import sys
 
-from modelloop.training.job_runners import ENV_PARENT
+from modelloop.training.worker_start import ENV_PARENT
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -54,7 +54,7 @@ def main(argv: list[str]) -> int:
     if argv and argv[0] == "--serve":
         return _serve(*argv[1:])
     parent = int(os.environ.get(ENV_PARENT) or os.getppid())
-    if argv[1] == "-":  # started early (job_runners.prestart): the job's id comes on stdin
+    if argv[1] == "-":  # started early (worker_start.prestart): the job's id comes on stdin
         _follow_parent(parent)  # until the job runs, a SIGHUP just ends this process
         _preload_for(argv[2])
         line = sys.stdin.readline()

@@ -471,14 +471,14 @@ class Workspace:
         given ends with :meth:`close`."""
         if self.config.job_runner != "process" or (executor or self.config.job_executor) != "local":
             return
-        from modelloop.training.job_runners import prestart
+        from modelloop.training.worker_start import prestart
 
         prestart(self.root, self.config.state_dir / "logs", kind)
         self._prepared = True
 
     def close(self) -> None:
         if getattr(self, "_prepared", False):
-            from modelloop.training.job_runners import discard_early
+            from modelloop.training.worker_start import discard_early
 
             discard_early(self.root)
         if "features" in self.__dict__:

@@ -45,14 +45,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from modelloop.store import MetadataStore
-from modelloop.training.job_runners import (
-    ENV_PARENT,
-    SET_ON_IMPORT,
-    ProcessRunner,
-    finish_abnormal,
-    kill_group,
-)
+from modelloop.training.job_runners import ProcessRunner, finish_abnormal
 from modelloop.training.warm_server import Messages, send
+from modelloop.training.worker_start import ENV_PARENT, SET_ON_IMPORT, kill_group
 
 #: Seconds a warm server waits for a job before it exits.
 ENV_IDLE = "MODELLOOP_WARM_IDLE"
