@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from modelloop.errors import NotFound
+from modelloop.registry.package import load_package
 
 
 def _generators():
@@ -52,11 +51,11 @@ def test_tune_shows_each_trial_as_it_finishes_and_the_log_keeps_them(
     space = tmp_path / "space.yaml"
     space.write_text(SPACE)
     r = cli("-w", ws.root, "tune", "wiggle", "-t", "y", "-a", "decision_tree", "--space", space,
-            "--trials", "5", "--cv", "2", "--json")  # fmt: skip
+            "--trials", "3", "--cv", "2", "--json")  # fmt: skip
     job = r.json()
     shown = [line for line in r.err.splitlines() if line.startswith("trial ")]
     # every trial, in the terminal, with its number, state, value and the best so far
-    assert sorted(int(TRIAL.match(line).group(1)) for line in shown) == [0, 1, 2, 3, 4], r.err
+    assert sorted(int(TRIAL.match(line).group(1)) for line in shown) == [0, 1, 2], r.err
     assert all(TRIAL.match(line) for line in shown), shown
     best = job["outputs"]["best"]["value"]
     assert f"best {best:.6g}" in shown[-1]
@@ -83,12 +82,12 @@ def test_tune_with_a_time_budget_and_no_trial_count_uses_the_budget(local_worksp
 def test_train_auto_shows_its_trials_too(local_workspace, tmp_path, cli):
     ws = local_workspace
     _ingest(ws, tmp_path, "credit", make_binary(200))
-    r = cli("-w", ws.root, "train", "credit", "-t", "y", "-a", "auto", "--time-budget", "3",
+    r = cli("-w", ws.root, "train", "credit", "-t", "y", "-a", "auto", "--time-budget", "1.5",
             "--json")  # fmt: skip
     shown = [line for line in r.err.splitlines() if line.startswith("trial ")]
     assert shown and all(re.match(r"^trial \d+ (complete|pruned|failed)", s) for s in shown)
     assert (
-        f"stopped (time budget of 3 s used) after {len(shown)} trials"
+        f"stopped (time budget of 1.5 s used) after {len(shown)} trials"
         in cli("-w", ws.root, "jobs", "logs", r.json()["id"]).out
     )
 
@@ -114,10 +113,11 @@ def test_pruned_trials_are_pruned_jobs_not_cancelled(local_workspace, tmp_path, 
     _ingest(ws, tmp_path, "wiggle", make_nonlinear(800))
     space = tmp_path / "space.yaml"
     space.write_text(SPACE + "criterion: [gini, entropy]\n")
-    job = ws.training.tune("wiggle", "y", "decision_tree", str(space), n_trials=25, cv=4,
+    # seed 1 prunes 5 of the 7 trials after the median pruner's 5 start-up ones (seeds 1-4: 2-5)
+    job = ws.training.tune("wiggle", "y", "decision_tree", str(space), n_trials=12, cv=3,
                            pruner="median", sampler="random", seed=1)  # fmt: skip
     states = {t["state"] for t in job["outputs"]["trials"]}
-    assert "pruned" in states, "a median pruner over 25 random trials prunes some"
+    assert "pruned" in states, "a median pruner over 12 random trials prunes some"
     trials = cli("-w", ws.root, "jobs", "list", "--parent", job["id"], "-n", "100",
                  "--json").json()  # fmt: skip
     statuses = [t["status"] for t in trials]
@@ -146,11 +146,8 @@ def test_artifacts_are_listed_downloaded_and_the_report_written(local_workspace,
     cli("-w", root, "jobs", "download", n, "model", "-o", out)
     model_files = {a for a in sizes if a.startswith("model/")}
     assert {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} == model_files
-    code = ("import sys; from modelloop.registry.package import load_package; "
-            "print(load_package(sys.argv[1]).manifest.task)")  # fmt: skip
-    loaded = subprocess.run([sys.executable, "-c", code, str(out / "model")], capture_output=True,
-                            text=True, check=True)  # fmt: skip
-    assert loaded.stdout.strip() == "binary"
+    # the downloaded folder is a whole package on its own, away from the workspace
+    assert load_package(out / "model").manifest.task == "binary"
     cli("-w", root, "jobs", "download", n, "report/report.html", "-o", tmp_path / "one")
     html = (tmp_path / "one" / "report" / "report.html").read_bytes()
     sizes = {a["name"]: a["size"] for a in ws.jobs.artifacts_of(job["id"])}

@@ -124,11 +124,11 @@ def test_tuned_model_beats_the_untuned_one_and_trials_are_child_jobs(local_works
     space = tmp_path / "space.yaml"
     space.write_text("max_depth: {type: int, low: 2, high: 8}\n"
                      "min_samples_leaf: {type: int, low: 1, high: 40}\n")
-    tuned = ws.training.tune("wiggle", "y", "decision_tree", str(space), n_trials=12, cv=3,
+    tuned = ws.training.tune("wiggle", "y", "decision_tree", str(space), n_trials=6, cv=3,
                              seed=0)
     assert tuned["metrics"]["roc_auc"] > plain["metrics"]["roc_auc"]
     trials = ws.jobs.list(parent_id=tuned["id"], limit=None)
-    assert len(trials) == 12 and {t["kind"] for t in trials} == {"trial"}
+    assert len(trials) == 6 and {t["kind"] for t in trials} == {"trial"}
     assert tuned["outputs"]["best"]["params"].keys() == {"max_depth", "min_samples_leaf"}
     # warm start reads the earlier job's trials
     warm = ws.training.tune("wiggle", "y", "decision_tree", str(space), n_trials=2,
@@ -202,7 +202,7 @@ def test_cli_train_tune_evaluate(local_workspace, tmp_path, cli):
               "-p", "n_estimators=10", "--json").json()
     assert job["params"]["n_estimators"] == 10 and job["metrics"]["roc_auc"] > 0.5
     tuned = cli("-w", root, "tune", "credit", "-t", "y", "-a", "logistic_regression",
-                "--trials", "4", "--cv", "2", "--json").json()
+                "--trials", "2", "--cv", "2", "--json").json()
     assert tuned["outputs"]["best"]["metric"] == "roc_auc"
     cli("-w", root, "models", "register", "credit", "--job", tuned["id"])
     make_binary(200, seed=5).to_csv(tmp_path / "later.csv", index=False)
