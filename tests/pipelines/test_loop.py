@@ -195,7 +195,7 @@ def test_a_tune_section_with_a_time_budget_and_no_count_uses_the_budget(local_wo
     write_days(folder / "incoming", 1, 300)
     spec = write_spec(folder).read_text().replace(
         "train:\n  algorithm: hist_gradient_boosting\n  params: {max_iter: 30}\n",
-        "tune:\n  algorithm: logistic_regression\n  time_budget: 3\n  cv: 2\n")
+        "tune:\n  algorithm: logistic_regression\n  time_budget: 1\n  cv: 2\n")
     assert "tune:" in spec
     (folder / "tuned.yaml").write_text(spec)
     out = run_loop(cli, ws, folder / "tuned.yaml")
