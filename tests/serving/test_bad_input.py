@@ -373,6 +373,23 @@ def test_chunked_body_stops_at_the_limit(hardened):
     assert b"over the 10485 byte limit" in out
 
 
+def test_a_client_still_sending_an_oversized_body_reads_its_413(hardened):
+    """The 413 goes out as soon as the headers say the body is too big; the server then reads
+    and drops what the client is still sending before it closes (closing at once would reset
+    the connection, and a client mid-send could lose the answer), and closes without waiting
+    for the keep-alive timeout."""
+    head = (b"POST /endpoints/tight/invocations HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 4000000\r\n\r\n")
+
+    def keep_sending(s):
+        for _ in range(30):  # 1.9 MB of the 4 MB announced, then the client stops
+            s.sendall(b"1" * 65536)
+
+    out = _raw(hardened, head, then=keep_sending)
+    assert out.startswith(b"HTTP/1.1 413"), out[:200]
+    assert b"over the 10485 byte limit" in out
+
+
 def test_a_body_that_trickles_in_times_out(hardened):
     """Headers complete, body never finished: 408 after the endpoint's timeout_seconds."""
     head = (b"POST /endpoints/tight/invocations HTTP/1.1\r\nHost: x\r\n"

@@ -18,6 +18,11 @@ import os
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+#: How long a connection answered before its request's body arrived still reads (and drops) it.
+LINGER_SECONDS = 2.0
+#: How long an idle keep-alive connection stays open (longer than the proxies' idle timeouts).
+KEEP_ALIVE_SECONDS = 75
+
 
 def _env_number(name: str, default: float) -> float:
     try:
@@ -42,6 +47,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._pending = 0  # bytes received while the headers are still incomplete
         self._in_headers = True
         self._too_large = False
+        self._body_complete = True  # the current request's body was all received
+        self._lingering = None  # the timer that ends a connection answered before its body
         self._header_timer = None
 
     def connection_made(self, transport) -> None:
@@ -50,6 +57,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc) -> None:
         self._disarm()
+        if self._lingering is not None:
+            self._lingering.cancel()
         super().connection_lost(exc)
 
     def _arm(self) -> None:
@@ -104,16 +113,33 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         self._in_headers = False
+        self._body_complete = False
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._pending = 0
+        self._body_complete = True
+        if self._lingering is not None:  # the body of a request answered early has ended
+            self.transport.close()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        # the keep-alive timer now guards the idle connection; the header deadline starts
+        if not self._body_complete and not self.transport.is_closing():
+            self._linger()
+        # else the keep-alive timer now guards the idle connection; the header deadline starts
         # again at the next request's first byte (on_message_begin)
+
+    def _linger(self) -> None:
+        """End a connection answered before its request's body arrived (413 over the limit, 408
+        too slow): no next request can follow that body. Closing at once would reset a client
+        still sending, which may then never read the answer; so, as web servers do (nginx's
+        lingering close), the answer is followed by end-of-file, what still arrives is read
+        and dropped, and the connection closes once the body ends or after
+        :data:`LINGER_SECONDS`, instead of idling until the keep-alive timeout."""
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._lingering = self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     def _count(self, n: int) -> None:
         self._header_bytes += n
@@ -128,10 +154,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                          f"request headers are over {self.max_header_bytes // 1024} KB")
             return
         super().send_400_response(msg)
-
-
-#: How long an idle keep-alive connection stays open (longer than the proxies' idle timeouts).
-KEEP_ALIVE_SECONDS = 75
 
 
 def uvicorn_options() -> dict:
