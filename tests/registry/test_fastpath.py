@@ -183,9 +183,8 @@ def test_a_plan_that_differs_from_the_pipeline_is_refused(tmp_path, monkeypatch)
 def test_an_unreadable_plan_falls_back_to_the_plain_path(packaged, tmp_path):
     import shutil
 
-    from modelloop.registry.fastpath import load_plan
-
     from modelloop.common.hashing import sha256_bytes
+    from modelloop.registry.fastpath import load_plan
     from modelloop.registry.package import Manifest
 
     pm = packaged[("random_forest", "y")]

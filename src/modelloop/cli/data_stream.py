@@ -8,7 +8,6 @@ from modelloop.cli import render
 from modelloop.cli.context import Context, json_option, pass_ctx
 from modelloop.errors import InvalidInput
 
-
 #: Prefixes a watch trigger lists (fsspec's object stores).
 _WATCHABLE = ("s3://", "gs://", "gcs://", "az://", "abfs://", "file://")
 
