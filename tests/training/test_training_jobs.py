@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -141,14 +142,21 @@ def test_killed_train_job_is_failed_with_its_log(local_workspace, tmp_path):
     ws = local_workspace
     _ingest(ws, tmp_path, "credit", make_binary(2000))
     started: list[int] = []
-    code = (
-        "import sys\n"
-        "from modelloop import Workspace\n"
-        "ws = Workspace(sys.argv[1])\n"
-        "ws.training.train('credit', 'y', 'random_forest', {'n_estimators': 3000})\n"
-    )
-    caller = subprocess.Popen([sys.executable, "-c", code, str(ws.root)],
-                              stderr=subprocess.PIPE, text=True)
+    raised: list[BaseException] = []
+
+    def caller():  # the job's caller, on a workspace of its own; the job runs in a worker process
+        from modelloop import Workspace
+
+        other = Workspace(ws.root)
+        try:
+            other.training.train("credit", "y", "random_forest", {"n_estimators": 3000})
+        except BaseException as exc:  # noqa: BLE001 - what the caller saw is the check
+            raised.append(exc)
+        finally:
+            other.close()
+
+    thread = threading.Thread(target=caller)
+    thread.start()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not started:
         running = ws.jobs.list(kind="train", status="running")
@@ -156,12 +164,12 @@ def test_killed_train_job_is_failed_with_its_log(local_workspace, tmp_path):
             started.append(running[0]["id"])
             os.kill(running[0]["pid"], signal.SIGKILL)  # kill the worker mid-fit
         time.sleep(0.1)
-    caller.communicate(timeout=120)
+    thread.join(120)
     assert started, "the train job never started"
     job = ws.jobs.get(started[0])
     assert job["status"] == "failed" and "killed by signal 9" in job["error"]
     assert "training random_forest" in ws.jobs.logs(job["id"])
-    assert caller.returncode != 0
+    assert not thread.is_alive() and raised, "the caller's train returned as if it had succeeded"
 
 
 def test_evaluate_against_a_baseline_with_a_gate(local_workspace, tmp_path):
