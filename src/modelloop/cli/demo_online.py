@@ -190,9 +190,10 @@ class OnlineDemo:
                        f"{self.rate:g} events/s in requests of {BATCH}")
             interval, due = BATCH / self.rate, time.perf_counter()
             for start in range(BATCH, len(stream), BATCH):
-                # live, not a replay: the stream waits while the learner is more than a window
-                # behind it (a busy machine), so what is served is what was just learned
-                self._wait_learned(start // self.window - 1)
+                # live, not a replay: at each window's first request the stream waits until
+                # the learner has learned every event before it (a busy machine lags), so a
+                # window is served by what was learned up to its start, not a window earlier
+                self._wait_learned(start // self.window)
                 chunk = stream[start:start + BATCH]
                 answer = self._request(conn, f"{base}/invocations",
                                        {"instances": [x for x, _ in chunk]})
