@@ -66,9 +66,9 @@ def upgrade(engine: sa.Engine) -> None:
         from filelock import FileLock
 
         with FileLock(f"{db_path}.migrate.lock"):
-            if _fresh_image.restore(engine):
+            new = _is_empty(engine)  # only a new, empty database takes the image
+            if new and _fresh_image.restore(engine):
                 return
-            new = _is_empty(engine)
             _upgrade_with_alembic(engine)
             if new:
                 _fresh_image.keep(engine)
@@ -115,7 +115,9 @@ class _FreshImage:
                 self._image = image
 
     def restore(self, engine: sa.Engine) -> bool:
-        if self._image is None or not _is_empty(engine):
+        """Copy the image into ``engine``'s database, which must be empty; False if there is
+        no image yet."""
+        if self._image is None:
             return False
         with self._lock, engine.connect() as conn:
             self._image.backup(conn.connection.dbapi_connection)
